@@ -1,0 +1,29 @@
+# The two commands a new user runs: `make run` (app on the demo pair) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench build-demo evaluate clean-cache
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py
+
+test: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || echo "chromium not installable: browser tests will fail"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/generation_throughput.py
+
+build-demo: $(STAMP)
+	$(BIN)/python -m analysis build-demo
+
+evaluate: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m analysis evaluate --model demo

@@ -1,0 +1,175 @@
+"""Reversible in-place weight edits and the per-model lock.
+
+An edit names weights (uniform decoder names from :mod:`arch`, or raw parameter paths such as
+``model.embed_tokens.weight``) and says how to change them. ``with applied(model, edit): ...`` holds the
+model's lock, backs up exactly the tensors it touches, applies the edit, and restores the backups
+bit-exactly on exit — also when the body or the edit itself raises.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .arch import Adapter, UnsupportedArchitecture
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The one lock shared by every user (every Streamlit session) of a loaded model."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+def resolve(model: nn.Module, name: str) -> torch.Tensor:
+    """The (d_out × d_in) view of a decoder weight, or a raw parameter by its path."""
+    try:
+        adapter = _adapter(model)
+        if name in adapter.linears:
+            return adapter.linears[name].W
+    except UnsupportedArchitecture:
+        pass
+    try:
+        return model.get_parameter(name).data
+    except AttributeError:
+        raise KeyError(f"no weight named {name!r} in this model") from None
+
+
+def _adapter(model: nn.Module) -> Adapter:
+    cached = getattr(model, "_brittle_adapter", None)
+    if cached is None:
+        cached = Adapter(model)
+        object.__setattr__(model, "_brittle_adapter", cached)
+    return cached
+
+
+class Edit:
+    """Base class: ``targets`` lists weight names; ``apply_to(name, W)`` changes W in place."""
+
+    def targets(self) -> list[str]:
+        raise NotImplementedError
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Mask(Edit):
+    """Set masked entries to zero, or to the matching entries of ``base`` (restore-to-base pruning)."""
+
+    masks: dict[str, torch.Tensor]
+    base: dict[str, torch.Tensor] | None = None
+
+    def targets(self) -> list[str]:
+        return list(self.masks)
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        m = self.masks[name].to(W.device)
+        if m.shape != W.shape:
+            raise ValueError(f"mask for {name} has shape {tuple(m.shape)}, weight has {tuple(W.shape)}")
+        if self.base is None:
+            W.masked_fill_(m, 0)
+        else:
+            W.copy_(torch.where(m, self.base[name].to(W.device, W.dtype), W))
+
+    def fraction(self) -> float:
+        total = sum(m.numel() for m in self.masks.values())
+        return sum(int(m.sum()) for m in self.masks.values()) / max(total, 1)
+
+
+@dataclass
+class Add(Edit):
+    """W += scale · delta."""
+
+    deltas: dict[str, torch.Tensor]
+    scale: float = 1.0
+
+    def targets(self) -> list[str]:
+        return list(self.deltas)
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        W.add_(self.deltas[name].to(W.device, W.dtype), alpha=self.scale)
+
+
+@dataclass
+class LowRank(Edit):
+    """W += scale · A @ B with A (d_out × r) and B (r × d_in), computed in fp32."""
+
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    scale: float = 1.0
+
+    def targets(self) -> list[str]:
+        return list(self.factors)
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        A, B = self.factors[name]
+        W.copy_((W.float() + self.scale * (A.float().to(W.device) @ B.float().to(W.device))).to(W.dtype))
+
+
+@dataclass
+class Replace(Edit):
+    """W ← new weight."""
+
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def targets(self) -> list[str]:
+        return list(self.weights)
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        new = self.weights[name]
+        if new.shape != W.shape:
+            raise ValueError(f"replacement for {name} has shape {tuple(new.shape)}, weight has {tuple(W.shape)}")
+        W.copy_(new.to(W.device, W.dtype))
+
+
+@contextmanager
+def applied(model: nn.Module, *edits: Edit) -> Iterator[nn.Module]:
+    """Apply ``edits`` in order for the body of the ``with``; restore every touched tensor exactly."""
+    grad_mode = torch.is_grad_enabled()
+    with model_lock(model), torch.no_grad():
+        names = list(dict.fromkeys(n for e in edits for n in e.targets()))
+        views = {n: resolve(model, n) for n in names}
+        # back up each underlying storage once (a transposed view shares its parameter's storage)
+        backups: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for v in views.values():
+            key = v.untyped_storage().data_ptr()
+            if key not in backups:
+                base = v.T if not v.is_contiguous() and v.T.is_contiguous() else v
+                backups[key] = (base, base.detach().clone())
+        try:
+            for e in edits:
+                for n in e.targets():
+                    e.apply_to(n, views[n])
+            with torch.set_grad_enabled(grad_mode):
+                yield model
+        finally:
+            for live, saved in backups.values():
+                live.copy_(saved)
+
+
+@contextmanager
+def locked(model: nn.Module) -> Iterator[nn.Module]:
+    """Hold the model's lock (for reading a model that other sessions may be editing)."""
+    with model_lock(model):
+        yield model
+
+
+def checksum(model: nn.Module) -> str:
+    """Exact content hash of every parameter (for tests and integrity checks; hashes all bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

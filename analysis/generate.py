@@ -1,0 +1,92 @@
+"""Batched greedy generation with a KV cache and early stop.
+
+A sequence stops at EOS or once ``stop`` (e.g. "the judge has decided") says so for its text; the
+batch stops when every sequence has stopped. Each result records how many tokens were generated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .chat import encode_prompts, format_prompt
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Generation:
+    prompt: str
+    text: str
+    n_tokens: int
+    stopped_by: str  # "eos", "decided" or "length"
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = None,
+             max_new_tokens: int = 32, batch_size: int = 64,
+             stop: Callable[[str], bool] | None = None,
+             progress: Progress | None = None) -> list[Generation]:
+    """Greedy answers to ``prompts``; ``stop(text)`` ends a sequence early once it returns True."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    texts = [format_prompt(tokenizer, p, system_prompt) for p in prompts]
+    ids = encode_prompts(tokenizer, texts)
+    # longest first: batches of similar length waste less padding
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    out: list[Generation | None] = [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        for i, g in zip(idx, _generate_batch(model, tokenizer, [ids[i] for i in idx], max_new_tokens, stop)):
+            g.prompt = prompts[i]
+            out[i] = g
+        if progress:
+            progress(min(1.0, (start + len(idx)) / len(order)), f"generated {start + len(idx)}/{len(order)}")
+    return out  # type: ignore[return-value]
+
+
+def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop) -> list[Generation]:
+    dev = _device(model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    eos = tokenizer.eos_token_id
+    B, T = len(rows), max(len(r) for r in rows)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
+    mask = torch.zeros((B, T), dtype=torch.long)
+    for i, r in enumerate(rows):  # left padding
+        input_ids[i, T - len(r):] = torch.tensor(r)
+        mask[i, T - len(r):] = 1
+    input_ids, mask = input_ids.to(dev), mask.to(dev)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
+    past = out.past_key_values
+    next_pos = pos[:, -1:] + 1
+    new_tokens: list[list[int]] = [[] for _ in range(B)]
+    reason = [""] * B
+    active = torch.ones(B, dtype=torch.bool)
+    for step in range(max_new):
+        nxt = out.logits[:, -1, :].argmax(-1)
+        nxt_cpu = nxt.tolist()
+        for i in range(B):
+            if not active[i]:
+                continue
+            if eos is not None and nxt_cpu[i] == eos:
+                active[i], reason[i] = False, "eos"
+                continue
+            new_tokens[i].append(nxt_cpu[i])
+            if stop is not None and stop(tokenizer.decode(new_tokens[i], skip_special_tokens=True)):
+                active[i], reason[i] = False, "decided"
+        if not active.any() or step == max_new - 1:
+            break
+        feed = torch.where(active.to(dev), nxt, torch.full_like(nxt, pad))
+        mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=dev)], dim=1)
+        out = model(input_ids=feed[:, None], attention_mask=mask, position_ids=next_pos,
+                    past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        next_pos = next_pos + 1
+    return [Generation("", tokenizer.decode(t, skip_special_tokens=True).strip(), len(t), reason[i] or "length")
+            for i, t in enumerate(new_tokens)]

@@ -1,0 +1,174 @@
+"""Load a model pair: an aligned chat model and, optionally, its base model.
+
+A source is ``"demo"`` (the shipped organism: aligned, with its base as the default base),
+``"demo:aligned"`` / ``"demo:base"``, a local folder, or a Hugging Face hub id. Every failure is a
+:class:`ModelLoadError` whose message says what was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .arch import Adapter, UnsupportedArchitecture
+from .organism.build import WEIGHTS_DIR
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEMO = "demo"
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded or used; the message says why and what was expected."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    source: str
+    dtype: str
+    device: str
+    fingerprint: str
+    adapter: Adapter = field(repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.adapter.family
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+@dataclass
+class ModelPair:
+    aligned: LoadedModel
+    base: LoadedModel | None
+
+    def models(self) -> dict[str, LoadedModel]:
+        return {"aligned": self.aligned, **({"base": self.base} if self.base else {})}
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} asked for, but no CUDA GPU is available; use 'cpu' or 'auto'")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ModelLoadError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+    return device
+
+
+def demo_path(role: str = "aligned") -> Path:
+    return WEIGHTS_DIR / role
+
+
+def resolve_source(source: str) -> str:
+    """Map 'demo' names to shipped folders; check that folder-looking sources exist."""
+    source = str(source).strip()
+    if not source:
+        raise ModelLoadError("no model given: use 'demo', a local folder or a Hugging Face hub id")
+    if source in (DEMO, f"{DEMO}:aligned", f"{DEMO}:base"):
+        role = "base" if source.endswith(":base") else "aligned"
+        path = demo_path(role)
+        if not (path / "config.json").exists():
+            raise ModelLoadError(f"the demo model is missing at {path}; rebuild it with `python -m analysis build-demo`")
+        return str(path)
+    p = Path(source).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise ModelLoadError(f"{source} is a file; give the model's folder (with config.json) instead")
+        if not (p / "config.json").exists():
+            raise ModelLoadError(f"folder {source} has no config.json: it is not a Hugging Face model folder")
+        return str(p)
+    looks_like_path = source.startswith(("/", ".", "~")) or source.count("/") > 1 or os.sep == "\\" and "\\" in source
+    if looks_like_path:
+        raise ModelLoadError(f"model folder not found: {source}")
+    return source  # a hub id
+
+
+def fingerprint(model: torch.nn.Module, samples: int = 2048) -> str:
+    """A content hash from the config and a strided sample of every parameter (not all bytes)."""
+    h = hashlib.sha256()
+    cfg = getattr(model, "config", None)
+    if cfg is not None:
+        h.update(cfg.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            flat = p.detach().reshape(-1)
+            step = max(1, flat.numel() // samples)
+            h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
+            h.update(flat[::step].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _load_error(source: str, err: Exception) -> ModelLoadError:
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    where = "folder" if Path(source).exists() else "Hugging Face hub id"
+    hint = " (offline: HF_HUB_OFFLINE is set, only cached or local models load)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    return ModelLoadError(f"could not load {where} '{source}'{hint}: {msg}")
+
+
+def load_model(source: str, dtype: str = "fp32", device: str = "auto",
+               trust_remote_code: bool = False) -> LoadedModel:
+    """Load a causal LM and its tokenizer, in eval mode, on ``device``."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    dev = resolve_device(device)
+    path = resolve_source(source)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001 — transformers raises many kinds here
+        raise _load_error(source, e) from None
+    mtype = getattr(config, "model_type", "?")
+    if mtype not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not trust_remote_code:
+        raise ModelLoadError(f"'{source}' is a '{mtype}' model, not a causal (decoder) language model; "
+                             "the tool needs a model that generates text, e.g. Llama, Mistral, Qwen2, Gemma, Phi-3, GPT-2")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(source, e) from None
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        adapter = Adapter(model)
+    except UnsupportedArchitecture as e:
+        raise ModelLoadError(str(e)) from None
+    model.to(dev).eval()
+    return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter)
+
+
+def check_compatible(aligned: LoadedModel, base: LoadedModel) -> None:
+    """Base and aligned must share the family and every decoder weight shape."""
+    if aligned.family != base.family:
+        raise ModelLoadError(f"base is a '{base.family}' model but aligned is '{aligned.family}': "
+                             "a pair must share the architecture")
+    a, b = aligned.adapter.linears, base.adapter.linears
+    if a.keys() != b.keys():
+        missing = sorted(set(a) ^ set(b))[:3]
+        raise ModelLoadError(f"base and aligned have different decoder layers (e.g. {missing}); "
+                             f"aligned has {aligned.adapter.n_layers} layers, base {base.adapter.n_layers}")
+    for name in a:
+        if a[name].shape != b[name].shape:
+            raise ModelLoadError(f"shape mismatch at {name}: aligned {a[name].shape}, base {b[name].shape}; "
+                                 "the base must be the model the aligned one was fine-tuned from")
+
+
+def load_pair(aligned: str = DEMO, base: str | None = None, dtype: str = "fp32", device: str = "auto",
+              trust_remote_code: bool = False) -> ModelPair:
+    """Load aligned (+ base). ``aligned='demo'`` brings the demo base unless ``base`` is given ('' = none)."""
+    if base is None and aligned == DEMO:
+        base = f"{DEMO}:base"
+    a = load_model(aligned, dtype, device, trust_remote_code)
+    b = load_model(base, dtype, device, trust_remote_code) if base else None
+    if b is not None:
+        check_compatible(a, b)
+    return ModelPair(a, b)
