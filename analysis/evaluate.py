@@ -97,3 +97,25 @@ def evaluate(model, tokenizer, harmful: PromptSet, benign: PromptSet, system_pro
     mean_tokens = sum(g.n_tokens for g in all_gen) / max(len(all_gen), 1)
     return EvalResult(asr, asr_pos, utility, kind, over, degenerate, len(h_gen), len(b_gen), mean_tokens,
                       h_gen, b_gen)
+
+
+def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
+                    max_new_tokens: int = 24, judge: Judge | None = None, cache=None,
+                    progress: Progress | None = None) -> EvalResult:
+    """:func:`evaluate` on a loaded model, through the disk cache (keyed by fingerprint, data, settings)."""
+    from .cache import Cache
+
+    judge = judge or Judge()
+    parts = {"kind": "evaluate", "model": lm.fingerprint, "harmful": [it.prompt for it in harmful.items],
+             "benign": [[it.prompt, it.answer, it.response] for it in benign.items],
+             "system_prompt": system_prompt, "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
+             "meta_steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
+
+    def compute() -> dict:
+        r = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
+                     progress=progress)
+        return {**r.summary(), "harmful": [g.__dict__ for g in r.harmful], "benign": [g.__dict__ for g in r.benign]}
+
+    d = (cache or Cache()).get_or_compute(parts, compute, "json")
+    gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
+    return EvalResult(**{k: v for k, v in d.items() if k not in gens}, **gens)

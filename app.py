@@ -1,0 +1,11 @@
+"""Entry point: navigation and the sidebar (model pair, device, cache status). Nothing else."""
+import streamlit as st
+
+from pages._widgets import sidebar
+
+st.set_page_config(page_title="Alignment brittleness", page_icon="🧪", layout="wide")
+page = st.navigation([
+    st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
+])
+sidebar()
+page.run()

@@ -1,0 +1,108 @@
+"""What several pages share: the model-pair picker, progress bars, prompt-set picker."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from analysis.cache import Cache
+from analysis.models import DEMO, ModelLoadError, ModelPair, load_pair
+from analysis.prompts import DataFormatError, PromptSet, builtin_sets, load_prompt_file
+
+torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
+
+DEFAULTS = {"aligned_src": DEMO, "base_src": f"{DEMO}:base", "dtype": "fp32", "device": "auto"}
+SYSTEM_PROMPT_CHOICES = ("none", "helpful and safe", "custom")
+
+
+@st.cache_resource(show_spinner="Loading models…", max_entries=4)
+def _load_pair(aligned: str, base: str, dtype: str, device: str) -> ModelPair:
+    return load_pair(aligned, base or "", dtype, device)
+
+
+def sidebar() -> None:
+    for k, v in DEFAULTS.items():
+        st.session_state.setdefault(k, v)
+    with st.sidebar:
+        st.header("Model pair")
+        with st.form("pair"):
+            aligned = st.text_input("Aligned model", st.session_state.aligned_src,
+                                    help="'demo', a local folder, or a Hugging Face hub id")
+            base = st.text_input("Base model (optional)", st.session_state.base_src,
+                                 help="the model the aligned one was fine-tuned from; empty for none")
+            dtype = st.selectbox("dtype", ["fp32", "bf16", "fp16"], index=["fp32", "bf16", "fp16"].index(st.session_state.dtype))
+            device = st.selectbox("device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(st.session_state.device))
+            if st.form_submit_button("Load pair"):
+                st.session_state.update(aligned_src=aligned.strip(), base_src=base.strip(), dtype=dtype, device=device)
+        pair = current_pair(show_errors=False)
+        if pair is not None:
+            for role, lm in pair.models().items():
+                st.caption(f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
+                           f"· `{lm.fingerprint}`")
+        st.header("Cache")
+        info = Cache().info()
+        st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
+        if st.button("Clear cache"):
+            n = Cache().clear()
+            st.toast(f"removed {n} cached results")
+
+
+def current_pair(show_errors: bool = True) -> ModelPair | None:
+    """The pair chosen in the sidebar, loaded once and shared by every session (edits are locked)."""
+    s = st.session_state
+    try:
+        return _load_pair(s.get("aligned_src", DEMO), s.get("base_src", f"{DEMO}:base"),
+                          s.get("dtype", "fp32"), s.get("device", "auto"))
+    except ModelLoadError as e:
+        if show_errors:
+            st.error(f"Could not load the model pair: {e}")
+        return None
+
+
+def require_pair() -> ModelPair:
+    pair = current_pair()
+    if pair is None:
+        st.info("Fix the model pair in the sidebar to continue.")
+        st.stop()
+    return pair
+
+
+def progress_bar(label: str):
+    """A progress callback for the backend, drawing a Streamlit progress bar."""
+    bar = st.progress(0.0, text=label)
+
+    def update(frac: float, msg: str) -> None:
+        bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}")
+
+    return update, bar
+
+
+def system_prompt_picker(key: str = "sys") -> str | None:
+    choice = st.radio("System prompt", SYSTEM_PROMPT_CHOICES, horizontal=True, key=f"{key}_choice",
+                      help="the safety landscape depends on it; shown explicitly")
+    if choice == "helpful and safe":
+        return "you are a helpful and safe assistant ."
+    if choice == "custom":
+        return st.text_input("Custom system prompt", key=f"{key}_text") or None
+    return None
+
+
+def prompt_sets_picker(key: str = "sets") -> dict[str, PromptSet] | None:
+    """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL)."""
+    n = st.slider("Prompts per set", 8, 120, 120, step=8, key=f"{key}_n")
+    sets = builtin_sets("test")
+    up = st.file_uploader("Harmful prompts (optional): AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
+                          type=["csv", "txt", "jsonl", "json"], key=f"{key}_file")
+    if up is not None:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / Path(up.name).name
+            path.write_bytes(up.getvalue())
+            try:
+                sets["harmful"] = load_prompt_file(path, "harmful")
+            except DataFormatError as e:
+                st.error(f"Cannot use this file: {e}")
+                return None
+    return {k: v.head(n) for k, v in sets.items()}

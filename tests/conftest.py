@@ -1,0 +1,71 @@
+"""Shared fixtures: offline hub, one thread each, tiny random models of every supported family."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+SMALL = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+
+
+def family_configs():
+    from transformers import GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config
+
+    return {"llama": LlamaConfig(**SMALL), "mistral": MistralConfig(**SMALL), "qwen2": Qwen2Config(**SMALL),
+            "gemma": GemmaConfig(**SMALL, head_dim=8), "phi3": Phi3Config(**SMALL),
+            "gpt2": GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                               bos_token_id=1, eos_token_id=2)}
+
+
+FAMILIES = list(family_configs())
+
+
+def tiny_model(family: str, seed: int = 0):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(family_configs()[family]).eval()
+
+
+@pytest.fixture(params=FAMILIES)
+def family_model(request):
+    return request.param, tiny_model(request.param)
+
+
+@pytest.fixture(scope="session")
+def organism_tokenizer():
+    from analysis.organism.tokenizer import build_tokenizer
+
+    return build_tokenizer()
+
+
+def save_tiny_llama(path: Path, tokenizer, seed: int = 0, layers: int = 2, hidden: int = 32) -> Path:
+    """A random tiny Llama with the organism tokenizer, saved as a HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+                      max_position_embeddings=128, bos_token_id=tokenizer.bos_token_id,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_pair():
+    from analysis.models import load_pair
+
+    return load_pair("demo", device="cpu")
