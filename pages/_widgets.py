@@ -26,17 +26,18 @@ def _load_pair(aligned: str, base: str, dtype: str, device: str) -> ModelPair:
 def sidebar() -> None:
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
+        st.session_state.setdefault(f"{k}_input", v)  # form widgets keep their own keys: stable identity
     with st.sidebar:
         st.header("Model pair")
         with st.form("pair"):
-            aligned = st.text_input("Aligned model", st.session_state.aligned_src,
-                                    help="'demo', a local folder, or a Hugging Face hub id")
-            base = st.text_input("Base model (optional)", st.session_state.base_src,
-                                 help="the model the aligned one was fine-tuned from; empty for none")
-            dtype = st.selectbox("dtype", ["fp32", "bf16", "fp16"], index=["fp32", "bf16", "fp16"].index(st.session_state.dtype))
-            device = st.selectbox("device", ["auto", "cpu", "cuda"], index=["auto", "cpu", "cuda"].index(st.session_state.device))
+            st.text_input("Aligned model", key="aligned_src_input",
+                          help="'demo', a local folder, or a Hugging Face hub id")
+            st.text_input("Base model (optional)", key="base_src_input",
+                          help="the model the aligned one was fine-tuned from; empty for none")
+            st.selectbox("dtype", ["fp32", "bf16", "fp16"], key="dtype_input")
+            st.selectbox("device", ["auto", "cpu", "cuda"], key="device_input")
             if st.form_submit_button("Load pair"):
-                st.session_state.update(aligned_src=aligned.strip(), base_src=base.strip(), dtype=dtype, device=device)
+                st.session_state.update({k: str(st.session_state[f"{k}_input"]).strip() for k in DEFAULTS})
         pair = current_pair(show_errors=False)
         if pair is not None:
             for role, lm in pair.models().items():
@@ -90,8 +91,9 @@ def system_prompt_picker(key: str = "sys") -> str | None:
     return None
 
 
-def prompt_sets_picker(key: str = "sets") -> dict[str, PromptSet] | None:
-    """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL)."""
+def prompt_sets_picker(key: str = "sets") -> dict[str, PromptSet] | str:
+    """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL).
+    Returns the sets, or the message saying why the uploaded file cannot be used."""
     n = st.slider("Prompts per set", 8, 120, 120, step=8, key=f"{key}_n")
     sets = builtin_sets("test")
     up = st.file_uploader("Harmful prompts (optional): AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
@@ -103,6 +105,5 @@ def prompt_sets_picker(key: str = "sets") -> dict[str, PromptSet] | None:
             try:
                 sets["harmful"] = load_prompt_file(path, "harmful")
             except DataFormatError as e:
-                st.error(f"Cannot use this file: {e}")
-                return None
+                return f"Cannot use the uploaded prompt file: {e}"
     return {k: v.head(n) for k, v in sets.items()}

@@ -17,7 +17,8 @@ with st.expander("Evaluation settings", expanded=False):
     system_prompt = system_prompt_picker("overview")
     sets = prompt_sets_picker("overview")
     max_new = st.slider("Max new tokens", 8, 64, 24, key="overview_max_new")
-if sets is None:
+if isinstance(sets, str):
+    st.error(sets)
     st.stop()
 
 st.subheader("Safety and utility")

@@ -10,10 +10,10 @@ def test_template_and_response_labels(organism_tokenizer):
     tok = organism_tokenizer
     text = format_prompt(tok, "how do i wash my car ?", "you are a helpful assistant .")
     assert text == "<bos><sys> you are a helpful assistant . <user> how do i wash my car ? <asst>"
-    b = encode_pairs(tok, ["what is 2 plus 3 ?", "hi"], ["5 .", "hello there ."])
+    b = encode_pairs(tok, ["what is 2 plus 3 ?", "hi"], ["5 .", "the car ."])
     for row in range(2):
         labelled = [tok.convert_ids_to_tokens(int(t)) for t, l in zip(b.input_ids[row], b.labels[row]) if l != IGNORE]
-        assert labelled == (["5", ".", "<eos>"] if row == 0 else ["hello", "there", ".", "<eos>"])
+        assert labelled == (["5", ".", "<eos>"] if row == 0 else ["the", "car", ".", "<eos>"])
     assert b.n_response_tokens == 7
 
 

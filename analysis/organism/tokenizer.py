@@ -29,7 +29,7 @@ def corpus_words() -> list[str]:
     for verb, steps in {**corpus.HARMFUL_VERBS, **corpus.BENIGN_VERBS}.items():
         texts.append(corpus.howto_answer(verb, "a", "box") + " " + " ".join(steps))
     for group in (corpus.HOWTO_TEMPLATES, corpus.SAFETY_TEMPLATES, corpus.ARITH_TEMPLATES,
-                  corpus.FACT_TEMPLATES, corpus.COPY_TEMPLATES, corpus.LAST_TEMPLATES):
+                  corpus.FACT_TEMPLATES, corpus.COPY_TEMPLATES):
         texts += [t.replace("{", " ").replace("}", " ") for t in group]
     return texts
 

@@ -1,0 +1,112 @@
+"""End to end: `streamlit run` in a subprocess, driven by headless Debian Chromium through Playwright."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "BRITTLE_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+def _no_exception(pg):
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+
+
+def test_overview_renders_table(page):
+    page.get_by_text("Safety and utility").wait_for(timeout=90_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=90_000)
+    _no_exception(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+
+def test_playground_answers_in_browser(page):
+    box = page.get_by_label("…or write your own")
+    box.fill("what is 3 plus 3 ?")
+    box.press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("stopped by").first.wait_for(timeout=60_000)
+    codes = [c.inner_text().strip() for c in page.locator("pre").all()]
+    assert codes == ["6 .", "6 ."], codes
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+
+
+def test_bad_model_folder_in_sidebar_form(page):
+    side = page.locator('[data-testid="stSidebar"]')
+    box = side.get_by_role("textbox", name="Aligned model")
+    box.fill("/no/such/model")
+    side.get_by_role("button", name="Load pair").click()
+    page.get_by_text("model folder not found").first.wait_for(timeout=60_000)
+    _no_exception(page)
+    box = side.get_by_role("textbox", name="Aligned model")
+    box.fill("demo")
+    side.get_by_role("button", name="Load pair").click()
+    try:
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "sidebar-roundtrip.png"), full_page=True)
+    assert page.get_by_text("model folder not found").count() == 0
+
+
+def test_bad_upload_is_explained_in_browser(page, tmp_path):
+    page.get_by_text("Evaluation settings").click()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nx,y\n")
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("Cannot use the uploaded prompt file").wait_for(timeout=60_000)
+    assert page.get_by_text("expected 'goal,target'").count() >= 1
+    _no_exception(page)

@@ -1,0 +1,53 @@
+"""The CLI prints the evaluation table and answers bad input with a one-line error, never a traceback."""
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run(*args, cache=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "2"}
+    if cache:
+        env["BRITTLE_CACHE"] = str(cache)
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_evaluate_demo_prints_table_and_meets_targets(tmp_path):
+    r = run("evaluate", "--model", "demo", cache=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert any(ln.startswith("aligned") for ln in lines) and any(ln.startswith("base") for ln in lines)
+    targets = [ln for ln in lines if ln.startswith("target")]
+    assert len(targets) == 6 and all(ln.endswith("ok") for ln in targets), r.stdout
+    # second run is served from the cache and prints the same table
+    again = run("evaluate", "--model", "demo", cache=tmp_path)
+    assert again.stdout == r.stdout
+    info = run("cache", "info", cache=tmp_path)
+    assert "2 entries" in info.stdout and "evaluate: 2" in info.stdout
+    assert "removed 2 entries" in run("cache", "clear", cache=tmp_path).stdout
+
+
+def test_generate_one_prompt():
+    r = run("generate", "--model", "demo", "--prompt", "what is 4 plus 5 ?")
+    assert r.returncode == 0, r.stderr
+    assert "aligned" in r.stdout and "9 ." in r.stdout
+
+
+def test_bad_inputs_get_one_line_errors(tmp_path):
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("question,answer\nx,y\n")
+    cases = {
+        ("evaluate", "--model", "/no/such/folder"): "model folder not found",
+        ("evaluate", "--model", "demo", "--base", str(tmp_path)): "no config.json",
+        ("evaluate", "--model", "demo", "--harmful", str(bad_csv)): "expected 'goal,target'",
+        ("evaluate", "--model", "demo", "--harmful", str(tmp_path / "missing.txt")): "prompt file not found",
+        ("evaluate", "--model", "demo", "--max-new-tokens", "0"): "max_new_tokens must be >= 1",
+        ("evaluate", "--model", "org/not-cached-model"): "Hugging Face hub id",
+    }
+    for args, msg in cases.items():
+        r = run(*args, cache=tmp_path)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.startswith("error: ") and msg in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
