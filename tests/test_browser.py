@@ -79,6 +79,7 @@ def test_playground_answers_in_browser(page):
     box.press("Enter")
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("stopped by").first.wait_for(timeout=60_000)
+    page.locator("pre").nth(1).wait_for(timeout=60_000)  # code blocks load lazily after the captions
     codes = [c.inner_text().strip() for c in page.locator("pre").all()]
     assert codes == ["6 .", "6 ."], codes
     _no_exception(page)
