@@ -65,28 +65,34 @@ def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop)
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
     past = out.past_key_values
     next_pos = pos[:, -1:] + 1
-    new_tokens: list[list[int]] = [[] for _ in range(B)]
+    tokens = torch.empty((B, max_new), dtype=torch.long)
+    n_new = torch.zeros(B, dtype=torch.long)
     reason = [""] * B
     active = torch.ones(B, dtype=torch.bool)
     for step in range(max_new):
-        nxt = out.logits[:, -1, :].argmax(-1)
-        nxt_cpu = nxt.tolist()
-        for i in range(B):
-            if not active[i]:
-                continue
-            if eos is not None and nxt_cpu[i] == eos:
-                active[i], reason[i] = False, "eos"
-                continue
-            new_tokens[i].append(nxt_cpu[i])
-            if stop is not None and stop(tokenizer.decode(new_tokens[i], skip_special_tokens=True)):
-                active[i], reason[i] = False, "decided"
+        nxt = out.logits[:, -1, :].argmax(-1).cpu()
+        if eos is not None:
+            hit = active & (nxt == eos)
+            for i in hit.nonzero().flatten().tolist():
+                reason[i] = "eos"
+            active &= ~hit
+        tokens[:, step] = nxt
+        n_new += active.long()
+        if stop is not None and active.any():
+            idx = active.nonzero().flatten().tolist()
+            texts = tokenizer.batch_decode([tokens[i, :n_new[i]].tolist() for i in idx], skip_special_tokens=True)
+            for i, text in zip(idx, texts):
+                if stop(text):
+                    active[i], reason[i] = False, "decided"
         if not active.any() or step == max_new - 1:
             break
-        feed = torch.where(active.to(dev), nxt, torch.full_like(nxt, pad))
+        feed = torch.where(active, nxt, torch.full_like(nxt, pad)).to(dev)
         mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=dev)], dim=1)
         out = model(input_ids=feed[:, None], attention_mask=mask, position_ids=next_pos,
                     past_key_values=past, use_cache=True)
         past = out.past_key_values
         next_pos = next_pos + 1
-    return [Generation("", tokenizer.decode(t, skip_special_tokens=True).strip(), len(t), reason[i] or "length")
-            for i, t in enumerate(new_tokens)]
+    new_tokens = [tokens[i, :n_new[i]].tolist() for i in range(B)]
+    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [Generation("", t.strip(), len(ids), reason[i] or "length")
+            for i, (t, ids) in enumerate(zip(texts, new_tokens))]
