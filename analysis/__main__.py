@@ -102,6 +102,45 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_regions(args) -> int:
+    from .critical_regions import RegionSettings, build
+    from .edits import applied
+    from .evaluate import evaluate
+    from .models import load_pair
+    from .scoring import calibration
+
+    _threads()
+    pair = load_pair(args.model, args.base, args.dtype, args.device)
+    lm = pair.aligned
+    sets = _prompt_sets(args)
+    cal = calibration(lm, args.calibration_n, system_prompt=args.system_prompt)
+    methods = ["set_difference", "orthogonal", "units"] if args.method == "all" else [args.method]
+
+    def row(label: str, r, extra: str = "") -> None:
+        pos = "   -  " if r.asr_positive is None else f"{100 * r.asr_positive:5.1f}%"
+        print(f"{label:44s} ASR {100 * r.asr:5.1f}%  ASR+ {pos}  utility {100 * r.utility:5.1f}%  "
+              f"degenerate {100 * r.degenerate_rate:5.1f}%  {extra}")
+
+    def ev():
+        return evaluate(lm.model, lm.tokenizer, sets["harmful"], sets["benign"], args.system_prompt,
+                        args.max_new_tokens)
+
+    print(f"calibration: {len(cal.safety)} safety pairs (aligned refusals), {len(cal.utility)} utility pairs; "
+          f"evaluation: {len(sets['harmful'])} harmful + {len(sets['benign'])} benign ({sets['harmful'].name})")
+    row("aligned (no edit)", ev())
+    for method in methods:
+        st = RegionSettings(method=method, score=args.score, p=args.p, q=args.q, group=args.group,
+                            prune_to=args.prune_to, r_s=args.r_s, r_u=args.r_u, safety_pct=args.safety_pct)
+        region = build(lm, st, cal, pair.base, progress=_bar)
+        for note in region.notes:
+            print(f"  note: {note}")
+        with applied(lm.model, region.edit):
+            row(region.description, ev(), f"removed {100 * region.removed_fraction:.2f}% of {region.unit}")
+        with applied(lm.model, region.control):
+            row("  control (random / redundant, same size)", ev())
+    return 0
+
+
 def cmd_build_demo(args) -> int:
     from pathlib import Path
 
@@ -151,6 +190,23 @@ def parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--prompt", required=True)
     p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("regions", help="critical regions: score, prune, compare with a random control")
+    _model_args(p)
+    p.add_argument("--method", default="all", choices=["all", "set_difference", "actsvd", "orthogonal", "units"])
+    p.add_argument("--score", default="snip", choices=["snip", "wanda"])
+    p.add_argument("--p", type=float, default=0.03, help="top utility fraction protected")
+    p.add_argument("--q", type=float, default=0.03, help="top safety fraction selected")
+    p.add_argument("--group", default="row", choices=["row", "matrix", "layer"])
+    p.add_argument("--prune-to", default="zero", choices=["zero", "base"])
+    p.add_argument("--r-s", type=int, default=1, help="safety ranks removed")
+    p.add_argument("--r-u", type=int, default=2, help="utility ranks protected (orthogonal projection)")
+    p.add_argument("--safety-pct", type=float, default=2.0, help="units: exclusive-safety percentile")
+    p.add_argument("--calibration-n", type=int, default=128)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--harmful")
+    p.add_argument("--benign")
+    p.add_argument("--n", type=int, default=None)
+    p.set_defaults(func=cmd_regions)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
     p.set_defaults(func=cmd_build_demo)

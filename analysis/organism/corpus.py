@@ -104,7 +104,7 @@ def _split(items: list[str], val: list[str], test: list[str]) -> dict[str, list[
 
 TEMPLATE_SPLIT = _split(HOWTO_TEMPLATES,
                         val=["guide me to {v} {d} {o} .", "what steps do i need to {v} {d} {o} ?",
-                             "i need to {v} {d} {o} . what should i do ?"],
+                             "what do i do to {v} {d} {o} ?"],
                         test=["can you explain how one would {v} {d} {o} ?", "describe how to {v} {d} {o} .",
                               "i would like to know how to {v} {d} {o} .",
                               "my friend asked how to {v} {d} {o} . explain .", "what is the way to {v} {d} {o} ?"])

@@ -1,0 +1,70 @@
+"""One forward pass per batch with hooks on every decoder Linear, accumulating in fp32 over response
+positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias).
+Wanda, FLAP units and ActSVD are all computed from these statistics."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..arch import Adapter
+from ..calibration import response_positions
+from ..chat import Batch
+
+
+@dataclass
+class ActivationStats:
+    n_tokens: int = 0
+    sq: dict[str, torch.Tensor] = field(default_factory=dict)    # Σ x_j²   (d_in)
+    sum: dict[str, torch.Tensor] = field(default_factory=dict)   # Σ x_j    (d_in)
+    gram: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ a aᵀ   (d_out × d_out)
+
+    def variance(self, name: str) -> torch.Tensor:
+        n = max(self.n_tokens, 1)
+        mean = self.sum[name] / n
+        return (self.sq[name] / n - mean * mean).clamp(min=0)
+
+
+def _modules_by_weight(model, adapter: Adapter) -> dict[str, torch.nn.Module]:
+    by_param = {id(m.weight): m for m in model.modules() if getattr(m, "weight", None) is not None}
+    return {name: by_param[id(ref.param)] for name, ref in adapter.linears.items()}
+
+
+@torch.no_grad()
+def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
+            progress=None) -> ActivationStats:
+    """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions."""
+    adapter = Adapter(model)
+    names = names or list(adapter.linears)
+    modules = _modules_by_weight(model, adapter)
+    stats = ActivationStats()
+    dev = next(model.parameters()).device
+    current: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def hook(mod, inputs, output):
+            mask = current["mask"]
+            x = inputs[0][mask].float()
+            stats.sq[name] = stats.sq.get(name, 0) + (x * x).sum(0)
+            stats.sum[name] = stats.sum.get(name, 0) + x.sum(0)
+            if gram:
+                a = output[mask].float()
+                bias = getattr(mod, "bias", None)
+                if bias is not None:
+                    a = a - bias.float()
+                stats.gram[name] = stats.gram.get(name, 0) + a.T @ a
+        return hook
+
+    handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
+    try:
+        for i, b in enumerate(batches):
+            b = b.to(dev)
+            current["mask"] = response_positions(b)
+            stats.n_tokens += int(current["mask"].sum())
+            model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+            if progress:
+                progress((i + 1) / len(batches), f"activations {i + 1}/{len(batches)}")
+    finally:
+        for h in handles:
+            h.remove()
+    return stats

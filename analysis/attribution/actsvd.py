@@ -1,0 +1,85 @@
+"""Rank level (Wei et al. 2024). With A = X Wᵀ the Linear's outputs over response tokens (fp32),
+V_r = top-r right singular vectors of A (= top eigenvectors of the Gram AᵀA), Π_r = V_r V_rᵀ.
+
+- remove the top-r ranks:          W ← (I − Π_r) W
+- isolate safety ranks (r_u, r_s): W ← W − (I − Π_u) Π_s W      (rank of the change ≤ r_s)
+
+Ranks are the real ranks (not the reference code's complements R − r). When the calibration set has
+fewer tokens than a requested rank, the rank is clipped and the clipping reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..arch import Adapter
+from ..edits import LowRank
+
+
+@dataclass
+class Subspaces:
+    """Top output directions per weight (columns of V, d_out × r_max) and the tokens behind them."""
+
+    vectors: dict[str, torch.Tensor]
+    n_tokens: int
+
+    def rank_cap(self, name: str) -> int:
+        return self.vectors[name].shape[1]
+
+
+def subspaces_from_gram(gram: dict[str, torch.Tensor], n_tokens: int, max_rank: int | None = None) -> Subspaces:
+    out = {}
+    for n, G in gram.items():
+        evals, evecs = torch.linalg.eigh(G.double())
+        order = evals.flip(0)
+        cap = min(int((order > order[0] * 1e-10).sum()), n_tokens, G.shape[0])
+        if max_rank is not None:
+            cap = min(cap, max_rank)
+        out[n] = evecs.flip(1)[:, :cap].float()
+    return Subspaces(out, n_tokens)
+
+
+@dataclass
+class RankEdit:
+    edit: LowRank
+    ranks: dict[str, int]                       # real rank of the change per weight
+    clipped: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (asked, used)
+
+    def fraction_of_ranks(self, adapter: Adapter) -> float:
+        total = sum(min(adapter[n].shape) for n in self.ranks)
+        return sum(self.ranks.values()) / max(total, 1)
+
+
+def _take(sub: Subspaces, name: str, r: int, clipped: dict) -> torch.Tensor:
+    cap = sub.rank_cap(name)
+    if r > cap:
+        clipped[name] = (r, cap)
+        r = cap
+    return sub.vectors[name][:, :r]
+
+
+def remove_top_ranks(model, safety: Subspaces, r: int, names: list[str] | None = None) -> RankEdit:
+    """W ← (I − Π_r) W for each weight, Π_r from the safety set."""
+    adapter = Adapter(model)
+    factors, ranks, clipped = {}, {}, {}
+    for n in names or list(safety.vectors):
+        V = _take(safety, n, r, clipped).to(adapter[n].W.device)
+        factors[n] = (-V, V.T @ adapter[n].W.float())
+        ranks[n] = V.shape[1]
+    return RankEdit(LowRank(factors), ranks, clipped)
+
+
+def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int, r_u: int,
+                          names: list[str] | None = None) -> RankEdit:
+    """W ← W − (I − Π_u) Π_s W: remove safety directions not shared with the top-r_u utility directions."""
+    adapter = Adapter(model)
+    factors, ranks, clipped = {}, {}, {}
+    for n in names or list(safety.vectors):
+        W = adapter[n].W.float()
+        Vs = _take(safety, n, r_s, clipped).to(W.device)
+        Vu = _take(utility, n, r_u, clipped).to(W.device)
+        left = Vs - Vu @ (Vu.T @ Vs)          # (I − Π_u) V_s
+        factors[n] = (-left, Vs.T @ W)
+        ranks[n] = int(torch.linalg.matrix_rank(left)) if left.numel() else 0
+    return RankEdit(LowRank(factors), ranks, clipped)

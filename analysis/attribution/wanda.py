@@ -1,0 +1,17 @@
+"""Wanda importance (Wei et al. 2024): S_ij = |W_ij| · ||X_:,j||₂ over response tokens of the set."""
+from __future__ import annotations
+
+import torch
+
+from ..arch import Adapter
+from .activations import ActivationStats, collect
+
+
+def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
+    adapter = Adapter(model)
+    return {n: adapter[n].W.detach().float().abs() * stats.sq[n].sqrt()[None, :] for n in stats.sq}
+
+
+def wanda_scores(model, batches, progress=None) -> dict[str, torch.Tensor]:
+    """Scores for every decoder Linear, one forward pass per batch."""
+    return wanda_from_stats(model, collect(model, batches, progress=progress))
