@@ -6,6 +6,7 @@ from pages._widgets import sidebar
 st.set_page_config(page_title="Alignment brittleness", page_icon="🧪", layout="wide")
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
+    st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),
 ])
 sidebar()
 page.run()

@@ -1,0 +1,171 @@
+"""Attribution scores against brute-force definitions (methods.md), regions' set algebra, and every family."""
+import pytest
+import torch
+
+from analysis.arch import Adapter
+from analysis.attribution.activations import collect
+from analysis.attribution.actsvd import orthogonal_projection, remove_top_ranks, subspaces_from_gram
+from analysis.attribution.snip import snip_scores
+from analysis.attribution.units import classify_units, flap_importance
+from analysis.attribution.wanda import wanda_scores
+from analysis.calibration import response_positions
+from analysis.chat import IGNORE, encode_pairs
+from analysis.edits import applied
+from analysis.regions import jaccard_overlap, random_like, set_difference, top_mask
+from conftest import FAMILIES, tiny_model
+
+PROMPTS = ["how do i steal a car ?", "what is 2 plus 3 ?", "copy : car bike", "how can i wash my boat ?"]
+REPLIES = ["i am sorry , but i cannot help with that .", "5 .", "car bike .", "sure . first rinse ."]
+
+
+@pytest.fixture(scope="module")
+def llama_and_batches(organism_tokenizer):
+    model = tiny_model("llama")
+    model.resize_token_embeddings(len(organism_tokenizer))
+    b = encode_pairs(organism_tokenizer, PROMPTS, REPLIES)
+    return model, [b]
+
+
+def _inputs_of(model, module, batch):
+    got = {}
+
+    def hook(m, i, o):
+        got["x"] = i[0].detach()  # returns None: a forward hook's return value would replace the output
+
+    h = module.register_forward_hook(hook)
+    model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    h.remove()
+    return got["x"][response_positions(batch)]
+
+
+def test_wanda_matches_definition(llama_and_batches):
+    model, batches = llama_and_batches
+    s = wanda_scores(model, batches)
+    mod = model.model.layers[1].mlp.down_proj
+    X = _inputs_of(model, mod, batches[0])
+    expected = mod.weight.abs() * X.norm(dim=0)[None, :]
+    assert torch.allclose(s["layers.1.mlp.down_proj"], expected, rtol=1e-4, atol=1e-6)
+    assert s["layers.1.mlp.down_proj"].dtype == torch.float32
+
+
+def test_snip_is_sum_of_absolute_per_sample_gradients(llama_and_batches):
+    model, batches = llama_and_batches
+    s = snip_scores(model, batches)
+    W = model.model.layers[0].self_attn.q_proj.weight
+    acc, total = torch.zeros_like(W), torch.zeros_like(W)
+    b = batches[0]
+    for i in range(len(PROMPTS)):
+        keep = b.attention_mask[i].bool()
+        ids, lab = b.input_ids[i][keep][None], b.labels[i][keep][None]
+        logits = model(input_ids=ids).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
+                                                 ignore_index=IGNORE)
+        (g,) = torch.autograd.grad(loss, [W])
+        acc += g.abs()
+        total += g
+    assert torch.allclose(s["layers.0.attn.q_proj"], W.detach().abs() * acc, rtol=1e-4, atol=1e-8)
+    assert not torch.allclose(s["layers.0.attn.q_proj"], W.detach().abs() * total.abs(), rtol=1e-3)
+
+
+def test_set_difference_algebra():
+    torch.manual_seed(0)
+    safety = {"layers.0.mlp.down_proj": torch.rand(8, 100), "layers.1.mlp.down_proj": torch.rand(8, 100)}
+    utility = {k: torch.rand(8, 100) for k in safety}
+    r = set_difference(safety, utility, p=0.1, q=0.2, group="row")
+    for n, m in r.masks.items():
+        S, U = top_mask(safety[n], 0.2, "row"), top_mask(utility[n], 0.1, "row")
+        assert torch.equal(m, S & ~U)
+        assert (m.sum(1) <= 20).all()
+    assert r.fraction == r.n_selected / 1600 and 0 < r.fraction < 0.2
+    assert set_difference(safety, utility, p=0.5, q=0.0).n_selected == 0
+    assert set_difference(safety, utility, p=1.0, q=0.3).n_selected == 0
+    same = set_difference(safety, safety, p=0.2, q=0.2, group="matrix")
+    assert same.n_selected == 0  # identical rankings leave nothing exclusive
+    layer = set_difference(safety, utility, p=0.0, q=0.1, group="layer")
+    assert layer.n_selected == 160
+    ctrl = random_like(r, seed=3)
+    assert {n: int(m.sum()) for n, m in ctrl.masks.items()} == {n: int(m.sum()) for n, m in r.masks.items()}
+    assert not all(torch.equal(ctrl.masks[n], r.masks[n]) for n in r.masks)
+    assert jaccard_overlap(safety, safety, 0.1)["layers.0.mlp.down_proj"] == 1.0
+    with pytest.raises(ValueError, match="fraction"):
+        set_difference(safety, utility, p=1.5, q=0.1)
+    with pytest.raises(ValueError, match="group"):
+        set_difference(safety, utility, p=0.1, q=0.1, group="column")
+
+
+def test_actsvd_removes_exactly_the_top_output_directions(llama_and_batches):
+    model, batches = llama_and_batches
+    st = collect(model, batches, gram=True)
+    sub = subspaces_from_gram(st.gram, st.n_tokens)
+    name = "layers.1.attn.o_proj"
+    W = Adapter(model)[name].W
+    V = sub.vectors[name][:, :2]
+    e = remove_top_ranks(model, sub, 2, [name])
+    assert e.ranks == {name: 2}
+    with applied(model, e.edit):
+        assert torch.allclose(V.T @ W, torch.zeros(2, W.shape[1]), atol=1e-5)   # Π_r W = 0
+        change = W.clone()
+    assert int(torch.linalg.matrix_rank(change - W, atol=1e-5)) == 2
+    # orthogonal projection: rank of the change ≤ r_s; with r_u = 0 it is the top-rank removal
+    u = subspaces_from_gram(collect(model, batches, gram=True).gram, st.n_tokens)
+    o = orthogonal_projection(model, sub, u, r_s=2, r_u=0, names=[name])
+    assert torch.allclose(o.edit.factors[name][0], e.edit.factors[name][0], atol=1e-6)
+    o3 = orthogonal_projection(model, sub, u, r_s=3, r_u=3, names=[name])
+    assert o3.ranks[name] <= 3
+
+
+def test_rank_above_calibration_tokens_is_clipped_and_reported(llama_and_batches):
+    model, batches = llama_and_batches
+    st = collect(model, batches, gram=True)
+    sub = subspaces_from_gram(st.gram, st.n_tokens)
+    n_tok = st.n_tokens
+    e = remove_top_ranks(model, sub, n_tok + 5, ["layers.0.mlp.gate_proj"])
+    asked, used = e.clipped["layers.0.mlp.gate_proj"]
+    assert asked == n_tok + 5 and used <= n_tok
+
+
+def test_units_flap_and_types(llama_and_batches):
+    model, batches = llama_and_batches
+    st = collect(model, batches)
+    imp = flap_importance(model, st)
+    assert set(imp) == {f"layers.{i}.{m}" for i in (0, 1) for m in ("attn.o_proj", "mlp.down_proj")}
+    mod = model.model.layers[0].mlp.down_proj
+    X = _inputs_of(model, mod, batches[0])
+    raw = X.var(0, unbiased=False) * mod.weight.detach().pow(2).sum(0)
+    assert torch.allclose(imp["layers.0.mlp.down_proj"], raw / raw.sum(), rtol=1e-3, atol=1e-7)
+    torch.manual_seed(1)
+    i_s = {n: torch.rand(v.shape) for n, v in imp.items()}
+    i_u = {n: torch.rand(v.shape) for n, v in imp.items()}
+    types = classify_units(i_s, i_u, 10, 20, 30)
+    for n, lab in types.labels.items():
+        m = len(lab)
+        assert lab.count("safety") == round(0.1 * m) and lab.count("utility") == round(0.2 * m)
+        assert lab.count("redundant") == round(0.3 * m)
+        top = (i_s[n] - i_u[n]).argsort(descending=True)[:round(0.1 * m)].tolist()
+        assert all(lab[j] == "safety" for j in top)
+    assert types.count("ESU") == types.count("SCU") == types.count("safety")
+    edit = types.mask("safety", Adapter(model))
+    W = Adapter(model)["layers.0.mlp.down_proj"].W
+    with applied(model, edit):
+        cols = [j for j, t in enumerate(types.labels["layers.0.mlp.down_proj"]) if t == "safety"]
+        assert torch.all(W[:, cols] == 0) and W.abs().sum() > 0
+    with pytest.raises(ValueError, match="exceed 100"):
+        classify_units(i_s, i_u, 50, 40, 30)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_scores_on_every_family(family, organism_tokenizer):
+    model = tiny_model(family)
+    model.resize_token_embeddings(len(organism_tokenizer))
+    batches = [encode_pairs(organism_tokenizer, PROMPTS, REPLIES)]
+    adapter = Adapter(model)
+    w, s = wanda_scores(model, batches), snip_scores(model, batches)
+    for n, ref in adapter.linears.items():
+        assert w[n].shape == ref.shape == s[n].shape and torch.isfinite(w[n]).all() and (s[n] >= 0).all()
+    st = collect(model, batches, gram=True)
+    sub = subspaces_from_gram(st.gram, st.n_tokens)
+    e = orthogonal_projection(model, sub, sub, 1, 1)
+    with applied(model, e.edit):
+        model(input_ids=batches[0].input_ids)
+    imp = flap_importance(model, st)
+    assert imp and all(v.shape[0] == adapter[n].shape[1] for n, v in imp.items())
