@@ -119,7 +119,11 @@ update, bar = progress_bar("Unit importance")
 with locked(lm.model):
     i_s, i_u = unit_importance(lm, cal, progress=update)
 bar.empty()
-types = classify_units(i_s, i_u, s.safety_pct, s.utility_pct, s.redundant_pct)
+try:
+    types = classify_units(i_s, i_u, s.safety_pct, s.utility_pct, s.redundant_pct)
+except ValueError as e:
+    st.error(f"Cannot type the units: {e}")
+    st.stop()
 per_layer: dict[int, dict[str, float]] = {}
 for n, labs in types.labels.items():
     layer_i = int(n.split(".")[1])

@@ -103,6 +103,20 @@ def test_bad_model_folder_in_sidebar_form(page):
     assert page.get_by_text("model folder not found").count() == 0
 
 
+def test_critical_regions_page_prunes_in_browser(page):
+    page.get_by_role("link", name="Critical regions").click()
+    page.get_by_text("Where safety and utility overlap").wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Prune region and compare").click()
+    page.get_by_text("removed").first.wait_for(timeout=120_000)
+    assert page.get_by_text("% of weights").count() >= 1
+    page.get_by_text("Unit types per layer").wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "critical_regions.png"), full_page=True)
+    page.get_by_role("link", name="Overview / playground").click()
+    page.get_by_text("Safety and utility").wait_for(timeout=60_000)
+
+
 def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Evaluation settings").click()
     bad = tmp_path / "bad.csv"

@@ -51,3 +51,18 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.startswith("error: ") and msg in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_regions_command_prints_pruned_and_control(tmp_path):
+    r = run("regions", "--model", "demo", "--method", "orthogonal", "--r-s", "2", "--r-u", "1", "--n", "16",
+            "--calibration-n", "16", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].startswith("aligned (no edit)")
+    pruned = [ln for ln in lines if ln.startswith("orthogonal projection: r_s = 2, r_u = 1")]
+    assert pruned and "% of ranks" in pruned[0]
+    assert any(ln.strip().startswith("control") for ln in lines)
+    info = run("cache", "info", cache=tmp_path).stdout
+    assert "activations: 2" in info and "safety-set: 1" in info
+    bad = run("regions", "--model", "demo", "--method", "set_difference", "--q", "1.5", cache=tmp_path)
+    assert bad.returncode == 2 and "q must be a fraction in [0, 1]" in bad.stderr

@@ -20,7 +20,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHAPE = ModelShape(hidden=128, intermediate=512, layers=4, heads=4)
 BASE_RECIPE = TrainRecipe(steps=1600, lr=2e-3, mixture=corpus.BASE_MIXTURE, warmup=50, schedule="cosine",
                           weight_decay=0.01, seed=1)
-ALIGN_RECIPE = TrainRecipe(steps=400, lr=1e-4, mixture=corpus.ALIGN_MIXTURE, seed=2)
+ALIGN_RECIPE = TrainRecipe(steps=400, lr=5e-5, mixture=corpus.ALIGN_MIXTURE, seed=2)
 CHECK_EVERY = 10
 # alignment stops at the first checkpoint meeting these on the validation split: the thinnest edit that aligns
 VAL_TARGETS = {"asr": 0.02, "over_refusal": 0.03}

@@ -1,0 +1,79 @@
+"""Scoring cost (Wanda + SNIP on the safety and utility sets) as a ratio to the bare passes over the same
+calibration data, measured in one run on the demo pair. Goal (issue #3): ratio <= 1.5.
+
+Bare passes: Wanda's baseline is one forward per batch (no hooks); SNIP's is one forward+backward per
+sample (plain loss.backward(), no accumulation).
+Usage: python benchmarks/scoring_speed.py [--threads 2] [--n 128] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from analysis.attribution.snip import _per_sample, snip_scores  # noqa: E402
+from analysis.attribution.wanda import wanda_scores  # noqa: E402
+from analysis.chat import IGNORE  # noqa: E402
+from analysis.models import load_pair  # noqa: E402
+from analysis.scoring import _batches, calibration  # noqa: E402
+from analysis.cache import Cache  # noqa: E402
+
+
+def bare_forward(model, batches):
+    with torch.no_grad():
+        for b in batches:
+            model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+
+
+def bare_forward_backward(model, batches):
+    for ids, labels in _per_sample(batches):
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                                                 ignore_index=IGNORE)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+
+def best(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import tempfile
+
+    lm = load_pair("demo", "", device="cpu").aligned
+    cal = calibration(lm, args.n, cache=Cache(tempfile.mkdtemp()))
+    sets = {w: _batches(lm, cal, w) for w in ("safety", "utility")}
+    m = lm.model
+    t_wanda = sum(best(lambda: wanda_scores(m, b), args.repeats) for b in sets.values())
+    t_fwd = sum(best(lambda: bare_forward(m, b), args.repeats) for b in sets.values())
+    t_snip = sum(best(lambda: snip_scores(m, b), args.repeats) for b in sets.values())
+    t_fb = sum(best(lambda: bare_forward_backward(m, b), args.repeats) for b in sets.values())
+    print(f"demo aligned, {len(cal.safety)} safety + {len(cal.utility)} utility samples, {args.threads} threads, "
+          f"best of {args.repeats}")
+    print(f"Wanda  {t_wanda:.3f}s vs bare forward          {t_fwd:.3f}s  ratio {t_wanda / t_fwd:.2f}")
+    print(f"SNIP   {t_snip:.3f}s vs bare forward+backward {t_fb:.3f}s  ratio {t_snip / t_fb:.2f}")
+    print(f"total  {t_wanda + t_snip:.3f}s vs bare {t_fwd + t_fb:.3f}s  ratio {(t_wanda + t_snip) / (t_fwd + t_fb):.2f}"
+          f"  (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
