@@ -80,7 +80,8 @@ def main() -> None:
         r, c = ev("test", region.edit), ev("test", region.control)
         ok = r.asr > c.asr
         ok_all &= ok
-        print(f"units {pct:g}%: {region.description}: test ASR {r.asr:.1%} (utility {r.utility:.1%}) vs redundant "
+        print(f"units {pct:g}%: {region.description}: test ASR {r.asr:.1%} (really complies {r.asr_positive:.1%}, "
+              f"utility {r.utility:.1%}) vs redundant "
               f"{c.asr:.1%} (utility {c.utility:.1%})  {'PASS' if ok else 'FAIL'}")
     print("ALL PASS" if ok_all else "SOME FAIL")
 
