@@ -1,0 +1,129 @@
+"""Directions in weight space, regenerated tensor by tensor from seeds — never stored as weight copies.
+
+- Random: for every perturbed tensor W, d = randn_like(W) scaled to ‖W‖_F ("layer" normalisation, the
+  reference's default) or each row scaled to that row's norm ("filter"). Each tensor's generator is seeded
+  from (seed, tensor name), so any tensor's slice of the direction can be regenerated alone.
+- 2D: the second direction is Gram–Schmidt-orthogonalised against the first (global inner product over all
+  perturbed tensors): d₂ ← d₂ − (⟨d₁,d₂⟩/⟨d₁,d₁⟩) d₁.
+- Interpolation: d = θ_other − θ_self, read from another loaded model of the same shapes.
+Which tensors are perturbed: decoder Linear weights by default; norms excluded unless asked; embeddings and
+lm_head optional; tied tensors (embeddings tied to lm_head) appear once.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..arch import Adapter
+
+GROUPS = ("linear", "norm", "embed", "lm_head", "other")
+NORMS = ("layer", "filter")
+
+
+def param_group(name: str, p: torch.Tensor, linear_ids: set[int]) -> str:
+    low = name.lower()
+    if id(p) in linear_ids:
+        return "linear"
+    if "norm" in low or "ln_" in low:
+        return "norm"
+    if "lm_head" in low:
+        return "lm_head"
+    if "embed" in low or "wte" in low or "wpe" in low:
+        return "embed"
+    return "other"
+
+
+def perturbed_params(model: nn.Module, groups: tuple[str, ...] = ("linear",)) -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs a direction covers; tied parameters appear once."""
+    bad = set(groups) - set(GROUPS)
+    if bad:
+        raise ValueError(f"unknown parameter groups {sorted(bad)}; choose from {GROUPS}")
+    linear_ids = {id(r.param) for r in Adapter(model).linears.values()}
+    seen, out = set(), []
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if param_group(name, p, linear_ids) in groups:
+            out.append((name, p))
+    return out
+
+
+def _tensor_seed(seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class RandomDirection:
+    seed: int
+    norm: str = "layer"
+    groups: tuple[str, ...] = ("linear",)
+
+    def spec(self) -> dict:
+        return {"type": "random", "seed": self.seed, "norm": self.norm, "groups": list(self.groups)}
+
+    def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
+        """This direction's slice for tensor ``name`` (same shape as W, fp32, on W's device)."""
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        g = torch.Generator().manual_seed(_tensor_seed(self.seed, name))
+        d = torch.randn(W.shape, generator=g, dtype=torch.float32).to(W.device)
+        Wf = W.detach().float()
+        if self.norm == "filter" and W.dim() >= 2:
+            return d * (Wf.norm(dim=tuple(range(1, W.dim())), keepdim=True) /
+                        d.norm(dim=tuple(range(1, W.dim())), keepdim=True).clamp(min=1e-12))
+        return d * (Wf.norm() / d.norm().clamp(min=1e-12))
+
+
+@dataclass(frozen=True)
+class ModelDifference:
+    """d = θ_other − θ_self (interpolation toward another model)."""
+
+    other: nn.Module = field(compare=False, hash=False)
+    other_fingerprint: str = ""
+    groups: tuple[str, ...] = ("linear",)
+
+    def spec(self) -> dict:
+        return {"type": "difference", "other": self.other_fingerprint, "groups": list(self.groups)}
+
+    def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
+        try:
+            other = self.other.get_parameter(name)
+        except AttributeError:
+            raise ValueError(f"the other model has no parameter {name!r}: not the same architecture") from None
+        if other.shape != W.shape:
+            raise ValueError(f"{name}: shapes differ ({tuple(other.shape)} vs {tuple(W.shape)})")
+        return other.detach().float().to(W.device) - W.detach().float()
+
+
+@dataclass(frozen=True)
+class Orthogonalised:
+    """d₂ − c·d₁ with c = ⟨d₁,d₂⟩/⟨d₁,d₁⟩ over all perturbed tensors (Gram–Schmidt)."""
+
+    d1: object
+    d2: object
+    coef: float
+
+    def spec(self) -> dict:
+        return {"type": "orthogonalised", "d1": self.d1.spec(), "d2": self.d2.spec()}
+
+    def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
+        return self.d2.tensor(name, W) - self.coef * self.d1.tensor(name, W)
+
+
+def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> Orthogonalised:
+    dot = nrm = 0.0
+    with torch.no_grad():
+        for name, p in perturbed_params(model, groups):
+            a, b = d1.tensor(name, p), d2.tensor(name, p)
+            dot += float((a * b).sum())
+            nrm += float((a * a).sum())
+    return Orthogonalised(d1, d2, dot / nrm if nrm else 0.0)
+
+
+def inner(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> float:
+    with torch.no_grad():
+        return sum(float((d1.tensor(n, p) * d2.tensor(n, p)).sum()) for n, p in perturbed_params(model, groups))

@@ -1,0 +1,98 @@
+"""Grid evaluation: at each point θ + α d₁ (+ β d₂), ASR on harmful prompts, utility on benign prompts and
+the degenerate rate, raw generations kept. The point is applied in place as a reversible edit (the
+touched tensors are backed up once per point and restored exactly); directions are regenerated per tensor,
+so the peak memory is the model, one backup of the perturbed tensors and one tensor's direction.
+Each point is cached on its own: a partial grid resumes, and points can be computed by separate workers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..cache import Cache
+from ..edits import Edit, applied
+from ..evaluate import EvalResult, evaluate
+from ..generate import Generation
+from ..judge import Judge
+from ..prompts import PromptSet
+from .directions import perturbed_params
+
+
+@dataclass
+class Perturbation(Edit):
+    """W ← W + Σ_k c_k d_k(W) for every perturbed tensor (W is the unperturbed tensor when applied)."""
+
+    directions: list
+    coords: tuple[float, ...]
+    names: list[str]
+
+    def targets(self) -> list[str]:
+        return self.names
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        delta = None
+        for c, d in zip(self.coords, self.directions):
+            if c:
+                step = c * d.tensor(name, W)
+                delta = step if delta is None else delta + step
+        if delta is not None:
+            W.copy_((W.float() + delta).to(W.dtype))
+
+
+def axis(lo: float = -0.5, hi: float = 0.5, steps: int = 21) -> list[float]:
+    """Evenly spaced coordinates (the reference default: [-0.5, 0.5] in 21 steps), rounded for stable keys."""
+    if steps < 1:
+        raise ValueError(f"a grid axis needs at least 1 step, got {steps}")
+    if not hi >= lo:
+        raise ValueError(f"axis range must have lo <= hi, got [{lo}, {hi}]")
+    return [round(float(v), 10) for v in np.linspace(lo, hi, steps)]
+
+
+@dataclass
+class Landscape:
+    axes: list[list[float]]                  # one axis (1D) or two (2D)
+    asr: np.ndarray                          # shape len(ax0) (× len(ax1))
+    asr_positive: np.ndarray
+    utility: np.ndarray
+    degenerate: np.ndarray
+    generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
+
+
+def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge) -> dict:
+    with applied(lm.model, Perturbation(directions, coords, names)):
+        r: EvalResult = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge)
+    return {"asr": r.asr, "asr_positive": r.asr_positive, "utility": r.utility, "degenerate": r.degenerate_rate,
+            "harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign],
+            "tokens": [g.n_tokens for g in r.harmful + r.benign]}
+
+
+def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: PromptSet, benign: PromptSet,
+                  system_prompt: str | None = None, max_new_tokens: int = 24, groups: tuple[str, ...] = ("linear",),
+                  judge: Judge | None = None, cache: Cache | None = None, progress=None) -> Landscape:
+    """Evaluate every grid point (cached per point); ``directions`` has one entry per axis."""
+    if len(directions) != len(axes) or len(axes) not in (1, 2):
+        raise ValueError("give one direction per axis, for a 1D or 2D grid")
+    judge = judge or Judge()
+    cache = cache or Cache()
+    names = [n for n, _ in perturbed_params(lm.model, groups)]
+    shape = tuple(len(a) for a in axes)
+    grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
+    gens = {}
+    points = list(np.ndindex(*shape))
+    for k, idx in enumerate(points):
+        coords = tuple(axes[i][j] for i, j in enumerate(idx))
+        parts = {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
+                 "coords": list(coords), "groups": list(groups), "harmful": harmful.prompts(),
+                 "benign": [[it.prompt, it.answer] for it in benign.items], "system": system_prompt,
+                 "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
+                 "steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
+        d = cache.get_or_compute(parts, lambda: _point(lm, directions, coords, names, harmful, benign,
+                                                       system_prompt, max_new_tokens, judge), "json")
+        for key in grids:
+            grids[key][idx] = np.nan if d[key] is None else d[key]
+        gens[coords] = {"harmful": d["harmful"], "benign": d["benign"]}
+        if progress:
+            progress((k + 1) / len(points), f"point {k + 1}/{len(points)} at {coords}")
+    return Landscape(axes, grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens)

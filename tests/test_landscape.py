@@ -1,0 +1,117 @@
+"""Landscape backend: seeded directions, exact in-place points, reproducible grids, VISAGE definitions."""
+import numpy as np
+import pytest
+import torch
+
+from analysis.cache import Cache
+from analysis.edits import applied, checksum
+from analysis.landscape.directions import (ModelDifference, RandomDirection, inner, orthogonalise,
+                                           perturbed_params)
+from analysis.landscape.grid import Perturbation, axis, evaluate_grid
+from analysis.landscape.visage import visage_1d, visage_2d
+from analysis.prompts import builtin_sets
+from conftest import tiny_model
+
+
+def test_random_direction_is_seeded_and_layer_normalised():
+    model = tiny_model("llama")
+    (name, W), *_ = perturbed_params(model)
+    d = RandomDirection(3).tensor(name, W)
+    assert torch.equal(d, RandomDirection(3).tensor(name, W))
+    assert not torch.equal(d, RandomDirection(4).tensor(name, W))
+    assert torch.allclose(d.norm(), W.detach().norm(), rtol=1e-5)
+    f = RandomDirection(3, norm="filter").tensor(name, W)
+    assert torch.allclose(f.norm(dim=1), W.detach().norm(dim=1), rtol=1e-4)
+
+
+def test_parameter_groups_norms_excluded_and_tied_once():
+    model = tiny_model("gpt2")  # GPT-2 ties wte and lm_head
+    names = [n for n, _ in perturbed_params(model)]
+    assert names and not any("ln" in n for n in names)
+    emb = [n for n, _ in perturbed_params(model, ("embed", "lm_head"))]
+    assert emb.count("transformer.wte.weight") == 1 and "lm_head.weight" not in emb
+    assert any("ln_" in n for n, _ in perturbed_params(model, ("norm",)))
+    with pytest.raises(ValueError, match="unknown parameter groups"):
+        perturbed_params(model, ("bias",))
+
+
+def test_gram_schmidt_makes_directions_orthogonal():
+    model = tiny_model("llama")
+    d1, d2 = RandomDirection(1), RandomDirection(2)
+    assert abs(inner(model, d1, d2)) > 1e-3
+    o = orthogonalise(model, d1, d2)
+    assert abs(inner(model, d1, o)) < 1e-6 * inner(model, d1, d1)
+
+
+def test_point_is_applied_in_place_and_restored_exactly():
+    model = tiny_model("llama")
+    params = perturbed_params(model)
+    names = [n for n, _ in params]
+    before = checksum(model)
+    name, W = params[0]
+    W0 = W.detach().clone()
+    d = RandomDirection(0)
+    with applied(model, Perturbation([d], (0.25,), names)):
+        assert torch.allclose(W, W0 + 0.25 * d.tensor(name, W0), atol=1e-6)
+    assert checksum(model) == before
+
+
+@pytest.fixture(scope="module")
+def small_sets():
+    s = builtin_sets("test")
+    return s["harmful"].head(16), s["benign"].head(16)
+
+
+def test_grid_origin_equals_plain_evaluation_and_is_reproducible(demo_pair, small_sets, tmp_path):
+    from analysis.evaluate import evaluate
+
+    lm = demo_pair.aligned
+    h, b = small_sets
+    ax = axis(-0.5, 0.5, 3)
+    assert ax == [-0.5, 0.0, 0.5]
+    land = evaluate_grid(lm, [RandomDirection(7)], [ax], h, b, cache=Cache(tmp_path / "a"))
+    plain = evaluate(lm.model, lm.tokenizer, h, b)
+    assert land.asr[1] == plain.asr and land.utility[1] == plain.utility
+    again = evaluate_grid(lm, [RandomDirection(7)], [ax], h, b, cache=Cache(tmp_path / "b"))
+    assert np.array_equal(land.asr, again.asr) and land.generations == again.generations  # bit for bit
+    assert land.asr.shape == (3,) and (land.asr >= 0).all()
+
+
+def test_interpolation_reaches_the_other_model(demo_pair, small_sets, tmp_path):
+    from analysis.evaluate import evaluate
+
+    lm, base = demo_pair.aligned, demo_pair.base
+    h, b = small_sets
+    d = ModelDifference(base.model, base.fingerprint, groups=("linear", "norm", "embed", "lm_head", "other"))
+    land = evaluate_grid(lm, [d], [[0.0, 1.0]], h, b, groups=d.groups, cache=Cache(tmp_path))
+    plain_base = evaluate(base.model, base.tokenizer, h, b)
+    assert land.asr[0] == 0.0 and land.asr[1] == plain_base.asr >= 0.9
+
+
+def test_2d_grid_and_partial_resume(demo_pair, small_sets, tmp_path):
+    lm = demo_pair.aligned
+    h, b = small_sets
+    cache = Cache(tmp_path)
+    d1 = RandomDirection(1)
+    d2 = orthogonalise(lm.model, d1, RandomDirection(2))
+    evaluate_grid(lm, [d1, d2], [[0.0], [0.0, 0.3]], h, b, cache=cache)  # a partial grid
+    n_before = cache.info().entries
+    calls = []
+    full = evaluate_grid(lm, [d1, d2], [[0.0, 0.3], [0.0, 0.3]], h, b, cache=cache,
+                         progress=lambda f, msg: calls.append(msg))
+    assert full.asr.shape == (2, 2) and len(calls) == 4
+    assert cache.info().entries == n_before + 2  # only the two new points were computed
+
+
+def test_visage_definitions():
+    assert visage_1d([100, 100, 20, 0, 10, 100]) == pytest.approx(100 - np.mean([20, 0, 10]))
+    assert visage_1d([100, 100]) == 0.0
+    assert visage_1d([0, 0, 0]) == 100.0
+    assert visage_1d([100, 0, 100, 0, 100]) == pytest.approx(100 - np.mean([0, 100, 0]))
+    g = np.array([[100, 100, 100, 100],
+                  [100, 0, 50, 100],
+                  [100, 100, 100, 0]])
+    assert visage_2d(g, (1, 1)) == pytest.approx(75.0)  # the isolated (2, 3) cell is outside the basin
+    assert visage_2d(g, (0, 0)) == 0.0
+    with pytest.raises(ValueError):
+        axis(1.0, -1.0, 5)
