@@ -7,6 +7,7 @@ st.set_page_config(page_title="Alignment brittleness", page_icon="🧪", layout=
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
     st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),
+    st.Page("pages/safety_landscape.py", title="Safety landscape", icon="⛰️"),
 ])
 sidebar()
 page.run()

@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import numpy as np
+
 from .arch import UnsupportedArchitecture
 from .models import ModelLoadError
 from .prompts import DataFormatError
@@ -141,6 +143,37 @@ def cmd_regions(args) -> int:
     return 0
 
 
+def cmd_landscape(args) -> int:
+    from .landscape.directions import ModelDifference, RandomDirection
+    from .landscape.grid import axis, evaluate_grid
+    from .landscape.visage import visage_1d
+    from .models import load_pair
+
+    _threads()
+    pair = load_pair(args.model, args.base, args.dtype, args.device)
+    lm = pair.aligned
+    sets = _prompt_sets(args)
+    groups = tuple(args.groups.split(","))
+    if args.direction == "random":
+        d = RandomDirection(args.seed, args.norm, groups)
+    else:
+        if pair.base is None:
+            raise ValueError("--direction base needs a base model in the pair")
+        d = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
+    ax = axis(args.lo, args.hi, args.steps)
+    land = evaluate_grid(lm, [d], [ax], sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
+                         groups, progress=_bar)
+    print(f"1D landscape along {d.spec()}; {len(sets['harmful'])} harmful + {len(sets['benign'])} benign prompts; "
+          f"system prompt {args.system_prompt!r}")
+    print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>8s} {'degen':>7s}")
+    for i, a in enumerate(ax):
+        pos = "   -  " if np.isnan(land.asr_positive[i]) else f"{100 * land.asr_positive[i]:5.1f}%"
+        print(f"{a:7.3f} {100 * land.asr[i]:6.1f}% {pos:>7s} {100 * land.utility[i]:7.1f}% {100 * land.degenerate[i]:6.1f}%")
+    print(f"VISAGE (1D, keyword ASR) = {visage_1d(100 * land.asr):.1f}  "
+          "[mean of 100 - ASR% over the span between the first non-saturated points from each edge]")
+    return 0
+
+
 def cmd_build_demo(args) -> int:
     from pathlib import Path
 
@@ -207,6 +240,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--benign")
     p.add_argument("--n", type=int, default=None)
     p.set_defaults(func=cmd_regions)
+    p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
+    _model_args(p)
+    p.add_argument("--direction", default="random", choices=["random", "base"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--norm", default="layer", choices=["layer", "filter"])
+    p.add_argument("--groups", default="linear", help="comma list of linear,norm,embed,lm_head,other")
+    p.add_argument("--lo", type=float, default=-0.5)
+    p.add_argument("--hi", type=float, default=0.5)
+    p.add_argument("--steps", type=int, default=21)
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--harmful")
+    p.add_argument("--benign")
+    p.add_argument("--n", type=int, default=None)
+    p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
     p.set_defaults(func=cmd_build_demo)

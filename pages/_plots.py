@@ -40,3 +40,41 @@ def unit_type_bars(shares_by_layer: dict[int, dict[str, float]]) -> go.Figure:
     fig.update_layout(barmode="stack", yaxis_title="% of units (o_proj + down_proj inputs)", height=340,
                       margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+def landscape_1d(curves: dict[str, dict], axis_label: str = "α") -> go.Figure:
+    """ASR and utility against α on one chart; ``curves`` maps a label to {"x", "asr", "utility"}."""
+    fig = go.Figure()
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    for k, (label, c) in enumerate(curves.items()):
+        dash = dashes[k % len(dashes)]
+        fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["asr"]), name=f"ASR · {label}", mode="lines+markers",
+                                 line=dict(color="#d62728", dash=dash)))
+        fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["utility"]), name=f"utility · {label}",
+                                 mode="lines+markers", line=dict(color="#1f77b4", dash=dash)))
+    fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
+    fig.update_layout(xaxis_title=axis_label, yaxis_title="%", yaxis_range=[-3, 103], height=380,
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+def landscape_surface(ax0, ax1, z, title: str, marker=None) -> go.Figure:
+    """3D surface of a 2D landscape with its contour projected on the floor; origin marked."""
+    fig = go.Figure(go.Surface(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale="RdBu_r", cmin=0, cmax=100,
+                               contours={"z": {"show": True, "project_z": True, "usecolormap": True}}))
+    fig.add_trace(go.Scatter3d(x=[0], y=[0], z=[100 * float(np.asarray(z)[list(ax0).index(0.0) if 0.0 in ax0 else 0,
+                                                                           list(ax1).index(0.0) if 0.0 in ax1 else 0])],
+                               mode="markers", marker=dict(size=5, color="black"), name="model"))
+    fig.update_layout(title=title, height=460, margin=dict(l=0, r=0, t=40, b=0),
+                      scene=dict(xaxis_title="β", yaxis_title="α", zaxis_title="ASR %"))
+    return fig
+
+
+def landscape_contour(ax0, ax1, z, title: str, points: dict[str, tuple[float, float]] | None = None) -> go.Figure:
+    fig = go.Figure(go.Contour(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale="RdBu_r", zmin=0, zmax=100,
+                               colorbar=dict(title="ASR %")))
+    for label, (a, b) in (points or {}).items():
+        fig.add_trace(go.Scatter(x=[b], y=[a], mode="markers+text", text=[label], textposition="top center",
+                                 marker=dict(size=10, color="black", symbol="x"), name=label))
+    fig.update_layout(title=title, xaxis_title="β", yaxis_title="α", height=460, margin=dict(l=10, r=10, t=40, b=10))
+    return fig

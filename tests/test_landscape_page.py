@@ -1,0 +1,54 @@
+"""AppTest drives the safety-landscape page with small grids on the demo pair."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    import analysis.cache as cache
+
+    old = cache.DEFAULT_ROOT
+    cache.DEFAULT_ROOT = tmp_path_factory.mktemp("cache")
+    at = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=300)
+    at.run()
+    yield at
+    cache.DEFAULT_ROOT = old
+
+
+def test_waits_for_the_button(page):
+    assert not page.exception
+    assert "grid points" in page.info[0].value and not page.get("plotly_chart")
+
+
+def test_1d_landscape_with_and_without_system_prompt(page):
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(5)
+    page.radio(key="ls_sys").set_value("compare both")
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    metrics = {m.label: float(m.value) for m in page.metric}
+    assert set(metrics) == {"VISAGE · system prompt: none", "VISAGE · system prompt: helpful and safe"}
+    assert all(0 <= v <= 100 for v in metrics.values())
+    fig = page.get("plotly_chart")[0]
+    assert len(fig.proto.spec) > 0
+    # picking another point keeps the landscape on screen and shows that point's generations
+    page.select_slider(key="ls_gen_alpha").set_value(-0.5).run()
+    assert not page.exception and page.get("plotly_chart") and len(page.dataframe) == 1
+
+
+def test_2d_toward_base(page):
+    page.radio(key="ls_dim").set_value("2D").run()
+    page.slider(key="ls_steps").set_value(3)
+    page.selectbox(key="ls_kind").set_value("toward base")
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.metric[0].label == "VISAGE (2D)"
+    assert len(page.get("plotly_chart")) == 2
+
+
+def test_no_tensor_group_is_explained(page):
+    page.multiselect(key="ls_groups").set_value([]).run()
+    assert not page.exception
+    assert "at least one group" in page.error[0].value
