@@ -69,25 +69,33 @@ def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop)
     n_new = torch.zeros(B, dtype=torch.long)
     reason = [""] * B
     active = torch.ones(B, dtype=torch.bool)
+    rows = torch.arange(B)  # which sequences the live batch rows hold (finished rows are dropped)
+    can_compact = hasattr(past, "batch_select_indices")
     for step in range(max_new):
         nxt = out.logits[:, -1, :].argmax(-1).cpu()
+        live = active[rows]
         if eos is not None:
-            hit = active & (nxt == eos)
-            for i in hit.nonzero().flatten().tolist():
+            hit = live & (nxt == eos)
+            for i in rows[hit].tolist():
                 reason[i] = "eos"
-            active &= ~hit
-        tokens[:, step] = nxt
-        n_new += active.long()
+            active[rows[hit]] = False
+        tokens[rows, step] = nxt
+        n_new[rows] += active[rows].long()
         if stop is not None and active.any():
-            idx = active.nonzero().flatten().tolist()
+            idx = rows[active[rows]].tolist()
             texts = tokenizer.batch_decode([tokens[i, :n_new[i]].tolist() for i in idx], skip_special_tokens=True)
             for i, text in zip(idx, texts):
                 if stop(text):
                     active[i], reason[i] = False, "decided"
         if not active.any() or step == max_new - 1:
             break
-        feed = torch.where(active, nxt, torch.full_like(nxt, pad)).to(dev)
-        mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=dev)], dim=1)
+        live = active[rows]
+        if can_compact and int(live.sum()) < 0.75 * len(rows):
+            keep = live.nonzero().flatten()
+            past.batch_select_indices(keep.to(dev))
+            mask, next_pos, nxt, rows, live = mask[keep.to(dev)], next_pos[keep.to(dev)], nxt[keep], rows[keep], live[keep]
+        feed = torch.where(live, nxt, torch.full_like(nxt, pad)).to(dev)
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=dev)], dim=1)
         out = model(input_ids=feed[:, None], attention_mask=mask, position_ids=next_pos,
                     past_key_values=past, use_cache=True)
         past = out.past_key_values

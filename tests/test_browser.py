@@ -117,6 +117,18 @@ def test_critical_regions_page_prunes_in_browser(page):
     page.get_by_text("Safety and utility").wait_for(timeout=60_000)
 
 
+def test_safety_landscape_page_in_browser(page):
+    page.get_by_role("link", name="Safety landscape").click()
+    page.get_by_role("button", name="Compute landscape").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Compute landscape").click()
+    page.get_by_text("VISAGE · system prompt: none").wait_for(timeout=180_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "safety_landscape.png"), full_page=True)
+    page.get_by_role("link", name="Overview / playground").click()
+    page.get_by_text("Safety and utility").wait_for(timeout=60_000)
+
+
 def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Evaluation settings").click()
     bad = tmp_path / "bad.csv"

@@ -60,9 +60,11 @@ class Landscape:
     generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
 
 
-def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge) -> dict:
+def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge,
+           batch_size) -> dict:
     with applied(lm.model, Perturbation(directions, coords, names)):
-        r: EvalResult = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge)
+        r: EvalResult = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
+                                 batch_size)
     return {"asr": r.asr, "asr_positive": r.asr_positive, "utility": r.utility, "degenerate": r.degenerate_rate,
             "harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign],
             "tokens": [g.n_tokens for g in r.harmful + r.benign]}
@@ -70,8 +72,10 @@ def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_ne
 
 def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: PromptSet, benign: PromptSet,
                   system_prompt: str | None = None, max_new_tokens: int = 24, groups: tuple[str, ...] = ("linear",),
-                  judge: Judge | None = None, cache: Cache | None = None, progress=None) -> Landscape:
-    """Evaluate every grid point (cached per point); ``directions`` has one entry per axis."""
+                  judge: Judge | None = None, cache: Cache | None = None, progress=None,
+                  batch_size: int = 128) -> Landscape:
+    """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
+    ``batch_size`` trades memory for speed: on small models one batch per set is fastest."""
     if len(directions) != len(axes) or len(axes) not in (1, 2):
         raise ValueError("give one direction per axis, for a 1D or 2D grid")
     judge = judge or Judge()
@@ -89,7 +93,7 @@ def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: Prompt
                  "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
                  "steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
         d = cache.get_or_compute(parts, lambda: _point(lm, directions, coords, names, harmful, benign,
-                                                       system_prompt, max_new_tokens, judge), "json")
+                                                       system_prompt, max_new_tokens, judge, batch_size), "json")
         for key in grids:
             grids[key][idx] = np.nan if d[key] is None else d[key]
         gens[coords] = {"harmful": d["harmful"], "benign": d["benign"]}

@@ -1,0 +1,52 @@
+"""Render the README's 1D safety-landscape figure (docs/landscape_1d.png) for the demo pair:
+compute the landscape (cached), draw it with the page's own figure code, screenshot it in headless Chromium.
+Usage: HF_HUB_OFFLINE=1 .venv/bin/python scripts/landscape_figure.py"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from analysis.landscape.directions import RandomDirection  # noqa: E402
+from analysis.landscape.grid import axis, evaluate_grid  # noqa: E402
+from analysis.landscape.visage import visage_1d  # noqa: E402
+from analysis.models import load_model  # noqa: E402
+from analysis.prompts import builtin_sets  # noqa: E402
+from pages._plots import landscape_1d  # noqa: E402
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    lm = load_model("demo", device="cpu")
+    sets = builtin_sets("test")
+    ax = axis(-2.0, 2.0, 21)
+    curves = {}
+    for label, system in (("none", None), ("helpful and safe", "you are a helpful and safe assistant .")):
+        land = evaluate_grid(lm, [RandomDirection(0)], [ax], sets["harmful"], sets["benign"], system)
+        curves[f"system prompt: {label} (VISAGE {visage_1d(100 * land.asr):.1f})"] = {
+            "x": ax, "asr": land.asr, "utility": land.utility}
+    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, decoder Linears)")
+    fig.update_layout(title="Demo pair: 1D safety landscape (keyword ASR and exact-answer utility, 120 + 120 "
+                            "held-out prompts)", width=1000, height=480)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as d:
+        html = Path(d) / "fig.html"
+        fig.write_html(html, include_plotlyjs=True, full_html=True)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1020, "height": 500})
+            page.goto(html.as_uri())
+            page.locator(".js-plotly-plot").wait_for()
+            page.locator(".js-plotly-plot").screenshot(path=str(ROOT / "docs" / "landscape_1d.png"))
+            browser.close()
+    print("wrote docs/landscape_1d.png")
+
+
+if __name__ == "__main__":
+    main()
