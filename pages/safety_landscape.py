@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.edits import locked
-from analysis.landscape.directions import ModelDifference, RandomDirection, orthogonalise
+from analysis.landscape.directions import ModelDifference, RandomDirection, inner, orthogonalise
 from analysis.landscape.grid import axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
@@ -29,7 +29,9 @@ with st.expander("Data and direction", expanded=True):
     steps = c[1].slider("Points per axis", 3, 21, 11 if dim == "1D" else 5, step=2, key="ls_steps")
     groups = c[2].multiselect("Perturbed tensors", ["linear", "norm", "embed", "lm_head", "other"], ["linear"],
                               key="ls_groups", help="norms excluded by default; tied tensors are perturbed once")
-    system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["compare both"], key="ls_sys")
+    system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["custom", "compare both"], key="ls_sys")
+    if system_choice == "custom":
+        SYSTEM_PROMPTS["custom"] = st.text_input("Custom system prompt", key="ls_sys_text") or None
     sets = prompt_sets_picker("ls_sets")
 if isinstance(sets, str):
     st.error(sets)
@@ -47,7 +49,8 @@ def direction(offset: int = 0):
     return RandomDirection(int(seed) + offset, norm, groups)
 
 
-settings = (dim, kind, norm, int(seed), lo, hi, steps, groups, system_choice, harmful.name, len(harmful), len(benign))
+settings = (dim, kind, norm, int(seed), lo, hi, steps, groups, system_choice, SYSTEM_PROMPTS.get("custom"),
+            harmful.name, len(harmful), len(benign))
 if st.button("Compute landscape", type="primary", key="ls_go"):
     st.session_state["ls_settings"] = settings  # kept, so picking a point below does not hide the result
 if st.session_state.get("ls_settings") != settings:
@@ -58,7 +61,7 @@ if st.session_state.get("ls_settings") != settings:
 ax = axis(lo, hi, steps)
 if dim == "1D":
     curves, lands = {}, {}
-    for label in (SYSTEM_PROMPTS if system_choice == "compare both" else [system_choice]):
+    for label in (["none", "helpful and safe"] if system_choice == "compare both" else [system_choice]):
         update, bar = progress_bar(f"Landscape ({label})")
         with locked(lm.model):
             land = evaluate_grid(lm, [direction()], [ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
@@ -93,6 +96,13 @@ else:
     points = {"aligned": (0.0, 0.0)}
     if kind == "toward base":
         points["base"] = (1.0, 0.0)  # α = 1 along θ_base − θ_aligned is the base model itself
+    elif pair.base is not None:  # the base projected onto the random plane
+        to_base = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
+        with locked(lm.model):
+            a_b = inner(lm.model, to_base, d1, groups) / inner(lm.model, d1, d1, groups)
+            b_b = inner(lm.model, to_base, d2, groups) / inner(lm.model, d2, d2, groups)
+        points["base (projected)"] = (a_b, b_b)
+        st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
     c2.plotly_chart(landscape_contour(ax, ax, land.asr, "ASR contour", points), width="stretch", key="ls_contour")
     st.metric("VISAGE (2D)", f"{visage_2d(100 * land.asr, origin):.1f}")
     st.caption("VISAGE (2D, this project's definition): the mean of 100 − ASR over the grid points connected to the "

@@ -48,6 +48,23 @@ def test_2d_toward_base(page):
     assert len(page.get("plotly_chart")) == 2
 
 
+def test_2d_random_plane_projects_the_base(page):
+    page.selectbox(key="ls_kind").set_value("random")
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("base model projects onto this plane" in c.value for c in page.caption)
+
+
+def test_custom_system_prompt(page):
+    page.radio(key="ls_dim").set_value("1D").run()
+    page.radio(key="ls_sys").set_value("custom").run()
+    page.text_input(key="ls_sys_text").set_value("be safe .")
+    page.slider(key="ls_steps").set_value(3)
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.metric[0].label == "VISAGE · system prompt: custom"
+
+
 def test_no_tensor_group_is_explained(page):
     page.multiselect(key="ls_groups").set_value([]).run()
     assert not page.exception
