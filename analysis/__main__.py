@@ -207,15 +207,19 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=24)
 
 
+def _prompt_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="built-in prompt split")
+    p.add_argument("--harmful", help="harmful prompts: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
+    p.add_argument("--benign", help="benign prompts with responses (CSV/JSONL prompt,response)")
+    p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m analysis", description="Brittleness of safety alignment: batch CLI")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evaluate", help="ASR / utility / over-refusal table for a model pair")
     _model_args(p)
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="built-in prompt split")
-    p.add_argument("--harmful", help="harmful prompts: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
-    p.add_argument("--benign", help="benign prompts with responses (CSV/JSONL prompt,response)")
-    p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
+    _prompt_args(p)
     p.add_argument("--show", type=int, default=2, help="raw generations to print per set")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -235,10 +239,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--r-u", type=int, default=2, help="utility ranks protected (orthogonal projection)")
     p.add_argument("--safety-pct", type=float, default=2.0, help="units: exclusive-safety percentile")
     p.add_argument("--calibration-n", type=int, default=128)
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--harmful")
-    p.add_argument("--benign")
-    p.add_argument("--n", type=int, default=None)
+    _prompt_args(p)
     p.set_defaults(func=cmd_regions)
     p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
     _model_args(p)
@@ -249,10 +250,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lo", type=float, default=-0.5)
     p.add_argument("--hi", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=21)
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--harmful")
-    p.add_argument("--benign")
-    p.add_argument("--n", type=int, default=None)
+    _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")

@@ -19,22 +19,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from analysis.chat import encode_prompts, format_prompt  # noqa: E402
 from analysis.generate import generate  # noqa: E402
 from analysis.judge import Judge  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
 from analysis.prompts import builtin_sets  # noqa: E402
-
-
-def hf_generate(model, tok, prompts, max_new, batch_size):
-    texts = [format_prompt(tok, p) for p in prompts]
-    outs = []
-    for s in range(0, len(texts), batch_size):
-        enc = tok(texts[s:s + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
-        with torch.no_grad():
-            o = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id)
-        outs += tok.batch_decode(o[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
-    return outs
+from _reference import hf_generate  # noqa: E402
 
 
 def best_of(fn, repeats):

@@ -30,29 +30,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from analysis.cache import Cache  # noqa: E402
-from analysis.chat import format_prompt  # noqa: E402
 from analysis.judge import Judge  # noqa: E402
 from analysis.landscape.directions import RandomDirection, perturbed_params  # noqa: E402
 from analysis.landscape.grid import axis, evaluate_grid  # noqa: E402
 from analysis.models import load_model  # noqa: E402
 from analysis.prompts import PromptSet, builtin_sets  # noqa: E402
+from _reference import hf_generate  # noqa: E402
 
 
 def plain_landscape(lm, prompts, ax, direction, max_new=32, batch=4):
-    judge, tok = Judge(), lm.tokenizer
-    texts = [format_prompt(tok, p) for p in prompts]
+    judge = Judge()
     asr = []
     for a in ax:
         m = copy.deepcopy(lm.model)
         with torch.no_grad():
             for name, p in perturbed_params(m):
                 p.add_(a * direction.tensor(name, p))
-        outs = []
-        for s in range(0, len(texts), batch):
-            enc = tok(texts[s:s + batch], add_special_tokens=False, padding=True, return_tensors="pt")
-            with torch.no_grad():
-                o = m.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id)
-            outs += tok.batch_decode(o[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
+        outs = hf_generate(m, lm.tokenizer, prompts, max_new, batch)
         asr.append(sum(not judge.is_refusal(t) for t in outs) / len(outs))
         del m
     return asr

@@ -3,7 +3,8 @@ import numpy as np
 import streamlit as st
 
 from analysis.edits import locked
-from analysis.landscape.directions import ModelDifference, RandomDirection, inner, orthogonalise
+from analysis.landscape.directions import ModelDifference, RandomDirection, inner, orthogonalise, plane_through
+from analysis.models import ModelLoadError, check_compatible, load_model
 from analysis.landscape.grid import axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
@@ -21,7 +22,9 @@ lm = pair.aligned
 with st.expander("Data and direction", expanded=True):
     c = st.columns(4)
     dim = c[0].radio("Grid", ["1D", "2D"], horizontal=True, key="ls_dim")
-    kind = c[1].selectbox("Direction", ["random", "toward base"] if pair.base else ["random"], key="ls_kind")
+    kinds = ["random"] + (["toward base"] if pair.base else []) + \
+        (["plane: base + third model"] if pair.base and dim == "2D" else [])
+    kind = c[1].selectbox("Direction", kinds, key="ls_kind")
     norm = c[2].selectbox("Normalisation", ["layer", "filter"], key="ls_norm", disabled=kind != "random")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="ls_seed")
     c = st.columns(4)
@@ -32,6 +35,8 @@ with st.expander("Data and direction", expanded=True):
     system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["custom", "compare both"], key="ls_sys")
     if system_choice == "custom":
         SYSTEM_PROMPTS["custom"] = st.text_input("Custom system prompt", key="ls_sys_text") or None
+    third_src = st.text_input("Third model (folder or hub id, e.g. a fine-tuned checkpoint)", key="ls_third") \
+        if kind == "plane: base + third model" else ""
     sets = prompt_sets_picker("ls_sets")
 if isinstance(sets, str):
     st.error(sets)
@@ -43,13 +48,21 @@ groups = tuple(groups)
 harmful, benign = sets["harmful"], sets["benign"]
 
 
+@st.cache_resource(show_spinner="Loading the third model…", max_entries=2)
+def load_third(source: str, dtype: str, device: str):
+    return load_model(source, dtype, device)
+
+
 def direction(offset: int = 0):
     if kind == "toward base":
         return ModelDifference(pair.base.model, pair.base.fingerprint, groups)
     return RandomDirection(int(seed) + offset, norm, groups)
 
 
-settings = (dim, kind, norm, int(seed), lo, hi, steps, groups, system_choice, SYSTEM_PROMPTS.get("custom"),
+if kind == "plane: base + third model" and not third_src.strip():
+    st.info("Give the third model (it must have the aligned model's architecture and shapes).")
+    st.stop()
+settings = (dim, kind, third_src, norm, int(seed), lo, hi, steps, groups, system_choice, SYSTEM_PROMPTS.get("custom"),
             harmful.name, len(harmful), len(benign))
 if st.button("Compute landscape", type="primary", key="ls_go"):
     st.session_state["ls_settings"] = settings  # kept, so picking a point below does not hide the result
@@ -83,9 +96,26 @@ if dim == "1D":
                  key="ls_gens")
 else:
     label = "none" if system_choice == "compare both" else system_choice
-    d1 = direction()
+    points = {"aligned": (0.0, 0.0)}
+    if kind == "plane: base + third model":
+        try:
+            third = load_third(third_src.strip(), lm.dtype, lm.device)
+            check_compatible(lm, third)
+        except ModelLoadError as e:
+            st.error(f"Could not use the third model: {e}")
+            st.stop()
+        try:
+            with locked(lm.model):
+                d1, d2, where = plane_through(lm.model, pair.base, third, groups)
+        except ValueError as e:
+            st.error(f"No plane through these models: {e}")
+            st.stop()
+        points.update({"base": where["second"], "third": where["third"]})
+    else:
+        d1 = direction()
+        with locked(lm.model):
+            d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
     with locked(lm.model):
-        d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
         update, bar = progress_bar("2D landscape")
         land = evaluate_grid(lm, [d1, d2], [ax, ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
                              progress=update)
@@ -93,10 +123,9 @@ else:
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     c1, c2 = st.columns(2)
     c1.plotly_chart(landscape_surface(ax, ax, land.asr, "ASR surface"), width="stretch", key="ls_surface")
-    points = {"aligned": (0.0, 0.0)}
     if kind == "toward base":
         points["base"] = (1.0, 0.0)  # α = 1 along θ_base − θ_aligned is the base model itself
-    elif pair.base is not None:  # the base projected onto the random plane
+    elif kind == "random" and pair.base is not None:  # the base projected onto the random plane
         to_base = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
         with locked(lm.model):
             a_b = inner(lm.model, to_base, d1, groups) / inner(lm.model, d1, d1, groups)

@@ -115,3 +115,37 @@ def test_visage_definitions():
     assert visage_2d(g, (0, 0)) == 0.0
     with pytest.raises(ValueError):
         axis(1.0, -1.0, 5)
+
+
+def _shifted_copy(lm, base, t: float, noise_seed: int | None):
+    """A model at aligned + t·(base − aligned) (+ a random layer-normalised push), as a LoadedModel."""
+    import copy
+
+    from analysis.models import LoadedModel, fingerprint
+    from analysis.arch import Adapter
+
+    m = copy.deepcopy(lm.model)
+    with torch.no_grad():
+        for (name, p), (_, pb) in zip(perturbed_params(m), perturbed_params(base.model)):
+            delta = t * (pb - p)
+            if noise_seed is not None:
+                delta = delta + 0.05 * RandomDirection(noise_seed).tensor(name, p)
+            p.add_(delta)
+    return LoadedModel(m, lm.tokenizer, "shifted", "fp32", "cpu", fingerprint(m), Adapter(m))
+
+
+def test_plane_through_three_models_places_them(demo_pair):
+    from analysis.landscape.directions import plane_through
+
+    lm, base = demo_pair.aligned, demo_pair.base
+    on_line = _shifted_copy(lm, base, 0.5, None)
+    with pytest.raises(ValueError, match="on one line"):
+        plane_through(lm.model, base, on_line)
+    off = _shifted_copy(lm, base, 0.3, noise_seed=5)
+    d1, d2, where = plane_through(lm.model, base, off)
+    assert where["second"] == (1.0, 0.0)
+    a, b = where["third"]
+    assert a == pytest.approx(0.3, abs=0.02) and b > 0.01
+    # the third model is exactly the point (a, b) of the plane
+    for (name, p), (_, q) in list(zip(perturbed_params(lm.model), perturbed_params(off.model)))[:5]:
+        assert torch.allclose(p + a * d1.tensor(name, p) + b * d2.tensor(name, p), q, atol=1e-5)

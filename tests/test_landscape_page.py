@@ -55,6 +55,38 @@ def test_2d_random_plane_projects_the_base(page):
     assert any("base model projects onto this plane" in c.value for c in page.caption)
 
 
+def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
+    from conftest import save_tiny_llama
+
+    page.selectbox(key="ls_kind").set_value("plane: base + third model").run()
+    assert "Give the third model" in page.info[0].value
+    page.text_input(key="ls_third").set_value(str(save_tiny_llama(tmp_path / "small", organism_tokenizer))).run()
+    page.button(key="ls_go").click().run()
+    assert not page.exception
+    assert "Could not use the third model" in page.error[0].value  # a 2-layer model does not fit the pair
+    import analysis.organism.build as build
+
+    page.text_input(key="ls_third").set_value(str(build.WEIGHTS_DIR / "base")).run()
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert "on one line" in page.error[0].value  # base given twice: no plane, a clear message
+    # a real third model: the aligned model nudged along a random direction, saved as a folder
+    import torch
+    from analysis.landscape.directions import RandomDirection, perturbed_params
+    from analysis.models import load_model
+
+    third = load_model("demo", device="cpu")
+    with torch.no_grad():
+        for name, p in perturbed_params(third.model):
+            p.add_(0.1 * RandomDirection(9).tensor(name, p))
+    third.model.save_pretrained(tmp_path / "third")
+    third.tokenizer.save_pretrained(tmp_path / "third")
+    page.text_input(key="ls_third").set_value(str(tmp_path / "third")).run()
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.metric[0].label == "VISAGE (2D)" and not page.error
+
+
 def test_custom_system_prompt(page):
     page.radio(key="ls_dim").set_value("1D").run()
     page.radio(key="ls_sys").set_value("custom").run()

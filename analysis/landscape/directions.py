@@ -127,3 +127,18 @@ def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",
 def inner(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> float:
     with torch.no_grad():
         return sum(float((d1.tensor(n, p) * d2.tensor(n, p)).sum()) for n, p in perturbed_params(model, groups))
+
+
+def plane_through(model: nn.Module, second, third, groups: tuple[str, ...] = ("linear",)):
+    """The plane through θ (this model), θ₂ and θ₃: d₁ = θ₂ − θ, d₂ = (θ₃ − θ) orthogonalised against d₁.
+    Returns (d₁, d₂, coords) with coords = {"second": (1, 0), "third": (α₃, β₃)} — where the models sit."""
+    d1 = ModelDifference(second.model, second.fingerprint, groups)
+    raw = ModelDifference(third.model, third.fingerprint, groups)
+    d2 = orthogonalise(model, d1, raw, groups)
+    n2, n_raw = inner(model, d2, d2, groups), inner(model, raw, raw, groups)
+    if n_raw == 0 or inner(model, d1, d1, groups) == 0:
+        raise ValueError("the second or third model is identical to this one: no plane through them")
+    if n2 <= 1e-8 * n_raw:
+        raise ValueError("the three models are (nearly) on one line: they span no plane; use a 1D interpolation")
+    beta = inner(model, raw, d2, groups) / n2
+    return d1, d2, {"second": (1.0, 0.0), "third": (d2.coef, beta)}
