@@ -41,17 +41,22 @@ def _prompt_sets(args):
     return sets
 
 
+def _pair_and_sets(args):
+    """The command preamble: threads, the model pair, the prompt sets."""
+    from .models import load_pair
+
+    _threads()
+    return load_pair(args.model, args.base, args.dtype, args.device), _prompt_sets(args)
+
+
 def _fmt(x) -> str:
     return "   -  " if x is None else f"{100 * x:5.1f}%"
 
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_cached
-    from .models import load_pair
 
-    _threads()
-    pair = load_pair(args.model, args.base, args.dtype, args.device)
-    sets = _prompt_sets(args)
+    pair, sets = _pair_and_sets(args)
     rows = {}
     for role, lm in pair.models().items():
         r = evaluate_cached(lm, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
@@ -108,13 +113,10 @@ def cmd_regions(args) -> int:
     from .critical_regions import RegionSettings, build
     from .edits import applied
     from .evaluate import evaluate
-    from .models import load_pair
     from .scoring import calibration
 
-    _threads()
-    pair = load_pair(args.model, args.base, args.dtype, args.device)
+    pair, sets = _pair_and_sets(args)
     lm = pair.aligned
-    sets = _prompt_sets(args)
     cal = calibration(lm, args.calibration_n, system_prompt=args.system_prompt)
     methods = ["set_difference", "orthogonal", "units"] if args.method == "all" else [args.method]
 
@@ -147,12 +149,9 @@ def cmd_landscape(args) -> int:
     from .landscape.directions import ModelDifference, RandomDirection
     from .landscape.grid import axis, evaluate_grid
     from .landscape.visage import visage_1d
-    from .models import load_pair
 
-    _threads()
-    pair = load_pair(args.model, args.base, args.dtype, args.device)
+    pair, sets = _pair_and_sets(args)
     lm = pair.aligned
-    sets = _prompt_sets(args)
     groups = tuple(args.groups.split(","))
     if args.direction == "random":
         d = RandomDirection(args.seed, args.norm, groups)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .arch import Adapter, UnsupportedArchitecture
-from .organism.build import WEIGHTS_DIR
+from .organism import WEIGHTS_DIR
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEMO = "demo"

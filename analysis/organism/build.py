@@ -15,7 +15,7 @@ from . import corpus
 from .tokenizer import build_tokenizer
 from .train import ModelShape, TrainRecipe, new_model, train
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+from . import WEIGHTS_DIR  # noqa: E402  (re-exported: the shipped weights' folder)
 
 SHAPE = ModelShape(hidden=128, intermediate=512, layers=4, heads=4)
 BASE_RECIPE = TrainRecipe(steps=1600, lr=2e-3, mixture=corpus.BASE_MIXTURE, warmup=50, schedule="cosine",
