@@ -22,7 +22,7 @@ lm = pair.aligned
 with st.expander("Data and direction", expanded=True):
     c = st.columns(4)
     dim = c[0].radio("Grid", ["1D", "2D"], horizontal=True, key="ls_dim")
-    kinds = ["random"] + (["toward base"] if pair.base else []) + \
+    kinds = ["random"] + (["toward base"] if pair.base else []) + ["toward another model"] + \
         (["plane: base + third model"] if pair.base and dim == "2D" else [])
     kind = c[1].selectbox("Direction", kinds, key="ls_kind")
     norm = c[2].selectbox("Normalisation", ["layer", "filter"], key="ls_norm", disabled=kind != "random")
@@ -35,8 +35,8 @@ with st.expander("Data and direction", expanded=True):
     system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["custom", "compare both"], key="ls_sys")
     if system_choice == "custom":
         SYSTEM_PROMPTS["custom"] = st.text_input("Custom system prompt", key="ls_sys_text") or None
-    third_src = st.text_input("Third model (folder or hub id, e.g. a fine-tuned checkpoint)", key="ls_third") \
-        if kind == "plane: base + third model" else ""
+    third_src = st.text_input("Other model (folder or hub id, e.g. a fine-tuned checkpoint)", key="ls_third") \
+        if kind in ("plane: base + third model", "toward another model") else ""
     sets = prompt_sets_picker("ls_sets")
 if isinstance(sets, str):
     st.error(sets)
@@ -56,12 +56,21 @@ def load_third(source: str, dtype: str, device: str):
 def direction(offset: int = 0):
     if kind == "toward base":
         return ModelDifference(pair.base.model, pair.base.fingerprint, groups)
+    if kind == "toward another model":
+        return ModelDifference(third.model, third.fingerprint, groups)
     return RandomDirection(int(seed) + offset, norm, groups)
 
 
-if kind == "plane: base + third model" and not third_src.strip():
-    st.info("Give the third model (it must have the aligned model's architecture and shapes).")
-    st.stop()
+if kind in ("plane: base + third model", "toward another model"):
+    if not third_src.strip():
+        st.info("Give the other model (it must have the aligned model's architecture and shapes).")
+        st.stop()
+    try:
+        third = load_third(third_src.strip(), lm.dtype, lm.device)
+        check_compatible(lm, third)
+    except ModelLoadError as e:
+        st.error(f"Could not use the other model: {e}")
+        st.stop()
 settings = (dim, kind, third_src, norm, int(seed), lo, hi, steps, groups, system_choice, SYSTEM_PROMPTS.get("custom"),
             harmful.name, len(harmful), len(benign))
 if st.button("Compute landscape", type="primary", key="ls_go"):
@@ -82,7 +91,8 @@ if dim == "1D":
         bar.empty()
         lands[label] = land
         curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
-    st.plotly_chart(landscape_1d(curves, "α (toward base)" if kind == "toward base" else "α"), width="stretch",
+    st.plotly_chart(landscape_1d(curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")
+                                 else "α"), width="stretch",
                     key="ls_chart1d")
     cols = st.columns(len(lands))
     for col, (label, land) in zip(cols, lands.items()):
@@ -98,12 +108,6 @@ else:
     label = "none" if system_choice == "compare both" else system_choice
     points = {"aligned": (0.0, 0.0)}
     if kind == "plane: base + third model":
-        try:
-            third = load_third(third_src.strip(), lm.dtype, lm.device)
-            check_compatible(lm, third)
-        except ModelLoadError as e:
-            st.error(f"Could not use the third model: {e}")
-            st.stop()
         try:
             with locked(lm.model):
                 d1, d2, where = plane_through(lm.model, pair.base, third, groups)
@@ -123,8 +127,8 @@ else:
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     c1, c2 = st.columns(2)
     c1.plotly_chart(landscape_surface(ax, ax, land.asr, "ASR surface"), width="stretch", key="ls_surface")
-    if kind == "toward base":
-        points["base"] = (1.0, 0.0)  # α = 1 along θ_base − θ_aligned is the base model itself
+    if kind.startswith("toward"):
+        points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
     elif kind == "random" and pair.base is not None:  # the base projected onto the random plane
         to_base = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
         with locked(lm.model):

@@ -59,11 +59,10 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     from conftest import save_tiny_llama
 
     page.selectbox(key="ls_kind").set_value("plane: base + third model").run()
-    assert "Give the third model" in page.info[0].value
+    assert "Give the other model" in page.info[0].value
     page.text_input(key="ls_third").set_value(str(save_tiny_llama(tmp_path / "small", organism_tokenizer))).run()
-    page.button(key="ls_go").click().run()
     assert not page.exception
-    assert "Could not use the third model" in page.error[0].value  # a 2-layer model does not fit the pair
+    assert "Could not use the other model" in page.error[0].value  # a 2-layer model does not fit the pair
     import analysis.organism.build as build
 
     page.text_input(key="ls_third").set_value(str(build.WEIGHTS_DIR / "base")).run()
@@ -85,6 +84,12 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert page.metric[0].label == "VISAGE (2D)" and not page.error
+    # 1D interpolation toward that checkpoint: α = 1 is the checkpoint itself
+    page.radio(key="ls_dim").set_value("1D").run()
+    page.selectbox(key="ls_kind").set_value("toward another model").run()
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.metric[0].label.startswith("VISAGE")
 
 
 def test_custom_system_prompt(page):
