@@ -122,3 +122,12 @@ class Adapter:
 
     def n_weights(self) -> int:
         return sum(r.param.numel() for r in self.linears.values())
+
+
+def adapter_of(model: nn.Module) -> Adapter:
+    """The model's adapter, built once and kept on the model (its layout does not change)."""
+    cached = getattr(model, "_brittle_adapter", None)
+    if cached is None or cached.model is not model:
+        cached = Adapter(model)
+        object.__setattr__(model, "_brittle_adapter", cached)
+    return cached

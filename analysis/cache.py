@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
 from safetensors.torch import load_file, save_file
 
 DEFAULT_ROOT = Path(os.environ.get("BRITTLE_CACHE", Path(__file__).resolve().parent.parent / "cache"))

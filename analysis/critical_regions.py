@@ -58,9 +58,9 @@ class RegionEdit:
 
 def _random_rank_control(edit: LowRank, model, seed: int = 0) -> LowRank:
     """Same ranks, random orthonormal directions: W ← (I − Π_rand) W."""
-    from .arch import Adapter
+    from .arch import adapter_of
 
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     g = torch.Generator().manual_seed(seed)
     factors = {}
     for n, (A, _) in edit.factors.items():

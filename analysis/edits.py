@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .arch import Adapter, UnsupportedArchitecture
+from .arch import UnsupportedArchitecture, adapter_of
 
 _LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -34,7 +34,7 @@ def model_lock(model: nn.Module) -> threading.RLock:
 def resolve(model: nn.Module, name: str) -> torch.Tensor:
     """The (d_out × d_in) view of a decoder weight, or a raw parameter by its path."""
     try:
-        adapter = _adapter(model)
+        adapter = adapter_of(model)
         if name in adapter.linears:
             return adapter.linears[name].W
     except UnsupportedArchitecture:
@@ -43,14 +43,6 @@ def resolve(model: nn.Module, name: str) -> torch.Tensor:
         return model.get_parameter(name).data
     except AttributeError:
         raise KeyError(f"no weight named {name!r} in this model") from None
-
-
-def _adapter(model: nn.Module) -> Adapter:
-    cached = getattr(model, "_brittle_adapter", None)
-    if cached is None:
-        cached = Adapter(model)
-        object.__setattr__(model, "_brittle_adapter", cached)
-    return cached
 
 
 class Edit:

@@ -99,6 +99,15 @@ def evaluate(model, tokenizer, harmful: PromptSet, benign: PromptSet, system_pro
                       h_gen, b_gen)
 
 
+def evaluation_key(harmful: PromptSet, benign: PromptSet, system_prompt: str | None, max_new_tokens: int,
+                   judge: Judge) -> dict:
+    """Everything an evaluation's numbers depend on besides the weights (for cache keys)."""
+    return {"harmful": [it.prompt for it in harmful.items],
+            "benign": [[it.prompt, it.answer, it.response] for it in benign.items],
+            "system_prompt": system_prompt, "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
+            "meta_steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
+
+
 def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
                     max_new_tokens: int = 24, judge: Judge | None = None, cache=None,
                     progress: Progress | None = None) -> EvalResult:
@@ -106,10 +115,8 @@ def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: st
     from .cache import Cache
 
     judge = judge or Judge()
-    parts = {"kind": "evaluate", "model": lm.fingerprint, "harmful": [it.prompt for it in harmful.items],
-             "benign": [[it.prompt, it.answer, it.response] for it in benign.items],
-             "system_prompt": system_prompt, "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
-             "meta_steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
+    parts = {"kind": "evaluate", "model": lm.fingerprint,
+             **evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)}
 
     def compute() -> dict:
         r = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .arch import Adapter, UnsupportedArchitecture
+from .arch import Adapter, UnsupportedArchitecture, adapter_of
 from .organism import WEIGHTS_DIR
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -142,7 +142,7 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     try:
-        adapter = Adapter(model)
+        adapter = adapter_of(model)
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
     model.to(dev).eval()

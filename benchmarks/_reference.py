@@ -1,5 +1,8 @@
-"""The plain reference way to generate, shared by benchmarks: HF ``model.generate``, greedy, left padding."""
+"""Shared by benchmarks: the plain reference way to generate (HF ``model.generate``, greedy, left padding)
+and a best-of-N timer."""
 from __future__ import annotations
+
+import time
 
 import torch
 
@@ -15,3 +18,13 @@ def hf_generate(model, tok, prompts: list[str], max_new: int, batch_size: int) -
             o = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id)
         outs += tok.batch_decode(o[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
     return outs
+
+
+def best_of(fn, repeats: int):
+    """(fastest wall time of ``repeats`` calls, the last result)."""
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out

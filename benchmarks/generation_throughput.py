@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,16 +22,7 @@ from analysis.generate import generate  # noqa: E402
 from analysis.judge import Judge  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
 from analysis.prompts import builtin_sets  # noqa: E402
-from _reference import hf_generate  # noqa: E402
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+from _reference import best_of, hf_generate  # noqa: E402
 
 
 def main() -> None:

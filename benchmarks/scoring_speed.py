@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,6 +23,7 @@ from analysis.chat import IGNORE  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
 from analysis.scoring import _batches, calibration  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
+from _reference import best_of  # noqa: E402
 
 
 def bare_forward(model, batches):
@@ -41,15 +41,6 @@ def bare_forward_backward(model, batches):
         model.zero_grad(set_to_none=True)
 
 
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -63,10 +54,10 @@ def main() -> None:
     cal = calibration(lm, args.n, cache=Cache(tempfile.mkdtemp()))
     sets = {w: _batches(lm, cal, w) for w in ("safety", "utility")}
     m = lm.model
-    t_wanda = sum(best(lambda: wanda_scores(m, b), args.repeats) for b in sets.values())
-    t_fwd = sum(best(lambda: bare_forward(m, b), args.repeats) for b in sets.values())
-    t_snip = sum(best(lambda: snip_scores(m, b), args.repeats) for b in sets.values())
-    t_fb = sum(best(lambda: bare_forward_backward(m, b), args.repeats) for b in sets.values())
+    t_wanda = sum(best_of(lambda: wanda_scores(m, b), args.repeats)[0] for b in sets.values())
+    t_fwd = sum(best_of(lambda: bare_forward(m, b), args.repeats)[0] for b in sets.values())
+    t_snip = sum(best_of(lambda: snip_scores(m, b), args.repeats)[0] for b in sets.values())
+    t_fb = sum(best_of(lambda: bare_forward_backward(m, b), args.repeats)[0] for b in sets.values())
     print(f"demo aligned, {len(cal.safety)} safety + {len(cal.utility)} utility samples, {args.threads} threads, "
           f"best of {args.repeats}")
     print(f"Wanda  {t_wanda:.3f}s vs bare forward          {t_fwd:.3f}s  ratio {t_wanda / t_fwd:.2f}")

@@ -7,7 +7,6 @@ from analysis.attribution.units import classify_units
 from analysis.critical_regions import RegionSettings, build
 from analysis.edits import applied, locked
 from analysis.evaluate import evaluate
-from analysis.generate import generate
 from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import calibration, scores, unit_importance
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
@@ -94,7 +93,7 @@ if go_prune:
             for label, edit in (("aligned", None), ("pruned", region.edit), ("control", region.control)):
                 with applied(lm.model, *([edit] if edit is not None else [])):
                     r = evaluate(lm.model, lm.tokenizer, eval_h, eval_b, system_prompt)
-                    gens[label] = [g.text for g in generate(lm.model, lm.tokenizer, show, system_prompt, 24)]
+                gens[label] = [g.text for g in r.harmful[:4] + r.benign[:4]]  # the evaluation's own replies
                 rows[label] = {"ASR (keyword)": r.asr, "ASR (really complies)": r.asr_positive, "utility": r.utility,
                                "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate}
         bar.empty()
@@ -112,6 +111,7 @@ if "cr_result" in st.session_state:
     st.dataframe(df.style.format("{:.1%}", na_rep="–"), width="stretch", key="cr_table")
     st.dataframe(pd.DataFrame({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}), width="stretch",
                  hide_index=True, key="cr_gens")
+    st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
 
 # --- units ---------------------------------------------------------------------------------------------
 st.subheader("Unit types per layer")

@@ -1,5 +1,4 @@
 """Safety landscape (Peng et al. 2024): ASR and utility around the model in weight space — the safety basin."""
-import numpy as np
 import streamlit as st
 
 from analysis.edits import locked

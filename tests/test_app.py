@@ -1,5 +1,4 @@
 """AppTest drives the app with the demo pair: the table shows real numbers, the playground answers."""
-import os
 
 import pytest
 from streamlit.testing.v1 import AppTest

@@ -1,9 +1,7 @@
-import torch
 
 from analysis.chat import IGNORE, encode_pairs, format_prompt
 from analysis.generate import generate
 from analysis.judge import Judge
-from conftest import tiny_model
 
 
 def test_template_and_response_labels(organism_tokenizer):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..arch import Adapter
+from ..arch import Adapter, adapter_of
 from ..calibration import response_positions
 from ..chat import Batch
 
@@ -34,7 +34,7 @@ def _modules_by_weight(model, adapter: Adapter) -> dict[str, torch.nn.Module]:
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
             progress=None) -> ActivationStats:
     """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions."""
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     names = names or list(adapter.linears)
     modules = _modules_by_weight(model, adapter)
     stats = ActivationStats()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..arch import Adapter
+from ..arch import Adapter, adapter_of
 from ..edits import LowRank
 
 
@@ -61,7 +61,7 @@ def _take(sub: Subspaces, name: str, r: int, clipped: dict) -> torch.Tensor:
 
 def remove_top_ranks(model, safety: Subspaces, r: int, names: list[str] | None = None) -> RankEdit:
     """W ← (I − Π_r) W for each weight, Π_r from the safety set."""
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     factors, ranks, clipped = {}, {}, {}
     for n in names or list(safety.vectors):
         V = _take(safety, n, r, clipped).to(adapter[n].W.device)
@@ -73,7 +73,7 @@ def remove_top_ranks(model, safety: Subspaces, r: int, names: list[str] | None =
 def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int, r_u: int,
                           names: list[str] | None = None) -> RankEdit:
     """W ← W − (I − Π_u) Π_s W: remove safety directions not shared with the top-r_u utility directions."""
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     factors, ranks, clipped = {}, {}, {}
     for n in names or list(safety.vectors):
         W = adapter[n].W.float()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..arch import Adapter
+from ..arch import adapter_of
 from ..chat import IGNORE, Batch
 
 
@@ -17,7 +17,7 @@ def _per_sample(batches: list[Batch]):
 
 
 def snip_scores(model, batches: list[Batch], progress=None) -> dict[str, torch.Tensor]:
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     names = list(adapter.linears)
     params = [adapter[n].param for n in names]
     acc = [torch.zeros(p.shape, dtype=torch.float32, device=p.device) for p in params]

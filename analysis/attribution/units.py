@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..arch import Adapter
+from ..arch import Adapter, adapter_of
 from ..edits import Mask
 from .activations import ActivationStats
 
@@ -27,7 +27,7 @@ def unit_names(adapter: Adapter) -> list[str]:
 
 
 def flap_importance(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     out = {}
     for n in unit_names(adapter):
         col_norm2 = adapter[n].W.float().pow(2).sum(0)

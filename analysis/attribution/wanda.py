@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from ..arch import Adapter
+from ..arch import adapter_of
 from .activations import ActivationStats, collect
 
 
 def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
-    adapter = Adapter(model)
+    adapter = adapter_of(model)
     return {n: adapter[n].W.detach().float().abs() * stats.sq[n].sqrt()[None, :] for n in stats.sq}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..arch import Adapter
+from ..arch import adapter_of
 
 GROUPS = ("linear", "norm", "embed", "lm_head", "other")
 NORMS = ("layer", "filter")
@@ -41,7 +41,7 @@ def perturbed_params(model: nn.Module, groups: tuple[str, ...] = ("linear",)) ->
     bad = set(groups) - set(GROUPS)
     if bad:
         raise ValueError(f"unknown parameter groups {sorted(bad)}; choose from {GROUPS}")
-    linear_ids = {id(r.param) for r in Adapter(model).linears.values()}
+    linear_ids = {id(r.param) for r in adapter_of(model).linears.values()}
     seen, out = set(), []
     for name, p in model.named_parameters(remove_duplicate=False):
         if id(p) in seen:

@@ -13,8 +13,7 @@ import torch
 
 from ..cache import Cache
 from ..edits import Edit, applied
-from ..evaluate import EvalResult, evaluate
-from ..generate import Generation
+from ..evaluate import EvalResult, evaluate, evaluation_key
 from ..judge import Judge
 from ..prompts import PromptSet
 from .directions import perturbed_params
@@ -85,13 +84,11 @@ def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: Prompt
     grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
     gens = {}
     points = list(np.ndindex(*shape))
+    eval_key = evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)
     for k, idx in enumerate(points):
         coords = tuple(axes[i][j] for i, j in enumerate(idx))
         parts = {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
-                 "coords": list(coords), "groups": list(groups), "harmful": harmful.prompts(),
-                 "benign": [[it.prompt, it.answer] for it in benign.items], "system": system_prompt,
-                 "max_new_tokens": max_new_tokens, "keywords": list(judge.keywords),
-                 "steps": [list(it.meta.get("steps", ())) for it in harmful.items]}
+                 "coords": list(coords), "groups": list(groups), **eval_key}
         d = cache.get_or_compute(parts, lambda: _point(lm, directions, coords, names, harmful, benign,
                                                        system_prompt, max_new_tokens, judge, batch_size), "json")
         for key in grids:
