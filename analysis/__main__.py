@@ -46,7 +46,7 @@ def _pair_and_sets(args):
     from .models import load_pair
 
     _threads()
-    return load_pair(args.model, args.base, args.dtype, args.device), _prompt_sets(args)
+    return load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code), _prompt_sets(args)
 
 
 def _fmt(x) -> str:
@@ -102,7 +102,7 @@ def cmd_generate(args) -> int:
     from .models import load_pair
 
     _threads()
-    pair = load_pair(args.model, args.base, args.dtype, args.device)
+    pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
     for role, lm in pair.models().items():
         g = generate(lm.model, lm.tokenizer, [args.prompt], args.system_prompt, args.max_new_tokens)[0]
         print(f"{role:8s} ({g.n_tokens} tokens, {g.stopped_by}): {g.text}")
@@ -202,6 +202,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", default=None, help="base model ('' for none; default: the demo base for --model demo)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model repository's own Python code (off by default; only for sources you trust)")
     p.add_argument("--system-prompt", default=None)
     p.add_argument("--max-new-tokens", type=int, default=24)
 

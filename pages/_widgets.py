@@ -14,13 +14,13 @@ from analysis.prompts import DataFormatError, PromptSet, builtin_sets, load_prom
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
 
-DEFAULTS = {"aligned_src": DEMO, "base_src": f"{DEMO}:base", "dtype": "fp32", "device": "auto"}
+DEFAULTS = {"aligned_src": DEMO, "base_src": f"{DEMO}:base", "dtype": "fp32", "device": "auto", "remote_code": False}
 SYSTEM_PROMPT_CHOICES = ("none", "helpful and safe", "custom")
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load_pair(aligned: str, base: str, dtype: str, device: str) -> ModelPair:
-    return load_pair(aligned, base or "", dtype, device)
+def _load_pair(aligned: str, base: str, dtype: str, device: str, remote_code: bool = False) -> ModelPair:
+    return load_pair(aligned, base or "", dtype, device, remote_code)
 
 
 def sidebar() -> None:
@@ -36,8 +36,11 @@ def sidebar() -> None:
                           help="the model the aligned one was fine-tuned from; empty for none")
             st.selectbox("dtype", ["fp32", "bf16", "fp16"], key="dtype_input")
             st.selectbox("device", ["auto", "cpu", "cuda"], key="device_input")
+            st.checkbox("Trust remote code", key="remote_code_input",
+                        help="run the model repository's own Python code; off unless you trust the source")
             if st.form_submit_button("Load pair"):
-                st.session_state.update({k: str(st.session_state[f"{k}_input"]).strip() for k in DEFAULTS})
+                st.session_state.update({k: (str(st.session_state[f"{k}_input"]).strip() if isinstance(v, str)
+                                             else bool(st.session_state[f"{k}_input"])) for k, v in DEFAULTS.items()})
         pair = current_pair(show_errors=False)
         if pair is not None:
             for role, lm in pair.models().items():
@@ -56,7 +59,7 @@ def current_pair(show_errors: bool = True) -> ModelPair | None:
     s = st.session_state
     try:
         return _load_pair(s.get("aligned_src", DEMO), s.get("base_src", f"{DEMO}:base"),
-                          s.get("dtype", "fp32"), s.get("device", "auto"))
+                          s.get("dtype", "fp32"), s.get("device", "auto"), bool(s.get("remote_code", False)))
     except ModelLoadError as e:
         if show_errors:
             st.error(f"Could not load the model pair: {e}")

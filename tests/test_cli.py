@@ -66,3 +66,15 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     assert "activations: 2" in info and "safety-set: 1" in info
     bad = run("regions", "--model", "demo", "--method", "set_difference", "--q", "1.5", cache=tmp_path)
     assert bad.returncode == 2 and "q must be a fraction in [0, 1]" in bad.stderr
+
+
+def test_landscape_command_prints_curve_and_visage(tmp_path):
+    r = run("landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "16", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith(("-1.000", "0.000", "1.000"))]
+    assert [row[0] for row in rows] == ["-1.000", "0.000", "1.000"]
+    assert rows[1][1] == "0.0%"  # the aligned model itself refuses every harmful prompt
+    assert "VISAGE (1D, keyword ASR) =" in r.stdout
+    assert "landscape-point: 3" in run("cache", "info", cache=tmp_path).stdout
+    bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)
+    assert bad.returncode == 2 and "needs a base model" in bad.stderr

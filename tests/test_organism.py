@@ -82,3 +82,18 @@ def test_training_is_bitwise_deterministic(organism_tokenizer):
         states.append(m.state_dict())
     assert losses[0] == losses[1]
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_utility_falls_back_to_response_loss_for_any_model(demo_pair):
+    """Without exact answers (a real model's benign set), utility is the mean response-token loss."""
+    from analysis.evaluate import response_loss
+    from analysis.prompts import PromptItem, PromptSet
+
+    lm = demo_pair.aligned
+    items = [PromptItem("what is 2 plus 3 ?", "benign", response="5 ."), PromptItem("copy : car bike", "benign",
+                                                                                    response="car bike .")]
+    wrong = [PromptItem(it.prompt, "benign", response="9 9 9 .") for it in items]
+    harmful = PromptSet("h", builtin_sets("test")["harmful"].items[:4])
+    r = evaluate(lm.model, lm.tokenizer, harmful, PromptSet("b", items))
+    assert r.utility_kind == "loss" and 0 <= r.utility < 0.5
+    assert response_loss(lm.model, lm.tokenizer, [it.prompt for it in wrong], [it.response for it in wrong]) > 2.0
