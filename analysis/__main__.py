@@ -173,6 +173,116 @@ def cmd_landscape(args) -> int:
     return 0
 
 
+def cmd_spectra(args) -> int:
+    from .spectra import spectra, table
+
+    pair, _ = _pair_and_sets(args)
+    specs = spectra(pair.aligned, pair.base, progress=_bar)
+    rows = table(specs, args.k)
+    print(f"ΔW = W_aligned − W_base per decoder weight; effective rank = exp(entropy of σ/Σσ); energy@{args.k} = "
+          f"share of ‖ΔW‖² in the top {args.k}")
+    print(f"{'weight':28s} {'eff. rank':>9s} {'energy@' + str(args.k):>10s} {'‖ΔW‖/‖W‖':>9s} {'σ1':>8s}")
+    for r in rows:
+        print(f"{r['weight']:28s} {r['effective_rank']:9.1f} {100 * r[f'energy@{args.k}']:9.1f}% "
+              f"{r['norm_ratio']:9.4f} {r['sigma_1']:8.4f}")
+    return 0
+
+
+def cmd_lox(args) -> int:
+    from .edits import applied
+    from .evaluate import evaluate, evaluate_cached
+    from .lox import LoX, save_edited
+
+    pair, sets = _pair_and_sets(args)
+    lm = pair.aligned
+    lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules))
+    edit = lox.edit(lm, pair.base, progress=_bar)
+    before = evaluate_cached(lm, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens)
+    with applied(lm.model, edit):
+        after = evaluate(lm.model, lm.tokenizer, sets["harmful"], sets["benign"], args.system_prompt,
+                         args.max_new_tokens)
+    for label, r in (("aligned", before), (lox.label, after)):
+        print(f"{label:36s} ASR {_fmt(r.asr)}  utility {_fmt(r.utility)}  over-refusal {_fmt(r.over_refusal)}")
+    for note in lox.notes:
+        print(f"note: {note}")
+    if args.save:
+        print(f"saved {lox.label} to {save_edited(lm, edit, args.save)}")
+    return 0
+
+
+def cmd_attack(args) -> int:
+    from . import variants
+    from .finetune import AttackSettings, attack_set, run_attack_cached
+    from .prompts import PromptSet, load_prompt_file
+    from .scoring import calibration
+
+    pair, sets = _pair_and_sets(args)
+    lm, base = pair.aligned, pair.base
+    settings = AttackSettings(args.data, args.n_examples, args.method, args.lr, args.steps, args.batch_size,
+                              args.eval_every, args.lora_rank)
+    settings.validate()
+    if args.attack_data:
+        data = load_prompt_file(args.attack_data, args.data)
+    elif args.model == "demo":
+        data = attack_set(args.data, args.n_examples)
+    else:
+        raise ValueError("--attack-data FILE (CSV/JSONL with prompt,response) is needed for a model other than the demo")
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    built = []
+    for v in chosen:
+        if v == "aligned":
+            built.append(variants.aligned())
+        elif v == "lox":
+            built.append(variants.lox(lm, base, args.k, args.alpha))
+        elif v in ("frozen-units", "frozen-redundant"):
+            cal = calibration(lm, args.calibration_n, system_prompt=args.system_prompt)
+            built.append(variants.frozen_units(lm, cal, args.unit_pct, "safety" if v == "frozen-units" else "redundant"))
+        else:
+            raise ValueError(f"unknown variant {v!r}; use aligned, lox, frozen-units, frozen-redundant")
+    print(f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
+          f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on "
+          f"{len(sets['harmful'])} harmful + {len(sets['benign'])} benign ({sets['harmful'].name})")
+    for v in built:
+        c = run_attack_cached(lm, v, settings, data, sets["harmful"], sets["benign"], base, args.k,
+                              args.system_prompt, args.max_new_tokens, progress=_bar)
+        print(f"{v.name}")
+        print("  step    " + " ".join(f"{s:5d}" for s in c.steps))
+        print("  ASR     " + " ".join(f"{100 * a:4.0f}%" for a in c.asr))
+        print("  utility " + " ".join("    -" if u is None else f"{100 * u:4.0f}%" for u in c.utility))
+        if base is not None:
+            print("  R_ft    " + " ".join(f"{r:5.2f}" for r in c.r_ft))
+    return 0
+
+
+def cmd_recovery(args) -> int:
+    from .lox import recovery_rank
+
+    pair, sets = _pair_and_sets(args)
+    if pair.base is None:
+        raise ValueError("the recovery rank needs a base model (--base)")
+    rec = recovery_rank(pair.base, pair.aligned, sets["harmful"], sets["benign"], _ints(args.ranks),
+                        args.tolerance, args.system_prompt, args.max_new_tokens, progress=_bar)
+    print("W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
+          f"= {100 * rec.target_asr:.1f}%")
+    for r, a in zip(rec.ranks, rec.asr):
+        print(f"  r = {r:4d}: ASR {100 * a:5.1f}%")
+    print(f"recovery rank: {rec.rank if rec.rank is not None else 'not reached within the ranks tried'}")
+    return 0
+
+
+def _ints(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma list of integers, got {text!r}") from None
+
+
+def _strs(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
 def cmd_build_demo(args) -> int:
     from pathlib import Path
 
@@ -253,6 +363,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=21)
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
+    p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
+    _model_args(p)
+    p.add_argument("--k", type=int, default=8, help="report the energy captured by the top k")
+    p.set_defaults(func=cmd_spectra, split="test", harmful=None, benign=None, n=None)
+    p = sub.add_parser("lox", help="LoX: W_aligned + α·top-k(ΔW); ASR/utility before and after; --save a folder")
+    _model_args(p)
+    p.add_argument("--k", type=int, default=8, help="top-k singular directions of ΔW (0 = all of ΔW)")
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--layers", default=None, help="comma list of layer indices (default: all)")
+    p.add_argument("--modules", default=None, help="comma list, e.g. q_proj,down_proj (default: all)")
+    p.add_argument("--save", default=None, help="write the LoX model to this new folder")
+    _prompt_args(p)
+    p.set_defaults(func=cmd_lox)
+    p = sub.add_parser("attack", help="fine-tuning attack on copies of model variants; ASR/utility/R_ft curves")
+    _model_args(p)
+    p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant")
+    p.add_argument("--data", default="harmful", choices=["harmful", "benign"])
+    p.add_argument("--attack-data", default=None, help="CSV/JSONL prompt,response (default: the demo's train split)")
+    p.add_argument("--n-examples", type=int, default=20)
+    p.add_argument("--method", default="full", choices=["full", "lora"])
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--steps", type=int, default=24)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--eval-every", type=int, default=3)
+    p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--k", type=int, default=8, help="LoX k and the safety subspace rank for R_ft")
+    p.add_argument("--alpha", type=float, default=1.0, help="LoX α")
+    p.add_argument("--unit-pct", type=float, default=10.0, help="frozen units: exclusive-safety percentile")
+    p.add_argument("--calibration-n", type=int, default=128)
+    _prompt_args(p)
+    p.set_defaults(func=cmd_attack)
+    p = sub.add_parser("recovery", help="smallest r with W_base + rank-r(ΔW) refusing like the aligned model")
+    _model_args(p)
+    p.add_argument("--ranks", default="1,2,4,8,16,32,64", help="comma list of ranks to try")
+    p.add_argument("--tolerance", type=float, default=0.05, help="allowed ASR above the aligned model's")
+    _prompt_args(p)
+    p.set_defaults(func=cmd_recovery)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
     p.set_defaults(func=cmd_build_demo)
