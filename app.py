@@ -8,6 +8,7 @@ page = st.navigation([
     st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
     st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),
     st.Page("pages/safety_landscape.py", title="Safety landscape", icon="⛰️"),
+    st.Page("pages/spectra_lox.py", title="Rank spectra and LoX", icon="📉"),
 ])
 sidebar()
 page.run()

@@ -126,3 +126,17 @@ def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: st
     d = (cache or Cache()).get_or_compute(parts, compute, "json")
     gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
     return EvalResult(**{k: v for k, v in d.items() if k not in gens}, **gens)
+
+
+def evaluate_edited(lm, edit, label: str, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
+                    max_new_tokens: int = 24, judge: Judge | None = None, cache=None,
+                    progress: Progress | None = None) -> EvalResult:
+    """:func:`evaluate_cached` with ``edit`` applied in place (and restored), cached under the model's
+    fingerprint plus ``label``, which must name the edit completely (e.g. "LoX k=8 α=1 of <base fp>")."""
+    from dataclasses import replace
+
+    from .edits import applied
+
+    with applied(lm.model, edit):
+        return evaluate_cached(replace(lm, fingerprint=f"{lm.fingerprint}+{label}"), harmful, benign, system_prompt,
+                               max_new_tokens, judge, cache, progress)

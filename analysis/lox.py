@@ -189,8 +189,7 @@ def recovery_rank(base, aligned, harmful, benign, ranks: list[int], tolerance: f
     """Smallest r such that W_base + rank-r(ΔW) refuses like the aligned model (ASR ≤ aligned + tolerance).
 
     Edits the base model reversibly, one rank at a time, through the evaluation cache."""
-    from .edits import applied
-    from .evaluate import evaluate_cached
+    from .evaluate import evaluate_cached, evaluate_edited
 
     cache = cache or Cache()
     target = evaluate_cached(aligned, harmful, benign, system_prompt, max_new_tokens, cache=cache).asr + tolerance
@@ -201,9 +200,8 @@ def recovery_rank(base, aligned, harmful, benign, ranks: list[int], tolerance: f
     asr, found = [], None
     for i, r in enumerate(ranks):
         edit = LowRank({n: (t.A[:, :r], t.B[:r]) for n, t in top.items()})
-        with applied(base.model, edit):
-            res = _evaluate_edited(base, edit, f"recovery r={r} of {aligned.fingerprint}", harmful, benign,
-                                   system_prompt, max_new_tokens, cache)
+        res = evaluate_edited(base, edit, f"recovery r={r} of {aligned.fingerprint}", harmful, benign,
+                              system_prompt, max_new_tokens, cache=cache)
         asr.append(res.asr)
         if progress:
             progress((i + 1) / len(ranks), f"rank {r}: ASR {res.asr:.0%}")
@@ -211,12 +209,3 @@ def recovery_rank(base, aligned, harmful, benign, ranks: list[int], tolerance: f
             found = r
     return Recovery(ranks, asr, target, found)
 
-
-def _evaluate_edited(lm, edit, label: str, harmful, benign, system_prompt, max_new_tokens, cache):
-    """Evaluate a model with an edit in place, cached under (fingerprint, edit label)."""
-    from dataclasses import replace
-
-    from .evaluate import evaluate_cached
-
-    return evaluate_cached(replace(lm, fingerprint=f"{lm.fingerprint}+{label}"), harmful, benign, system_prompt,
-                           max_new_tokens, cache=cache)

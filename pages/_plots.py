@@ -78,3 +78,26 @@ def landscape_contour(ax0, ax1, z, title: str, points: dict[str, tuple[float, fl
                                  marker=dict(size=10, color="black", symbol="x"), name=label))
     fig.update_layout(title=title, xaxis_title="β", yaxis_title="α", height=460, margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def spectra_lines(values: dict[str, "np.ndarray"], title: str) -> go.Figure:
+    """Singular values (log scale) of ΔW, one line per weight."""
+    fig = go.Figure()
+    for name, s in values.items():
+        s = np.asarray(s)
+        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=np.maximum(s, 1e-12), name=name, mode="lines"))
+    fig.update_layout(title=title, xaxis_title="index i", yaxis_title="σ_i", yaxis_type="log", height=380,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def attack_curves(curves: list, field: str, title: str, percent: bool = True) -> go.Figure:
+    """One line per variant: ``field`` (asr, utility, r_ft, …) against attack steps."""
+    fig = go.Figure()
+    for c in curves:
+        y = np.array([np.nan if v is None else v for v in getattr(c, field)], dtype=float)
+        fig.add_trace(go.Scatter(x=c.steps, y=100 * y if percent else y, name=c.variant, mode="lines+markers"))
+    fig.update_layout(title=title, xaxis_title="attack step", yaxis_title="%" if percent else field,
+                      yaxis_range=[-3, 103] if percent else None, height=360, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

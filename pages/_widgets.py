@@ -94,10 +94,10 @@ def system_prompt_picker(key: str = "sys") -> str | None:
     return None
 
 
-def prompt_sets_picker(key: str = "sets") -> dict[str, PromptSet] | str:
+def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
     """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL).
     Returns the sets, or the message saying why the uploaded file cannot be used."""
-    n = st.slider("Prompts per set", 8, 120, 120, step=8, key=f"{key}_n")
+    n = st.slider("Prompts per set", 8, 120, default_n, step=8, key=f"{key}_n")
     sets = builtin_sets("test")
     up = st.file_uploader("Harmful prompts (optional): AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
                           type=["csv", "txt", "jsonl", "json"], key=f"{key}_file")
