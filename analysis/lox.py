@@ -76,7 +76,7 @@ def top_k(M: torch.Tensor, k: int, method: str = "randomized", tol: float = 1e-3
     M = M.float()
     k = min(k, *M.shape)
     if method == "randomized" and 2 * k + 16 < min(M.shape) // 2:
-        for n_iter in (4, 12):
+        for n_iter in (3, 10):
             U, S, Vh, err = randomized_svd(M, k, n_iter=n_iter, seed=seed)
             if err <= tol:
                 return TopK(U * S, Vh, "randomized")

@@ -137,3 +137,24 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Cannot use the uploaded prompt file").wait_for(timeout=60_000)
     assert page.get_by_text("expected 'goal,target'").count() >= 1
     _no_exception(page)
+
+
+def test_spectra_lox_attack_page_in_browser(page):
+    page.get_by_role("link", name="Rank spectra and LoX").click()
+    page.get_by_text("Singular values of ΔW").first.wait_for(timeout=120_000)
+    page.get_by_text("Recovery rank").first.wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "spectra.png"), full_page=True)
+    page.get_by_role("tab", name="LoX").click()
+    page.get_by_text("ASR (aligned → LoX)").wait_for(timeout=120_000)
+    page.get_by_text("Prompt for a live side-by-side").wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "lox.png"), full_page=True)
+    page.get_by_role("tab", name="Attack lab").click()
+    page.get_by_role("button", name="Run attacks").click()
+    page.get_by_text("ASR during the attack").first.wait_for(timeout=300_000)
+    page.get_by_text("Generations at step").wait_for(timeout=60_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "attack_lab.png"), full_page=True)
+    page.get_by_role("link", name="Overview / playground").click()
+    page.get_by_text("Safety and utility").wait_for(timeout=60_000)

@@ -78,3 +78,39 @@ def test_landscape_command_prints_curve_and_visage(tmp_path):
     assert "landscape-point: 3" in run("cache", "info", cache=tmp_path).stdout
     bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)
     assert bad.returncode == 2 and "needs a base model" in bad.stderr
+
+
+def test_spectra_lox_recovery_commands(tmp_path):
+    r = run("spectra", "--k", "8", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("layers.")]
+    assert len(rows) == 28 and all(1 <= float(row[1]) <= 128 for row in rows)
+    out = tmp_path / "lox-model"
+    r = run("lox", "--k", "8", "--alpha", "1", "--n", "16", "--save", str(out), cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("LoX k=8 α=1") and (out / "config.json").exists()
+    again = run("evaluate", "--model", str(out), "--base", "", "--n", "16", cache=tmp_path)
+    assert again.returncode == 0 and again.stdout.splitlines()[2].startswith("aligned")
+    r = run("recovery", "--ranks", "1,64", "--n", "16", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "r =    1" in r.stdout and r.stdout.strip().splitlines()[-1].startswith("recovery rank:")
+    bad = {("lox", "--k", "-1"): "k must be >= 0", ("lox", "--layers", "9"): "no decoder weights match",
+           ("lox", "--base", ""): "needs the base model", ("spectra", "--base", ""): "need a base model",
+           ("lox", "--save", str(out)): "not empty", ("recovery", "--ranks", "a,b"): "comma list of integers"}
+    for args, msg in bad.items():
+        b = run(*args, "--n", "8", cache=tmp_path) if args[0] != "spectra" else run(*args, cache=tmp_path)
+        assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
+
+
+def test_attack_command_prints_curves(tmp_path):
+    r = run("attack", "--variants", "aligned,lox", "--steps", "4", "--eval-every", "2", "--n", "16", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1] == "aligned" and lines[2].split()[1:] == ["0", "2", "4"]
+    assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
+    assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
+    bad = {("attack", "--variants", "nope"): "unknown variant", ("attack", "--lr", "0"): "learning rate",
+           ("attack", "--model", "demo:base", "--base", ""): "--attack-data FILE"}
+    for args, msg in bad.items():
+        b = run(*args, "--n", "8", cache=tmp_path)
+        assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
