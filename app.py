@@ -9,6 +9,7 @@ page = st.navigation([
     st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),
     st.Page("pages/safety_landscape.py", title="Safety landscape", icon="⛰️"),
     st.Page("pages/spectra_lox.py", title="Rank spectra and LoX", icon="📉"),
+    st.Page("pages/representations.py", title="Representations", icon="🧭"),
 ])
 sidebar()
 page.run()

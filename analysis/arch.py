@@ -131,3 +131,10 @@ def adapter_of(model: nn.Module) -> Adapter:
         cached = Adapter(model)
         object.__setattr__(model, "_brittle_adapter", cached)
     return cached
+
+
+def linear_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
+    """Uniform weight name -> (module path, module) of every decoder Linear (for hooks and LoRA targets)."""
+    by_param = {id(ref.param): n for n, ref in adapter_of(model).linears.items()}
+    return {by_param[id(m.weight)]: (path, m) for path, m in model.named_modules()
+            if isinstance(getattr(m, "weight", None), nn.Parameter) and id(m.weight) in by_param}

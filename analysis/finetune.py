@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from .arch import adapter_of
+from .arch import adapter_of, linear_modules
 from .cache import Cache
 from .chat import encode_pairs
 from .edits import Edit, applied
@@ -128,13 +128,6 @@ def whole_units(freeze: dict[str, torch.Tensor], adapter) -> dict[str, torch.Ten
     return out
 
 
-def _module_paths(model) -> dict[str, str]:
-    """Uniform weight name -> module path (for LoRA targets)."""
-    by_param = {id(ref.param): n for n, ref in adapter_of(model).linears.items()}
-    return {by_param[id(m.weight)]: path for path, m in model.named_modules()
-            if isinstance(getattr(m, "weight", None), torch.nn.Parameter) and id(m.weight) in by_param}
-
-
 def _freeze_full(model, freeze: dict[str, torch.Tensor]) -> list:
     adapter = adapter_of(model)
     handles = []
@@ -151,7 +144,7 @@ class _Lora:
     def __init__(self, model, s: AttackSettings, freeze: dict[str, torch.Tensor] | None):
         from peft import LoraConfig, get_peft_model
 
-        paths = _module_paths(model)
+        paths = {n: path for n, (path, _) in linear_modules(model).items()}
         self.transposed = {n: ref.transposed for n, ref in adapter_of(model).linears.items()}
         cfg = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0, target_modules=list(paths.values()),
                          fan_in_fan_out=any(self.transposed.values()))

@@ -50,18 +50,23 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
     return out  # type: ignore[return-value]
 
 
+def left_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids) of token rows padded on the left (last token at -1)."""
+    B, T = len(rows), max(len(r) for r in rows)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
+    mask = torch.zeros((B, T), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, T - len(r):] = torch.tensor(r)
+        mask[i, T - len(r):] = 1
+    return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop) -> list[Generation]:
     dev = _device(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     eos = tokenizer.eos_token_id
-    B, T = len(rows), max(len(r) for r in rows)
-    input_ids = torch.full((B, T), pad, dtype=torch.long)
-    mask = torch.zeros((B, T), dtype=torch.long)
-    for i, r in enumerate(rows):  # left padding
-        input_ids[i, T - len(r):] = torch.tensor(r)
-        mask[i, T - len(r):] = 1
-    input_ids, mask = input_ids.to(dev), mask.to(dev)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    B = len(rows)
+    input_ids, mask, pos = (t.to(dev) for t in left_padded(rows, pad))
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
     past = out.past_key_values
     next_pos = pos[:, -1:] + 1

@@ -101,3 +101,31 @@ def attack_curves(curves: list, field: str, title: str, percent: bool = True) ->
                       yaxis_range=[-3, 103] if percent else None, height=360, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+GROUP_COLOURS = {"harmful, refused": "#2ca02c", "harmful, complied": "#d62728", "benign": "#1f77b4",
+                 "benign, refused": "#ff7f0e", "harmful": "#d62728"}
+
+
+def scatter_2d(xy, groups: list[str], hover: list[str], title: str) -> go.Figure:
+    """2D projection, one trace per group (harmful / benign / refused)."""
+    fig = go.Figure()
+    xy = np.asarray(xy)
+    for g in dict.fromkeys(groups):
+        idx = [i for i, x in enumerate(groups) if x == g]
+        fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=g,
+                                 marker=dict(size=6, color=GROUP_COLOURS.get(g)), text=[hover[i] for i in idx],
+                                 hovertemplate="%{text}<extra>" + g + "</extra>"))
+    fig.update_layout(title=title, height=400, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, percent: bool = True) -> go.Figure:
+    """One line per model over layer boundaries (0 = embeddings)."""
+    fig = go.Figure()
+    for label, ys in series.items():
+        y = 100 * np.asarray(ys, dtype=float) if percent else np.asarray(ys, dtype=float)
+        fig.add_trace(go.Scatter(x=list(range(len(ys))), y=y, name=label, mode="lines+markers"))
+    fig.update_layout(title=title, xaxis=dict(title="layer boundary (0 = embeddings, l = after layer l)", dtick=1),
+                      yaxis_title=yaxis, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return fig

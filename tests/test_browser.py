@@ -158,3 +158,15 @@ def test_spectra_lox_attack_page_in_browser(page):
     page.screenshot(path=str(ARTIFACTS / "attack_lab.png"), full_page=True)
     page.get_by_role("link", name="Overview / playground").click()
     page.get_by_text("Safety and utility").wait_for(timeout=60_000)
+
+
+def test_representations_page_in_browser(page):
+    page.get_by_role("link", name="Representations").click()
+    page.get_by_text("Linear probes").wait_for(timeout=120_000)
+    page.get_by_text("aligned: layer 4, PCA").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Ablate each layer's direction and measure ASR").click()
+    page.get_by_text("ASR with r ablated").wait_for(timeout=180_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "representations.png"), full_page=True)
+    page.get_by_role("link", name="Overview / playground").click()
+    page.get_by_text("Safety and utility").wait_for(timeout=60_000)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..arch import Adapter, adapter_of
+from ..arch import adapter_of, linear_modules
 from ..calibration import response_positions
 from ..chat import Batch
 
@@ -25,18 +25,13 @@ class ActivationStats:
         return (self.sq[name] / n - mean * mean).clamp(min=0)
 
 
-def _modules_by_weight(model, adapter: Adapter) -> dict[str, torch.nn.Module]:
-    by_param = {id(m.weight): m for m in model.modules() if getattr(m, "weight", None) is not None}
-    return {name: by_param[id(ref.param)] for name, ref in adapter.linears.items()}
-
-
 @torch.no_grad()
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
             progress=None) -> ActivationStats:
     """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions."""
     adapter = adapter_of(model)
     names = names or list(adapter.linears)
-    modules = _modules_by_weight(model, adapter)
+    modules = {n: m for n, (_, m) in linear_modules(model).items()}
     stats = ActivationStats()
     dev = next(model.parameters()).device
     current: dict[str, torch.Tensor] = {}

@@ -1,0 +1,133 @@
+"""Representations: where the model tells harmful from benign (Li & Kim 2024's binary choice; Wei et al.'s
+probes), for the aligned model, its base and an edited model, and what removing the refusal direction does."""
+import numpy as np
+import streamlit as st
+import torch
+
+from analysis import representations as rep
+from analysis.edits import applied, locked
+from analysis.evaluate import evaluate_cached
+from analysis.judge import Judge
+from analysis.landscape.directions import RandomDirection, perturbed_params
+from analysis.landscape.grid import Perturbation
+from analysis.lox import LoX
+from analysis.prompts import builtin_sets
+from pages._plots import per_layer_lines, scatter_2d
+from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+
+st.title("Representations")
+st.caption("The residual stream at every layer boundary (0 = embeddings, l = after decoder layer l), at the last "
+           "prompt token or averaged over the prompt, for harmful and benign prompts. A linear probe's accuracy "
+           "says where the two are told apart; the difference of their means is the 'refusal direction'.")
+pair = require_pair()
+lm, base = pair.aligned, pair.base
+
+with st.expander("Data and edited model", expanded=False):
+    system_prompt = system_prompt_picker("rp")
+    sets = prompt_sets_picker("rp_sets", default_n=120)
+    edit_kind = st.radio("Edited model", ["none", "random perturbation"] + (["LoX"] if base else []),
+                         horizontal=True, key="rp_edit")
+    c = st.columns(3)
+    strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="rp_alpha")
+    lox_k = c[1].slider("LoX k", 0, 64, 8, key="rp_k", disabled=edit_kind != "LoX")
+    seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key="rp_seed", disabled=edit_kind != "random perturbation")
+if isinstance(sets, str):
+    st.error(sets)
+    st.stop()
+harmful, benign = sets["harmful"], sets["benign"]
+if len(harmful) < 5 or len(benign) < 5:
+    st.error("Probes need at least 5 harmful and 5 benign prompts.")
+    st.stop()
+
+edit, edit_label = None, ""
+if edit_kind == "random perturbation":
+    d = RandomDirection(int(seed))
+    with locked(lm.model):
+        names = [n for n, _ in perturbed_params(lm.model)]
+    edit, edit_label = Perturbation([d], (strength,), names), f"random seed {int(seed)} α={strength:g}"
+elif edit_kind == "LoX":
+    lox = LoX(lox_k, strength)
+    with locked(lm.model):
+        edit = lox.edit(lm, base)
+    edit_label = f"{lox.label} of {base.fingerprint}"
+
+models = {"aligned": (lm, None, "")} | ({"base": (base, None, "")} if base else {}) | \
+    ({f"edited ({edit_label.split(' of ')[0]})": (lm, edit, edit_label)} if edit is not None else {})
+update, bar = progress_bar("Hidden states")
+states = {}
+for i, (label, (m, e, lab)) in enumerate(models.items()):
+    with locked(m.model), applied(m.model, *([e] if e else [])):
+        states[label] = (rep.states_cached(m, harmful, system_prompt, lab), rep.states_cached(m, benign, system_prompt, lab))
+    update((i + 1) / len(models), label)
+bar.empty()
+n_layers = states["aligned"][0].n_layers
+y = np.array([1] * len(harmful) + [0] * len(benign))
+
+# --- 2D views -------------------------------------------------------------------------------------
+st.subheader("Harmful vs benign, one layer at a time")
+c = st.columns(4)
+layer = c[0].slider("Layer boundary", 0, n_layers - 1, n_layers - 1, key="rp_layer")
+pool = c[1].radio("Token", ["last", "mean"], horizontal=True, key="rp_pool",
+                  help="last prompt token, or the mean over the prompt")
+method = c[2].radio("Projection", ["pca", "umap"], horizontal=True, key="rp_proj")
+colour = c[3].radio("Colour by", ["harmful / benign", "refused"], horizontal=True, key="rp_colour")
+judge = Judge()
+with locked(lm.model):
+    ev = evaluate_cached(lm, harmful, benign, system_prompt)
+if colour == "refused":
+    groups = [("harmful, refused" if judge.is_refusal(g.text) else "harmful, complied") for g in ev.harmful] + \
+        [("benign, refused" if judge.is_refusal(g.text) else "benign") for g in ev.benign]
+    st.caption("Refused / complied as judged on the aligned model's own replies.")
+else:
+    groups = ["harmful"] * len(harmful) + ["benign"] * len(benign)
+hover = harmful.prompts() + benign.prompts()
+cols = st.columns(len(states))
+for col, (label, (sh, sb)) in zip(cols, states.items()):
+    X = torch.cat([sh.get(pool)[layer], sb.get(pool)[layer]]).numpy()
+    with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
+        xy = rep.project(X, method)
+    col.plotly_chart(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), width="stretch",
+                     key=f"rp_scatter_{label}")
+
+# --- probes ---------------------------------------------------------------------------------------
+st.subheader("Linear probes")
+accs = {label: rep.probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y) for label, (sh, sb) in states.items()}
+st.plotly_chart(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"),
+                width="stretch", key="rp_probes")
+st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
+
+# --- refusal direction ----------------------------------------------------------------------------
+st.subheader("The refusal direction")
+st.caption("Per layer: r = mean(harmful) − mean(benign) of last-token states, unit length, from the organism's "
+           "120 + 120 train-split prompts (the prompts above are held out) — or from the prompts above for an uploaded "
+           "set. Ablating r projects it out of every write into the residual stream (embeddings, attention and "
+           "MLP outputs) with hooks removed afterwards.")
+if harmful.name == "harmful-test":
+    train = builtin_sets("train")
+    src_h, src_b = train["harmful"], train["benign"]
+else:
+    src_h, src_b = harmful, benign
+with locked(lm.model):
+    dirs = rep.refusal_directions(rep.states_cached(lm, src_h, system_prompt), rep.states_cached(lm, src_b, system_prompt))
+if st.button("Ablate each layer's direction and measure ASR", key="rp_ablate"):
+    st.session_state["rp_scan_for"] = (harmful.name, len(harmful), len(benign), system_prompt)
+if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benign), system_prompt):
+    update, bar = progress_bar("Direction ablation")
+    with locked(lm.model):
+        scan = rep.ablation_scan(lm, dirs, harmful, benign, system_prompt, layers=list(range(1, n_layers)),
+                                 progress=update)
+    bar.empty()
+    best = scan.best_layer
+    i = scan.layers.index(best)
+    c = st.columns(4)
+    c[0].metric("Best layer", best)
+    c[1].metric("ASR with r ablated", f"{100 * scan.asr[i]:.1f} %", f"{100 * (scan.asr[i] - scan.baseline_asr):+.1f}",
+                delta_color="inverse")
+    if scan.asr_positive[i] is not None:
+        c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
+    c[3].metric("Utility", f"{100 * scan.utility[i]:.1f} %" if scan.utility[i] is not None else "–")
+    st.plotly_chart(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
+                                    "Ablating the direction taken at each layer", "%"), width="stretch",
+                    key="rp_scan")
+    st.dataframe({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
+                  f"r from layer {best} ablated": scan.replies[i]}, width="stretch", hide_index=True, key="rp_replies")

@@ -1,0 +1,91 @@
+"""Hidden states, projections, probes, the refusal direction and its reversible ablation."""
+import numpy as np
+import pytest
+import torch
+
+from analysis import representations as rep
+from analysis.cache import Cache
+from analysis.edits import checksum
+from analysis.generate import generate
+from analysis.prompts import builtin_sets
+from conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def demo_states(demo_pair, tmp_path_factory):
+    cache = Cache(tmp_path_factory.mktemp("rep"))
+    sets = builtin_sets("val")
+    h, b = sets["harmful"].head(40), sets["benign"].head(40)
+    lm = demo_pair.aligned
+    return cache, h, b, rep.states_cached(lm, h, cache=cache), rep.states_cached(lm, b, cache=cache)
+
+
+def test_states_shape_and_padding_invariance(demo_pair):
+    lm = demo_pair.aligned
+    prompts = ["how do i rob a bank ?", "what is 3 plus 4 ?", "repeat after me : cat dog bird"]
+    together = rep.hidden_states(lm.model, lm.tokenizer, prompts)
+    assert together.last.shape == (5, 3, 128) and together.mean.shape == (5, 3, 128)
+    for i, p in enumerate(prompts):   # left padding and explicit positions: a batch changes nothing
+        alone = rep.hidden_states(lm.model, lm.tokenizer, [p])
+        assert torch.allclose(alone.last[:, 0], together.last[:, i], atol=1e-4)
+        assert torch.allclose(alone.mean[:, 0], together.mean[:, i], atol=1e-4)
+    with pytest.raises(ValueError, match="no prompts"):
+        rep.hidden_states(lm.model, lm.tokenizer, [])
+
+
+def test_probes_separate_harmful_from_benign_in_late_layers(demo_states):
+    _, h, b, sh, sb = demo_states
+    y = np.array([1] * len(h) + [0] * len(b))
+    acc = rep.probe_accuracy(torch.cat([sh.last, sb.last], 1), y)
+    assert len(acc) == 5
+    assert acc[0] == pytest.approx(0.5, abs=0.05)     # embeddings of the same last token: chance
+    assert max(acc[2:]) >= 0.95                       # late layers: near perfect
+    with pytest.raises(ValueError, match="at least 5 prompts of each class"):
+        rep.probe_accuracy(sh.last[:, :4], np.ones(4))
+
+
+def test_projections_are_seeded_and_checked(demo_states):
+    _, h, b, sh, sb = demo_states
+    X = torch.cat([sh.last[3], sb.last[3]]).numpy()
+    p1, p2 = rep.project(X, "pca"), rep.project(X, "pca")
+    assert p1.shape == (80, 2) and np.allclose(p1, p2)
+    u = rep.project(X, "umap", seed=0)
+    assert u.shape == (80, 2) and np.isfinite(u).all()
+    with pytest.raises(ValueError, match="projection must be one of"):
+        rep.project(X, "tsne")
+    with pytest.raises(ValueError, match="at least 3 prompts"):
+        rep.project(X[:2], "pca")
+
+
+def test_ablating_the_refusal_direction_breaks_refusal_and_is_reversible(demo_pair, demo_states):
+    cache, h, b, _, _ = demo_states
+    lm = demo_pair.aligned
+    train = builtin_sets("train")
+    dirs = rep.refusal_directions(rep.states_cached(lm, train["harmful"], cache=cache),
+                                  rep.states_cached(lm, train["benign"], cache=cache))
+    assert dirs.shape == (5, 128) and torch.allclose(dirs[1:].norm(dim=1), torch.ones(4), atol=1e-5)
+    before = checksum(lm.model)
+    ref = [g.text for g in generate(lm.model, lm.tokenizer, h.prompts()[:8])]
+    scan = rep.ablation_scan(lm, dirs, h, b.head(16), layers=[1, 4], cache=cache)
+    assert scan.baseline_asr <= 0.05
+    assert scan.asr[scan.layers.index(4)] >= 0.55 and scan.best_layer == 4     # +50 points at least
+    assert scan.utility[scan.layers.index(4)] >= 0.8
+    # hooks are gone and weights untouched: the same replies as before
+    assert checksum(lm.model) == before
+    assert [g.text for g in generate(lm.model, lm.tokenizer, h.prompts()[:8])] == ref
+    with pytest.raises(RuntimeError):
+        with rep.ablated(lm.model, dirs[4]):
+            raise RuntimeError("boom")
+    assert [g.text for g in generate(lm.model, lm.tokenizer, h.prompts()[:8])] == ref
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "qwen2"])
+def test_ablation_removes_the_direction_from_the_residual_stream(family):
+    model = tiny_model(family)
+    ids = torch.randint(3, 60, (2, 7))
+    r = torch.randn(32)
+    r = r / r.norm()
+    with rep.ablated(model, r):
+        hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+    for h in hs[:-1]:   # every layer boundary before the final norm carries no r component
+        assert float((h @ r).abs().max()) < 1e-4

@@ -1,0 +1,69 @@
+"""AppTest drives the representations page on the demo pair."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    import analysis.cache as cache
+
+    old = cache.DEFAULT_ROOT
+    cache.DEFAULT_ROOT = tmp_path_factory.mktemp("cache")
+    at = AppTest.from_file(str(ROOT / "pages" / "representations.py"), default_timeout=300)
+    at.run()
+    yield at
+    cache.DEFAULT_ROOT = old
+
+
+def _values(y):
+    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return y
+
+
+def _charts(page):
+    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+            for c in page.get("plotly_chart")}
+
+
+def test_views_and_probes_render(page):
+    assert not page.exception, [e.value for e in page.exception]
+    charts = _charts(page)
+    assert "aligned: layer 4, PCA" in charts and "base: layer 4, PCA" in charts
+    probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
+    by_model = {t["name"]: _values(t["y"]) for t in probes["data"]}
+    assert set(by_model) == {"aligned", "base"}
+    assert max(by_model["aligned"]) >= 95 and by_model["aligned"][0] == pytest.approx(50, abs=5)
+    assert {t["name"] for t in charts["aligned: layer 4, PCA"]["data"]} == {"harmful", "benign"}
+
+
+def test_umap_colour_by_refusal_and_an_edited_model(page):
+    page.radio(key="rp_edit").set_value("LoX")
+    page.radio(key="rp_proj").set_value("umap")
+    page.radio(key="rp_colour").set_value("refused").run()
+    assert not page.exception, [e.value for e in page.exception]
+    charts = _charts(page)
+    edited = [t for t in charts if t.startswith("edited (LoX k=8 α=1)")]
+    assert edited and edited[0].endswith("UMAP")
+    names = {t["name"] for t in charts["aligned: layer 4, UMAP"]["data"]}
+    assert "harmful, refused" in names and "benign" in names
+    assert len(charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]["data"]) == 3
+
+
+def test_direction_ablation_scan(page):
+    page.radio(key="rp_proj").set_value("pca")
+    page.button(key="rp_ablate").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["Best layer"] == "4"
+    assert float(metrics["ASR with r ablated"].split()[0]) >= 50
+    assert "r from layer 4 ablated" in page.dataframe[-1].value.columns
