@@ -85,7 +85,7 @@ def test_ablation_removes_the_direction_from_the_residual_stream(family):
     ids = torch.randint(3, 60, (2, 7))
     r = torch.randn(32)
     r = r / r.norm()
-    with rep.ablated(model, r):
+    with rep.ablated(model, r), torch.no_grad():
         hs = model(input_ids=ids, output_hidden_states=True).hidden_states
     for h in hs[:-1]:   # every layer boundary before the final norm carries no r component
         assert float((h @ r).abs().max()) < 1e-4
