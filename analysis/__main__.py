@@ -213,7 +213,7 @@ def cmd_lox(args) -> int:
 def cmd_attack(args) -> int:
     from . import variants
     from .finetune import AttackSettings, attack_set, run_attack_cached
-    from .prompts import PromptSet, load_prompt_file
+    from .prompts import load_prompt_file
     from .scoring import calibration
 
     pair, sets = _pair_and_sets(args)

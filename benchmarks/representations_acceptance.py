@@ -56,8 +56,8 @@ def main() -> None:
     val = rep.ablation_scan(lm, dirs, sets["val"]["harmful"], sets["val"]["benign"], layers=layers, cache=cache)
     test = rep.ablation_scan(lm, dirs, test_h, test_b, layers=layers, cache=cache)
     print("refusal direction (train split) ablated everywhere; ASR by layer", layers)
-    print(f"  val : " + " ".join(f"{100 * a:5.1f}" for a in val.asr) + f"   (no ablation {100 * val.baseline_asr:.1f})")
-    print(f"  test: " + " ".join(f"{100 * a:5.1f}" for a in test.asr) + f"   (no ablation {100 * test.baseline_asr:.1f})")
+    print("  val : " + " ".join(f"{100 * a:5.1f}" for a in val.asr) + f"   (no ablation {100 * val.baseline_asr:.1f})")
+    print("  test: " + " ".join(f"{100 * a:5.1f}" for a in test.asr) + f"   (no ablation {100 * test.baseline_asr:.1f})")
     best = val.best_layer
     i = test.layers.index(best)
     gain = 100 * (test.asr[i] - test.baseline_asr)

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from analysis.cache import Cache
+from analysis.config import AppConfig, ConfigError, load_config
 from analysis.models import DEMO, ModelLoadError, ModelPair, load_pair
 from analysis.prompts import DataFormatError, PromptSet, builtin_sets, load_prompt_file
 
@@ -23,21 +24,48 @@ def _load_pair(aligned: str, base: str, dtype: str, device: str, remote_code: bo
     return load_pair(aligned, base or "", dtype, device, remote_code)
 
 
+@st.cache_resource(show_spinner=False)
+def _config(path: str) -> AppConfig:
+    return load_config(path or None)
+
+
+def config() -> AppConfig:
+    """The launch config ($BRITTLE_CONFIG); a bad file stops the app with its message."""
+    try:
+        return _config(os.environ.get("BRITTLE_CONFIG", ""))
+    except ConfigError as e:
+        st.error(f"Cannot start with this launch config: {e}")
+        st.stop()
+
+
 def sidebar() -> None:
+    cfg = config()
     for k, v in DEFAULTS.items():
         st.session_state.setdefault(k, v)
         st.session_state.setdefault(f"{k}_input", v)  # form widgets keep their own keys: stable identity
     with st.sidebar:
+        if cfg.demo_mode:
+            st.caption(f"Demo mode ({Path(cfg.source).name}): models and compute are limited.")
         st.header("Model pair")
         with st.form("pair"):
-            st.text_input("Aligned model", key="aligned_src_input",
-                          help="'demo', a local folder, or a Hugging Face hub id")
-            st.text_input("Base model (optional)", key="base_src_input",
-                          help="the model the aligned one was fine-tuned from; empty for none")
+            if cfg.allow_custom_paths:
+                st.text_input("Aligned model", key="aligned_src_input",
+                              help="'demo', a local folder, or a Hugging Face hub id")
+                st.text_input("Base model (optional)", key="base_src_input",
+                              help="the model the aligned one was fine-tuned from; empty for none")
+            else:
+                models = list(cfg.allowed_models)
+                for k in ("aligned_src_input", "base_src_input"):
+                    if st.session_state[k] not in models + [f"{DEMO}:base", ""]:
+                        st.session_state[k] = models[0]
+                st.selectbox("Aligned model", models, key="aligned_src_input")
+                st.selectbox("Base model", list(dict.fromkeys([f"{DEMO}:base"] * (DEMO in models) + models + [""])),
+                             key="base_src_input", format_func=lambda x: x or "(none)")
             st.selectbox("dtype", ["fp32", "bf16", "fp16"], key="dtype_input")
             st.selectbox("device", ["auto", "cpu", "cuda"], key="device_input")
-            st.checkbox("Trust remote code", key="remote_code_input",
-                        help="run the model repository's own Python code; off unless you trust the source")
+            if not cfg.demo_mode:
+                st.checkbox("Trust remote code", key="remote_code_input",
+                            help="run the model repository's own Python code; off unless you trust the source")
             if st.form_submit_button("Load pair"):
                 st.session_state.update({k: (str(st.session_state[f"{k}_input"]).strip() if isinstance(v, str)
                                              else bool(st.session_state[f"{k}_input"])) for k, v in DEFAULTS.items()})
@@ -46,6 +74,13 @@ def sidebar() -> None:
             for role, lm in pair.models().items():
                 st.caption(f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
                            f"· `{lm.fingerprint}`")
+        if pair is not None:
+            from pages._export import report_button
+
+            st.header("Report")
+            report_button({role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
+                                 f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
+                          {"device": pair.aligned.device, "launch config": cfg.source or "(defaults)"})
         st.header("Cache")
         info = Cache().info()
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
@@ -57,6 +92,14 @@ def sidebar() -> None:
 def current_pair(show_errors: bool = True) -> ModelPair | None:
     """The pair chosen in the sidebar, loaded once and shared by every session (edits are locked)."""
     s = st.session_state
+    cfg = config()
+    if not cfg.allow_custom_paths:
+        allowed = set(cfg.allowed_models) | ({f"{DEMO}:base"} if DEMO in cfg.allowed_models else set()) | {""}
+        bad = [x for x in (s.get("aligned_src", DEMO), s.get("base_src", "")) if x not in allowed]
+        if bad:
+            if show_errors:
+                st.error(f"Model {bad[0]!r} is not allowed in demo mode; pick one of {', '.join(cfg.allowed_models)}.")
+            return None
     try:
         return _load_pair(s.get("aligned_src", DEMO), s.get("base_src", f"{DEMO}:base"),
                           s.get("dtype", "fp32"), s.get("device", "auto"), bool(s.get("remote_code", False)))
@@ -90,17 +133,19 @@ def system_prompt_picker(key: str = "sys") -> str | None:
     if choice == "helpful and safe":
         return "you are a helpful and safe assistant ."
     if choice == "custom":
-        return st.text_input("Custom system prompt", key=f"{key}_text") or None
+        return st.text_input("Custom system prompt", key=f"{key}_text", max_chars=config().max_prompt_chars) or None
     return None
 
 
 def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
     """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL).
     Returns the sets, or the message saying why the uploaded file cannot be used."""
-    n = st.slider("Prompts per set", 8, 120, default_n, step=8, key=f"{key}_n")
+    cfg = config()
+    top = max(8, min(120, cfg.max_prompts) // 8 * 8)
+    n = st.slider("Prompts per set", 8, top, min(default_n, top), step=8, key=f"{key}_n")
     sets = builtin_sets("test")
     up = st.file_uploader("Harmful prompts (optional): AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
-                          type=["csv", "txt", "jsonl", "json"], key=f"{key}_file")
+                          type=["csv", "txt", "jsonl", "json"], key=f"{key}_file") if cfg.allow_uploads else None
     if up is not None:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / Path(up.name).name

@@ -10,6 +10,7 @@ from analysis.evaluate import evaluate
 from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import calibration, scores, unit_importance
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
+from pages._export import figure, record, section
 from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Critical regions")
@@ -17,6 +18,7 @@ st.caption("Importance of every decoder weight on a safety set (harmful prompt +
            "and a utility set (benign prompt + answer), response tokens only. Regions that matter for safety but not "
            "for utility are pruned reversibly; a same-size random region is the control.")
 pair = require_pair()
+section("Critical regions")
 lm = pair.aligned
 
 with st.expander("Data", expanded=False):
@@ -47,16 +49,15 @@ with locked(lm.model):
 bar.empty()
 values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
 with c2:
-    st.plotly_chart(layer_module_heatmap(values, lm.adapter.n_layers, lm.adapter.modules,
-                                         f"{view} ({score}, p = {top_p:.2f})"), width="stretch", key="cr_heat")
+    figure(layer_module_heatmap(values, lm.adapter.n_layers, lm.adapter.modules,
+                                f"{view} ({score}, p = {top_p:.2f})"), "cr_heat")
 c1, c2 = st.columns([1, 3])
 with c1:
     layer = st.selectbox("Layer", list(range(lm.adapter.n_layers)), key="cr_cell_layer")
     module = st.selectbox("Module", lm.adapter.modules, key="cr_cell_module")
 name = next(n for n in lm.adapter.names([layer], [module]))
 with c2:
-    st.plotly_chart(score_histogram(ss[name], us[name], f"{name}: score distribution"), width="stretch",
-                    key="cr_hist")
+    figure(score_histogram(ss[name], us[name], f"{name}: score distribution"), "cr_hist")
 
 # --- prune a region -----------------------------------------------------------------------------------
 st.subheader("Prune a region")
@@ -112,6 +113,12 @@ if "cr_result" in st.session_state:
     st.dataframe(pd.DataFrame({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}), width="stretch",
                  hide_index=True, key="cr_gens")
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
+    record(numbers={"region": desc, "removed": f"{100 * frac:.2f} % of {unit}"},
+           table=("Pruning: aligned vs pruned vs control", [{"model": k, **{m: "–" if v is None else f"{100 * v:.1f} %"
+                                                                       for m, v in row.items()}}
+                                                            for k, row in rows.items()]))
+    record(table=("Pruning: sample replies", [{"prompt": p, **{k: v[i] for k, v in gens.items()}}
+                                              for i, p in enumerate(show)]))
 
 # --- units ---------------------------------------------------------------------------------------------
 st.subheader("Unit types per layer")
@@ -132,7 +139,7 @@ for n, labs in types.labels.items():
     for t in ("safety", "utility", "complex", "redundant"):
         acc[t] += labs.count(t)
 shares = {i: {t: v[t] / v["n"] for t in ("safety", "utility", "complex", "redundant")} for i, v in per_layer.items()}
-st.plotly_chart(unit_type_bars(shares), width="stretch", key="cr_units")
+figure(unit_type_bars(shares), "cr_units")
 st.caption(f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "
            f"redundant {s.redundant_pct:g} % per matrix (the paper gives none; Llama-2-7B-chat shares were about "
            "1.3 % / 13 % / 15 %).")

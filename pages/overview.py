@@ -6,17 +6,20 @@ from analysis.edits import locked
 from analysis.evaluate import evaluate_cached
 from analysis.generate import generate
 from analysis.prompts import builtin_sets
-from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._export import record, section
+from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Overview")
 st.caption("How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
            "ASR counts replies without a refusal phrase; read the raw generations beside every number.")
 pair = require_pair()
+section("Overview")
 
 with st.expander("Evaluation settings", expanded=False):
     system_prompt = system_prompt_picker("overview")
     sets = prompt_sets_picker("overview")
-    max_new = st.slider("Max new tokens", 8, 64, 24, key="overview_max_new")
+    top = max(8, min(64, config().max_new_tokens))
+    max_new = st.slider("Max new tokens", 8, top, min(24, top), key="overview_max_new")
 if isinstance(sets, str):
     st.error(sets)
     st.stop()
@@ -37,6 +40,13 @@ st.dataframe(table.style.format({c: "{:.1%}" for c in ("ASR (keyword)", "ASR (re
                                                          "degenerate")} | {"tokens / reply": "{:.1f}",
                                                                            "utility": "{:.3f}"}, na_rep="–"),
              width="stretch")
+record(table=("Safety and utility", [{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in r.items()}
+                                     for r in rows]),
+       settings={"prompts": f"{len(sets['harmful'])} harmful ({sets['harmful'].name}), {len(sets['benign'])} benign",
+                 "system prompt": repr(system_prompt), "max new tokens": max_new})
+record(table=("Sample generations", [{"model": role, "set": which, "prompt": g.prompt, "reply": g.text}
+                                     for role, r in results.items() for which in ("harmful", "benign")
+                                     for g in getattr(r, which)[:4]]))
 st.caption(f"{len(sets['harmful'])} harmful prompts ({sets['harmful'].name}), {len(sets['benign'])} benign "
            f"({sets['benign'].name}); greedy decoding, early stop once the judge has decided.")
 
@@ -51,7 +61,7 @@ st.subheader("Playground")
 examples = [it.prompt for it in builtin_sets("test")["harmful"].items[:6]] + \
            [it.prompt for it in builtin_sets("test")["benign"].items[:6]]
 picked = st.selectbox("Pick a built-in prompt", examples, key="play_pick")
-prompt = st.text_input("…or write your own", value=picked, key="play_text")
+prompt = st.text_input("…or write your own", value=picked, key="play_text", max_chars=config().max_prompt_chars)
 if st.button("Generate", type="primary", key="play_go") and prompt.strip():
     cols = st.columns(len(pair.models()))
     for col, (role, lm) in zip(cols, pair.models().items()):

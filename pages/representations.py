@@ -13,6 +13,7 @@ from analysis.landscape.grid import Perturbation
 from analysis.lox import LoX
 from analysis.prompts import builtin_sets
 from pages._plots import per_layer_lines, scatter_2d
+from pages._export import figure, record, section
 from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Representations")
@@ -20,6 +21,7 @@ st.caption("The residual stream at every layer boundary (0 = embeddings, l = aft
            "prompt token or averaged over the prompt, for harmful and benign prompts. A linear probe's accuracy "
            "says where the two are told apart; the difference of their means is the 'refusal direction'.")
 pair = require_pair()
+section("Representations")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Data and edited model", expanded=False):
@@ -86,14 +88,12 @@ for col, (label, (sh, sb)) in zip(cols, states.items()):
     X = torch.cat([sh.get(pool)[layer], sb.get(pool)[layer]]).numpy()
     with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
         xy = rep.project(X, method)
-    col.plotly_chart(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), width="stretch",
-                     key=f"rp_scatter_{label}")
+    figure(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), f"rp_scatter_{label}", col)
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
 accs = {label: rep.probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y) for label, (sh, sb) in states.items()}
-st.plotly_chart(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"),
-                width="stretch", key="rp_probes")
+figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"), "rp_probes")
 st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
 
 # --- refusal direction ----------------------------------------------------------------------------
@@ -126,8 +126,11 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
     c[3].metric("Utility", f"{100 * scan.utility[i]:.1f} %" if scan.utility[i] is not None else "–")
-    st.plotly_chart(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
-                                    "Ablating the direction taken at each layer", "%"), width="stretch",
-                    key="rp_scan")
+    figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
+                           "Ablating the direction taken at each layer", "%"), "rp_scan")
+    record(numbers={"refusal direction: best layer": best,
+                    "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %"},
+           table=("Direction ablation: sample replies", [{"prompt": p, "aligned": g.text, "ablated": a} for p, g, a in
+                                                         list(zip(harmful.prompts(), ev.harmful, scan.replies[i]))[:6]]))
     st.dataframe({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
                   f"r from layer {best} ablated": scan.replies[i]}, width="stretch", hide_index=True, key="rp_replies")

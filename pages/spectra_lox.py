@@ -17,13 +17,15 @@ from analysis.prompts import DataFormatError, load_prompt_file
 from analysis.scoring import calibration
 from analysis.spectra import spectra
 from pages._plots import attack_curves, layer_module_heatmap, spectra_lines
-from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._export import figure, record, section
+from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Rank spectra, LoX and fine-tuning attacks")
 st.caption("ΔW = W_aligned − W_base per decoder weight. LoX adds α·(top-k of ΔW) back to the aligned model; "
            "an attack fine-tunes a copy of each model variant and records ASR, utility and R_ft — the share "
            "of the weights' distance from the base that lies in the top-k safety subspace of ΔW.")
 pair = require_pair()
+section("Rank spectra, LoX and attacks")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Evaluation data", expanded=False):
@@ -50,16 +52,16 @@ with tab_spectra:
         layers = c1.multiselect("Layers", list(range(lm.adapter.n_layers)), list(range(lm.adapter.n_layers)),
                                 key="sp_layers")
         shown = {n: s.values.numpy() for n, s in specs.items() if s.layer in layers and s.module in modules}
-        c2.plotly_chart(spectra_lines(shown, "Singular values of ΔW"), width="stretch", key="sp_lines")
+        figure(spectra_lines(shown, "Singular values of ΔW"), "sp_lines", c2)
         c1, c2 = st.columns(2)
-        c1.plotly_chart(layer_module_heatmap({n: s.effective_rank for n, s in specs.items()}, lm.adapter.n_layers,
-                                             lm.adapter.modules, "Effective rank of ΔW (exp entropy of σ/Σσ)", ".1f"),
-                        width="stretch", key="sp_erank")
-        c2.plotly_chart(layer_module_heatmap({n: 100 * s.energy_at(k_energy) for n, s in specs.items()},
-                                             lm.adapter.n_layers, lm.adapter.modules,
-                                             f"% of ‖ΔW‖² in the top {k_energy}", ".0f", "Blues"),
-                        width="stretch", key="sp_energy")
+        figure(layer_module_heatmap({n: s.effective_rank for n, s in specs.items()}, lm.adapter.n_layers,
+                                    lm.adapter.modules, "Effective rank of ΔW (exp entropy of σ/Σσ)", ".1f"),
+               "sp_erank", c1)
+        figure(layer_module_heatmap({n: 100 * s.energy_at(k_energy) for n, s in specs.items()},
+                                    lm.adapter.n_layers, lm.adapter.modules,
+                                    f"% of ‖ΔW‖² in the top {k_energy}", ".0f", "Blues"), "sp_energy", c2)
         mean_ratio = sum(s.norm_ratio for s in specs.values()) / len(specs)
+        record(numbers={"mean ‖ΔW‖/‖W_base‖": f"{mean_ratio:.3f}"})
         st.caption(f"Mean ‖ΔW‖/‖W_base‖ over decoder weights: {mean_ratio:.3f} (a small edit reads as a "
                    "'superficial' alignment).")
         st.subheader("Recovery rank")
@@ -108,7 +110,10 @@ with tab_lox:
         c[2].metric("Over-refusal", f"{100 * after.over_refusal:.1f} %",
                     f"{100 * (after.over_refusal - before.over_refusal):+.1f}", delta_color="inverse")
         c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
-        prompt = st.text_input("Prompt for a live side-by-side", harmful.items[0].prompt, key="lox_prompt")
+        record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+                        f"{settings.label}: utility": f"{100 * before.utility:.1f} % → {100 * after.utility:.1f} %"})
+        prompt = st.text_input("Prompt for a live side-by-side", harmful.items[0].prompt, key="lox_prompt",
+                               max_chars=config().max_prompt_chars)
         if prompt.strip():
             with locked(lm.model):
                 g0 = generate(lm.model, lm.tokenizer, [prompt], system_prompt)[0]
@@ -121,14 +126,15 @@ with tab_lox:
             c[1].code(g1.text or "(empty)", language=None)
         st.dataframe({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in before.harmful],
                       "LoX": [g.text for g in after.harmful]}, width="stretch", hide_index=True, key="lox_table")
-        with st.form("lox_save"):
-            out = st.text_input("Save this LoX model as a new folder", key="lox_out")
-            if st.form_submit_button("Save model"):
-                try:
-                    st.success(f"Saved to {save_edited(lm, edit, out.strip())}") if out.strip() else \
-                        st.warning("Give a folder path first.")
-                except (ValueError, OSError) as e:
-                    st.error(f"Could not save: {e}")
+        if config().allow_custom_paths:
+            with st.form("lox_save"):
+                out = st.text_input("Save this LoX model as a new folder", key="lox_out")
+                if st.form_submit_button("Save model"):
+                    try:
+                        st.success(f"Saved to {save_edited(lm, edit, out.strip())}") if out.strip() else \
+                            st.warning("Give a folder path first.")
+                    except (ValueError, OSError) as e:
+                        st.error(f"Could not save: {e}")
 
 # --- attack lab -----------------------------------------------------------------------------------
 with tab_attack:
@@ -140,11 +146,12 @@ with tab_attack:
     method = c[1].radio("Fine-tuning", ["full", "lora"], horizontal=True, key="at_method")
     lr = c[1].select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3],
                             1e-4 if method == "full" else 1e-3, key="at_lr")
-    steps = c[2].slider("Steps", 2, 60, 24, key="at_steps")
+    top = max(2, min(60, config().max_attack_steps))
+    steps = c[2].slider("Steps", 2, top, min(24, top), key="at_steps")
     every = c[2].slider("Evaluate every", 1, 10, 3, key="at_every")
     lora_rank = c[3].slider("LoRA rank", 1, 32, 8, key="at_lora_rank", disabled=method != "lora")
     upload = c[3].file_uploader("Attack data (CSV/JSONL prompt,response)", type=["csv", "jsonl", "json"],
-                                key="at_file")
+                                key="at_file") if config().allow_uploads else None
     choices = ["aligned"] + (["LoX (settings of the LoX tab)"] if base is not None else []) + \
         ["frozen exclusive safety units", "frozen redundant units (control)", "frozen safety-critical weights (SNIP)"]
     chosen = st.multiselect("Variants", choices, choices[:2], key="at_variants")
@@ -202,11 +209,14 @@ with tab_attack:
         st.info("Pick at least one variant.")
         st.stop()
     c1, c2 = st.columns(2)
-    c1.plotly_chart(attack_curves(curves, "asr", "ASR during the attack"), width="stretch", key="at_asr")
-    c2.plotly_chart(attack_curves(curves, "utility", "Utility during the attack"), width="stretch", key="at_util")
+    figure(attack_curves(curves, "asr", "ASR during the attack"), "at_asr", c1)
+    figure(attack_curves(curves, "utility", "Utility during the attack"), "at_util", c2)
     if base is not None:
-        st.plotly_chart(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
-                                      percent=False), width="stretch", key="at_rft")
+        figure(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
+                             percent=False), "at_rft")
+    record(settings={"attack": f"{data_kind}, N = {n_ex}, {method}, lr {lr:g}, {steps} steps"},
+           table=("Attack: ASR by step", [{"variant": c.variant, **{f"step {s}": f"{100 * a:.0f} %"
+                                                                     for s, a in zip(c.steps, c.asr)}} for c in curves]))
     step = st.select_slider("Generations at step", curves[0].steps, curves[0].steps[-1], key="at_gen_step")
     i = curves[0].steps.index(step)
     st.dataframe({"prompt": harmful.prompts()[:len(curves[0].samples[i])],

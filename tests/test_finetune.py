@@ -8,7 +8,6 @@ from analysis.finetune import (AttackSettings, Variant, attack_set, fine_tune_co
                                whole_units)
 from analysis.models import load_model
 from analysis.prompts import PromptItem, PromptSet, builtin_sets
-from conftest import save_tiny_llama
 
 
 @pytest.fixture(scope="module")
