@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench build-demo evaluate clean-cache
+.PHONY: run demo test bench build-demo evaluate clean-cache
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): requirements.txt
 
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py
 
 test: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || echo "chromium not installable: browser tests will fail"

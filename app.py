@@ -1,9 +1,9 @@
 """Entry point: navigation and the sidebar (model pair, device, cache status). Nothing else."""
 import streamlit as st
 
-from pages._widgets import sidebar
+from pages._widgets import config, sidebar
 
-st.set_page_config(page_title="Alignment brittleness", page_icon="🧪", layout="wide")
+st.set_page_config(page_title=config().title, page_icon="🧪", layout="wide")
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
     st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),

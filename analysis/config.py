@@ -68,7 +68,7 @@ def load_config(path: str | Path | None = None) -> AppConfig:
             value = tuple(v.strip() for v in value)
         else:
             _check(name, value, type(default))
-            if isinstance(value, int) and value < 1:
+            if type(value) is int and value < 1:
                 raise ConfigError(f"config key '{name}' must be >= 1, got {value}")
         values[name] = value
     cfg = AppConfig(**values, source=str(p))

@@ -1,0 +1,108 @@
+"""Reports, figure exports and the demo-mode launch config."""
+import json
+
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.config import AppConfig, ConfigError, load_config
+from analysis.report import Section, build
+from conftest import ROOT
+
+
+def test_report_is_self_contained_and_escaped():
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[2, 3]), layout=dict(title=dict(text="ASR </script><b>x</b>")))
+    s = Section("Overview", notes=["a note"], numbers={"ASR": "0.0 %"}, figures={"f": fig.to_json()},
+                tables={"Sample generations": [{"prompt": "<script>alert(1)</script>", "reply": "sure ."}]})
+    from plotly.offline import get_plotlyjs
+
+    html = build("Findings", {"aligned": "demo"}, {"system prompt": "None"}, [s, Section("empty page")])
+    assert get_plotlyjs()[:2000] in html and len(html) > 1_000_000          # plotly.js is inlined
+    bare = build("Findings", {"aligned": "demo"}, {}, [s], plotly_js="/* plotly */")
+    assert "<script src=" not in bare and "http" not in bare                  # nothing loaded from outside
+    assert html.count("Plotly.newPlot(") == 1
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
+    assert "</script><b>" not in html                                        # figure JSON cannot end the script
+    assert "ASR" in html and "0.0 %" in html and "a note" in html and "empty page" not in html
+    empty = build("Findings", {"aligned": "demo"}, {}, [], plotly_js="")
+    assert "No results were computed" in empty
+
+
+def test_session_findings_become_a_report(tmp_path, monkeypatch):
+    import analysis.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    sec = at.session_state["findings"]["Overview"]
+    rows = sec.tables["Safety and utility"]
+    assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"]) >= 0.9
+    html = build("Findings", {"aligned": "demo"}, {}, [sec], plotly_js="")
+    assert "Sample generations" in html and "i am sorry" in html
+    assert any(b.label == "Findings report (HTML)" for b in at.sidebar.get("download_button"))
+
+
+def test_every_figure_has_exports(tmp_path, monkeypatch):
+    import analysis.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "spectra_lox.py"), default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [b.label for b in at.get("download_button")]
+    n_fig = len(at.get("plotly_chart"))
+    assert n_fig >= 3 and labels.count("Interactive HTML") == n_fig
+    assert labels.count("PNG") == labels.count("SVG") == n_fig                 # chromium + kaleido present
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert set(titles) <= set(at.session_state["findings"]["Rank spectra, LoX and attacks"].figures)
+
+
+def test_figure_exports_render():
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]))
+    assert fig.to_html(include_plotlyjs=True).count("<script") >= 2
+    assert fig.to_image(format="png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in fig.to_image(format="svg")[:400]
+
+
+def test_demo_config_file_and_bad_configs(tmp_path):
+    cfg = load_config(ROOT / "configs" / "demo.toml")
+    assert cfg.demo_mode and not cfg.allow_custom_paths and not cfg.allow_uploads
+    assert cfg.allowed_models == ("demo",) and cfg.max_prompts == 48
+    assert load_config(ROOT / "configs" / "default.toml") == AppConfig(source=str(ROOT / "configs" / "default.toml"))
+    assert load_config(None) == AppConfig()
+    closed = tmp_path / "closed.toml"
+    closed.write_text("demo_mode = true\n")
+    assert not load_config(closed).allow_uploads                  # demo mode closes what it does not open
+    cases = {"missing": (None, "config file not found"), "syntax": ("demo_mode = ", "not valid TOML"),
+             "unknown": ("colour = 'red'\n", "unknown key(s) colour"),
+             "type": ("max_prompts = 'many'\n", "must be an integer"),
+             "bool": ("demo_mode = 1\n", "must be true or false"),
+             "empty list": ("allowed_models = []\n", "non-empty list"),
+             "negative": ("max_attack_steps = 0\n", "must be >= 1")}
+    for name, (text, msg) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.toml"
+        if text is not None:
+            path.write_text(text)
+        with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+            load_config(path)
+
+
+def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
+    import analysis.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+    monkeypatch.setenv("BRITTLE_CONFIG", str(ROOT / "configs" / "demo.toml"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.sidebar.text_input                               # no free-text model paths
+    assert [s.label for s in at.sidebar.selectbox][:2] == ["Aligned model", "Base model"]
+    assert not at.sidebar.checkbox                                 # no remote code
+    assert not at.get("file_uploader")                             # no uploads
+    assert at.slider(key="overview_n").max == 48 and at.slider(key="overview_max_new").max == 32
+    assert at.text_input(key="play_text").max_chars == 300
+    page = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=120).run()
+    assert "toward another model" not in page.selectbox(key="ls_kind").options
+    assert page.slider(key="ls_steps").max == 21
+    page.radio(key="ls_dim").set_value("2D").run()
+    assert page.slider(key="ls_steps").max == 11
+    lox = AppTest.from_file(str(ROOT / "pages" / "spectra_lox.py"), default_timeout=300).run()
+    assert not any(t.key == "lox_out" for t in lox.text_input) and lox.slider(key="at_steps").max == 30
