@@ -150,10 +150,15 @@ def applied(model: nn.Module, *edits: Edit) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def locked(model: nn.Module) -> Iterator[nn.Module]:
-    """Hold the model's lock (for reading a model that other sessions may be editing)."""
-    with model_lock(model):
-        yield model
+def locked(*models: nn.Module) -> Iterator[nn.Module]:
+    """Hold the locks of ``models``, in the order given (for reading models other sessions may be editing).
+    Always lock the aligned model first, then its base or other models, so no two sessions wait in a cycle."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for m in dict.fromkeys(models):
+            stack.enter_context(model_lock(m))
+        yield models[0] if models else None
 
 
 def checksum(model: nn.Module) -> str:

@@ -22,7 +22,7 @@ import torch
 from .arch import adapter_of, linear_modules
 from .cache import Cache
 from .chat import encode_pairs
-from .edits import Edit, applied
+from .edits import Edit, applied, locked
 from .evaluate import evaluate, evaluation_key
 from .judge import Judge
 from .prompts import PromptItem, PromptSet
@@ -253,8 +253,9 @@ def run_attack(lm, variant: Variant, settings: AttackSettings, data: PromptSet, 
     judge = judge or Judge()
     bases = base_w = None
     if base is not None:
-        bases = {n: t.U for n, t in alignment_factors(lm, base, subspace_k).items()}
-        base_w = {n: base.adapter[n].W.detach().float() for n in bases}
+        with locked(lm.model, base.model):
+            bases = {n: t.U for n, t in alignment_factors(lm, base, subspace_k).items()}
+            base_w = {n: base.adapter[n].W.detach().float().clone() for n in bases}
     curve = AttackCurve(variant.name, [], [], [], [], [], [])
 
     def record(step: int, model, weights) -> None:

@@ -117,6 +117,24 @@ def require_pair() -> ModelPair:
     return pair
 
 
+def run_gate(state_key: str, settings, start_label: str, button_key: str) -> bool:
+    """A start button and, once started, a cancel button. True while ``settings`` are the started ones.
+
+    Clicking Cancel during a computation makes Streamlit interrupt the run at its next progress update;
+    every edit is a context that restores the weights on the way out, and a point or result that was not
+    finished is not cached."""
+    if st.button(start_label, type="primary", key=button_key):
+        st.session_state[state_key] = settings
+    if st.session_state.get(state_key) != settings:
+        return False
+    if st.button("Cancel / clear", key=f"{button_key}_cancel",
+                 help="stop the computation (finished parts stay cached) or clear its result"):
+        st.session_state.pop(state_key, None)
+        st.warning("Cancelled. The model's weights were restored; finished parts stay in the cache.")
+        return False
+    return True
+
+
 def progress_bar(label: str):
     """A progress callback for the backend, drawing a Streamlit progress bar."""
     bar = st.progress(0.0, text=label)

@@ -49,7 +49,7 @@ if edit_kind == "random perturbation":
     edit, edit_label = Perturbation([d], (strength,), names), f"random seed {int(seed)} α={strength:g}"
 elif edit_kind == "LoX":
     lox = LoX(lox_k, strength)
-    with locked(lm.model):
+    with locked(lm.model, base.model):
         edit = lox.edit(lm, base)
     edit_label = f"{lox.label} of {base.fingerprint}"
 

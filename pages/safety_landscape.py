@@ -8,7 +8,7 @@ from analysis.landscape.grid import axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
 from pages._export import figure, record, section
-from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair
+from pages._widgets import config, progress_bar, run_gate, prompt_sets_picker, require_pair
 
 SYSTEM_PROMPTS = {"none": None, "helpful and safe": "you are a helpful and safe assistant ."}
 
@@ -79,9 +79,7 @@ if kind in ("plane: base + third model", "toward another model"):
         st.stop()
 settings = (dim, kind, third_src, norm, int(seed), lo, hi, steps, groups, system_choice, SYSTEM_PROMPTS.get("custom"),
             harmful.name, len(harmful), len(benign))
-if st.button("Compute landscape", type="primary", key="ls_go"):
-    st.session_state["ls_settings"] = settings  # kept, so picking a point below does not hide the result
-if st.session_state.get("ls_settings") != settings:
+if not run_gate("ls_settings", settings, "Compute landscape", "ls_go"):  # kept: picking a point keeps the result
     st.info(f"{steps if dim == '1D' else steps * steps} grid points × {len(harmful) + len(benign)} prompts. "
             "Points already computed come from the cache.")
     st.stop()
@@ -91,9 +89,8 @@ if dim == "1D":
     curves, lands = {}, {}
     for label in (["none", "helpful and safe"] if system_choice == "compare both" else [system_choice]):
         update, bar = progress_bar(f"Landscape ({label})")
-        with locked(lm.model):
-            land = evaluate_grid(lm, [direction()], [ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                                 progress=update)
+        land = evaluate_grid(lm, [direction()], [ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
+                             progress=update)  # each point takes the locks it needs: other sessions interleave
         bar.empty()
         lands[label] = land
         curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
@@ -116,7 +113,7 @@ else:
     points = {"aligned": (0.0, 0.0)}
     if kind == "plane: base + third model":
         try:
-            with locked(lm.model):
+            with locked(lm.model, pair.base.model, third.model):
                 d1, d2, where = plane_through(lm.model, pair.base, third, groups)
         except ValueError as e:
             st.error(f"No plane through these models: {e}")
@@ -124,12 +121,11 @@ else:
         points.update({"base": where["second"], "third": where["third"]})
     else:
         d1 = direction()
-        with locked(lm.model):
+        with locked(lm.model, *d1.sources()):
             d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
-    with locked(lm.model):
-        update, bar = progress_bar("2D landscape")
-        land = evaluate_grid(lm, [d1, d2], [ax, ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                             progress=update)
+    update, bar = progress_bar("2D landscape")
+    land = evaluate_grid(lm, [d1, d2], [ax, ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
+                         progress=update)
     bar.empty()
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     c1, c2 = st.columns(2)
@@ -138,7 +134,7 @@ else:
         points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
     elif kind == "random" and pair.base is not None:  # the base projected onto the random plane
         to_base = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
-        with locked(lm.model):
+        with locked(lm.model, pair.base.model):
             a_b = inner(lm.model, to_base, d1, groups) / inner(lm.model, d1, d1, groups)
             b_b = inner(lm.model, to_base, d2, groups) / inner(lm.model, d2, d2, groups)
         points["base (projected)"] = (a_b, b_b)

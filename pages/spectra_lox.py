@@ -18,7 +18,7 @@ from analysis.scoring import calibration
 from analysis.spectra import spectra
 from pages._plots import attack_curves, layer_module_heatmap, spectra_lines
 from pages._export import figure, record, section
-from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._widgets import config, progress_bar, run_gate, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Rank spectra, LoX and fine-tuning attacks")
 st.caption("ΔW = W_aligned − W_base per decoder weight. LoX adds α·(top-k of ΔW) back to the aligned model; "
@@ -43,7 +43,7 @@ with tab_spectra:
         st.info("Spectra need the base model: give one in the sidebar (the aligned model's pre-alignment checkpoint).")
     else:
         update, bar = progress_bar("SVD of ΔW")
-        with locked(lm.model):
+        with locked(lm.model, base.model):
             specs = spectra(lm, base, progress=update)
         bar.empty()
         c1, c2 = st.columns([1, 3])
@@ -72,7 +72,7 @@ with tab_spectra:
         tol = c[1].slider("Tolerance (ASR points)", 0, 20, 5, key="sp_tol") / 100
         if c[2].button("Compute recovery rank", key="sp_recover") and ranks:
             update, bar = progress_bar("Recovery rank")
-            with locked(lm.model), locked(base.model):
+            with locked(lm.model, base.model):
                 rec = recovery_rank(base, lm, harmful, benign, ranks, tol, system_prompt, progress=update)
             bar.empty()
             st.session_state["sp_recovery"] = rec
@@ -96,7 +96,7 @@ with tab_lox:
         settings = LoX(k, alpha, lox_layers or None, lox_modules or None)
         label = f"{settings.label} of {base.fingerprint}"
         update, bar = progress_bar(settings.label)
-        with locked(lm.model):
+        with locked(lm.model, base.model):
             edit = settings.edit(lm, base, progress=update)
             before = evaluate_cached(lm, harmful, benign, system_prompt, progress=update)
             after = evaluate_edited(lm, edit, label, harmful, benign, system_prompt, progress=update)
@@ -175,33 +175,29 @@ with tab_attack:
         st.stop()
     run_key = (settings_at, tuple(chosen), unit_pct, data.name, len(data), harmful.name, len(harmful), system_prompt,
                st.session_state.get("lox_k", 8), st.session_state.get("lox_alpha", 1.0))
-    if st.button("Run attacks", type="primary", key="at_go"):
-        st.session_state["at_run"] = run_key
-    if st.session_state.get("at_run") != run_key:
+    if not run_gate("at_run", run_key, "Run attacks", "at_go"):
         st.info("Choose variants and an attack, then press Run attacks (finished runs come from the cache).")
         st.stop()
+    lox_k, lox_alpha = st.session_state.get("lox_k", 8), st.session_state.get("lox_alpha", 1.0)
+    builders = {
+        "aligned": lambda cal: variants.aligned(),
+        "LoX (settings of the LoX tab)": lambda cal: variants.lox(lm, base, lox_k, lox_alpha,
+                                                                  st.session_state.get("lox_layers") or None,
+                                                                  st.session_state.get("lox_modules") or None),
+        "frozen exclusive safety units": lambda cal: variants.frozen_units(lm, cal, unit_pct, "safety"),
+        "frozen redundant units (control)": lambda cal: variants.frozen_units(lm, cal, unit_pct, "redundant"),
+        "frozen safety-critical weights (SNIP)": lambda cal: variants.frozen_weights(lm, cal, "snip"),
+    }
     curves = []
     try:
-        with locked(lm.model):
+        with locked(lm.model, *([base.model] if base else [])):   # reading the loaded models: briefly locked
             cal = calibration(lm, 128, system_prompt=system_prompt) if any("frozen" in v for v in chosen) else None
-            for v in chosen:
-                if v == "aligned":
-                    var = variants.aligned()
-                elif v.startswith("LoX"):
-                    var = variants.lox(lm, base, st.session_state.get("lox_k", 8), st.session_state.get("lox_alpha", 1.0),
-                                       st.session_state.get("lox_layers") or None,
-                                       st.session_state.get("lox_modules") or None)
-                elif v == "frozen exclusive safety units":
-                    var = variants.frozen_units(lm, cal, unit_pct, "safety")
-                elif v.startswith("frozen redundant"):
-                    var = variants.frozen_units(lm, cal, unit_pct, "redundant")
-                else:
-                    var = variants.frozen_weights(lm, cal, "snip")
-                update, bar = progress_bar(var.name)
-                curves.append(run_attack_cached(lm, var, settings_at, data, harmful, benign, base,
-                                                max(1, st.session_state.get("lox_k", 8)), system_prompt,
-                                                progress=update))
-                bar.empty()
+            built = [builders[v](cal) for v in chosen]
+        for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
+            update, bar = progress_bar(var.name)
+            curves.append(run_attack_cached(lm, var, settings_at, data, harmful, benign, base, max(1, lox_k),
+                                            system_prompt, progress=update))
+            bar.empty()
     except ValueError as e:
         st.error(f"Cannot run this attack: {e}")
         st.stop()

@@ -65,6 +65,10 @@ class RandomDirection:
     def spec(self) -> dict:
         return {"type": "random", "seed": self.seed, "norm": self.norm, "groups": list(self.groups)}
 
+    def sources(self) -> list[nn.Module]:
+        """Other models this direction reads (to be locked while it is applied): none."""
+        return []
+
     def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
         """This direction's slice for tensor ``name`` (same shape as W, fp32, on W's device)."""
         if self.norm not in NORMS:
@@ -89,6 +93,9 @@ class ModelDifference:
     def spec(self) -> dict:
         return {"type": "difference", "other": self.other_fingerprint, "groups": list(self.groups)}
 
+    def sources(self) -> list[nn.Module]:
+        return [self.other]
+
     def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
         try:
             other = self.other.get_parameter(name)
@@ -109,6 +116,9 @@ class Orthogonalised:
 
     def spec(self) -> dict:
         return {"type": "orthogonalised", "d1": self.d1.spec(), "d2": self.d2.spec()}
+
+    def sources(self) -> list[nn.Module]:
+        return self.d1.sources() + self.d2.sources()
 
     def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
         return self.d2.tensor(name, W) - self.coef * self.d1.tensor(name, W)

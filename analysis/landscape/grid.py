@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..cache import Cache
-from ..edits import Edit, applied
+from ..edits import Edit, applied, locked
 from ..evaluate import EvalResult, evaluate, evaluation_key
 from ..judge import Judge
 from ..prompts import PromptSet
@@ -61,7 +61,10 @@ class Landscape:
 
 def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge,
            batch_size) -> dict:
-    with applied(lm.model, Perturbation(directions, coords, names)):
+    """One grid point, under the model's lock and the locks of the models the directions read (this
+    model first, always, so two sessions never wait on each other in opposite orders)."""
+    with locked(lm.model, *(m for d in directions for m in d.sources())), \
+            applied(lm.model, Perturbation(directions, coords, names)):
         r: EvalResult = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
                                  batch_size)
     return {"asr": r.asr, "asr_positive": r.asr_positive, "utility": r.utility, "degenerate": r.degenerate_rate,
