@@ -191,11 +191,11 @@ def recovery_rank(base, aligned, harmful, benign, ranks: list[int], tolerance: f
     Edits the base model reversibly, one rank at a time, through the evaluation cache."""
     from .evaluate import evaluate_cached, evaluate_edited
 
-    cache = cache or Cache()
-    target = evaluate_cached(aligned, harmful, benign, system_prompt, max_new_tokens, cache=cache).asr + tolerance
     ranks = sorted({int(r) for r in ranks if r >= 1})
     if not ranks:
         raise ValueError("give at least one rank >= 1 to try")
+    cache = cache or Cache()
+    target = evaluate_cached(aligned, harmful, benign, system_prompt, max_new_tokens, cache=cache).asr + tolerance
     top = alignment_factors(aligned, base, max(ranks), cache=cache)
     asr, found = [], None
     for i, r in enumerate(ranks):

@@ -1,0 +1,327 @@
+"""One table of the kinds of bad input a user can give, and the one-line message each gets.
+
+Every case must raise a ValueError-family error (what the app shows with st.error and the CLI prints as
+"error: …") whose message contains the expected words — never a traceback from deep inside a library —
+and none may change the loaded demo weights or leave a cache entry behind.
+"""
+import pytest
+import torch
+
+from analysis.cache import Cache
+from analysis.edits import checksum
+from conftest import save_tiny_llama
+
+CASES: dict[str, tuple] = {}
+
+
+def case(kind: str, expected: str):
+    def register(fn):
+        CASES[kind] = (fn, expected)
+        return fn
+    return register
+
+
+# --- models -------------------------------------------------------------------------------------
+@case("model folder that does not exist", "model folder not found")
+def _(ctx):
+    from analysis.models import load_model
+    load_model("/no/such/model")
+
+
+@case("empty model source", "no model given")
+def _(ctx):
+    from analysis.models import load_model
+    load_model("  ")
+
+
+@case("a file instead of a model folder", "is a file")
+def _(ctx):
+    from analysis.models import load_model
+    f = ctx["tmp"] / "weights.bin"
+    f.write_bytes(b"x")
+    load_model(str(f))
+
+
+@case("folder without config.json", "no config.json")
+def _(ctx):
+    from analysis.models import load_model
+    d = ctx["tmp"] / "empty"
+    d.mkdir()
+    load_model(str(d))
+
+
+@case("encoder-decoder model (not a causal LM)", "not a causal")
+def _(ctx):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from analysis.models import load_model
+    d = ctx["tmp"] / "t5"
+    T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1,
+                                        num_heads=2)).save_pretrained(d)
+    load_model(str(d), device="cpu")
+
+
+@case("architecture the adapter does not know", "supported families")
+def _(ctx):
+    from transformers import BertConfig, BertModel
+
+    from analysis.models import load_model
+    d = ctx["tmp"] / "bert"
+    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(d)
+    load_model(str(d), device="cpu")
+
+
+@case("base with other shapes than the aligned model", "shape mismatch")
+def _(ctx):
+    from analysis.models import load_pair
+    a = save_tiny_llama(ctx["tmp"] / "a", ctx["tok"], hidden=32)
+    b = save_tiny_llama(ctx["tmp"] / "b", ctx["tok"], hidden=64)
+    load_pair(str(a), str(b), device="cpu")
+
+
+@case("unknown dtype", "unknown dtype")
+def _(ctx):
+    from analysis.models import load_model
+    load_model("demo", dtype="int3")
+
+
+@case("CUDA asked for on a machine without a GPU", "no CUDA GPU")
+def _(ctx):
+    from analysis.models import load_model
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    load_model("demo", device="cuda")
+
+
+# --- prompt files ---------------------------------------------------------------------------------
+def _load(ctx, name, content: bytes | str):
+    from analysis.prompts import load_prompt_file
+    p = ctx["tmp"] / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    load_prompt_file(p)
+
+
+@case("CSV without prompt columns", "expected 'goal,target'")
+def _(ctx):
+    _load(ctx, "bad.csv", "question,answer\nx,y\n")
+
+
+@case("empty text file", "empty")
+def _(ctx):
+    _load(ctx, "empty.txt", "\n\n")
+
+
+@case("binary file with a .txt name", "not UTF-8")
+def _(ctx):
+    _load(ctx, "blob.txt", b"\xff\xfe\x00\x81")
+
+
+@case("JSONL with a broken line", "line 1 is not JSON")
+def _(ctx):
+    _load(ctx, "bad.jsonl", '{"prompt": "x"\n')
+
+
+@case("unknown prompt-file extension", "unknown extension")
+def _(ctx):
+    _load(ctx, "prompts.xlsx", "x")
+
+
+@case("prompt file that does not exist", "prompt file not found")
+def _(ctx):
+    from analysis.prompts import load_prompt_file
+    load_prompt_file(ctx["tmp"] / "missing.csv")
+
+
+# --- settings at their extremes -------------------------------------------------------------------
+@case("zero new tokens", "max_new_tokens must be >= 1")
+def _(ctx):
+    from analysis.generate import generate
+    lm = ctx["pair"].aligned
+    generate(lm.model, lm.tokenizer, ["hi"], max_new_tokens=0)
+
+
+@case("set-difference fraction above 1", "q must be a fraction")
+def _(ctx):
+    from analysis.regions import set_difference
+    s = {"w": torch.rand(4, 4)}
+    set_difference(s, s, p=0.1, q=1.5)
+
+
+@case("unit percentiles adding up to more than 100", "must not exceed 100")
+def _(ctx):
+    from analysis.attribution.units import classify_units
+    v = {"w": torch.rand(8)}
+    classify_units(v, v, 50, 40, 20)
+
+
+@case("landscape axis with lo > hi", "lo <= hi")
+def _(ctx):
+    from analysis.landscape.grid import axis
+    axis(1.0, -1.0, 5)
+
+
+@case("LoX with negative k", "k must be >= 0")
+def _(ctx):
+    from analysis.lox import LoX
+    LoX(k=-1).edit(ctx["pair"].aligned, ctx["pair"].base)
+
+
+@case("LoX without a base model", "base model")
+def _(ctx):
+    from analysis.lox import LoX
+    LoX(k=4).edit(ctx["pair"].aligned, None)
+
+
+@case("LoX layer filter that matches nothing", "no decoder weights match")
+def _(ctx):
+    from analysis.lox import LoX
+    LoX(k=4, layers=[99]).edit(ctx["pair"].aligned, ctx["pair"].base, ctx["cache"])
+
+
+@case("saving a model into a non-empty folder", "not empty")
+def _(ctx):
+    from analysis.edits import Add
+    from analysis.lox import save_edited
+    d = ctx["tmp"] / "taken"
+    d.mkdir()
+    (d / "x").write_text("x")
+    save_edited(ctx["pair"].aligned, Add({}), d)
+
+
+@case("recovery rank with no rank to try", "at least one rank")
+def _(ctx):
+    from analysis.lox import recovery_rank
+    from analysis.prompts import builtin_sets
+    s = builtin_sets("val")
+    recovery_rank(ctx["pair"].base, ctx["pair"].aligned, s["harmful"].head(4), s["benign"].head(4), [0],
+                  cache=ctx["cache"])
+
+
+@case("attack learning rate of zero", "learning rate")
+def _(ctx):
+    from analysis.finetune import AttackSettings
+    AttackSettings(lr=0.0).validate()
+
+
+@case("attack data without responses", "needs a response")
+def _(ctx):
+    from analysis.finetune import AttackSettings, Variant, fine_tune_copy
+    from analysis.prompts import PromptItem, PromptSet
+    fine_tune_copy(ctx["pair"].aligned, Variant("a"), AttackSettings(steps=1),
+                   PromptSet("x", [PromptItem("how do i x ?", "harmful")]))
+
+
+@case("LoRA asked to freeze scattered weights", "whole rows or columns")
+def _(ctx):
+    from analysis.finetune import AttackSettings, Variant, attack_set, fine_tune_copy
+    lm = ctx["pair"].aligned
+    m = torch.zeros(lm.adapter["layers.0.mlp.down_proj"].shape, dtype=torch.bool)
+    m[0, 0] = True
+    fine_tune_copy(lm, Variant("x", freeze={"layers.0.mlp.down_proj": m}),
+                   AttackSettings(steps=1, method="lora", n_examples=2), attack_set("harmful", 2))
+
+
+@case("probe with too few prompts per class", "at least 5 prompts")
+def _(ctx):
+    import numpy as np
+
+    from analysis.representations import probe_accuracy
+    probe_accuracy(torch.randn(2, 6, 4), np.array([1, 1, 1, 0, 0, 0]))
+
+
+@case("unknown 2D projection", "projection must be one of")
+def _(ctx):
+    import numpy as np
+
+    from analysis.representations import project
+    project(np.zeros((5, 3)), "tsne")
+
+
+@case("launch config with an unknown key", "unknown key(s)")
+def _(ctx):
+    from analysis.config import load_config
+    p = ctx["tmp"] / "bad.toml"
+    p.write_text("colour = 'red'\n")
+    load_config(p)
+
+
+@case("launch config that is not TOML", "not valid TOML")
+def _(ctx):
+    from analysis.config import load_config
+    p = ctx["tmp"] / "broken.toml"
+    p.write_text("demo_mode = = true\n")
+    load_config(p)
+
+
+def test_the_table_is_long_enough():
+    assert len(CASES) >= 20, len(CASES)
+
+
+@pytest.fixture(scope="module")
+def ctx(demo_pair, organism_tokenizer, tmp_path_factory):
+    return {"pair": demo_pair, "tok": organism_tokenizer, "cache": Cache(tmp_path_factory.mktemp("cache")),
+            "tmp": tmp_path_factory.mktemp("bad")}
+
+
+@pytest.fixture(scope="module")
+def weights_before(demo_pair):
+    return checksum(demo_pair.aligned.model), checksum(demo_pair.base.model)
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_bad_input_gets_a_clear_message(kind, ctx, weights_before, tmp_path):
+    fn, expected = CASES[kind]
+    ctx = {**ctx, "tmp": tmp_path}
+    with pytest.raises(ValueError) as info:
+        fn(ctx)
+    msg = str(info.value)
+    assert expected in msg, f"{kind}: {msg!r}"
+    assert "\n" not in msg.strip() and "Traceback" not in msg
+    assert (checksum(ctx["pair"].aligned.model), checksum(ctx["pair"].base.model)) == weights_before
+    assert ctx["cache"].info().entries == 0
+
+
+def test_cancelling_a_grid_keeps_finished_points_and_restores_weights(demo_pair, tmp_path):
+    """What the app's Cancel does: the run is interrupted inside a progress update."""
+    from analysis.landscape.directions import RandomDirection
+    from analysis.landscape.grid import evaluate_grid
+    from analysis.prompts import builtin_sets
+
+    lm = demo_pair.aligned
+    before = checksum(lm.model)
+    s = builtin_sets("val")
+    cache = Cache(tmp_path)
+
+    class Cancelled(Exception):
+        pass
+
+    def progress(frac, msg):
+        if frac >= 0.5:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        evaluate_grid(lm, [RandomDirection(0)], [[-0.5, 0.0, 0.5, 1.0]], s["harmful"].head(8), s["benign"].head(8),
+                      cache=cache, progress=progress)
+    assert checksum(lm.model) == before
+    assert cache.info().by_kind == {"landscape-point": 2}     # the two finished points, nothing half-done
+
+
+def test_cancelling_an_attack_leaves_no_trace(demo_pair, tmp_path):
+    from analysis.finetune import AttackSettings, Variant, attack_set, run_attack_cached
+    from analysis.prompts import builtin_sets
+
+    lm = demo_pair.aligned
+    before = checksum(lm.model)
+    s = builtin_sets("val")
+    cache = Cache(tmp_path)
+
+    def progress(frac, msg):
+        if frac >= 0.5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_attack_cached(lm, Variant("a"), AttackSettings(steps=4, eval_every=2, n_examples=5),
+                          attack_set("harmful", 5), s["harmful"].head(4), s["benign"].head(4), cache=cache,
+                          progress=progress)
+    assert checksum(lm.model) == before and cache.info().entries == 0
