@@ -161,7 +161,8 @@ def cmd_landscape(args) -> int:
         d = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
     ax = axis(args.lo, args.hi, args.steps)
     land = evaluate_grid(lm, [d], [ax], sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
-                         groups, progress=_bar)
+                         groups, progress=_bar, ray_address=args.ray,
+                         other_models=[pair.base] if pair.base is not None else [])
     print(f"1D landscape along {d.spec()}; {len(sets['harmful'])} harmful + {len(sets['benign'])} benign prompts; "
           f"system prompt {args.system_prompt!r}")
     print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>8s} {'degen':>7s}")
@@ -361,6 +362,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lo", type=float, default=-0.5)
     p.add_argument("--hi", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=21)
+    p.add_argument("--ray", default=None, help="run grid points as Ray tasks: 'local', 'auto' or a cluster address")
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")

@@ -66,8 +66,9 @@ def _batches(lm, cal: Calibration, which: str, batch_size: int = 16):
 
 
 def scores(lm, method: str, which: str, cal: Calibration, cache: Cache | None = None,
-           progress=None) -> dict[str, torch.Tensor]:
-    """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set."""
+           progress=None, ray_address: str | None = None) -> dict[str, torch.Tensor]:
+    """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set.
+    With ``ray_address`` the calibration batches are scored in shards on Ray (same result, same cache)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     parts = {"kind": f"scores-{method}", "model": lm.fingerprint, "set": which, "data": cal.key(which),
@@ -75,6 +76,10 @@ def scores(lm, method: str, which: str, cal: Calibration, cache: Cache | None = 
 
     def compute():
         b = _batches(lm, cal, which)
+        if ray_address:
+            from .distributed import scores_sharded
+
+            return scores_sharded(ray_address, lm, method, b)
         if method == "snip":
             return snip_scores(lm.model, b, progress)
         return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress))

@@ -11,7 +11,7 @@ from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import calibration, scores, unit_importance
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record, section
-from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
 
 st.title("Critical regions")
 st.caption("Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
@@ -44,8 +44,8 @@ with c1:
     view = st.radio("Heatmap", ["Jaccard overlap", "safety score mass"], key="cr_view")
 update, bar = progress_bar(f"Scoring ({score})")
 with locked(lm.model):
-    ss = scores(lm, score, "safety", cal, progress=update)
-    us = scores(lm, score, "utility", cal, progress=update)
+    ss = scores(lm, score, "safety", cal, progress=update, ray_address=config().ray_address or None)
+    us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray_address or None)
 bar.empty()
 values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
 with c2:

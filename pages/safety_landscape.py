@@ -85,12 +85,13 @@ if not run_gate("ls_settings", settings, "Compute landscape", "ls_go"):  # kept:
     st.stop()
 
 ax = axis(lo, hi, steps)
+others = [m for m in (pair.base, globals().get("third")) if m is not None]   # models directions may read (Ray)
 if dim == "1D":
     curves, lands = {}, {}
     for label in (["none", "helpful and safe"] if system_choice == "compare both" else [system_choice]):
         update, bar = progress_bar(f"Landscape ({label})")
         land = evaluate_grid(lm, [direction()], [ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                             progress=update)  # each point takes the locks it needs: other sessions interleave
+                             progress=update, ray_address=config().ray_address or None, other_models=others)  # each point takes the locks it needs: other sessions interleave
         bar.empty()
         lands[label] = land
         curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
@@ -125,7 +126,7 @@ else:
             d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
     update, bar = progress_bar("2D landscape")
     land = evaluate_grid(lm, [d1, d2], [ax, ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                         progress=update)
+                         progress=update, ray_address=config().ray_address or None, other_models=others)
     bar.empty()
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     c1, c2 = st.columns(2)

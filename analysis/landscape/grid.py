@@ -75,9 +75,11 @@ def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_ne
 def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: PromptSet, benign: PromptSet,
                   system_prompt: str | None = None, max_new_tokens: int = 24, groups: tuple[str, ...] = ("linear",),
                   judge: Judge | None = None, cache: Cache | None = None, progress=None,
-                  batch_size: int = 128) -> Landscape:
+                  batch_size: int = 128, ray_address: str | None = None, other_models=()) -> Landscape:
     """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
-    ``batch_size`` trades memory for speed: on small models one batch per set is fastest."""
+    ``batch_size`` trades memory for speed: on small models one batch per set is fastest.
+    With ``ray_address``, the points missing from the cache run as Ray tasks (``other_models``: the loaded
+    models that model-difference directions read, so workers can load them too) and land in this cache."""
     if len(directions) != len(axes) or len(axes) not in (1, 2):
         raise ValueError("give one direction per axis, for a 1D or 2D grid")
     judge = judge or Judge()
@@ -88,10 +90,30 @@ def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: Prompt
     gens = {}
     points = list(np.ndindex(*shape))
     eval_key = evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)
+
+    def key_parts(coords) -> dict:
+        return {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
+                "coords": list(coords), "groups": list(groups), **eval_key}
+
+    if ray_address:
+        from ..cache import make_key
+        from ..distributed import landscape_points
+
+        coords_of = [tuple(axes[i][j] for i, j in enumerate(idx)) for idx in points]
+        missing = [c for c in coords_of if cache.get(make_key(**key_parts(c)), "json") is None]
+        done = []
+
+        def store(c, result) -> None:
+            cache.put(make_key(**key_parts(c)), result, "json", key_parts(c))
+            done.append(c)
+            if progress:
+                progress(len(done) / max(len(missing), 1), f"point {len(done)}/{len(missing)} on Ray at {c}")
+
+        landscape_points(ray_address, lm, directions, missing, groups, harmful, benign, system_prompt,
+                         max_new_tokens, judge, batch_size, other_models, store)
     for k, idx in enumerate(points):
         coords = tuple(axes[i][j] for i, j in enumerate(idx))
-        parts = {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
-                 "coords": list(coords), "groups": list(groups), **eval_key}
+        parts = key_parts(coords)
         d = cache.get_or_compute(parts, lambda: _point(lm, directions, coords, names, harmful, benign,
                                                        system_prompt, max_new_tokens, judge, batch_size), "json")
         for key in grids:
