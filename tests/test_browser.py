@@ -225,3 +225,20 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
         other.context.close()
     page.get_by_role("link", name="Overview / playground").click()
     page.get_by_text("Safety and utility").wait_for(timeout=60_000)
+
+
+PAGES = {"Overview / playground": "Safety and utility", "Critical regions": "Where safety and utility overlap",
+         "Safety landscape": "Compute landscape", "Rank spectra and LoX": "Singular values of ΔW",
+         "Representations": "Linear probes"}
+
+
+def test_full_walk_through_every_page(page):
+    """Every page of the menu, in order, renders without an exception; a screenshot of each is saved."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i, (title, marker) in enumerate(PAGES.items()):
+        page.get_by_role("link", name=title).click()
+        page.get_by_text(marker).first.wait_for(timeout=180_000)
+        page.wait_for_timeout(1000)
+        _no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / f"walk-{i + 1}-{title.split()[0].lower()}.png"), full_page=True)
+    assert len(list(ARTIFACTS.glob("walk-*.png"))) >= len(PAGES)
