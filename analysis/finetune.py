@@ -191,8 +191,8 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
         model = copy.deepcopy(lm.model)
     torch.manual_seed(settings.seed)
     adapter = adapter_of(model)
-    start = {n: ref.W.detach().float().clone() for n, ref in adapter.linears.items()}
-    if settings.method == "lora":
+    if settings.method == "lora":   # LoRA leaves the base weights alone: the current weights are start + B·A
+        start = {n: ref.W.detach().float() for n, ref in adapter.linears.items()}  # unchanged until the merge
         lora = _Lora(model, settings, variant.freeze)
         train_model, params = lora.inner, [p for p in lora.peft.parameters() if p.requires_grad]
 
