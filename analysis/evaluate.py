@@ -110,17 +110,23 @@ def evaluation_key(harmful: PromptSet, benign: PromptSet, system_prompt: str | N
 
 def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
                     max_new_tokens: int = 24, judge: Judge | None = None, cache=None,
-                    progress: Progress | None = None) -> EvalResult:
-    """:func:`evaluate` on a loaded model, through the disk cache (keyed by fingerprint, data, settings)."""
+                    progress: Progress | None = None, edit=None, label: str = "") -> EvalResult:
+    """:func:`evaluate` on a loaded model, through the disk cache (keyed by fingerprint, data, settings).
+
+    With ``edit``, the model is evaluated with it applied in place (and restored) — only on a cache miss —
+    and cached under the fingerprint plus ``label``, which must name the edit completely."""
     from .cache import Cache
+    from .edits import applied
 
     judge = judge or Judge()
-    parts = {"kind": "evaluate", "model": lm.fingerprint,
+    model_key = f"{lm.fingerprint}+{label}" if edit is not None else lm.fingerprint
+    parts = {"kind": "evaluate", "model": model_key,
              **evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)}
 
     def compute() -> dict:
-        r = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
-                     progress=progress)
+        with applied(lm.model, *([edit] if edit is not None else [])):
+            r = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
+                         progress=progress)
         return {**r.summary(), "harmful": [g.__dict__ for g in r.harmful], "benign": [g.__dict__ for g in r.benign]}
 
     d = (cache or Cache()).get_or_compute(parts, compute, "json")
@@ -131,12 +137,6 @@ def evaluate_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: st
 def evaluate_edited(lm, edit, label: str, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
                     max_new_tokens: int = 24, judge: Judge | None = None, cache=None,
                     progress: Progress | None = None) -> EvalResult:
-    """:func:`evaluate_cached` with ``edit`` applied in place (and restored), cached under the model's
-    fingerprint plus ``label``, which must name the edit completely (e.g. "LoX k=8 α=1 of <base fp>")."""
-    from dataclasses import replace
-
-    from .edits import applied
-
-    with applied(lm.model, edit):
-        return evaluate_cached(replace(lm, fingerprint=f"{lm.fingerprint}+{label}"), harmful, benign, system_prompt,
-                               max_new_tokens, judge, cache, progress)
+    """:func:`evaluate_cached` with ``edit`` (e.g. label "LoX k=8 α=1 of <base fp>"); the edit is applied
+    only when the result is not cached yet."""
+    return evaluate_cached(lm, harmful, benign, system_prompt, max_new_tokens, judge, cache, progress, edit, label)

@@ -116,6 +116,23 @@ def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5,
     return out
 
 
+def probe_accuracy_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
+                          label: str = "", pool: str = "last", cache: Cache | None = None) -> list[float]:
+    """:func:`probe_accuracy` of harmful vs benign states per layer, cached like the states it reads
+    (``label`` names an edit in place, as for :func:`states_cached`)."""
+    cache = cache or Cache()
+    parts = {"kind": "probe-accuracy", "model": lm.fingerprint, "edit": label, "harmful": harmful.prompts(),
+             "benign": benign.prompts(), "system": system_prompt, "pool": pool, "folds": 5, "seed": 0}
+
+    def compute():
+        sh = states_cached(lm, harmful, system_prompt, label, cache)
+        sb = states_cached(lm, benign, system_prompt, label, cache)
+        y = np.array([1] * len(harmful) + [0] * len(benign))
+        return probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
+
+    return cache.get_or_compute(parts, compute, "json")
+
+
 def refusal_directions(harmful: States, benign: States, pool: str = "last") -> torch.Tensor:
     """Unit difference-of-means directions, harmful − benign, one per layer boundary: (layers + 1, d)."""
     d = harmful.get(pool).mean(1) - benign.get(pool).mean(1)

@@ -63,7 +63,6 @@ for i, (label, (m, e, lab)) in enumerate(models.items()):
     update((i + 1) / len(models), label)
 bar.empty()
 n_layers = states["aligned"][0].n_layers
-y = np.array([1] * len(harmful) + [0] * len(benign))
 
 # --- 2D views -------------------------------------------------------------------------------------
 st.subheader("Harmful vs benign, one layer at a time")
@@ -92,7 +91,9 @@ for col, (label, (sh, sb)) in zip(cols, states.items()):
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
-accs = {label: rep.probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y) for label, (sh, sb) in states.items()}
+accs = {}
+for label, (m, _, lab) in models.items():   # from the states cached above; reruns cost no refits
+    accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, lab, pool)
 figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"), "rp_probes")
 st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
 

@@ -89,3 +89,14 @@ def test_ablation_removes_the_direction_from_the_residual_stream(family):
         hs = model(input_ids=ids, output_hidden_states=True).hidden_states
     for h in hs[:-1]:   # every layer boundary before the final norm carries no r component
         assert float((h @ r).abs().max()) < 1e-4
+
+
+def test_probe_accuracies_are_cached(demo_pair, demo_states):
+    cache, h, b, sh, sb = demo_states
+    lm = demo_pair.aligned
+    y = np.array([1] * len(h) + [0] * len(b))
+    direct = rep.probe_accuracy(torch.cat([sh.last, sb.last], 1), y)
+    assert rep.probe_accuracy_cached(lm, h, b, cache=cache) == pytest.approx(direct)
+    n = cache.info().by_kind["probe-accuracy"]
+    assert rep.probe_accuracy_cached(lm, h, b, cache=cache) == pytest.approx(direct)
+    assert cache.info().by_kind["probe-accuracy"] == n == 1
