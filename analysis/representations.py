@@ -65,17 +65,38 @@ def hidden_states(model, tokenizer, prompts: list[str], system_prompt: str | Non
 
 
 def states_cached(lm, prompts: PromptSet, system_prompt: str | None = None, label: str = "",
-                  cache: Cache | None = None) -> States:
-    """:func:`hidden_states` through the cache; ``label`` names an edit in place (part of the key)."""
+                  cache: Cache | None = None, edit=None) -> States:
+    """:func:`hidden_states` through the cache; ``label`` names ``edit``, which is applied in place (and
+    restored) only on a cache miss."""
+    from .edits import applied
+
     parts = {"kind": "hidden-states", "model": lm.fingerprint, "edit": label, "prompts": prompts.prompts(),
              "system": system_prompt}
 
     def compute():
-        s = hidden_states(lm.model, lm.tokenizer, prompts.prompts(), system_prompt)
+        with applied(lm.model, *([edit] if edit is not None else [])):
+            s = hidden_states(lm.model, lm.tokenizer, prompts.prompts(), system_prompt)
         return {"last": s.last, "mean": s.mean}
 
     d = (cache or Cache()).get_or_compute(parts, compute, "safetensors")
     return States(d["last"], d["mean"])
+
+
+def projection_cached(lm, harmful: PromptSet, benign: PromptSet, layer: int, pool: str = "last",
+                      method: str = "pca", system_prompt: str | None = None, label: str = "",
+                      cache: Cache | None = None, seed: int = 0) -> np.ndarray:
+    """2D view of one layer's harmful + benign states (harmful rows first), cached; reads cached states."""
+    cache = cache or Cache()
+    parts = {"kind": "projection", "model": lm.fingerprint, "edit": label, "harmful": harmful.prompts(),
+             "benign": benign.prompts(), "system": system_prompt, "layer": layer, "pool": pool,
+             "method": method, "seed": seed}
+
+    def compute():
+        sh = states_cached(lm, harmful, system_prompt, label, cache)
+        sb = states_cached(lm, benign, system_prompt, label, cache)
+        return project(torch.cat([sh.get(pool)[layer], sb.get(pool)[layer]]).numpy(), method, seed).tolist()
+
+    return np.asarray(cache.get_or_compute(parts, compute, "json"))
 
 
 def project(X: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int = 15) -> np.ndarray:

@@ -2,16 +2,17 @@
 probes), for the aligned model, its base and an edited model, and what removing the refusal direction does."""
 import numpy as np
 import streamlit as st
-import torch
 
 from analysis import representations as rep
-from analysis.edits import applied, locked
+from analysis.critical_regions import RegionSettings, build
+from analysis.edits import locked
 from analysis.evaluate import evaluate_cached
 from analysis.judge import Judge
 from analysis.landscape.directions import RandomDirection, perturbed_params
 from analysis.landscape.grid import Perturbation
 from analysis.lox import LoX
 from analysis.prompts import builtin_sets
+from analysis.scoring import calibration
 from pages._plots import per_layer_lines, scatter_2d
 from pages._export import figure, record, section
 from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
@@ -27,7 +28,7 @@ lm, base = pair.aligned, pair.base
 with st.expander("Data and edited model", expanded=False):
     system_prompt = system_prompt_picker("rp")
     sets = prompt_sets_picker("rp_sets", default_n=120)
-    edit_kind = st.radio("Edited model", ["none", "random perturbation"] + (["LoX"] if base else []),
+    edit_kind = st.radio("Edited model", ["none", "random perturbation", "pruned"] + (["LoX"] if base else []),
                          horizontal=True, key="rp_edit")
     c = st.columns(3)
     strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="rp_alpha")
@@ -47,6 +48,11 @@ if edit_kind == "random perturbation":
     with locked(lm.model):
         names = [n for n, _ in perturbed_params(lm.model)]
     edit, edit_label = Perturbation([d], (strength,), names), f"random seed {int(seed)} α={strength:g}"
+elif edit_kind == "pruned":   # the critical-regions setting chosen on the val split (README)
+    with locked(lm.model):
+        cal = calibration(lm, 128, system_prompt=system_prompt)
+        region = build(lm, RegionSettings(method="orthogonal", r_s=3, r_u=8), cal)
+    edit, edit_label = region.edit, f"pruned: {region.description} of {len(cal.safety)}+{len(cal.utility)} calibration pairs"
 elif edit_kind == "LoX":
     lox = LoX(lox_k, strength)
     with locked(lm.model, base.model):
@@ -55,11 +61,13 @@ elif edit_kind == "LoX":
 
 models = {"aligned": (lm, None, "")} | ({"base": (base, None, "")} if base else {}) | \
     ({f"edited ({edit_label.split(' of ')[0]})": (lm, edit, edit_label)} if edit is not None else {})
+# an edit is applied only when its states are not cached yet
 update, bar = progress_bar("Hidden states")
 states = {}
 for i, (label, (m, e, lab)) in enumerate(models.items()):
-    with locked(m.model), applied(m.model, *([e] if e else [])):
-        states[label] = (rep.states_cached(m, harmful, system_prompt, lab), rep.states_cached(m, benign, system_prompt, lab))
+    with locked(m.model):
+        states[label] = (rep.states_cached(m, harmful, system_prompt, lab, edit=e),
+                         rep.states_cached(m, benign, system_prompt, lab, edit=e))
     update((i + 1) / len(models), label)
 bar.empty()
 n_layers = states["aligned"][0].n_layers
@@ -83,10 +91,9 @@ else:
     groups = ["harmful"] * len(harmful) + ["benign"] * len(benign)
 hover = harmful.prompts() + benign.prompts()
 cols = st.columns(len(states))
-for col, (label, (sh, sb)) in zip(cols, states.items()):
-    X = torch.cat([sh.get(pool)[layer], sb.get(pool)[layer]]).numpy()
+for col, (label, (m, _, lab)) in zip(cols, models.items()):
     with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
-        xy = rep.project(X, method)
+        xy = rep.projection_cached(m, harmful, benign, layer, pool, method, system_prompt, lab)
     figure(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), f"rp_scatter_{label}", col)
 
 # --- probes ---------------------------------------------------------------------------------------

@@ -100,3 +100,27 @@ def test_probe_accuracies_are_cached(demo_pair, demo_states):
     n = cache.info().by_kind["probe-accuracy"]
     assert rep.probe_accuracy_cached(lm, h, b, cache=cache) == pytest.approx(direct)
     assert cache.info().by_kind["probe-accuracy"] == n == 1
+
+
+def test_projections_are_cached_and_edits_applied_only_on_a_miss(demo_pair, demo_states):
+    from analysis.edits import Mask
+
+    cache, h, b, sh, sb = demo_states
+    lm = demo_pair.aligned
+    xy = rep.projection_cached(lm, h, b, 3, cache=cache)
+    assert np.allclose(xy, rep.project(torch.cat([sh.last[3], sb.last[3]]).numpy(), "pca"))
+    n = cache.info().by_kind["projection"]
+    assert np.allclose(rep.projection_cached(lm, h, b, 3, cache=cache), xy) and cache.info().by_kind["projection"] == n
+
+    class Counting(Mask):
+        calls = 0
+
+        def apply_to(self, name, W):
+            Counting.calls += 1
+            super().apply_to(name, W)
+
+    name = "layers.0.mlp.down_proj"
+    edit = Counting({name: torch.zeros(lm.adapter[name].shape, dtype=torch.bool)})
+    s1 = rep.states_cached(lm, h, label="noop mask", cache=cache, edit=edit)
+    s2 = rep.states_cached(lm, h, label="noop mask", cache=cache, edit=edit)
+    assert Counting.calls == 1 and torch.equal(s1.last, s2.last) and torch.allclose(s1.last, sh.last, atol=1e-5)

@@ -67,3 +67,12 @@ def test_direction_ablation_scan(page):
     assert metrics["Best layer"] == "4"
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
     assert "r from layer 4 ablated" in page.dataframe[-1].value.columns
+
+
+def test_a_pruned_model_is_one_of_the_edited_models(page):
+    page.radio(key="rp_edit").set_value("pruned").run()
+    assert not page.exception, [e.value for e in page.exception]
+    charts = _charts(page)
+    assert any(t.startswith("edited (pruned: orthogonal projection: r_s = 3, r_u = 8)") for t in charts)
+    probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
+    assert len(probes["data"]) == 3
