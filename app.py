@@ -8,7 +8,9 @@ page = st.navigation([
     st.Page("pages/overview.py", title="Overview / playground", icon="🏠", default=True),
     st.Page("pages/critical_regions.py", title="Critical regions", icon="✂️"),
     st.Page("pages/safety_landscape.py", title="Safety landscape", icon="⛰️"),
-    st.Page("pages/spectra_lox.py", title="Rank spectra and LoX", icon="📉"),
+    st.Page("pages/spectra.py", title="Rank spectra", icon="📉"),
+    st.Page("pages/lox.py", title="LoX", icon="🛡️"),
+    st.Page("pages/attack_lab.py", title="Attack lab", icon="🎯"),
     st.Page("pages/representations.py", title="Representations", icon="🧭"),
 ])
 sidebar()

@@ -28,53 +28,78 @@ def _bar(frac: float, msg: str) -> None:
         print(f"\r[{'#' * n}{'.' * (30 - n)}] {msg:40s}", end="" if frac < 1 else "\n", file=sys.stderr, flush=True)
 
 
-def _prompt_sets(args):
-    from .prompts import PromptSet, builtin_sets, load_prompt_file
+def _sets(args, lm) -> dict:
+    """The evaluation sets: the user's files, else the model's provider's built-in sets of ``--split``."""
+    from .prompts import load_prompt_file
 
-    sets = builtin_sets(args.split)
+    sets = {}
     if args.harmful:
         sets["harmful"] = load_prompt_file(args.harmful, "harmful")
     if args.benign:
         sets["benign"] = load_prompt_file(args.benign, "benign")
-    if args.n:
-        sets = {k: PromptSet(v.name, v.items[:args.n]) for k, v in sets.items()}
-    return sets
+    if len(sets) < 2:
+        sets = {**lm.data.sets(args.split), **sets}
+    return {k: v.head(args.n) for k, v in sets.items()}
 
 
-def _pair_and_sets(args):
-    """The command preamble: threads, the model pair, the prompt sets."""
+def _pair_and_spec(args):
+    """The command preamble: threads, the model pair, the evaluation spec (aligned model's data provider)."""
+    from .data import make_spec
     from .models import load_pair
 
     _threads()
-    return load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code), _prompt_sets(args)
+    pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
+    sets = _sets(args, pair.aligned)
+    return pair, make_spec(pair.aligned, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens)
+
+
+def _pair(args):
+    from .models import load_pair
+
+    _threads()
+    return load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
+
+
+def _calibration(args, lm):
+    """Calibration data: ``--cal-harmful`` / ``--cal-benign`` files, else the provider's (organism: train split)."""
+    from .prompts import load_prompt_file
+    from .scoring import calibration, default_calibration
+
+    if args.cal_harmful or args.cal_benign:
+        if not (args.cal_harmful and args.cal_benign):
+            raise ValueError("give both --cal-harmful and --cal-benign (benign with responses)")
+        return calibration(lm, load_prompt_file(args.cal_harmful, "harmful"),
+                           load_prompt_file(args.cal_benign, "benign"), args.calibration_n, args.system_prompt)
+    return default_calibration(lm, args.calibration_n, args.system_prompt)
 
 
 def _fmt(x) -> str:
     return "   -  " if x is None else f"{100 * x:5.1f}%"
 
 
-def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_cached
+def _row(label: str, r, extra: str = "") -> str:
+    from .evaluate import format_utility
 
-    pair, sets = _pair_and_sets(args)
-    rows = {}
-    for role, lm in pair.models().items():
-        r = evaluate_cached(lm, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
-                            progress=_bar)
-        rows[role] = r
+    return (f"{label:44s} ASR {_fmt(r.asr)}  ASR+ {_fmt(r.asr_positive)}  utility "
+            f"{format_utility(r.utility, r.utility_kind)}  over-refusal {_fmt(r.over_refusal)}  "
+            f"degenerate {_fmt(r.degenerate_rate)}  {extra}").rstrip()
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate, format_utility
+
+    pair, spec = _pair_and_spec(args)
+    rows = {role: evaluate(lm, spec, progress=_bar) for role, lm in pair.models().items()}
     if args.json:
         print(json.dumps({k: r.summary() for k, r in rows.items()}, indent=2))
         return 0
-    print(f"prompts: {len(sets['harmful'])} harmful ({sets['harmful'].name}), {len(sets['benign'])} benign "
-          f"({sets['benign'].name}); greedy, up to {args.max_new_tokens} new tokens; "
-          f"system prompt: {args.system_prompt!r}")
-    print(f"{'model':8s} {'ASR':>7s} {'ASR+':>7s} {'utility':>8s} {'over-ref':>8s} {'degen':>7s} {'tokens':>7s}")
+    print(f"prompts: {spec.describe()}")
+    print(f"{'model':8s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'over-ref':>8s} {'degen':>7s} {'tokens':>7s}")
     for role, r in rows.items():
-        util = _fmt(r.utility) if r.utility_kind == "exact" else f"{r.utility:.3f}L" if r.utility else "  -"
-        print(f"{role:8s} {_fmt(r.asr):>7s} {_fmt(r.asr_positive):>7s} {util:>8s} {_fmt(r.over_refusal):>8s} "
-              f"{_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
-    print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (organism prompts only); "
-          "utility = exact-answer accuracy (or mean response loss 'L'); tokens = mean generated per reply")
+        print(f"{role:8s} {_fmt(r.asr):>7s} {_fmt(r.asr_positive):>7s} {format_utility(r.utility, r.utility_kind):>14s} "
+              f"{_fmt(r.over_refusal):>8s} {_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
+    print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
+          "utility = exact-answer accuracy (%) or mean response loss (nats); tokens = mean generated per reply")
     for role, r in rows.items():
         for g in r.harmful[:args.show]:
             print(f"  [{role} harmful] {g.prompt!r} -> {g.text!r}")
@@ -98,77 +123,65 @@ def _check_demo_targets(rows) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .generate import generate
-    from .models import load_pair
+    from .generate import replies
 
-    _threads()
-    pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
+    pair = _pair(args)
     for role, lm in pair.models().items():
-        g = generate(lm.model, lm.tokenizer, [args.prompt], args.system_prompt, args.max_new_tokens)[0]
+        g = replies(lm, [args.prompt], args.system_prompt, args.max_new_tokens)[0]
         print(f"{role:8s} ({g.n_tokens} tokens, {g.stopped_by}): {g.text}")
     return 0
 
 
 def cmd_regions(args) -> int:
     from .critical_regions import RegionSettings, build
-    from .edits import applied
-    from .evaluate import evaluate
-    from .scoring import calibration
+    from .evaluate import compare
 
-    pair, sets = _pair_and_sets(args)
+    pair, spec = _pair_and_spec(args)
     lm = pair.aligned
-    cal = calibration(lm, args.calibration_n, system_prompt=args.system_prompt)
+    cal = _calibration(args, lm)
     methods = ["set_difference", "orthogonal", "units"] if args.method == "all" else [args.method]
-
-    def row(label: str, r, extra: str = "") -> None:
-        pos = "   -  " if r.asr_positive is None else f"{100 * r.asr_positive:5.1f}%"
-        print(f"{label:44s} ASR {100 * r.asr:5.1f}%  ASR+ {pos}  utility {100 * r.utility:5.1f}%  "
-              f"degenerate {100 * r.degenerate_rate:5.1f}%  {extra}")
-
-    def ev():
-        return evaluate(lm.model, lm.tokenizer, sets["harmful"], sets["benign"], args.system_prompt,
-                        args.max_new_tokens)
-
     print(f"calibration: {len(cal.safety)} safety pairs (aligned refusals), {len(cal.utility)} utility pairs; "
-          f"evaluation: {len(sets['harmful'])} harmful + {len(sets['benign'])} benign ({sets['harmful'].name})")
-    row("aligned (no edit)", ev())
-    for method in methods:
+          f"evaluation: {spec.describe()}")
+    for i, method in enumerate(methods):
         st = RegionSettings(method=method, score=args.score, p=args.p, q=args.q, group=args.group,
                             prune_to=args.prune_to, r_s=args.r_s, r_u=args.r_u, safety_pct=args.safety_pct)
         region = build(lm, st, cal, pair.base, progress=_bar)
         for note in region.notes:
             print(f"  note: {note}")
-        with applied(lm.model, region.edit):
-            row(region.description, ev(), f"removed {100 * region.removed_fraction:.2f}% of {region.unit}")
-        with applied(lm.model, region.control):
-            row("  control (random / redundant, same size)", ev())
+        res = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control}, progress=_bar)
+        if i == 0:
+            print(_row("aligned (no edit)", res["aligned"]))
+        print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
+        print(_row("  control (random / redundant, same size)", res["control"]))
     return 0
 
 
 def cmd_landscape(args) -> int:
+    from .evaluate import format_utility
     from .landscape.directions import ModelDifference, RandomDirection
-    from .landscape.grid import axis, evaluate_grid
+    from .landscape.grid import LandscapeSettings, axis, evaluate_grid
     from .landscape.visage import visage_1d
 
-    pair, sets = _pair_and_sets(args)
+    pair, spec = _pair_and_spec(args)
     lm = pair.aligned
-    groups = tuple(args.groups.split(","))
+    settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")))
+    settings.validate()
     if args.direction == "random":
-        d = RandomDirection(args.seed, args.norm, groups)
+        d = RandomDirection(settings.seed, settings.norm, settings.groups)
     else:
         if pair.base is None:
             raise ValueError("--direction base needs a base model in the pair")
-        d = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
-    ax = axis(args.lo, args.hi, args.steps)
-    land = evaluate_grid(lm, [d], [ax], sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
-                         groups, progress=_bar, ray_address=args.ray,
+        d = ModelDifference(pair.base.model, pair.base.fingerprint, settings.groups)
+    ax = axis(settings.lo, settings.hi, settings.steps)
+    land = evaluate_grid(lm, [d], [ax], spec, settings.groups, progress=_bar, ray_address=args.ray,
                          other_models=[pair.base] if pair.base is not None else [])
-    print(f"1D landscape along {d.spec()}; {len(sets['harmful'])} harmful + {len(sets['benign'])} benign prompts; "
-          f"system prompt {args.system_prompt!r}")
-    print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>8s} {'degen':>7s}")
+    print(f"1D landscape along {d.spec()}; {spec.describe()}")
+    print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
     for i, a in enumerate(ax):
-        pos = "   -  " if np.isnan(land.asr_positive[i]) else f"{100 * land.asr_positive[i]:5.1f}%"
-        print(f"{a:7.3f} {100 * land.asr[i]:6.1f}% {pos:>7s} {100 * land.utility[i]:7.1f}% {100 * land.degenerate[i]:6.1f}%")
+        pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
+        util = None if np.isnan(land.utility[i]) else land.utility[i]
+        print(f"{a:7.3f} {_fmt(land.asr[i]):>7s} {_fmt(pos):>7s} {format_utility(util, land.utility_kind):>14s} "
+              f"{_fmt(land.degenerate[i]):>7s}")
     print(f"VISAGE (1D, keyword ASR) = {visage_1d(100 * land.asr):.1f}  "
           "[mean of 100 - ASR% over the span between the first non-saturated points from each edge]")
     return 0
@@ -177,7 +190,7 @@ def cmd_landscape(args) -> int:
 def cmd_spectra(args) -> int:
     from .spectra import spectra, table
 
-    pair, _ = _pair_and_sets(args)
+    pair = _pair(args)
     specs = spectra(pair.aligned, pair.base, progress=_bar)
     rows = table(specs, args.k)
     print(f"ΔW = W_aligned − W_base per decoder weight; effective rank = exp(entropy of σ/Σσ); energy@{args.k} = "
@@ -190,20 +203,16 @@ def cmd_spectra(args) -> int:
 
 
 def cmd_lox(args) -> int:
-    from .edits import applied
-    from .evaluate import evaluate, evaluate_cached
+    from .evaluate import compare
     from .lox import LoX, save_edited
 
-    pair, sets = _pair_and_sets(args)
+    pair, spec = _pair_and_spec(args)
     lm = pair.aligned
     lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules))
     edit = lox.edit(lm, pair.base, progress=_bar)
-    before = evaluate_cached(lm, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens)
-    with applied(lm.model, edit):
-        after = evaluate(lm.model, lm.tokenizer, sets["harmful"], sets["benign"], args.system_prompt,
-                         args.max_new_tokens)
-    for label, r in (("aligned", before), (lox.label, after)):
-        print(f"{label:36s} ASR {_fmt(r.asr)}  utility {_fmt(r.utility)}  over-refusal {_fmt(r.over_refusal)}")
+    res = compare(lm, spec, {"aligned": None, lox.label: edit}, progress=_bar)
+    for label, r in res.items():
+        print(_row(label, r))
     for note in lox.notes:
         print(f"note: {note}")
     if args.save:
@@ -212,44 +221,33 @@ def cmd_lox(args) -> int:
 
 
 def cmd_attack(args) -> int:
-    from . import variants
-    from .finetune import AttackSettings, attack_set, run_attack_cached
+    from .finetune import AttackSettings, run_attack_cached
+    from .lox import LoX
     from .prompts import load_prompt_file
-    from .scoring import calibration
+    from .variants import build_variants
 
-    pair, sets = _pair_and_sets(args)
+    pair, spec = _pair_and_spec(args)
     lm, base = pair.aligned, pair.base
     settings = AttackSettings(args.data, args.n_examples, args.method, args.lr, args.steps, args.batch_size,
-                              args.eval_every, args.lora_rank)
+                              args.eval_every, args.lora_rank, subspace_k=max(1, args.k))
     settings.validate()
-    if args.attack_data:
-        data = load_prompt_file(args.attack_data, args.data)
-    elif args.model == "demo":
-        data = attack_set(args.data, args.n_examples)
-    else:
-        raise ValueError("--attack-data FILE (CSV/JSONL with prompt,response) is needed for a model other than the demo")
+    data = load_prompt_file(args.attack_data, args.data) if args.attack_data else \
+        lm.data.attack_data(args.data, args.n_examples)
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
-    built = []
-    for v in chosen:
-        if v == "aligned":
-            built.append(variants.aligned())
-        elif v == "lox":
-            built.append(variants.lox(lm, base, args.k, args.alpha))
-        elif v in ("frozen-units", "frozen-redundant"):
-            cal = calibration(lm, args.calibration_n, system_prompt=args.system_prompt)
-            built.append(variants.frozen_units(lm, cal, args.unit_pct, "safety" if v == "frozen-units" else "redundant"))
-        else:
-            raise ValueError(f"unknown variant {v!r}; use aligned, lox, frozen-units, frozen-redundant")
+    if not chosen:
+        raise ValueError("--variants is empty; name at least one of aligned, lox, frozen-units, frozen-redundant")
+    cal = _calibration(args, lm) if any(v.startswith("frozen") for v in chosen) else None
+    built = build_variants(chosen, lm, base, LoX(args.k, args.alpha), cal, args.unit_pct)
     print(f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
-          f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on "
-          f"{len(sets['harmful'])} harmful + {len(sets['benign'])} benign ({sets['harmful'].name})")
+          f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}")
     for v in built:
-        c = run_attack_cached(lm, v, settings, data, sets["harmful"], sets["benign"], base, args.k,
-                              args.system_prompt, args.max_new_tokens, progress=_bar)
+        c = run_attack_cached(lm, v, settings, data, spec, base, progress=_bar)
         print(f"{v.name}")
         print("  step    " + " ".join(f"{s:5d}" for s in c.steps))
         print("  ASR     " + " ".join(f"{100 * a:4.0f}%" for a in c.asr))
-        print("  utility " + " ".join("    -" if u is None else f"{100 * u:4.0f}%" for u in c.utility))
+        unit = "%" if c.utility_kind == "exact" else " (loss, nats)"
+        print(f"  utility{unit} " + " ".join("    -" if u is None else f"{100 * u:4.0f}%" if c.utility_kind == "exact"
+                                            else f"{u:5.2f}" for u in c.utility))
         if base is not None:
             print("  R_ft    " + " ".join(f"{r:5.2f}" for r in c.r_ft))
     return 0
@@ -258,11 +256,10 @@ def cmd_attack(args) -> int:
 def cmd_recovery(args) -> int:
     from .lox import recovery_rank
 
-    pair, sets = _pair_and_sets(args)
+    pair, spec = _pair_and_spec(args)
     if pair.base is None:
         raise ValueError("the recovery rank needs a base model (--base)")
-    rec = recovery_rank(pair.base, pair.aligned, sets["harmful"], sets["benign"], _ints(args.ranks),
-                        args.tolerance, args.system_prompt, args.max_new_tokens, progress=_bar)
+    rec = recovery_rank(pair.base, pair.aligned, spec, _ints(args.ranks), args.tolerance, progress=_bar)
     print("W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
           f"= {100 * rec.target_asr:.1f}%")
     for r, a in zip(rec.ranks, rec.asr):
@@ -309,6 +306,8 @@ def cmd_cache(args) -> int:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from .evaluate import DEFAULT_MAX_NEW_TOKENS
+
     p.add_argument("--model", default="demo", help="'demo', a local folder or a hub id (the aligned model)")
     p.add_argument("--base", default=None, help="base model ('' for none; default: the demo base for --model demo)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
@@ -316,7 +315,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run the model repository's own Python code (off by default; only for sources you trust)")
     p.add_argument("--system-prompt", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=24)
+    p.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
 
 
 def _prompt_args(p: argparse.ArgumentParser) -> None:
@@ -326,7 +325,23 @@ def _prompt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
 
 
+def _calibration_args(p: argparse.ArgumentParser) -> None:
+    from .scoring import DEFAULT_CALIBRATION_N
+
+    p.add_argument("--calibration-n", type=int, default=DEFAULT_CALIBRATION_N)
+    p.add_argument("--cal-harmful", default=None, help="calibration harmful prompts (default: the demo's train split)")
+    p.add_argument("--cal-benign", default=None, help="calibration benign prompt,response pairs")
+
+
 def parser() -> argparse.ArgumentParser:
+    from .critical_regions import RegionSettings
+    from .finetune import AttackSettings
+    from .landscape.grid import LandscapeSettings
+    from .lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, LoX
+    from .spectra import DEFAULT_ENERGY_K
+    from .variants import DEFAULT_UNIT_PCT
+
+    R, A, L, X = RegionSettings, AttackSettings, LandscapeSettings, LoX
     ap = argparse.ArgumentParser(prog="python -m analysis", description="Brittleness of safety alignment: batch CLI")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evaluate", help="ASR / utility / over-refusal table for a model pair")
@@ -342,37 +357,37 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regions", help="critical regions: score, prune, compare with a random control")
     _model_args(p)
     p.add_argument("--method", default="all", choices=["all", "set_difference", "actsvd", "orthogonal", "units"])
-    p.add_argument("--score", default="snip", choices=["snip", "wanda"])
-    p.add_argument("--p", type=float, default=0.03, help="top utility fraction protected")
-    p.add_argument("--q", type=float, default=0.03, help="top safety fraction selected")
-    p.add_argument("--group", default="row", choices=["row", "matrix", "layer"])
-    p.add_argument("--prune-to", default="zero", choices=["zero", "base"])
-    p.add_argument("--r-s", type=int, default=1, help="safety ranks removed")
-    p.add_argument("--r-u", type=int, default=2, help="utility ranks protected (orthogonal projection)")
-    p.add_argument("--safety-pct", type=float, default=2.0, help="units: exclusive-safety percentile")
-    p.add_argument("--calibration-n", type=int, default=128)
+    p.add_argument("--score", default=R.score, choices=["snip", "wanda"])
+    p.add_argument("--p", type=float, default=R.p, help="top utility fraction protected")
+    p.add_argument("--q", type=float, default=R.q, help="top safety fraction selected")
+    p.add_argument("--group", default=R.group, choices=["row", "matrix", "layer"])
+    p.add_argument("--prune-to", default=R.prune_to, choices=["zero", "base"])
+    p.add_argument("--r-s", type=int, default=R.r_s, help="safety ranks removed")
+    p.add_argument("--r-u", type=int, default=R.r_u, help="utility ranks protected (orthogonal projection)")
+    p.add_argument("--safety-pct", type=float, default=R.safety_pct, help="units: exclusive-safety percentile")
+    _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_regions)
     p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
     _model_args(p)
     p.add_argument("--direction", default="random", choices=["random", "base"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--norm", default="layer", choices=["layer", "filter"])
-    p.add_argument("--groups", default="linear", help="comma list of linear,norm,embed,lm_head,other")
-    p.add_argument("--lo", type=float, default=-0.5)
-    p.add_argument("--hi", type=float, default=0.5)
-    p.add_argument("--steps", type=int, default=21)
+    p.add_argument("--seed", type=int, default=L.seed)
+    p.add_argument("--norm", default=L.norm, choices=["layer", "filter"])
+    p.add_argument("--groups", default=",".join(L.groups), help="comma list of linear,norm,embed,lm_head,other")
+    p.add_argument("--lo", type=float, default=L.lo)
+    p.add_argument("--hi", type=float, default=L.hi)
+    p.add_argument("--steps", type=int, default=L.steps)
     p.add_argument("--ray", default=None, help="run grid points as Ray tasks: 'local', 'auto' or a cluster address")
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
     _model_args(p)
-    p.add_argument("--k", type=int, default=8, help="report the energy captured by the top k")
-    p.set_defaults(func=cmd_spectra, split="test", harmful=None, benign=None, n=None)
+    p.add_argument("--k", type=int, default=DEFAULT_ENERGY_K, help="report the energy captured by the top k")
+    p.set_defaults(func=cmd_spectra)
     p = sub.add_parser("lox", help="LoX: W_aligned + α·top-k(ΔW); ASR/utility before and after; --save a folder")
     _model_args(p)
-    p.add_argument("--k", type=int, default=8, help="top-k singular directions of ΔW (0 = all of ΔW)")
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--k", type=int, default=X.k, help="top-k singular directions of ΔW (0 = all of ΔW)")
+    p.add_argument("--alpha", type=float, default=X.alpha)
     p.add_argument("--layers", default=None, help="comma list of layer indices (default: all)")
     p.add_argument("--modules", default=None, help="comma list, e.g. q_proj,down_proj (default: all)")
     p.add_argument("--save", default=None, help="write the LoX model to this new folder")
@@ -380,26 +395,28 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lox)
     p = sub.add_parser("attack", help="fine-tuning attack on copies of model variants; ASR/utility/R_ft curves")
     _model_args(p)
-    p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant")
-    p.add_argument("--data", default="harmful", choices=["harmful", "benign"])
+    p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant, "
+                                                              "frozen-weights")
+    p.add_argument("--data", default=A.data, choices=["harmful", "benign"])
     p.add_argument("--attack-data", default=None, help="CSV/JSONL prompt,response (default: the demo's train split)")
-    p.add_argument("--n-examples", type=int, default=20)
-    p.add_argument("--method", default="full", choices=["full", "lora"])
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--steps", type=int, default=24)
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--eval-every", type=int, default=3)
-    p.add_argument("--lora-rank", type=int, default=8)
-    p.add_argument("--k", type=int, default=8, help="LoX k and the safety subspace rank for R_ft")
-    p.add_argument("--alpha", type=float, default=1.0, help="LoX α")
-    p.add_argument("--unit-pct", type=float, default=10.0, help="frozen units: exclusive-safety percentile")
-    p.add_argument("--calibration-n", type=int, default=128)
+    p.add_argument("--n-examples", type=int, default=A.n_examples)
+    p.add_argument("--method", default=A.method, choices=["full", "lora"])
+    p.add_argument("--lr", type=float, default=A.lr)
+    p.add_argument("--steps", type=int, default=A.steps)
+    p.add_argument("--batch-size", type=int, default=A.batch_size)
+    p.add_argument("--eval-every", type=int, default=A.eval_every)
+    p.add_argument("--lora-rank", type=int, default=A.lora_rank)
+    p.add_argument("--k", type=int, default=X.k, help="LoX k and the safety subspace rank for R_ft")
+    p.add_argument("--alpha", type=float, default=X.alpha, help="LoX α")
+    p.add_argument("--unit-pct", type=float, default=DEFAULT_UNIT_PCT, help="frozen units: exclusive-safety percentile")
+    _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_attack)
     p = sub.add_parser("recovery", help="smallest r with W_base + rank-r(ΔW) refusing like the aligned model")
     _model_args(p)
-    p.add_argument("--ranks", default="1,2,4,8,16,32,64", help="comma list of ranks to try")
-    p.add_argument("--tolerance", type=float, default=0.05, help="allowed ASR above the aligned model's")
+    p.add_argument("--ranks", default=",".join(map(str, DEFAULT_RECOVERY_RANKS)), help="comma list of ranks to try")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_RECOVERY_TOLERANCE,
+                   help="allowed ASR above the aligned model's")
     _prompt_args(p)
     p.set_defaults(func=cmd_recovery)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")

@@ -7,16 +7,22 @@ control.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from .attribution.actsvd import orthogonal_projection, remove_top_ranks
 from .attribution.units import classify_units
 from .cache import Cache
-from .edits import Edit, LowRank
+from .edits import Edit, LowRank, locked
 from .regions import random_like, set_difference
 from .scoring import Calibration, activation_stats, scores, unit_importance
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 METHODS = ("set_difference", "actsvd", "orthogonal", "units")
 
@@ -30,7 +36,7 @@ class RegionSettings:
     group: str = "row"           # row | matrix | layer
     prune_to: str = "zero"       # zero | base
     r_s: int = 1                 # safety ranks (actsvd, orthogonal)
-    r_u: int = 0                 # utility ranks protected (orthogonal)
+    r_u: int = 2                 # utility ranks protected (orthogonal)
     safety_pct: float = 2.0      # units: exclusive safety percentile
     utility_pct: float = 13.0
     redundant_pct: float = 15.0
@@ -44,6 +50,13 @@ class RegionSettings:
         if self.r_s < 0 or self.r_u < 0:
             raise ValueError("ranks must be >= 0")
 
+    def relevant(self) -> dict:
+        """The settings this method uses (what names the region in cache keys)."""
+        used = {"set_difference": ("score", "p", "q", "group", "prune_to"), "actsvd": ("r_s",),
+                "orthogonal": ("r_s", "r_u"),
+                "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind")}[self.method]
+        return {"method": self.method, **{k: v for k, v in asdict(self).items() if k in used}}
+
 
 @dataclass
 class RegionEdit:
@@ -56,7 +69,7 @@ class RegionEdit:
     notes: list[str] = field(default_factory=list)
 
 
-def _random_rank_control(edit: LowRank, model, seed: int = 0) -> LowRank:
+def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
     """Same ranks, random orthonormal directions: W ← (I − Π_rand) W."""
     from .arch import adapter_of
 
@@ -69,48 +82,66 @@ def _random_rank_control(edit: LowRank, model, seed: int = 0) -> LowRank:
         Q, _ = torch.linalg.qr(torch.randn(W.shape[0], max(r, 1), generator=g))
         Q = Q[:, :r]
         factors[n] = (-Q, Q.T @ W)
-    return LowRank(factors)
+    return LowRank(factors, recipe=recipe)
 
 
-def build(lm, settings: RegionSettings, cal: Calibration, base=None, cache: Cache | None = None,
-          progress=None) -> RegionEdit:
-    """Compute (or read cached) scores and turn them into the region's edit and its random control."""
+def _recipe(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base, role: str) -> dict:
+    data = json.dumps([cal.key("safety"), cal.key("utility"), cal.system_prompt]).encode()
+    return {"region": settings.relevant(), "model": lm.fingerprint, "role": role,
+            "calibration": hashlib.sha256(data).hexdigest(),
+            "base": base.fingerprint if base is not None and settings.prune_to == "base" else None}
+
+
+def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "LoadedModel | None" = None,
+          cache: Cache | None = None, progress=None) -> RegionEdit:
+    """Compute (or read cached) scores and turn them into the region's edit and its random control.
+    The edits name themselves by their recipe (settings, model, calibration data)."""
     settings.validate()
     s = settings
     cache = cache or Cache()
+    recipe = {role: _recipe(lm, s, cal, base, role) for role in ("edit", "control")}
     if s.method == "set_difference":
         ss = scores(lm, s.score, "safety", cal, cache, progress)
         us = scores(lm, s.score, "utility", cal, cache, progress)
-        region = set_difference(ss, us, s.p, s.q, s.group)
-        base_w = None
+        layer_of = {n: ref.layer for n, ref in lm.adapter.linears.items()}
+        region = set_difference(ss, us, s.p, s.q, s.group, layer_of)
+        base_w, reads = None, ()
         if s.prune_to == "base":
             if base is None:
                 raise ValueError("pruning to base weights needs a base model in the pair")
-            base_w = {n: base.adapter[n].W.detach() for n in region.masks}
+            base_w, reads = {n: base.adapter[n].W.detach() for n in region.masks}, (base.model,)
         control = random_like(region)
-        return RegionEdit(region.edit(base_w), control.edit(base_w),
+        return RegionEdit(region.edit(base_w, recipe["edit"], reads), control.edit(base_w, recipe["control"], reads),
                           f"{s.score} {region.description}, pruned to {s.prune_to}", region.fraction, "weights",
                           region.fraction_by_module())
     if s.method in ("actsvd", "orthogonal"):
         _, sub_s = activation_stats(lm, "safety", cal, cache, progress)
-        if s.method == "actsvd":
-            r = remove_top_ranks(lm.model, sub_s, s.r_s)
-            desc = f"ActSVD: remove top {s.r_s} safety rank(s)"
-        else:
-            _, sub_u = activation_stats(lm, "utility", cal, cache, progress)
-            r = orthogonal_projection(lm.model, sub_s, sub_u, s.r_s, s.r_u)
-            desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u}"
+        with locked(lm.model):
+            if s.method == "actsvd":
+                r = remove_top_ranks(lm.model, sub_s, s.r_s)
+                desc = f"ActSVD: remove top {s.r_s} safety rank(s)"
+            else:
+                _, sub_u = activation_stats(lm, "utility", cal, cache, progress)
+                r = orthogonal_projection(lm.model, sub_s, sub_u, s.r_s, s.r_u)
+                desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u}"
+            r.edit.recipe = recipe["edit"]
+            control = _random_rank_control(r.edit, lm.model, recipe=recipe["control"])
         notes = [f"{n}: rank {asked} asked, only {used} available from {sub_s.n_tokens} calibration tokens"
                  for n, (asked, used) in r.clipped.items()]
         per = {n: k / min(lm.adapter[n].shape) for n, k in r.ranks.items()}
-        return RegionEdit(r.edit, _random_rank_control(r.edit, lm.model), desc,
-                          r.fraction_of_ranks(lm.adapter), "ranks", per, notes)
-    i_s, i_u = unit_importance(lm, cal, cache, progress)
-    types = classify_units(i_s, i_u, s.safety_pct, s.utility_pct, s.redundant_pct)
+        return RegionEdit(r.edit, control, desc, r.fraction_of_ranks(lm.adapter), "ranks", per, notes)
+    types = unit_types(lm, s, cal, cache, progress)
     n = types.count(s.unit_kind)
-    edit = types.mask(s.unit_kind, lm.adapter)
-    control = types.mask("redundant", lm.adapter, limit=n)
+    edit = types.mask(s.unit_kind, lm.adapter, recipe=recipe["edit"])
+    control = types.mask("redundant", lm.adapter, limit=n, recipe=recipe["control"])
     total_units = sum(len(v) for v in types.labels.values())
     return RegionEdit(edit, control, f"units: prune {n} {s.unit_kind} units (control: {min(n, types.count('redundant'))} "
                       "redundant units)", n / max(total_units, 1), "units",
                       {k: v[s.unit_kind] for k, v in types.shares().items()})
+
+
+def unit_types(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, cache: Cache | None = None,
+               progress=None):
+    """Every unit typed safety / utility / complex / redundant by the settings' percentiles."""
+    i_s, i_u = unit_importance(lm, cal, cache, progress)
+    return classify_units(i_s, i_u, settings.safety_pct, settings.utility_pct, settings.redundant_pct)

@@ -1,4 +1,5 @@
 """Scale-out on Ray: landscape grid points and scoring shards as tasks, results in the same cache.
+(This module knows no analysis: callers pass the task function; it never imports them back.)
 
 Give a cluster address (``--ray auto``, ``--ray ray://head:10001``, ``ray_address`` in the launch config,
 or ``"local"`` for a Ray instance on this machine). The driver keeps the cache: it looks up every point,
@@ -115,33 +116,21 @@ def resolve(direction):
     return replace(direction, **changes) if changes else direction
 
 
-def _landscape_point_task(ref, directions, coords, groups, harmful, benign, system_prompt, max_new_tokens, judge,
-                          batch_size) -> dict:
-    from .landscape.directions import perturbed_params
-    from .landscape.grid import _point
-
-    lm = load_on_worker(ref)
-    directions = [resolve(d) for d in directions]
-    names = [n for n, _ in perturbed_params(lm.model, groups)]
-    return _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge, batch_size)
-
-
-def landscape_points(address: str, lm, directions: list, points: list[tuple], groups, harmful, benign,
-                     system_prompt, max_new_tokens, judge, batch_size, other_models=(), on_result=None) -> None:
-    """Evaluate ``points`` (coordinate tuples) as Ray tasks; ``on_result(coords, result)`` as each finishes."""
+def run_tasks(address: str, task_fn, lm, directions: list, points: list[tuple], other_models, make_args,
+              on_result) -> None:
+    """Run ``task_fn(*make_args(model_ref, portable_directions, coords))`` as one Ray task per point;
+    ``on_result(coords, result)`` as each finishes. Models the directions read are sent as references that
+    workers load themselves (``other_models``: the loaded models that may appear in the directions)."""
     ray = connect(address)
     known = {id(lm.model): ref_of(lm), **{id(m.model): ref_of(m) for m in other_models}}
     dirs = [portable(d, known) for d in directions]
-    task = ray.remote(num_cpus=1)(_landscape_point_task)
-    pending = {task.remote(ref_of(lm), dirs, c, groups, harmful, benign, system_prompt, max_new_tokens, judge,
-                           batch_size): c for c in points}
+    task = ray.remote(num_cpus=1)(task_fn)
+    pending = {task.remote(*make_args(ref_of(lm), dirs, c)): c for c in points}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for obj in done:
             coords = pending.pop(obj)
-            result = ray.get(obj)
-            if on_result:
-                on_result(coords, result)
+            on_result(coords, ray.get(obj))
 
 
 def _score_shard_task(ref, method: str, batches) -> dict:

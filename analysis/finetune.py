@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -23,9 +23,11 @@ from .arch import adapter_of, linear_modules
 from .cache import Cache
 from .chat import encode_pairs
 from .edits import Edit, applied, locked
-from .evaluate import evaluate, evaluation_key
-from .judge import Judge
-from .prompts import PromptItem, PromptSet
+from .evaluate import EvalSpec, evaluate_model
+from .prompts import PromptSet
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 DATA_KINDS = ("harmful", "benign")
 METHODS = ("full", "lora")
@@ -43,6 +45,7 @@ class AttackSettings:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     seed: int = 0
+    subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k)
 
     def validate(self) -> None:
         if self.data not in DATA_KINDS:
@@ -57,23 +60,12 @@ class AttackSettings:
             raise ValueError("steps must be in [1, 10000] and eval_every >= 1")
         if self.batch_size < 1 or self.lora_rank < 1:
             raise ValueError("batch_size and lora_rank must be >= 1")
+        if self.subspace_k < 1:
+            raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft) must be >= 1, got {self.subspace_k}")
 
     @property
     def epochs(self) -> float:
         return self.steps * min(self.batch_size, self.n_examples) / self.n_examples
-
-
-def attack_set(kind: str, n: int, seed: int = 7) -> PromptSet:
-    """The demo organism's attack data (train split, never the evaluation split)."""
-    from .organism import corpus
-
-    if kind == "harmful":
-        items = [PromptItem(it.prompt, "harmful", it.meta["compliant"]) for it in corpus.harmful_items("train", n, seed)]
-    elif kind == "benign":
-        items = [PromptItem(it.prompt, "benign", it.answer) for it in corpus.benign_items("train", n, seed)]
-    else:
-        raise ValueError(f"attack data must be one of {DATA_KINDS}, got {kind!r}")
-    return PromptSet(f"attack-{kind}-{n}", items)
 
 
 @dataclass
@@ -101,6 +93,7 @@ class AttackCurve:
     over_refusal: list[float]
     r_ft: list[float | None]
     samples: list[list[str]] = field(default_factory=list)   # a few harmful replies per evaluated step
+    utility_kind: str = "none"                                # "exact" (accuracy) or "loss" (nats)
 
     def at(self, step: int) -> dict:
         """Numbers at the last evaluated step ≤ ``step``."""
@@ -241,30 +234,28 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
     return model
 
 
-def run_attack(lm, variant: Variant, settings: AttackSettings, data: PromptSet, harmful_eval: PromptSet,
-               benign_eval: PromptSet, base=None, subspace_k: int = 6, system_prompt: str | None = None,
-               max_new_tokens: int = 24, judge: Judge | None = None, n_samples: int = 3,
-               progress=None) -> AttackCurve:
+def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet, spec: EvalSpec,
+               base: "LoadedModel | None" = None, n_samples: int = 3, progress=None) -> AttackCurve:
     """Attack a copy of ``lm`` (``lm`` is untouched) and record ASR, utility and R_ft at every evaluation.
 
-    R_ft needs ``base``: P_k comes from the top ``subspace_k`` of ΔW_align = W_aligned − W_base."""
+    R_ft needs ``base``: P_k comes from the top ``settings.subspace_k`` of ΔW_align = W_aligned − W_base."""
     from .lox import alignment_factors, retention
 
-    judge = judge or Judge()
     bases = base_w = None
     if base is not None:
-        with locked(lm.model, base.model):
-            bases = {n: t.U for n, t in alignment_factors(lm, base, subspace_k).items()}
+        bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k).items()}
+        with locked(base.model):
             base_w = {n: base.adapter[n].W.detach().float().clone() for n in bases}
     curve = AttackCurve(variant.name, [], [], [], [], [], [])
 
     def record(step: int, model, weights) -> None:
-        r = evaluate(model, lm.tokenizer, harmful_eval, benign_eval, system_prompt, max_new_tokens, judge)
+        r = evaluate_model(model, lm.tokenizer, spec)
         w = weights() if bases else None
         curve.steps.append(step)
         curve.asr.append(r.asr)
         curve.asr_positive.append(r.asr_positive)
         curve.utility.append(r.utility)
+        curve.utility_kind = r.utility_kind
         curve.over_refusal.append(r.over_refusal)
         curve.r_ft.append(retention(bases, {n: w[n] - base_w[n] for n in bases}) if bases else None)
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
@@ -273,22 +264,19 @@ def run_attack(lm, variant: Variant, settings: AttackSettings, data: PromptSet, 
         if progress:
             progress(f, f"{msg}, ASR {curve.asr[-1]:.0%}" if curve.asr else msg)
 
-    fine_tune_copy(lm, variant, settings, data, system_prompt, record, train_progress)
+    fine_tune_copy(lm, variant, settings, data, spec.system_prompt, record, train_progress)
     return curve
 
 
-def run_attack_cached(lm, variant: Variant, settings: AttackSettings, data: PromptSet, harmful_eval: PromptSet,
-                      benign_eval: PromptSet, base=None, subspace_k: int = 6, system_prompt: str | None = None,
-                      max_new_tokens: int = 24, cache: Cache | None = None, progress=None) -> AttackCurve:
-    """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings and data."""
-    judge = Judge()
-    parts = {"kind": "attack", "model": lm.fingerprint, "base": base.fingerprint if base else None,
+def run_attack_cached(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet,
+                      spec: EvalSpec, base: "LoadedModel | None" = None, cache: Cache | None = None,
+                      progress=None) -> AttackCurve:
+    """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings, data and evaluation."""
+    parts = {"kind": "attack", "v": 2, "model": lm.fingerprint, "base": base.fingerprint if base else None,
              "variant": variant.spec or {"name": variant.name}, "settings": asdict(settings),
-             "data": [[it.prompt, it.response] for it in data.items[:settings.n_examples]], "subspace_k": subspace_k,
-             **evaluation_key(harmful_eval, benign_eval, system_prompt, max_new_tokens, judge)}
+             "data": [[it.prompt, it.response] for it in data.items[:settings.n_examples]], "eval": spec.key()}
 
     def compute() -> dict:
-        return asdict(run_attack(lm, variant, settings, data, harmful_eval, benign_eval, base, subspace_k,
-                                 system_prompt, max_new_tokens, judge, progress=progress))
+        return asdict(run_attack(lm, variant, settings, data, spec, base, progress=progress))
 
     return AttackCurve(**(cache or Cache()).get_or_compute(parts, compute, "json"))

@@ -109,3 +109,13 @@ def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop)
     texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     return [Generation("", t.strip(), len(ids), reason[i] or "length")
             for i, (t, ids) in enumerate(zip(texts, new_tokens))]
+
+
+def replies(lm, prompts: list[str], system_prompt: str | None = None, max_new_tokens: int = 32,
+            edit=None) -> list[Generation]:
+    """Greedy answers of a loaded model (with ``edit`` applied, if given), under the model's lock — what the
+    playground and live side-by-sides call."""
+    from .edits import applied
+
+    with applied(lm.model, *([edit] if edit is not None else [])):
+        return generate(lm.model, lm.tokenizer, prompts, system_prompt, max_new_tokens)

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .cache import Cache
-from .edits import Add, Edit, LowRank, applied
+from .edits import Add, Edit, LowRank, applied, locked
 from .spectra import delta
 
+if TYPE_CHECKING:
+    from .evaluate import EvalSpec
+    from .models import LoadedModel
+
 SVD_METHODS = ("randomized", "full")
+DEFAULT_RECOVERY_RANKS = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_RECOVERY_TOLERANCE = 0.05   # allowed ASR above the aligned model's
 
 
 @dataclass
@@ -92,7 +99,7 @@ def _names(aligned, layers: list[int] | None, modules: list[str] | None) -> list
     return names
 
 
-def alignment_factors(aligned, base, k: int, layers: list[int] | None = None, modules: list[str] | None = None,
+def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layers: list[int] | None = None, modules: list[str] | None = None,
                       method: str = "randomized", cache: Cache | None = None, progress=None) -> dict[str, TopK]:
     """Top-k factors of ΔW for the chosen weights, cached by both fingerprints, k and the SVD method."""
     if base is None:
@@ -104,7 +111,9 @@ def alignment_factors(aligned, base, k: int, layers: list[int] | None = None, mo
     def compute() -> dict[str, torch.Tensor]:
         out = {}
         for i, n in enumerate(names):
-            t = top_k(delta(aligned, base, n), k, method)
+            with locked(aligned.model, base.model):
+                d = delta(aligned, base, n)
+            t = top_k(d, k, method)
             out[f"A/{n}"], out[f"B/{n}"] = t.A.contiguous(), t.B.contiguous()
             out[f"full/{n}"] = torch.tensor([t.method == "full"])
             if progress:
@@ -138,18 +147,25 @@ class LoX:
             f", layers {self.layers or 'all'}, modules {self.modules or 'all'}"
         return f"LoX k={self.k or 'full'} α={self.alpha:g}{where}"
 
-    def edit(self, aligned, base, cache: Cache | None = None, progress=None) -> Edit:
+    def spec(self) -> dict:
+        return {"k": self.k, "alpha": self.alpha, "layers": self.layers, "modules": self.modules,
+                "method": self.method}
+
+    def edit(self, aligned: "LoadedModel", base: "LoadedModel", cache: Cache | None = None, progress=None) -> Edit:
+        """The reversible edit W_aligned + α·M_k, named by its recipe (settings and both fingerprints)."""
         self.validate()
+        if base is None:
+            raise ValueError("LoX needs the base model of the pair (ΔW = W_aligned − W_base): pick one in the sidebar")
+        recipe = {"lox": self.spec(), "aligned": aligned.fingerprint, "base": base.fingerprint}
         if self.k == 0:
-            if base is None:
-                raise ValueError("LoX needs the base model of the pair: pick one in the sidebar")
             names = _names(aligned, self.layers, self.modules)
-            return Add({n: delta(aligned, base, n) for n in names}, self.alpha)
+            with locked(aligned.model, base.model):
+                return Add({n: delta(aligned, base, n) for n in names}, self.alpha, recipe=recipe)
         f = alignment_factors(aligned, base, self.k, self.layers, self.modules, self.method, cache, progress)
         fell_back = [n for n, t in f.items() if t.method != self.method]
         if fell_back:
             self.notes.append(f"{len(fell_back)} weight(s) used the full SVD (randomised SVD not converged within tolerance)")
-        return LowRank({n: (t.A, t.B) for n, t in f.items()}, self.alpha)
+        return LowRank({n: (t.A, t.B) for n, t in f.items()}, self.alpha, recipe=recipe)
 
 
 def save_edited(lm, edit: Edit, out: str | Path) -> Path:
@@ -183,29 +199,27 @@ class Recovery:
     rank: int | None          # smallest tried rank meeting the target (None: none did)
 
 
-def recovery_rank(base, aligned, harmful, benign, ranks: list[int], tolerance: float = 0.05,
-                  system_prompt: str | None = None, max_new_tokens: int = 24, cache: Cache | None = None,
-                  progress=None) -> Recovery:
+def recovery_rank(base: "LoadedModel", aligned: "LoadedModel", spec: "EvalSpec", ranks: list[int],
+                  tolerance: float = DEFAULT_RECOVERY_TOLERANCE, cache: Cache | None = None, progress=None) -> Recovery:
     """Smallest r such that W_base + rank-r(ΔW) refuses like the aligned model (ASR ≤ aligned + tolerance).
 
     Edits the base model reversibly, one rank at a time, through the evaluation cache."""
-    from .evaluate import evaluate_cached, evaluate_edited
+    from .evaluate import evaluate
 
     ranks = sorted({int(r) for r in ranks if r >= 1})
     if not ranks:
         raise ValueError("give at least one rank >= 1 to try")
     cache = cache or Cache()
-    target = evaluate_cached(aligned, harmful, benign, system_prompt, max_new_tokens, cache=cache).asr + tolerance
+    target = evaluate(aligned, spec, cache=cache).asr + tolerance
     top = alignment_factors(aligned, base, max(ranks), cache=cache)
     asr, found = [], None
     for i, r in enumerate(ranks):
-        edit = LowRank({n: (t.A[:, :r], t.B[:r]) for n, t in top.items()})
-        res = evaluate_edited(base, edit, f"recovery r={r} of {aligned.fingerprint}", harmful, benign,
-                              system_prompt, max_new_tokens, cache=cache)
+        edit = LowRank({n: (t.A[:, :r], t.B[:r]) for n, t in top.items()},
+                       recipe={"recovery_rank": r, "aligned": aligned.fingerprint, "base": base.fingerprint})
+        res = evaluate(base, spec, edit, cache=cache)
         asr.append(res.asr)
         if progress:
             progress((i + 1) / len(ranks), f"rank {r}: ASR {res.asr:.0%}")
         if found is None and res.asr <= target:
             found = r
     return Recovery(ranks, asr, target, found)
-

@@ -33,6 +33,14 @@ class LoadedModel:
     device: str
     fingerprint: str
     adapter: Adapter = field(repr=False)
+    path: str = ""               # the folder it was loaded from ("" for a hub id or an in-memory model)
+
+    @property
+    def data(self):
+        """The data provider for this model: the organism's sets for the demo, real-model defaults otherwise."""
+        from .data import provider_for
+
+        return provider_for(self)
 
     @property
     def family(self) -> str:
@@ -146,7 +154,8 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
     model.to(dev).eval()
-    return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter)
+    return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter,
+                       path if Path(path).exists() else "")
 
 
 def check_compatible(aligned: LoadedModel, base: LoadedModel) -> None:

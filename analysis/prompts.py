@@ -1,4 +1,5 @@
-"""Prompt sets: the built-in synthetic sets and the public formats a user may bring.
+"""Prompt sets and the public formats a user may bring (the demo organism's own sets live in
+:mod:`analysis.organism.data`).
 
 Formats accepted by :func:`load_prompt_file`:
 - AdvBench ``harmful_behaviors.csv`` (columns ``goal,target``),
@@ -120,11 +121,3 @@ def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
             f"{path.name}: unknown extension {suffix!r}; use .csv (goal,target or prompt,response), "
             ".jsonl (prompt,response) or .txt (one instruction per line)")
     return PromptSet(name=path.stem, items=items)
-
-
-def builtin_sets(split: str = "test") -> dict[str, PromptSet]:
-    """The demo organism's harmful and benign prompt sets for a split ('train', 'val', 'test')."""
-    from .organism import corpus
-
-    return {"harmful": PromptSet(f"harmful-{split}", corpus.harmful_items(split)),
-            "benign": PromptSet(f"benign-{split}", corpus.benign_items(split))}

@@ -6,6 +6,7 @@ scores protected, ``q`` the top fraction of *safety* scores selected; the region
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -36,18 +37,17 @@ def top_mask(scores: torch.Tensor, frac: float, group: str = "row") -> torch.Ten
     return mask.reshape(scores.shape)
 
 
-def _layer_of(name: str) -> int:
-    return int(name.split(".")[1])
-
-
-def _top_masks(scores: dict[str, torch.Tensor], frac: float, group: str) -> dict[str, torch.Tensor]:
+def _top_masks(scores: dict[str, torch.Tensor], frac: float, group: str,
+               layer_of: Mapping[str, int] | None = None) -> dict[str, torch.Tensor]:
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
     if group != "layer":
         return {n: top_mask(s, frac, group) for n, s in scores.items()}
+    if layer_of is None:
+        raise ValueError("grouping per layer needs each weight's layer (layer_of, from the model's adapter)")
     out = {}
-    for layer in sorted({_layer_of(n) for n in scores}):
-        names = [n for n in scores if _layer_of(n) == layer]
+    for layer in sorted({layer_of[n] for n in scores}):
+        names = [n for n in scores if layer_of[n] == layer]
         flat = torch.cat([scores[n].reshape(-1) for n in names])
         m = top_mask(flat[None, :], frac, "matrix")[0]
         offset = 0
@@ -80,19 +80,22 @@ class Region:
     def fraction_by_module(self) -> dict[str, float]:
         return {n: float(m.float().mean()) for n, m in self.masks.items()}
 
-    def edit(self, base_weights: dict[str, torch.Tensor] | None = None) -> Mask:
-        """Zero the region, or restore it to the base model's weights when ``base_weights`` is given."""
-        return Mask(self.masks, base=base_weights)
+    def edit(self, base_weights: dict[str, torch.Tensor] | None = None, recipe: dict | None = None,
+             reads: tuple = ()) -> Mask:
+        """Zero the region, or restore it to the base model's weights when ``base_weights`` is given
+        (``reads``: the base model, locked while the edit is applied; ``recipe``: what made the region)."""
+        return Mask(self.masks, base=base_weights, recipe=recipe, reads=reads)
 
 
 def set_difference(safety: dict[str, torch.Tensor], utility: dict[str, torch.Tensor], p: float, q: float,
-                   group: str = "row") -> Region:
-    """Safety-critical weights: top-q safety scores minus top-p utility scores, per group."""
+                   group: str = "row", layer_of: Mapping[str, int] | None = None) -> Region:
+    """Safety-critical weights: top-q safety scores minus top-p utility scores, per group (``layer_of`` maps
+    each weight to its layer, needed for ``group="layer"``)."""
     _check_fraction("p", p)
     _check_fraction("q", q)
     if safety.keys() != utility.keys():
         raise ValueError("safety and utility scores cover different weights")
-    S, U = _top_masks(safety, q, group), _top_masks(utility, p, group)
+    S, U = _top_masks(safety, q, group, layer_of), _top_masks(utility, p, group, layer_of)
     return Region({n: S[n] & ~U[n] for n in S}, f"S_{q:g} \\ U_{p:g} ({group})")
 
 

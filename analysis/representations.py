@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -21,9 +21,13 @@ import torch
 from .arch import adapter_of, linear_modules
 from .cache import Cache
 from .chat import encode_prompts, format_prompt
-from .edits import model_lock
+from .edits import Edit, applied, tensor_digest
 from .generate import left_padded
 from .prompts import PromptSet
+
+if TYPE_CHECKING:
+    from .evaluate import EvalSpec
+    from .models import LoadedModel
 
 POOLS = ("last", "mean")
 PROJECTIONS = ("pca", "umap")
@@ -64,14 +68,18 @@ def hidden_states(model, tokenizer, prompts: list[str], system_prompt: str | Non
     return States(torch.cat(last, 1), torch.cat(mean, 1))
 
 
-def states_cached(lm, prompts: PromptSet, system_prompt: str | None = None, label: str = "",
-                  cache: Cache | None = None, edit=None) -> States:
-    """:func:`hidden_states` through the cache; ``label`` names ``edit``, which is applied in place (and
-    restored) only on a cache miss."""
+def _edit_key(edit: "Edit | None") -> dict | None:
+    return edit.spec() if edit is not None else None
+
+
+def states_cached(lm: "LoadedModel", prompts: PromptSet, system_prompt: str | None = None,
+                  edit: "Edit | None" = None, cache: Cache | None = None) -> States:
+    """:func:`hidden_states` through the cache, with ``edit`` applied in place (under the model's lock, restored
+    after) only on a cache miss; keyed by the model's fingerprint and the edit's own spec."""
     from .edits import applied
 
-    parts = {"kind": "hidden-states", "model": lm.fingerprint, "edit": label, "prompts": prompts.prompts(),
-             "system": system_prompt}
+    parts = {"kind": "hidden-states", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
+             "prompts": prompts.prompts(), "system": system_prompt}
 
     def compute():
         with applied(lm.model, *([edit] if edit is not None else [])):
@@ -82,18 +90,18 @@ def states_cached(lm, prompts: PromptSet, system_prompt: str | None = None, labe
     return States(d["last"], d["mean"])
 
 
-def projection_cached(lm, harmful: PromptSet, benign: PromptSet, layer: int, pool: str = "last",
-                      method: str = "pca", system_prompt: str | None = None, label: str = "",
+def projection_cached(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, layer: int, pool: str = "last",
+                      method: str = "pca", system_prompt: str | None = None, edit: "Edit | None" = None,
                       cache: Cache | None = None, seed: int = 0) -> np.ndarray:
     """2D view of one layer's harmful + benign states (harmful rows first), cached; reads cached states."""
     cache = cache or Cache()
-    parts = {"kind": "projection", "model": lm.fingerprint, "edit": label, "harmful": harmful.prompts(),
-             "benign": benign.prompts(), "system": system_prompt, "layer": layer, "pool": pool,
-             "method": method, "seed": seed}
+    parts = {"kind": "projection", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
+             "harmful": harmful.prompts(), "benign": benign.prompts(), "system": system_prompt, "layer": layer,
+             "pool": pool, "method": method, "seed": seed}
 
     def compute():
-        sh = states_cached(lm, harmful, system_prompt, label, cache)
-        sb = states_cached(lm, benign, system_prompt, label, cache)
+        sh = states_cached(lm, harmful, system_prompt, edit, cache)
+        sb = states_cached(lm, benign, system_prompt, edit, cache)
         return project(torch.cat([sh.get(pool)[layer], sb.get(pool)[layer]]).numpy(), method, seed).tolist()
 
     return np.asarray(cache.get_or_compute(parts, compute, "json"))
@@ -137,17 +145,18 @@ def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5,
     return out
 
 
-def probe_accuracy_cached(lm, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
-                          label: str = "", pool: str = "last", cache: Cache | None = None) -> list[float]:
-    """:func:`probe_accuracy` of harmful vs benign states per layer, cached like the states it reads
-    (``label`` names an edit in place, as for :func:`states_cached`)."""
+def probe_accuracy_cached(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet,
+                          system_prompt: str | None = None, edit: "Edit | None" = None, pool: str = "last",
+                          cache: Cache | None = None) -> list[float]:
+    """:func:`probe_accuracy` of harmful vs benign states per layer, cached like the states it reads."""
     cache = cache or Cache()
-    parts = {"kind": "probe-accuracy", "model": lm.fingerprint, "edit": label, "harmful": harmful.prompts(),
-             "benign": benign.prompts(), "system": system_prompt, "pool": pool, "folds": 5, "seed": 0}
+    parts = {"kind": "probe-accuracy", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
+             "harmful": harmful.prompts(), "benign": benign.prompts(), "system": system_prompt, "pool": pool,
+             "folds": 5, "seed": 0}
 
     def compute():
-        sh = states_cached(lm, harmful, system_prompt, label, cache)
-        sb = states_cached(lm, benign, system_prompt, label, cache)
+        sh = states_cached(lm, harmful, system_prompt, edit, cache)
+        sb = states_cached(lm, benign, system_prompt, edit, cache)
         y = np.array([1] * len(harmful) + [0] * len(benign))
         return probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
 
@@ -169,18 +178,30 @@ def _residual_writers(model) -> list[torch.nn.Module]:
     return emb + ([wpe] if wpe is not None else []) + writers
 
 
-@contextmanager
-def ablated(model, direction: torch.Tensor) -> Iterator[None]:
-    """Project ``direction`` out of every write into the residual stream while inside the ``with``."""
-    r = direction.float() / direction.float().norm().clamp_min(1e-12)
+@dataclass
+class DirectionAblation(Edit):
+    """An activation edit: project ``direction`` out of every write into the residual stream (embeddings,
+    attention and MLP outputs) with forward hooks, removed when the edit is undone. Changes no weight."""
 
-    def hook(mod, inputs, output):
-        out = output[0] if isinstance(output, tuple) else output
-        rr = r.to(out.device, out.dtype)
-        new = out - (out @ rr)[..., None] * rr
-        return (new, *output[1:]) if isinstance(output, tuple) else new
+    direction: torch.Tensor
+    recipe: dict | None = None
 
-    with model_lock(model):
+    def targets(self) -> list[str]:
+        return []
+
+    def _digest(self, h) -> None:
+        tensor_digest(h, self.direction.float())
+
+    @contextmanager
+    def activate(self, model) -> Iterator[None]:
+        r = self.direction.float() / self.direction.float().norm().clamp_min(1e-12)
+
+        def hook(mod, inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            rr = r.to(out.device, out.dtype)
+            new = out - (out @ rr)[..., None] * rr
+            return (new, *output[1:]) if isinstance(output, tuple) else new
+
         handles = [m.register_forward_hook(hook) for m in _residual_writers(model)]
         try:
             yield
@@ -189,50 +210,54 @@ def ablated(model, direction: torch.Tensor) -> Iterator[None]:
                 h.remove()
 
 
+@contextmanager
+def ablated(model, direction: torch.Tensor) -> Iterator[None]:
+    """Project ``direction`` out of every write into the residual stream while inside the ``with``
+    (the model's lock is held)."""
+    with applied(model, DirectionAblation(direction)):
+        yield
+
+
 @dataclass
 class AblationScan:
     layers: list[int]
     asr: list[float]
-    asr_positive: list[float | None]     # really complies (organism prompts only)
+    asr_positive: list[float | None]     # really complies (where the spec has a compliance judge)
     utility: list[float | None]
     over_refusal: list[float]
     replies: list[list[str]]             # harmful replies per layer
     baseline_asr: float
+    utility_kind: str = "none"
 
     @property
     def best_layer(self) -> int:
         return self.layers[int(np.argmax(self.asr))]
 
 
-def ablation_scan(lm, directions: torch.Tensor, harmful: PromptSet, benign: PromptSet,
-                  system_prompt: str | None = None, max_new_tokens: int = 24, layers: list[int] | None = None,
+def ablation_scan(lm: "LoadedModel", directions: torch.Tensor, spec: "EvalSpec", layers: list[int] | None = None,
                   cache: Cache | None = None, progress=None) -> AblationScan:
-    """ASR / utility with each layer's refusal direction ablated everywhere (cached per layer)."""
-    from .evaluate import evaluate, evaluate_cached, evaluation_key
-    from .judge import Judge
+    """ASR / utility with each layer's refusal direction ablated everywhere (each one cached)."""
+    from .evaluate import evaluate
 
     cache = cache or Cache()
     layers = list(range(directions.shape[0])) if layers is None else layers
-    base = evaluate_cached(lm, harmful, benign, system_prompt, max_new_tokens, cache=cache)
-    out = AblationScan([], [], [], [], [], [], base.asr)
+    base = evaluate(lm, spec, cache=cache)
+    out = AblationScan([], [], [], [], [], [], base.asr, base.utility_kind)
     for i, layer in enumerate(layers):
-        r = directions[layer]
-        parts = {"kind": "direction-ablation", "v": 2, "model": lm.fingerprint, "direction": r.tolist(),
-                 **evaluation_key(harmful, benign, system_prompt, max_new_tokens, Judge())}
-
-        def compute(r=r):
-            with ablated(lm.model, r):
-                e = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens)
-            return {"asr": e.asr, "asr_positive": e.asr_positive, "utility": e.utility,
-                    "over_refusal": e.over_refusal, "harmful": [g.text for g in e.harmful]}
-
-        d = cache.get_or_compute(parts, compute, "json")
+        e = evaluate(lm, spec, DirectionAblation(directions[layer]), cache=cache)
         out.layers.append(layer)
-        out.asr.append(d["asr"])
-        out.asr_positive.append(d["asr_positive"])
-        out.utility.append(d["utility"])
-        out.over_refusal.append(d["over_refusal"])
-        out.replies.append(d["harmful"])
+        out.asr.append(e.asr)
+        out.asr_positive.append(e.asr_positive)
+        out.utility.append(e.utility)
+        out.over_refusal.append(e.over_refusal)
+        out.replies.append([g.text for g in e.harmful])
         if progress:
-            progress((i + 1) / len(layers), f"layer {layer}: ASR {d['asr']:.0%}")
+            progress((i + 1) / len(layers), f"layer {layer}: ASR {e.asr:.0%}")
     return out
+
+
+def refusal_directions_for(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet,
+                           system_prompt: str | None = None, cache: Cache | None = None) -> torch.Tensor:
+    """The difference-of-means directions of the model's own states on these (training) prompts."""
+    return refusal_directions(states_cached(lm, harmful, system_prompt, cache=cache),
+                              states_cached(lm, benign, system_prompt, cache=cache))

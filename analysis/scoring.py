@@ -1,4 +1,5 @@
 """Calibration data and cached importance scores for a loaded model (what pages and the CLI call).
+Each function holds the model's lock while it reads the weights (only on a cache miss).
 
 Scores are cached as safetensors, keyed by (model fingerprint, method, the exact calibration pairs,
 system prompt), so a slider move after the first computation costs no scoring.
@@ -6,6 +7,7 @@ system prompt), so a slider move after the first computation costs no scoring.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,11 +18,16 @@ from .attribution.units import flap_importance
 from .attribution.wanda import wanda_from_stats
 from .cache import Cache
 from .calibration import batches, safety_set, utility_set
-from .prompts import PromptSet
+from .edits import locked
+from .prompts import PromptItem, PromptSet
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 METHODS = ("wanda", "snip")
 SETS = ("safety", "utility")
 MAX_RANK = 64  # directions kept per weight for ActSVD (ranks above it are clipped and reported)
+DEFAULT_CALIBRATION_N = 128  # samples per set (methods.md)
 
 
 @dataclass
@@ -38,34 +45,37 @@ class Calibration:
         return [[it.prompt, it.response] for it in self.get(which).items]
 
 
-def calibration(lm, n: int = 128, harmful: PromptSet | None = None, benign: PromptSet | None = None,
+def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int = DEFAULT_CALIBRATION_N,
                 system_prompt: str | None = None, cache: Cache | None = None) -> Calibration:
-    """Default data: the organism's *train* split (evaluation uses the held-out test split)."""
-    from .organism import corpus
-
+    """The safety set (the first ``n`` harmful prompts with the aligned model's own refusals) and the utility
+    set (the first ``n`` benign (prompt, response) pairs). The refusals are generated once and cached."""
     if n < 1:
         raise ValueError(f"the calibration set needs at least 1 sample, got n={n}")
-    harmful = (harmful or PromptSet("harmful-train", corpus.harmful_items("train", max(n, 1)))).head(n)
-    benign = (benign or PromptSet("benign-train", corpus.benign_items("train", max(n, 1)))).head(n)
+    harmful, benign = harmful.head(n), benign.head(n)
     parts = {"kind": "safety-set", "model": lm.fingerprint, "prompts": harmful.prompts(), "system": system_prompt}
-    cache = cache or Cache()
 
     def compute():
-        s = safety_set(lm.model, lm.tokenizer, harmful, system_prompt)
+        with locked(lm.model):
+            s = safety_set(lm.model, lm.tokenizer, harmful, system_prompt)
         return [[it.prompt, it.response] for it in s.items]
 
-    from .prompts import PromptItem
-
-    rows = cache.get_or_compute(parts, compute, "json")
+    rows = (cache or Cache()).get_or_compute(parts, compute, "json")
     safety = PromptSet(f"safety({harmful.name})", [PromptItem(p, "harmful", r) for p, r in rows])
     return Calibration(safety, utility_set(benign), system_prompt)
 
 
-def _batches(lm, cal: Calibration, which: str, batch_size: int = 16):
+def default_calibration(lm: "LoadedModel", n: int = DEFAULT_CALIBRATION_N, system_prompt: str | None = None,
+                        cache: Cache | None = None) -> Calibration:
+    """:func:`calibration` on the model's own provider's calibration sets (the organism's train split for the
+    demo; a real model must be given its data)."""
+    return calibration(lm, *lm.data.calibration_sets(n), n=n, system_prompt=system_prompt, cache=cache)
+
+
+def _batches(lm: "LoadedModel", cal: Calibration, which: str, batch_size: int = 16):
     return batches(lm.tokenizer, cal.get(which), batch_size, cal.system_prompt)
 
 
-def scores(lm, method: str, which: str, cal: Calibration, cache: Cache | None = None,
+def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: Cache | None = None,
            progress=None, ray_address: str | None = None) -> dict[str, torch.Tensor]:
     """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set.
     With ``ray_address`` the calibration batches are scored in shards on Ray (same result, same cache)."""
@@ -80,21 +90,23 @@ def scores(lm, method: str, which: str, cal: Calibration, cache: Cache | None = 
             from .distributed import scores_sharded
 
             return scores_sharded(ray_address, lm, method, b)
-        if method == "snip":
-            return snip_scores(lm.model, b, progress)
-        return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress))
+        with locked(lm.model):
+            if method == "snip":
+                return snip_scores(lm.model, b, progress)
+            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress))
 
     return (cache or Cache()).get_or_compute(parts, compute, "safetensors")
 
 
-def activation_stats(lm, which: str, cal: Calibration, cache: Cache | None = None,
+def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cache | None = None,
                      progress=None) -> tuple[ActivationStats, Subspaces]:
     """Input statistics (for units) and top output directions (for ActSVD), cached together."""
     parts = {"kind": "activations", "model": lm.fingerprint, "set": which, "data": cal.key(which),
              "system": cal.system_prompt, "max_rank": MAX_RANK}
 
     def compute():
-        st = collect(lm.model, _batches(lm, cal, which), gram=True, progress=progress)
+        with locked(lm.model):
+            st = collect(lm.model, _batches(lm, cal, which), gram=True, progress=progress)
         sub = subspaces_from_gram(st.gram, st.n_tokens, MAX_RANK)
         out = {"n_tokens": torch.tensor([st.n_tokens])}
         for n in st.sq:
@@ -108,8 +120,9 @@ def activation_stats(lm, which: str, cal: Calibration, cache: Cache | None = Non
     return stats, Subspaces({n: d[f"V/{n}"] for n in names}, n_tok)
 
 
-def unit_importance(lm, cal: Calibration, cache: Cache | None = None, progress=None):
+def unit_importance(lm: "LoadedModel", cal: Calibration, cache: Cache | None = None, progress=None):
     """FLAP importance on both sets: (I_S, I_U)."""
     s, _ = activation_stats(lm, "safety", cal, cache, progress)
     u, _ = activation_stats(lm, "utility", cal, cache, progress)
-    return flap_importance(lm.model, s), flap_importance(lm.model, u)
+    with locked(lm.model):
+        return flap_importance(lm.model, s), flap_importance(lm.model, u)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from .cache import Cache
+from .edits import locked
+
+DEFAULT_ENERGY_K = 8   # the spectra table reports the energy captured by the top k
 
 
 def delta(aligned, base, name: str) -> torch.Tensor:
@@ -63,9 +66,11 @@ def spectra(aligned, base, cache: Cache | None = None, progress=None) -> dict[st
     def compute() -> dict[str, torch.Tensor]:
         out = {}
         for i, n in enumerate(names):
-            d = delta(aligned, base, n)
+            with locked(aligned.model, base.model):
+                d = delta(aligned, base, n)
+                base_norm = base.adapter[n].W.float().norm().clamp_min(1e-12)
             out[f"s/{n}"] = torch.linalg.svdvals(d)
-            out[f"r/{n}"] = torch.tensor([float(d.norm() / base.adapter[n].W.float().norm().clamp_min(1e-12))])
+            out[f"r/{n}"] = torch.tensor([float(d.norm() / base_norm)])
             if progress:
                 progress((i + 1) / len(names), f"SVD of ΔW {n}")
         return out

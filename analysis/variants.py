@@ -5,26 +5,33 @@ cache key uses it), so the page, the CLI and the benchmark build identical varia
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .cache import Cache
 from .critical_regions import RegionSettings, build
 from .finetune import Variant, whole_units
 from .lox import LoX
 from .scoring import Calibration
 
+if TYPE_CHECKING:
+    from .models import LoadedModel
+
+DEFAULT_UNIT_PCT = 10.0   # frozen units: the exclusive-safety percentile
+KINDS = ("aligned", "lox", "frozen-units", "frozen-redundant", "frozen-weights")
+
 
 def aligned() -> Variant:
     return Variant("aligned", spec={"variant": "aligned"})
 
 
-def lox(lm, base, k: int, alpha: float, layers=None, modules=None, cache: Cache | None = None) -> Variant:
-    settings = LoX(k, alpha, layers, modules)
+def lox(lm: "LoadedModel", base: "LoadedModel", settings: LoX | None = None, cache: Cache | None = None) -> Variant:
+    settings = settings or LoX()
     return Variant(settings.label, edit=settings.edit(lm, base, cache),
-                   spec={"variant": "lox", "k": k, "alpha": alpha, "layers": layers, "modules": modules,
-                         "base": base.fingerprint})
+                   spec={"variant": "lox", **settings.spec(), "base": base.fingerprint})
 
 
-def frozen_units(lm, cal: Calibration, safety_pct: float = 10.0, kind: str = "safety", whole: bool = True,
-                 cache: Cache | None = None) -> Variant:
+def frozen_units(lm: "LoadedModel", cal: Calibration, safety_pct: float = DEFAULT_UNIT_PCT, kind: str = "safety",
+                 whole: bool = True, cache: Cache | None = None) -> Variant:
     """Freeze the exclusive safety units (or, as a control, as many redundant units) during the attack.
 
     ``whole`` also freezes the rows that feed each unit (see :func:`finetune.whole_units`)."""
@@ -39,11 +46,31 @@ def frozen_units(lm, cal: Calibration, safety_pct: float = 10.0, kind: str = "sa
                          "calibration": [cal.key("safety"), cal.key("utility")], "system": cal.system_prompt})
 
 
-def frozen_weights(lm, cal: Calibration, score: str = "snip", q: float = 0.03, p: float = 0.03,
-                   cache: Cache | None = None) -> Variant:
+def frozen_weights(lm: "LoadedModel", cal: Calibration, score: str = "snip", q: float = RegionSettings.q,
+                   p: float = RegionSettings.p, cache: Cache | None = None) -> Variant:
     """Freeze the safety-critical weights (set difference S_q \\ U_p of Wanda or SNIP scores)."""
     region = build(lm, RegionSettings(method="set_difference", score=score, p=p, q=q), cal, cache=cache)
     return Variant(f"aligned, frozen safety-critical weights ({score}, {100 * region.removed_fraction:.1f} %)",
                    freeze=region.edit.masks,
                    spec={"variant": "frozen-weights", "score": score, "p": p, "q": q,
                          "calibration": [cal.key("safety"), cal.key("utility")], "system": cal.system_prompt})
+
+
+def build_variants(names: list[str], lm: "LoadedModel", base: "LoadedModel | None", lox_settings: LoX | None = None,
+                   cal: Calibration | None = None, unit_pct: float = DEFAULT_UNIT_PCT,
+                   cache: Cache | None = None) -> list[Variant]:
+    """The variants named in ``names`` (see :data:`KINDS`); ``cal`` is needed for the frozen ones."""
+    out = []
+    for v in names:
+        if v not in KINDS:
+            raise ValueError(f"unknown variant {v!r}; use {', '.join(KINDS)}")
+        if v.startswith("frozen") and cal is None:
+            raise ValueError(f"variant {v!r} needs calibration data")
+        if v == "lox" and base is None:
+            raise ValueError("the LoX variant needs the base model of the pair")
+        out.append({"aligned": lambda: aligned(),
+                    "lox": lambda: lox(lm, base, lox_settings, cache),
+                    "frozen-units": lambda: frozen_units(lm, cal, unit_pct, "safety", cache=cache),
+                    "frozen-redundant": lambda: frozen_units(lm, cal, unit_pct, "redundant", cache=cache),
+                    "frozen-weights": lambda: frozen_weights(lm, cal, cache=cache)}[v]())
+    return out

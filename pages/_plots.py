@@ -7,12 +7,14 @@ import plotly.graph_objects as go
 TYPE_COLOURS = {"safety": "#d62728", "utility": "#1f77b4", "complex": "#9467bd", "redundant": "#c7c7c7"}
 
 
-def layer_module_heatmap(values: dict[str, float], layers: int, modules: list[str], title: str,
-                         fmt: str = ".3f", colorscale: str = "Viridis") -> go.Figure:
+def layer_module_heatmap(values: dict[str, float], adapter, title: str, fmt: str = ".3f",
+                         colorscale: str = "Viridis") -> go.Figure:
+    """Layers × modules; each weight's cell from its WeightRef (``adapter.linears``), never from its name."""
+    layers, modules = adapter.n_layers, adapter.modules
     z = np.full((layers, len(modules)), np.nan)
     for name, v in values.items():
-        _, layer, _, module = name.split(".")
-        z[int(layer), modules.index(module)] = v
+        ref = adapter.linears[name]
+        z[ref.layer, modules.index(ref.module)] = v
     fig = go.Figure(go.Heatmap(z=z, x=modules, y=[f"layer {i}" for i in range(layers)], colorscale=colorscale,
                                texttemplate=f"%{{z:{fmt}}}", hovertemplate="%{y}, %{x}: %{z:" + fmt + "}<extra></extra>"))
     fig.update_layout(title=title, height=120 + 60 * layers, margin=dict(l=10, r=10, t=40, b=10),

@@ -11,7 +11,9 @@ import torch
 from analysis.cache import Cache
 from analysis.config import AppConfig, ConfigError, load_config
 from analysis.models import DEMO, ModelLoadError, ModelPair, load_pair
-from analysis.prompts import DataFormatError, PromptSet, builtin_sets, load_prompt_file
+from analysis.data import make_spec
+from analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, EvalSpec
+from analysis.prompts import DataFormatError, PromptSet, load_prompt_file
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
 
@@ -155,21 +157,54 @@ def system_prompt_picker(key: str = "sys") -> str | None:
     return None
 
 
+def _uploaded(up, label: str) -> PromptSet:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / Path(up.name).name
+        path.write_bytes(up.getvalue())
+        return load_prompt_file(path, label)
+
+
 def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
-    """Built-in organism sets, or a user's harmful file (AdvBench CSV, .txt, CSV/JSONL).
-    Returns the sets, or the message saying why the uploaded file cannot be used."""
+    """The model's built-in sets (the organism's test split for the demo), or a user's files (AdvBench CSV,
+    .txt, CSV/JSONL). Returns the sets, or the message saying why they cannot be used."""
     cfg = config()
+    pair = require_pair()
     top = max(8, min(120, cfg.max_prompts) // 8 * 8)
     n = st.slider("Prompts per set", 8, top, min(default_n, top), step=8, key=f"{key}_n")
-    sets = builtin_sets("test")
-    up = st.file_uploader("Harmful prompts (optional): AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
-                          type=["csv", "txt", "jsonl", "json"], key=f"{key}_file") if cfg.allow_uploads else None
-    if up is not None:
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / Path(up.name).name
-            path.write_bytes(up.getvalue())
-            try:
-                sets["harmful"] = load_prompt_file(path, "harmful")
-            except DataFormatError as e:
-                return f"Cannot use the uploaded prompt file: {e}"
+    sets: dict[str, PromptSet] = {}
+    if cfg.allow_uploads:
+        for label, what in (("harmful", "AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'"),
+                            ("benign", "CSV/JSONL with 'prompt' and 'response' (for utility)")):
+            up = st.file_uploader(f"{label.capitalize()} prompts (optional): {what}", type=["csv", "txt", "jsonl", "json"],
+                                  key=f"{key}_file" if label == "harmful" else f"{key}_file_{label}")
+            if up is not None:
+                try:
+                    sets[label] = _uploaded(up, label)
+                except DataFormatError as e:
+                    return f"Cannot use the uploaded {label} prompt file: {e}"
+    if len(sets) < 2:
+        try:
+            sets = {**pair.aligned.data.sets("test"), **sets}
+        except ValueError as e:
+            return str(e)
     return {k: v.head(n) for k, v in sets.items()}
+
+
+def eval_spec_picker(key: str, default_n: int = 120, tokens: bool = False) -> EvalSpec | str:
+    """System prompt, prompt sets (and the token budget) in one evaluation spec, or the message why not."""
+    system_prompt = system_prompt_picker(key)
+    sets = prompt_sets_picker(f"{key}_sets", default_n)
+    max_new = DEFAULT_MAX_NEW_TOKENS
+    if tokens:
+        top = max(8, min(64, config().max_new_tokens))
+        max_new = st.slider("Max new tokens", 8, top, min(DEFAULT_MAX_NEW_TOKENS, top), key=f"{key}_max_new")
+    if isinstance(sets, str):
+        return sets
+    return make_spec(require_pair().aligned, sets["harmful"], sets["benign"], system_prompt, max_new)
+
+
+def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:
+    if isinstance(spec, str):
+        st.error(spec)
+        st.stop()
+    return spec

@@ -3,15 +3,13 @@ what happens when they are pruned."""
 import pandas as pd
 import streamlit as st
 
-from analysis.attribution.units import classify_units
-from analysis.critical_regions import RegionSettings, build
-from analysis.edits import applied, locked
-from analysis.evaluate import evaluate
+from analysis.critical_regions import RegionSettings, build, unit_types
+from analysis.evaluate import compare
 from analysis.regions import jaccard_overlap, score_mass
-from analysis.scoring import calibration, scores, unit_importance
+from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record, section
-from pages._widgets import config, progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, spec_or_stop
 
 st.title("Critical regions")
 st.caption("Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
@@ -22,17 +20,14 @@ section("Critical regions")
 lm = pair.aligned
 
 with st.expander("Data", expanded=False):
-    n_cal = st.slider("Calibration samples per set", 8, 128, 128, step=8, key="cr_n")
-    system_prompt = system_prompt_picker("cr")
-    sets = prompt_sets_picker("cr_eval")
-    n_eval = st.slider("Evaluation prompts per set (before/after)", 8, 120, 48, step=8, key="cr_eval_count")
-if isinstance(sets, str):
-    st.error(sets)
+    n_cal = st.slider("Calibration samples per set", 8, 128, DEFAULT_CALIBRATION_N, step=8, key="cr_n")
+    spec = eval_spec_picker("cr", default_n=48)
+spec = spec_or_stop(spec)
+try:
+    cal = default_calibration(lm, n_cal, spec.system_prompt)
+except ValueError as e:
+    st.error(str(e))
     st.stop()
-eval_h, eval_b = sets["harmful"].head(n_eval), sets["benign"].head(n_eval)
-
-with locked(lm.model):
-    cal = calibration(lm, n_cal, system_prompt=system_prompt)
 st.caption(f"{len(cal.safety)} safety pairs (harmful prompts the aligned model refused), {len(cal.utility)} utility pairs.")
 
 # --- where safety and utility importance overlap ---------------------------------------------------
@@ -43,14 +38,12 @@ with c1:
     top_p = st.slider("Top fraction p", 0.01, 0.5, 0.05, step=0.01, key="cr_overlap_p")
     view = st.radio("Heatmap", ["Jaccard overlap", "safety score mass"], key="cr_view")
 update, bar = progress_bar(f"Scoring ({score})")
-with locked(lm.model):
-    ss = scores(lm, score, "safety", cal, progress=update, ray_address=config().ray_address or None)
-    us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray_address or None)
+ss = scores(lm, score, "safety", cal, progress=update, ray_address=config().ray_address or None)
+us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray_address or None)
 bar.empty()
 values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
 with c2:
-    figure(layer_module_heatmap(values, lm.adapter.n_layers, lm.adapter.modules,
-                                f"{view} ({score}, p = {top_p:.2f})"), "cr_heat")
+    figure(layer_module_heatmap(values, lm.adapter, f"{view} ({score}, p = {top_p:.2f})"), "cr_heat")
 c1, c2 = st.columns([1, 3])
 with c1:
     layer = st.selectbox("Layer", list(range(lm.adapter.n_layers)), key="cr_cell_layer")
@@ -66,38 +59,38 @@ labels = {"set_difference": "set difference S_q \\ U_p (neurons)", "actsvd": "Ac
 method = st.selectbox("Method", list(labels), format_func=labels.get, key="cr_method")
 cols = st.columns(4)
 s = RegionSettings(method=method, score=score)
+D = RegionSettings
 if method == "set_difference":
-    s.q = cols[0].slider("q (top safety)", 0.0, 0.2, 0.03, step=0.005, key="cr_q", format="%.3f")
-    s.p = cols[1].slider("p (top utility protected)", 0.0, 0.2, 0.03, step=0.005, key="cr_p", format="%.3f")
-    s.group = cols[2].selectbox("Group", ["row", "matrix", "layer"], key="cr_group")
+    s.q = cols[0].slider("q (top safety)", 0.0, 0.2, D.q, step=0.005, key="cr_q", format="%.3f")
+    s.p = cols[1].slider("p (top utility protected)", 0.0, 0.2, D.p, step=0.005, key="cr_p", format="%.3f")
+    groups = ["row", "matrix", "layer"]
+    s.group = cols[2].selectbox("Group", groups, groups.index(D.group), key="cr_group")
     options = ["zero", "base"] if pair.base else ["zero"]
     s.prune_to = cols[3].selectbox("Prune to", options, key="cr_prune_to",
                                    help="zero the weights, or restore them to the base model's values")
 elif method in ("actsvd", "orthogonal"):
-    s.r_s = cols[0].slider("r_s (safety ranks removed)", 0, 16, 1, key="cr_rs")
+    s.r_s = cols[0].slider("r_s (safety ranks removed)", 0, 16, D.r_s, key="cr_rs")
     if method == "orthogonal":
-        s.r_u = cols[1].slider("r_u (utility ranks protected)", 0, 32, 2, key="cr_ru")
+        s.r_u = cols[1].slider("r_u (utility ranks protected)", 0, 32, D.r_u, key="cr_ru")
 else:
-    s.safety_pct = cols[0].slider("exclusive safety %", 0.0, 20.0, 2.0, step=0.5, key="cr_spct")
-    s.utility_pct = cols[1].slider("exclusive utility %", 0.0, 40.0, 13.0, step=0.5, key="cr_upct")
-    s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, 15.0, step=0.5, key="cr_rpct")
+    s.safety_pct = cols[0].slider("exclusive safety %", 0.0, 20.0, D.safety_pct, step=0.5, key="cr_spct")
+    s.utility_pct = cols[1].slider("exclusive utility %", 0.0, 40.0, D.utility_pct, step=0.5, key="cr_upct")
+    s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, D.redundant_pct, step=0.5, key="cr_rpct")
     s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind")
 
 go_prune = st.button("Prune region and compare", type="primary", key="cr_go")
 if go_prune:
     try:
         update, bar = progress_bar("Building region")
-        with locked(lm.model):
-            region = build(lm, s, cal, pair.base, progress=update)
-            rows, gens = {}, {}
-            show = eval_h.prompts()[:4] + eval_b.prompts()[:4]
-            for label, edit in (("aligned", None), ("pruned", region.edit), ("control", region.control)):
-                with applied(lm.model, *([edit] if edit is not None else [])):
-                    r = evaluate(lm.model, lm.tokenizer, eval_h, eval_b, system_prompt)
-                gens[label] = [g.text for g in r.harmful[:4] + r.benign[:4]]  # the evaluation's own replies
-                rows[label] = {"ASR (keyword)": r.asr, "ASR (really complies)": r.asr_positive, "utility": r.utility,
-                               "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate}
+        region = build(lm, s, cal, pair.base, progress=update)
+        results = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control},
+                          progress=update)
         bar.empty()
+        show = spec.harmful.prompts()[:4] + spec.benign.prompts()[:4]
+        gens = {label: [g.text for g in r.harmful[:4] + r.benign[:4]] for label, r in results.items()}
+        rows = {label: {"ASR (keyword)": r.asr, "ASR (really complies)": r.asr_positive, "utility": r.utility,
+                        "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate}
+                for label, r in results.items()}
         st.session_state["cr_result"] = (region.description, region.removed_fraction, region.unit, region.notes,
                                          rows, show, gens)
     except ValueError as e:
@@ -123,23 +116,13 @@ if "cr_result" in st.session_state:
 # --- units ---------------------------------------------------------------------------------------------
 st.subheader("Unit types per layer")
 update, bar = progress_bar("Unit importance")
-with locked(lm.model):
-    i_s, i_u = unit_importance(lm, cal, progress=update)
-bar.empty()
 try:
-    types = classify_units(i_s, i_u, s.safety_pct, s.utility_pct, s.redundant_pct)
+    types = unit_types(lm, s, cal, progress=update)
 except ValueError as e:
     st.error(f"Cannot type the units: {e}")
     st.stop()
-per_layer: dict[int, dict[str, float]] = {}
-for n, labs in types.labels.items():
-    layer_i = int(n.split(".")[1])
-    acc = per_layer.setdefault(layer_i, {"n": 0, "safety": 0, "utility": 0, "complex": 0, "redundant": 0})
-    acc["n"] += len(labs)
-    for t in ("safety", "utility", "complex", "redundant"):
-        acc[t] += labs.count(t)
-shares = {i: {t: v[t] / v["n"] for t in ("safety", "utility", "complex", "redundant")} for i, v in per_layer.items()}
-figure(unit_type_bars(shares), "cr_units")
+bar.empty()
+figure(unit_type_bars(types.shares_by_layer(lm.adapter)), "cr_units")
 st.caption(f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "
            f"redundant {s.redundant_pct:g} % per matrix (the paper gives none; Llama-2-7B-chat shares were about "
            "1.3 % / 13 % / 15 %).")

@@ -5,17 +5,16 @@ import streamlit as st
 
 from analysis import representations as rep
 from analysis.critical_regions import RegionSettings, build
-from analysis.edits import locked
-from analysis.evaluate import evaluate_cached
-from analysis.judge import Judge
-from analysis.landscape.directions import RandomDirection, perturbed_params
-from analysis.landscape.grid import Perturbation
+from analysis.evaluate import evaluate, format_utility
+from analysis.landscape.directions import RandomDirection
+from analysis.landscape.grid import point_edit
 from analysis.lox import LoX
-from analysis.prompts import builtin_sets
-from analysis.scoring import calibration
+from analysis.scoring import default_calibration
 from pages._plots import per_layer_lines, scatter_2d
 from pages._export import figure, record, section
-from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
+from pages._widgets import eval_spec_picker, progress_bar, require_pair, spec_or_stop
+
+VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
 
 st.title("Representations")
 st.caption("The residual stream at every layer boundary (0 = embeddings, l = after decoder layer l), at the last "
@@ -26,48 +25,42 @@ section("Representations")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Data and edited model", expanded=False):
-    system_prompt = system_prompt_picker("rp")
-    sets = prompt_sets_picker("rp_sets", default_n=120)
+    spec = eval_spec_picker("rp", default_n=120)
     edit_kind = st.radio("Edited model", ["none", "random perturbation", "pruned"] + (["LoX"] if base else []),
                          horizontal=True, key="rp_edit")
     c = st.columns(3)
     strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="rp_alpha")
-    lox_k = c[1].slider("LoX k", 0, 64, 8, key="rp_k", disabled=edit_kind != "LoX")
+    lox_k = c[1].slider("LoX k", 0, 64, LoX.k, key="rp_k", disabled=edit_kind != "LoX")
     seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key="rp_seed", disabled=edit_kind != "random perturbation")
-if isinstance(sets, str):
-    st.error(sets)
-    st.stop()
-harmful, benign = sets["harmful"], sets["benign"]
+spec = spec_or_stop(spec)
+harmful, benign, system_prompt = spec.harmful, spec.benign, spec.system_prompt
 if len(harmful) < 5 or len(benign) < 5:
     st.error("Probes need at least 5 harmful and 5 benign prompts.")
     st.stop()
 
 edit, edit_label = None, ""
-if edit_kind == "random perturbation":
-    d = RandomDirection(int(seed))
-    with locked(lm.model):
-        names = [n for n, _ in perturbed_params(lm.model)]
-    edit, edit_label = Perturbation([d], (strength,), names), f"random seed {int(seed)} α={strength:g}"
-elif edit_kind == "pruned":   # the critical-regions setting chosen on the val split (README)
-    with locked(lm.model):
-        cal = calibration(lm, 128, system_prompt=system_prompt)
-        region = build(lm, RegionSettings(method="orthogonal", r_s=3, r_u=8), cal)
-    edit, edit_label = region.edit, f"pruned: {region.description} of {len(cal.safety)}+{len(cal.utility)} calibration pairs"
-elif edit_kind == "LoX":
-    lox = LoX(lox_k, strength)
-    with locked(lm.model, base.model):
-        edit = lox.edit(lm, base)
-    edit_label = f"{lox.label} of {base.fingerprint}"
+try:
+    if edit_kind == "random perturbation":
+        edit, edit_label = point_edit(lm.model, [RandomDirection(int(seed))], (strength,), ("linear",)), \
+            f"random seed {int(seed)} α={strength:g}"
+    elif edit_kind == "pruned":
+        cal = default_calibration(lm, system_prompt=system_prompt)
+        region = build(lm, VAL_CHOSEN_PRUNING, cal)
+        edit, edit_label = region.edit, f"pruned: {region.description}"
+    elif edit_kind == "LoX":
+        lox = LoX(lox_k, strength)
+        edit, edit_label = lox.edit(lm, base), lox.label
+except ValueError as e:
+    st.error(f"Cannot build the edited model: {e}")
+    st.stop()
 
-models = {"aligned": (lm, None, "")} | ({"base": (base, None, "")} if base else {}) | \
-    ({f"edited ({edit_label.split(' of ')[0]})": (lm, edit, edit_label)} if edit is not None else {})
+models = {"aligned": (lm, None)} | ({"base": (base, None)} if base else {}) | \
+    ({f"edited ({edit_label})": (lm, edit)} if edit is not None else {})
 # an edit is applied only when its states are not cached yet
 update, bar = progress_bar("Hidden states")
 states = {}
-for i, (label, (m, e, lab)) in enumerate(models.items()):
-    with locked(m.model):
-        states[label] = (rep.states_cached(m, harmful, system_prompt, lab, edit=e),
-                         rep.states_cached(m, benign, system_prompt, lab, edit=e))
+for i, (label, (m, e)) in enumerate(models.items()):
+    states[label] = (rep.states_cached(m, harmful, system_prompt, e), rep.states_cached(m, benign, system_prompt, e))
     update((i + 1) / len(models), label)
 bar.empty()
 n_layers = states["aligned"][0].n_layers
@@ -80,9 +73,8 @@ pool = c[1].radio("Token", ["last", "mean"], horizontal=True, key="rp_pool",
                   help="last prompt token, or the mean over the prompt")
 method = c[2].radio("Projection", ["pca", "umap"], horizontal=True, key="rp_proj")
 colour = c[3].radio("Colour by", ["harmful / benign", "refused"], horizontal=True, key="rp_colour")
-judge = Judge()
-with locked(lm.model):
-    ev = evaluate_cached(lm, harmful, benign, system_prompt)
+judge = spec.judge
+ev = evaluate(lm, spec)
 if colour == "refused":
     groups = [("harmful, refused" if judge.is_refusal(g.text) else "harmful, complied") for g in ev.harmful] + \
         [("benign, refused" if judge.is_refusal(g.text) else "benign") for g in ev.benign]
@@ -91,16 +83,16 @@ else:
     groups = ["harmful"] * len(harmful) + ["benign"] * len(benign)
 hover = harmful.prompts() + benign.prompts()
 cols = st.columns(len(states))
-for col, (label, (m, _, lab)) in zip(cols, models.items()):
+for col, (label, (m, e)) in zip(cols, models.items()):
     with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
-        xy = rep.projection_cached(m, harmful, benign, layer, pool, method, system_prompt, lab)
+        xy = rep.projection_cached(m, harmful, benign, layer, pool, method, system_prompt, e)
     figure(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), f"rp_scatter_{label}", col)
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
 accs = {}
-for label, (m, _, lab) in models.items():   # from the states cached above; reruns cost no refits
-    accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, lab, pool)
+for label, (m, e) in models.items():   # from the states cached above; reruns cost no refits
+    accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, e, pool)
 figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"), "rp_probes")
 st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
 
@@ -110,20 +102,16 @@ st.caption("Per layer: r = mean(harmful) − mean(benign) of last-token states, 
            "120 + 120 train-split prompts (the prompts above are held out) — or from the prompts above for an uploaded "
            "set. Ablating r projects it out of every write into the residual stream (embeddings, attention and "
            "MLP outputs) with hooks removed afterwards.")
-if harmful.name == "harmful-test":
-    train = builtin_sets("train")
-    src_h, src_b = train["harmful"], train["benign"]
-else:
+try:   # directions from the provider's training prompts when it has them (held out from the prompts above)
+    src_h, src_b = lm.data.calibration_sets(120)
+except ValueError:
     src_h, src_b = harmful, benign
-with locked(lm.model):
-    dirs = rep.refusal_directions(rep.states_cached(lm, src_h, system_prompt), rep.states_cached(lm, src_b, system_prompt))
+dirs = rep.refusal_directions_for(lm, src_h, src_b, system_prompt)
 if st.button("Ablate each layer's direction and measure ASR", key="rp_ablate"):
     st.session_state["rp_scan_for"] = (harmful.name, len(harmful), len(benign), system_prompt)
 if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benign), system_prompt):
     update, bar = progress_bar("Direction ablation")
-    with locked(lm.model):
-        scan = rep.ablation_scan(lm, dirs, harmful, benign, system_prompt, layers=list(range(1, n_layers)),
-                                 progress=update)
+    scan = rep.ablation_scan(lm, dirs, spec, layers=list(range(1, n_layers)), progress=update)
     bar.empty()
     best = scan.best_layer
     i = scan.layers.index(best)
@@ -133,7 +121,7 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
                 delta_color="inverse")
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
-    c[3].metric("Utility", f"{100 * scan.utility[i]:.1f} %" if scan.utility[i] is not None else "–")
+    c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind))
     figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
                            "Ablating the direction taken at each layer", "%"), "rp_scan")
     record(numbers={"refusal direction: best layer": best,

@@ -1,10 +1,10 @@
 """Safety landscape (Peng et al. 2024): ASR and utility around the model in weight space — the safety basin."""
 import streamlit as st
 
-from analysis.edits import locked
-from analysis.landscape.directions import ModelDifference, RandomDirection, inner, orthogonalise, plane_through
+from analysis.data import make_spec
+from analysis.landscape.directions import ModelDifference, RandomDirection, orthogonalise, plane_through, project_model
 from analysis.models import ModelLoadError, check_compatible, load_model
-from analysis.landscape.grid import axis, evaluate_grid
+from analysis.landscape.grid import LandscapeSettings, axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
 from pages._export import figure, record, section
@@ -27,15 +27,17 @@ with st.expander("Data and direction", expanded=True):
     kinds = ["random"] + (["toward base"] if pair.base else []) + (["toward another model"] if custom else []) + \
         (["plane: base + third model"] if pair.base and dim == "2D" and custom else [])
     kind = c[1].selectbox("Direction", kinds, key="ls_kind")
-    norm = c[2].selectbox("Normalisation", ["layer", "filter"], key="ls_norm", disabled=kind != "random")
-    seed = c[3].number_input("Seed", 0, 10_000, 0, key="ls_seed")
+    D = LandscapeSettings
+    norm = c[2].selectbox("Normalisation", ["layer", "filter"], ["layer", "filter"].index(D.norm), key="ls_norm",
+                          disabled=kind != "random")
+    seed = c[3].number_input("Seed", 0, 10_000, D.seed, key="ls_seed")
     c = st.columns(4)
-    lo, hi = c[0].slider("Range of α (and β)", -2.0, 2.0, (-0.5, 0.5), step=0.05, key="ls_range")
+    lo, hi = c[0].slider("Range of α (and β)", -2.0, 2.0, (D.lo, D.hi), step=0.05, key="ls_range")
     cap = config().max_grid_points
     top = max(3, min(21, cap if dim == "1D" else int(cap ** 0.5)))
     top -= 1 - top % 2  # odd, so the model itself (α = 0) is a grid point
     steps = c[1].slider("Points per axis", 3, top, min(11 if dim == "1D" else 5, top), step=2, key="ls_steps")
-    groups = c[2].multiselect("Perturbed tensors", ["linear", "norm", "embed", "lm_head", "other"], ["linear"],
+    groups = c[2].multiselect("Perturbed tensors", ["linear", "norm", "embed", "lm_head", "other"], list(D.groups),
                               key="ls_groups", help="norms excluded by default; tied tensors are perturbed once")
     system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["custom", "compare both"], key="ls_sys")
     if system_choice == "custom":
@@ -52,6 +54,10 @@ if not groups:
     st.stop()
 groups = tuple(groups)
 harmful, benign = sets["harmful"], sets["benign"]
+
+
+def spec_with(system_label: str):
+    return make_spec(lm, harmful, benign, SYSTEM_PROMPTS[system_label])
 
 
 @st.cache_resource(show_spinner="Loading the third model…", max_entries=2)
@@ -90,8 +96,9 @@ if dim == "1D":
     curves, lands = {}, {}
     for label in (["none", "helpful and safe"] if system_choice == "compare both" else [system_choice]):
         update, bar = progress_bar(f"Landscape ({label})")
-        land = evaluate_grid(lm, [direction()], [ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                             progress=update, ray_address=config().ray_address or None, other_models=others)  # each point takes the locks it needs: other sessions interleave
+        # each point takes the locks it needs: other sessions interleave
+        land = evaluate_grid(lm, [direction()], [ax], spec_with(label), groups=groups, progress=update,
+                             ray_address=config().ray_address or None, other_models=others)
         bar.empty()
         lands[label] = land
         curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
@@ -114,19 +121,16 @@ else:
     points = {"aligned": (0.0, 0.0)}
     if kind == "plane: base + third model":
         try:
-            with locked(lm.model, pair.base.model, third.model):
-                d1, d2, where = plane_through(lm.model, pair.base, third, groups)
+            d1, d2, where = plane_through(lm.model, pair.base, third, groups)
         except ValueError as e:
             st.error(f"No plane through these models: {e}")
             st.stop()
         points.update({"base": where["second"], "third": where["third"]})
     else:
         d1 = direction()
-        with locked(lm.model, *d1.sources()):
-            d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
+        d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
     update, bar = progress_bar("2D landscape")
-    land = evaluate_grid(lm, [d1, d2], [ax, ax], harmful, benign, SYSTEM_PROMPTS[label], groups=groups,
-                         progress=update, ray_address=config().ray_address or None, other_models=others)
+    land = evaluate_grid(lm, [d1, d2], [ax, ax], spec_with(label), groups=groups, progress=update, ray_address=config().ray_address or None, other_models=others)
     bar.empty()
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     c1, c2 = st.columns(2)
@@ -134,10 +138,7 @@ else:
     if kind.startswith("toward"):
         points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
     elif kind == "random" and pair.base is not None:  # the base projected onto the random plane
-        to_base = ModelDifference(pair.base.model, pair.base.fingerprint, groups)
-        with locked(lm.model, pair.base.model):
-            a_b = inner(lm.model, to_base, d1, groups) / inner(lm.model, d1, d1, groups)
-            b_b = inner(lm.model, to_base, d2, groups) / inner(lm.model, d2, d2, groups)
+        a_b, b_b = project_model(lm.model, pair.base, d1, d2, groups)
         points["base (projected)"] = (a_b, b_b)
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
     figure(landscape_contour(ax, ax, land.asr, "ASR contour", points), "ls_contour", c2)

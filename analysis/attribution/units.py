@@ -44,11 +44,22 @@ class UnitTypes:
         """Share of each unit type per weight matrix."""
         return {n: {t: lab.count(t) / len(lab) for t in TYPES} for n, lab in self.labels.items()}
 
+    def shares_by_layer(self, adapter: Adapter) -> dict[int, dict[str, float]]:
+        """Share of each unit type per layer (all unit matrices of the layer pooled)."""
+        counts: dict[int, dict[str, int]] = {}
+        for n, lab in self.labels.items():
+            acc = counts.setdefault(adapter[n].layer, {"n": 0, **{t: 0 for t in TYPES}})
+            acc["n"] += len(lab)
+            for t in TYPES:
+                acc[t] += lab.count(t)
+        return {layer: {t: c[t] / max(c["n"], 1) for t in TYPES} for layer, c in sorted(counts.items())}
+
     def count(self, kind: str) -> int:
         kind = ALIASES.get(kind, kind)
         return sum(lab.count(kind) for lab in self.labels.values())
 
-    def mask(self, kind: str, adapter: Adapter, limit: int | None = None, seed: int = 0) -> Mask:
+    def mask(self, kind: str, adapter: Adapter, limit: int | None = None, seed: int = 0,
+             recipe: dict | None = None) -> Mask:
         """Zero the input columns of units of ``kind`` (at most ``limit`` of them, chosen at random)."""
         kind = ALIASES.get(kind, kind)
         chosen = [(n, j) for n, lab in self.labels.items() for j, t in enumerate(lab) if t == kind]
@@ -58,7 +69,7 @@ class UnitTypes:
         masks = {n: torch.zeros(adapter[n].shape, dtype=torch.bool) for n in self.labels}
         for n, j in chosen:
             masks[n][:, j] = True
-        return Mask(masks)
+        return Mask(masks, recipe=recipe)
 
 
 def classify_units(i_s: dict[str, torch.Tensor], i_u: dict[str, torch.Tensor], safety_pct: float = 2.0,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..arch import adapter_of
+from ..edits import locked
 
 GROUPS = ("linear", "norm", "embed", "lm_head", "other")
 NORMS = ("layer", "filter")
@@ -125,8 +126,9 @@ class Orthogonalised:
 
 
 def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> Orthogonalised:
+    """d₂ made orthogonal to d₁ (Gram–Schmidt over all perturbed tensors); holds the models' locks."""
     dot = nrm = 0.0
-    with torch.no_grad():
+    with locked(model, *d1.sources(), *d2.sources()), torch.no_grad():
         for name, p in perturbed_params(model, groups):
             a, b = d1.tensor(name, p), d2.tensor(name, p)
             dot += float((a * b).sum())
@@ -135,7 +137,8 @@ def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",
 
 
 def inner(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> float:
-    with torch.no_grad():
+    """⟨d₁, d₂⟩ over all perturbed tensors; holds the models' locks."""
+    with locked(model, *d1.sources(), *d2.sources()), torch.no_grad():
         return sum(float((d1.tensor(n, p) * d2.tensor(n, p)).sum()) for n, p in perturbed_params(model, groups))
 
 
@@ -152,3 +155,11 @@ def plane_through(model: nn.Module, second, third, groups: tuple[str, ...] = ("l
         raise ValueError("the three models are (nearly) on one line: they span no plane; use a 1D interpolation")
     beta = inner(model, raw, d2, groups) / n2
     return d1, d2, {"second": (1.0, 0.0), "third": (d2.coef, beta)}
+
+
+def project_model(model: nn.Module, other, d1, d2, groups: tuple[str, ...] = ("linear",)) -> tuple[float, float]:
+    """Where ``other`` (a loaded model of the same shapes) projects onto the plane θ + α d₁ + β d₂ of ``model``:
+    (α, β) = (⟨θ_o − θ, d₁⟩/⟨d₁,d₁⟩, ⟨θ_o − θ, d₂⟩/⟨d₂,d₂⟩) for orthogonal d₁, d₂."""
+    to_other = ModelDifference(other.model, other.fingerprint, groups)
+    return (inner(model, to_other, d1, groups) / inner(model, d1, d1, groups),
+            inner(model, to_other, d2, groups) / inner(model, d2, d2, groups))

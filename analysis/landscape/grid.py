@@ -1,22 +1,48 @@
 """Grid evaluation: at each point θ + α d₁ (+ β d₂), ASR on harmful prompts, utility on benign prompts and
-the degenerate rate, raw generations kept. The point is applied in place as a reversible edit (the
-touched tensors are backed up once per point and restored exactly); directions are regenerated per tensor,
-so the peak memory is the model, one backup of the perturbed tensors and one tensor's direction.
-Each point is cached on its own: a partial grid resumes, and points can be computed by separate workers.
+the degenerate rate, raw generations kept. The point is a reversible edit (:class:`Perturbation`, named by its
+directions' specs and coordinates) measured by the one evaluation call, :func:`analysis.evaluate.evaluate`,
+so each point is cached on its own: a partial grid resumes, and points can be computed by separate workers
+(Ray tasks write into the same cache under the same key). Directions are regenerated per tensor, so the peak
+memory is the model, one backup of the perturbed tensors and one tensor's direction.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
-from ..cache import Cache
-from ..edits import Edit, applied, locked
-from ..evaluate import EvalResult, evaluate, evaluation_key
-from ..judge import Judge
-from ..prompts import PromptSet
-from .directions import perturbed_params
+from ..cache import Cache, make_key
+from ..edits import Edit
+from ..evaluate import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
+from .directions import GROUPS, NORMS, perturbed_params
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps)."""
+
+    lo: float = -0.5
+    hi: float = 0.5
+    steps: int = 21
+    seed: int = 0
+    norm: str = "layer"
+    groups: tuple[str, ...] = ("linear",)
+
+    def validate(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        bad = set(self.groups) - set(GROUPS)
+        if bad or not self.groups:
+            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
+        axis(self.lo, self.hi, self.steps)
 
 
 @dataclass
@@ -26,9 +52,18 @@ class Perturbation(Edit):
     directions: list
     coords: tuple[float, ...]
     names: list[str]
+    recipe: dict | None = None
 
     def targets(self) -> list[str]:
         return self.names
+
+    def sources(self) -> list[nn.Module]:
+        return [m for d in self.directions for m in d.sources()]
+
+    def spec(self) -> dict:
+        names = hashlib.sha256(json.dumps(self.names).encode()).hexdigest()
+        return {"type": "Perturbation", "directions": [d.spec() for d in self.directions],
+                "coords": [float(c) for c in self.coords], "names": names}
 
     def apply_to(self, name: str, W: torch.Tensor) -> None:
         delta = None
@@ -40,10 +75,13 @@ class Perturbation(Edit):
             W.copy_((W.float() + delta).to(W.dtype))
 
 
-def axis(lo: float = -0.5, hi: float = 0.5, steps: int = 21) -> list[float]:
+def axis(lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi,
+         steps: int = LandscapeSettings.steps) -> list[float]:
     """Evenly spaced coordinates (the reference default: [-0.5, 0.5] in 21 steps), rounded for stable keys."""
     if steps < 1:
         raise ValueError(f"a grid axis needs at least 1 step, got {steps}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"axis range must be finite, got [{lo}, {hi}]")
     if not hi >= lo:
         raise ValueError(f"axis range must have lo <= hi, got [{lo}, {hi}]")
     return [round(float(v), 10) for v in np.linspace(lo, hi, steps)]
@@ -57,68 +95,66 @@ class Landscape:
     utility: np.ndarray
     degenerate: np.ndarray
     generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
+    utility_kind: str = "none"
 
 
-def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_new_tokens, judge,
-           batch_size) -> dict:
-    """One grid point, under the model's lock and the locks of the models the directions read (this
-    model first, always, so two sessions never wait on each other in opposite orders)."""
-    with locked(lm.model, *(m for d in directions for m in d.sources())), \
-            applied(lm.model, Perturbation(directions, coords, names)):
-        r: EvalResult = evaluate(lm.model, lm.tokenizer, harmful, benign, system_prompt, max_new_tokens, judge,
-                                 batch_size)
-    return {"asr": r.asr, "asr_positive": r.asr_positive, "utility": r.utility, "degenerate": r.degenerate_rate,
-            "harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign],
-            "tokens": [g.n_tokens for g in r.harmful + r.benign]}
+def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
+    """The edit of grid point ``coords`` (what :func:`evaluate` applies and names)."""
+    return Perturbation(directions, tuple(coords), [n for n, _ in perturbed_params(model, groups)])
 
 
-def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: PromptSet, benign: PromptSet,
-                  system_prompt: str | None = None, max_new_tokens: int = 24, groups: tuple[str, ...] = ("linear",),
-                  judge: Judge | None = None, cache: Cache | None = None, progress=None,
-                  batch_size: int = 128, ray_address: str | None = None, other_models=()) -> Landscape:
+def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], spec: EvalSpec,
+               batch_size: int) -> dict:
+    """One grid point on a Ray worker: the worker loads the model itself; the result is what :func:`evaluate`
+    caches for this point."""
+    from ..distributed import load_on_worker, resolve
+    from ..edits import applied
+
+    lm = load_on_worker(ref)
+    edit = point_edit(lm.model, [resolve(d) for d in directions], coords, groups)
+    with applied(lm.model, edit):
+        return evaluate_model(lm.model, lm.tokenizer, spec, batch_size).to_json()
+
+
+def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], spec: EvalSpec,
+                  groups: tuple[str, ...] = LandscapeSettings.groups, cache: Cache | None = None, progress=None,
+                  batch_size: int = 128, ray_address: str | None = None,
+                  other_models: tuple = ()) -> Landscape:
     """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
     ``batch_size`` trades memory for speed: on small models one batch per set is fastest.
     With ``ray_address``, the points missing from the cache run as Ray tasks (``other_models``: the loaded
     models that model-difference directions read, so workers can load them too) and land in this cache."""
     if len(directions) != len(axes) or len(axes) not in (1, 2):
         raise ValueError("give one direction per axis, for a 1D or 2D grid")
-    judge = judge or Judge()
     cache = cache or Cache()
-    names = [n for n, _ in perturbed_params(lm.model, groups)]
     shape = tuple(len(a) for a in axes)
-    grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
-    gens = {}
-    points = list(np.ndindex(*shape))
-    eval_key = evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)
-
-    def key_parts(coords) -> dict:
-        return {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
-                "coords": list(coords), "groups": list(groups), **eval_key}
-
+    points = [tuple(axes[i][j] for i, j in enumerate(idx)) for idx in np.ndindex(*shape)]
+    edits = {c: point_edit(lm.model, directions, c, groups) for c in points}
     if ray_address:
-        from ..cache import make_key
-        from ..distributed import landscape_points
+        from ..distributed import run_tasks
 
-        coords_of = [tuple(axes[i][j] for i, j in enumerate(idx)) for idx in points]
-        missing = [c for c in coords_of if cache.get(make_key(**key_parts(c)), "json") is None]
+        missing = [c for c in points if cache.get(make_key(**evaluation_parts(lm, spec, edits[c])), "json") is None]
         done = []
 
         def store(c, result) -> None:
-            cache.put(make_key(**key_parts(c)), result, "json", key_parts(c))
+            parts = evaluation_parts(lm, spec, edits[c])
+            cache.put(make_key(**parts), result, "json", parts)
             done.append(c)
             if progress:
                 progress(len(done) / max(len(missing), 1), f"point {len(done)}/{len(missing)} on Ray at {c}")
 
-        landscape_points(ray_address, lm, directions, missing, groups, harmful, benign, system_prompt,
-                         max_new_tokens, judge, batch_size, other_models, store)
-    for k, idx in enumerate(points):
-        coords = tuple(axes[i][j] for i, j in enumerate(idx))
-        parts = key_parts(coords)
-        d = cache.get_or_compute(parts, lambda: _point(lm, directions, coords, names, harmful, benign,
-                                                       system_prompt, max_new_tokens, judge, batch_size), "json")
-        for key in grids:
-            grids[key][idx] = np.nan if d[key] is None else d[key]
-        gens[coords] = {"harmful": d["harmful"], "benign": d["benign"]}
+        run_tasks(ray_address, point_task, lm, directions, missing, other_models,
+                  lambda ref, dirs, c: (ref, dirs, c, groups, spec, batch_size), store)
+    grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
+    gens, kind = {}, "none"
+    for k, (idx, coords) in enumerate(zip(np.ndindex(*shape), points)):
+        r: EvalResult = evaluate(lm, spec, edits[coords], cache, batch_size=batch_size)
+        for key, v in (("asr", r.asr), ("asr_positive", r.asr_positive), ("utility", r.utility),
+                       ("degenerate", r.degenerate_rate)):
+            grids[key][idx] = np.nan if v is None else v
+        kind = r.utility_kind
+        gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
         if progress:
             progress((k + 1) / len(points), f"point {k + 1}/{len(points)} at {coords}")
-    return Landscape(axes, grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens)
+    return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens,
+                     kind)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
-from ..evaluate import evaluate
+from ..evaluate import EvalSpec, evaluate_model
 from ..prompts import PromptSet
 from . import corpus
+from .data import OrganismData
 from .tokenizer import build_tokenizer
 from .train import ModelShape, TrainRecipe, new_model, train
 
@@ -35,13 +36,14 @@ def _val_sets(n: int = 96) -> tuple[PromptSet, PromptSet]:
 def _align(model, tok, recipe: TrainRecipe, log) -> dict:
     """Fine-tune toward refusals; stop at the first checkpoint that meets VAL_TARGETS (else keep the best)."""
     harmful, benign = _val_sets()
+    spec = EvalSpec(harmful, benign, compliance=OrganismData().compliance_judge(harmful))
     best: dict = {"score": float("inf")}
 
     def check(step: int, loss: float) -> bool:
         if step % CHECK_EVERY:
             return False
         model.eval()
-        r = evaluate(model, tok, harmful, benign)
+        r = evaluate_model(model, tok, spec)
         model.train()
         score = r.asr + r.over_refusal + (1 - r.utility)
         log(f"  align step {step}: val ASR {r.asr:.3f} over-refusal {r.over_refusal:.3f} utility {r.utility:.3f}")

@@ -1,0 +1,99 @@
+"""Attack lab (Perin et al. 2025; Wei et al. 2024; Li & Kim 2024): fine-tune copies of model variants — the
+aligned model, LoX, frozen safety units or weights — and see how much safety survives."""
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from analysis import variants
+from analysis.finetune import AttackSettings, run_attack_cached
+from analysis.lox import LoX
+from analysis.prompts import DataFormatError, load_prompt_file
+from analysis.scoring import default_calibration
+from pages._plots import attack_curves
+from pages._export import figure, record, section
+from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, run_gate, spec_or_stop
+
+st.title("Fine-tuning attacks")
+st.caption("Each variant is deep-copied and fine-tuned; the loaded models are never changed. ASR, utility and "
+           "R_ft — the share of the weights' distance from the base that lies in the top-k safety subspace of ΔW — "
+           "are recorded along the attack. Fix the attack budget before comparing, and read whole curves: an end "
+           "point hides the delay.")
+pair = require_pair()
+section("Attack lab")
+lm, base = pair.aligned, pair.base
+with st.expander("Evaluation data", expanded=False):
+    spec = eval_spec_picker("at", default_n=48)
+spec = spec_or_stop(spec)
+
+A = AttackSettings
+c = st.columns(4)
+data_kind = c[0].radio("Attack data", ["harmful", "benign"], horizontal=True, key="at_data")
+n_ex = c[0].slider("Examples N", 10, 100, A.n_examples if data_kind == "harmful" else 100, step=10, key="at_n")
+method = c[1].radio("Fine-tuning", ["full", "lora"], horizontal=True, key="at_method")
+lr = c[1].select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], A.lr if method == "full" else 1e-3,
+                        key="at_lr")
+top = max(2, min(60, config().max_attack_steps))
+steps = c[2].slider("Steps", 2, top, min(A.steps, top), key="at_steps")
+every = c[2].slider("Evaluate every", 1, 10, A.eval_every, key="at_every")
+lora_rank = c[3].slider("LoRA rank", 1, 32, A.lora_rank, key="at_lora_rank", disabled=method != "lora")
+upload = c[3].file_uploader("Attack data (CSV/JSONL prompt,response)", type=["csv", "jsonl", "json"],
+                            key="at_file") if config().allow_uploads else None
+labels = {"aligned": "aligned", "lox": "LoX", "frozen-units": "frozen exclusive safety units",
+          "frozen-redundant": "frozen redundant units (control)",
+          "frozen-weights": "frozen safety-critical weights (SNIP)"}
+choices = [v for v in variants.KINDS if v != "lox" or base is not None]
+chosen = st.multiselect("Variants", choices, choices[:2], format_func=labels.get, key="at_variants")
+c = st.columns(3)
+lox_k = c[0].slider("LoX k (and the R_ft subspace rank)", 1, 64, LoX.k, key="at_lox_k")
+lox_alpha = c[1].slider("LoX α", 0.0, 3.0, LoX.alpha, step=0.05, key="at_lox_alpha")
+unit_pct = c[2].slider("Exclusive-safety unit percentile (frozen units)", 1.0, 30.0, variants.DEFAULT_UNIT_PCT,
+                       step=1.0, key="at_pct")
+settings_at = AttackSettings(data_kind, n_ex, method, lr, steps, min(A.batch_size, n_ex), every, lora_rank,
+                             subspace_k=lox_k)
+st.caption(f"{settings_at.epochs:.1f} epochs over {n_ex} examples, batch {settings_at.batch_size}; "
+           f"evaluated on {spec.describe()}.")
+try:
+    if upload is not None:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / Path(upload.name).name
+            path.write_bytes(upload.getvalue())
+            data = load_prompt_file(path, data_kind)
+    else:
+        data = lm.data.attack_data(data_kind, n_ex)
+except (DataFormatError, ValueError) as e:
+    st.info(f"{e}")
+    st.stop()
+run_key = (settings_at, tuple(chosen), unit_pct, lox_alpha, data.name, len(data), str(spec.key())[:2000])
+if not run_gate("at_run", run_key, "Run attacks", "at_go"):
+    st.info("Choose variants and an attack, then press Run attacks (finished runs come from the cache).")
+    st.stop()
+if not chosen:
+    st.info("Pick at least one variant.")
+    st.stop()
+curves = []
+try:
+    cal = default_calibration(lm, system_prompt=spec.system_prompt) if any(v.startswith("frozen") for v in chosen) \
+        else None
+    built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha), cal, unit_pct)
+    for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
+        update, bar = progress_bar(var.name)
+        curves.append(run_attack_cached(lm, var, settings_at, data, spec, base, progress=update))
+        bar.empty()
+except ValueError as e:
+    st.error(f"Cannot run this attack: {e}")
+    st.stop()
+c1, c2 = st.columns(2)
+figure(attack_curves(curves, "asr", "ASR during the attack"), "at_asr", c1)
+figure(attack_curves(curves, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact"),
+       "at_util", c2)
+if base is not None:
+    figure(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
+                         percent=False), "at_rft")
+record(settings={"attack": f"{data_kind}, N = {n_ex}, {method}, lr {lr:g}, {steps} steps"},
+       table=("Attack: ASR by step", [{"variant": c.variant, **{f"step {s}": f"{100 * a:.0f} %"
+                                                                 for s, a in zip(c.steps, c.asr)}} for c in curves]))
+step = st.select_slider("Generations at step", curves[0].steps, curves[0].steps[-1], key="at_gen_step")
+i = curves[0].steps.index(step)
+st.dataframe({"prompt": spec.harmful.prompts()[:len(curves[0].samples[i])],
+              **{c.variant: c.samples[i] for c in curves}}, width="stretch", hide_index=True, key="at_samples")

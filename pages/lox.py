@@ -1,0 +1,75 @@
+"""LoX (Perin et al. 2025): add α·(top-k of ΔW) back to the aligned model and see what it does to safety and
+utility, with a live side-by-side."""
+import streamlit as st
+
+from analysis.evaluate import compare, format_utility
+from analysis.generate import replies
+from analysis.lox import LoX, save_edited
+from pages._export import record, section
+from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, spec_or_stop
+
+st.title("LoX: low-rank extrapolation")
+st.caption("W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of ΔW). "
+           "The edit is applied in place and removed exactly after each measurement.")
+pair = require_pair()
+section("LoX")
+lm, base = pair.aligned, pair.base
+if base is None:
+    st.info("LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.")
+    st.stop()
+with st.expander("Evaluation data", expanded=False):
+    spec = eval_spec_picker("lox", default_n=48)
+spec = spec_or_stop(spec)
+
+c = st.columns(4)
+k = c[0].slider("k (top singular directions; 0 = all of ΔW)", 0, 64, LoX.k, key="lox_k")
+alpha = c[1].slider("α (extrapolation)", 0.0, 3.0, LoX.alpha, step=0.05, key="lox_alpha")
+lox_layers = c[2].multiselect("Layers (empty = all)", list(range(lm.adapter.n_layers)), key="lox_layers")
+lox_modules = c[3].multiselect("Modules (empty = all)", lm.adapter.modules, key="lox_modules")
+settings = LoX(k, alpha, lox_layers or None, lox_modules or None)
+update, bar = progress_bar(settings.label)
+try:
+    edit = settings.edit(lm, base, progress=update)
+except ValueError as e:
+    st.error(f"Cannot build this LoX model: {e}")
+    st.stop()
+res = compare(lm, spec, {"aligned": None, "LoX": edit}, progress=update)
+before, after = res["aligned"], res["LoX"]
+bar.empty()
+for note in settings.notes:
+    st.caption(f"Note: {note}")
+c = st.columns(4)
+c[0].metric("ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", f"{100 * (after.asr - before.asr):+.1f}",
+            delta_color="inverse")
+if after.utility is not None:
+    scale = 100 if after.utility_kind == "exact" else 1
+    c[1].metric("Utility", format_utility(after.utility, after.utility_kind),
+                f"{scale * (after.utility - before.utility):+.2f}",
+                delta_color="normal" if after.utility_kind == "exact" else "inverse")
+c[2].metric("Over-refusal", f"{100 * after.over_refusal:.1f} %",
+            f"{100 * (after.over_refusal - before.over_refusal):+.1f}", delta_color="inverse")
+c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
+record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+                f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind)} → "
+                                              f"{format_utility(after.utility, after.utility_kind)}"})
+prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
+                       max_chars=config().max_prompt_chars)
+if prompt.strip():
+    g0 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens)[0]
+    g1 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens, edit)[0]
+    c = st.columns(2)
+    c[0].markdown("**aligned**")
+    c[0].code(g0.text or "(empty)", language=None)
+    c[1].markdown(f"**{settings.label}**")
+    c[1].code(g1.text or "(empty)", language=None)
+st.dataframe({"harmful prompt": spec.harmful.prompts(), "aligned": [g.text for g in before.harmful],
+              "LoX": [g.text for g in after.harmful]}, width="stretch", hide_index=True, key="lox_table")
+if config().allow_custom_paths:
+    with st.form("lox_save"):
+        out = st.text_input("Save this LoX model as a new folder", key="lox_out")
+        if st.form_submit_button("Save model"):
+            try:
+                st.success(f"Saved to {save_edited(lm, edit, out.strip())}") if out.strip() else \
+                    st.warning("Give a folder path first.")
+            except (ValueError, OSError) as e:
+                st.error(f"Could not save: {e}")
