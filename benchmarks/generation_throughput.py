@@ -21,19 +21,18 @@ import torch  # noqa: E402
 from analysis.generate import generate  # noqa: E402
 from analysis.judge import Judge  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
-from analysis.prompts import builtin_sets  # noqa: E402
 from _reference import best_of, hf_generate  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pair = load_pair("demo", device="cpu")
-    sets = builtin_sets("test")
+    sets = pair.aligned.data.sets("test")
     prompts = sets["harmful"].prompts() + sets["benign"].prompts()
     judge = Judge()
     print(f"demo pair, {len(prompts)} prompts, greedy, 24 new tokens, batch {args.batch_size}, "

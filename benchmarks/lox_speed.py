@@ -54,7 +54,7 @@ def make_pair(decay: float, seed: int = 0) -> tuple[LoadedModel, LoadedModel]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--k", type=int, default=6)
     ap.add_argument("--alpha", type=float, default=1.25)
     ap.add_argument("--decay", type=float, default=0.7)

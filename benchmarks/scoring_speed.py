@@ -21,7 +21,7 @@ from analysis.attribution.snip import _per_sample, snip_scores  # noqa: E402
 from analysis.attribution.wanda import wanda_scores  # noqa: E402
 from analysis.chat import IGNORE  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
-from analysis.scoring import _batches, calibration  # noqa: E402
+from analysis.scoring import _batches, default_calibration  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
 from _reference import best_of  # noqa: E402
 
@@ -43,7 +43,7 @@ def bare_forward_backward(model, batches):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--n", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
@@ -51,7 +51,7 @@ def main() -> None:
     import tempfile
 
     lm = load_pair("demo", "", device="cpu").aligned
-    cal = calibration(lm, args.n, cache=Cache(tempfile.mkdtemp()))
+    cal = default_calibration(lm, args.n, cache=Cache(tempfile.mkdtemp()))
     sets = {w: _batches(lm, cal, w) for w in ("safety", "utility")}
     m = lm.model
     t_wanda = sum(best_of(lambda: wanda_scores(m, b), args.repeats)[0] for b in sets.values())

@@ -21,20 +21,19 @@ from analysis.critical_regions import RegionSettings, build  # noqa: E402
 from analysis.edits import applied  # noqa: E402
 from analysis.generate import generate  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
-from analysis.prompts import builtin_sets  # noqa: E402
-from analysis.scoring import calibration  # noqa: E402
+from analysis.scoring import default_calibration  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pair = load_pair("demo", device="cpu")
     lm = pair.aligned
     cache = Cache(tempfile.mkdtemp())
-    cal = calibration(lm, 128, cache=cache)
-    sets = builtin_sets("test")
+    cal = default_calibration(lm, 128, cache=cache)
+    sets = lm.data.sets("test")
     prompts = sets["harmful"].prompts()[:2] + sets["benign"].prompts()[:2]
     settings = {"set difference (SNIP, q=p=0.03)": RegionSettings("set_difference", "snip", 0.03, 0.03),
                 "orthogonal projection (r_s=1, r_u=2)": RegionSettings("orthogonal", r_s=1, r_u=2),

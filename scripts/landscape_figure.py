@@ -1,8 +1,12 @@
 """Render the README's 1D safety-landscape figure (docs/landscape_1d.png) for the demo pair:
 compute the landscape (cached), draw it with the page's own figure code, screenshot it in headless Chromium.
-Usage: HF_HUB_OFFLINE=1 .venv/bin/python scripts/landscape_figure.py"""
+``--out`` picks another file; a path ending in .html writes the interactive figure instead (no browser needed).
+Usage: HF_HUB_OFFLINE=1 .venv/bin/python scripts/landscape_figure.py [--out docs/landscape_1d.png]"""
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,40 +16,61 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from analysis.data import make_spec  # noqa: E402
 from analysis.landscape.directions import RandomDirection  # noqa: E402
 from analysis.landscape.grid import axis, evaluate_grid  # noqa: E402
 from analysis.landscape.visage import visage_1d  # noqa: E402
 from analysis.models import load_model  # noqa: E402
-from analysis.prompts import builtin_sets  # noqa: E402
 from pages._plots import landscape_1d  # noqa: E402
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-def main() -> None:
-    torch.set_num_threads(2)
-    lm = load_model("demo", device="cpu")
-    sets = builtin_sets("test")
-    ax = axis(-2.0, 2.0, 21)
-    curves = {}
-    for label, system in (("none", None), ("helpful and safe", "you are a helpful and safe assistant .")):
-        land = evaluate_grid(lm, [RandomDirection(0)], [ax], sets["harmful"], sets["benign"], system)
-        curves[f"system prompt: {label} (VISAGE {visage_1d(100 * land.asr):.1f})"] = {
-            "x": ax, "asr": land.asr, "utility": land.utility}
-    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, decoder Linears)")
-    fig.update_layout(title="Demo pair: 1D safety landscape (keyword ASR and exact-answer utility, 120 + 120 "
-                            "held-out prompts)", width=1000, height=480)
+
+def screenshot(fig, out: Path) -> None:
+    """Draw ``fig`` in headless Chromium and save the plot's PNG to ``out``."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as d:
         html = Path(d) / "fig.html"
         fig.write_html(html, include_plotlyjs=True, full_html=True)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1020, "height": 500})
             page.goto(html.as_uri())
             page.locator(".js-plotly-plot").wait_for()
-            page.locator(".js-plotly-plot").screenshot(path=str(ROOT / "docs" / "landscape_1d.png"))
+            page.locator(".js-plotly-plot").screenshot(path=str(out))
             browser.close()
-    print("wrote docs/landscape_1d.png")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "landscape_1d.png",
+                    help="the figure file: .png (screenshot, needs chromium) or .html")
+    args = ap.parse_args()
+    if args.out.suffix not in (".png", ".html"):
+        print(f"error: --out must end in .png or .html, got {args.out}", file=sys.stderr)
+        sys.exit(2)
+    if args.out.suffix == ".png" and not Path(CHROMIUM).exists():
+        print(f"error: a PNG needs Chromium at {CHROMIUM} (apt install chromium), or write --out FILE.html",
+              file=sys.stderr)
+        sys.exit(2)
+    torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", 2)))
+    lm = load_model("demo", device="cpu")
+    sets = lm.data.sets("test")
+    ax = axis(-2.0, 2.0, 21)
+    curves = {}
+    for label, system in (("none", None), ("helpful and safe", "you are a helpful and safe assistant .")):
+        land = evaluate_grid(lm, [RandomDirection(0)], [ax], make_spec(lm, sets["harmful"], sets["benign"], system))
+        curves[f"system prompt: {label} (VISAGE {visage_1d(100 * land.asr):.1f})"] = {
+            "x": ax, "asr": land.asr, "utility": land.utility}
+    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, decoder Linears)")
+    fig.update_layout(title="Demo pair: 1D safety landscape (keyword ASR and exact-answer utility, 120 + 120 "
+                            "held-out prompts)", width=1000, height=480)
+    if args.out.suffix == ".html":
+        fig.write_html(args.out, include_plotlyjs=True, full_html=True)
+    else:
+        screenshot(fig, args.out)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
