@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from analysis import variants  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
-from analysis.data import make_spec  # noqa: E402
+from analysis.evaluate import make_spec  # noqa: E402
 from analysis.finetune import AttackSettings, run_attack  # noqa: E402
 from analysis.lox import LoX  # noqa: E402
 from analysis.models import load_pair  # noqa: E402

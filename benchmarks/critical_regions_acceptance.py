@@ -24,8 +24,7 @@ import torch  # noqa: E402
 
 from analysis.cache import Cache  # noqa: E402
 from analysis.critical_regions import RegionSettings, build  # noqa: E402
-from analysis.data import make_spec  # noqa: E402
-from analysis.evaluate import evaluate  # noqa: E402
+from analysis.evaluate import evaluate, make_spec  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
 from analysis.scoring import default_calibration  # noqa: E402
 

@@ -32,8 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from analysis.cache import Cache  # noqa: E402
-from analysis.data import make_spec  # noqa: E402
-from analysis.evaluate import EvalSpec, evaluate_model  # noqa: E402
+from analysis.evaluate import EvalSpec, evaluate_model, make_spec  # noqa: E402
 from analysis.judge import Judge  # noqa: E402
 from analysis.landscape.directions import RandomDirection, perturbed_params  # noqa: E402
 from analysis.landscape.grid import axis, evaluate_grid  # noqa: E402

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from analysis import representations as rep  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
-from analysis.data import make_spec  # noqa: E402
+from analysis.evaluate import make_spec  # noqa: E402
 from analysis.lox import LoX  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from analysis.data import make_spec  # noqa: E402
+from analysis.evaluate import make_spec  # noqa: E402
 from analysis.landscape.directions import RandomDirection  # noqa: E402
 from analysis.landscape.grid import axis, evaluate_grid  # noqa: E402
 from analysis.landscape.visage import visage_1d  # noqa: E402
