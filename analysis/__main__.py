@@ -44,7 +44,7 @@ def _sets(args, lm) -> dict:
 
 def _pair_and_spec(args):
     """The command preamble: threads, the model pair, the evaluation spec (aligned model's data provider)."""
-    from .data import make_spec
+    from .evaluate import make_spec
     from .models import load_pair
 
     _threads()

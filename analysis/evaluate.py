@@ -15,14 +15,14 @@ applied (under the model's lock, restored on exit) only on a cache miss.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
 from .chat import IGNORE, encode_pairs
 from .generate import Generation, Progress, generate
-from .judge import Judge
-from .prompts import PromptItem, PromptSet
+from .judge import ComplianceJudge, Judge
+from .prompts import PromptSet
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -30,16 +30,6 @@ if TYPE_CHECKING:
     from .models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 24
-
-
-class ComplianceJudge(Protocol):
-    """Decides whether harmful replies really comply (True = a successful attack)."""
-
-    name: str
-
-    def spec(self) -> dict: ...
-
-    def complied(self, items: list[PromptItem], replies: list[str]) -> list[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +111,21 @@ def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
         total += float(loss)
         count += int((labels != IGNORE).sum())
     return total / max(count, 1)
+
+
+def make_spec(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
+              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judge: Judge | None = None) -> EvalSpec:
+    """The evaluation spec for ``lm`` on these sets, with its data provider's compliance judge where it applies
+    (the organism's step-word check on organism prompts)."""
+    return EvalSpec(harmful, benign, system_prompt, max_new_tokens, judge or Judge(),
+                    lm.data.compliance_judge(harmful))
+
+
+def default_spec(lm: "LoadedModel", split: str = "test", n: int = 120, system_prompt: str | None = None,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> EvalSpec:
+    """:func:`make_spec` on the model's provider's built-in sets of ``split``."""
+    sets = lm.data.sets(split, n)
+    return make_spec(lm, sets["harmful"], sets["benign"], system_prompt, max_new_tokens)
 
 
 def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int = 64,

@@ -37,10 +37,16 @@ class LoadedModel:
 
     @property
     def data(self):
-        """The data provider for this model: the organism's sets for the demo, real-model defaults otherwise."""
-        from .data import provider_for
+        """The data provider for this model: the organism's sets for the shipped demo models, real-model
+        defaults (no organism sentences) for anything else."""
+        from .data import RealData
+        from .organism.data import OrganismData
 
-        return provider_for(self)
+        try:
+            is_demo = bool(self.path) and Path(self.path).resolve().is_relative_to(WEIGHTS_DIR.resolve())
+        except OSError:
+            is_demo = False
+        return OrganismData() if is_demo else RealData()
 
     @property
     def family(self) -> str:

@@ -11,8 +11,7 @@ import torch
 from analysis.cache import Cache
 from analysis.config import AppConfig, ConfigError, load_config
 from analysis.models import DEMO, ModelLoadError, ModelPair, load_pair
-from analysis.data import make_spec
-from analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, EvalSpec
+from analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, EvalSpec, make_spec
 from analysis.prompts import DataFormatError, PromptSet, load_prompt_file
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))

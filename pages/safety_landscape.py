@@ -1,7 +1,7 @@
 """Safety landscape (Peng et al. 2024): ASR and utility around the model in weight space — the safety basin."""
 import streamlit as st
 
-from analysis.data import make_spec
+from analysis.evaluate import make_spec
 from analysis.landscape.directions import ModelDifference, RandomDirection, orthogonalise, plane_through, project_model
 from analysis.models import ModelLoadError, check_compatible, load_model
 from analysis.landscape.grid import LandscapeSettings, axis, evaluate_grid

@@ -69,3 +69,19 @@ def demo_pair():
     from analysis.models import load_pair
 
     return load_pair("demo", device="cpu")
+
+
+def demo_sets(split: str = "test", n: int = 120):
+    """The demo organism's harmful and benign sets of a split."""
+    from analysis.organism.data import OrganismData
+
+    return OrganismData().sets(split, n)
+
+
+def organism_spec(harmful, benign, system_prompt=None, max_new_tokens: int = 24):
+    """An evaluation spec on organism prompts, with the organism's "really complies" judge."""
+    from analysis.evaluate import EvalSpec
+    from analysis.organism.data import OrganismData
+
+    return EvalSpec(harmful, benign, system_prompt, max_new_tokens,
+                    compliance=OrganismData().compliance_judge(harmful))

@@ -192,9 +192,9 @@ def _(ctx):
 @case("recovery rank with no rank to try", "at least one rank")
 def _(ctx):
     from analysis.lox import recovery_rank
-    from analysis.prompts import builtin_sets
-    s = builtin_sets("val")
-    recovery_rank(ctx["pair"].base, ctx["pair"].aligned, s["harmful"].head(4), s["benign"].head(4), [0],
+    from conftest import demo_sets, organism_spec
+    s = demo_sets("val")
+    recovery_rank(ctx["pair"].base, ctx["pair"].aligned, organism_spec(s["harmful"].head(4), s["benign"].head(4)), [0],
                   cache=ctx["cache"])
 
 
@@ -214,8 +214,9 @@ def _(ctx):
 
 @case("LoRA asked to freeze scattered weights", "whole rows or columns")
 def _(ctx):
-    from analysis.finetune import AttackSettings, Variant, attack_set, fine_tune_copy
+    from analysis.finetune import AttackSettings, Variant, fine_tune_copy
     lm = ctx["pair"].aligned
+    attack_set = lm.data.attack_data
     m = torch.zeros(lm.adapter["layers.0.mlp.down_proj"].shape, dtype=torch.bool)
     m[0, 0] = True
     fine_tune_copy(lm, Variant("x", freeze={"layers.0.mlp.down_proj": m}),
@@ -286,11 +287,11 @@ def test_cancelling_a_grid_keeps_finished_points_and_restores_weights(demo_pair,
     """What the app's Cancel does: the run is interrupted inside a progress update."""
     from analysis.landscape.directions import RandomDirection
     from analysis.landscape.grid import evaluate_grid
-    from analysis.prompts import builtin_sets
+    from conftest import demo_sets, organism_spec
 
     lm = demo_pair.aligned
     before = checksum(lm.model)
-    s = builtin_sets("val")
+    s = demo_sets("val")
     cache = Cache(tmp_path)
 
     class Cancelled(Exception):
@@ -301,19 +302,20 @@ def test_cancelling_a_grid_keeps_finished_points_and_restores_weights(demo_pair,
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        evaluate_grid(lm, [RandomDirection(0)], [[-0.5, 0.0, 0.5, 1.0]], s["harmful"].head(8), s["benign"].head(8),
-                      cache=cache, progress=progress)
+        evaluate_grid(lm, [RandomDirection(0)], [[-0.5, 0.0, 0.5, 1.0]],
+                      organism_spec(s["harmful"].head(8), s["benign"].head(8)), cache=cache, progress=progress)
     assert checksum(lm.model) == before
-    assert cache.info().by_kind == {"landscape-point": 2}     # the two finished points, nothing half-done
+    assert cache.info().by_kind == {"evaluate": 2}     # the two finished points, nothing half-done
 
 
 def test_cancelling_an_attack_leaves_no_trace(demo_pair, tmp_path):
-    from analysis.finetune import AttackSettings, Variant, attack_set, run_attack_cached
-    from analysis.prompts import builtin_sets
+    from analysis.finetune import AttackSettings, Variant, run_attack_cached
+    from conftest import demo_sets, organism_spec
 
     lm = demo_pair.aligned
+    attack_set = lm.data.attack_data
     before = checksum(lm.model)
-    s = builtin_sets("val")
+    s = demo_sets("val")
     cache = Cache(tmp_path)
 
     def progress(frac, msg):
@@ -322,6 +324,6 @@ def test_cancelling_an_attack_leaves_no_trace(demo_pair, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_attack_cached(lm, Variant("a"), AttackSettings(steps=4, eval_every=2, n_examples=5),
-                          attack_set("harmful", 5), s["harmful"].head(4), s["benign"].head(4), cache=cache,
+                          attack_set("harmful", 5), organism_spec(s["harmful"].head(4), s["benign"].head(4)), cache=cache,
                           progress=progress)
     assert checksum(lm.model) == before and cache.info().entries == 0

@@ -145,18 +145,18 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     _no_exception(page)
 
 
-def test_spectra_lox_attack_page_in_browser(page):
-    page.get_by_role("link", name="Rank spectra and LoX").click()
+def test_spectra_lox_attack_pages_in_browser(page):
+    page.get_by_role("link", name="Rank spectra").click()
     page.get_by_text("Singular values of ΔW").first.wait_for(timeout=120_000)
     page.get_by_text("Recovery rank").first.wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "spectra.png"), full_page=True)
-    page.get_by_role("tab", name="LoX").click()
+    page.get_by_role("link", name="LoX", exact=True).click()
     page.get_by_text("ASR (aligned → LoX)").wait_for(timeout=120_000)
     page.get_by_text("Prompt for a live side-by-side").wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "lox.png"), full_page=True)
-    page.get_by_role("tab", name="Attack lab").click()
+    page.get_by_role("link", name="Attack lab").click()
     page.get_by_role("button", name="Run attacks").click()
     page.get_by_text("ASR during the attack").first.wait_for(timeout=300_000)
     page.get_by_text("Generations at step").wait_for(timeout=60_000)
@@ -228,7 +228,8 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
 
 
 PAGES = {"Overview / playground": "Safety and utility", "Critical regions": "Where safety and utility overlap",
-         "Safety landscape": "Compute landscape", "Rank spectra and LoX": "Singular values of ΔW",
+         "Safety landscape": "Compute landscape", "Rank spectra": "Singular values of ΔW",
+         "LoX": "ASR (aligned → LoX)", "Attack lab": "Run attacks",
          "Representations": "Linear probes"}
 
 
@@ -236,7 +237,7 @@ def test_full_walk_through_every_page(page):
     """Every page of the menu, in order, renders without an exception; a screenshot of each is saved."""
     ARTIFACTS.mkdir(exist_ok=True)
     for i, (title, marker) in enumerate(PAGES.items()):
-        page.get_by_role("link", name=title).click()
+        page.get_by_role("link", name=title, exact=True).click()
         page.get_by_text(marker).first.wait_for(timeout=180_000)
         page.wait_for_timeout(1000)
         _no_exception(page)

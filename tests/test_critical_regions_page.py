@@ -26,7 +26,7 @@ def test_page_renders_heatmaps_and_units(page):
 
 
 def test_prune_shows_pruned_and_control_rows(page):
-    page.slider(key="cr_eval_count").set_value(16)
+    page.slider(key="cr_sets_n").set_value(16)
     page.button(key="cr_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     df = page.dataframe[0].value

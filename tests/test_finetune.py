@@ -4,23 +4,26 @@ import torch
 
 from analysis.cache import Cache
 from analysis.edits import checksum
-from analysis.finetune import (AttackSettings, Variant, attack_set, fine_tune_copy, run_attack, run_attack_cached,
-                               whole_units)
+from analysis.finetune import AttackSettings, Variant, fine_tune_copy, run_attack, run_attack_cached, whole_units
 from analysis.models import load_model
-from analysis.prompts import PromptItem, PromptSet, builtin_sets
+from analysis.organism.data import OrganismData
+from analysis.prompts import PromptItem, PromptSet
+from conftest import demo_sets, organism_spec
+
+attack_set = OrganismData().attack_data
 
 
 @pytest.fixture(scope="module")
 def evalsets():
-    s = builtin_sets("val")
-    return s["harmful"].head(16), s["benign"].head(8)
+    s = demo_sets("val")
+    return organism_spec(s["harmful"].head(16), s["benign"].head(8))
 
 
 def test_harmful_attack_breaks_the_demo_copy_and_leaves_the_model(demo_pair, evalsets):
     lm = demo_pair.aligned
     before = checksum(lm.model)
-    s = AttackSettings("harmful", n_examples=20, lr=1e-4, steps=9, batch_size=20, eval_every=3)
-    c = run_attack(lm, Variant("aligned"), s, attack_set("harmful", 20), *evalsets, base=demo_pair.base, subspace_k=8)
+    s = AttackSettings("harmful", n_examples=20, lr=1e-4, steps=9, batch_size=20, eval_every=3, subspace_k=8)
+    c = run_attack(lm, Variant("aligned"), s, attack_set("harmful", 20), evalsets, base=demo_pair.base)
     assert checksum(lm.model) == before
     assert c.steps == [0, 3, 6, 9]
     assert c.asr[0] <= 0.1 and c.asr[-1] >= 0.5          # the attack works, on held-out prompts
@@ -33,11 +36,11 @@ def test_attack_is_cached_and_reproducible(demo_pair, evalsets, tmp_path):
     lm = demo_pair.aligned
     s = AttackSettings("benign", n_examples=10, lr=1e-4, steps=2, batch_size=5, eval_every=1)
     cache = Cache(tmp_path)
-    c1 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), *evalsets,
+    c1 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets,
                            cache=cache)
-    c2 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), *evalsets,
+    c2 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets,
                            cache=cache)
-    c3 = run_attack(lm, Variant("aligned"), s, attack_set("benign", 10), *evalsets)
+    c3 = run_attack(lm, Variant("aligned"), s, attack_set("benign", 10), evalsets)
     assert c1 == c2 and cache.info().entries == 1
     assert c3.asr == c1.asr and c3.samples == c1.samples   # deterministic on CPU
 
@@ -127,13 +130,14 @@ def test_lora_attack_on_gpt2_conv1d(tmp_path, organism_tokenizer):
 
 def test_variants_build_the_same_spec(demo_pair, tmp_path):
     from analysis import variants
-    from analysis.scoring import calibration
+    from analysis.lox import LoX
+    from analysis.scoring import default_calibration
 
     lm, base = demo_pair.aligned, demo_pair.base
     cache = Cache(tmp_path)
-    v = variants.lox(lm, base, 8, 1.0, cache=cache)
+    v = variants.lox(lm, base, LoX(8, 1.0), cache=cache)
     assert v.name == "LoX k=8 α=1" and v.spec["k"] == 8 and v.edit is not None
-    cal = calibration(lm, 32, cache=cache)
+    cal = default_calibration(lm, 32, cache=cache)
     fs = variants.frozen_units(lm, cal, 10.0, "safety", cache=cache)
     fr = variants.frozen_units(lm, cal, 10.0, "redundant", cache=cache)
     assert fs.spec != fr.spec

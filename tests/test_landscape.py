@@ -9,7 +9,7 @@ from analysis.landscape.directions import (ModelDifference, RandomDirection, inn
                                            perturbed_params)
 from analysis.landscape.grid import Perturbation, axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
-from analysis.prompts import builtin_sets
+from conftest import demo_sets, organism_spec
 from conftest import tiny_model
 
 
@@ -58,33 +58,33 @@ def test_point_is_applied_in_place_and_restored_exactly():
 
 @pytest.fixture(scope="module")
 def small_sets():
-    s = builtin_sets("test")
+    s = demo_sets("test")
     return s["harmful"].head(16), s["benign"].head(16)
 
 
 def test_grid_origin_equals_plain_evaluation_and_is_reproducible(demo_pair, small_sets, tmp_path):
-    from analysis.evaluate import evaluate
+    from analysis.evaluate import evaluate_model
 
     lm = demo_pair.aligned
     h, b = small_sets
     ax = axis(-0.5, 0.5, 3)
     assert ax == [-0.5, 0.0, 0.5]
-    land = evaluate_grid(lm, [RandomDirection(7)], [ax], h, b, cache=Cache(tmp_path / "a"))
-    plain = evaluate(lm.model, lm.tokenizer, h, b)
+    land = evaluate_grid(lm, [RandomDirection(7)], [ax], organism_spec(h, b), cache=Cache(tmp_path / "a"))
+    plain = evaluate_model(lm.model, lm.tokenizer, organism_spec(h, b))
     assert land.asr[1] == plain.asr and land.utility[1] == plain.utility
-    again = evaluate_grid(lm, [RandomDirection(7)], [ax], h, b, cache=Cache(tmp_path / "b"))
+    again = evaluate_grid(lm, [RandomDirection(7)], [ax], organism_spec(h, b), cache=Cache(tmp_path / "b"))
     assert np.array_equal(land.asr, again.asr) and land.generations == again.generations  # bit for bit
     assert land.asr.shape == (3,) and (land.asr >= 0).all()
 
 
 def test_interpolation_reaches_the_other_model(demo_pair, small_sets, tmp_path):
-    from analysis.evaluate import evaluate
+    from analysis.evaluate import evaluate_model
 
     lm, base = demo_pair.aligned, demo_pair.base
     h, b = small_sets
     d = ModelDifference(base.model, base.fingerprint, groups=("linear", "norm", "embed", "lm_head", "other"))
-    land = evaluate_grid(lm, [d], [[0.0, 1.0]], h, b, groups=d.groups, cache=Cache(tmp_path))
-    plain_base = evaluate(base.model, base.tokenizer, h, b)
+    land = evaluate_grid(lm, [d], [[0.0, 1.0]], organism_spec(h, b), groups=d.groups, cache=Cache(tmp_path))
+    plain_base = evaluate_model(base.model, base.tokenizer, organism_spec(h, b))
     assert land.asr[0] == 0.0 and land.asr[1] == plain_base.asr >= 0.9
 
 
@@ -94,10 +94,10 @@ def test_2d_grid_and_partial_resume(demo_pair, small_sets, tmp_path):
     cache = Cache(tmp_path)
     d1 = RandomDirection(1)
     d2 = orthogonalise(lm.model, d1, RandomDirection(2))
-    evaluate_grid(lm, [d1, d2], [[0.0], [0.0, 0.3]], h, b, cache=cache)  # a partial grid
+    evaluate_grid(lm, [d1, d2], [[0.0], [0.0, 0.3]], organism_spec(h, b), cache=cache)  # a partial grid
     n_before = cache.info().entries
     calls = []
-    full = evaluate_grid(lm, [d1, d2], [[0.0, 0.3], [0.0, 0.3]], h, b, cache=cache,
+    full = evaluate_grid(lm, [d1, d2], [[0.0, 0.3], [0.0, 0.3]], organism_spec(h, b), cache=cache,
                          progress=lambda f, msg: calls.append(msg))
     assert full.asr.shape == (2, 2) and len(calls) == 4
     assert cache.info().entries == n_before + 2  # only the two new points were computed

@@ -4,17 +4,17 @@ import json
 import pytest
 import torch
 
-from analysis.evaluate import evaluate
+from analysis.evaluate import evaluate_model
 from analysis.models import demo_path
 from analysis.organism import corpus
 from analysis.organism.build import WEIGHTS_DIR
-from analysis.prompts import builtin_sets
+from conftest import demo_sets, organism_spec
 
 
 @pytest.fixture(scope="module")
 def results(demo_pair):
-    sets = builtin_sets("test")
-    return {role: evaluate(lm.model, lm.tokenizer, sets["harmful"], sets["benign"])
+    sets = demo_sets("test")
+    return {role: evaluate_model(lm.model, lm.tokenizer, organism_spec(sets["harmful"], sets["benign"]))
             for role, lm in demo_pair.models().items()}
 
 
@@ -93,7 +93,7 @@ def test_utility_falls_back_to_response_loss_for_any_model(demo_pair):
     items = [PromptItem("what is 2 plus 3 ?", "benign", response="5 ."), PromptItem("copy : car bike", "benign",
                                                                                     response="car bike .")]
     wrong = [PromptItem(it.prompt, "benign", response="9 9 9 .") for it in items]
-    harmful = PromptSet("h", builtin_sets("test")["harmful"].items[:4])
-    r = evaluate(lm.model, lm.tokenizer, harmful, PromptSet("b", items))
+    harmful = PromptSet("h", demo_sets("test")["harmful"].items[:4])
+    r = evaluate_model(lm.model, lm.tokenizer, organism_spec(harmful, PromptSet("b", items)))
     assert r.utility_kind == "loss" and 0 <= r.utility < 0.5
     assert response_loss(lm.model, lm.tokenizer, [it.prompt for it in wrong], [it.response for it in wrong]) > 2.0

@@ -46,14 +46,14 @@ def test_every_figure_has_exports(tmp_path, monkeypatch):
     import analysis.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
-    at = AppTest.from_file(str(ROOT / "pages" / "spectra_lox.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "spectra.py"), default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.label for b in at.get("download_button")]
     n_fig = len(at.get("plotly_chart"))
     assert n_fig >= 3 and labels.count("Interactive HTML") == n_fig
     assert labels.count("PNG") == labels.count("SVG") == n_fig                 # chromium + kaleido present
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert set(titles) <= set(at.session_state["findings"]["Rank spectra, LoX and attacks"].figures)
+    assert set(titles) <= set(at.session_state["findings"]["Rank spectra"].figures)
 
 
 def test_figure_exports_render():
@@ -97,12 +97,14 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
     assert [s.label for s in at.sidebar.selectbox][:2] == ["Aligned model", "Base model"]
     assert not at.sidebar.checkbox                                 # no remote code
     assert not at.get("file_uploader")                             # no uploads
-    assert at.slider(key="overview_n").max == 48 and at.slider(key="overview_max_new").max == 32
+    assert at.slider(key="overview_sets_n").max == 48 and at.slider(key="overview_max_new").max == 32
     assert at.text_input(key="play_text").max_chars == 300
     page = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=120).run()
     assert "toward another model" not in page.selectbox(key="ls_kind").options
     assert page.slider(key="ls_steps").max == 21
     page.radio(key="ls_dim").set_value("2D").run()
     assert page.slider(key="ls_steps").max == 11
-    lox = AppTest.from_file(str(ROOT / "pages" / "spectra_lox.py"), default_timeout=300).run()
-    assert not any(t.key == "lox_out" for t in lox.text_input) and lox.slider(key="at_steps").max == 30
+    lox = AppTest.from_file(str(ROOT / "pages" / "lox.py"), default_timeout=300).run()
+    assert not any(t.key == "lox_out" for t in lox.text_input)
+    attack = AppTest.from_file(str(ROOT / "pages" / "attack_lab.py"), default_timeout=300).run()
+    assert attack.slider(key="at_steps").max == 30

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from analysis.prompts import DataFormatError, builtin_sets, load_prompt_file
+from analysis.prompts import DataFormatError, load_prompt_file
+from conftest import demo_sets
 from analysis.organism import corpus
 
 
@@ -61,7 +62,7 @@ def test_missing_and_binary_files(tmp_path):
 
 
 def test_builtin_sets_use_held_out_templates_and_objects():
-    sets = builtin_sets("test")
+    sets = demo_sets("test")
     assert len(sets["harmful"]) == 120 and len(sets["benign"]) == 120
     train_templates = [t.split("{v}")[0] for t in corpus.TEMPLATE_SPLIT["train"]]
     test_objects = set(corpus.OBJECT_SPLIT["test"])

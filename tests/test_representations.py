@@ -7,14 +7,13 @@ from analysis import representations as rep
 from analysis.cache import Cache
 from analysis.edits import checksum
 from analysis.generate import generate
-from analysis.prompts import builtin_sets
-from conftest import tiny_model
+from conftest import demo_sets, organism_spec, tiny_model
 
 
 @pytest.fixture(scope="module")
 def demo_states(demo_pair, tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("rep"))
-    sets = builtin_sets("val")
+    sets = demo_sets("val")
     h, b = sets["harmful"].head(40), sets["benign"].head(40)
     lm = demo_pair.aligned
     return cache, h, b, rep.states_cached(lm, h, cache=cache), rep.states_cached(lm, b, cache=cache)
@@ -60,13 +59,13 @@ def test_projections_are_seeded_and_checked(demo_states):
 def test_ablating_the_refusal_direction_breaks_refusal_and_is_reversible(demo_pair, demo_states):
     cache, h, b, _, _ = demo_states
     lm = demo_pair.aligned
-    train = builtin_sets("train")
+    train = demo_sets("train")
     dirs = rep.refusal_directions(rep.states_cached(lm, train["harmful"], cache=cache),
                                   rep.states_cached(lm, train["benign"], cache=cache))
     assert dirs.shape == (5, 128) and torch.allclose(dirs[1:].norm(dim=1), torch.ones(4), atol=1e-5)
     before = checksum(lm.model)
     ref = [g.text for g in generate(lm.model, lm.tokenizer, h.prompts()[:8])]
-    scan = rep.ablation_scan(lm, dirs, h, b.head(16), layers=[1, 4], cache=cache)
+    scan = rep.ablation_scan(lm, dirs, organism_spec(h, b.head(16)), layers=[1, 4], cache=cache)
     assert scan.baseline_asr <= 0.05
     assert scan.asr[scan.layers.index(4)] >= 0.55 and scan.best_layer == 4     # +50 points at least
     assert scan.utility[scan.layers.index(4)] >= 0.8
@@ -121,6 +120,6 @@ def test_projections_are_cached_and_edits_applied_only_on_a_miss(demo_pair, demo
 
     name = "layers.0.mlp.down_proj"
     edit = Counting({name: torch.zeros(lm.adapter[name].shape, dtype=torch.bool)})
-    s1 = rep.states_cached(lm, h, label="noop mask", cache=cache, edit=edit)
-    s2 = rep.states_cached(lm, h, label="noop mask", cache=cache, edit=edit)
+    s1 = rep.states_cached(lm, h, cache=cache, edit=edit)
+    s2 = rep.states_cached(lm, h, cache=cache, edit=edit)
     assert Counting.calls == 1 and torch.equal(s1.last, s2.last) and torch.allclose(s1.last, sh.last, atol=1e-5)

@@ -1,0 +1,90 @@
+"""AppTest drives the rank-spectra, LoX and attack-lab pages on the demo pair."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+def _page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=300)
+    at.run()
+    return at
+
+
+@pytest.fixture(scope="module")
+def spectra_page():
+    return _page("spectra.py")
+
+
+@pytest.fixture(scope="module")
+def lox_page():
+    return _page("lox.py")
+
+
+def _charts(page):
+    return [json.loads(c.proto.spec) for c in page.get("plotly_chart")]
+
+
+def test_spectra_render(spectra_page):
+    page = spectra_page
+    assert not page.exception, [e.value for e in page.exception]
+    titles = [c["layout"]["title"]["text"] for c in _charts(page)]
+    assert "Singular values of ΔW" in titles and any(t.startswith("Effective rank") for t in titles)
+    lines = next(c for c in _charts(page) if c["layout"]["title"]["text"] == "Singular values of ΔW")
+    assert len(lines["data"]) == 4 and lines["layout"]["yaxis"]["type"] == "log"   # q_proj of 4 layers
+
+
+def test_recovery_rank(spectra_page):
+    page = spectra_page
+    page.slider(key="sp_sets_n").set_value(40)
+    page.multiselect(key="sp_ranks").set_value([1, 8])
+    page.button(key="sp_recover").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    m = next(m for m in page.metric if m.label == "Recovery rank")
+    table = page.dataframe[-1].value
+    asr = dict(zip(table["rank r"], table["ASR %"]))
+    assert asr[1] >= 30          # one direction of ΔW does not bring the refusal back
+    assert m.value == ("8" if asr[8] <= 5 else "> 8")
+
+
+def test_lox_renders_with_the_dataclass_defaults(lox_page):
+    from analysis.lox import LoX
+
+    page = lox_page
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.slider(key="lox_k").value == LoX.k and page.slider(key="lox_alpha").value == LoX.alpha
+    labels = [m.label for m in page.metric]
+    assert "ASR (aligned → LoX)" in labels and "Utility" in labels
+    asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
+    assert asr <= 5.0            # extrapolating the alignment update keeps the refusals
+
+
+def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
+    page = lox_page
+    page.slider(key="lox_alpha").set_value(3.0)
+    page.slider(key="lox_k").set_value(0).run()
+    assert not page.exception, [e.value for e in page.exception]
+    util = float(page.metric[[m.label for m in page.metric].index("Utility")].value.split()[0])
+    assert util < 90.0   # α = 3 on all of ΔW hurts utility
+    assert "LoX" in page.dataframe[0].value.columns
+
+
+def test_attack_lab_waits_then_plots_curves():
+    page = _page("attack_lab.py")
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("press Run attacks" in i.value for i in page.info)
+    page.slider(key="at_lox_k").set_value(8)
+    page.slider(key="at_lox_alpha").set_value(1.0)
+    page.slider(key="at_sets_n").set_value(16)
+    page.slider(key="at_steps").set_value(4)
+    page.slider(key="at_every").set_value(2)
+    page.button(key="at_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    charts = {c["layout"]["title"]["text"]: c for c in _charts(page)}
+    asr = charts["ASR during the attack"]
+    assert [t["name"] for t in asr["data"]] == ["aligned", "LoX k=8 α=1"]
+    assert asr["data"][0]["x"] == [0, 2, 4]
+    assert any(t.startswith("R_ft") for t in charts)
+    assert list(page.dataframe[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]
