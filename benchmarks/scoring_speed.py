@@ -17,11 +17,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from analysis.attribution.snip import _per_sample, snip_scores  # noqa: E402
+from analysis.attribution.snip import snip_scores  # noqa: E402
 from analysis.attribution.wanda import wanda_scores  # noqa: E402
+from analysis.calibration import batches as calibration_batches  # noqa: E402
 from analysis.chat import IGNORE  # noqa: E402
 from analysis.models import load_pair  # noqa: E402
-from analysis.scoring import _batches, default_calibration  # noqa: E402
+from analysis.scoring import default_calibration  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
 from _reference import best_of  # noqa: E402
 
@@ -32,8 +33,16 @@ def bare_forward(model, batches):
             model(input_ids=b.input_ids, attention_mask=b.attention_mask)
 
 
+def per_sample(batches):
+    """Each sample of each batch alone, without its padding (what SNIP's per-sample gradients need)."""
+    for b in batches:
+        for i in range(b.input_ids.shape[0]):
+            keep = b.attention_mask[i].bool()
+            yield b.input_ids[i][keep][None], b.labels[i][keep][None]
+
+
 def bare_forward_backward(model, batches):
-    for ids, labels in _per_sample(batches):
+    for ids, labels in per_sample(batches):
         logits = model(input_ids=ids).logits[:, :-1].float()
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
                                                  ignore_index=IGNORE)
@@ -52,7 +61,7 @@ def main() -> None:
 
     lm = load_pair("demo", "", device="cpu").aligned
     cal = default_calibration(lm, args.n, cache=Cache(tempfile.mkdtemp()))
-    sets = {w: _batches(lm, cal, w) for w in ("safety", "utility")}
+    sets = {w: calibration_batches(lm.tokenizer, cal.get(w), 16, cal.system_prompt) for w in ("safety", "utility")}
     m = lm.model
     t_wanda = sum(best_of(lambda: wanda_scores(m, b), args.repeats)[0] for b in sets.values())
     t_fwd = sum(best_of(lambda: bare_forward(m, b), args.repeats)[0] for b in sets.values())
