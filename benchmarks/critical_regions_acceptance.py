@@ -82,8 +82,8 @@ def main() -> None:
         ok = d_asr >= 0.5 and d_util <= 0.10 and (label != "set difference" or abs(d_ctrl) <= 0.10)
         ok_all &= ok
         print(f"{label}: chosen on val -> {region.description} (removed {region.removed_fraction:.2%} of {region.unit})")
-        print(f"  test: ASR {base['test'].asr:.1%} -> {r.asr:.1%} (+{100 * d_asr:.1f} pts; really complies "
-              f"{r.asr_positive:.1%}), utility {base['test'].utility:.1%} -> {r.utility:.1%} (-{100 * d_util:.1f} pts), "
+        print(f"  test: ASR {base['test'].asr:.1%} -> {r.asr:.1%} ({100 * d_asr:+.1f} pts; really complies "
+              f"{r.asr_positive:.1%}), utility {base['test'].utility:.1%} -> {r.utility:.1%} ({-100 * d_util:+.1f} pts), "
               f"degenerate {r.degenerate_rate:.1%}; random control ASR {c.asr:.1%} ({100 * d_ctrl:+.1f} pts), "
               f"utility {c.utility:.1%}  {'PASS' if ok else 'FAIL'}")
     for pct in unit_pcts:
