@@ -81,7 +81,9 @@ def test_set_difference_algebra():
     assert set_difference(safety, utility, p=1.0, q=0.3).n_selected == 0
     same = set_difference(safety, safety, p=0.2, q=0.2, group="matrix")
     assert same.n_selected == 0  # identical rankings leave nothing exclusive
-    layer = set_difference(safety, utility, p=0.0, q=0.1, group="layer")
+    with pytest.raises(ValueError, match="layer_of"):
+        set_difference(safety, utility, p=0.0, q=0.1, group="layer")
+    layer = set_difference(safety, utility, p=0.0, q=0.1, group="layer", layer_of={n: int(n.split(".")[1]) for n in safety})
     assert layer.n_selected == 160
     ctrl = random_like(r, seed=3)
     assert {n: int(m.sum()) for n, m in ctrl.masks.items()} == {n: int(m.sum()) for n, m in r.masks.items()}
