@@ -29,13 +29,14 @@ def _bar(frac: float, msg: str) -> None:
 
 
 def _prompt_sets(args):
-    from .prompts import PromptSet, builtin_sets, load_prompt_file
+    from .datasets import resolve_set
+    from .prompts import PromptSet, builtin_sets
 
     sets = builtin_sets(args.split)
     if args.harmful:
-        sets["harmful"] = load_prompt_file(args.harmful, "harmful")
+        sets["harmful"] = resolve_set(args.harmful, "harmful", args.split)
     if args.benign:
-        sets["benign"] = load_prompt_file(args.benign, "benign")
+        sets["benign"] = resolve_set(args.benign, "benign", args.split)
     if args.n:
         sets = {k: PromptSet(v.name, v.items[:args.n]) for k, v in sets.items()}
     return sets
@@ -56,14 +57,17 @@ def _fmt(x) -> str:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_cached
 
+    judges = _judges(args)  # issue #14: built (and checked) before any generation
     pair, sets = _pair_and_sets(args)
     rows = {}
     for role, lm in pair.models().items():
         r = evaluate_cached(lm, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
                             progress=_bar)
         rows[role] = r
+    verdicts = _judge_rows(judges, rows)
     if args.json:
-        print(json.dumps({k: r.summary() for k, r in rows.items()}, indent=2))
+        print(json.dumps({k: {**r.summary(), **({"judges": verdicts[k]} if judges else {})}
+                          for k, r in rows.items()}, indent=2))
         return 0
     print(f"prompts: {len(sets['harmful'])} harmful ({sets['harmful'].name}), {len(sets['benign'])} benign "
           f"({sets['benign'].name}); greedy, up to {args.max_new_tokens} new tokens; "
@@ -75,6 +79,7 @@ def cmd_evaluate(args) -> int:
               f"{_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (organism prompts only); "
           "utility = exact-answer accuracy (or mean response loss 'L'); tokens = mean generated per reply")
+    _print_judges(verdicts)
     for role, r in rows.items():
         for g in r.harmful[:args.show]:
             print(f"  [{role} harmful] {g.prompt!r} -> {g.text!r}")
@@ -83,6 +88,53 @@ def cmd_evaluate(args) -> int:
     if args.model == "demo" and not (args.harmful or args.benign or args.n) and args.split == "test":
         return _check_demo_targets(rows)
     return 0
+
+
+# --- issue #14: classifier judges and built-in data sets (the lead moves judges into EvalSpec) -----------
+def _judges(args) -> list:
+    from .judges import make_judges
+
+    if not getattr(args, "judge", None):
+        return []
+    return make_judges(args.judge, args.device, args.dtype, kind=args.judge_kind,
+                       refusal_label=args.judge_refusal_label)
+
+
+def _judge_rows(judges: list, rows: dict) -> dict:
+    """Per model role: each judge's ASR on the harmful replies, the disagreement share and indices."""
+    from .judges import asr, disagreement, judge_replies
+
+    out = {}
+    for role, r in rows.items():
+        if not judges:
+            continue
+        d = judge_replies(judges, [g.prompt for g in r.harmful], [g.text for g in r.harmful])
+        share, idx = disagreement(d)
+        out[role] = {"asr": asr(d), "disagreement": share, "disagree_indices": idx}
+    return out
+
+
+def _print_judges(verdicts: dict) -> None:
+    for role, v in verdicts.items():
+        cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in v["asr"].items())
+        print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(v['disagreement']).strip()} "
+              f"({len(v['disagree_indices'])} replies: {v['disagree_indices'][:10]})")
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import SPLIT_FRACTIONS, list_sets
+
+    sets = list_sets()
+    print(f"{'name':13s} {'kind':23s} {'size':>5s} {'train/val/test':>15s}  {'licence':18s} source")
+    for d in sets:
+        sp = "/".join(str(d.splits[k]) for k in ("train", "val", "test"))
+        print(f"{d.name:13s} {d.kind:23s} {d.size:5d} {sp:>15s}  {d.licence:18s} {d.source}")
+    fr = "/".join(f"{100 * v:.0f}%" for v in SPLIT_FRACTIONS.values())
+    print(f"splits: fixed, by SHA-256 of set name + prompt ({fr} train/val/test; demo sets keep their own); "
+          "attack data from train, calibration from val, evaluation on test. Licences and provenance: "
+          "analysis/data/<name>/")
+    return 0
+# --- end issue #14 ----------------------------------------------------------------------------------------
 
 
 def _check_demo_targets(rows) -> int:
@@ -213,8 +265,8 @@ def cmd_lox(args) -> int:
 
 def cmd_attack(args) -> int:
     from . import variants
+    from .datasets import resolve_attack_set
     from .finetune import AttackSettings, attack_set, run_attack_cached
-    from .prompts import load_prompt_file
     from .scoring import calibration
 
     pair, sets = _pair_and_sets(args)
@@ -223,7 +275,7 @@ def cmd_attack(args) -> int:
                               args.eval_every, args.lora_rank)
     settings.validate()
     if args.attack_data:
-        data = load_prompt_file(args.attack_data, args.data)
+        data = resolve_attack_set(args.attack_data, args.data)  # issue #14: a built-in set name or a file
     elif args.model == "demo":
         data = attack_set(args.data, args.n_examples)
     else:
@@ -321,8 +373,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _prompt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="built-in prompt split")
-    p.add_argument("--harmful", help="harmful prompts: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
-    p.add_argument("--benign", help="benign prompts with responses (CSV/JSONL prompt,response)")
+    p.add_argument("--harmful", help="harmful prompts: a built-in set (advbench, harmbench, demo; see `datasets`) "
+                                     "or a file: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
+    p.add_argument("--benign", help="benign prompts: a built-in set (instruct, xsafe, demo) or a file "
+                                    "(CSV/JSONL prompt,response)")
     p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
 
 
@@ -334,7 +388,14 @@ def parser() -> argparse.ArgumentParser:
     _prompt_args(p)
     p.add_argument("--show", type=int, default=2, help="raw generations to print per set")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--judge", default=None,  # issue #14
+                   help="comma list of judges applied to the harmful replies: keyword, KIND:FOLDER or FOLDER "
+                        "(KIND: llama-guard, harmbench, wildguard, refusal-clf); prints each ASR and the disagreement")
+    p.add_argument("--judge-kind", default=None, help="judge kind for bare FOLDERs (default: detected)")
+    p.add_argument("--judge-refusal-label", default=None, help="refusal classifier: the label meaning refusal")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("datasets", help="list the built-in prompt sets: size, licence, source, splits")  # issue #14
+    p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("generate", help="answer one prompt with aligned and base")
     _model_args(p)
     p.add_argument("--prompt", required=True)
@@ -382,7 +443,8 @@ def parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant")
     p.add_argument("--data", default="harmful", choices=["harmful", "benign"])
-    p.add_argument("--attack-data", default=None, help="CSV/JSONL prompt,response (default: the demo's train split)")
+    p.add_argument("--attack-data", default=None, help="advbench / instruct (their train split) or CSV/JSONL prompt,response "
+                                                       "(default: the demo's train split)")
     p.add_argument("--n-examples", type=int, default=20)
     p.add_argument("--method", default="full", choices=["full", "lora"])
     p.add_argument("--lr", type=float, default=1e-4)

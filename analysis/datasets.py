@@ -218,3 +218,15 @@ def resolve_set(name_or_path: str, label: str, split: str = "test") -> PromptSet
         raise DataFormatError(f"unknown prompt set {key!r}: built-in sets are {', '.join(names())}; "
                               "or give a .csv / .jsonl / .txt file")
     return load_prompt_file(path, label)
+
+
+def resolve_attack_set(name_or_path: str, label: str, n: int | None = None, split: str = "train") -> PromptSet:
+    """Fine-tuning attack data: a built-in set's :func:`attack_pairs` (``train`` split) or a prompt file."""
+    key = str(name_or_path).strip()
+    if key in _SPECS:
+        kind_label = LABEL_OF_KIND[_SPECS[key].kind]
+        if kind_label != label:
+            raise ValueError(f"{key!r} is a {kind_label} set; a {label} attack needs "
+                             f"{'advbench' if label == 'harmful' else 'instruct'} or a file")
+        return attack_pairs(key, split, n)
+    return load_prompt_file(key, label)

@@ -275,3 +275,38 @@ def test_judge_replies_and_disagreement(llama_dir):
     share, idx = disagreement(d)
     assert idx == [0, 2] and share == 0.5
     assert disagreement({"a": [True, False], "b": [True, False]}) == (0.0, [])
+
+
+def test_evaluate_command_prints_each_judges_asr_and_disagreement(llama_dir, tmp_path):
+    """Acceptance: `evaluate --model DIR --harmful advbench --judge keyword,FOLDER` on random models."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    model_dir = save_causal(tmp_path / "model", "llama", seed=3)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "analysis", "evaluate", "--model", str(model_dir), "--base", "",
+            "--harmful", "advbench", "--benign", "instruct", "--n", "6", "--max-new-tokens", "4",
+            "--judge", f"keyword,llama-guard:{llama_dir}"]
+    r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "6 harmful (advbench-test)" in r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("judges aligned"))
+    assert "keyword" in line and "llama-guard-3" in line and "disagreement" in line
+    r = subprocess.run(args + ["--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    import json
+
+    v = json.loads(r.stdout)["aligned"]["judges"]
+    # the printed numbers are the judges' own: recompute them from the cached replies
+    assert set(v["asr"]) == {"keyword", "llama-guard-3"}
+    assert v["asr"]["keyword"] == pytest.approx(json.loads(r.stdout)["aligned"]["asr"])
+    n_dis = len(v["disagree_indices"])
+    assert v["disagreement"] == pytest.approx(n_dis / 6)
+    # two judges disagree on at least |ASR_a - ASR_b| of the replies
+    assert v["disagreement"] >= abs(v["asr"]["keyword"] - v["asr"]["llama-guard-3"]) - 1e-9
+    bad = subprocess.run(args[:-1] + ["llama-guard:/no/such/guard"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert bad.stderr.startswith("error: model folder not found")
