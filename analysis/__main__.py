@@ -80,6 +80,7 @@ def cmd_evaluate(args) -> int:
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (organism prompts only); "
           "utility = exact-answer accuracy (or mean response loss 'L'); tokens = mean generated per reply")
     _print_judges(verdicts)
+    _print_reference_scores(rows, sets["benign"])
     for role, r in rows.items():
         for g in r.harmful[:args.show]:
             print(f"  [{role} harmful] {g.prompt!r} -> {g.text!r}")
@@ -119,6 +120,20 @@ def _print_judges(verdicts: dict) -> None:
         cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in v["asr"].items())
         print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(v['disagreement']).strip()} "
               f"({len(v['disagree_indices'])} replies: {v['disagree_indices'][:10]})")
+
+
+def _print_reference_scores(rows: dict, benign) -> None:
+    """Answer-based utility where the benign set has reference responses (not for exact-answer sets)."""
+    from .utility import reference_scores
+
+    items = {it.prompt: it for it in benign.items}
+    for role, r in rows.items():
+        pairs = [(g.text, items[g.prompt]) for g in r.benign if g.prompt in items and items[g.prompt].response]
+        if r.utility_kind == "exact" or not pairs:
+            continue
+        s = reference_scores([t for t, _ in pairs], [it for _, it in pairs])
+        match = "" if s.answer_match is None else f", answer in reply {_fmt(s.answer_match).strip()}"
+        print(f"utility  {role:8s} vs references ({s.n}): token-F1 {s.token_f1:.3f}, ROUGE-L {s.rouge_l:.3f}{match}")
 
 
 def cmd_datasets(args) -> int:

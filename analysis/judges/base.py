@@ -6,6 +6,7 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 
 from ..cache import Cache, make_key
+from ..generate import left_padded
 
 
 @runtime_checkable
@@ -90,13 +91,7 @@ def last_logits(model, tokenizer, texts: list[str], add_special_tokens: bool, ba
     for s in range(0, len(texts), batch_size):
         enc = [tokenizer(t, add_special_tokens=add_special_tokens)["input_ids"][-max_length:]
                for t in texts[s:s + batch_size]]
-        T = max(len(e) for e in enc)
-        ids = torch.full((len(enc), T), pad, dtype=torch.long)
-        mask = torch.zeros((len(enc), T), dtype=torch.long)
-        for i, e in enumerate(enc):
-            ids[i, T - len(e):] = torch.tensor(e, dtype=torch.long)
-            mask[i, T - len(e):] = 1
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev))
+        ids, mask, pos = left_padded(enc, pad)
+        out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), logits_to_keep=1)
         rows.append(out.logits[:, -1].float().cpu())
     return torch.cat(rows) if rows else torch.zeros((0, 0))
