@@ -22,6 +22,7 @@ from .prompts import DataFormatError, PromptItem, PromptSet, load_prompt_file
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = {"train": 0.4, "val": 0.2, "test": 0.4}
+SPLIT_USE = {"attack": "train", "calibration": "val", "evaluation": "test"}  # which split feeds what
 KINDS = ("harmful", "harmful-with-targets", "benign-with-references", "over-refusal")
 LABEL_OF_KIND = {"harmful": "harmful", "harmful-with-targets": "harmful",
                  "benign-with-references": "benign", "over-refusal": "benign"}
