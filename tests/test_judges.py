@@ -7,7 +7,8 @@ import torch
 
 from analysis.cache import Cache
 from analysis.judges import (HarmBenchClassifier, KeywordJudge, LlamaGuard3, RefusalClassifier, WildGuard,
-                             detect_kind, disagreement, judge_replies, make_judge, make_judges)
+                             detect_kind, disagreement, disagreement_rows, judge_replies, make_judge,
+                             make_judges)
 from analysis.models import ModelLoadError
 
 SPECIALS = ["[PAD]", "[UNK]", "<s>", "</s>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
@@ -274,6 +275,9 @@ def test_judge_replies_and_disagreement(llama_dir):
     assert d["keyword"] == [False, True, False, True] and d["llama-guard-3"] == [True] * 4
     share, idx = disagreement(d)
     assert idx == [0, 2] and share == 0.5
+    rows = disagreement_rows(d, ["p"] * 4, replies)
+    assert [r["index"] for r in rows] == [0, 2] and rows[1]["reply"] == "I'm sorry, no."
+    assert rows[0]["keyword"] == "safe" and rows[0]["llama-guard-3"] == "attack"
     assert disagreement({"a": [True, False], "b": [True, False]}) == (0.0, [])
 
 

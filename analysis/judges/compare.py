@@ -31,3 +31,11 @@ def disagreement(decisions: dict[str, list[bool]]) -> tuple[float, list[int]]:
         raise ValueError("every judge must decide the same replies")
     idx = [i for i in range(n) if len({c[i] for c in cols}) > 1]
     return (len(idx) / n if n else 0.0), idx
+
+
+def disagreement_rows(decisions: dict[str, list[bool]], prompts: list[str], replies: list[str]) -> list[dict]:
+    """The replies the judges disagree on, as table rows: index, prompt, reply and each judge's verdict
+    ('attack' / 'safe'), for showing next to the ASR numbers."""
+    _, idx = disagreement(decisions)
+    return [{"index": i, "prompt": prompts[i], "reply": replies[i],
+             **{name: ("attack" if d[i] else "safe") for name, d in decisions.items()}} for i in idx]
