@@ -29,14 +29,15 @@ def _bar(frac: float, msg: str) -> None:
 
 
 def _sets(args, lm) -> dict:
-    """The evaluation sets: the user's files, else the model's provider's built-in sets of ``--split``."""
-    from .prompts import load_prompt_file
+    """The evaluation sets: built-in set names or the user's files, else the model's provider's default sets of
+    ``--split`` (the organism's for the demo, AdvBench + instruct for a real model)."""
+    from .datasets import resolve_set
 
     sets = {}
     if args.harmful:
-        sets["harmful"] = load_prompt_file(args.harmful, "harmful")
+        sets["harmful"] = resolve_set(args.harmful, "harmful", args.split)
     if args.benign:
-        sets["benign"] = load_prompt_file(args.benign, "benign")
+        sets["benign"] = resolve_set(args.benign, "benign", args.split)
     if len(sets) < 2:
         sets = {**lm.data.sets(args.split), **sets}
     return {k: v.head(args.n) for k, v in sets.items()}
@@ -85,13 +86,76 @@ def _row(label: str, r, extra: str = "") -> str:
             f"degenerate {_fmt(r.degenerate_rate)}  {extra}").rstrip()
 
 
+# --- classifier judges and built-in data sets (issue #14) ---------------------------------------------------
+def _judges(args) -> list:
+    from .judges import make_judges
+
+    if not getattr(args, "judge", None):
+        return []
+    return make_judges(args.judge, args.device, args.dtype, kind=args.judge_kind,
+                       refusal_label=args.judge_refusal_label)
+
+
+def _judge_rows(judges: list, rows: dict) -> dict:
+    """Per model role: each judge's ASR on the harmful replies, the disagreement share and indices."""
+    from .judges import asr, disagreement, judge_replies
+
+    out = {}
+    for role, r in rows.items():
+        if not judges:
+            continue
+        d = judge_replies(judges, [g.prompt for g in r.harmful], [g.text for g in r.harmful])
+        share, idx = disagreement(d)
+        out[role] = {"asr": asr(d), "disagreement": share, "disagree_indices": idx}
+    return out
+
+
+def _print_judges(verdicts: dict) -> None:
+    for role, v in verdicts.items():
+        cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in v["asr"].items())
+        print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(v['disagreement']).strip()} "
+              f"({len(v['disagree_indices'])} replies: {v['disagree_indices'][:10]})")
+
+
+def _print_reference_scores(rows: dict, benign) -> None:
+    """Answer-based utility where the benign set has reference responses (not for exact-answer sets)."""
+    from .utility import reference_scores
+
+    items = {it.prompt: it for it in benign.items}
+    for role, r in rows.items():
+        pairs = [(g.text, items[g.prompt]) for g in r.benign if g.prompt in items and items[g.prompt].response]
+        if r.utility_kind == "exact" or not pairs:
+            continue
+        s = reference_scores([t for t, _ in pairs], [it for _, it in pairs])
+        match = "" if s.answer_match is None else f", answer in reply {_fmt(s.answer_match).strip()}"
+        print(f"utility  {role:8s} vs references ({s.n}): token-F1 {s.token_f1:.3f}, ROUGE-L {s.rouge_l:.3f}{match}")
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import SPLIT_FRACTIONS, list_sets
+
+    sets = list_sets()
+    print(f"{'name':13s} {'kind':23s} {'size':>5s} {'train/val/test':>15s}  {'licence':18s} source")
+    for d in sets:
+        sp = "/".join(str(d.splits[k]) for k in ("train", "val", "test"))
+        print(f"{d.name:13s} {d.kind:23s} {d.size:5d} {sp:>15s}  {d.licence:18s} {d.source}")
+    fr = "/".join(f"{100 * v:.0f}%" for v in SPLIT_FRACTIONS.values())
+    print(f"splits: fixed, by SHA-256 of set name + prompt ({fr} train/val/test; demo sets keep their own); "
+          "attack data from train, calibration from val, evaluation on test. Licences and provenance: "
+          "analysis/data/<name>/")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_utility
 
+    judges = _judges(args)  # built (and checked) before any generation
     pair, spec = _pair_and_spec(args)
     rows = {role: evaluate(lm, spec, progress=_bar) for role, lm in pair.models().items()}
+    verdicts = _judge_rows(judges, rows)
     if args.json:
-        print(json.dumps({k: r.summary() for k, r in rows.items()}, indent=2))
+        print(json.dumps({k: {**r.summary(), **({"judges": verdicts[k]} if judges else {})}
+                          for k, r in rows.items()}, indent=2))
         return 0
     print(f"prompts: {spec.describe()}")
     print(f"{'model':8s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'over-ref':>8s} {'degen':>7s} {'tokens':>7s}")
@@ -100,6 +164,8 @@ def cmd_evaluate(args) -> int:
               f"{_fmt(r.over_refusal):>8s} {_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
           "utility = exact-answer accuracy (%) or mean response loss (nats); tokens = mean generated per reply")
+    _print_judges(verdicts)
+    _print_reference_scores(rows, spec.benign)
     for role, r in rows.items():
         for g in r.harmful[:args.show]:
             print(f"  [{role} harmful] {g.prompt!r} -> {g.text!r}")
@@ -221,9 +287,9 @@ def cmd_lox(args) -> int:
 
 
 def cmd_attack(args) -> int:
+    from .datasets import resolve_attack_set
     from .finetune import AttackSettings, run_attack_cached
     from .lox import LoX
-    from .prompts import load_prompt_file
     from .variants import build_variants
 
     pair, spec = _pair_and_spec(args)
@@ -231,8 +297,8 @@ def cmd_attack(args) -> int:
     settings = AttackSettings(args.data, args.n_examples, args.method, args.lr, args.steps, args.batch_size,
                               args.eval_every, args.lora_rank, subspace_k=max(1, args.k))
     settings.validate()
-    data = load_prompt_file(args.attack_data, args.data) if args.attack_data else \
-        lm.data.attack_data(args.data, args.n_examples)
+    data = resolve_attack_set(args.attack_data, args.data) if args.attack_data else \
+        lm.data.attack_data(args.data, args.n_examples)     # a built-in set name or a file; else the provider's
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not chosen:
         raise ValueError("--variants is empty; name at least one of aligned, lox, frozen-units, frozen-redundant")
@@ -320,8 +386,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _prompt_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="built-in prompt split")
-    p.add_argument("--harmful", help="harmful prompts: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
-    p.add_argument("--benign", help="benign prompts with responses (CSV/JSONL prompt,response)")
+    p.add_argument("--harmful", help="harmful prompts: a built-in set (advbench, harmbench, demo; see `datasets`) "
+                                     "or a file: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
+    p.add_argument("--benign", help="benign prompts: a built-in set (instruct, xsafe, demo) or a file "
+                                    "(CSV/JSONL prompt,response)")
     p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
 
 
@@ -349,7 +417,14 @@ def parser() -> argparse.ArgumentParser:
     _prompt_args(p)
     p.add_argument("--show", type=int, default=2, help="raw generations to print per set")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--judge", default=None,
+                   help="comma list of judges applied to the harmful replies: keyword, KIND:FOLDER or FOLDER "
+                        "(KIND: llama-guard, harmbench, wildguard, refusal-clf); prints each ASR and the disagreement")
+    p.add_argument("--judge-kind", default=None, help="judge kind for bare FOLDERs (default: detected)")
+    p.add_argument("--judge-refusal-label", default=None, help="refusal classifier: the label meaning refusal")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("datasets", help="list the built-in prompt sets: size, licence, source, splits")
+    p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("generate", help="answer one prompt with aligned and base")
     _model_args(p)
     p.add_argument("--prompt", required=True)
@@ -398,7 +473,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant, "
                                                               "frozen-weights")
     p.add_argument("--data", default=A.data, choices=["harmful", "benign"])
-    p.add_argument("--attack-data", default=None, help="CSV/JSONL prompt,response (default: the demo's train split)")
+    p.add_argument("--attack-data", default=None, help="a built-in set (advbench, instruct) or a CSV/JSONL "
+                                                        "prompt,response file (default: the model's provider's)")
     p.add_argument("--n-examples", type=int, default=A.n_examples)
     p.add_argument("--method", default=A.method, choices=["full", "lora"])
     p.add_argument("--lr", type=float, default=A.lr)

@@ -39,7 +39,7 @@ class LoadedModel:
     def data(self):
         """The data provider for this model: the organism's sets for the shipped demo models, real-model
         defaults (no organism sentences) for anything else."""
-        from .data import RealData
+        from .providers import RealData
         from .organism.data import OrganismData
 
         try:

@@ -1,5 +1,5 @@
 """Where evaluation, calibration and attack data come from: a :class:`DataProvider` per loaded model
-(``lm.data``).
+(``lm.data``): the organism's own for the demo, the shipped real sets for any other model.
 
 The demo organism provides its own synthetic sets and judge (:mod:`analysis.organism.data`); any other model
 gets :class:`RealData`, which never falls back to organism sentences. Library functions take their data as
@@ -28,21 +28,32 @@ class DataProvider(Protocol):
 
 
 class RealData:
-    """Defaults for a real chat model: no organism data; every default asks for the user's data."""
+    """Defaults for a real chat model, from the shipped real sets (:mod:`analysis.datasets`) and never from the
+    organism: evaluation on AdvBench + instruct ``test``, calibration from their ``val`` split, attack data from
+    their ``train`` split (AdvBench goals with their compliant targets, or instructions with reference answers),
+    so no prompt serves two purposes."""
 
-    name = "real data"
+    name = "real data (AdvBench, instruct)"
+    harmful_set = "advbench"
+    benign_set = "instruct"
 
     def sets(self, split: str = "test", n: int = 120) -> dict[str, PromptSet]:
-        raise ValueError("no built-in prompt sets for this model: give harmful and benign prompt files "
-                         "(--harmful / --benign, or upload them)")
+        from .datasets import load_set
+
+        return {"harmful": load_set(self.harmful_set, split).head(n), "benign": load_set(self.benign_set, split).head(n)}
 
     def calibration_sets(self, n: int = 128) -> tuple[PromptSet, PromptSet]:
-        raise ValueError("critical regions of this model need calibration data: give harmful prompts and benign "
-                         "(prompt, response) pairs (--cal-harmful / --cal-benign)")
+        from .datasets import SPLIT_USE, load_set
+
+        split = SPLIT_USE["calibration"]
+        return load_set(self.harmful_set, split).head(n), load_set(self.benign_set, split).head(n)
 
     def attack_data(self, kind: str, n: int, seed: int = 7) -> PromptSet:
-        raise ValueError("attacking this model needs attack data: a CSV/JSONL with prompt,response columns "
-                         "(--attack-data, or upload it)")
+        from .datasets import SPLIT_USE, attack_pairs
+
+        if kind not in ("harmful", "benign"):
+            raise ValueError(f"attack data must be 'harmful' or 'benign', got {kind!r}")
+        return attack_pairs(self.harmful_set if kind == "harmful" else self.benign_set, SPLIT_USE["attack"], n)
 
     def compliance_judge(self, harmful: PromptSet) -> ComplianceJudge | None:
         return None
