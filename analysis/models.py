@@ -119,7 +119,7 @@ def fingerprint(model: torch.nn.Module, samples: int = 2048) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_error(source: str, err: Exception) -> ModelLoadError:
+def load_error(source: str, err: Exception) -> ModelLoadError:
     msg = str(err).splitlines()[0] if str(err) else type(err).__name__
     where = "folder" if Path(source).exists() else "Hugging Face hub id"
     hint = " (offline: HF_HUB_OFFLINE is set, only cached or local models load)" if os.environ.get("HF_HUB_OFFLINE") else ""
@@ -142,7 +142,7 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 — transformers raises many kinds here
-        raise _load_error(source, e) from None
+        raise load_error(source, e) from None
     mtype = getattr(config, "model_type", "?")
     if mtype not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not trust_remote_code:
         raise ModelLoadError(f"'{source}' is a '{mtype}' model, not a causal (decoder) language model; "
@@ -151,7 +151,7 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001
-        raise _load_error(source, e) from None
+        raise load_error(source, e) from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

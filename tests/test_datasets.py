@@ -80,8 +80,8 @@ def test_resolve_set_names_files_and_bad_input(tmp_path):
     assert ds.resolve_set("advbench", "harmful", "val").name == "advbench-val"
     assert ds.resolve_set("xsafe", "benign").prompts() == ds.load_set("xsafe").prompts()
     demo = ds.resolve_set("demo", "harmful", "test")
-    from analysis.prompts import builtin_sets
-    assert demo.prompts() == builtin_sets("test")["harmful"].prompts()
+    from conftest import demo_sets
+    assert demo.prompts() == demo_sets("test")["harmful"].prompts()
     f = tmp_path / "mine.txt"
     f.write_text("first instruction\nsecond instruction\n")
     assert ds.resolve_set(str(f), "harmful").prompts() == ["first instruction", "second instruction"]

@@ -52,7 +52,7 @@ def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", cla
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from ..models import DTYPES, ModelLoadError, _load_error, fingerprint, resolve_device, resolve_source
+    from ..models import DTYPES, ModelLoadError, load_error, fingerprint, resolve_device, resolve_source
 
     hf_logging.disable_progress_bar()
     if dtype not in DTYPES:
@@ -64,7 +64,7 @@ def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", cla
         model = auto.from_pretrained(path, dtype=DTYPES[dtype])
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 — transformers raises many kinds here
-        raise _load_error(source, e) from None
+        raise load_error(source, e) from None
     model.to(dev).eval()
     return model, tokenizer, fingerprint(model)
 

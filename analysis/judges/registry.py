@@ -30,13 +30,13 @@ def detect_kind(source: str) -> str:
     the rest. Otherwise a one-line ValueError asking for ``KIND:SOURCE``."""
     from transformers import AutoConfig
 
-    from ..models import _load_error, resolve_source
+    from ..models import load_error, resolve_source
 
     path = resolve_source(source)
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as e:  # noqa: BLE001
-        raise _load_error(source, e) from None
+        raise load_error(source, e) from None
     if any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
         return "refusal-clf"
     tok_cfg = Path(path) / "tokenizer_config.json"
