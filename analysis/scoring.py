@@ -19,6 +19,7 @@ from .attribution.wanda import wanda_from_stats
 from .cache import Cache
 from .calibration import batches, safety_set, utility_set
 from .edits import locked
+from .judge import Judge
 from .prompts import PromptItem, PromptSet
 
 if TYPE_CHECKING:
@@ -46,17 +47,21 @@ class Calibration:
 
 
 def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int = DEFAULT_CALIBRATION_N,
-                system_prompt: str | None = None, cache: Cache | None = None) -> Calibration:
-    """The safety set (the first ``n`` harmful prompts with the aligned model's own refusals) and the utility
-    set (the first ``n`` benign (prompt, response) pairs). The refusals are generated once and cached."""
+                system_prompt: str | None = None, cache: Cache | None = None, judge: Judge | None = None) -> Calibration:
+    """The safety set (the first ``n`` harmful prompts with the aligned model's own refusals, as ``judge``
+    decides) and the utility set (the first ``n`` benign (prompt, response) pairs). The refusals are generated
+    once and cached."""
     if n < 1:
         raise ValueError(f"the calibration set needs at least 1 sample, got n={n}")
+    judge = judge or Judge()
     harmful, benign = harmful.head(n), benign.head(n)
     parts = {"kind": "safety-set", "model": lm.fingerprint, "prompts": harmful.prompts(), "system": system_prompt}
+    if judge != Judge():
+        parts["keywords"] = list(judge.keywords)
 
     def compute():
         with locked(lm.model):
-            s = safety_set(lm.model, lm.tokenizer, harmful, system_prompt)
+            s = safety_set(lm.model, lm.tokenizer, harmful, system_prompt, judge=judge)
         return [[it.prompt, it.response] for it in s.items]
 
     rows = (cache or Cache()).get_or_compute(parts, compute, "json")
@@ -65,10 +70,10 @@ def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int
 
 
 def default_calibration(lm: "LoadedModel", n: int = DEFAULT_CALIBRATION_N, system_prompt: str | None = None,
-                        cache: Cache | None = None) -> Calibration:
+                        cache: Cache | None = None, judge: Judge | None = None) -> Calibration:
     """:func:`calibration` on the model's own provider's calibration sets (the organism's train split for the
-    demo; a real model must be given its data)."""
-    return calibration(lm, *lm.data.calibration_sets(n), n=n, system_prompt=system_prompt, cache=cache)
+    demo; the real sets' val split for any other model)."""
+    return calibration(lm, *lm.data.calibration_sets(n), n=n, system_prompt=system_prompt, cache=cache, judge=judge)
 
 
 def _batches(lm: "LoadedModel", cal: Calibration, which: str, batch_size: int = 16):

@@ -118,6 +118,21 @@ def require_pair() -> ModelPair:
     return pair
 
 
+def page_start(title: str, caption: str, section_title: str, needs_base: str | None = None) -> ModelPair:
+    """A page's title and caption, the loaded pair, and its findings section; ``needs_base`` is the message
+    shown (and the page stopped) when the pair has no base model."""
+    from pages._export import section
+
+    st.title(title)
+    st.caption(caption)
+    pair = require_pair()
+    section(section_title)
+    if needs_base and pair.base is None:
+        st.info(needs_base)
+        st.stop()
+    return pair
+
+
 def run_gate(state_key: str, settings, start_label: str, button_key: str) -> bool:
     """A start button and, once started, a cancel button. True while ``settings`` are the started ones.
 

@@ -11,16 +11,15 @@ from analysis.lox import LoX
 from analysis.prompts import DataFormatError, load_prompt_file
 from analysis.scoring import default_calibration
 from pages._plots import attack_curves
-from pages._export import figure, record, section
-from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, run_gate, spec_or_stop
+from pages._export import figure, record
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, run_gate, spec_or_stop
 
-st.title("Fine-tuning attacks")
-st.caption("Each variant is deep-copied and fine-tuned; the loaded models are never changed. ASR, utility and "
+pair = page_start("Fine-tuning attacks",
+                  "Each variant is deep-copied and fine-tuned; the loaded models are never changed. ASR, utility and "
            "R_ft — the share of the weights' distance from the base that lies in the top-k safety subspace of ΔW — "
            "are recorded along the attack. Fix the attack budget before comparing, and read whole curves: an end "
-           "point hides the delay.")
-pair = require_pair()
-section("Attack lab")
+           "point hides the delay.",
+                  "Attack lab")
 lm, base = pair.aligned, pair.base
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("at", default_n=48)

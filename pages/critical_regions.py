@@ -8,15 +8,14 @@ from analysis.evaluate import compare
 from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
-from pages._export import figure, record, section
-from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, spec_or_stop
+from pages._export import figure, record
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
-st.title("Critical regions")
-st.caption("Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
+pair = page_start("Critical regions",
+                  "Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
            "and a utility set (benign prompt + answer), response tokens only. Regions that matter for safety but not "
-           "for utility are pruned reversibly; a same-size random region is the control.")
-pair = require_pair()
-section("Critical regions")
+           "for utility are pruned reversibly; a same-size random region is the control.",
+                  "Critical regions")
 lm = pair.aligned
 
 with st.expander("Data", expanded=False):

@@ -5,18 +5,15 @@ import streamlit as st
 from analysis.evaluate import compare, format_utility
 from analysis.generate import replies
 from analysis.lox import LoX, save_edited
-from pages._export import record, section
-from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, spec_or_stop
+from pages._export import record
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
-st.title("LoX: low-rank extrapolation")
-st.caption("W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of ΔW). "
-           "The edit is applied in place and removed exactly after each measurement.")
-pair = require_pair()
-section("LoX")
+pair = page_start("LoX: low-rank extrapolation",
+                  "W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of ΔW). "
+           "The edit is applied in place and removed exactly after each measurement.",
+                  "LoX",
+                  needs_base="LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.")
 lm, base = pair.aligned, pair.base
-if base is None:
-    st.info("LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.")
-    st.stop()
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("lox", default_n=48)
 spec = spec_or_stop(spec)

@@ -4,14 +4,13 @@ import streamlit as st
 
 from analysis.evaluate import evaluate, format_utility
 from analysis.generate import replies
-from pages._export import record, section
-from pages._widgets import config, eval_spec_picker, progress_bar, require_pair, spec_or_stop
+from pages._export import record
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
-st.title("Overview")
-st.caption("How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
-           "ASR counts replies without a refusal phrase; read the raw generations beside every number.")
-pair = require_pair()
-section("Overview")
+pair = page_start("Overview",
+                  "How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
+           "ASR counts replies without a refusal phrase; read the raw generations beside every number.",
+                  "Overview")
 
 with st.expander("Evaluation settings", expanded=False):
     spec = eval_spec_picker("overview", tokens=True)

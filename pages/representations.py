@@ -11,17 +11,16 @@ from analysis.landscape.grid import point_edit
 from analysis.lox import LoX
 from analysis.scoring import default_calibration
 from pages._plots import per_layer_lines, scatter_2d
-from pages._export import figure, record, section
-from pages._widgets import eval_spec_picker, progress_bar, require_pair, spec_or_stop
+from pages._export import figure, record
+from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop
 
 VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
 
-st.title("Representations")
-st.caption("The residual stream at every layer boundary (0 = embeddings, l = after decoder layer l), at the last "
+pair = page_start("Representations",
+                  "The residual stream at every layer boundary (0 = embeddings, l = after decoder layer l), at the last "
            "prompt token or averaged over the prompt, for harmful and benign prompts. A linear probe's accuracy "
-           "says where the two are told apart; the difference of their means is the 'refusal direction'.")
-pair = require_pair()
-section("Representations")
+           "says where the two are told apart; the difference of their means is the 'refusal direction'.",
+                  "Representations")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Data and edited model", expanded=False):

@@ -7,17 +7,16 @@ from analysis.models import ModelLoadError, check_compatible, load_model
 from analysis.landscape.grid import LandscapeSettings, axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
-from pages._export import figure, record, section
-from pages._widgets import config, progress_bar, run_gate, prompt_sets_picker, require_pair
+from pages._export import figure, record
+from pages._widgets import config, page_start, progress_bar, prompt_sets_picker, run_gate
 
 SYSTEM_PROMPTS = {"none": None, "helpful and safe": "you are a helpful and safe assistant ."}
 
-st.title("Safety landscape")
-st.caption("Perturb every perturbed weight tensor W to W + α·d (+ β·d₂) and measure ASR and utility at each grid "
+pair = page_start("Safety landscape",
+                  "Perturb every perturbed weight tensor W to W + α·d (+ β·d₂) and measure ASR and utility at each grid "
            "point. A flat region of low ASR around the model is its safety basin; VISAGE scores it (0–100, higher "
-           "= safer). Directions are regenerated from seeds; each point is applied in place and removed exactly.")
-pair = require_pair()
-section("Safety landscape")
+           "= safer). Directions are regenerated from seeds; each point is applied in place and removed exactly.",
+                  "Safety landscape")
 lm = pair.aligned
 
 with st.expander("Data and direction", expanded=True):

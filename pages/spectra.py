@@ -6,18 +6,15 @@ import streamlit as st
 from analysis.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, recovery_rank
 from analysis.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
-from pages._export import figure, record, section
-from pages._widgets import eval_spec_picker, progress_bar, require_pair, spec_or_stop
+from pages._export import figure, record
+from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop
 
-st.title("Rank spectra of the alignment update")
-st.caption("ΔW = W_aligned − W_base per decoder weight: its singular values, effective rank and the share of its "
-           "energy in the top k directions. A low-rank, small ΔW reads as a 'superficial' alignment.")
-pair = require_pair()
-section("Rank spectra")
+pair = page_start("Rank spectra of the alignment update",
+                  "ΔW = W_aligned − W_base per decoder weight: its singular values, effective rank and the share of its "
+           "energy in the top k directions. A low-rank, small ΔW reads as a 'superficial' alignment.",
+                  "Rank spectra",
+                  needs_base="Spectra need the base model: give one in the sidebar (the aligned model's pre-alignment checkpoint).")
 lm, base = pair.aligned, pair.base
-if base is None:
-    st.info("Spectra need the base model: give one in the sidebar (the aligned model's pre-alignment checkpoint).")
-    st.stop()
 
 update, bar = progress_bar("SVD of ΔW")
 specs = spectra(lm, base, progress=update)
