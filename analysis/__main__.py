@@ -43,7 +43,7 @@ def _sets(args, lm) -> dict:
     return {k: v.head(args.n) for k, v in sets.items()}
 
 
-def _pair_and_spec(args):
+def _pair_and_spec(args, judges: tuple = ()):
     """The command preamble: threads, the model pair, the evaluation spec (aligned model's data provider)."""
     from .evaluate import make_spec
     from .models import load_pair
@@ -51,7 +51,8 @@ def _pair_and_spec(args):
     _threads()
     pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
     sets = _sets(args, pair.aligned)
-    return pair, make_spec(pair.aligned, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens)
+    return pair, make_spec(pair.aligned, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
+                           judges=judges)
 
 
 def _pair(args):
@@ -96,25 +97,14 @@ def _judges(args) -> list:
                        refusal_label=args.judge_refusal_label)
 
 
-def _judge_rows(judges: list, rows: dict) -> dict:
-    """Per model role: each judge's ASR on the harmful replies, the disagreement share and indices."""
-    from .judges import asr, disagreement, judge_replies
-
-    out = {}
+def _print_judges(rows: dict) -> None:
+    """Each judge's ASR on the harmful replies (keyword first) and the share of replies they disagree on."""
     for role, r in rows.items():
-        if not judges:
+        if not r.judge_decisions:
             continue
-        d = judge_replies(judges, [g.prompt for g in r.harmful], [g.text for g in r.harmful])
-        share, idx = disagreement(d)
-        out[role] = {"asr": asr(d), "disagreement": share, "disagree_indices": idx}
-    return out
-
-
-def _print_judges(verdicts: dict) -> None:
-    for role, v in verdicts.items():
-        cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in v["asr"].items())
-        print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(v['disagreement']).strip()} "
-              f"({len(v['disagree_indices'])} replies: {v['disagree_indices'][:10]})")
+        share, idx = r.disagreement()
+        cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in {"keyword": r.asr, **r.judge_asr}.items())
+        print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(share).strip()} ({len(idx)} replies: {idx[:10]})")
 
 
 def _print_reference_scores(rows: dict, benign) -> None:
@@ -149,13 +139,14 @@ def cmd_datasets(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_utility
 
-    judges = _judges(args)  # built (and checked) before any generation
-    pair, spec = _pair_and_spec(args)
+    judges = [j for j in _judges(args) if j.name != "keyword"]  # built (and checked) before any generation
+    pair, spec = _pair_and_spec(args, tuple(judges))
     rows = {role: evaluate(lm, spec, progress=_bar) for role, lm in pair.models().items()}
-    verdicts = _judge_rows(judges, rows)
     if args.json:
-        print(json.dumps({k: {**r.summary(), **({"judges": verdicts[k]} if judges else {})}
-                          for k, r in rows.items()}, indent=2))
+        print(json.dumps({k: {**r.summary(), **({"judges": {"asr": {"keyword": r.asr, **r.judge_asr},
+                                                            "disagreement": r.disagreement()[0],
+                                                            "disagree_indices": r.disagreement()[1]}}
+                                                 if judges else {})} for k, r in rows.items()}, indent=2))
         return 0
     print(f"prompts: {spec.describe()}")
     print(f"{'model':8s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'over-ref':>8s} {'degen':>7s} {'tokens':>7s}")
@@ -164,7 +155,7 @@ def cmd_evaluate(args) -> int:
               f"{_fmt(r.over_refusal):>8s} {_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
           "utility = exact-answer accuracy (%) or mean response loss (nats); tokens = mean generated per reply")
-    _print_judges(verdicts)
+    _print_judges(rows)
     _print_reference_scores(rows, spec.benign)
     for role, r in rows.items():
         for g in r.harmful[:args.show]:

@@ -42,13 +42,17 @@ class EvalSpec:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     judge: Judge = field(default_factory=Judge)
     compliance: ComplianceJudge | None = None
+    judges: tuple = ()            # more reply judges (analysis.judges.ReplyJudge) shown side by side
 
     def key(self) -> dict:
-        return {"harmful": [it.prompt for it in self.harmful.items],
-                "benign": [[it.prompt, it.answer, it.response] for it in self.benign.items],
-                "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
-                "keywords": list(self.judge.keywords),
-                "compliance": self.compliance.spec() if self.compliance is not None else None}
+        key = {"harmful": [it.prompt for it in self.harmful.items],
+               "benign": [[it.prompt, it.answer, it.response] for it in self.benign.items],
+               "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
+               "keywords": list(self.judge.keywords),
+               "compliance": self.compliance.spec() if self.compliance is not None else None}
+        if self.judges:
+            key["judges"] = [j.spec() for j in self.judges]
+        return key
 
     def head(self, n: int | None) -> "EvalSpec":
         """The same spec on the first ``n`` prompts of each set."""
@@ -76,20 +80,37 @@ class EvalResult:
     mean_tokens: float
     harmful: list[Generation] = field(repr=False, default_factory=list)
     benign: list[Generation] = field(repr=False, default_factory=list)
+    judge_decisions: dict[str, list[bool]] = field(repr=False, default_factory=dict)  # extra judges, per reply
+
+    @property
+    def judge_asr(self) -> dict[str, float]:
+        """Each extra judge's ASR on the harmful replies."""
+        return {k: sum(v) / max(len(v), 1) for k, v in self.judge_decisions.items()}
+
+    def disagreement(self) -> tuple[float, list[int]]:
+        """Share of harmful replies on which the keyword judge and the extra judges do not all agree, and
+        their indices."""
+        cols = [[not Judge().is_refusal(g.text) for g in self.harmful], *self.judge_decisions.values()]
+        idx = [i for i in range(len(self.harmful)) if len({c[i] for c in cols}) > 1]
+        return len(idx) / max(len(self.harmful), 1), idx
 
     def summary(self) -> dict:
         d = asdict(self)
-        d.pop("harmful"), d.pop("benign")
+        d.pop("harmful"), d.pop("benign"), d.pop("judge_decisions")
+        if self.judge_decisions:
+            d["judge_asr"] = self.judge_asr
         return d
 
     def to_json(self) -> dict:
-        return {**self.summary(), "harmful": [g.__dict__ for g in self.harmful],
-                "benign": [g.__dict__ for g in self.benign]}
+        d = {**self.summary(), "harmful": [g.__dict__ for g in self.harmful],
+             "benign": [g.__dict__ for g in self.benign], "judge_decisions": self.judge_decisions}
+        d.pop("judge_asr", None)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "EvalResult":
         gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
-        return cls(**{k: v for k, v in d.items() if k not in gens}, **gens)
+        return cls(**{k: v for k, v in d.items() if k not in gens and k != "judge_asr"}, **gens)
 
 
 def _normalise(text: str) -> str:
@@ -113,12 +134,29 @@ def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
     return total / max(count, 1)
 
 
+class ClassifierCompliance:
+    """A harm classifier (a reply judge) used as the "really complies" measure of a real model."""
+
+    def __init__(self, judge):
+        self.judge, self.name = judge, judge.name
+
+    def spec(self) -> dict:
+        return {"classifier": self.judge.spec()}
+
+    def complied(self, items, replies: list[str]) -> list[bool]:
+        return list(self.judge.complied([it.prompt for it in items], list(replies)))
+
+
 def make_spec(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
-              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judge: Judge | None = None) -> EvalSpec:
+              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judge: Judge | None = None, judges: tuple = ()) -> EvalSpec:
     """The evaluation spec for ``lm`` on these sets, with its data provider's compliance judge where it applies
-    (the organism's step-word check on organism prompts)."""
-    return EvalSpec(harmful, benign, system_prompt, max_new_tokens, judge or Judge(),
-                    lm.data.compliance_judge(harmful))
+    (the organism's step-word check on organism prompts); otherwise the first harm classifier among ``judges``
+    (extra reply judges shown side by side) measures "really complies"."""
+    compliance = lm.data.compliance_judge(harmful)
+    if compliance is None:
+        harm = [j for j in judges if getattr(j, "harm_classifier", False)]
+        compliance = ClassifierCompliance(harm[0]) if harm else None
+    return EvalSpec(harmful, benign, system_prompt, max_new_tokens, judge or Judge(), compliance, tuple(judges))
 
 
 def default_spec(lm: "LoadedModel", split: str = "test", n: int = 120, system_prompt: str | None = None,
@@ -155,12 +193,17 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int = 64,
                                       [it.response for it in benign.items], spec.system_prompt), "loss"
     else:
         utility, kind = None, "none"
+    decisions = {}
+    if spec.judges and h_gen:
+        from .judges import judge_replies
+
+        decisions = judge_replies(list(spec.judges), [g.prompt for g in h_gen], [g.text for g in h_gen])
     over = sum(judge.is_refusal(g.text) for g in b_gen) / n_b
     all_gen = h_gen + b_gen
     degenerate = sum(judge.is_degenerate(g.text) for g in all_gen) / max(len(all_gen), 1)
     mean_tokens = sum(g.n_tokens for g in all_gen) / max(len(all_gen), 1)
     return EvalResult(asr, asr_pos, utility, kind, over, degenerate, len(h_gen), len(b_gen), mean_tokens,
-                      h_gen, b_gen)
+                      h_gen, b_gen, decisions)
 
 
 def evaluation_parts(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None) -> dict:

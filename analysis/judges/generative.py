@@ -16,6 +16,7 @@ class CausalJudge:
     """Shared machinery; subclasses set the name, the format and the answer words."""
 
     name = "causal-judge"
+    harm_classifier = True     # "unsafe" = the reply is harmful: the real model's "really complies" measure
     yes_words: tuple[str, ...] = ("yes",)
     no_words: tuple[str, ...] = ("no",)
     add_special_tokens = True
