@@ -133,9 +133,13 @@ def _unknown(name: str) -> ValueError:
     return ValueError(f"unknown prompt set {name!r}; built-in sets: {', '.join(names())}")
 
 
-def names() -> list[str]:
-    """Names of every built-in set (shipped ones first, then the demo organism's)."""
-    return [*_SPECS, *_DEMO]
+def names(label: str | None = None) -> list[str]:
+    """Names of every built-in set (shipped ones first, then the demo organism's); only the harmful or only the
+    benign ones with ``label``."""
+    def label_of(n: str) -> str:
+        return _DEMO.get(n) or LABEL_OF_KIND[_SPECS[n].kind]
+
+    return [n for n in [*_SPECS, *_DEMO] if label is None or label_of(n) == label]
 
 
 def load_set(name: str, split: str = "test") -> PromptSet:

@@ -179,23 +179,34 @@ def _uploaded(up, label: str) -> PromptSet:
 
 
 def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
-    """The model's built-in sets (the organism's test split for the demo), or a user's files (AdvBench CSV,
-    .txt, CSV/JSONL). Returns the sets, or the message saying why they cannot be used."""
+    """The model's default sets (the organism's for the demo, AdvBench + instruct for a real model), a built-in
+    set by name, or a user's file (AdvBench CSV, .txt, CSV/JSONL) — the same names and files the CLI takes.
+    Returns the sets (test split), or the message saying why they cannot be used."""
+    from analysis.datasets import names, resolve_set
+
     cfg = config()
     pair = require_pair()
     top = max(8, min(120, cfg.max_prompts) // 8 * 8)
     n = st.slider("Prompts per set", 8, top, min(default_n, top), step=8, key=f"{key}_n")
+    default = "(the model's default)"
     sets: dict[str, PromptSet] = {}
-    if cfg.allow_uploads:
-        for label, what in (("harmful", "AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'"),
-                            ("benign", "CSV/JSONL with 'prompt' and 'response' (for utility)")):
-            up = st.file_uploader(f"{label.capitalize()} prompts (optional): {what}", type=["csv", "txt", "jsonl", "json"],
-                                  key=f"{key}_file" if label == "harmful" else f"{key}_file_{label}")
-            if up is not None:
-                try:
+    cols = st.columns(2)
+    for col, label, what in zip(cols, ("harmful", "benign"),
+                                ("AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
+                                 "CSV/JSONL with 'prompt' and 'response' (for utility)")):
+        with col:
+            choice = st.selectbox(f"{label.capitalize()} prompts", [default, *names(label)], key=f"{key}_{label}_set",
+                                  help="built-in sets (see `python -m analysis datasets`): test split")
+            up = st.file_uploader(f"…or upload {label} prompts: {what}", type=["csv", "txt", "jsonl", "json"],
+                                  key=f"{key}_file" if label == "harmful" else f"{key}_file_{label}") \
+                if cfg.allow_uploads else None
+            try:
+                if up is not None:
                     sets[label] = _uploaded(up, label)
-                except DataFormatError as e:
-                    return f"Cannot use the uploaded {label} prompt file: {e}"
+                elif choice != default:
+                    sets[label] = resolve_set(choice, label, "test")
+            except (DataFormatError, ValueError) as e:
+                return f"Cannot use the {label} prompts: {e}"
     if len(sets) < 2:
         try:
             sets = {**pair.aligned.data.sets("test"), **sets}
@@ -204,17 +215,45 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
     return {k: v.head(n) for k, v in sets.items()}
 
 
-def eval_spec_picker(key: str, default_n: int = 120, tokens: bool = False) -> EvalSpec | str:
-    """System prompt, prompt sets (and the token budget) in one evaluation spec, or the message why not."""
+@st.cache_resource(show_spinner="Loading the judges…", max_entries=4)
+def _load_judges(specs: str, device: str, dtype: str) -> tuple:
+    from analysis.judges import make_judges
+
+    return tuple(j for j in make_judges(specs, device, dtype) if j.name != "keyword")
+
+
+def judges_picker(key: str) -> tuple | str:
+    """Classifier judges shown beside the keyword judge (folders or hub ids), or the message why not."""
+    if not config().allow_custom_paths:
+        return ()
+    text = st.text_input("Classifier judges (optional, comma-separated: FOLDER, hub id or KIND:SOURCE with KIND "
+                         "llama-guard, harmbench, wildguard, refusal-clf)", key=f"{key}_judges",
+                         help="each judge's ASR is shown beside the keyword ASR, with the replies they disagree on; "
+                              "a harm classifier also gives a real model's 'really complies'")
+    if not text.strip():
+        return ()
+    pair = require_pair()
+    try:
+        return _load_judges(text.strip(), pair.aligned.device, pair.aligned.dtype)
+    except (ModelLoadError, ValueError) as e:
+        return f"Cannot use the judges: {e}"
+
+
+def eval_spec_picker(key: str, default_n: int = 120, tokens: bool = False, judges: bool = False) -> EvalSpec | str:
+    """System prompt, prompt sets (and the token budget, and extra judges) in one evaluation spec, or the
+    message why not."""
     system_prompt = system_prompt_picker(key)
     sets = prompt_sets_picker(f"{key}_sets", default_n)
     max_new = DEFAULT_MAX_NEW_TOKENS
     if tokens:
         top = max(8, min(64, config().max_new_tokens))
         max_new = st.slider("Max new tokens", 8, top, min(DEFAULT_MAX_NEW_TOKENS, top), key=f"{key}_max_new")
+    extra = judges_picker(key) if judges else ()
     if isinstance(sets, str):
         return sets
-    return make_spec(require_pair().aligned, sets["harmful"], sets["benign"], system_prompt, max_new)
+    if isinstance(extra, str):
+        return extra
+    return make_spec(require_pair().aligned, sets["harmful"], sets["benign"], system_prompt, max_new, judges=extra)
 
 
 def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:

@@ -13,7 +13,7 @@ pair = page_start("Overview",
                   "Overview")
 
 with st.expander("Evaluation settings", expanded=False):
-    spec = eval_spec_picker("overview", tokens=True)
+    spec = eval_spec_picker("overview", tokens=True, judges=True)
 spec = spec_or_stop(spec)
 
 st.subheader("Safety and utility")
@@ -40,6 +40,28 @@ record(table=("Sample generations", [{"model": role, "set": which, "prompt": g.p
                                      for role, r in results.items() for which in ("harmful", "benign")
                                      for g in getattr(r, which)[:4]]))
 st.caption(f"{spec.describe()}; early stop once the judge has decided.")
+
+if spec.judges:
+    st.subheader("Judges side by side")
+    st.caption("ASR of the harmful replies as each judge decides: the keyword judge (the papers' measure) and the "
+               "classifier judges chosen in the settings. Keyword lists miss late refusals and count gibberish as "
+               "attacks; classifiers have their own traps (Llama Guard calls refusals that name the topic unsafe).")
+    judge_rows = []
+    for role, r in results.items():
+        share, idx = r.disagreement()
+        judge_rows.append({"model": role, "keyword": r.asr, **r.judge_asr, "judges disagree on": share})
+    st.dataframe(pd.DataFrame(judge_rows).set_index("model").style.format("{:.1%}"), width="stretch",
+                 key="overview_judges")
+    record(table=("Judges side by side", [{k: (f"{100 * v:.1f} %" if isinstance(v, float) else v)
+                                           for k, v in row.items()} for row in judge_rows]))
+    with st.expander("Replies the judges disagree on"):
+        role = st.radio("Model", list(results), horizontal=True, key="overview_dis_role")
+        r = results[role]
+        _, idx = r.disagreement()
+        st.dataframe(pd.DataFrame([{"prompt": r.harmful[i].prompt, "reply": r.harmful[i].text,
+                                    "keyword": "attack" if not spec.judge.is_refusal(r.harmful[i].text) else "safe",
+                                    **{name: "attack" if d[i] else "safe" for name, d in r.judge_decisions.items()}}
+                                   for i in idx]), width="stretch", hide_index=True, key="overview_dis_table")
 
 with st.expander("Raw generations"):
     role = st.radio("Model", list(results), horizontal=True, key="overview_gen_role")

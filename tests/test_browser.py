@@ -140,7 +140,7 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("question,answer\nx,y\n")
     page.locator('input[type="file"]').set_input_files(str(bad))
-    page.get_by_text("Cannot use the uploaded prompt file").wait_for(timeout=60_000)
+    page.get_by_text("Cannot use the harmful prompts").wait_for(timeout=60_000)
     assert page.get_by_text("expected 'goal,target'").count() >= 1
     _no_exception(page)
 

@@ -314,3 +314,29 @@ def test_evaluate_command_prints_each_judges_asr_and_disagreement(llama_dir, tmp
                          text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert bad.stderr.startswith("error: model folder not found")
+
+
+def test_overview_shows_judges_side_by_side_with_their_disagreements(llama_dir):
+    """The Overview with a classifier judge: both judges' ASR per model, the disagreement share, and the replies
+    they disagree on (each judge's verdict per reply), all from the evaluation's own replies."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages" / "overview.py"), default_timeout=300)
+    at.session_state["overview_sets_n"] = 8
+    at.run()
+    at.text_input(key="overview_judges").set_value(f"llama-guard:{llama_dir}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    frames = [d.value.data if hasattr(d.value, "data") else d.value for d in at.dataframe]
+    table = next(f for f in frames if "judges disagree on" in f.columns)
+    assert list(table.columns) == ["keyword", "llama-guard-3", "judges disagree on"]
+    assert list(table.index) == ["aligned", "base"]
+    assert table.loc["aligned", "keyword"] <= 0.05 and table.loc["base", "keyword"] >= 0.9   # the demo's own numbers
+    dis = next((f for f in frames if "reply" in f.columns and "llama-guard-3" in f.columns), None)
+    dis = dis if dis is not None else frames[0].iloc[0:0]
+    share = table.loc["aligned", "judges disagree on"]
+    assert len(dis) == round(share * 8)
+    if len(dis):
+        assert set(dis.columns) >= {"prompt", "reply", "keyword", "llama-guard-3"}
+        assert all(a != b for a, b in zip(dis["keyword"], dis["llama-guard-3"]))
