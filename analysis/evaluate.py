@@ -66,7 +66,7 @@ def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
 
 
 def evaluate(model, tokenizer, harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
-             max_new_tokens: int = 24, judge: Judge | None = None, batch_size: int = 64,
+             max_new_tokens: int = 24, judge: Judge | None = None, batch_size: int | None = None,
              progress: Progress | None = None) -> EvalResult:
     """Generate greedily for both sets and score them."""
     judge = judge or Judge()

@@ -142,6 +142,14 @@ def free_bytes(device) -> int | None:
     return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
 
 
+def longest_prompt(tokenizer, prompts: list[str], system_prompt: str | None = None) -> int:
+    """Tokens of the longest formatted prompt (0 for none)."""
+    from .chat import encode_prompts, format_prompt
+
+    ids = encode_prompts(tokenizer, [format_prompt(tokenizer, p, system_prompt) for p in prompts])
+    return max((len(r) for r in ids), default=0)
+
+
 def device_of(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -244,7 +252,8 @@ def attack(shape: Shape, method: str, batch: int, seq_len: int, with_base: bool,
                  "activations of one batch": acts}
         advice = "use fewer attack examples per batch, or offload the loaded model to the CPU while the copy trains"
     if with_base:
-        extra["R_ft: current weights of every Linear (fp32)"] = 4 * shape.linear_numel
+        extra["R_ft: copy of the base weights (model dtype)"] = shape.linear_numel * shape.dtype_bytes
+        extra["R_ft: one weight's current value and ΔW (fp32)"] = 3 * 4 * shape.largest_linear
     if n_eval:
         extra["evaluation: generation, one sequence"] = generation_bytes_per_seq(shape, eval_len)
     return Plan(f"attack ({method})", _weights(shape, 2 if with_base else 1), extra, advice)
@@ -253,6 +262,18 @@ def attack(shape: Shape, method: str, batch: int, seq_len: int, with_base: bool,
 def check(plan: Plan, device) -> Plan:
     """``plan.check`` against the free memory of ``device``; returns the plan."""
     plan.check(free_bytes(device))
+    return plan
+
+
+def guard(model, make_plan) -> Plan | None:
+    """Before a run on ``model``: on a CUDA device, build the plan (``make_plan(shape)``) and check it;
+    elsewhere do nothing. Raises the plan's one-line ValueError when it does not fit."""
+    dev = device_of(model)
+    free = free_bytes(dev)
+    if free is None:
+        return None
+    plan = make_plan(shape_of(model))
+    plan.check(free)
     return plan
 
 

@@ -38,7 +38,7 @@ def snip_scores(model, batches: list[Batch], progress=None) -> dict[str, torch.T
             progress((k + 1) / len(samples), f"SNIP {k + 1}/{len(samples)}")
     model.train(was_training)
     out = {}
-    for n, a in zip(names, acc):
-        ref = adapter[n]
-        out[n] = ref.W.detach().float().abs() * (a.T if ref.transposed else a)
+    for n, a, p in zip(names, acc, params):   # in place: the accumulators become the scores (issue #15 memory)
+        a.mul_(p.detach().float().abs())
+        out[n] = a.T if adapter[n].transposed else a
     return out

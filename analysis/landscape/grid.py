@@ -31,6 +31,15 @@ class Perturbation(Edit):
         return self.names
 
     def apply_to(self, name: str, W: torch.Tensor) -> None:
+        if W.device.type != "cpu":   # on a GPU: one fp32 accumulator, in-place adds, one cast back
+            acc = None
+            for c, d in zip(self.coords, self.directions):
+                if c:
+                    acc = W.to(torch.float32, copy=True) if acc is None else acc
+                    acc.add_(d.tensor(name, W), alpha=c)
+            if acc is not None:
+                W.copy_(acc)
+            return
         delta = None
         for c, d in zip(self.coords, self.directions):
             if c:
@@ -38,6 +47,10 @@ class Perturbation(Edit):
                 delta = step if delta is None else delta + step
         if delta is not None:
             W.copy_((W.float() + delta).to(W.dtype))
+
+
+def _device_type(model) -> str:
+    return next(model.parameters()).device.type
 
 
 def axis(lo: float = -0.5, hi: float = 0.5, steps: int = 21) -> list[float]:
@@ -75,9 +88,9 @@ def _point(lm, directions, coords, names, harmful, benign, system_prompt, max_ne
 def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: PromptSet, benign: PromptSet,
                   system_prompt: str | None = None, max_new_tokens: int = 24, groups: tuple[str, ...] = ("linear",),
                   judge: Judge | None = None, cache: Cache | None = None, progress=None,
-                  batch_size: int = 128, ray_address: str | None = None, other_models=()) -> Landscape:
+                  batch_size: int | None = None, ray_address: str | None = None, other_models=()) -> Landscape:
     """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
-    ``batch_size`` trades memory for speed: on small models one batch per set is fastest.
+    ``batch_size`` trades memory for speed (None: 128 on the CPU; on a GPU as many as the free memory holds).
     With ``ray_address``, the points missing from the cache run as Ray tasks (``other_models``: the loaded
     models that model-difference directions read, so workers can load them too) and land in this cache."""
     if len(directions) != len(axes) or len(axes) not in (1, 2):
@@ -85,15 +98,28 @@ def evaluate_grid(lm, directions: list, axes: list[list[float]], harmful: Prompt
     judge = judge or Judge()
     cache = cache or Cache()
     names = [n for n, _ in perturbed_params(lm.model, groups)]
+    # --- issue #15: memory check before the run; CPU batch as before ---
+    if batch_size is None and _device_type(lm.model) == "cpu":
+        batch_size = 128
+    from .. import memory
+
+    n_models = 1 + len({id(m) for d in directions for m in d.sources()})
+    memory.guard(lm.model, lambda shape: memory.landscape(
+        shape, len(harmful) + len(benign), memory.longest_prompt(lm.tokenizer, harmful.prompts() + benign.prompts(),
+                                                                  system_prompt) + max_new_tokens,
+        len(directions), n_models))
+    # --- end issue #15 ---
     shape = tuple(len(a) for a in axes)
     grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
     gens = {}
     points = list(np.ndindex(*shape))
     eval_key = evaluation_key(harmful, benign, system_prompt, max_new_tokens, judge)
 
+    draw = {} if _device_type(lm.model) == "cpu" else {"draw_device": _device_type(lm.model)}  # see directions.py
+
     def key_parts(coords) -> dict:
         return {"kind": "landscape-point", "model": lm.fingerprint, "directions": [d.spec() for d in directions],
-                "coords": list(coords), "groups": list(groups), **eval_key}
+                "coords": list(coords), "groups": list(groups), **draw, **eval_key}
 
     if ray_address:
         from ..cache import make_key
