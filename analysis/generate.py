@@ -226,6 +226,8 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
         return o.logits[:, -1, :].argmax(-1)
 
     graph, graph_out, used_graph = None, None, False
+    use_graphs = dev.type == "cuda" and cuda_graphs
+    side = torch.cuda.Stream(dev) if use_graphs else None   # warm-up and capture on one side stream
     done = [False] * B
     result: list[tuple[int, str]] = [(max_new, "length")] * B
     checked = 0
@@ -250,10 +252,15 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
         tok.copy_(nxt[:, None])
         step_mask[:, :, :, T + step] = 0
         step_pos.add_(1)
-        if dev.type == "cuda" and cuda_graphs and graph is None and step >= 1:
-            graph = _capture(forward)
+        if use_graphs and graph is None and step >= 1:
+            graph = _capture(forward, side) or False     # False: capture failed, stay eager
             graph_out = graph[1] if graph else None
-        if graph:
+        if use_graphs and step == 0:      # the first step runs eagerly on the capture stream (warm-up)
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                nxt = forward()
+            torch.cuda.current_stream(dev).wait_stream(side)
+        elif graph:
             graph[0].replay()
             nxt = graph_out.clone()
             used_graph = True
@@ -264,12 +271,12 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     return [Generation("", t.strip(), result[i][0], result[i][1]) for i, t in enumerate(texts)]
 
 
-def _capture(forward):
+def _capture(forward, stream):
     """(graph, output) of one decode step, or None when this model's forward cannot be captured (the
     step then runs eagerly). Nothing runs while capturing, so the cache is untouched."""
     try:
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=stream):
             out = forward()
         return graph, out
     except Exception as exc:  # noqa: BLE001 - any capture failure falls back to eager steps
