@@ -209,8 +209,13 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     causal = torch.arange(T, device=dev)[:, None] >= torch.arange(L, device=dev)[None, :]
     prefill_mask = torch.zeros((B, 1, T, L), dtype=dtype, device=dev).masked_fill_(
         ~(key_real[:, None, None, :] & causal[None, None]), neg)
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if dev.type == "cuda" else None
+    if events:
+        events[0].record()
     out = model(input_ids=input_ids, attention_mask=prefill_mask, position_ids=pos, past_key_values=cache,
                 use_cache=True, logits_to_keep=1)
+    if events:
+        events[1].record()
     del prefill_mask
     nxt = out.logits[:, -1, :].argmax(-1)
     del out
@@ -267,6 +272,12 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
         else:
             nxt = forward()
     LAST_RUN.setdefault("graphs", []).append(used_graph)
+    LAST_RUN.setdefault("steps", []).append(step + 1)
+    if events:   # GPU time of the prefill and of the decode steps (read once, at the end)
+        events[2].record()
+        events[2].synchronize()
+        LAST_RUN.setdefault("prefill_ms", []).append(round(events[0].elapsed_time(events[1]), 1))
+        LAST_RUN.setdefault("decode_ms", []).append(round(events[1].elapsed_time(events[2]), 1))
     texts = tokenizer.batch_decode([host_rows[i][:result[i][0]] for i in range(B)], skip_special_tokens=True)
     return [Generation("", t.strip(), result[i][0], result[i][1]) for i, t in enumerate(texts)]
 

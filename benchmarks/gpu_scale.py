@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import signal
@@ -68,6 +69,7 @@ def sync(dev: torch.device) -> None:
 
 
 def peak_reset(dev: torch.device) -> None:
+    gc.collect()       # models copied by earlier steps sit in reference cycles
     if dev.type == "cuda":
         sync(dev)
         torch.cuda.empty_cache()
@@ -163,6 +165,7 @@ def step_generation(ctx) -> dict:
     return {"prompts": n, "new_tokens": new, "ours_s": t_ours, "hf_batch64_s": t_hf, "speedup": t_hf / t_ours,
             "peak_gib_ours": p_ours, "peak_gib_hf": peak_gib(dev), "same_text_share": same,
             "loop": run.get("loop"), "batches": run.get("batches"), "cuda_graphs": run.get("graphs"),
+            "steps": run.get("steps"), "prefill_ms": run.get("prefill_ms"), "decode_ms": run.get("decode_ms"),
             "graph_error": run.get("graph_error")}
 
 
@@ -296,6 +299,14 @@ def step_linalg(ctx) -> dict:
             t, _ = timed(dev, f)
             res[k] = t / (4 if "batch4" in k else 1)
         out[f"{m}x{n}"] = res
+    # accuracy on a real ΔW of the pair (the first weight), against float64 svdvals
+    from analysis.spectra import delta, singular_values
+
+    name = next(iter(a.adapter.linears))
+    d = delta(a, ctx["base"], name)
+    ref = torch.linalg.svdvals(d.double())
+    out["accuracy_vs_fp64_svd"] = {"weight": name, **{
+        k: float((singular_values(d, k).double() - ref).abs().max() / ref[0]) for k in ("gram", "svd")}}
     return out
 
 
