@@ -3,8 +3,8 @@
 A plan lists the tensors a run holds at its peak, in bytes: ``resident`` (already there: the loaded
 models) and ``extra`` (what the run allocates: backups, directions, accumulators, optimiser states,
 KV cache, activations). ``check`` compares ``extra`` with the free memory of a CUDA device and raises a
-one-line ValueError naming the setting to change (fewer prompts, LoRA instead of full fine-tuning, CPU
-offload) instead of letting the run die in a CUDA out-of-memory error. On the CPU nothing is checked.
+one-line ValueError naming the setting to change (fewer prompts, LoRA instead of full fine-tuning, models
+on the CPU) instead of letting the run die in a CUDA out-of-memory error. On the CPU nothing is checked.
 
 The sizes come from a :class:`Shape` — read off a loaded model, or off a config alone (so the README's
 table for a 7B pair needs no 7B model). Activation estimates are deliberately generous (×1.5).
@@ -187,7 +187,7 @@ def generation_batch(model, n_prompts: int, seq_len: int) -> int:
     fit = int(0.8 * free // max(per, 1))
     if fit < 1:
         raise ValueError(f"generation of one sequence of {seq_len} tokens needs about {gib(per)} but "
-                         f"{gib(free)} is free: use fewer new tokens, shorter prompts or offload a model to the CPU")
+                         f"{gib(free)} is free: use fewer new tokens or shorter prompts, or load the models on the CPU")
     return max(1, min(n_prompts, fit))
 
 
@@ -197,7 +197,7 @@ def landscape(shape: Shape, n_prompts: int, seq_len: int, n_directions: int = 1,
     extra = {"backup of the perturbed weights": shape.linear_numel * shape.dtype_bytes,
              "one tensor's directions (fp32)": shape.largest_linear * 4 * (2 + n_directions),
              "generation, one sequence (the batch fits what is left)": generation_bytes_per_seq(shape, seq_len)}
-    p = Plan("landscape", _weights(shape, n_models), extra, "use fewer prompts or offload the other models to the CPU")
+    p = Plan("landscape", _weights(shape, n_models), extra, "use fewer prompts, or load the models on the CPU (slower)")
     p.notes.append(f"all {n_prompts} prompts in one batch add "
                    f"{gib(generation_bytes_per_seq(shape, seq_len) * (n_prompts - 1))}")
     return p
@@ -211,7 +211,7 @@ def wanda(shape: Shape, batch: int, seq_len: int, gram: bool = False) -> Plan:
     if gram:
         extra["activation Gram matrices (fp32)"] = 4 * shape.sum_din_sq
     return Plan("Wanda" + (" / activation statistics" if gram else ""), _weights(shape, 1), extra,
-                "use fewer calibration samples or offload the base model to the CPU")
+                "unload the base model, or load the models on the CPU (slower)")
 
 
 def snip(shape: Shape, seq_len: int) -> Plan:
@@ -219,20 +219,20 @@ def snip(shape: Shape, seq_len: int) -> Plan:
              "one sample's gradients (model dtype)": shape.weight_bytes,
              "activations kept for backward, one sample": seq_len * shape.act_bytes_per_token(backward=True) +
              3 * seq_len * shape.vocab * 4}
-    return Plan("SNIP", _weights(shape, 1), extra, "use shorter calibration samples or offload the base model to the CPU")
+    return Plan("SNIP", _weights(shape, 1), extra, "use shorter calibration samples, unload the base model, or load the models on the CPU (slower)")
 
 
 def spectra(shape: Shape) -> Plan:
     extra = {"ΔW of one weight (fp32) and its copy": 2 * 4 * shape.largest_linear,
              "Gram matrix of one ΔW (fp64) and eigen workspace": 3 * 8 * shape.largest_min_side ** 2}
-    return Plan("spectra / LoX factors", _weights(shape, 2), extra, "offload the base model to the CPU")
+    return Plan("spectra / LoX factors", _weights(shape, 2), extra, "load the base model on the CPU (ΔW is formed on the aligned model's device)")
 
 
 def lox_full(shape: Shape) -> Plan:
     """LoX with k = 0: the whole ΔW of every weight is kept (fp32) while the edit is applied."""
     extra = {"ΔW of every weight (fp32)": 4 * shape.linear_numel,
              "backup of the edited weights": shape.linear_numel * shape.dtype_bytes}
-    return Plan("LoX k=0 (whole ΔW)", _weights(shape, 2), extra, "use k ≥ 1 (low-rank factors) or offload the base model to the CPU")
+    return Plan("LoX k=0 (whole ΔW)", _weights(shape, 2), extra, "use k ≥ 1 (low-rank factors) or load the models on the CPU (slower)")
 
 
 def attack(shape: Shape, method: str, batch: int, seq_len: int, with_base: bool, n_eval: int = 0,
@@ -243,14 +243,15 @@ def attack(shape: Shape, method: str, batch: int, seq_len: int, with_base: bool,
     acts = batch * seq_len * shape.act_bytes_per_token(backward=True) + 3 * batch * seq_len * shape.vocab * 4
     if method == "full":
         extra = {"trained copy of the model": copy, "gradients": shape.weight_bytes,
-                 "AdamW states (2 per weight)": 2 * shape.weight_bytes, "activations of one batch": acts}
-        advice = "use LoRA instead of full fine-tuning, or offload the loaded model to the CPU while the copy trains"
+                 "AdamW states (2 per weight)": 2 * shape.weight_bytes,
+                 "AdamW step temporaries (foreach)": shape.weight_bytes, "activations of one batch": acts}
+        advice = "use LoRA instead of full fine-tuning (method lora), or fewer attack examples per batch"
     else:
         r = 8
         lora = 4 * r * shape.sum_din * 2            # A and B per Linear, fp32, roughly (d_in + d_out) · r
         extra = {"copy of the model (frozen)": copy, "LoRA weights + grads + AdamW (fp32)": 4 * lora,
-                 "activations of one batch": acts}
-        advice = "use fewer attack examples per batch, or offload the loaded model to the CPU while the copy trains"
+                 "activations of one batch": acts, "LoRA merge, one weight (fp32)": 3 * 4 * shape.largest_linear}
+        advice = "use fewer attack examples per batch (batch size), or load the models on the CPU (slower)"
     if with_base:
         extra["R_ft: copy of the base weights (model dtype)"] = shape.linear_numel * shape.dtype_bytes
         extra["R_ft: one weight's current value and ΔW (fp32)"] = 3 * 4 * shape.largest_linear
@@ -283,9 +284,16 @@ def table_7b(capacity: int = 80 * 10 ** 9) -> list[tuple[str, str, str]]:
 
     s = shape_of_config(LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                                     num_attention_heads=32, num_key_value_heads=32, vocab_size=32000))
-    plans = [generation(s, 240, 64 + 64, 2), landscape(s, 80, 64 + 32, 1, 2), landscape(s, 80, 64 + 32, 2, 2),
-             wanda(s, 16, 128), wanda(s, 16, 128, True), snip(s, 128), spectra(s), lox_full(s),
-             attack(s, "full", 20, 128, True), attack(s, "lora", 20, 128, True),
-             attack(s, "full", 20, 128, False)]
-    return [(p.analysis, gib(p.total_bytes), "fits" if p.fits(capacity) else f"does not fit: {p.advice}")
-            for p in plans]
+    plans = [("240 prompts × 64 new tokens, one batch", generation(s, 240, 64 + 64, 2)),
+             ("80 + 80 prompts × 32 tokens, 1 random direction", landscape(s, 160, 64 + 32, 1, 2)),
+             ("2D, directions toward the base model", landscape(s, 160, 64 + 32, 2, 2)),
+             ("batches of 16 × 128 tokens", wanda(s, 16, 128)),
+             ("with activation Gram matrices (ActSVD, units)", wanda(s, 16, 128, True)),
+             ("one sample of 128 tokens at a time", snip(s, 128)),
+             ("one weight at a time", spectra(s)), ("", lox_full(s)),
+             ("batch 20 × 128 tokens, with R_ft", attack(s, "full", 20, 128, True)),
+             ("batch 20 × 128 tokens, without base (no R_ft)", attack(s, "full", 20, 128, False)),
+             ("batch 20 × 128 tokens, with R_ft", attack(s, "lora", 20, 128, True)),
+             ("batch 8 × 128 tokens, with R_ft", attack(s, "lora", 8, 128, True))]
+    return [(f"{p.analysis}" + (f" ({what})" if what else ""), gib(p.total_bytes),
+             "fits" if p.fits(capacity) else f"does not fit: {p.advice}") for what, p in plans]

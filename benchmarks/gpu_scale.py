@@ -4,10 +4,9 @@ plain way, measured in the same run.
     python benchmarks/gpu_scale.py --size 1b --device cuda --json out.json
 
 Sizes: ``tiny`` (2 layers, hidden 64), ``1b`` (TinyLlama's shape: hidden 2048, intermediate 5632, 22 layers,
-32 heads, 4 KV heads, ≈ 0.97 B parameters with a 32k vocabulary) and ``7b`` (Llama-2-7B's shape: hidden 4096,
-intermediate 11008, 32 layers, 32 heads). The vocabulary is the organism tokenizer's (369 tokens), so the
-parameter counts are smaller than the named models' by their embedding tables (1b: 0.97 B → 0.90 B; 7b:
-6.74 B → 6.48 B). Weights are bf16 (fp32 on the CPU), drawn at random (no download); the "base" is a
+32 heads, 4 KV heads) and ``7b`` (Llama-2-7B's shape: hidden 4096, intermediate 11008, 32 layers, 32 heads).
+The vocabulary is the organism tokenizer's (369 tokens), so the models are smaller than the named ones by
+their embedding tables: 1b has 0.97 B parameters (TinyLlama: 1.10 B), 7b 6.48 B (Llama-2-7B: 6.74 B). Weights are bf16 (fp32 on the CPU), drawn at random (no download); the "base" is a
 second copy plus a rank-16 update and small noise, so ΔW is non-zero and has a low-rank head.
 
 Steps (each under a time limit: a slow step is reported and skipped, not fatal):

@@ -79,10 +79,12 @@ def test_gram_singular_values_agree_with_svd():
 
 
 def test_memory_plans_and_check_message():
-    rows = dict((a, (t, v)) for a, t, v in memory.table_7b())
-    assert rows["spectra / LoX factors"][1] == "fits"
-    assert rows["landscape"][1] == "fits"
-    assert rows["attack (full)"][1].startswith("does not fit") and "LoRA" in rows["attack (full)"][1]
+    rows = {a: v for a, t, v in memory.table_7b()}
+    assert rows["spectra / LoX factors (one weight at a time)"] == "fits"
+    assert rows["landscape (80 + 80 prompts × 32 tokens, 1 random direction)"] == "fits"
+    full = rows["attack (full) (batch 20 × 128 tokens, with R_ft)"]
+    assert full.startswith("does not fit") and "LoRA" in full
+    assert rows["attack (lora) (batch 8 × 128 tokens, with R_ft)"] == "fits"
     from transformers import LlamaConfig
 
     s = memory.shape_of_config(LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
