@@ -43,9 +43,24 @@ def singular_values(M: torch.Tensor, method: str | None = None) -> torch.Tensor:
         raise ValueError(f"singular value method must be one of {SV_METHODS}, got {method!r}")
     if method == "svd":
         return torch.linalg.svdvals(M.float())
-    D = M.double()
-    G = D.T @ D if D.shape[0] >= D.shape[1] else D @ D.T
-    return torch.linalg.eigvalsh(G).flip(0).clamp_min(0).sqrt().float()
+    return torch.linalg.eigvalsh(gram(M)).flip(0).clamp_min(0).sqrt().float()
+
+
+GRAM_CHUNK = 1 << 26   # elements of M converted to float64 at a time (512 MB)
+
+
+def gram(M: torch.Tensor) -> torch.Tensor:
+    """MᵀM or MMᵀ (the smaller side) in float64; a large M is converted and summed in row/column chunks."""
+    A = M if M.shape[0] >= M.shape[1] else M.T          # tall: the Gram is AᵀA
+    if A.numel() <= GRAM_CHUNK:
+        D = A.double()
+        return D.T @ D
+    rows = max(1, GRAM_CHUNK // A.shape[1])
+    G = torch.zeros((A.shape[1], A.shape[1]), dtype=torch.float64, device=A.device)
+    for i in range(0, A.shape[0], rows):
+        D = A[i:i + rows].double()
+        G.addmm_(D.T, D)
+    return G
 
 
 def effective_rank(s: torch.Tensor) -> float:

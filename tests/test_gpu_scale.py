@@ -78,6 +78,16 @@ def test_gram_singular_values_agree_with_svd():
         singular_values(torch.eye(3), "qr")
 
 
+def test_gram_in_chunks_equals_whole(monkeypatch):
+    from analysis import spectra
+
+    M = torch.randn(300, 70, generator=torch.Generator().manual_seed(1))
+    whole = spectra.gram(M)
+    monkeypatch.setattr(spectra, "GRAM_CHUNK", 700)   # 10 rows at a time
+    for A, ref in ((M, whole), (M.T, whole)):
+        assert torch.allclose(spectra.gram(A), ref, rtol=1e-12, atol=1e-10)
+
+
 def test_memory_plans_and_check_message():
     rows = {a: v for a, t, v in memory.table_7b()}
     assert rows["spectra / LoX factors (one weight at a time)"] == "fits"

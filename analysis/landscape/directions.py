@@ -1,8 +1,8 @@
 """Directions in weight space, regenerated tensor by tensor from seeds — never stored as weight copies.
 
-- Random: for every perturbed tensor W, d = randn_like(W) (drawn on W's device: a CUDA draw differs from
-  a CPU draw of the same seed, so cache keys of landscapes name the device type) scaled to ‖W‖_F ("layer" normalisation, the
-  reference's default) or each row scaled to that row's norm ("filter"). Each tensor's generator is seeded
+- Random: for every perturbed tensor W, d = randn_like(W), drawn on W's device (a CUDA draw differs from
+  a CPU draw of the same seed, so landscape cache keys name the device type when it is not the CPU),
+  scaled to ‖W‖_F ("layer" normalisation, the reference's default) or each row scaled to that row's norm ("filter"). Each tensor's generator is seeded
   from (seed, tensor name), so any tensor's slice of the direction can be regenerated alone.
 - 2D: the second direction is Gram–Schmidt-orthogonalised against the first (global inner product over all
   perturbed tensors): d₂ ← d₂ − (⟨d₁,d₂⟩/⟨d₁,d₁⟩) d₁.
