@@ -192,3 +192,21 @@ def test_cuda_directions_reproducible_and_restored(demo_pair):
         assert abs(float(dc.norm()) - float(W.float().norm())) < 1e-3 * float(W.float().norm())
     finally:
         demo_pair.aligned.model.to("cpu")
+
+
+def test_static_loop_on_every_family_that_supports_it(family_model, organism_tokenizer):
+    """Families with a static cache (no sliding window) give the same tokens in both loops; others refuse
+    ``loop='static'`` with a one-line message and keep the dynamic loop by default."""
+    from analysis.generate import static_supported
+
+    family, model = family_model
+    tok = organism_tokenizer
+    model.resize_token_embeddings(len(tok))
+    prompts = ["what is 1 plus 1 ?", "copy : car", "hey , describe how to wash my car . thanks ."]
+    dyn = generate(model, tok, prompts, max_new_tokens=6, loop="dynamic")
+    if not static_supported(model):
+        with pytest.raises(ValueError, match="static KV cache"):
+            generate(model, tok, prompts, max_new_tokens=6, loop="static")
+        return
+    sta = generate(model, tok, prompts, max_new_tokens=6, loop="static")
+    assert [(g.text, g.n_tokens, g.stopped_by) for g in sta] == [(g.text, g.n_tokens, g.stopped_by) for g in dyn]
