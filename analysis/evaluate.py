@@ -166,7 +166,7 @@ def default_spec(lm: "LoadedModel", split: str = "test", n: int = 120, system_pr
     return make_spec(lm, sets["harmful"], sets["benign"], system_prompt, max_new_tokens)
 
 
-def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int = 64,
+def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = None,
                    progress: Progress | None = None) -> EvalResult:
     """Generate greedily for both sets of ``spec`` and score them (uncached; for a model that is not a
     loaded pair member, e.g. a fine-tuning copy). Callers on a loaded model use :func:`evaluate`."""
@@ -213,7 +213,7 @@ def evaluation_parts(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = No
 
 
 def evaluate(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None, cache: "Cache | None" = None,
-             progress: Progress | None = None, batch_size: int = 64) -> EvalResult:
+             progress: Progress | None = None, batch_size: int | None = None) -> EvalResult:
     """ASR, utility, over-refusal of ``lm`` (with ``edit`` applied, if given), through the disk cache.
 
     The model's lock (and those of the models the edit reads) is held while it computes; the edit is applied

@@ -14,6 +14,7 @@ rows (LoRA-B rows, zero at the start, get no gradient).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -158,13 +159,32 @@ class _Lora:
                 p.masked_fill_(mask.to(p.device), 0)
             self.handles.append(p.register_hook(lambda g, mk=mask.to(p.device): g.masked_fill(mk, 0)))
 
-    def deltas(self) -> dict[str, torch.Tensor]:
-        out = {}
+    def delta(self, n: str) -> torch.Tensor:
+        """B·A of one weight (uniform orientation, fp32)."""
         with torch.no_grad():
-            for n, layer in self.layers.items():
-                d = layer.get_delta_weight("default").float()
-                out[n] = d.T if self.transposed[n] else d
-        return out
+            d = self.layers[n].get_delta_weight("default").float()
+        return d.T if self.transposed[n] else d
+
+    def deltas(self) -> dict[str, torch.Tensor]:
+        return {n: self.delta(n) for n in self.layers}
+
+
+class _Lazy(Mapping):
+    """name -> tensor made on access (R_ft never holds every weight in fp32 at once)."""
+
+    def __init__(self, names: list[str], make: Callable[[str], torch.Tensor]):
+        self.names, self.make = list(names), make
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.make(name)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 Recorder = Callable[[int, torch.nn.Module, Callable[[], dict[str, torch.Tensor]]], None]
@@ -180,23 +200,24 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
     if len(data) == 0 or not all(it.response for it in data.items):
         raise ValueError(f"{data.name}: attack data needs a response for every prompt (a 'response' or 'target' column)")
     items = data.items[:settings.n_examples]
+    _memory_guard(lm, settings, items, system_prompt, with_base=False)
     with applied(lm.model, *([variant.edit] if variant.edit else [])):
         model = copy.deepcopy(lm.model)
     torch.manual_seed(settings.seed)
     adapter = adapter_of(model)
     if settings.method == "lora":   # LoRA leaves the base weights alone: the current weights are start + B·A
-        start = {n: ref.W.detach().float() for n, ref in adapter.linears.items()}  # unchanged until the merge
+        start = {n: ref.W.detach() for n, ref in adapter.linears.items()}  # unchanged until the merge
         lora = _Lora(model, settings, variant.freeze)
         train_model, params = lora.inner, [p for p in lora.peft.parameters() if p.requires_grad]
 
-        def weights() -> dict[str, torch.Tensor]:
-            return {n: start[n] + d for n, d in lora.deltas().items()}
+        def weights() -> Mapping[str, torch.Tensor]:
+            return _Lazy(list(start), lambda n: start[n].float() + lora.delta(n))
     else:
         lora, train_model, params = None, model, list(model.parameters())
         handles = _freeze_full(model, variant.freeze or {})
 
-        def weights() -> dict[str, torch.Tensor]:
-            return {n: ref.W.detach().float() for n, ref in adapter.linears.items()}
+        def weights() -> Mapping[str, torch.Tensor]:
+            return _Lazy(list(adapter.linears), lambda n: adapter.linears[n].W.detach().float())
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(settings.seed)
     per_batch = min(settings.batch_size, len(items))
@@ -234,6 +255,16 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
     return model
 
 
+def _memory_guard(lm, settings: AttackSettings, items, system_prompt, with_base: bool) -> None:
+    """Check the attack's memory plan on a GPU before anything is copied (one-line message if it cannot fit)."""
+    from . import memory
+
+    memory.guard(lm.model, lambda shape: memory.attack(
+        shape, settings.method, min(settings.batch_size, max(len(items), 1)),
+        memory.longest_prompt(lm.tokenizer, [f"{it.prompt} {it.response or ''}" for it in items], system_prompt),
+        with_base))
+
+
 def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet, spec: EvalSpec,
                base: "LoadedModel | None" = None, n_samples: int = 3, progress=None) -> AttackCurve:
     """Attack a copy of ``lm`` (``lm`` is untouched) and record ASR, utility and R_ft at every evaluation.
@@ -242,10 +273,12 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
     from .lox import alignment_factors, retention
 
     bases = base_w = None
+    settings.validate()
+    _memory_guard(lm, settings, data.items[:settings.n_examples], spec.system_prompt, with_base=base is not None)
     if base is not None:
         bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k).items()}
         with locked(base.model):
-            base_w = {n: base.adapter[n].W.detach().float().clone() for n in bases}
+            base_w = {n: base.adapter[n].W.detach().clone() for n in bases}   # model dtype; fp32 per weight at use
     curve = AttackCurve(variant.name, [], [], [], [], [], [])
 
     def record(step: int, model, weights) -> None:
@@ -257,7 +290,7 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
         curve.utility.append(r.utility)
         curve.utility_kind = r.utility_kind
         curve.over_refusal.append(r.over_refusal)
-        curve.r_ft.append(retention(bases, {n: w[n] - base_w[n] for n in bases}) if bases else None)
+        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: w[n] - base_w[n].float())) if bases else None)
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
 
     def train_progress(f: float, msg: str) -> None:

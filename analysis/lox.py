@@ -105,15 +105,21 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
     if base is None:
         raise ValueError("LoX needs the base model of the pair (ΔW = W_aligned − W_base): pick one in the sidebar")
     names = _names(aligned, layers, modules)
+    dev = next(aligned.model.parameters()).device
     parts = {"kind": "lox-factors", "aligned": aligned.fingerprint, "base": base.fingerprint, "k": k,
              "names": names, "method": method}
+    if dev.type != "cpu":   # the randomised sketch is drawn on the device: CUDA draws differ from CPU draws
+        parts["device"] = dev.type
+    from . import memory
+
+    memory.guard(aligned.model, memory.spectra)
 
     def compute() -> dict[str, torch.Tensor]:
         out = {}
         for i, n in enumerate(names):
             with locked(aligned.model, base.model):
                 d = delta(aligned, base, n)
-            t = top_k(d, k, method)
+            t = top_k(d, k, method)   # on the model's device
             out[f"A/{n}"], out[f"B/{n}"] = t.A.contiguous(), t.B.contiguous()
             out[f"full/{n}"] = torch.tensor([t.method == "full"])
             if progress:
@@ -121,7 +127,8 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
         return out
 
     d = (cache or Cache()).get_or_compute(parts, compute, "safetensors")
-    return {n: TopK(d[f"A/{n}"], d[f"B/{n}"], "full" if bool(d[f"full/{n}"][0]) else method) for n in names}
+    return {n: TopK(d[f"A/{n}"].to(dev), d[f"B/{n}"].to(dev), "full" if bool(d[f"full/{n}"][0]) else method)
+            for n in names}
 
 
 @dataclass
@@ -159,6 +166,9 @@ class LoX:
         recipe = {"lox": self.spec(), "aligned": aligned.fingerprint, "base": base.fingerprint}
         if self.k == 0:
             names = _names(aligned, self.layers, self.modules)
+            from . import memory
+
+            memory.guard(aligned.model, memory.lox_full)
             with locked(aligned.model, base.model):
                 return Add({n: delta(aligned, base, n) for n in names}, self.alpha, recipe=recipe)
         f = alignment_factors(aligned, base, self.k, self.layers, self.modules, self.method, cache, progress)

@@ -80,6 +80,18 @@ def _batches(lm: "LoadedModel", cal: Calibration, which: str, batch_size: int = 
     return batches(lm.tokenizer, cal.get(which), batch_size, cal.system_prompt)
 
 
+def _memory_guard(lm: "LoadedModel", method: str, batches) -> None:
+    """Check the scoring run's memory plan on a GPU before it starts."""
+    from . import memory
+
+    if not batches:
+        return
+    size = max(b.input_ids.shape[0] for b in batches)
+    length = max(b.input_ids.shape[1] for b in batches)
+    memory.guard(lm.model, lambda shape: memory.snip(shape, length) if method == "snip"
+                 else memory.wanda(shape, size, length, gram=method == "wanda-gram"))
+
+
 def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: Cache | None = None,
            progress=None, ray_address: str | None = None) -> dict[str, torch.Tensor]:
     """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set.
@@ -91,6 +103,7 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
 
     def compute():
         b = _batches(lm, cal, which)
+        _memory_guard(lm, method, b)
         if ray_address:
             from .distributed import scores_sharded
 
@@ -110,8 +123,10 @@ def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cac
              "system": cal.system_prompt, "max_rank": MAX_RANK}
 
     def compute():
+        b = _batches(lm, cal, which)
+        _memory_guard(lm, "wanda-gram", b)
         with locked(lm.model):
-            st = collect(lm.model, _batches(lm, cal, which), gram=True, progress=progress)
+            st = collect(lm.model, b, gram=True, progress=progress)
         sub = subspaces_from_gram(st.gram, st.n_tokens, MAX_RANK)
         out = {"n_tokens": torch.tensor([st.n_tokens])}
         for n in st.sq:

@@ -25,7 +25,7 @@ def layer_module_heatmap(values: dict[str, float], adapter, title: str, fmt: str
 def score_histogram(safety, utility, title: str) -> go.Figure:
     fig = go.Figure()
     for label, s in (("safety", safety), ("utility", utility)):
-        v = np.log10(s.reshape(-1).numpy() + 1e-12)
+        v = np.log10(s.reshape(-1).cpu().numpy() + 1e-12)  # scores may live on the GPU (issue #15)
         fig.add_trace(go.Histogram(x=v, name=label, opacity=0.6, nbinsx=80,
                                    marker_color=TYPE_COLOURS[label]))
     fig.update_layout(barmode="overlay", title=title, xaxis_title="log10 score", yaxis_title="weights",

@@ -9,7 +9,9 @@ from .activations import ActivationStats, collect
 
 def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
     adapter = adapter_of(model)
-    return {n: adapter[n].W.detach().float().abs() * stats.sq[n].sqrt()[None, :] for n in stats.sq}
+    # one fp32 copy per weight, then in place (same values as |W| · √sq; issue #15: fewer passes on a GPU)
+    return {n: adapter[n].W.detach().to(torch.float32, copy=True).abs_().mul_(stats.sq[n].sqrt()[None, :])
+            for n in stats.sq}
 
 
 def wanda_scores(model, batches, progress=None) -> dict[str, torch.Tensor]:

@@ -1,7 +1,8 @@
 """Directions in weight space, regenerated tensor by tensor from seeds — never stored as weight copies.
 
-- Random: for every perturbed tensor W, d = randn_like(W) scaled to ‖W‖_F ("layer" normalisation, the
-  reference's default) or each row scaled to that row's norm ("filter"). Each tensor's generator is seeded
+- Random: for every perturbed tensor W, d = randn_like(W), drawn on W's device (a CUDA draw differs from
+  a CPU draw of the same seed, so landscape cache keys name the device type when it is not the CPU),
+  scaled to ‖W‖_F ("layer" normalisation, the reference's default) or each row scaled to that row's norm ("filter"). Each tensor's generator is seeded
   from (seed, tensor name), so any tensor's slice of the direction can be regenerated alone.
 - 2D: the second direction is Gram–Schmidt-orthogonalised against the first (global inner product over all
   perturbed tensors): d₂ ← d₂ − (⟨d₁,d₂⟩/⟨d₁,d₁⟩) d₁.
@@ -74,8 +75,17 @@ class RandomDirection:
         """This direction's slice for tensor ``name`` (same shape as W, fp32, on W's device)."""
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        g = torch.Generator().manual_seed(_tensor_seed(self.seed, name))
-        d = torch.randn(W.shape, generator=g, dtype=torch.float32).to(W.device)
+        if W.device.type == "cpu":   # the original CPU draw, kept bit for bit (the demo numbers depend on it)
+            g = torch.Generator().manual_seed(_tensor_seed(self.seed, name))
+            d = torch.randn(W.shape, generator=g, dtype=torch.float32).to(W.device)
+        else:                         # drawn where the weight lives: no host work, no copy (differs from CPU)
+            g = torch.Generator(device=W.device).manual_seed(_tensor_seed(self.seed, name))
+            d = torch.randn(W.shape, generator=g, dtype=torch.float32, device=W.device)
+            Wf = W.detach().float()
+            if self.norm == "filter" and W.dim() >= 2:
+                dims = tuple(range(1, W.dim()))
+                return d.mul_(Wf.norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp(min=1e-12))
+            return d.mul_(Wf.norm() / d.norm().clamp(min=1e-12))
         Wf = W.detach().float()
         if self.norm == "filter" and W.dim() >= 2:
             return d * (Wf.norm(dim=tuple(range(1, W.dim())), keepdim=True) /

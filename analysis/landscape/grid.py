@@ -53,6 +53,7 @@ class Perturbation(Edit):
     coords: tuple[float, ...]
     names: list[str]
     recipe: dict | None = None
+    draw_device: str = "cpu"      # random directions drawn on a GPU differ from CPU draws of the same seed
 
     def targets(self) -> list[str]:
         return self.names
@@ -62,10 +63,22 @@ class Perturbation(Edit):
 
     def spec(self) -> dict:
         names = hashlib.sha256(json.dumps(self.names).encode()).hexdigest()
-        return {"type": "Perturbation", "directions": [d.spec() for d in self.directions],
+        spec = {"type": "Perturbation", "directions": [d.spec() for d in self.directions],
                 "coords": [float(c) for c in self.coords], "names": names}
+        if self.draw_device != "cpu":
+            spec["draw_device"] = self.draw_device
+        return spec
 
     def apply_to(self, name: str, W: torch.Tensor) -> None:
+        if W.device.type != "cpu":   # on a GPU: one fp32 accumulator, in-place adds, one cast back
+            acc = None
+            for c, d in zip(self.coords, self.directions):
+                if c:
+                    acc = W.to(torch.float32, copy=True) if acc is None else acc
+                    acc.add_(d.tensor(name, W), alpha=c)
+            if acc is not None:
+                W.copy_(acc)
+            return
         delta = None
         for c, d in zip(self.coords, self.directions):
             if c:
@@ -100,7 +113,8 @@ class Landscape:
 
 def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
     """The edit of grid point ``coords`` (what :func:`evaluate` applies and names)."""
-    return Perturbation(directions, tuple(coords), [n for n, _ in perturbed_params(model, groups)])
+    return Perturbation(directions, tuple(coords), [n for n, _ in perturbed_params(model, groups)],
+                        draw_device=next(model.parameters()).device.type)
 
 
 def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], spec: EvalSpec,
@@ -116,17 +130,32 @@ def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], sp
         return evaluate_model(lm.model, lm.tokenizer, spec, batch_size).to_json()
 
 
+def _memory_guard(lm: "LoadedModel", directions: list, spec: EvalSpec) -> None:
+    """Check the grid's memory plan on a GPU before the first point (one-line message if it cannot fit)."""
+    from .. import memory
+
+    prompts = spec.harmful.prompts() + spec.benign.prompts()
+    n_models = 1 + len({id(m) for d in directions for m in d.sources()})
+    memory.guard(lm.model, lambda shape: memory.landscape(
+        shape, len(prompts), memory.longest_prompt(lm.tokenizer, prompts, spec.system_prompt) + spec.max_new_tokens,
+        len(directions), n_models))
+
+
 def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], spec: EvalSpec,
                   groups: tuple[str, ...] = LandscapeSettings.groups, cache: Cache | None = None, progress=None,
-                  batch_size: int = 128, ray_address: str | None = None,
+                  batch_size: int | None = None, ray_address: str | None = None,
                   other_models: tuple = ()) -> Landscape:
     """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
-    ``batch_size`` trades memory for speed: on small models one batch per set is fastest.
+    ``batch_size`` trades memory for speed (None: 128 on the CPU, where one batch per set is fastest on small
+    models; on a GPU as many as the free memory holds). The run's memory plan is checked before it starts.
     With ``ray_address``, the points missing from the cache run as Ray tasks (``other_models``: the loaded
     models that model-difference directions read, so workers can load them too) and land in this cache."""
     if len(directions) != len(axes) or len(axes) not in (1, 2):
         raise ValueError("give one direction per axis, for a 1D or 2D grid")
     cache = cache or Cache()
+    if batch_size is None and next(lm.model.parameters()).device.type == "cpu":
+        batch_size = 128
+    _memory_guard(lm, directions, spec)
     shape = tuple(len(a) for a in axes)
     points = [tuple(axes[i][j] for i, j in enumerate(idx)) for idx in np.ndindex(*shape)]
     edits = {c: point_edit(lm.model, directions, c, groups) for c in points}
