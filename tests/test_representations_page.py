@@ -52,7 +52,9 @@ def test_umap_colour_by_refusal_and_an_edited_model(page):
     page.radio(key="rp_colour").set_value("refused").run()
     assert not page.exception, [e.value for e in page.exception]
     charts = _charts(page)
-    edited = [t for t in charts if t.startswith("edited (LoX k=8 α=1)")]
+    from analysis.lox import LoX
+
+    edited = [t for t in charts if t.startswith(f"edited (LoX k={LoX.k} α=1)")]   # the page's α slider starts at 1
     assert edited and edited[0].endswith("UMAP")
     names = {t["name"] for t in charts["aligned: layer 4, UMAP"]["data"]}
     assert "harmful, refused" in names and "benign" in names
