@@ -7,6 +7,7 @@ A source is ``"demo"`` (the shipped organism: aligned, with its base as the defa
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,19 +91,64 @@ def resolve_source(source: str) -> str:
     return source  # a hub id
 
 
-def fingerprint(model: torch.nn.Module, samples: int = 2048) -> str:
-    """A content hash from the config and a strided sample of every parameter (not all bytes)."""
+# config keys that name where a model came from, not what it computes
+_PATH_KEYS = ("_name_or_path", "name_or_path", "_commit_hash", "transformers_version")
+_INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_K1, _K2 = -7046029254386353131, -4658895280553007687      # 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9 as int64
+
+
+@torch.no_grad()
+def tensor_checksum(t: torch.Tensor, chunk: int = 1 << 24) -> int:
+    """A 64-bit checksum of every element's raw bits, computed on the tensor's own device in chunks.
+
+    Σ bits_i · m_i (mod 2⁶⁴) with m_i an odd, mixed function of the position i: changing any single element
+    changes the sum (its bit difference is non-zero and below 2⁶⁴, an odd multiplier keeps it non-zero),
+    moving values between positions changes it too, and integer sums do not depend on reduction order."""
+    flat = t.detach().contiguous().reshape(-1)
+    bits = flat.view(_INT_VIEW.get(flat.element_size(), torch.uint8))
+    total = torch.zeros((), dtype=torch.int64, device=flat.device)
+    for s in range(0, bits.numel(), chunk):
+        x = bits[s:s + chunk].to(torch.int64)
+        m = torch.arange(s, s + x.numel(), dtype=torch.int64, device=flat.device) * _K1
+        m = (m ^ (m >> 29)) * _K2
+        m = (m ^ (m >> 32)) | 1
+        total += (x * m).sum()
+    return int(total)
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """A content hash of the model: its config without path-like keys, and every parameter's name, shape,
+    dtype and full bit content (:func:`tensor_checksum`, on the model's device). Two copies of the same
+    weights in different folders agree; any changed weight changes it."""
     h = hashlib.sha256()
     cfg = getattr(model, "config", None)
     if cfg is not None:
-        h.update(cfg.to_json_string(use_diff=False).encode())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            flat = p.detach().reshape(-1)
-            step = max(1, flat.numel() // samples)
-            h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
-            h.update(flat[::step].float().cpu().numpy().tobytes())
+        d = {k: v for k, v in cfg.to_dict().items() if k not in _PATH_KEYS}
+        h.update(json.dumps(d, sort_keys=True, default=str).encode())
+    for name, p in model.named_parameters():
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}:{tensor_checksum(p)};".encode())
     return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def check_finite(model: torch.nn.Module, source: str = "the model") -> None:
+    """A :class:`ModelLoadError` naming the first parameter that holds NaN or Inf values."""
+    for name, p in model.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            bad = int((~torch.isfinite(p)).sum())
+            kinds = " and ".join(k for k, f in (("NaN", torch.isnan), ("Inf", torch.isinf)) if bool(f(p).any()))
+            raise ModelLoadError(f"{source}: weight '{name}' holds {bad} {kinds} value(s) of {p.numel()}; "
+                                 "the checkpoint is damaged (or was saved after a diverged run)")
+
+
+def check_vocab(model: torch.nn.Module, tokenizer, source: str = "the model") -> None:
+    """The tokenizer must not produce ids beyond the embedding table."""
+    emb = model.get_input_embeddings()
+    n_emb = getattr(emb, "num_embeddings", None)
+    if n_emb is not None and len(tokenizer) > n_emb:
+        raise ModelLoadError(f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
+                             f"{n_emb} (config vocab_size {getattr(model.config, 'vocab_size', '?')}); "
+                             "tokenizer and weights do not belong together")
 
 
 def _load_error(source: str, err: Exception) -> ModelLoadError:
@@ -145,7 +191,9 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
         adapter = adapter_of(model)
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
+    check_vocab(model, tokenizer, f"'{source}'")
     model.to(dev).eval()
+    check_finite(model, f"'{source}'")
     return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter)
 
 
