@@ -214,6 +214,10 @@ class Cache:
         return [m for d in self.root.iterdir() if _SHARD.match(d.name) and d.is_dir() and not d.is_symlink()
                 for m in d.glob("*.meta.json") if _ENTRY.match(m.name)]
 
+    def count(self) -> int:
+        """How many entries (cheap: no file is read)."""
+        return len(self._metas())
+
     def info(self) -> CacheInfo:
         metas = self._metas()
         total, kinds = 0, {}

@@ -252,7 +252,7 @@ def run_attack(lm, variant: Variant, settings: AttackSettings, data: PromptSet, 
 
     judge = judge or Judge()
     bases = base_w = None
-    if base is not None:
+    if base is not None and subspace_k >= 1:      # k = 0 (LoX on the whole ΔW) has no top-k subspace: no R_ft
         with locked(lm.model, base.model):
             bases = {n: t.U for n, t in alignment_factors(lm, base, subspace_k).items()}
             base_w = {n: base.adapter[n].W.detach().float().clone() for n in bases}
