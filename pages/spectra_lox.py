@@ -126,7 +126,7 @@ with tab_lox:
             c[1].code(g1.text or "(empty)", language=None)
         st.dataframe({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in before.harmful],
                       "LoX": [g.text for g in after.harmful]}, width="stretch", hide_index=True, key="lox_table")
-        if config().allow_custom_paths:
+        if config().allow_custom_paths and config().allow_writes:
             with st.form("lox_save"):
                 out = st.text_input("Save this LoX model as a new folder", key="lox_out")
                 if st.form_submit_button("Save model"):
