@@ -97,23 +97,47 @@ _INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 _K1, _K2 = -7046029254386353131, -4658895280553007687      # 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9 as int64
 
 
-@torch.no_grad()
-def tensor_checksum(t: torch.Tensor, chunk: int | None = None) -> int:
-    """A 64-bit checksum of every element's raw bits, computed on the tensor's own device in chunks.
+_CHUNK = 1 << 16                                         # fixed: the checksum must not depend on the device
+_MULTIPLIERS: dict[str, torch.Tensor] = {}
 
-    Σ bits_i · m_i (mod 2⁶⁴) with m_i an odd, mixed function of the position i: changing any single element
-    changes the sum (its bit difference is non-zero and below 2⁶⁴, an odd multiplier keeps it non-zero),
-    moving values between positions changes it too, and integer sums do not depend on reduction order."""
+
+def _mix(i: torch.Tensor) -> torch.Tensor:
+    """An odd, well-mixed int64 for each int64 in ``i`` (splitmix-style; wrap-around arithmetic)."""
+    m = i * _K1
+    m = (m ^ (m >> 29)) * _K2
+    return (m ^ (m >> 32)) | 1
+
+
+def _multipliers(device: torch.device) -> torch.Tensor:
+    key = str(device)
+    if key not in _MULTIPLIERS:
+        _MULTIPLIERS[key] = _mix(torch.arange(_CHUNK, dtype=torch.int64, device=device))
+    return _MULTIPLIERS[key]
+
+
+@torch.no_grad()
+def tensor_checksum(t: torch.Tensor) -> int:
+    """A 64-bit checksum of every element's raw bits, computed on the tensor's own device.
+
+    Σ_c o_c · Σ_j bits[c·C + j] · m_j (mod 2⁶⁴), with odd, mixed multipliers m_j (position in a chunk of C) and
+    o_c (chunk): changing any single element changes it (its bit difference is non-zero and below 2⁶⁴; odd
+    factors keep it non-zero), moving values between positions changes it too, integer sums do not depend on
+    reduction order, and CPU and GPU agree."""
     flat = t.detach().contiguous().reshape(-1)
-    chunk = chunk or (1 << 16 if flat.device.type == "cpu" else 1 << 26)   # CPU: stay in cache; GPU: fill it
     bits = flat.view(_INT_VIEW.get(flat.element_size(), torch.uint8))
+    M = _multipliers(flat.device)
+    rows_per_block = 8 if flat.device.type == "cpu" else 1024     # int64 temporaries: 4 MiB on CPU, 512 MiB on GPU
+    full = bits.numel() // _CHUNK
     total = torch.zeros((), dtype=torch.int64, device=flat.device)
-    for s in range(0, bits.numel(), chunk):
-        x = bits[s:s + chunk].to(torch.int64)
-        m = torch.arange(s, s + x.numel(), dtype=torch.int64, device=flat.device) * _K1
-        m = (m ^ (m >> 29)) * _K2
-        m = (m ^ (m >> 32)) | 1
-        total += (x * m).sum()
+    for r0 in range(0, full, rows_per_block):
+        r1 = min(full, r0 + rows_per_block)
+        X = bits[r0 * _CHUNK:r1 * _CHUNK].view(r1 - r0, _CHUNK).to(torch.int64)
+        o = _mix(torch.arange(r0, r1, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
+        total += ((X * M).sum(1) * o).sum()
+    rest = bits[full * _CHUNK:].to(torch.int64)
+    if rest.numel():
+        o = _mix(torch.tensor(full, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
+        total += (rest * M[:rest.numel()]).sum() * o
     return int(total)
 
 

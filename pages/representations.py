@@ -13,6 +13,7 @@ from analysis.landscape.grid import Perturbation
 from analysis.lox import LoX
 from analysis.prompts import builtin_sets
 from analysis.scoring import calibration
+from analysis.units import format_utility, utility_kind
 from pages._plots import per_layer_lines, scatter_2d
 from pages._export import figure, record, section
 from pages._widgets import progress_bar, prompt_sets_picker, require_pair, system_prompt_picker
@@ -133,7 +134,7 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
                 delta_color="inverse")
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
-    c[3].metric("Utility", f"{100 * scan.utility[i]:.1f} %" if scan.utility[i] is not None else "–")
+    c[3].metric("Utility", format_utility(scan.utility[i], utility_kind(benign), sep=" "))
     figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
                            "Ablating the direction taken at each layer", "%"), "rp_scan")
     record(numbers={"refusal direction: best layer": best,

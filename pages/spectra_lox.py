@@ -12,6 +12,7 @@ from analysis.evaluate import evaluate_cached, evaluate_edited
 from analysis.finetune import AttackSettings, attack_set, run_attack_cached
 from analysis.generate import generate
 from analysis.lox import LoX, recovery_rank, save_edited
+from analysis.units import delta_color, format_utility, format_utility_delta
 from analysis.models import DEMO
 from analysis.prompts import DataFormatError, load_prompt_file
 from analysis.scoring import calibration
@@ -106,12 +107,15 @@ with tab_lox:
         c = st.columns(4)
         c[0].metric("ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", f"{100 * (after.asr - before.asr):+.1f}",
                     delta_color="inverse")
-        c[1].metric("Utility", f"{100 * after.utility:.1f} %", f"{100 * (after.utility - before.utility):+.1f}")
+        kind = after.utility_kind
+        c[1].metric("Utility", format_utility(after.utility, kind, sep=" "),
+                    format_utility_delta(before.utility, after.utility, kind), delta_color=delta_color(kind))
         c[2].metric("Over-refusal", f"{100 * after.over_refusal:.1f} %",
                     f"{100 * (after.over_refusal - before.over_refusal):+.1f}", delta_color="inverse")
         c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
         record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                        f"{settings.label}: utility": f"{100 * before.utility:.1f} % → {100 * after.utility:.1f} %"})
+                        f"{settings.label}: utility": f"{format_utility(before.utility, kind, sep=' ')} → "
+                                                      f"{format_utility(after.utility, kind, sep=' ')}"})
         prompt = st.text_input("Prompt for a live side-by-side", harmful.items[0].prompt, key="lox_prompt",
                                max_chars=config().max_prompt_chars)
         if prompt.strip():
