@@ -181,7 +181,7 @@ def with_responses(data, origin: str) -> None:
 
 def files_and_paths(args) -> list[str]:
     """What can be checked before a model loads: prompt files, output folders, the cache. Returns notes."""
-    from .cache import Cache
+    from .cache import Cache, is_inside
     from .prompts import load_prompt_file
 
     notes = []
@@ -196,9 +196,12 @@ def files_and_paths(args) -> list[str]:
         if getattr(args, "save", None):
             writable_new_folder(args.save, cache.root)
         if getattr(args, "out", None):
-            target = Path(args.out)
+            target = Path(args.out).expanduser()
             if target.exists() and not target.is_dir():
                 raise ValueError(f"{target} is an existing file; --out needs a folder")
+            if is_inside(target, cache.root):
+                raise ValueError(f"{target} is inside the results cache ({cache.root}); write models outside it")
+            writable_new_folder(target / ".probe", cache.root)   # the folder (or its nearest parent) is writable
         note = cache_note(cache) if args.command not in ("generate", "build-demo") else None
         if note:
             notes.append(note)

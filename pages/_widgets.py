@@ -88,6 +88,8 @@ def sidebar() -> None:
         st.header("Cache")
         info = Cache().info()
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
+        if (why := Cache().check_writable()) is not None:
+            st.warning(f"{why}: new results are computed but not kept.")
         if cfg.allow_writes and st.button("Clear cache"):
             try:
                 st.toast(f"removed {Cache().clear()} cached results")
