@@ -190,7 +190,8 @@ def files_and_paths(args) -> list[str]:
     if getattr(args, "benign", None):
         benign_with_references(load_prompt_file(args.benign, "benign"), Path(args.benign).name)
     if getattr(args, "attack_data", None):
-        with_responses(load_prompt_file(args.attack_data, getattr(args, "data", "harmful")), Path(args.attack_data).name)
+        data = load_prompt_file(args.attack_data, getattr(args, "data", "harmful"))
+        with_responses(data, Path(args.attack_data).name)
     if args.command != "cache":
         cache = Cache()
         if getattr(args, "save", None):
@@ -257,7 +258,8 @@ def longest_prompt_tokens(lm, prompts: list[str], system_prompt: str | None) -> 
 def identical_pair(pair, what: str) -> None:
     if pair.base is not None and pair.base.fingerprint == pair.aligned.fingerprint:
         raise ValueError(f"aligned and base have identical weights (fingerprint {pair.aligned.fingerprint}): "
-                         f"ΔW = 0, so {what} is meaningless; give the model the aligned one was fine-tuned from as --base")
+                         f"ΔW = 0, so {what} is meaningless; give the model the aligned one was fine-tuned from "
+                         "as --base")
 
 
 def min_weight_dim(lm) -> int:
