@@ -294,9 +294,10 @@ def against_model(args, pair, sets: dict | None = None) -> list[str]:
                 else "the free memory for a batch's key/value cache"
             raise ValueError(f"--max-new-tokens {new} is more than the model can generate here: at most {cap} "
                              f"({why})")
-    if command in ("spectra", "lox", "recovery"):
-        identical_pair(pair, {"spectra": "the ΔW spectrum", "lox": "LoX",
-                              "recovery": "the recovery rank"}[command])
+    if command in ("spectra", "lox", "recovery", "attack") or getattr(args, "direction", None) == "base":
+        identical_pair(pair, {"spectra": "the ΔW spectrum", "lox": "LoX", "recovery": "the recovery rank",
+                              "attack": "LoX and R_ft (retention of ΔW)",
+                              "landscape": "the direction toward the base"}[command])
     if command == "recovery":
         top = min_weight_dim(lm)
         ranks = [int(r) for r in args.ranks.split(",")]

@@ -75,8 +75,10 @@ def test_numeric_options_are_refused_at_parse_time(capsys):
 def test_options_checked_against_the_model(capsys):
     code, out, err = run(capsys, "evaluate", "--max-new-tokens", "1000000000", "--n", "2")
     one_line_error(code, err, "positions")
-    code, out, err = run(capsys, "spectra", "--base", "demo")          # aligned = base
-    one_line_error(code, err, "identical weights")
+    for argv in (("spectra",), ("lox", "--n", "2"), ("recovery", "--n", "2"), ("attack", "--n", "2"),
+                 ("landscape", "--direction", "base", "--n", "2")):
+        code, out, err = run(capsys, *argv, "--base", "demo")           # aligned = base
+        one_line_error(code, err, "identical weights")
     code, out, err = run(capsys, "generate", "--prompt", "what is 2 plus 2 ? " * 100)
     one_line_error(code, err, "beyond the model's")
 
