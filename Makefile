@@ -12,11 +12,15 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
+# The app listens where the launch config's server_address says (default 127.0.0.1: this machine only);
+# a config that cannot be read stops the launch instead of falling back to Streamlit's every-interface default.
 run: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py
+	@addr=$$($(BIN)/python -m analysis.config server_address) || exit 1; \
+	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address "$$addr"
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py
+	@addr=$$(BRITTLE_CONFIG=configs/demo.toml $(BIN)/python -m analysis.config server_address) || exit 1; \
+	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py --server.address "$$addr"
 
 test: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || echo "chromium not installable: browser tests will fail"

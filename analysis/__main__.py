@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from . import validate as V
 from .arch import UnsupportedArchitecture
 from .models import ModelLoadError
 from .prompts import DataFormatError
@@ -51,6 +52,7 @@ def _pair_and_spec(args, judges: tuple = ()):
     _threads()
     pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
     sets = _sets(args, pair.aligned)
+    V.print_notes(V.against_model(args, pair, sets))
     return pair, make_spec(pair.aligned, sets["harmful"], sets["benign"], args.system_prompt, args.max_new_tokens,
                            judges=judges)
 
@@ -59,7 +61,9 @@ def _pair(args):
     from .models import load_pair
 
     _threads()
-    return load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
+    pair = load_pair(args.model, args.base, args.dtype, args.device, args.trust_remote_code)
+    V.print_notes(V.against_model(args, pair))
+    return pair
 
 
 def _calibration(args, lm):
@@ -80,7 +84,7 @@ def _fmt(x) -> str:
 
 
 def _row(label: str, r, extra: str = "") -> str:
-    from .evaluate import format_utility
+    from .units import format_utility
 
     return (f"{label:44s} ASR {_fmt(r.asr)}  ASR+ {_fmt(r.asr_positive)}  utility "
             f"{format_utility(r.utility, r.utility_kind)}  over-refusal {_fmt(r.over_refusal)}  "
@@ -137,7 +141,8 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_utility
+    from .evaluate import evaluate
+    from .units import LEGEND, format_utility
 
     judges = [j for j in _judges(args) if j.name != "keyword"]  # built (and checked) before any generation
     pair, spec = _pair_and_spec(args, tuple(judges))
@@ -154,7 +159,7 @@ def cmd_evaluate(args) -> int:
         print(f"{role:8s} {_fmt(r.asr):>7s} {_fmt(r.asr_positive):>7s} {format_utility(r.utility, r.utility_kind):>14s} "
               f"{_fmt(r.over_refusal):>8s} {_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
-          "utility = exact-answer accuracy (%) or mean response loss (nats); tokens = mean generated per reply")
+          f"{LEGEND}; tokens = mean generated per reply")
     _print_judges(rows)
     _print_reference_scores(rows, spec.benign)
     for role, r in rows.items():
@@ -214,7 +219,7 @@ def cmd_regions(args) -> int:
 
 
 def cmd_landscape(args) -> int:
-    from .evaluate import format_utility
+    from .units import format_utility
     from .landscape.directions import ModelDifference, RandomDirection
     from .landscape.grid import LandscapeSettings, axis, evaluate_grid
     from .landscape.visage import visage_1d
@@ -286,7 +291,7 @@ def cmd_attack(args) -> int:
     pair, spec = _pair_and_spec(args)
     lm, base = pair.aligned, pair.base
     settings = AttackSettings(args.data, args.n_examples, args.method, args.lr, args.steps, args.batch_size,
-                              args.eval_every, args.lora_rank, subspace_k=max(1, args.k))
+                              args.eval_every, args.lora_rank, subspace_k=args.k)
     settings.validate()
     data = resolve_attack_set(args.attack_data, args.data) if args.attack_data else \
         lm.data.attack_data(args.data, args.n_examples)     # a built-in set name or a file; else the provider's
@@ -351,7 +356,7 @@ def cmd_build_demo(args) -> int:
 def cmd_cache(args) -> int:
     from .cache import Cache
 
-    c = Cache(args.root) if args.root else Cache()
+    c = Cache(args.root)
     if args.action == "clear":
         print(f"removed {c.clear()} entries from {c.root}")
     else:
@@ -372,7 +377,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="run the model repository's own Python code (off by default; only for sources you trust)")
     p.add_argument("--system-prompt", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
+    p.add_argument("--max-new-tokens", type=V.positive_int, default=DEFAULT_MAX_NEW_TOKENS)
 
 
 def _prompt_args(p: argparse.ArgumentParser) -> None:
@@ -381,13 +386,13 @@ def _prompt_args(p: argparse.ArgumentParser) -> None:
                                      "or a file: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
     p.add_argument("--benign", help="benign prompts: a built-in set (instruct, xsafe, demo) or a file "
                                     "(CSV/JSONL prompt,response)")
-    p.add_argument("--n", type=int, default=None, help="use the first N prompts of each set")
+    p.add_argument("--n", type=V.positive_int, default=None, help="use the first N prompts of each set")
 
 
 def _calibration_args(p: argparse.ArgumentParser) -> None:
     from .scoring import DEFAULT_CALIBRATION_N
 
-    p.add_argument("--calibration-n", type=int, default=DEFAULT_CALIBRATION_N)
+    p.add_argument("--calibration-n", type=V.positive_int, default=DEFAULT_CALIBRATION_N)
     p.add_argument("--cal-harmful", default=None, help="calibration harmful prompts (default: the demo's train split)")
     p.add_argument("--cal-benign", default=None, help="calibration benign prompt,response pairs")
 
@@ -401,12 +406,12 @@ def parser() -> argparse.ArgumentParser:
     from .variants import DEFAULT_UNIT_PCT
 
     R, A, L, X = RegionSettings, AttackSettings, LandscapeSettings, LoX
-    ap = argparse.ArgumentParser(prog="python -m analysis", description="Brittleness of safety alignment: batch CLI")
+    ap = V.OneLineParser(prog="python -m analysis", description="Brittleness of safety alignment: batch CLI")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("evaluate", help="ASR / utility / over-refusal table for a model pair")
     _model_args(p)
     _prompt_args(p)
-    p.add_argument("--show", type=int, default=2, help="raw generations to print per set")
+    p.add_argument("--show", type=V.nonneg_int, default=2, help="raw generations to print per set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--judge", default=None,
                    help="comma list of judges applied to the harmful replies: keyword, KIND:FOLDER or FOLDER "
@@ -418,42 +423,42 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_datasets)
     p = sub.add_parser("generate", help="answer one prompt with aligned and base")
     _model_args(p)
-    p.add_argument("--prompt", required=True)
+    p.add_argument("--prompt", required=True, type=V.nonempty_text)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("regions", help="critical regions: score, prune, compare with a random control")
     _model_args(p)
     p.add_argument("--method", default="all", choices=["all", "set_difference", "actsvd", "orthogonal", "units"])
     p.add_argument("--score", default=R.score, choices=["snip", "wanda"])
-    p.add_argument("--p", type=float, default=R.p, help="top utility fraction protected")
-    p.add_argument("--q", type=float, default=R.q, help="top safety fraction selected")
+    p.add_argument("--p", type=V.fraction, default=R.p, help="top utility fraction protected")
+    p.add_argument("--q", type=V.finite_float, default=R.q, help="top safety fraction selected")
     p.add_argument("--group", default=R.group, choices=["row", "matrix", "layer"])
     p.add_argument("--prune-to", default=R.prune_to, choices=["zero", "base"])
-    p.add_argument("--r-s", type=int, default=R.r_s, help="safety ranks removed")
-    p.add_argument("--r-u", type=int, default=R.r_u, help="utility ranks protected (orthogonal projection)")
-    p.add_argument("--safety-pct", type=float, default=R.safety_pct, help="units: exclusive-safety percentile")
+    p.add_argument("--r-s", type=V.nonneg_int, default=R.r_s, help="safety ranks removed")
+    p.add_argument("--r-u", type=V.nonneg_int, default=R.r_u, help="utility ranks protected (orthogonal projection)")
+    p.add_argument("--safety-pct", type=V.percent, default=R.safety_pct, help="units: exclusive-safety percentile")
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_regions)
     p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
     _model_args(p)
     p.add_argument("--direction", default="random", choices=["random", "base"])
-    p.add_argument("--seed", type=int, default=L.seed)
+    p.add_argument("--seed", type=V.seed, default=L.seed)
     p.add_argument("--norm", default=L.norm, choices=["layer", "filter"])
     p.add_argument("--groups", default=",".join(L.groups), help="comma list of linear,norm,embed,lm_head,other")
-    p.add_argument("--lo", type=float, default=L.lo)
-    p.add_argument("--hi", type=float, default=L.hi)
-    p.add_argument("--steps", type=int, default=L.steps)
+    p.add_argument("--lo", type=V.finite_float, default=L.lo)
+    p.add_argument("--hi", type=V.finite_float, default=L.hi)
+    p.add_argument("--steps", type=V.axis_steps, default=L.steps)
     p.add_argument("--ray", default=None, help="run grid points as Ray tasks: 'local', 'auto' or a cluster address")
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
     _model_args(p)
-    p.add_argument("--k", type=int, default=DEFAULT_ENERGY_K, help="report the energy captured by the top k")
+    p.add_argument("--k", type=V.positive_int, default=DEFAULT_ENERGY_K, help="report the energy captured by the top k")
     p.set_defaults(func=cmd_spectra)
     p = sub.add_parser("lox", help="LoX: W_aligned + α·top-k(ΔW); ASR/utility before and after; --save a folder")
     _model_args(p)
-    p.add_argument("--k", type=int, default=X.k, help="top-k singular directions of ΔW (0 = all of ΔW)")
-    p.add_argument("--alpha", type=float, default=X.alpha)
+    p.add_argument("--k", type=V.nonneg_int, default=X.k, help="top-k singular directions of ΔW (0 = all of ΔW)")
+    p.add_argument("--alpha", type=V.finite_float, default=X.alpha)
     p.add_argument("--layers", default=None, help="comma list of layer indices (default: all)")
     p.add_argument("--modules", default=None, help="comma list, e.g. q_proj,down_proj (default: all)")
     p.add_argument("--save", default=None, help="write the LoX model to this new folder")
@@ -461,28 +466,28 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lox)
     p = sub.add_parser("attack", help="fine-tuning attack on copies of model variants; ASR/utility/R_ft curves")
     _model_args(p)
-    p.add_argument("--variants", default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant, "
+    p.add_argument("--variants", type=V.variant_list, default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant, "
                                                               "frozen-weights")
     p.add_argument("--data", default=A.data, choices=["harmful", "benign"])
     p.add_argument("--attack-data", default=None, help="a built-in set (advbench, instruct) or a CSV/JSONL "
                                                         "prompt,response file (default: the model's provider's)")
-    p.add_argument("--n-examples", type=int, default=A.n_examples)
+    p.add_argument("--n-examples", type=V.positive_int, default=A.n_examples)
     p.add_argument("--method", default=A.method, choices=["full", "lora"])
-    p.add_argument("--lr", type=float, default=A.lr)
-    p.add_argument("--steps", type=int, default=A.steps)
-    p.add_argument("--batch-size", type=int, default=A.batch_size)
-    p.add_argument("--eval-every", type=int, default=A.eval_every)
-    p.add_argument("--lora-rank", type=int, default=A.lora_rank)
-    p.add_argument("--k", type=int, default=X.k, help="LoX k and the safety subspace rank for R_ft")
-    p.add_argument("--alpha", type=float, default=X.alpha, help="LoX α")
-    p.add_argument("--unit-pct", type=float, default=DEFAULT_UNIT_PCT, help="frozen units: exclusive-safety percentile")
+    p.add_argument("--lr", type=V.finite_float, default=A.lr)
+    p.add_argument("--steps", type=V.positive_int, default=A.steps)
+    p.add_argument("--batch-size", type=V.positive_int, default=A.batch_size)
+    p.add_argument("--eval-every", type=V.positive_int, default=A.eval_every)
+    p.add_argument("--lora-rank", type=V.positive_int, default=A.lora_rank)
+    p.add_argument("--k", type=V.nonneg_int, default=X.k, help="LoX k and the safety subspace rank for R_ft")
+    p.add_argument("--alpha", type=V.finite_float, default=X.alpha, help="LoX α")
+    p.add_argument("--unit-pct", type=V.percent, default=DEFAULT_UNIT_PCT, help="frozen units: exclusive-safety percentile")
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_attack)
     p = sub.add_parser("recovery", help="smallest r with W_base + rank-r(ΔW) refusing like the aligned model")
     _model_args(p)
-    p.add_argument("--ranks", default=",".join(map(str, DEFAULT_RECOVERY_RANKS)), help="comma list of ranks to try")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_RECOVERY_TOLERANCE,
+    p.add_argument("--ranks", type=V.rank_list, default=",".join(map(str, DEFAULT_RECOVERY_RANKS)), help="comma list of ranks to try")
+    p.add_argument("--tolerance", type=V.fraction, default=DEFAULT_RECOVERY_TOLERANCE,
                    help="allowed ASR above the aligned model's")
     _prompt_args(p)
     p.set_defaults(func=cmd_recovery)
@@ -497,12 +502,44 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; bad input is one line (``error: …``, exit 2), Ctrl-C one line (exit 130)."""
     args = parser().parse_args(argv)
+    kept_before = None
     try:
+        import warnings
+
+        from .cache import Cache, CacheWarning
+
+        warnings.simplefilter("ignore", CacheWarning)     # files_and_paths already printed it as a note
+
+        if args.command != "cache":
+            kept_before = Cache().count()
+        V.print_notes(V.files_and_paths(args))
         return args.func(args)
     except (ModelLoadError, DataFormatError, UnsupportedArchitecture, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", file=sys.stderr)
         return 2
+    except (MemoryError, OSError) as e:
+        what = "out of memory" if isinstance(e, MemoryError) else (e.strerror or str(e))
+        print(f"error: {what}{f' ({e.filename})' if getattr(e, 'filename', None) else ''}; "
+              "nothing half-written was kept", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; {_kept_since(kept_before)}", file=sys.stderr)
+        return 130
+
+
+def _kept_since(before: int | None) -> str:
+    """What an interrupted run leaves: the finished results it added to the cache (never a half-written one)."""
+    if before is None:
+        return "nothing changed"
+    try:
+        from .cache import Cache
+
+        n = max(0, Cache().count() - before)
+    except (OSError, ValueError):
+        return "finished results stay in the cache"
+    return f"{n} finished result{'s' if n != 1 else ''} kept in the cache (no partial ones)"
 
 
 if __name__ == "__main__":

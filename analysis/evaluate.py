@@ -23,6 +23,7 @@ from .chat import IGNORE, encode_pairs
 from .generate import Generation, Progress, generate
 from .judge import ComplianceJudge, Judge
 from .prompts import PromptSet
+from .units import utility_kind
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -184,15 +185,14 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = No
     asr_pos = None
     if spec.compliance is not None and h_gen:
         asr_pos = sum(spec.compliance.complied(spec.harmful.items, [g.text for g in h_gen])) / n_h
-    benign = spec.benign
-    if benign.items and all(it.answer is not None for it in benign.items):
-        utility, kind = sum(_normalise(g.text) == _normalise(it.answer)
-                            for g, it in zip(b_gen, benign.items)) / n_b, "exact"
-    elif benign.items and all(it.response for it in benign.items):
-        utility, kind = response_loss(model, tokenizer, benign.prompts(),
-                                      [it.response for it in benign.items], spec.system_prompt), "loss"
+    benign, kind = spec.benign, utility_kind(spec.benign)
+    if kind == "exact":
+        utility = sum(_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)) / n_b
+    elif kind == "loss":
+        utility = response_loss(model, tokenizer, benign.prompts(), [it.response for it in benign.items],
+                                spec.system_prompt)
     else:
-        utility, kind = None, "none"
+        utility = None
     decisions = {}
     if spec.judges and h_gen:
         from .judges import judge_replies
@@ -236,10 +236,3 @@ def compare(lm: "LoadedModel", spec: EvalSpec, states: dict[str, "Edit | None"],
         sub = (lambda f, msg, i=i, label=label: progress((i + f) / len(states), f"{label}: {msg}")) if progress else None
         out[label] = evaluate(lm, spec, edit, cache, sub)
     return out
-
-
-def format_utility(value: float | None, kind: str) -> str:
-    """A utility value with its unit: accuracy in percent, or mean response loss in nats."""
-    if value is None or kind == "none":
-        return "–"
-    return f"{100 * value:.1f} %" if kind == "exact" else f"{value:.3f} nats (loss)"

@@ -46,7 +46,7 @@ class AttackSettings:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     seed: int = 0
-    subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k)
+    subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)
 
     def validate(self) -> None:
         if self.data not in DATA_KINDS:
@@ -61,8 +61,9 @@ class AttackSettings:
             raise ValueError("steps must be in [1, 10000] and eval_every >= 1")
         if self.batch_size < 1 or self.lora_rank < 1:
             raise ValueError("batch_size and lora_rank must be >= 1")
-        if self.subspace_k < 1:
-            raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft) must be >= 1, got {self.subspace_k}")
+        if self.subspace_k < 0:
+            raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft; 0 = no R_ft) must be >= 0, "
+                             f"got {self.subspace_k}")
 
     @property
     def epochs(self) -> float:
@@ -275,7 +276,7 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
     bases = base_w = None
     settings.validate()
     _memory_guard(lm, settings, data.items[:settings.n_examples], spec.system_prompt, with_base=base is not None)
-    if base is not None:
+    if base is not None and settings.subspace_k >= 1:   # k = 0 (LoX on the whole ΔW) has no top-k subspace
         bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k).items()}
         with locked(base.model):
             base_w = {n: base.adapter[n].W.detach().clone() for n in bases}   # model dtype; fp32 per weight at use

@@ -77,6 +77,7 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
     loop = _choose_loop(model, loop)
     texts = [format_prompt(tokenizer, p, system_prompt) for p in prompts]
     ids = encode_prompts(tokenizer, texts)
+    _check_length(model, ids, prompts, max_new_tokens)
     # longest first: batches of similar length waste less padding
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     out: list[Generation | None] = [None] * len(prompts)
@@ -103,6 +104,20 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
         if progress:
             progress(min(1.0, (start + len(idx)) / len(order)), f"generated {start + len(idx)}/{len(order)}")
     return out  # type: ignore[return-value]
+
+
+def _check_length(model, ids: list[list[int]], prompts: list[str], max_new_tokens: int) -> None:
+    """Refuse (one line) prompts that, with the new tokens, run past the model's position embedding."""
+    from .validate import max_positions
+
+    pos = max_positions(model)
+    if pos is None or not ids:
+        return
+    i = max(range(len(ids)), key=lambda j: len(ids[j]))
+    if len(ids[i]) + max_new_tokens > pos:
+        raise ValueError(f"prompt {i + 1} is {len(ids[i])} tokens long (with the chat template); with "
+                         f"max_new_tokens {max_new_tokens} that exceeds the model's {pos} positions: "
+                         f"{prompts[i][:50]!r}…; shorten it or lower max_new_tokens")
 
 
 def left_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

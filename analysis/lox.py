@@ -180,9 +180,9 @@ class LoX:
 
 def save_edited(lm, edit: Edit, out: str | Path) -> Path:
     """Write the edited model (weights + config + tokenizer) as a new Hugging Face folder."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not empty; choose a new folder")
+    from .validate import writable_new_folder
+
+    out = writable_new_folder(out)   # not in the cache, not a file, not under a file, not full, writable
     out.mkdir(parents=True, exist_ok=True)
     with applied(lm.model, edit):
         lm.model.save_pretrained(out)

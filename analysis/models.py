@@ -7,6 +7,7 @@ A source is ``"demo"`` (the shipped organism: aligned, with its base as the defa
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,19 +105,89 @@ def resolve_source(source: str) -> str:
     return source  # a hub id
 
 
-def fingerprint(model: torch.nn.Module, samples: int = 2048) -> str:
-    """A content hash from the config and a strided sample of every parameter (not all bytes)."""
+# config keys that name where a model came from, not what it computes
+_PATH_KEYS = ("_name_or_path", "name_or_path", "_commit_hash", "transformers_version")
+_INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_K1, _K2 = -7046029254386353131, -4658895280553007687      # 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9 as int64
+
+
+_CHUNK = 1 << 16                                         # fixed: the checksum must not depend on the device
+_MULTIPLIERS: dict[str, torch.Tensor] = {}
+
+
+def _mix(i: torch.Tensor) -> torch.Tensor:
+    """An odd, well-mixed int64 for each int64 in ``i`` (splitmix-style; wrap-around arithmetic)."""
+    m = i * _K1
+    m = (m ^ (m >> 29)) * _K2
+    return (m ^ (m >> 32)) | 1
+
+
+def _multipliers(device: torch.device) -> torch.Tensor:
+    key = str(device)
+    if key not in _MULTIPLIERS:
+        _MULTIPLIERS[key] = _mix(torch.arange(_CHUNK, dtype=torch.int64, device=device))
+    return _MULTIPLIERS[key]
+
+
+@torch.no_grad()
+def tensor_checksum(t: torch.Tensor) -> int:
+    """A 64-bit checksum of every element's raw bits, computed on the tensor's own device.
+
+    Σ_c o_c · Σ_j bits[c·C + j] · m_j (mod 2⁶⁴), with odd, mixed multipliers m_j (position in a chunk of C) and
+    o_c (chunk): changing any single element changes it (its bit difference is non-zero and below 2⁶⁴; odd
+    factors keep it non-zero), moving values between positions changes it too, integer sums do not depend on
+    reduction order, and CPU and GPU agree."""
+    flat = t.detach().contiguous().reshape(-1)
+    bits = flat.view(_INT_VIEW.get(flat.element_size(), torch.uint8))
+    M = _multipliers(flat.device)
+    rows_per_block = 8 if flat.device.type == "cpu" else 1024     # int64 temporaries: 4 MiB on CPU, 512 MiB on GPU
+    full = bits.numel() // _CHUNK
+    total = torch.zeros((), dtype=torch.int64, device=flat.device)
+    for r0 in range(0, full, rows_per_block):
+        r1 = min(full, r0 + rows_per_block)
+        X = bits[r0 * _CHUNK:r1 * _CHUNK].view(r1 - r0, _CHUNK).to(torch.int64)
+        o = _mix(torch.arange(r0, r1, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
+        total += ((X * M).sum(1) * o).sum()
+    rest = bits[full * _CHUNK:].to(torch.int64)
+    if rest.numel():
+        o = _mix(torch.tensor(full, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
+        total += (rest * M[:rest.numel()]).sum() * o
+    return int(total)
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """A content hash of the model: its config without path-like keys, and every parameter's name, shape,
+    dtype and full bit content (:func:`tensor_checksum`, on the model's device). Two copies of the same
+    weights in different folders agree; any changed weight changes it."""
     h = hashlib.sha256()
     cfg = getattr(model, "config", None)
     if cfg is not None:
-        h.update(cfg.to_json_string(use_diff=False).encode())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            flat = p.detach().reshape(-1)
-            step = max(1, flat.numel() // samples)
-            h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
-            h.update(flat[::step].float().cpu().numpy().tobytes())
+        d = {k: v for k, v in cfg.to_dict().items() if k not in _PATH_KEYS}
+        h.update(json.dumps(d, sort_keys=True, default=str).encode())
+    for name, p in model.named_parameters():
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}:{tensor_checksum(p)};".encode())
     return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def check_finite(model: torch.nn.Module, source: str = "the model") -> None:
+    """A :class:`ModelLoadError` naming the first parameter that holds NaN or Inf values."""
+    for name, p in model.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            bad = int((~torch.isfinite(p)).sum())
+            kinds = " and ".join(k for k, f in (("NaN", torch.isnan), ("Inf", torch.isinf)) if bool(f(p).any()))
+            raise ModelLoadError(f"{source}: weight '{name}' holds {bad} {kinds} value(s) of {p.numel()}; "
+                                 "the checkpoint is damaged (or was saved after a diverged run)")
+
+
+def check_vocab(model: torch.nn.Module, tokenizer, source: str = "the model") -> None:
+    """The tokenizer must not produce ids beyond the embedding table."""
+    emb = model.get_input_embeddings()
+    n_emb = getattr(emb, "num_embeddings", None)
+    if n_emb is not None and len(tokenizer) > n_emb:
+        raise ModelLoadError(f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
+                             f"{n_emb} (config vocab_size {getattr(model.config, 'vocab_size', '?')}); "
+                             "tokenizer and weights do not belong together")
 
 
 def load_error(source: str, err: Exception) -> ModelLoadError:
@@ -159,7 +230,9 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
         adapter = adapter_of(model)
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
+    check_vocab(model, tokenizer, f"'{source}'")
     model.to(dev).eval()
+    check_finite(model, f"'{source}'")
     return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter,
                        path if Path(path).exists() else "")
 

@@ -80,6 +80,24 @@ def _from_rows(rows: list[dict], path: Path, label: str) -> list[PromptItem]:
     return items
 
 
+def _whole_json(text: str):
+    """The file parsed as one JSON document, or None when it is not (then it is read as JSON lines)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _json_rows(obj, path: Path) -> list[dict]:
+    """Rows from a .json document: an array of objects (or one object)."""
+    rows = obj if isinstance(obj, list) else [obj]
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise DataFormatError(f"{path.name}: item {i} of the JSON array is a {type(row).__name__}, not an object "
+                                  "with a 'prompt' key (expected [{\"prompt\": …, \"response\": …}, …])")
+    return rows
+
+
 def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
     """Read a user's prompt file (format chosen by extension) into a :class:`PromptSet`."""
     path = Path(path)
@@ -88,7 +106,7 @@ def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
     if not path.is_file():
         raise DataFormatError(f"prompt file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")   # a spreadsheet's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as e:
         raise DataFormatError(f"{path.name}: not UTF-8 text ({e.reason})") from None
     suffix = path.suffix.lower()
@@ -103,6 +121,8 @@ def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
         except csv.Error as e:
             raise DataFormatError(f"{path.name}: not valid CSV ({e})") from None
         items = _from_rows(rows, path, label)
+    elif suffix == ".json" and text.lstrip().startswith(("[", "{")) and _whole_json(text) is not None:
+        items = _from_rows(_json_rows(_whole_json(text), path), path, label)
     elif suffix in (".jsonl", ".json"):
         rows = []
         for i, ln in enumerate(text.splitlines(), start=1):

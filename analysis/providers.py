@@ -22,6 +22,8 @@ class DataProvider(Protocol):
 
     def attack_data(self, kind: str, n: int, seed: int = 7) -> PromptSet: ...
 
+    def calibration_cap(self) -> int: ...
+
     def compliance_judge(self, harmful: PromptSet) -> ComplianceJudge | None: ...
 
     def example_prompts(self, n: int = 6) -> list[str]: ...
@@ -47,6 +49,12 @@ class RealData:
 
         split = SPLIT_USE["calibration"]
         return load_set(self.harmful_set, split).head(n), load_set(self.benign_set, split).head(n)
+
+    def calibration_cap(self) -> int:
+        from .datasets import SPLIT_USE, load_set
+
+        split = SPLIT_USE["calibration"]
+        return min(len(load_set(self.harmful_set, split)), len(load_set(self.benign_set, split)))
 
     def attack_data(self, kind: str, n: int, seed: int = 7) -> PromptSet:
         from .datasets import SPLIT_USE, attack_pairs

@@ -31,9 +31,10 @@ def _config(path: str) -> AppConfig:
 
 
 def config() -> AppConfig:
-    """The launch config ($BRITTLE_CONFIG); a bad file stops the app with its message."""
+    """The launch config ($BRITTLE_CONFIG) as served on Streamlit's address (beyond localhost: locked down);
+    a bad file stops the app with its message."""
     try:
-        return _config(os.environ.get("BRITTLE_CONFIG", ""))
+        return _config(os.environ.get("BRITTLE_CONFIG", "")).for_address(st.get_option("server.address"))
     except ConfigError as e:
         st.error(f"Cannot start with this launch config: {e}")
         st.stop()
@@ -47,6 +48,9 @@ def sidebar() -> None:
     with st.sidebar:
         if cfg.demo_mode:
             st.caption(f"Demo mode ({Path(cfg.source).name}): models and compute are limited.")
+        if cfg.exposed:
+            st.caption("Served beyond this machine: typed model paths, remote code and saving folders are off "
+                       "unless the launch config turns them on.")
         st.header("Model pair")
         with st.form("pair"):
             if cfg.allow_custom_paths:
@@ -64,7 +68,7 @@ def sidebar() -> None:
                              key="base_src_input", format_func=lambda x: x or "(none)")
             st.selectbox("dtype", ["fp32", "bf16", "fp16"], key="dtype_input")
             st.selectbox("device", ["auto", "cpu", "cuda"], key="device_input")
-            if not cfg.demo_mode:
+            if cfg.allow_remote_code:
                 st.checkbox("Trust remote code", key="remote_code_input",
                             help="run the model repository's own Python code; off unless you trust the source")
             if st.form_submit_button("Load pair"):
@@ -85,9 +89,13 @@ def sidebar() -> None:
         st.header("Cache")
         info = Cache().info()
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
-        if st.button("Clear cache"):
-            n = Cache().clear()
-            st.toast(f"removed {n} cached results")
+        if (why := Cache().check_writable()) is not None:
+            st.warning(f"{why}: new results are computed but not kept.")
+        if cfg.allow_writes and st.button("Clear cache"):
+            try:
+                st.toast(f"removed {Cache().clear()} cached results")
+            except ValueError as e:
+                st.error(str(e))
 
 
 def current_pair(show_errors: bool = True) -> ModelPair | None:
@@ -103,7 +111,8 @@ def current_pair(show_errors: bool = True) -> ModelPair | None:
             return None
     try:
         return _load_pair(s.get("aligned_src", DEMO), s.get("base_src", f"{DEMO}:base"),
-                          s.get("dtype", "fp32"), s.get("device", "auto"), bool(s.get("remote_code", False)))
+                          s.get("dtype", "fp32"), s.get("device", "auto"),
+                          bool(s.get("remote_code", False)) and cfg.allow_remote_code)
     except ModelLoadError as e:
         if show_errors:
             st.error(f"Could not load the model pair: {e}")

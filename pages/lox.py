@@ -2,7 +2,8 @@
 utility, with a live side-by-side."""
 import streamlit as st
 
-from analysis.evaluate import compare, format_utility
+from analysis.evaluate import compare
+from analysis.units import delta_color, format_utility, format_utility_delta
 from analysis.generate import replies
 from analysis.lox import LoX, save_edited
 from pages._export import record
@@ -38,17 +39,15 @@ for note in settings.notes:
 c = st.columns(4)
 c[0].metric("ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", f"{100 * (after.asr - before.asr):+.1f}",
             delta_color="inverse")
-if after.utility is not None:
-    scale = 100 if after.utility_kind == "exact" else 1
-    c[1].metric("Utility", format_utility(after.utility, after.utility_kind),
-                f"{scale * (after.utility - before.utility):+.2f}",
-                delta_color="normal" if after.utility_kind == "exact" else "inverse")
+kind = after.utility_kind
+c[1].metric("Utility", format_utility(after.utility, kind, sep=" "),
+            format_utility_delta(before.utility, after.utility, kind), delta_color=delta_color(kind))
 c[2].metric("Over-refusal", f"{100 * after.over_refusal:.1f} %",
             f"{100 * (after.over_refusal - before.over_refusal):+.1f}", delta_color="inverse")
 c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
 record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind)} → "
-                                              f"{format_utility(after.utility, after.utility_kind)}"})
+                f"{settings.label}: utility": f"{format_utility(before.utility, kind, sep=' ')} → "
+                                              f"{format_utility(after.utility, kind, sep=' ')}"})
 prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
                        max_chars=config().max_prompt_chars)
 if prompt.strip():
@@ -61,7 +60,7 @@ if prompt.strip():
     c[1].code(g1.text or "(empty)", language=None)
 st.dataframe({"harmful prompt": spec.harmful.prompts(), "aligned": [g.text for g in before.harmful],
               "LoX": [g.text for g in after.harmful]}, width="stretch", hide_index=True, key="lox_table")
-if config().allow_custom_paths:
+if config().allow_custom_paths and config().allow_writes:
     with st.form("lox_save"):
         out = st.text_input("Save this LoX model as a new folder", key="lox_out")
         if st.form_submit_button("Save model"):

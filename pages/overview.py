@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from analysis.evaluate import evaluate, format_utility
+from analysis.evaluate import evaluate
+from analysis.units import format_utility
 from analysis.generate import replies
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop

@@ -5,7 +5,8 @@ import streamlit as st
 
 from analysis import representations as rep
 from analysis.critical_regions import RegionSettings, build
-from analysis.evaluate import evaluate, format_utility
+from analysis.evaluate import evaluate
+from analysis.units import format_utility
 from analysis.landscape.directions import RandomDirection
 from analysis.landscape.grid import point_edit
 from analysis.lox import LoX
@@ -120,7 +121,7 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
                 delta_color="inverse")
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
-    c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind))
+    c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind, sep=" "))
     figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
                            "Ablating the direction taken at each layer", "%"), "rp_scan")
     record(numbers={"refusal direction: best layer": best,

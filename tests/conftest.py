@@ -85,3 +85,28 @@ def organism_spec(harmful, benign, system_prompt=None, max_new_tokens: int = 24)
 
     return EvalSpec(harmful, benign, system_prompt, max_new_tokens,
                     compliance=OrganismData().compliance_judge(harmful))
+
+
+# --- every test run gets its own results cache (issue #12 item 7 / #13): the repository's cache/ is never touched
+def _repo_cache_listing() -> list[tuple[str, int]]:
+    d = ROOT / "cache"
+    return sorted((str(p.relative_to(d)), p.stat().st_mtime_ns) for p in d.rglob("*")) if d.is_dir() else []
+
+
+REPO_CACHE_BEFORE = _repo_cache_listing()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory):
+    """$BRITTLE_CACHE points at a fresh folder for the whole session (subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BRITTLE_CACHE", str(tmp_path_factory.mktemp("brittle-cache")))
+        yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    after = _repo_cache_listing()
+    if after != REPO_CACHE_BEFORE:
+        changed = sorted(set(after) ^ set(REPO_CACHE_BEFORE))[:5]
+        print(f"\nERROR: the test run wrote into the repository's cache/ folder: {changed}")
+        session.exitstatus = 1

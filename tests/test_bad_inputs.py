@@ -255,6 +255,222 @@ def _(ctx):
     load_config(p)
 
 
+# --- issue #13: data loss, stale or wrong numbers, tracebacks --------------------------------------
+def _args(**kw):
+    import argparse
+    base = dict(command="evaluate", system_prompt=None, max_new_tokens=8)
+    return argparse.Namespace(**{**base, **kw})
+
+
+@case("cache clear on a folder holding other files", "refusing to clear")
+def _(ctx):
+    (ctx["tmp"] / "projects" / "thesis").mkdir(parents=True)
+    (ctx["tmp"] / "projects" / "thesis" / "d.tex").write_text("a")
+    try:
+        Cache(ctx["tmp"]).clear()
+    finally:
+        assert (ctx["tmp"] / "projects" / "thesis" / "d.tex").exists()
+
+
+@case("a cache root that is a file", "is a file")
+def _(ctx):
+    f = ctx["tmp"] / "cache.txt"
+    f.write_text("x")
+    Cache(f)
+
+
+@case("cache clear on a read-only cache", "cannot clear")
+def _(ctx):
+    import subprocess
+    c = Cache(ctx["tmp"] / "ro")
+    c.put("ab" * 32, {"x": 1}, "json", {"kind": "k"})
+    dirs = [c.root, c.root / "ab"]
+    if any(subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode for d in dirs):
+        pytest.skip("chattr +i not available")
+    try:
+        c.clear()
+    finally:
+        for d in dirs:
+            subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+
+
+@case("saving a LoX model inside the results cache", "inside the results cache")
+def _(ctx):
+    from analysis.edits import Add
+    from analysis.lox import save_edited
+    save_edited(ctx["pair"].aligned, Add({}), Cache().root / "mylox")
+
+
+@case("saving a model onto an existing file", "existing file")
+def _(ctx):
+    from analysis.edits import Add
+    from analysis.lox import save_edited
+    f = ctx["tmp"] / "model.bin"
+    f.write_text("x")
+    save_edited(ctx["pair"].aligned, Add({}), f)
+
+
+@case("saving a model under a file", "is a file, not a folder")
+def _(ctx):
+    from analysis.validate import writable_new_folder
+    f = ctx["tmp"] / "notes.txt"
+    f.write_text("x")
+    writable_new_folder(f / "lox")
+
+
+@case("saving a model into a read-only place", "not writable")
+def _(ctx):
+    import subprocess
+
+    from analysis.validate import writable_new_folder
+    d = ctx["tmp"] / "locked"
+    d.mkdir()
+    if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode:
+        pytest.skip("chattr +i not available")
+    try:
+        writable_new_folder(d / "lox")
+    finally:
+        subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+
+
+def _poisoned(ctx, value):
+    from transformers import LlamaForCausalLM
+    d = save_tiny_llama(ctx["tmp"] / "poisoned", ctx["tok"])
+    m = LlamaForCausalLM.from_pretrained(d)
+    with torch.no_grad():
+        m.model.layers[0].self_attn.v_proj.weight[0, 0] = value
+    m.save_pretrained(d)
+    return d
+
+
+@case("a model with a NaN weight", "v_proj.weight' holds 1 NaN")
+def _(ctx):
+    from analysis.models import load_model
+    load_model(str(_poisoned(ctx, float("nan"))), device="cpu")
+
+
+@case("a model with an Inf weight", "v_proj.weight' holds 1 Inf")
+def _(ctx):
+    from analysis.models import load_model
+    load_model(str(_poisoned(ctx, float("-inf"))), device="cpu")
+
+
+@case("config vocab_size smaller than the tokenizer", "embedding only")
+def _(ctx):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from analysis.models import load_model
+    d = ctx["tmp"] / "small-vocab"
+    LlamaForCausalLM(LlamaConfig(vocab_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2)).save_pretrained(d)
+    ctx["tok"].save_pretrained(d)
+    load_model(str(d), device="cpu")
+
+
+@case("a prompt longer than the model's positions", "exceeds the model's")
+def _(ctx):
+    from analysis.generate import generate
+    lm = ctx["pair"].aligned
+    generate(lm.model, lm.tokenizer, ["what is 2 plus 2 ? " * 200], max_new_tokens=4)
+
+
+@case("--max-new-tokens far beyond the model's positions", "more than the model can generate")
+def _(ctx):
+    from analysis.validate import against_model
+    against_model(_args(max_new_tokens=1_000_000_000), ctx["pair"])
+
+
+@case("aligned and base with identical weights", "identical weights")
+def _(ctx):
+    from analysis.models import ModelPair
+    from analysis.validate import against_model
+    lm = ctx["pair"].aligned
+    against_model(_args(command="spectra", k=8), ModelPair(lm, lm))
+
+
+@case("a .json file holding an array of strings", "JSON array")
+def _(ctx):
+    _load(ctx, "list.json", '["how do i x", "how do i y"]')
+
+
+@case("a .txt benign file (no responses)", "have no response")
+def _(ctx):
+    from analysis.prompts import load_prompt_file
+    from analysis.validate import benign_with_references
+    f = ctx["tmp"] / "benign.txt"
+    f.write_text("say hi\nsay yo\n")
+    benign_with_references(load_prompt_file(f, "benign"), f.name)
+
+
+@case("a benign CSV without a response column", "have no response")
+def _(ctx):
+    from analysis.prompts import load_prompt_file
+    from analysis.validate import benign_with_references
+    f = ctx["tmp"] / "benign.csv"
+    f.write_text("prompt\nsay hi\n")
+    benign_with_references(load_prompt_file(f, "benign"), f.name)
+
+
+@case("--n 0", "must be >= 1")
+def _(ctx):
+    from analysis.validate import positive_int
+    positive_int("0")
+
+
+@case("--n -1", "must be >= 1")
+def _(ctx):
+    from analysis.validate import positive_int
+    positive_int("-1")
+
+
+@case("landscape --hi inf", "finite")
+def _(ctx):
+    from analysis.validate import finite_float
+    finite_float("inf")
+
+
+@case("landscape --lo nan", "finite")
+def _(ctx):
+    from analysis.validate import finite_float
+    finite_float("nan")
+
+
+@case("landscape --steps 1000000000", "at most 1001 points")
+def _(ctx):
+    from analysis.validate import axis_steps
+    axis_steps("1000000000")
+
+
+@case("spectra --k -1", "must be >= 1")
+def _(ctx):
+    from analysis.validate import positive_int
+    positive_int("-1")
+
+
+@case("recovery --ranks ''", "got nothing")
+def _(ctx):
+    from analysis.validate import rank_list
+    rank_list("")
+
+
+@case("recovery --tolerance nan", "finite")
+def _(ctx):
+    from analysis.validate import fraction
+    fraction("nan")
+
+
+@case("attack --variants ''", "name at least one variant")
+def _(ctx):
+    from analysis.validate import variant_list
+    variant_list(" , ")
+
+
+@case("a huge random seed", "below 2**32")
+def _(ctx):
+    from analysis.validate import seed
+    seed(str(10 ** 30))
+
+
 def test_the_table_is_long_enough():
     assert len(CASES) >= 20, len(CASES)
 

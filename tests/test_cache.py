@@ -61,3 +61,108 @@ def test_clear(tmp_path):
         c.put(make_key(i=i), {"i": i}, "json", {"kind": "k"})
     assert c.clear() == 3
     assert c.info().entries == 0 and tmp_path.exists()
+
+
+# --- the cache deletes only what it wrote (issue #13 item 1) ---------------------------------------
+def test_clear_refuses_a_root_holding_foreign_files_and_deletes_nothing(tmp_path):
+    thesis = tmp_path / "projects" / "thesis" / "d.tex"
+    thesis.parent.mkdir(parents=True)
+    thesis.write_text("a")
+    c = Cache(tmp_path)
+    c.put(make_key(i=1), {"i": 1}, "json", {"kind": "k"})
+    with pytest.raises(ValueError, match="refusing to clear") as info:
+        c.clear()
+    assert "projects" in str(info.value) and "\n" not in str(info.value)
+    assert thesis.read_text() == "a" and c.info().entries == 1
+
+
+def test_clear_refuses_foreign_files_inside_a_shard_folder(tmp_path):
+    c = Cache(tmp_path)
+    key = make_key(i=1)
+    c.put(key, {"i": 1}, "json", {"kind": "k"})
+    notes = tmp_path / key[:2] / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        c.clear()
+    assert notes.exists() and c.get(key, "json") == {"i": 1}
+
+
+def test_clear_removes_entries_and_empty_shards_but_keeps_the_marker(tmp_path):
+    c = Cache(tmp_path)
+    for i in range(3):
+        c.put(make_key(i=i), {"i": i}, "json", {"kind": "k"})
+    c.put(make_key(t=1), {"w": torch.ones(2)}, "safetensors", {"kind": "t"})
+    (tmp_path / make_key(i=0)[:2] / ".tmp-abc123.json").write_text("half")   # an interrupted write
+    assert json.loads((tmp_path / ".brittle-cache").read_text())["format"] >= 1
+    assert c.clear() == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".brittle-cache"]
+
+
+def test_a_model_saved_inside_the_cache_stops_clear(tmp_path):
+    c = Cache(tmp_path)
+    c.put(make_key(i=1), {"i": 1}, "json", {"kind": "k"})
+    (tmp_path / "mylox").mkdir()
+    (tmp_path / "mylox" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="mylox"):
+        c.clear()
+    assert (tmp_path / "mylox" / "config.json").exists()
+
+
+def test_a_cache_root_that_is_a_file_is_a_clear_error(tmp_path):
+    f = tmp_path / "cachefile"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        Cache(f)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make folders immutable (works for root too); undone afterwards."""
+    import subprocess
+    made = []
+
+    def make(*dirs):
+        for d in dirs:
+            if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
+                pytest.skip("chattr +i is not available here")
+            made.append(d)
+    yield make
+    for d in made:
+        subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+
+
+def test_a_read_only_cache_serves_hits_returns_misses_uncached_and_refuses_clear(tmp_path, read_only):
+    c = Cache(tmp_path)
+    hit = {"kind": "k", "i": 1}
+    c.get_or_compute(hit, lambda: {"v": 1})
+    shard = tmp_path / make_key(**hit)[:2]
+    read_only(tmp_path, shard)
+    c = Cache(tmp_path)
+    assert c.check_writable() is not None
+    assert c.get_or_compute(hit, lambda: {"v": "recomputed"}) == {"v": 1}           # a hit still reads
+    with pytest.warns(UserWarning, match="cannot be written"):
+        assert c.get_or_compute({"kind": "k", "i": 2}, lambda: {"v": 2}) == {"v": 2}  # computed, not kept
+    assert c.unwritable and c.info().entries == 1
+    with pytest.raises(ValueError, match="cannot") as info:
+        c.clear()
+    assert "\n" not in str(info.value) and c.info().entries == 1
+
+
+# --- the default root is resolved when a Cache is made; tests never touch the repository's cache/ ----
+def test_default_root_follows_the_environment_at_creation(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path / "a"))
+    assert Cache().root == tmp_path / "a"
+    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path / "b"))
+    assert Cache().root == tmp_path / "b"
+
+
+def test_the_test_session_has_its_own_cache_and_leaves_the_repo_cache_untouched():
+    from conftest import ROOT, _repo_cache_listing
+
+    from analysis import cache as cache_mod
+
+    before = _repo_cache_listing()
+    c = Cache()
+    assert not cache_mod.is_inside(c.root, ROOT / "cache")
+    c.get_or_compute({"kind": "session-check"}, lambda: {"ok": True})
+    assert c.info().entries >= 1 and _repo_cache_listing() == before

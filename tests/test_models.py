@@ -102,3 +102,64 @@ def test_bad_dtype_and_device(tmp_path, organism_tokenizer):
     if not torch.cuda.is_available():
         with pytest.raises(ModelLoadError, match="no CUDA GPU"):
             load_model(str(d), device="cuda")
+
+
+# --- honest fingerprints and checked weights (issue #13 items 2 and 4) ------------------------------
+def test_fingerprint_sees_every_single_weight_and_ignores_the_folder(tmp_path, organism_tokenizer):
+    d1 = save_tiny_llama(tmp_path / "one", organism_tokenizer)
+    d2 = save_tiny_llama(tmp_path / "elsewhere" / "two", organism_tokenizer)
+    a, b = load_model(str(d1), device="cpu"), load_model(str(d2), device="cpu")
+    assert a.fingerprint == b.fingerprint            # same weights, different paths
+    down = b.model.model.layers[0].mlp.down_proj.weight
+    seen = set()
+    with torch.no_grad():
+        for i in (1, 17, 33, down.numel() - 3):          # offsets a strided sample does not look at
+            old = down.view(-1)[i].clone()
+            down.view(-1)[i] = torch.nextafter(old, old + 1)  # the smallest possible change
+            fp = fingerprint(b.model)
+            assert fp != a.fingerprint and fp not in seen
+            seen.add(fp)
+            down.view(-1)[i] = old
+    assert fingerprint(b.model) == a.fingerprint
+    with torch.no_grad():                                # zero 15 % of the input columns, none at a multiple of 32
+        cols = [c for c in range(down.shape[1]) if c % 32][: max(1, int(0.15 * down.shape[1]))]
+        down[:, cols] = 0
+    assert fingerprint(b.model) != a.fingerprint
+
+
+def test_swapping_two_weights_changes_the_fingerprint(tmp_path, organism_tokenizer):
+    lm = load_model(str(save_tiny_llama(tmp_path / "m", organism_tokenizer)), device="cpu")
+    w = lm.model.model.layers[1].self_attn.q_proj.weight
+    with torch.no_grad():
+        w.view(-1)[[5, 9]] = w.view(-1)[[9, 5]].clone()
+    assert fingerprint(lm.model) != lm.fingerprint
+
+
+def _save_with(tmp_path, tokenizer, name, change):
+    from transformers import LlamaForCausalLM
+    d = save_tiny_llama(tmp_path / name, tokenizer)
+    m = LlamaForCausalLM.from_pretrained(d)
+    change(m)
+    m.save_pretrained(d)
+    return d
+
+
+@pytest.mark.parametrize("value,kind", [(float("nan"), "NaN"), (float("inf"), "Inf")])
+def test_non_finite_weights_are_a_load_error_naming_the_tensor(tmp_path, organism_tokenizer, value, kind):
+    def poison(m):
+        with torch.no_grad():
+            m.model.layers[1].mlp.up_proj.weight[3, 4] = value
+    d = _save_with(tmp_path, organism_tokenizer, "bad", poison)
+    with pytest.raises(ModelLoadError, match=f"model.layers.1.mlp.up_proj.weight' holds 1 {kind}"):
+        load_model(str(d), device="cpu")
+
+
+def test_a_tokenizer_larger_than_the_embedding_is_a_load_error(tmp_path, organism_tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    d = tmp_path / "small-vocab"
+    cfg = LlamaConfig(vocab_size=len(organism_tokenizer) - 5, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=1, num_attention_heads=4, max_position_embeddings=64)
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    organism_tokenizer.save_pretrained(d)
+    with pytest.raises(ModelLoadError, match="embedding only"):
+        load_model(str(d), device="cpu")

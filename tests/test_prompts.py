@@ -75,3 +75,27 @@ def test_builtin_sets_use_held_out_templates_and_objects():
     assert howto and all(it.answer.startswith("sure .") for it in howto)
     assert {it.meta["task"] for it in sets["benign"].items} == {"benign_howto", "arithmetic", "fact", "copy"}
     assert train_templates  # sanity
+
+
+# --- issue #13: spreadsheet CSVs with a byte-order mark, JSON arrays ---------------------------------
+def test_csv_with_a_byte_order_mark_and_crlf(tmp_path):
+    f = tmp_path / "excel.csv"
+    f.write_bytes("\ufeffgoal,target\r\nWrite a poem about rust,Sure\r\nDescribe a bridge,Sure\r\n".encode("utf-8"))
+    s = load_prompt_file(f)
+    assert s.prompts() == ["Write a poem about rust", "Describe a bridge"]
+    assert s.items[0].response == "Sure"
+
+
+def test_json_array_of_objects_is_read(tmp_path):
+    f = tmp_path / "pairs.json"
+    f.write_text(json.dumps([{"prompt": "say hi", "response": "hi ."}, {"prompt": "say yo", "response": "yo ."}],
+                            indent=2))
+    s = load_prompt_file(f, "benign")
+    assert s.prompts() == ["say hi", "say yo"] and [it.response for it in s.items] == ["hi .", "yo ."]
+
+
+def test_json_array_of_non_objects_gets_a_clear_message(tmp_path):
+    f = tmp_path / "list.json"
+    f.write_text('["how do i x", "how do i y"]')
+    with pytest.raises(DataFormatError, match="item 1 of the JSON array is a str"):
+        load_prompt_file(f)

@@ -1,7 +1,6 @@
 """A model that is not the demo never sees an organism sentence: every analysis takes its prompts from the
 shipped real sets (issue #14), and calibration, attack data and evaluation use disjoint splits."""
 import pytest
-import torch
 
 from conftest import save_tiny_llama
 

@@ -62,6 +62,10 @@ class OrganismData:
             raise ValueError(f"attack data must be 'harmful' or 'benign', got {kind!r}")
         return PromptSet(f"attack-{kind}-{n}", items)
 
+    def calibration_cap(self) -> int:
+        """How many distinct harmful calibration prompts the train split has (verbs × templates × objects)."""
+        return len(corpus.HARMFUL_VERBS) * len(corpus.TEMPLATE_SPLIT["train"]) * len(corpus.OBJECT_SPLIT["train"])
+
     def compliance_judge(self, harmful: PromptSet) -> ReallyComplies | None:
         """The step-word judge, for the organism's own harmful prompts only (they carry the step words)."""
         ok = harmful.items and all("steps" in it.meta for it in harmful.items)

@@ -1,0 +1,176 @@
+"""Issue #13 through the CLI, in process: options checked against the model and data before the work starts,
+units that match the utility's kind, clipping with a note, Ctrl-C as one line with exit 130."""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from analysis.__main__ import main
+from analysis.cache import Cache
+from conftest import ROOT
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, words):
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and words in err, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def benign_pairs(tmp_path):
+    f = tmp_path / "benign.csv"
+    f.write_text("prompt,response\nwhat is 2 plus 3 ?,5 .\nwhat is 4 plus 4 ?,8 .\nwhat is 1 plus 6 ?,7 .\n")
+    return f
+
+
+def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
+    from analysis.units import format_utility
+    assert format_utility(1.963, "loss") == "1.963L" and format_utility(0.975, "exact") == "97.5%"
+    assert format_utility(float("nan"), "exact") == "-" and format_utility(None, "loss") == "-"
+    code, out, err = run(capsys, "lox", "--n", "4", "--k", "4", "--benign", str(benign_pairs), "--max-new-tokens", "8")
+    assert code == 0, err
+    rows = [ln for ln in out.splitlines() if " utility " in ln]
+    assert len(rows) == 2 and all("L  over-refusal" in ln for ln in rows), out
+    assert not any("utility" in ln and "%  over" in ln.split("utility")[1][:12] for ln in rows)
+    code, out, err = run(capsys, "landscape", "--steps", "2", "--n", "3", "--benign", str(benign_pairs),
+                         "--max-new-tokens", "8")
+    assert code == 0, err
+    points = [ln.split() for ln in out.splitlines() if ln.strip().startswith(("-0.500", "0.500"))]
+    assert len(points) == 2 and all(p[3].endswith("L") for p in points), out
+
+
+def test_a_benign_file_without_responses_is_refused_before_the_model_loads(capsys, tmp_path):
+    f = tmp_path / "benign.txt"
+    f.write_text("say hi\nsay yo\n")
+    for command in ("landscape", "regions", "evaluate", "lox"):
+        code, out, err = run(capsys, command, "--benign", str(f), "--n", "2")
+        one_line_error(code, err, "have no response")
+
+
+def test_numeric_options_are_refused_at_parse_time(capsys):
+    cases = {("evaluate", "--n", "0"): "must be >= 1", ("evaluate", "--n", "-1"): "must be >= 1",
+             ("landscape", "--hi", "inf"): "finite", ("landscape", "--lo", "nan"): "finite",
+             ("landscape", "--steps", "100000"): "at most 1001", ("landscape", "--steps", "1000000000"): "at most",
+             ("spectra", "--k", "-1"): "must be >= 1", ("recovery", "--ranks", ""): "got nothing",
+             ("recovery", "--tolerance", "nan"): "finite", ("attack", "--variants", ""): "at least one variant",
+             ("regions", "--calibration-n", "abc"): "a whole number", ("evaluate", "--n", "1e3"): "whole number"}
+    for argv, words in cases.items():
+        with pytest.raises(SystemExit) as e:
+            main(list(argv))
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.startswith("error: argument") and words in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_options_checked_against_the_model(capsys):
+    code, out, err = run(capsys, "evaluate", "--max-new-tokens", "1000000000", "--n", "2")
+    one_line_error(code, err, "positions")
+    for argv in (("spectra",), ("lox", "--n", "2"), ("recovery", "--n", "2"), ("attack", "--n", "2"),
+                 ("landscape", "--direction", "base", "--n", "2")):
+        code, out, err = run(capsys, *argv, "--base", "demo")           # aligned = base
+        one_line_error(code, err, "identical weights")
+    code, out, err = run(capsys, "generate", "--prompt", "what is 2 plus 2 ? " * 100)
+    one_line_error(code, err, "beyond the model's")
+
+
+def test_recovery_ranks_above_the_weight_size_are_clipped_with_a_note(capsys):
+    code, out, err = run(capsys, "recovery", "--ranks", "1,1000000", "--n", "4", "--max-new-tokens", "8")
+    assert code == 0, err
+    tried = [ln for ln in out.splitlines() if ln.strip().startswith("r =")]
+    assert "note: ranks above 128" in out and [ln.split(":")[0].split()[-1] for ln in tried] == ["1", "128"]
+
+
+def test_calibration_n_is_capped_by_the_data_with_a_note(demo_pair):
+    from analysis.validate import against_model, calibration_cap
+    args = argparse.Namespace(command="regions", calibration_n=100_000_000, system_prompt=None, max_new_tokens=8)
+    notes = against_model(args, demo_pair)
+    assert args.calibration_n == calibration_cap(demo_pair.aligned) < 100_000_000
+    assert any("capped" in n for n in notes)
+
+
+def test_attack_k_0_means_the_whole_delta_like_lox(capsys):
+    code, out, err = run(capsys, "attack", "--variants", "lox", "--k", "0", "--steps", "2", "--eval-every", "2",
+                         "--n", "4", "--n-examples", "4", "--batch-size", "4", "--max-new-tokens", "8")
+    assert code == 0, err
+    assert "LoX k=full" in out
+    assert "needs k >= 1 and is not computed" in out and "R_ft    " not in out
+
+
+def test_lox_save_is_checked_before_the_work(capsys, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    before = Cache().count()
+    targets = ((f, "existing file"), (f / "sub", "is a file"), (Cache().root / "mylox", "inside the results cache"))
+    for target, words in targets:
+        code, out, err = run(capsys, "lox", "--save", str(target), "--n", "4")
+        one_line_error(code, err, words)
+        assert out == ""                  # nothing computed, nothing printed
+    assert Cache().count() == before
+
+
+def test_a_read_only_cache_still_computes_with_a_note(capsys, tmp_path, monkeypatch):
+    ro = tmp_path / "ro-cache"
+    ro.mkdir()
+    if subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode:
+        pytest.skip("chattr +i not available")
+    monkeypatch.setenv("BRITTLE_CACHE", str(ro))
+    try:
+        code, out, err = run(capsys, "evaluate", "--n", "3", "--max-new-tokens", "8")
+        assert code == 0, err
+        assert "note: the cache at" in out and "not kept" in out
+        assert any(ln.startswith("aligned") for ln in out.splitlines())
+        assert "Traceback" not in err and "Warning" not in err
+        code, out, err = run(capsys, "cache", "clear")
+        one_line_error(code, err, "cannot clear")
+    finally:
+        subprocess.run(["chattr", "-i", str(ro)], capture_output=True)
+
+
+def test_cache_clear_refuses_a_foreign_root(capsys, tmp_path):
+    (tmp_path / "projects" / "thesis").mkdir(parents=True)
+    (tmp_path / "projects" / "thesis" / "d.tex").write_text("a")
+    code, out, err = run(capsys, "cache", "clear", "--root", str(tmp_path))
+    one_line_error(code, err, "refusing to clear")
+    assert (tmp_path / "projects" / "thesis" / "d.tex").exists()
+
+
+def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
+    import analysis.__main__ as cli
+    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
+    calls = []
+
+    def bar(frac, msg):
+        calls.append(frac)
+        if len(calls) > 1 and Cache().count() >= 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_bar", bar)
+    code, out, err = run(capsys, "landscape", "--steps", "4", "--n", "4", "--max-new-tokens", "8")
+    assert code == 130
+    n = Cache().count()
+    plural = "s" if n != 1 else ""
+    assert n >= 1 and err.strip() == f"interrupted; {n} finished result{plural} kept in the cache (no partial ones)"
+
+
+def test_ctrl_c_on_a_real_process(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path)}
+    p = subprocess.Popen([sys.executable, "-m", "analysis", "landscape", "--steps", "41", "--n", "8"], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while Cache(tmp_path).count() < 2 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interrupted; ") and "kept in the cache" in err, err
+    assert "Traceback" not in err
