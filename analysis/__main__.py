@@ -285,6 +285,7 @@ def cmd_lox(args) -> int:
 def cmd_attack(args) -> int:
     from .datasets import resolve_attack_set
     from .finetune import AttackSettings, run_attack_cached
+    from .units import format_utility
     from .lox import LoX
     from .variants import build_variants
 
@@ -307,11 +308,9 @@ def cmd_attack(args) -> int:
         print(f"{v.name}")
         print("  step    " + " ".join(f"{s:5d}" for s in c.steps))
         print("  ASR     " + " ".join(f"{100 * a:4.0f}%" for a in c.asr))
-        unit = "%" if c.utility_kind == "exact" else " (loss, nats)"
-        print(f"  utility{unit} " + " ".join("    -" if u is None else f"{100 * u:4.0f}%" if c.utility_kind == "exact"
-                                            else f"{u:5.2f}" for u in c.utility))
-        if base is not None:
-            print("  R_ft    " + " ".join(f"{r:5.2f}" for r in c.r_ft))
+        print("  utility " + " ".join(format_utility(u, c.utility_kind, 5) for u in c.utility))
+        if base is not None and any(r is not None for r in c.r_ft):
+            print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
     return 0
 
 
