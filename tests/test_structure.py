@@ -126,3 +126,12 @@ def test_every_edit_names_itself(demo_pair):
     e1, e2 = LoX(4, 1.0).edit(lm, base), LoX(4, 1.5).edit(lm, base)
     assert e1.spec()["recipe"]["lox"]["alpha"] == 1.0 and e1.spec() != e2.spec()
     assert e1.spec()["recipe"]["base"] == base.fingerprint
+
+
+def test_readme_library_map_matches_the_files_one_to_one():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Library shape", 1)[1].split("```", 2)[1]
+    listed = {ln.split()[0] for ln in block.splitlines() if ln.strip() and not ln.startswith(" ")}
+    files = {str(f.relative_to(ROOT)) for d in ("analysis", "pages") for f in (ROOT / d).rglob("*.py")
+             if f.name != "__init__.py" and "data" not in f.relative_to(ROOT).parts} | {"app.py"}
+    assert listed == files, (sorted(files - listed), sorted(listed - files))
