@@ -36,7 +36,7 @@ def contrast(alpha: float) -> Combine:
     """Emulated disalignment (Zhou et al. 2024): log-softmax of (1 + α) log p_base − α log p_aligned, for
     ``models = [base, aligned]``. α = 0 is the base; α = −1 the aligned model."""
     def combine(logits: list[torch.Tensor]) -> torch.Tensor:
-        base, aligned = (torch.log_softmax(x.float(), -1) for x in logits)
+        base, aligned = (torch.log_softmax(x.to(torch.promote_types(x.dtype, torch.float32)), -1) for x in logits)
         return torch.log_softmax((1 + alpha) * base - alpha * aligned.to(base.device), -1)
     return combine
 

@@ -107,10 +107,10 @@ def _right_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.
 
 
 def _response_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, predicts: torch.Tensor) -> torch.Tensor:
-    """(N, V) fp32 log-probabilities at the positions in ``predicts`` (B, T) (row-major order)."""
+    """(N, V) log-probabilities (fp32 at least) at the positions in ``predicts`` (B, T), row-major order."""
     dev = next(model.parameters()).device
-    logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
-    return torch.log_softmax(logits[predicts.to(dev)].float(), -1)
+    logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits[predicts.to(dev)]
+    return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), -1)
 
 
 @torch.no_grad()
