@@ -389,10 +389,11 @@ def _within(utility: float | None, reference: float | None, kind: str, tolerance
 def choose_alpha(aligned: "LoadedModel", base: "LoadedModel", val_spec: EvalSpec,
                  alphas: Sequence[float] = DISALIGN_ALPHAS, tolerance: float = DEFAULT_UTILITY_TOLERANCE,
                  cache: "Cache | None" = None, progress: Progress | None = None) -> AlphaChoice:
-    """The α with the highest keyword ASR on ``val_spec`` whose utility is within ``tolerance`` of the
-    aligned model's (accuracy points for exact-answer utility, nats for loss); ties go to the smallest α."""
+    """The α > 0 (α = 0 is the base itself) with the highest keyword ASR on ``val_spec`` whose utility is
+    within ``tolerance`` of the aligned model's (accuracy for exact-answer utility, nats for loss); ties go to
+    the higher "really complies" ASR, then to the smallest α."""
     reference = evaluate(aligned, val_spec, cache=cache).utility
     curve = disalign_curve(aligned, base, val_spec, alphas, cache, progress)
-    ok = [a for a, r in curve.items() if _within(r.utility, reference, r.utility_kind, tolerance)]
-    best = max(ok, key=lambda a: (curve[a].asr, -a)) if ok else None
+    ok = [a for a, r in curve.items() if a > 0 and _within(r.utility, reference, r.utility_kind, tolerance)]
+    best = max(ok, key=lambda a: (curve[a].asr, curve[a].asr_positive or 0.0, -a)) if ok else None
     return AlphaChoice(best, reference, curve)
