@@ -183,3 +183,33 @@ def test_disalignment_curve_and_alpha_choice(demo_pair, tmp_path):
     assert (checksum(a.model), checksum(b.model)) == before
     with pytest.raises(ValueError, match="pairs"):
         depth.divergence(a, b, PromptSet("empty", []), cache=cache)
+
+
+def _cli(tmp_path, *args):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "2", "BRITTLE_CACHE": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_depth_prefill_disalign(tmp_path):
+    r = _cli(tmp_path, "depth", "--n-pairs", "16", "--positions", "4")
+    assert r.returncode == 0, r.stderr
+    share = float(r.stdout.split("harmful pairs (16): share of the total KL in the first 3 positions ")[1].split(" %")[0])
+    assert share > 90
+    r = _cli(tmp_path, "prefill", "--n-pairs", "16", "--ks", "0,1")
+    assert r.returncode == 0, r.stderr
+    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln.strip()[:1].isdigit()}
+    assert rows["0"][1] == "0.0%" and float(rows["1"][1].rstrip("%")) >= 80 and rows["0"][3] == "100.0%"
+    r = _cli(tmp_path, "disalign", "--split", "val", "--n", "16", "--alphas", "0,1")
+    assert r.returncode == 0, r.stderr
+    assert "ED α=1" in r.stdout and "chosen α" in r.stdout
+    for bad, msg in ((("prefill", "--ks", "-1"), "k must be >= 0"), (("disalign", "--alphas", "x"), "--alphas"),
+                     (("depth", "--pairs", str(tmp_path / "missing.csv")), "not found")):
+        r = _cli(tmp_path, *bad)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and msg in r.stderr and "Traceback" not in r.stderr
