@@ -127,6 +127,9 @@ if run_gate("ad_pf", (harmful.name, len(harmful), system_prompt, tuple(ks), max_
                     **{f"{role} complies": ("–" if cv[k].asr_positive is None else f"{100 * cv[k].asr_positive:.1f} %")
                        for role, cv in curves.items()}} for k in ks]))
     k_show = st.select_slider("Generations at k", ks, value=ks[min(1, len(ks) - 1)], key="ad_pf_k")
+    record(table=(f"Prefilling: sample replies at k={k_show}",
+                  [{"prompt": p, "prefix": pre, **{role: cv[k_show].replies[j] for role, cv in curves.items()}}
+                   for j, (p, pre) in enumerate(zip(harmful.prompts(), curves["aligned"][k_show].prefixes)) if j < 6]))
     st.dataframe({"prompt": harmful.prompts(), "prefix": curves["aligned"][k_show].prefixes,
                   **{f"{role} reply": cv[k_show].replies for role, cv in curves.items()}},
                  width="stretch", hide_index=True, key="ad_pf_table")
@@ -161,6 +164,9 @@ if run_gate("ad_ed_run", (ed_spec.harmful.name, len(ed_spec.harmful), len(ed_spe
     st.dataframe(rows, hide_index=True, key="ad_ed_table")
     record(table=("Emulated disalignment against α", rows))
     a_show = st.select_slider("Generations at α", alphas, value=alphas[len(alphas) // 2], key="ad_ed_a")
+    record(table=(f"Emulated disalignment: sample replies at α={a_show:g}",
+                  [{"prompt": g.prompt, "aligned": ga.text, f"ED α={a_show:g}": g.text}
+                   for g, ga in list(zip(curve[a_show].harmful, refs["aligned"].harmful))[:6]]))
     st.dataframe({"harmful prompt": ed_spec.harmful.prompts(), "aligned": [g.text for g in refs["aligned"].harmful],
                   "base": [g.text for g in refs["base"].harmful],
                   f"ED α={a_show:g}": [g.text for g in curve[a_show].harmful]},

@@ -209,7 +209,13 @@ def test_cli_depth_prefill_disalign(tmp_path):
     r = _cli(tmp_path, "disalign", "--split", "val", "--n", "16", "--alphas", "0,1")
     assert r.returncode == 0, r.stderr
     assert "ED α=1" in r.stdout and "chosen α" in r.stdout
+
+
+def test_cli_bad_input_gets_one_line(tmp_path, capsys):
+    from analysis.__main__ import main
+
     for bad, msg in ((("prefill", "--ks", "-1"), "k must be >= 0"), (("disalign", "--alphas", "x"), "--alphas"),
                      (("depth", "--pairs", str(tmp_path / "missing.csv")), "not found")):
-        r = _cli(tmp_path, *bad)
-        assert r.returncode == 2 and r.stderr.startswith("error:") and msg in r.stderr and "Traceback" not in r.stderr
+        assert main(list(bad)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and msg in err and len(err.strip().splitlines()) == 1
