@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 PREFILL_KS = (0, 1, 2, 3, 5, 10, 20)
 DISALIGN_ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_UTILITY_TOLERANCE = 0.10   # α choice: utility may fall this far below the aligned model's
+MAX_PAIR_TOKENS = 1024              # prompt + response tokens kept per pair (the rest of a long response is cut)
 
 
 def _cache(cache: "Cache | None") -> "Cache":
@@ -156,12 +157,15 @@ def pair_rows(tokenizer, pairs: PromptSet, system_prompt: str | None = None) -> 
     if not pairs.items or missing:
         raise ValueError(f"per-token divergence needs (prompt, response) pairs; {len(missing)} of {len(pairs)} "
                          "prompts have no response" if pairs.items else "no (prompt, response) pairs given")
-    b = encode_pairs(tokenizer, pairs.prompts(), [it.response for it in pairs.items], system_prompt)
+    b = encode_pairs(tokenizer, pairs.prompts(), [it.response for it in pairs.items], system_prompt,
+                     max_len=MAX_PAIR_TOKENS)
     rows, starts = [], []
-    for ids, m, lab in zip(b.input_ids, b.attention_mask, b.labels):
-        n = int(m.sum())
-        rows.append(ids[:n].tolist())
-        starts.append(int((lab != IGNORE).nonzero()[0]))
+    for it, ids, m, lab in zip(pairs.items, b.input_ids, b.attention_mask, b.labels):
+        where = (lab != IGNORE).nonzero()
+        if len(where) == 0:
+            raise ValueError(f"the prompt {it.prompt[:60]!r} fills all {MAX_PAIR_TOKENS} tokens: no room for its response")
+        rows.append(ids[:int(m.sum())].tolist())
+        starts.append(int(where[0]))
     return rows, starts
 
 

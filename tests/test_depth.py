@@ -219,3 +219,11 @@ def test_cli_bad_input_gets_one_line(tmp_path, capsys):
         assert main(list(bad)) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_prompt_without_room_for_its_response_gets_a_clear_message(demo_pair):
+    from analysis.prompts import PromptItem
+
+    long = PromptSet("long", [PromptItem(" ".join(["car"] * 1100), "harmful", "sure .")])
+    with pytest.raises(ValueError, match="no room for its response"):
+        depth.pair_rows(demo_pair.aligned.tokenizer, long)
