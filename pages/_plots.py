@@ -153,8 +153,8 @@ def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> 
                                  hovertemplate="position %{x}: %{y:.4g} (%{customdata} prompts)<extra>" + label
                                                + "</extra>"))
     fig.update_layout(title=title, xaxis=dict(title="response position t (0 = first reply token)", dtick=1),
-                      yaxis=dict(title=yaxis, type="log" if log else "linear"), height=380,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+                      yaxis=dict(title=yaxis, type="log" if log else "linear", exponentformat="power"), height=400,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.22))
     return fig
 
 
