@@ -9,15 +9,17 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    import analysis.cache as cache
+    from analysis.cache import Cache
 
-    old = cache.DEFAULT_ROOT
-    cache.DEFAULT_ROOT = tmp_path_factory.mktemp("cache")
-    at = AppTest.from_file(str(ROOT / "pages" / "alignment_depth.py"), default_timeout=300)
-    at.run()
-    at.slider(key="ad_n").set_value(16).run()
-    yield at
-    cache.DEFAULT_ROOT = old
+    old = Cache.__init__.__defaults__   # Cache() binds its default root at import: point it at a fresh folder
+    Cache.__init__.__defaults__ = (tmp_path_factory.mktemp("cache"),)
+    try:
+        at = AppTest.from_file(str(ROOT / "pages" / "alignment_depth.py"), default_timeout=300)
+        at.run()
+        at.slider(key="ad_n").set_value(16).run()
+        yield at
+    finally:
+        Cache.__init__.__defaults__ = old
 
 
 def _values(y):
