@@ -76,7 +76,7 @@ def main() -> None:
         print(f"   {label:30s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
               + " ".join(f"{m:.2g}" for m in mean))
     dl = divs["test harmful (held out)"].profile("dlogp", 3).mean
-    print(f"   log p_aligned - log p_base of the harmful answer's tokens 0..2: " + " ".join(f"{x:+.3g}" for x in dl))
+    print("   log p_aligned - log p_base of the harmful answer's tokens 0..2: " + " ".join(f"{x:+.3g}" for x in dl))
 
     print(f"2. prefilling attack on the {len(test_h)} held-out harmful prompts (k = prefilled answer tokens; "
           "ASR = keyword, ASR+ = really complies)")
