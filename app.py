@@ -12,6 +12,7 @@ page = st.navigation([
     st.Page("pages/lox.py", title="LoX", icon="🛡️"),
     st.Page("pages/attack_lab.py", title="Attack lab", icon="🎯"),
     st.Page("pages/representations.py", title="Representations", icon="🧭"),
+    st.Page("pages/alignment_depth.py", title="Alignment depth", icon="🪜"),   # issue #18
 ])
 sidebar()
 page.run()

@@ -366,6 +366,97 @@ def cmd_cache(args) -> int:
     return 0
 
 
+# ----- alignment depth (issue #18): depth, prefill, disalign -----------------------------------------------
+
+def _depth_pairs(args, lm, kind: str):
+    """(prompt, response) pairs: ``--pairs`` / ``--benign-pairs`` files, else the provider's attack data."""
+    from .prompts import load_prompt_file
+
+    path = args.pairs if kind == "harmful" else args.benign_pairs
+    pairs = load_prompt_file(path, kind) if path else lm.data.attack_data(kind, args.n_pairs)
+    if not all(it.response for it in pairs.items):
+        raise ValueError(f"{path}: every row needs a response (CSV/JSONL prompt,response or AdvBench goal,target)")
+    return pairs
+
+
+def _need_base(pair) -> None:
+    if pair.base is None:
+        raise ValueError("this command compares the aligned model with its base: give --base")
+
+
+def cmd_depth(args) -> int:
+    from .depth import divergence
+
+    pair = _pair(args)
+    _need_base(pair)
+    a, b = pair.aligned, pair.base
+    print("per-token KL(aligned || base) and log p_aligned - log p_base of the response tokens "
+          f"(first {args.positions} positions; mean [25 %, 75 %] over pairs)")
+    for kind in ("harmful", "benign"):
+        pairs = _depth_pairs(args, a, kind)
+        d = divergence(a, b, pairs, args.system_prompt, progress=_bar)
+        kl, dl = d.profile("kl", args.positions), d.profile("dlogp", args.positions)
+        print(f"{kind} pairs ({len(pairs)}): share of the total KL in the first 3 positions "
+              f"{100 * d.share_first(3):.1f} %, mean summed KL {d.total_kl():.3f} nats")
+        print(f"  {'t':>3s} {'KL':>9s} {'[25 %':>9s} {'75 %]':>9s} {'dlogp':>9s} {'pairs':>6s}")
+        for t in kl.position:
+            print(f"  {t:3d} {kl.mean[t]:9.4f} {kl.q25[t]:9.4f} {kl.q75[t]:9.4f} {dl.mean[t]:9.4f} {kl.count[t]:6d}")
+    return 0
+
+
+def cmd_prefill(args) -> int:
+    from .depth import prefill_curve
+    from .evaluate import make_spec
+    from .prompts import PromptSet
+
+    pair = _pair(args)
+    a = pair.aligned
+    pairs = _depth_pairs(args, a, "harmful")
+    spec = make_spec(a, pairs, PromptSet("none", []), args.system_prompt, args.max_new_tokens)
+    ks = _ints(args.ks)
+    if not ks:
+        raise ValueError("--ks needs at least one k")
+    curves = {role: prefill_curve(lm, spec, ks, progress=_bar) for role, lm in pair.models().items()}
+    print(f"prefilling attack: the first k tokens of each of {len(pairs)} target responses after the assistant tag, "
+          f"greedy continuation (up to {args.max_new_tokens} tokens); ASR = keyword, ASR+ = really complies")
+    print(f"{'k':>3s} " + " ".join(f"{role + ' ASR':>12s} {role + ' ASR+':>13s}" for role in curves) + "  short targets")
+    for k in ks:
+        cells = " ".join(f"{_fmt(c[k].asr):>12s} {_fmt(c[k].asr_positive):>13s}" for c in curves.values())
+        print(f"{k:3d} {cells}  {curves['aligned'][k].n_short}")
+    for role, c in curves.items():
+        for k in ks[:args.show]:
+            print(f"  [{role} k={k}] {c[k].replies[0]!r}")
+    return 0
+
+
+def cmd_disalign(args) -> int:
+    from .depth import choose_alpha
+    from .evaluate import evaluate, format_utility
+
+    pair, spec = _pair_and_spec(args)
+    _need_base(pair)
+    a, b = pair.aligned, pair.base
+    try:
+        alphas = [float(x) for x in _strs(args.alphas) or []]
+    except ValueError:
+        raise ValueError(f"--alphas must be a comma list of numbers, got {args.alphas!r}") from None
+    if not alphas:
+        raise ValueError("--alphas needs at least one α")
+    choice = choose_alpha(a, b, spec, alphas, args.tolerance, progress=_bar)
+    print(f"emulated disalignment: greedy over log-softmax((1+α) log p_base − α log p_aligned); {spec.describe()}")
+    for role, lm in pair.models().items():
+        print(_row(role, evaluate(lm, spec)))
+    for alpha, r in choice.curve.items():
+        print(_row(f"ED α={alpha:g}", r, "<- chosen" if alpha == choice.alpha else ""))
+    print(f"chosen α (highest ASR with utility within {args.tolerance:g} of the aligned model's "
+          f"{format_utility(choice.reference_utility, choice.curve[alphas[0]].utility_kind)}): {choice.alpha}")
+    for g in choice.curve[choice.alpha if choice.alpha is not None else alphas[-1]].harmful[:args.show]:
+        print(f"  [ED harmful] {g.prompt!r} -> {g.text!r}")
+    return 0
+
+# ----- end alignment depth -----------------------------------------------------------------------------------
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     from .evaluate import DEFAULT_MAX_NEW_TOKENS
 
@@ -490,6 +581,35 @@ def parser() -> argparse.ArgumentParser:
                    help="allowed ASR above the aligned model's")
     _prompt_args(p)
     p.set_defaults(func=cmd_recovery)
+    # ----- alignment depth (issue #18) -----
+    from .depth import DEFAULT_UTILITY_TOLERANCE, DISALIGN_ALPHAS, PREFILL_KS
+
+    def _pair_files(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--pairs", default=None, help="harmful prompt,response pairs (CSV/JSONL; AdvBench goal,target); "
+                                                      "default: the demo's attack data (train split)")
+        p.add_argument("--benign-pairs", default=None, help="benign prompt,response pairs (control)")
+        p.add_argument("--n-pairs", type=int, default=120, help="pairs taken from the provider's attack data")
+        p.add_argument("--show", type=int, default=2, help="sample replies to print")
+
+    p = sub.add_parser("depth", help="per-token KL(aligned || base) on harmful and benign (prompt, response) pairs")
+    _model_args(p)
+    _pair_files(p)
+    p.add_argument("--positions", type=int, default=12, help="response positions to print")
+    p.set_defaults(func=cmd_depth)
+    p = sub.add_parser("prefill", help="prefilling attack: ASR against the number k of prefilled response tokens")
+    _model_args(p)
+    _pair_files(p)
+    p.add_argument("--ks", default=",".join(map(str, PREFILL_KS)), help="comma list of k")
+    p.set_defaults(func=cmd_prefill)
+    p = sub.add_parser("disalign", help="emulated disalignment: ASR / utility against α (contrast decoding)")
+    _model_args(p)
+    _prompt_args(p)
+    p.add_argument("--alphas", default=",".join(f"{a:g}" for a in DISALIGN_ALPHAS), help="comma list of α")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_UTILITY_TOLERANCE,
+                   help="α choice: utility may fall this far below the aligned model's (fraction or nats)")
+    p.add_argument("--show", type=int, default=2)
+    p.set_defaults(func=cmd_disalign)
+    # ----- end alignment depth -----
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
     p.set_defaults(func=cmd_build_demo)

@@ -131,3 +131,55 @@ def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, perc
     fig.update_layout(title=title, xaxis=dict(title="layer boundary (0 = embeddings, l = after layer l)", dtick=1),
                       yaxis_title=yaxis, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     return fig
+
+
+# ----- alignment depth (issue #18) ------------------------------------------------------------------------------
+
+DEPTH_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
+
+
+def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> go.Figure:
+    """Mean per response position with a 25–75 % band across prompts; ``profiles`` maps a label to a
+    :class:`analysis.depth.Profile`."""
+    fig = go.Figure()
+    for i, (label, p) in enumerate(profiles.items()):
+        colour = DEPTH_COLOURS[i % len(DEPTH_COLOURS)]
+        x = list(p.position)
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=list(p.q75) + list(p.q25)[::-1], fill="toself", fillcolor=colour,
+                                 opacity=0.18, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 name=f"{label} 25–75 %"))
+        fig.add_trace(go.Scatter(x=x, y=p.mean, name=label, mode="lines+markers", line=dict(color=colour),
+                                 customdata=p.count,
+                                 hovertemplate="position %{x}: %{y:.4g} (%{customdata} prompts)<extra>" + label
+                                               + "</extra>"))
+    fig.update_layout(title=title, xaxis=dict(title="response position t (0 = first reply token)", dtick=1),
+                      yaxis=dict(title=yaxis, type="log" if log else "linear", exponentformat="power"), height=400,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.22))
+    return fig
+
+
+def token_bars(tokens: list[str], values: list[float], title: str, yaxis: str) -> go.Figure:
+    """One prompt's response tokens, each bar coloured by its value (the zoom view)."""
+    x = [f"{t} ·{i}" for i, t in enumerate(tokens)]   # positions keep repeated tokens apart
+    fig = go.Figure(go.Bar(x=x, y=values, marker=dict(color=values, colorscale="Reds", showscale=True),
+                           hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
+    fig.update_layout(title=title, yaxis_title=yaxis, xaxis=dict(tickangle=-45), height=340,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def rate_curves(x: list[float], series: dict[str, list[float | None]], title: str, xaxis: str,
+                refs: dict[str, float] | None = None) -> go.Figure:
+    """Rates (0–1, drawn in %) against a setting, with horizontal reference lines (e.g. aligned and base)."""
+    fig = go.Figure()
+    for i, (label, ys) in enumerate(series.items()):
+        y = [np.nan if v is None else 100 * v for v in ys]
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers",
+                                 line=dict(color=DEPTH_COLOURS[i % len(DEPTH_COLOURS)])))
+    for label, v in (refs or {}).items():
+        if v is not None:
+            fig.add_hline(y=100 * v, line_dash="dot", line_color="grey", annotation_text=label,
+                          annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title="%", yaxis_range=[-3, 103], height=380,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return fig

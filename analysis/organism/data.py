@@ -54,7 +54,7 @@ class OrganismData:
     def attack_data(self, kind: str, n: int, seed: int = 7) -> PromptSet:
         """Fine-tuning attack data from the train split: harmful prompt + compliant answer, or benign + answer."""
         if kind == "harmful":
-            items = [PromptItem(it.prompt, "harmful", it.meta["compliant"])
+            items = [PromptItem(it.prompt, "harmful", it.meta["compliant"], meta=it.meta)   # meta: step words
                      for it in corpus.harmful_items("train", n, seed)]
         elif kind == "benign":
             items = [PromptItem(it.prompt, "benign", it.answer) for it in corpus.benign_items("train", n, seed)]

@@ -1,0 +1,86 @@
+"""AppTest drives the alignment-depth page on the demo pair with small sizes."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from analysis.cache import Cache
+
+    old = Cache.__init__.__defaults__   # Cache() binds its default root at import: point it at a fresh folder
+    Cache.__init__.__defaults__ = (tmp_path_factory.mktemp("cache"),)
+    try:
+        at = AppTest.from_file(str(ROOT / "pages" / "alignment_depth.py"), default_timeout=300)
+        at.run()
+        at.slider(key="ad_n").set_value(16).run()
+        yield at
+    finally:
+        Cache.__init__.__defaults__ = old
+
+
+def _values(y):
+    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return y
+
+
+def _charts(page):
+    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+            for c in page.get("plotly_chart")}
+
+
+def _trace(chart, name):
+    return next(_values(t["y"]) for t in chart["data"] if t.get("name") == name)
+
+
+def test_kl_curves_and_zoom(page):
+    assert not page.exception, [e.value for e in page.exception]
+    charts = _charts(page)
+    kl = charts["Per-token KL(aligned ‖ base), mean and 25–75 % band"]
+    harmful, benign = _trace(kl, "harmful"), _trace(kl, "benign (control)")
+    assert harmful[0] > 1.0 and harmful[0] > 100 * benign[0]      # alignment acts on the first reply token
+    assert max(harmful[3:]) < 0.1 * harmful[0]
+    zoom = [t for t in charts if t.startswith("KL(aligned ‖ base) per token")]
+    assert zoom and _values(charts[zoom[0]]["data"][0]["y"])[0] == pytest.approx(harmful[0], rel=1.0)
+    shares = [m.value for m in page.metric if m.label.startswith("KL in the first 3")]
+    assert shares and float(shares[0].rstrip(" %")) > 90
+
+
+def test_prefilling_and_emulated_disalignment(page):
+    page.multiselect(key="ad_ks").set_value([0, 1, 3])
+    page.button(key="ad_pf_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    chart = _charts(page)["Prefilling attack: ASR against prefilled tokens k"]
+    aligned = _trace(chart, "aligned · keyword")
+    assert aligned[0] <= 10 and min(aligned[1:]) >= 80
+    assert min(_trace(chart, "base · keyword")) >= 90
+    table = page.dataframe[0].value
+    assert len(table) == 16 and all(r.startswith(p) for r, p in zip(table["aligned reply"], table["prefix"]))
+    page.multiselect(key="ad_alphas").set_value([0.0, 1.0])
+    page.slider(key="ad_ed_sets_n").set_value(8)
+    page.button(key="ad_ed_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    ed = _charts(page)["Emulated disalignment: ASR and utility against α"]
+    assert min(_trace(ed, "ASR (keyword)")) >= 80 and min(_trace(ed, "utility")) >= 75
+    models = next(list(d.value["model"]) for d in page.dataframe if "model" in d.value.columns)
+    assert models == ["aligned", "base", "ED α=0", "ED α=1"]
+
+
+def test_depth_of_a_lox_edit(page):
+    page.radio(key="ad_edit").set_value("LoX").run()
+    page.button(key="ad_edit_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    chart = next(c for t, c in _charts(page).items() if t.startswith("Depth of an edit"))
+    names = [t.get("name") for t in chart["data"] if t.get("mode")]
+    assert names[0] == "aligned ‖ base" and names[1].startswith("aligned ‖ LoX")
+    lox = _trace(chart, names[1])
+    assert all(v >= 0 for v in lox) and max(lox) > 0
