@@ -431,7 +431,8 @@ def cmd_prefill(args) -> int:
 
 def cmd_disalign(args) -> int:
     from .depth import choose_alpha
-    from .evaluate import evaluate, format_utility
+    from .evaluate import evaluate
+    from .units import format_utility
 
     pair, spec = _pair_and_spec(args)
     _need_base(pair)

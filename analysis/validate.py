@@ -182,15 +182,21 @@ def with_responses(data, origin: str) -> None:
 def files_and_paths(args) -> list[str]:
     """What can be checked before a model loads: prompt files, output folders, the cache. Returns notes."""
     from .cache import Cache, is_inside
-    from .prompts import load_prompt_file
+
+    from .datasets import names, resolve_attack_set, resolve_set
 
     notes = []
-    if getattr(args, "harmful", None):
-        load_prompt_file(args.harmful, "harmful")
-    if getattr(args, "benign", None):
-        benign_with_references(load_prompt_file(args.benign, "benign"), Path(args.benign).name)
+    for opt, label in (("harmful", "harmful"), ("cal_harmful", "harmful")):
+        if getattr(args, opt, None):
+            resolve_set(getattr(args, opt), label)              # a built-in set name or a readable file
+    for opt in ("benign", "cal_benign"):
+        value = getattr(args, opt, None)
+        if value:
+            benign = resolve_set(value, "benign")
+            if value not in names():                           # a user's file: utility needs its references
+                benign_with_references(benign, Path(value).name)
     if getattr(args, "attack_data", None):
-        data = load_prompt_file(args.attack_data, getattr(args, "data", "harmful"))
+        data = resolve_attack_set(args.attack_data, getattr(args, "data", "harmful"))
         with_responses(data, Path(args.attack_data).name)
     if args.command != "cache":
         cache = Cache()

@@ -8,7 +8,8 @@ import streamlit as st
 
 from analysis import depth
 from analysis.critical_regions import RegionSettings, build
-from analysis.evaluate import evaluate, format_utility, make_spec
+from analysis.evaluate import evaluate, make_spec
+from analysis.units import format_utility
 from analysis.landscape.directions import RandomDirection
 from analysis.landscape.grid import point_edit
 from analysis.lox import LoX

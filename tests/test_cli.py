@@ -112,10 +112,7 @@ def test_spectra_lox_recovery_commands(tmp_path):
         assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
 
 
-def test_attack_command_prints_curves(tmp_path, organism_tokenizer):
-    from conftest import save_tiny_llama
-
-    other = save_tiny_llama(tmp_path / "other", organism_tokenizer)
+def test_attack_command_prints_curves(tmp_path):
     r = run("attack", "--variants", "aligned,lox", "--k", "8", "--alpha", "1", "--steps", "4", "--eval-every", "2",
             "--n", "16", cache=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -124,9 +121,7 @@ def test_attack_command_prints_curves(tmp_path, organism_tokenizer):
     assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
     assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
     bad = {("attack", "--variants", "nope"): "unknown variant", ("attack", "--lr", "0"): "learning rate",
-           ("attack", "--model", str(other), "--base", "", "--variants", "aligned", "--harmful",
-            str(ROOT / "tests" / "data" / "harmful.txt"), "--benign", str(ROOT / "tests" / "data" / "benign.jsonl")):
-               "needs attack data"}
+           ("attack", "--attack-data", "xsafe"): "is a benign set"}
     for args, msg in bad.items():
         b = run(*args, "--n", "8", cache=tmp_path)
         assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
