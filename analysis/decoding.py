@@ -1,8 +1,8 @@
-"""Greedy decoding over one or more models' next-token distributions, for decoding-time attacks.
+"""The greedy decoding loop over one or more models' next-token distributions.
 
-The same conventions as :mod:`analysis.generate` (batched, left padding with explicit position ids, one KV
-cache per model, early stop by EOS or a ``stop`` decision, finished rows dropped from the batch and from every
-cache), with two additions the depth analyses need:
+:mod:`analysis.generate` runs its CPU loop through :func:`decode_batch`, and the decoding-time attacks of
+:mod:`analysis.depth` use it directly: batched, left padding with explicit position ids, one KV cache per model,
+early stop by EOS or a ``stop`` decision, finished rows dropped from the batch and from every cache; plus
 
 - ``combine``: the next-token scores from the last-position logits of several models (e.g. the emulated
   disalignment contrast of base and aligned); greedy picks the arg-max of the scores;
@@ -16,8 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .generate import Progress, left_padded
-
+Progress = Callable[[float, str], None]
 Combine = Callable[[list[torch.Tensor]], torch.Tensor]   # per-model (B, V) logits -> (B, V) scores
 StopTokens = Callable[[list[list[int]]], list[bool]]     # generated token rows -> decided?
 
@@ -26,6 +25,17 @@ StopTokens = Callable[[list[list[int]]], list[bool]]     # generated token rows 
 class Decoded:
     tokens: list[int]       # generated ids (EOS excluded)
     stopped_by: str         # "eos", "decided" or "length"
+
+
+def left_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids) of token rows padded on the left (last token at -1)."""
+    B, T = len(rows), max(len(r) for r in rows)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
+    mask = torch.zeros((B, T), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, T - len(r):] = torch.tensor(r)
+        mask[i, T - len(r):] = 1
+    return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
 def _dev(model: nn.Module) -> torch.device:
@@ -55,14 +65,16 @@ def greedy_tokens(models: Sequence[nn.Module], rows: list[list[int]], max_new_to
     out: list[Decoded | None] = [None] * len(rows)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        for i, d in zip(idx, _batch(models, [rows[i] for i in idx], max_new_tokens, eos, pad, combine, stop)):
+        for i, d in zip(idx, decode_batch(models, [rows[i] for i in idx], max_new_tokens, eos, pad, combine, stop)):
             out[i] = d
         if progress:
             progress(min(1.0, (start + len(idx)) / len(order)), f"decoded {start + len(idx)}/{len(order)}")
     return out  # type: ignore[return-value]
 
 
-def _batch(models, rows, max_new, eos, pad, combine, stop) -> list[Decoded]:
+def decode_batch(models: Sequence[nn.Module], rows: list[list[int]], max_new: int, eos: int | None, pad: int,
+                 combine: Combine | None = None, stop: StopTokens | None = None) -> list[Decoded]:
+    """One batch of :func:`greedy_tokens` (also the CPU generation loop of :mod:`analysis.generate`)."""
     B = len(rows)
     ids, mask0, pos0 = left_padded(rows, pad)
     devs = [_dev(m) for m in models]

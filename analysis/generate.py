@@ -20,8 +20,8 @@ from typing import Callable
 import torch
 
 from .chat import encode_prompts, format_prompt
+from .decoding import Progress, decode_batch, left_padded, pad_id, text_stop  # noqa: F401 (re-exported)
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -120,69 +120,13 @@ def _check_length(model, ids: list[list[int]], prompts: list[str], max_new_token
                          f"{prompts[i][:50]!r}…; shorten it or lower max_new_tokens")
 
 
-def left_padded(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask, position_ids) of token rows padded on the left (last token at -1)."""
-    B, T = len(rows), max(len(r) for r in rows)
-    input_ids = torch.full((B, T), pad, dtype=torch.long)
-    mask = torch.zeros((B, T), dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, T - len(r):] = torch.tensor(r)
-        mask[i, T - len(r):] = 1
-    return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
-
-
 def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop) -> list[Generation]:
-    dev = _device(model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    eos = tokenizer.eos_token_id
-    B = len(rows)
-    input_ids, mask, pos = (t.to(dev) for t in left_padded(rows, pad))
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
-    past = out.past_key_values
-    next_pos = pos[:, -1:] + 1
-    tokens = torch.empty((B, max_new), dtype=torch.long)
-    n_new = torch.zeros(B, dtype=torch.long)
-    reason = [""] * B
-    active = torch.ones(B, dtype=torch.bool)
-    rows = torch.arange(B)  # which sequences the live batch rows hold (finished rows are dropped)
-    can_compact = hasattr(past, "batch_select_indices")
-    for step in range(max_new):
-        nxt = out.logits[:, -1, :].argmax(-1).cpu()
-        live = active[rows]
-        if eos is not None:
-            hit = live & (nxt == eos)
-            for i in rows[hit].tolist():
-                reason[i] = "eos"
-            active[rows[hit]] = False
-        tokens[rows, step] = nxt
-        n_new[rows] += active[rows].long()
-        if stop is not None and active.any():
-            idx = rows[active[rows]].tolist()
-            texts = tokenizer.batch_decode([tokens[i, :n_new[i]].tolist() for i in idx], skip_special_tokens=True)
-            for i, text in zip(idx, texts):
-                if stop(text):
-                    active[i], reason[i] = False, "decided"
-        if not active.any() or step == max_new - 1:
-            break
-        live = active[rows]
-        if can_compact and int(live.sum()) < 0.75 * len(rows):
-            keep = live.nonzero().flatten()
-            past.batch_select_indices(keep.to(dev))
-            mask, next_pos, nxt, rows, live = mask[keep.to(dev)], next_pos[keep.to(dev)], nxt[keep], rows[keep], live[keep]
-        feed = torch.where(live, nxt, torch.full_like(nxt, pad)).to(dev)
-        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=dev)], dim=1)
-        out = model(input_ids=feed[:, None], attention_mask=mask, position_ids=next_pos,
-                    past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        next_pos = next_pos + 1
-    new_tokens = [tokens[i, :n_new[i]].tolist() for i in range(B)]
-    texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-    return [Generation("", t.strip(), len(ids), reason[i] or "length")
-            for i, (t, ids) in enumerate(zip(texts, new_tokens))]
-
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    """The dynamic loop (:func:`analysis.decoding.greedy_tokens` with one model): a growing KV cache, finished
+    rows dropped from the batch, the judge's text-level ``stop`` checked every step."""
+    done = decode_batch([model], rows, max_new, tokenizer.eos_token_id, pad_id(tokenizer), None,
+                         text_stop(tokenizer, stop))
+    texts = tokenizer.batch_decode([d.tokens for d in done], skip_special_tokens=True)
+    return [Generation("", t.strip(), len(d.tokens), d.stopped_by) for t, d in zip(texts, done)]
 
 
 def _model_dtype(model) -> torch.dtype:
@@ -212,7 +156,7 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     from transformers import StaticCache
 
     dev, dtype = _device(model), _model_dtype(model)
-    pad, eos = _pad_id(tokenizer), tokenizer.eos_token_id
+    pad, eos = pad_id(tokenizer), tokenizer.eos_token_id
     B = len(rows)
     input_ids, mask2, pos = (t.to(dev) for t in left_padded(rows, pad))
     T = input_ids.shape[1]

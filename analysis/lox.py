@@ -16,7 +16,7 @@ import torch
 
 from .cache import Cache
 from .edits import Add, Edit, LowRank, applied, locked
-from .spectra import delta
+from .spectra import delta, deltas
 
 if TYPE_CHECKING:
     from .evaluate import EvalSpec
@@ -116,9 +116,7 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
 
     def compute() -> dict[str, torch.Tensor]:
         out = {}
-        for i, n in enumerate(names):
-            with locked(aligned.model, base.model):
-                d = delta(aligned, base, n)
+        for i, (n, d) in enumerate(deltas(aligned, base, names)):
             t = top_k(d, k, method)   # on the model's device
             out[f"A/{n}"], out[f"B/{n}"] = t.A.contiguous(), t.B.contiguous()
             out[f"full/{n}"] = torch.tensor([t.method == "full"])

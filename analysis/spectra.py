@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -27,6 +28,15 @@ def delta(aligned, base, name: str) -> torch.Tensor:
     if Wa.device.type == "cpu":
         return Wa.float().cpu() - Wb.float().cpu()
     return Wa.float() - Wb.to(Wa.device).float()
+
+
+def deltas(aligned, base, names: list[str]) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, ΔW) of each named weight in turn, read under both models' locks, on the aligned model's device
+    (one weight's ΔW in memory at a time)."""
+    for n in names:
+        with locked(aligned.model, base.model):
+            d = delta(aligned, base, n)
+        yield n, d
 
 
 def default_method(device: torch.device) -> str:
@@ -116,9 +126,8 @@ def spectra(aligned, base, cache: Cache | None = None, progress=None, method: st
 
     def compute() -> dict[str, torch.Tensor]:
         out = {}
-        for i, n in enumerate(names):
-            with locked(aligned.model, base.model):
-                d = delta(aligned, base, n)
+        for i, (n, d) in enumerate(deltas(aligned, base, names)):
+            with locked(base.model):
                 base_norm = base.adapter[n].W.to(d.device).float().norm().clamp_min(1e-12)
             out[f"s/{n}"] = singular_values(d, method).cpu()
             out[f"r/{n}"] = torch.tensor([float(d.norm() / base_norm)])
