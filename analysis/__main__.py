@@ -557,8 +557,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lox)
     p = sub.add_parser("attack", help="fine-tuning attack on copies of model variants; ASR/utility/R_ft curves")
     _model_args(p)
-    p.add_argument("--variants", type=V.variant_list, default="aligned,lox", help="comma list: aligned, lox, frozen-units, frozen-redundant, "
-                                                              "frozen-weights")
+    p.add_argument("--variants", type=V.variant_list, default="aligned,lox",
+                   help="comma list: aligned, lox, frozen-units, frozen-redundant, frozen-weights")
     p.add_argument("--data", default=A.data, choices=["harmful", "benign"])
     p.add_argument("--attack-data", default=None, help="a built-in set (advbench, instruct) or a CSV/JSONL "
                                                         "prompt,response file (default: the model's provider's)")
@@ -571,13 +571,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=V.positive_int, default=A.lora_rank)
     p.add_argument("--k", type=V.nonneg_int, default=X.k, help="LoX k and the safety subspace rank for R_ft")
     p.add_argument("--alpha", type=V.finite_float, default=X.alpha, help="LoX α")
-    p.add_argument("--unit-pct", type=V.percent, default=DEFAULT_UNIT_PCT, help="frozen units: exclusive-safety percentile")
+    p.add_argument("--unit-pct", type=V.percent, default=DEFAULT_UNIT_PCT,
+                   help="frozen units: exclusive-safety percentile")
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_attack)
     p = sub.add_parser("recovery", help="smallest r with W_base + rank-r(ΔW) refusing like the aligned model")
     _model_args(p)
-    p.add_argument("--ranks", type=V.rank_list, default=",".join(map(str, DEFAULT_RECOVERY_RANKS)), help="comma list of ranks to try")
+    p.add_argument("--ranks", type=V.rank_list, default=",".join(map(str, DEFAULT_RECOVERY_RANKS)),
+                   help="comma list of ranks to try")
     p.add_argument("--tolerance", type=V.fraction, default=DEFAULT_RECOVERY_TOLERANCE,
                    help="allowed ASR above the aligned model's")
     _prompt_args(p)
@@ -589,26 +591,27 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--pairs", default=None, help="harmful prompt,response pairs (CSV/JSONL; AdvBench goal,target); "
                                                       "default: the demo's attack data (train split)")
         p.add_argument("--benign-pairs", default=None, help="benign prompt,response pairs (control)")
-        p.add_argument("--n-pairs", type=int, default=120, help="pairs taken from the provider's attack data")
-        p.add_argument("--show", type=int, default=2, help="sample replies to print")
+        p.add_argument("--n-pairs", type=V.positive_int, default=120, help="pairs taken from the provider's attack data")
+        p.add_argument("--show", type=V.nonneg_int, default=2, help="sample replies to print")
 
     p = sub.add_parser("depth", help="per-token KL(aligned || base) on harmful and benign (prompt, response) pairs")
     _model_args(p)
     _pair_files(p)
-    p.add_argument("--positions", type=int, default=12, help="response positions to print")
+    p.add_argument("--positions", type=V.positive_int, default=12, help="response positions to print")
     p.set_defaults(func=cmd_depth)
     p = sub.add_parser("prefill", help="prefilling attack: ASR against the number k of prefilled response tokens")
     _model_args(p)
     _pair_files(p)
-    p.add_argument("--ks", default=",".join(map(str, PREFILL_KS)), help="comma list of k")
+    p.add_argument("--ks", type=V.count_list, default=",".join(map(str, PREFILL_KS)), help="comma list of k")
     p.set_defaults(func=cmd_prefill)
     p = sub.add_parser("disalign", help="emulated disalignment: ASR / utility against α (contrast decoding)")
     _model_args(p)
     _prompt_args(p)
-    p.add_argument("--alphas", default=",".join(f"{a:g}" for a in DISALIGN_ALPHAS), help="comma list of α")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_UTILITY_TOLERANCE,
+    p.add_argument("--alphas", type=V.float_list, default=",".join(f"{a:g}" for a in DISALIGN_ALPHAS),
+                   help="comma list of α")
+    p.add_argument("--tolerance", type=V.fraction, default=DEFAULT_UTILITY_TOLERANCE,
                    help="α choice: utility may fall this far below the aligned model's (fraction or nats)")
-    p.add_argument("--show", type=int, default=2)
+    p.add_argument("--show", type=V.nonneg_int, default=2)
     p.set_defaults(func=cmd_disalign)
     # ----- end alignment depth -----
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 MAX_AXIS_STEPS = 1001       # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
-KNOWN_VARIANTS = ("aligned", "lox", "frozen-units", "frozen-redundant")
+KNOWN_VARIANTS = ("aligned", "lox", "frozen-units", "frozen-redundant", "frozen-weights")   # = variants.KINDS
 GENERATION_BATCH = 64       # analysis.generate's default batch (for the memory bound on new tokens)
 
 
@@ -98,6 +98,27 @@ def rank_list(text: str) -> str:
             raise OptionError(f"expected a comma list of integers, got {text!r}") from None
         if v < 1:
             raise OptionError(f"ranks must be >= 1, got {v}")
+    return ",".join(parts)
+
+
+def count_list(text: str) -> str:
+    """A non-empty comma list of whole numbers >= 0 (e.g. prefilled token counts), kept as text."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise OptionError("expected a comma list of whole numbers >= 0, e.g. 0,1,2,5; got nothing")
+    for p in parts:
+        if nonneg_int(p) > 10_000:
+            raise OptionError(f"at most 10000 per entry, got {p}")
+    return ",".join(parts)
+
+
+def float_list(text: str) -> str:
+    """A non-empty comma list of finite numbers (e.g. α values), kept as text."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise OptionError("expected a comma list of numbers, e.g. 0,0.5,1; got nothing")
+    for p in parts:
+        finite_float(p)
     return ",".join(parts)
 
 

@@ -103,10 +103,20 @@ def invocations(draw, w):
         "--max-new-tokens": st.sampled_from(WILD[:6] + ["3", "1000000000", "127", "abc", ""]),
     }
     prompts = {"--n": st.sampled_from(WILD), "--split": st.sampled_from(["train", "val", "test", "dev"]),
-               "--harmful": st.sampled_from(files + ["/no/file.csv"]),
-               "--benign": st.sampled_from(files + ["/no/file.csv"])}
+               "--harmful": st.sampled_from(files + ["/no/file.csv", "advbench", "harmbench", "instruct", "demo",
+                                                     "bogusset"]),
+               "--benign": st.sampled_from(files + ["/no/file.csv", "instruct", "xsafe", "advbench", "demo"])}
     per_command = {
-        "evaluate": ({"--show": st.sampled_from(WILD)}, []),
+        "evaluate": ({"--show": st.sampled_from(WILD),
+                      "--judge": st.sampled_from(["keyword", "", ",", "llama-guard:/no/such", "nope:x", w["a_file"]])},
+                     []),
+        "datasets": ({}, []),
+        "depth": ({"--n-pairs": st.sampled_from(WILD), "--positions": st.sampled_from(WILD),
+                   "--pairs": st.sampled_from(files + ["/no/file.csv", "advbench"])}, ["--n-pairs", "2"]),
+        "prefill": ({"--ks": st.sampled_from(["0,1", "", ",", "a", "-1", "1000000", "0"]),
+                     "--n-pairs": st.sampled_from(WILD)}, ["--n-pairs", "2", "--ks", "0,1"]),
+        "disalign": ({"--alphas": st.sampled_from(["0,1", "", "nan", "inf", "a", "-1", "1e309"]),
+                      "--tolerance": st.sampled_from(WILD)}, ["--alphas", "0,1"]),
         "generate": ({"--prompt": st.sampled_from(["what is 2 plus 3 ?", "", " ", "x " * 200, "\ufeff\x00"])},
                      ["--prompt", "say hi"]),
         "regions": ({"--method": st.sampled_from(["all", "set_difference", "orthogonal", "units", "actsvd", "x"]),
@@ -150,10 +160,13 @@ def invocations(draw, w):
         root = draw(st.sampled_from(["@cache", w["a_file"], w["foreign"], "@empty", "", "/no/such/dir/at/all"]))
         return ["cache", draw(st.sampled_from(["info", "clear", "wipe"])), "--root", root]
     flags, cheap = per_command[command]
-    options = {**common, **flags, **(prompts if command not in ("generate", "spectra") else {})}
+    if command == "datasets":
+        return ["datasets", *draw(st.sampled_from([[], ["--bogus-flag"], ["--json"]]))]
+    no_sets = ("generate", "spectra", "depth", "prefill")
+    options = {**common, **flags, **(prompts if command not in no_sets else {})}
     chosen = draw(st.lists(st.sampled_from(sorted(options)), max_size=4, unique=True))
     argv = [command, "--model", model, "--base", base, "--device", "cpu", "--n", "2", "--max-new-tokens", "2", *cheap]
-    if command in ("generate", "spectra"):
+    if command in no_sets:
         argv = [a for i, a in enumerate(argv) if a != "--n" and (i == 0 or argv[i - 1] != "--n")]
     for flag in chosen:
         argv += [flag, draw(options[flag])]
