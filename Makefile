@@ -16,7 +16,7 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py
+	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py --client.toolbarMode=viewer
 
 test: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || echo "chromium not installable: browser tests will fail"

@@ -29,6 +29,10 @@ CONVENTIONS = [
 ]
 
 
+def _key(kind: str, title: str, content) -> str:
+    return kind + title + hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
 @dataclass
 class Section:
     """What one page contributes for its latest result (numbers, figures as Plotly JSON, tables, notes, the
@@ -64,11 +68,22 @@ class Section:
             runs.append(previous.snapshot())
         self.runs = runs[-MAX_RUNS:]
 
+    def items(self) -> set[str]:
+        """Content keys of this result's numbers, figures, tables, notes and summary rows."""
+        return ({_key("v", k, v) for k, v in self.numbers.items()} | {_key("f", k, v) for k, v in self.figures.items()}
+                | {_key("t", k, v) for k, v in self.tables.items()} | {_key("n", n, "") for n in self.notes}
+                | {_key("s", "", list(row)) for row in self.summary})
+
     def results(self) -> list["Section"]:
-        """Every distinct result of this page, oldest first, the latest last."""
-        latest = [] if self.empty() else [self]
-        sig = self.signature()
-        return [r for r in self.runs if r.signature() != sig] + latest
+        """Every distinct result of this page, oldest first, the latest last; a result whose content another
+        one holds in full (a rerun that redrew part of it) is left out."""
+        runs = list(self.runs) + ([] if self.empty() else [self])
+        items = [r.items() for r in runs]
+        keep = []
+        for i, r in enumerate(runs):
+            if not any(j != i and items[i] <= items[j] and (items[i] != items[j] or j > i) for j in range(len(runs))):
+                keep.append(r)
+        return keep
 
 
 _STYLE = """
@@ -111,10 +126,6 @@ def _table(rows: list[dict], limit: int = 50) -> str:
 
 def _anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
-
-
-def _key(kind: str, title: str, content) -> str:
-    return kind + title + hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class _Figures:
