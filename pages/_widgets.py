@@ -340,3 +340,45 @@ def metric_change(where, label: str, value: str, change: float | None, unit: str
         return
     where.metric(label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal",
                  help=help)
+
+
+# --- built regions, once per process: a preset's region is served without taking the model's lock -----------
+@st.cache_resource(max_entries=32, show_spinner="Building the region (once per server)…")
+def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint: str, _lm, _cal, _base):
+    from analysis.critical_regions import build
+
+    from analysis.critical_regions import RegionSettings
+    import json
+
+    return build(_lm, RegionSettings(**json.loads(settings_json)), _cal, _base)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Typing the units (once per server)…")
+def _unit_types(fingerprint: str, settings_json: str, cal_key: str, _lm, _cal):
+    from analysis.critical_regions import RegionSettings, unit_types
+    import json
+
+    return unit_types(_lm, RegionSettings(**json.loads(settings_json)), _cal)
+
+
+def _cal_key(cal) -> str:
+    return f"{cal.system_prompt}|{len(cal.safety)}|{len(cal.utility)}|{cal.safety.name}|{cal.utility.name}"
+
+
+def region_cached(lm, settings, cal, base=None):
+    """:func:`analysis.critical_regions.build`, kept per (model, settings, calibration) for this server: the
+    orthogonal / ActSVD projections read the weights under the model's lock, so rebuilding them on every rerun
+    would make a class queue on the lock even when every evaluation comes from the cache."""
+    import json
+    from dataclasses import asdict
+
+    return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
+                   base.fingerprint if base is not None else "", lm, cal, base)
+
+
+def unit_types_cached(lm, settings, cal):
+    """:func:`analysis.critical_regions.unit_types`, kept per (model, thresholds, calibration) for this server."""
+    import json
+    from dataclasses import asdict
+
+    return _unit_types(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal), lm, cal)

@@ -3,15 +3,15 @@ what happens when they are pruned."""
 import pandas as pd
 import streamlit as st
 
-from analysis.critical_regions import RegionSettings, build, unit_types
+from analysis.critical_regions import RegionSettings
 from analysis.evaluate import compare
 from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record
 from pages._runtime import estimate, timed
-from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, reply_table,
-                            spec_or_stop)
+from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, region_cached,
+                            reply_table, spec_or_stop, unit_types_cached)
 
 pair = page_start("Critical regions",
                   "Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
@@ -92,7 +92,7 @@ go_prune = st.button("Prune region and compare", type="primary", key="cr_go")
 if go_prune:
     try:
         update, bar = progress_bar("Building region")
-        region = build(lm, s, cal, pair.base, progress=update)
+        region = region_cached(lm, s, cal, pair.base)
         with timed("evaluate", 3 * (len(spec.harmful) + len(spec.benign))):
             results = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control},
                               progress=update)
@@ -135,7 +135,7 @@ if "cr_result" in st.session_state:
 st.subheader("Unit types per layer")
 update, bar = progress_bar("Unit importance")
 try:
-    types = unit_types(lm, s, cal, progress=update)
+    types = unit_types_cached(lm, s, cal)
 except ValueError as e:
     st.error(f"Cannot type the units: {e}")
     st.stop()

@@ -61,7 +61,7 @@ record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * 
                  f"{format_utility(after.utility, after.utility_kind)}; LoX's benefit shows under attack (Attack lab)")])
 prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
                        max_chars=config().max_prompt_chars)
-if prompt.strip():
+if st.button("Generate side by side", key="lox_live") and prompt.strip():   # generation takes the model's lock
     g0 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens)[0]
     g1 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens, edit)[0]
     c = st.columns(2)

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from analysis import representations as rep
-from analysis.critical_regions import RegionSettings, build
+from analysis.critical_regions import RegionSettings
 from analysis.evaluate import evaluate, format_utility
 from analysis.landscape.directions import RandomDirection
 from analysis.landscape.grid import point_edit
@@ -13,6 +13,7 @@ from analysis.scoring import default_calibration
 from pages._plots import per_layer_lines, scatter_2d
 from pages._export import figure, record
 from pages._plots import boundary_label
+from pages._widgets import region_cached
 from pages._widgets import eval_spec_picker, metric_change, page_start, preset_picker, progress_bar, reply_table, spec_or_stop
 
 VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
@@ -46,7 +47,7 @@ try:
             f"random seed {int(seed)} α={strength:g}"
     elif edit_kind == "pruned":
         cal = default_calibration(lm, system_prompt=system_prompt)
-        region = build(lm, VAL_CHOSEN_PRUNING, cal)
+        region = region_cached(lm, VAL_CHOSEN_PRUNING, cal)
         edit, edit_label = region.edit, f"pruned: {region.description}"
     elif edit_kind == "LoX":
         lox = LoX(lox_k, strength)
