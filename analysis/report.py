@@ -92,12 +92,12 @@ padding:0 1em;color:#111;line-height:1.4}
 h1{margin-bottom:.2em} h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;margin-top:1.8em}
 h3{margin-top:1.2em} h4{margin:.8em 0 .3em;color:#333}
 table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:.9em;max-width:100%} td,th{border:1px solid #bbb;
-padding:.3em .6em;text-align:left;vertical-align:top;white-space:pre-wrap;word-break:break-word} th{background:#eef3f8}
+padding:.3em .6em;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:break-word} th{background:#eef3f8}
 .meta{color:#444;font-size:.9em} .fig{margin:1em 0;width:700px;max-width:100%;break-inside:avoid}
 .numbers td:first-child{font-weight:600} .summary{border:2px solid #0072B2;padding:.6em 1em;background:#f7fbff}
 .summary table{width:100%} .caveat{color:#8a3b00} .toc ol{margin:.3em 0} .run{border-left:4px solid #ddd;
 padding-left:.8em;margin:1em 0}
-@page{size:A4;margin:14mm} @media print{body{max-width:none;margin:0} h2{break-before:page}
+@page{size:A4;margin:14mm} @media print{body{max-width:none;margin:0} h2,h3,h4{break-after:avoid}
 .summary,.toc{break-inside:avoid} h2.first{break-before:auto} tr{break-inside:avoid} a{color:#111;text-decoration:none}}
 """
 
@@ -205,7 +205,7 @@ def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: 
         [("conventions", "Conventions")]
     parts.append("<nav class='toc'><h3>Contents</h3><ol>" + "".join(
         f"<li><a href='#{a}'>{html.escape(t)}</a></li>" for a, t in toc) + "</ol></nav>")
-    parts += ["<h2 id='model-pair'>Model pair and settings</h2>",
+    parts += ["<h2 id='model-pair' class='first'>Model pair and settings</h2>",
               _table([{"role": k, "model": v} for k, v in pair.items()])]
     if settings:
         parts.append(_table([{"setting": k, "value": v} for k, v in settings.items()]))

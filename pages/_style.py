@@ -90,11 +90,26 @@ def colour_traces(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def legend_lines(fig: go.Figure, width_px: int = 640) -> int:
+    """Rows a horizontal legend takes at ``width_px`` (so the top margin holds it and the title apart)."""
+    rows, used = 1, 0
+    for t in fig.data:
+        if t.showlegend is False or not t.name:
+            continue
+        w = 45 + 8 * len(t.name)
+        if used and used + w > width_px:
+            rows, used = rows + 1, 0
+        used += w
+    return rows
+
+
 def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int | None = None,
           legend: bool = True) -> go.Figure:
     """The house style: template, title (it also names the export file), axis titles with units, margins."""
-    fig.update_layout(template=TEMPLATE, title=dict(text=title), showlegend=legend and len(fig.data) > 1,
-                      margin=MARGIN)
+    show = legend and len(fig.data) > 1
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, y=1.0, yref="container", yanchor="top",
+                                                    pad=dict(t=12)),
+                      showlegend=show, margin={**MARGIN, "t": 52 + 24 * legend_lines(fig) if show else 60})
     if height:
         fig.update_layout(height=height)
     if x is not None:
