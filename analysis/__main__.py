@@ -369,10 +369,10 @@ def cmd_warm(args) -> int:
 
     cfg = load_config(args.config)
     pair = _pair(args)
-    names = None if args.presets == "all" else [n.strip() for n in args.presets.split(",") if n.strip()]
+    names = None if args.presets == ["all"] else [n.strip() for n in args.presets if n.strip()]
     n = warm(pair, cfg, names)
     if n == 0:
-        raise ValueError(f"no preset matches {args.presets!r}; see analysis/presets.py")
+        raise ValueError(f"no preset matches {' / '.join(args.presets)!r}; see analysis/presets.py")
     print(f"warmed {n} presets into the cache")
     return 0
 # --- end warm -----------------------------------------------------------------------------------------------
@@ -512,7 +512,7 @@ def parser() -> argparse.ArgumentParser:
     # --- warm (issue #17) ---
     p = sub.add_parser("warm", help="precompute every teaching preset's results into the cache (a class hits the cache)")
     _model_args(p)
-    p.add_argument("--presets", default="all", help="'all', or comma-separated preset names or page names")
+    p.add_argument("--presets", nargs="+", default=["all"], help="'all', or preset names or page names (quoted)")
     p.add_argument("--config", default=None, help="the app's launch config (its caps decide the prompt counts); "
                                                   "default: $BRITTLE_CONFIG")
     p.set_defaults(func=cmd_warm)

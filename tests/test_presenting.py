@@ -102,6 +102,12 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
     assert [s.label for s in at.sidebar.selectbox][:2] == ["Aligned model", "Base model"]
     assert not at.sidebar.checkbox                                 # no remote code
     assert not at.get("file_uploader")                             # no uploads
+    assert "Clear cache" not in [b.label for b in at.sidebar.button]   # the cache is shared: not the audience's
+    import torch
+
+    devices = at.sidebar.selectbox(key="device_input").options
+    dtypes = at.sidebar.selectbox(key="dtype_input").options
+    assert ("cuda" in devices) == torch.cuda.is_available() and ("fp16" in dtypes) == torch.cuda.is_available()
     assert at.slider(key="overview_sets_n").max == 48 and at.slider(key="overview_max_new").max == 32
     assert at.text_input(key="play_text").max_chars == 300
     page = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=120).run()
