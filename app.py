@@ -3,8 +3,6 @@ import streamlit as st
 
 from pages._widgets import config, sidebar
 
-if config().demo_mode:   # an audience sees no developer menu and no Deploy button (also set by `make demo`)
-    st.set_option("client.toolbarMode", "viewer")
 st.set_page_config(page_title=config().title, page_icon=":material/science:", layout="wide")
 page = st.navigation([   # Material icons: drawn from the icon font Streamlit ships, no emoji font needed
     st.Page("pages/overview.py", title="Overview / playground", icon=":material/home:", default=True),

@@ -28,7 +28,7 @@ def _dim_changed() -> None:   # 2D squares the points: 21 per axis would be 441 
     st.session_state["ls_steps"] = min(steps, 7) if st.session_state["ls_dim"] == "2D" else max(steps, 21)
 
 
-with st.expander("Data and direction", expanded=True):
+with st.expander("Data and direction", expanded=False):   # the presets set it; the chart stays in view
     c = st.columns(4)
     dim = c[0].radio("Grid", ["1D", "2D"], horizontal=True, key="ls_dim", on_change=_dim_changed)
     custom = config().allow_custom_paths
@@ -71,6 +71,18 @@ def spec_with(system_label: str):
 @st.cache_resource(show_spinner="Loading the third model…", max_entries=2)
 def load_third(source: str, dtype: str, device: str):
     return load_model(source, dtype, device)
+
+
+# Orthogonalising and projecting read the weights under the models' locks: done once per server and settings,
+# so a class on a cached 2D preset never queues on the lock.
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _second_direction(fingerprint: str, d1_key: str, seed: int, norm: str, groups: tuple, _model, _d1):
+    return orthogonalise(_model, _d1, RandomDirection(seed + 1, norm, groups), groups)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _projected(fingerprint: str, base_fingerprint: str, seed: int, norm: str, groups: tuple, _model, _base, _d1, _d2):
+    return project_model(_model, _base, _d1, _d2, groups)
 
 
 def direction(offset: int = 0):
@@ -150,7 +162,8 @@ else:
         points.update({"base": where["second"], "third": where["third"]})
     else:
         d1 = direction()
-        d2 = orthogonalise(lm.model, d1, RandomDirection(int(seed) + 1, norm, groups), groups)
+        d1_key = f"{kind}|{third_src}|{pair.base.fingerprint if pair.base else ''}"   # what d1 is made from
+        d2 = _second_direction(lm.fingerprint, d1_key, int(seed), norm, groups, lm.model, d1)
     update, bar = progress_bar("2D landscape")
     with timed("landscape", n_units):
         land = evaluate_grid(lm, [d1, d2], [ax, ax], spec_with(label), groups=groups, progress=update,
@@ -164,7 +177,7 @@ else:
     if kind.startswith("toward"):
         points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
     elif kind == "random" and pair.base is not None:  # the base projected onto the random plane
-        a_b, b_b = project_model(lm.model, pair.base, d1, d2, groups)
+        a_b, b_b = _projected(lm.fingerprint, pair.base.fingerprint, int(seed), norm, groups, lm.model, pair.base, d1, d2)
         points["base (projected)"] = (a_b, b_b)
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
     contour = landscape_contour(ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", points)

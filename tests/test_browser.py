@@ -246,6 +246,19 @@ def test_full_walk_through_every_page(page):
     assert len(list(ARTIFACTS.glob("walk-*.png"))) >= len(PAGES)
 
 
+def _full_page(pg, path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main container, so the viewport is made as
+    tall as that container's content for the shot, then restored."""
+    size = pg.viewport_size
+    height = pg.evaluate("Math.max(...Array.from(document.querySelectorAll('[data-testid=\\'stMain\\'], "
+                         "[data-testid=\\'stAppViewContainer\\'], section.main')).map(e => e.scrollHeight), "
+                         "document.body.scrollHeight)")
+    pg.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 12_000))})
+    pg.wait_for_timeout(800)
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(size)
+
+
 def test_walk_every_page_at_1280x720(browser, server):
     """Issue #17: every page at a projector's 1280 × 720, full-page screenshots in test-artifacts/walk720-*.png;
     the menu icons are Material icons (no emoji font needed), charts carry this app's colours, nothing raised."""
@@ -260,6 +273,8 @@ def test_walk_every_page_at_1280x720(browser, server):
         for i, (title, marker) in enumerate(PAGES.items()):
             pg.get_by_role("link", name=title, exact=True).click()
             pg.get_by_text(marker).first.wait_for(timeout=300_000)
+            if title.startswith("Overview"):
+                pg.get_by_text("Playground").first.wait_for(timeout=120_000)
             if title == "Safety landscape":
                 pg.get_by_role("button", name="Compute landscape").click()
                 pg.get_by_text("VISAGE · system prompt").first.wait_for(timeout=300_000)
@@ -269,7 +284,7 @@ def test_walk_every_page_at_1280x720(browser, server):
                 colours = chart.evaluate("el => Array.from(el.querySelectorAll('path.js-line, .point, .bars path'))"
                                          ".map(p => getComputedStyle(p).stroke + '|' + getComputedStyle(p).fill)")
                 assert not any("rgb(0, 0, 1)" in c or "rgb(0, 0, 2)" in c for c in colours), title
-            pg.screenshot(path=str(ARTIFACTS / f"walk720-{i + 1}-{title.split()[0].lower()}.png"), full_page=True)
+            _full_page(pg, ARTIFACTS / f"walk720-{i + 1}-{title.split()[0].lower()}.png")
         assert len(list(ARTIFACTS.glob("walk720-*.png"))) == len(PAGES)
     finally:
         ctx.close()
