@@ -55,29 +55,29 @@ def start_server(config: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("error: streamlit did not start")
 
 
-async def _user(browser, url: str, latencies: list[float], failures: list[str]) -> None:
+async def _user(browser, url: str, latencies: list[tuple[str, float]], failures: list[str]) -> None:
     ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await ctx.new_page()
     try:
         t = time.perf_counter()
         await page.goto(url)
         await page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=300_000)
-        latencies.append(time.perf_counter() - t)
+        latencies.append(("overview (first load)", time.perf_counter() - t))
 
         t = time.perf_counter()
         await page.get_by_role("link", name="Critical regions").click()
         await page.get_by_text("Unit types per decoder layer").first.wait_for(timeout=300_000)
-        latencies.append(time.perf_counter() - t)
+        latencies.append(("critical regions", time.perf_counter() - t))
         t = time.perf_counter()
         await page.get_by_role("button", name="Prune region and compare").click()
         await page.get_by_text("removed").first.wait_for(timeout=300_000)
-        latencies.append(time.perf_counter() - t)
+        latencies.append(("prune (cached preset)", time.perf_counter() - t))
 
         t = time.perf_counter()
         await page.get_by_role("link", name="Safety landscape").click()
         await page.get_by_role("button", name="Compute landscape").click()
         await page.get_by_text("VISAGE · system prompt").first.wait_for(timeout=300_000)
-        latencies.append(time.perf_counter() - t)
+        latencies.append(("landscape (cached preset)", time.perf_counter() - t))
         if await page.locator('[data-testid="stException"]').count():
             failures.append("an exception was shown")
     except Exception as e:  # a timeout or a closed page: counted, the others go on
@@ -87,7 +87,7 @@ async def _user(browser, url: str, latencies: list[float], failures: list[str]) 
 
 
 async def run_size(browser, url: str, users: int, timeout: float) -> dict:
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     failures: list[str] = []
     t = time.perf_counter()
     tasks = [asyncio.create_task(_user(browser, url, latencies, failures)) for _ in range(users)]
@@ -95,10 +95,12 @@ async def run_size(browser, url: str, users: int, timeout: float) -> dict:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    values = [v for _, v in latencies]
+    per_page = {n: statistics.median([v for k, v in latencies if k == n]) for n in dict.fromkeys(k for k, _ in latencies)}
     return {"users": users, "pages": len(latencies), "failed users": len(failures) + len(pending),
-            "median s": statistics.median(latencies) if latencies else float("nan"),
-            "worst s": max(latencies) if latencies else float("nan"), "wall s": time.perf_counter() - t,
-            "why": sorted(set(failures))[:3]}
+            "median s": statistics.median(values) if values else float("nan"),
+            "worst s": max(values) if values else float("nan"), "wall s": time.perf_counter() - t,
+            "per page": per_page, "why": sorted(set(failures))[:3]}
 
 
 async def main_async(args) -> list[dict]:
@@ -118,6 +120,7 @@ async def main_async(args) -> list[dict]:
                 print(f"{row['users']:3d} users: {row['pages']:4d} pages, median {row['median s']:6.2f} s, "
                       f"worst {row['worst s']:6.2f} s, failed users {row['failed users']}, "
                       f"wall {row['wall s']:.0f} s {row['why'] or ''}", flush=True)
+                print("      median per page: " + ", ".join(f"{k} {v:.2f} s" for k, v in row["per page"].items()))
             await browser.close()
         return rows
     finally:
