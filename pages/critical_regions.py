@@ -87,7 +87,8 @@ else:
     s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, D.redundant_pct, step=0.5, key="cr_rpct")
     s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind")
 
-st.caption(estimate("evaluate", 3 * (len(spec.harmful) + len(spec.benign))) + " (aligned, pruned and control)")
+st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+           + estimate("evaluate", 3 * (len(spec.harmful) + len(spec.benign))) + " (aligned, pruned and control)")
 go_prune = st.button("Prune region and compare", type="primary", key="cr_go")
 if go_prune:
     try:

@@ -34,7 +34,8 @@ except ValueError as e:
     st.error(f"Cannot build this LoX model: {e}")
     st.stop()
 n_units = 2 * (len(spec.harmful) + len(spec.benign))
-st.caption(estimate("evaluate", n_units))
+st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+           + estimate("evaluate", n_units))
 with timed("evaluate", n_units):
     res = compare(lm, spec, {"aligned": None, "LoX": edit}, progress=update)
 before, after = res["aligned"], res["LoX"]

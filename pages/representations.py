@@ -140,4 +140,4 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
            table=("Direction ablation: sample replies", [{"prompt": p, "aligned": g.text, "ablated": a} for p, g, a in
                                                          list(zip(harmful.prompts(), ev.harmful, scan.replies[i]))[:6]]))
     reply_table({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
-                 f"r from {boundary_label(best)} ablated": scan.replies[i]}, key="rp_replies")
+                 f"replies with r ablated (r from {boundary_label(best)})": scan.replies[i]}, key="rp_replies")

@@ -92,3 +92,23 @@ def test_heatmap_values_keep_the_leading_zero(fmt):
     lm = demo_pair().aligned
     fig = _plots.layer_module_heatmap({n: 0.1 for n in lm.adapter.linears}, lm.adapter, "t", fmt, colorbar_title="v")
     assert fig.data[0].colorbar.tickformat == fmt and "%{z:" + fmt + "}" == fig.data[0].texttemplate
+
+
+def test_figures_recorded_by_pages_are_fit_to_export(tmp_path, monkeypatch):
+    """The figures real pages show, export and put in the report: titled, real distinct colours, margins."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=600).run()
+    at.button(key="ls_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    sp = AppTest.from_file(str(ROOT / "pages" / "spectra.py"), default_timeout=600).run()
+    assert not sp.exception, [e.value for e in sp.exception]
+    figures = {**at.session_state["findings"]["Safety landscape"].figures,
+               **sp.session_state["findings"]["Rank spectra"].figures}
+    assert len(figures) >= 4
+    for title, spec in figures.items():
+        assert problems(spec) == [], (title, problems(spec))
+    shown = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert all(not PLACEHOLDER.search(json.dumps(f)) for f in shown)      # on screen too (theme=None)
