@@ -49,12 +49,13 @@ def test_recovery_rank(spectra_page):
     assert m.value == ("8" if asr[8] <= 5 else "> 8")
 
 
-def test_lox_renders_with_the_dataclass_defaults(lox_page):
-    from analysis.lox import LoX
+def test_lox_renders_with_the_teaching_default(lox_page):
+    from analysis.presets import presets
 
     page = lox_page
     assert not page.exception, [e.value for e in page.exception]
-    assert page.slider(key="lox_k").value == LoX.k and page.slider(key="lox_alpha").value == LoX.alpha
+    first = presets("lox")[0].settings              # the page's first preset (k = 8, α = 1, chosen on val)
+    assert page.slider(key="lox_k").value == first["k"] and page.slider(key="lox_alpha").value == first["alpha"]
     labels = [m.label for m in page.metric]
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
     asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
