@@ -1,8 +1,10 @@
 """What several pages share: the model-pair picker, progress bars, prompt-set picker."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import streamlit as st
@@ -345,10 +347,7 @@ def metric_change(where, label: str, value: str, change: float | None, unit: str
 # --- built regions, once per process: a preset's region is served without taking the model's lock -----------
 @st.cache_resource(max_entries=32, show_spinner="Building the region (once per server)…")
 def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint: str, _lm, _cal, _base):
-    from analysis.critical_regions import build
-
-    from analysis.critical_regions import RegionSettings
-    import json
+    from analysis.critical_regions import RegionSettings, build
 
     return build(_lm, RegionSettings(**json.loads(settings_json)), _cal, _base)
 
@@ -356,7 +355,6 @@ def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint
 @st.cache_resource(max_entries=32, show_spinner="Typing the units (once per server)…")
 def _unit_types(fingerprint: str, settings_json: str, cal_key: str, _lm, _cal):
     from analysis.critical_regions import RegionSettings, unit_types
-    import json
 
     return unit_types(_lm, RegionSettings(**json.loads(settings_json)), _cal)
 
@@ -369,16 +367,10 @@ def region_cached(lm, settings, cal, base=None):
     """:func:`analysis.critical_regions.build`, kept per (model, settings, calibration) for this server: the
     orthogonal / ActSVD projections read the weights under the model's lock, so rebuilding them on every rerun
     would make a class queue on the lock even when every evaluation comes from the cache."""
-    import json
-    from dataclasses import asdict
-
     return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
                    base.fingerprint if base is not None else "", lm, cal, base)
 
 
 def unit_types_cached(lm, settings, cal):
     """:func:`analysis.critical_regions.unit_types`, kept per (model, thresholds, calibration) for this server."""
-    import json
-    from dataclasses import asdict
-
     return _unit_types(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal), lm, cal)

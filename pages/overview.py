@@ -7,6 +7,11 @@ from analysis.generate import replies
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, preset_picker, progress_bar, spec_or_stop
 
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
 pair = page_start("Overview",
                   "How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
            "ASR counts replies without a refusal phrase; read the raw generations beside every number.",
@@ -32,10 +37,6 @@ st.dataframe(table.style.format({c: "{:.1%}" for c in ("ASR (keyword)", "ASR (re
                                                          "degenerate")} | {"tokens / reply": "{:.1f}",
                                                                            "utility": "{:.1%}" if results["aligned"].utility_kind == "exact" else "{:.3f} nats"}, na_rep="–"),
              width="stretch")
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f} %"
-
-
 record(table=("Safety and utility", [{"model": row["model"], "ASR (keyword)": _pct(row["ASR (keyword)"]),
                                       "ASR (really complies)": _pct(row["ASR (really complies)"]),
                                       "utility": format_utility(results[row["model"]].utility,
