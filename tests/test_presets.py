@@ -62,3 +62,20 @@ def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets", "nope"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error: no preset matches") and "Traceback" not in bad.stderr
+
+
+def test_landscape_keeps_the_previous_result_until_the_new_one(tmp_path, monkeypatch):
+    import analysis.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=300).run()
+    at.slider(key="ls_sets_n").set_value(8)
+    at.slider(key="ls_steps").set_value(3)
+    at.button(key="ls_go").click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+    at.slider(key="ls_steps").set_value(5).run()                      # settings changed, not recomputed yet
+    assert not at.exception and len(at.get("plotly_chart")) == 1     # the previous chart stays, greyed
+    assert any(c.value.startswith("Previous result") for c in at.caption)
+    at.button(key="ls_go").click().run()
+    assert len(at.get("plotly_chart")) == 1 and not any(c.value.startswith("Previous result") for c in at.caption)
+    assert len(__import__("json").loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]) == 5
