@@ -48,8 +48,8 @@ us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray
 bar.empty()
 values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
 with c2:
-    figure(layer_module_heatmap(values, lm.adapter, f"{view.capitalize()} of safety and utility ({score}, "
-                                                    f"top p = {top_p:.2f})" if view == "Jaccard overlap" else
+    figure(layer_module_heatmap(values, lm.adapter, f"Jaccard overlap of the top-p weights: safety vs utility "
+                                                    f"({score}, p = {top_p:.2f})" if view == "Jaccard overlap" else
                                 f"Safety score mass per weight ({score})", ".2f",
                                 colorbar_title="Jaccard overlap (0–1)" if view == "Jaccard overlap"
                                 else "share of safety score"), "cr_heat")

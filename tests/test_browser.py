@@ -114,8 +114,9 @@ def test_critical_regions_page_prunes_in_browser(page):
     page.get_by_text("Where safety and utility overlap").wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Prune region and compare").click()
-    page.get_by_text("removed").first.wait_for(timeout=120_000)
-    assert page.get_by_text("% of ranks").count() >= 1   # the teaching preset: orthogonal projection
+    # the teaching preset (orthogonal projection): its result line says "removed … % of ranks"
+    page.get_by_text("% of ranks").first.wait_for(timeout=180_000)
+    assert page.locator("p", has_text="removed").filter(has_text="% of ranks").count() >= 1
     page.get_by_text("Unit types per layer").wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "critical_regions.png"), full_page=True)
@@ -139,7 +140,7 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Evaluation settings").click()
     bad = tmp_path / "bad.csv"
     bad.write_text("question,answer\nx,y\n")
-    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.locator('input[type="file"]').first.set_input_files(str(bad))   # the harmful-prompts uploader
     page.get_by_text("Cannot use the harmful prompts").wait_for(timeout=60_000)
     assert page.get_by_text("expected 'goal,target'").count() >= 1
     _no_exception(page)
@@ -200,6 +201,7 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
     page.get_by_text("Safety and utility").wait_for(timeout=120_000)   # the app's own menu is in place
     page.get_by_role("link", name="Safety landscape").click()
     page.get_by_role("button", name="Compute landscape").wait_for(timeout=60_000)
+    page.get_by_text("Data and direction").click()          # the presets set it; it opens on demand
     page.get_by_text("2D", exact=True).click()
     page.get_by_text("49 grid points").wait_for(timeout=60_000)   # 7 × 7 points × 96 prompts, a long computation
     page.get_by_role("button", name="Compute landscape").click()
