@@ -21,7 +21,7 @@ BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE, GREY = (
 
 # what each colour means, everywhere
 ASR, UTILITY, OVER_REFUSAL, REALLY_COMPLIES = VERMILLION, BLUE, ORANGE, PURPLE
-SERIES = [BLUE, VERMILLION, GREEN, ORANGE, PURPLE, SKY, BLACK, GREY]   # distinct series (no yellow: low contrast)
+SERIES = [BLUE, ORANGE, GREEN, PURPLE, SKY, BLACK, GREY, VERMILLION]   # vermillion (= ASR) last; no yellow
 ROLE_COLOURS = {"aligned": BLUE, "base": ORANGE, "edited": GREEN, "LoX": GREEN, "pruned": VERMILLION,
                 "control": GREY}
 TYPE_COLOURS = {"safety": VERMILLION, "utility": BLUE, "complex": PURPLE, "redundant": GREY}

@@ -59,7 +59,9 @@ def test_every_figure_is_fit_to_show_export_and_report():
         assert layout["template"]["layout"]["colorway"][0].lower() == "#0072b2"        # ours, not Streamlit's
         assert layout["margin"]["l"] >= 60 and layout["margin"]["b"] >= 50 or name == "surface"
     # ASR is one colour on every chart
-    assert figs["1d"].data[0].line.color == ASR and figs["probes"].data[0].line.color != ASR
+    assert figs["1d"].data[0].line.color == ASR
+    for name in ("probes", "attack", "units"):          # series of models / variants never borrow ASR's colour
+        assert ASR not in {getattr(t, "line", None) and t.line.color for t in figs[name].data if t.type == "scatter"}
     assert _plots.per_layer_lines({"ASR": [0, 1], "utility": [1, 1]}, "t", "%").data[0].line.color == ASR
     # heatmap labels: categories in full, values with a leading zero
     heat = figs["heatmap"]
