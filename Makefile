@@ -20,7 +20,7 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	@addr=$$(BRITTLE_CONFIG=configs/demo.toml $(BIN)/python -m analysis.config server_address) || exit 1; \
-	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py --server.address "$$addr"
+	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py --server.address "$$addr" --client.toolbarMode=viewer
 
 test: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) || echo "chromium not installable: browser tests will fail"

@@ -456,6 +456,20 @@ def cmd_disalign(args) -> int:
     return 0
 
 # ----- end alignment depth -----------------------------------------------------------------------------------
+# --- warm the cache with every teaching preset (issue #17) ------------------------------------------------------
+def cmd_warm(args) -> int:
+    from .config import load_config
+    from .warm import warm
+
+    cfg = load_config(args.config)
+    pair = _pair(args)
+    names = None if args.presets == ["all"] else [n.strip() for n in args.presets if n.strip()]
+    n = warm(pair, cfg, names)
+    if n == 0:
+        raise ValueError(f"no preset matches {' / '.join(args.presets)!r}; see analysis/presets.py")
+    print(f"warmed {n} presets into the cache")
+    return 0
+# --- end warm -----------------------------------------------------------------------------------------------
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -621,6 +635,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["info", "clear"])
     p.add_argument("--root", default=None)
     p.set_defaults(func=cmd_cache)
+    # --- warm (issue #17) ---
+    p = sub.add_parser("warm", help="precompute every teaching preset's results into the cache (a class hits the cache)")
+    _model_args(p)
+    p.add_argument("--presets", nargs="+", default=["all"], help="'all', or preset names or page names (quoted)")
+    p.add_argument("--config", default=None, help="the app's launch config (its caps decide the prompt counts); "
+                                                  "default: $BRITTLE_CONFIG")
+    p.set_defaults(func=cmd_warm)
+    # --- end warm ---
     return ap
 
 

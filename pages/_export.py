@@ -13,6 +13,7 @@ import shutil
 import streamlit as st
 
 from analysis.report import Section, build
+from pages._style import TEMPLATE, colour_traces
 
 _PAGE = "_findings_page"
 
@@ -22,9 +23,14 @@ def findings() -> dict[str, Section]:
 
 
 def section(title: str) -> Section:
-    """Start (or restart) this page's findings for the current run."""
+    """Start this page's findings for the current run; its earlier, different results are kept (the report
+    shows every result computed in the session, each with its settings)."""
     st.session_state[_PAGE] = title
-    s = findings()[title] = Section(title)
+    s = Section(title)
+    previous = findings().get(title)
+    if previous is not None:
+        s.carry_from(previous)
+    findings()[title] = s
     return s
 
 
@@ -34,10 +40,16 @@ def current() -> Section:
 
 
 def record(numbers: dict | None = None, table: tuple[str, list[dict]] | None = None, note: str | None = None,
-           settings: dict | None = None) -> None:
+           settings: dict | None = None, summary: list[tuple[str, str, str]] | None = None,
+           convention: str | None = None) -> None:
+    """Add to this page's current result: key numbers, a table, a note, the settings used, summary rows
+    (what was measured, the result, its caveat or control) for the report's top, a convention it follows."""
     s = current()
     s.numbers.update({k: str(v) for k, v in (numbers or {}).items()})
-    s.numbers.update({f"setting · {k}": str(v) for k, v in (settings or {}).items()})
+    s.settings.update({k: str(v) for k, v in (settings or {}).items()})
+    s.summary += [row for row in (summary or []) if row not in s.summary]
+    if convention and convention not in s.conventions:
+        s.conventions.append(convention)
     if table:
         s.tables[table[0]] = table[1]
     if note:
@@ -58,9 +70,12 @@ def can_render_images() -> bool:
 def figure(fig, key: str, where=None) -> None:
     """Show ``fig`` (in ``where``, a column, or the page), record it, and offer HTML / PNG / SVG downloads."""
     where = where or st
+    fig.update_layout(template=TEMPLATE)   # also for a figure not made in pages/_plots.py: real colours in its JSON
+    colour_traces(fig)
     title = (fig.layout.title.text or key) if fig.layout.title else key
     name = _slug(title)
-    where.plotly_chart(fig, width="stretch", key=key,
+    # theme=None: the chart on screen is the one exported and reported (same template, same colours)
+    where.plotly_chart(fig, width="stretch", key=key, theme=None,
                        config={"toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}})
     current().figures[title] = fig.to_json()
     with where.popover("Export", icon=":material/download:"):

@@ -1,24 +1,41 @@
-"""Plotly figures shared by pages (kept out of analysis/, which never draws)."""
+"""Plotly figures shared by pages (kept out of analysis/, which never draws); all in the style of pages/_style."""
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-TYPE_COLOURS = {"safety": "#d62728", "utility": "#1f77b4", "complex": "#9467bd", "redundant": "#c7c7c7"}
+from pages._style import (ASR, ASR_SCALE, BLACK, DASHES, GREEN, GROUP_COLOURS, ORANGE, SEQUENTIAL, SERIES,
+                          TYPE_COLOURS, UTILITY, colorbar, style)
+
+LAYER_AXIS = "decoder layer (0-based)"
+BOUNDARY_AXIS = "residual stream after decoder layer (0-based; 'emb.' = embeddings)"
+
+
+def layer_label(i: int) -> str:
+    """A decoder layer's name on every chart and table (0-based, as the model's code counts them)."""
+    return f"layer {i}"
+
+
+def boundary_label(b: int) -> str:
+    """Residual-stream boundary b (0 = embeddings, b = after decoder layer b − 1, 0-based)."""
+    return "emb." if b == 0 else f"after layer {b - 1}"
 
 
 def layer_module_heatmap(values: dict[str, float], adapter, title: str, fmt: str = ".3f",
-                         colorscale: str = "Viridis") -> go.Figure:
+                         colorscale: str = SEQUENTIAL, colorbar_title: str = "value") -> go.Figure:
     """Layers × modules; each weight's cell from its WeightRef (``adapter.linears``), never from its name."""
     layers, modules = adapter.n_layers, adapter.modules
     z = np.full((layers, len(modules)), np.nan)
     for name, v in values.items():
         ref = adapter.linears[name]
         z[ref.layer, modules.index(ref.module)] = v
-    fig = go.Figure(go.Heatmap(z=z, x=modules, y=[f"layer {i}" for i in range(layers)], colorscale=colorscale,
-                               texttemplate=f"%{{z:{fmt}}}", hovertemplate="%{y}, %{x}: %{z:" + fmt + "}<extra></extra>"))
-    fig.update_layout(title=title, height=120 + 60 * layers, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis=dict(autorange="reversed"))
+    fig = go.Figure(go.Heatmap(z=z, x=list(modules), y=[layer_label(i) for i in range(layers)], colorscale=colorscale,
+                               texttemplate=f"%{{z:{fmt}}}", textfont=dict(size=13),
+                               colorbar=colorbar(colorbar_title, tickformat=fmt.replace("%", "")),
+                               hovertemplate="%{y}, %{x}: %{z:" + fmt + "}<extra></extra>"))
+    style(fig, title, x="module (weight matrix)", y=LAYER_AXIS, height=170 + 60 * layers, legend=False)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", tickangle=-30)
     return fig
 
 
@@ -26,110 +43,141 @@ def score_histogram(safety, utility, title: str) -> go.Figure:
     fig = go.Figure()
     for label, s in (("safety", safety), ("utility", utility)):
         v = np.log10(s.reshape(-1).cpu().numpy() + 1e-12)  # scores may live on the GPU (issue #15)
-        fig.add_trace(go.Histogram(x=v, name=label, opacity=0.6, nbinsx=80,
+        fig.add_trace(go.Histogram(x=v, name=f"{label} score", opacity=0.6, nbinsx=80,
                                    marker_color=TYPE_COLOURS[label]))
-    fig.update_layout(barmode="overlay", title=title, xaxis_title="log10 score", yaxis_title="weights",
-                      height=320, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    fig.update_layout(barmode="overlay")
+    return style(fig, title, x="log10 importance score", y="weights (count)", height=340)
 
 
-def unit_type_bars(shares_by_layer: dict[int, dict[str, float]]) -> go.Figure:
+def unit_type_bars(shares_by_layer: dict[int, dict[str, float]],
+                   title: str = "Unit types per decoder layer") -> go.Figure:
     layers = sorted(shares_by_layer)
     fig = go.Figure()
     for t, colour in TYPE_COLOURS.items():
-        fig.add_trace(go.Bar(x=[f"layer {i}" for i in layers], y=[100 * shares_by_layer[i][t] for i in layers],
+        fig.add_trace(go.Bar(x=[layer_label(i) for i in layers], y=[100 * shares_by_layer[i][t] for i in layers],
                              name=t, marker_color=colour, hovertemplate="%{x}: %{y:.1f}%<extra>" + t + "</extra>"))
-    fig.update_layout(barmode="stack", yaxis_title="% of units (o_proj + down_proj inputs)", height=340,
-                      margin=dict(l=10, r=10, t=30, b=10))
-    return fig
+    fig.update_layout(barmode="stack")
+    return style(fig, title, x=LAYER_AXIS, y="units (% of o_proj + down_proj inputs)", height=380)
 
 
-def landscape_1d(curves: dict[str, dict], axis_label: str = "α") -> go.Figure:
-    """ASR and utility against α on one chart; ``curves`` maps a label to {"x", "asr", "utility"}."""
+def landscape_1d(curves: dict[str, dict], axis_label: str = "α (step along the direction)",
+                 title: str = "Safety landscape (1D): ASR and utility along α") -> go.Figure:
+    """ASR and utility against α on one chart; ``curves`` maps a label to {"x", "asr", "utility"}.
+    ASR is always vermillion, utility blue; a second curve set (another system prompt) is dashed."""
     fig = go.Figure()
-    dashes = ["solid", "dash", "dot", "dashdot"]
     for k, (label, c) in enumerate(curves.items()):
-        dash = dashes[k % len(dashes)]
+        dash, symbol = DASHES[k % len(DASHES)], ["circle", "square", "diamond", "cross"][k % 4]
         fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["asr"]), name=f"ASR · {label}", mode="lines+markers",
-                                 line=dict(color="#d62728", dash=dash)))
+                                 line=dict(color=ASR, dash=dash, width=3), marker=dict(color=ASR, symbol=symbol)))
         fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["utility"]), name=f"utility · {label}",
-                                 mode="lines+markers", line=dict(color="#1f77b4", dash=dash)))
+                                 mode="lines+markers", line=dict(color=UTILITY, dash=dash, width=3),
+                                 marker=dict(color=UTILITY, symbol=symbol)))
     fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
-    fig.update_layout(xaxis_title=axis_label, yaxis_title="%", yaxis_range=[-3, 103], height=380,
-                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    style(fig, title, x=axis_label, y="rate (%)", height=420)
+    fig.update_yaxes(range=[-3, 103])
     return fig
 
 
-def landscape_surface(ax0, ax1, z, title: str, marker=None) -> go.Figure:
-    """3D surface of a 2D landscape with its contour projected on the floor; origin marked."""
-    fig = go.Figure(go.Surface(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale="RdBu_r", cmin=0, cmax=100,
+def _origin_value(ax0, ax1, z) -> float:
+    i = list(ax0).index(0.0) if 0.0 in ax0 else len(ax0) // 2
+    j = list(ax1).index(0.0) if 0.0 in ax1 else len(ax1) // 2
+    return 100 * float(np.asarray(z)[i, j])
+
+
+def landscape_surface(ax0, ax1, z, title: str = "Safety landscape (2D): ASR surface", marker=None) -> go.Figure:
+    """3D surface of a 2D landscape (z fixed to 0–100 %) with its contour projected on the floor; origin marked."""
+    fig = go.Figure(go.Surface(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale=ASR_SCALE, cmin=0, cmax=100,
+                               colorbar=colorbar("ASR (%)", x=1.0), name="ASR",
                                contours={"z": {"show": True, "project_z": True, "usecolormap": True}}))
-    fig.add_trace(go.Scatter3d(x=[0], y=[0], z=[100 * float(np.asarray(z)[list(ax0).index(0.0) if 0.0 in ax0 else 0,
-                                                                           list(ax1).index(0.0) if 0.0 in ax1 else 0])],
-                               mode="markers", marker=dict(size=5, color="black"), name="model"))
-    fig.update_layout(title=title, height=460, margin=dict(l=0, r=0, t=40, b=0),
-                      scene=dict(xaxis_title="β", yaxis_title="α", zaxis_title="ASR %"))
+    fig.add_trace(go.Scatter3d(x=[0], y=[0], z=[_origin_value(ax0, ax1, z)], mode="markers",
+                               marker=dict(size=6, color=BLACK), name="aligned model (origin)"))
+    style(fig, title, height=520)
+    fig.update_layout(showlegend=True, legend=dict(x=0.0, y=1.0, yanchor="bottom"),
+                      scene=dict(xaxis_title="β (second direction)", yaxis_title="α (first direction)",
+                                 zaxis=dict(title="ASR (%)", range=[0, 100])),
+                      margin=dict(l=10, r=10, t=90, b=10))
     return fig
 
 
-def landscape_contour(ax0, ax1, z, title: str, points: dict[str, tuple[float, float]] | None = None) -> go.Figure:
-    fig = go.Figure(go.Contour(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale="RdBu_r", zmin=0, zmax=100,
-                               colorbar=dict(title="ASR %")))
-    for label, (a, b) in (points or {}).items():
-        fig.add_trace(go.Scatter(x=[b], y=[a], mode="markers+text", text=[label], textposition="top center",
-                                 marker=dict(size=10, color="black", symbol="x"), name=label))
-    fig.update_layout(title=title, xaxis_title="β", yaxis_title="α", height=460, margin=dict(l=10, r=10, t=40, b=10))
+POINT_STYLES = [(BLACK, "x", "top right"), (ORANGE, "diamond", "bottom left"), (GREEN, "square", "top left"),
+                (SERIES[4], "triangle-up", "bottom right")]
+
+
+def landscape_contour(ax0, ax1, z, title: str = "Safety landscape (2D): ASR map",
+                      points: dict[str, tuple[float, float]] | None = None) -> go.Figure:
+    """ASR map with the models placed on it; labels at different sides so nearby points stay readable."""
+    fig = go.Figure(go.Contour(x=ax1, y=ax0, z=100 * np.asarray(z), colorscale=ASR_SCALE, zmin=0, zmax=100,
+                               colorbar=colorbar("ASR (%)"), name="ASR",
+                               hovertemplate="α %{y}, β %{x}: ASR %{z:.1f} %<extra></extra>"))
+    for k, (label, (a, b)) in enumerate((points or {}).items()):
+        colour, symbol, pos = POINT_STYLES[k % len(POINT_STYLES)]
+        fig.add_trace(go.Scatter(x=[b], y=[a], mode="markers+text", text=[label], textposition=pos,
+                                 textfont=dict(color=colour, size=14),
+                                 marker=dict(size=12, color=colour, symbol=symbol, line=dict(width=1, color="white")),
+                                 name=label))
+    style(fig, title, x="β (second direction)", y="α (first direction)", height=520)
+    fig.update_layout(showlegend=bool(points))
     return fig
 
 
 def spectra_lines(values: dict[str, "np.ndarray"], title: str) -> go.Figure:
-    """Singular values (log scale) of ΔW, one line per weight."""
+    """Singular values (log scale) of ΔW, one line per weight (colour, then dash, tell them apart)."""
     fig = go.Figure()
-    for name, s in values.items():
+    for k, (name, s) in enumerate(values.items()):
         s = np.asarray(s)
-        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=np.maximum(s, 1e-12), name=name, mode="lines"))
-    fig.update_layout(title=title, xaxis_title="index i", yaxis_title="σ_i", yaxis_type="log", height=380,
-                      margin=dict(l=10, r=10, t=40, b=10))
+        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=np.maximum(s, 1e-12), name=name, mode="lines",
+                                 line=dict(color=SERIES[k % len(SERIES)],
+                                           dash=DASHES[(k // len(SERIES)) % len(DASHES)], width=2)))
+    style(fig, title, x="index i (largest singular value first)", y="singular value σ_i of ΔW (log scale)", height=420)
+    fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
-def attack_curves(curves: list, field: str, title: str, percent: bool = True) -> go.Figure:
+ATTACK_AXES = {"asr": "ASR (%)", "utility": "utility (%)", "r_ft": "R_ft (share of ‖W − W_base‖, 0–1)",
+               "over_refusal": "over-refusal (%)"}
+
+
+def attack_curves(curves: list, field: str, title: str, percent: bool = True, y_title: str | None = None) -> go.Figure:
     """One line per variant: ``field`` (asr, utility, r_ft, …) against attack steps."""
     fig = go.Figure()
-    for c in curves:
+    for k, c in enumerate(curves):
         y = np.array([np.nan if v is None else v for v in getattr(c, field)], dtype=float)
-        fig.add_trace(go.Scatter(x=c.steps, y=100 * y if percent else y, name=c.variant, mode="lines+markers"))
-    fig.update_layout(title=title, xaxis_title="attack step", yaxis_title="%" if percent else field,
-                      yaxis_range=[-3, 103] if percent else None, height=360, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.25))
+        colour = SERIES[k % len(SERIES)]
+        fig.add_trace(go.Scatter(x=c.steps, y=100 * y if percent else y, name=c.variant, mode="lines+markers",
+                                 line=dict(color=colour, dash=DASHES[k // len(SERIES) % 4], width=3),
+                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
+    style(fig, title, x="attack step (optimizer updates)", y=y_title or ATTACK_AXES.get(field, field), height=400)
+    if percent:
+        fig.update_yaxes(range=[-3, 103])
     return fig
 
 
-GROUP_COLOURS = {"harmful, refused": "#2ca02c", "harmful, complied": "#d62728", "benign": "#1f77b4",
-                 "benign, refused": "#ff7f0e", "harmful": "#d62728"}
-
-
-def scatter_2d(xy, groups: list[str], hover: list[str], title: str) -> go.Figure:
+def scatter_2d(xy, groups: list[str], hover: list[str], title: str, method: str = "PCA") -> go.Figure:
     """2D projection, one trace per group (harmful / benign / refused)."""
     fig = go.Figure()
     xy = np.asarray(xy)
-    for g in dict.fromkeys(groups):
+    for k, g in enumerate(dict.fromkeys(groups)):
         idx = [i for i, x in enumerate(groups) if x == g]
         fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=g,
-                                 marker=dict(size=6, color=GROUP_COLOURS.get(g)), text=[hover[i] for i in idx],
-                                 hovertemplate="%{text}<extra>" + g + "</extra>"))
-    fig.update_layout(title=title, height=400, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
-    return fig
+                                 marker=dict(size=7, color=GROUP_COLOURS.get(g, SERIES[k % len(SERIES)]),
+                                             symbol=["circle", "x", "square", "diamond"][k % 4]),
+                                 text=[hover[i] for i in idx], hovertemplate="%{text}<extra>" + g + "</extra>"))
+    return style(fig, title, x=f"{method} 1 (arbitrary units)", y=f"{method} 2 (arbitrary units)", height=440)
 
 
 def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, percent: bool = True) -> go.Figure:
-    """One line per model over layer boundaries (0 = embeddings)."""
+    """One line per model over residual-stream boundaries (0 = embeddings, b = after decoder layer b − 1)."""
     fig = go.Figure()
-    for label, ys in series.items():
+    for k, (label, ys) in enumerate(series.items()):
         y = 100 * np.asarray(ys, dtype=float) if percent else np.asarray(ys, dtype=float)
-        fig.add_trace(go.Scatter(x=list(range(len(ys))), y=y, name=label, mode="lines+markers"))
-    fig.update_layout(title=title, xaxis=dict(title="layer boundary (0 = embeddings, l = after layer l)", dtick=1),
-                      yaxis_title=yaxis, height=360, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+        colour = ASR if label == "ASR" else UTILITY if label == "utility" else SERIES[k % len(SERIES)]
+        fig.add_trace(go.Scatter(x=[boundary_label(b) for b in range(len(ys))], y=y, name=label, mode="lines+markers",
+                                 line=dict(color=colour, width=3, dash=DASHES[k // len(SERIES) % 4]),
+                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
+    style(fig, title, x=BOUNDARY_AXIS, y=yaxis, height=400)
+    fig.update_xaxes(type="category")
+    if percent:
+        fig.update_yaxes(range=[-3, 103])
     return fig
 
 

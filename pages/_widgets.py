@@ -1,8 +1,10 @@
 """What several pages share: the model-pair picker, progress bars, prompt-set picker."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import streamlit as st
@@ -66,8 +68,13 @@ def sidebar() -> None:
                 st.selectbox("Aligned model", models, key="aligned_src_input")
                 st.selectbox("Base model", list(dict.fromkeys([f"{DEMO}:base"] * (DEMO in models) + models + [""])),
                              key="base_src_input", format_func=lambda x: x or "(none)")
-            st.selectbox("dtype", ["fp32", "bf16", "fp16"], key="dtype_input")
-            st.selectbox("device", ["auto", "cpu", "cuda"], key="device_input")
+            devices, dtypes = device_choices()
+            for k, options in (("device_input", devices), ("dtype_input", dtypes)):
+                if st.session_state[k] not in options:
+                    st.session_state[k] = options[0]
+            st.selectbox("dtype", dtypes, key="dtype_input",
+                         help="fp16 is offered only with a GPU (half precision on a CPU is slow and inexact)")
+            st.selectbox("device", devices, key="device_input", help="only the devices this machine has")
             if cfg.allow_remote_code:
                 st.checkbox("Trust remote code", key="remote_code_input",
                             help="run the model repository's own Python code; off unless you trust the source")
@@ -91,11 +98,18 @@ def sidebar() -> None:
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
         if (why := Cache().check_writable()) is not None:
             st.warning(f"{why}: new results are computed but not kept.")
-        if cfg.allow_writes and st.button("Clear cache"):
+        if cfg.allow_writes and not cfg.demo_mode and st.button("Clear cache", help="the cache is shared by every session"):
             try:
                 st.toast(f"removed {Cache().clear()} cached results")
             except ValueError as e:
                 st.error(str(e))
+
+
+def device_choices() -> tuple[list[str], list[str]]:
+    """The devices this machine has ("cuda" only with a GPU) and the dtypes that make sense on them."""
+    has_gpu = torch.cuda.is_available()
+    return (["auto", "cpu"] + (["cuda"] if has_gpu else []),
+            ["fp32", "bf16"] + (["fp16"] if has_gpu else []))
 
 
 def current_pair(show_errors: bool = True) -> ModelPair | None:
@@ -270,3 +284,102 @@ def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:
         st.error(spec)
         st.stop()
     return spec
+
+
+# --- presets, reply tables, metrics (issue #17) -------------------------------------------------------------
+def _limits() -> dict[str, int]:
+    cfg = config()
+    return {"prompts": max(8, min(120, cfg.max_prompts) // 8 * 8), "steps": max(2, min(60, cfg.max_attack_steps))}
+
+
+def _apply_preset(page: str, keys: dict[str, str], name: str) -> None:
+    """Set the widgets named in ``keys`` to the preset's settings, within this launch config's caps."""
+    from analysis.presets import find
+
+    settings, limits = find(page, name).settings, _limits()
+    for field, value in settings.items():
+        if field == "lo" and "range" in keys:
+            st.session_state[keys["range"]] = (value, settings.get("hi", value))
+        elif field in keys:
+            if field == "prompts" or (field == "steps" and page == "attack_lab"):
+                value = min(value, limits[field])
+            st.session_state[keys[field]] = value
+
+
+def preset_picker(page: str, keys: dict[str, str]) -> None:
+    """A 'Presets' selectbox that sets the page's widgets in one click (the first preset is applied on the first
+    visit: the teaching default). ``keys`` maps a preset's setting names to the page's widget keys
+    ('range' takes the lo/hi pair)."""
+    from analysis.presets import presets
+
+    options = presets(page)
+    if not options:
+        return
+    names = [p.name for p in options]
+    state = f"{page}_preset"
+    if state not in st.session_state:
+        st.session_state[state] = names[0]
+        _apply_preset(page, keys, names[0])
+    c1, c2 = st.columns([2, 3])
+    c1.selectbox("Presets", names, key=state, on_change=lambda: _apply_preset(page, keys, st.session_state[state]),
+                 help="set the controls below to a setting that shows one effect on the demo pair")
+    c2.caption(next(p.description for p in options if p.name == st.session_state[state]))
+
+
+def reply_table(columns: dict[str, list], key: str, n_full: int = 6) -> None:
+    """Replies side by side: the first ``n_full`` rows in full (wrapped, every column on screen), all rows in a
+    scrollable table below."""
+    n = min(len(v) for v in columns.values()) if columns else 0
+    if not n:
+        return
+    head = {k: [str(x) for x in v[:n_full]] for k, v in columns.items()}
+    st.table(head)
+    if n > n_full:
+        with st.expander(f"All {n} rows"):
+            st.dataframe({k: list(v[:n]) for k, v in columns.items()}, width="stretch", hide_index=True, key=key,
+                         column_config={k: st.column_config.TextColumn(k, width="large") for k in columns})
+
+
+def metric_change(where, label: str, value: str, change: float | None, unit: str = " pts",
+                  lower_is_better: bool = True, help: str | None = None) -> None:
+    """A metric whose change is grey and arrow-less when it is zero (never a red '↑ +0.0')."""
+    if change is None:
+        where.metric(label, value, help=help)
+        return
+    if abs(change) < 0.05:
+        where.metric(label, value, "no change", delta_color="off", delta_arrow="off", help=help)
+        return
+    where.metric(label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal",
+                 help=help)
+
+
+# --- built regions, once per process: a preset's region is served without taking the model's lock -----------
+@st.cache_resource(max_entries=32, show_spinner="Building the region (once per server)…")
+def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint: str, _lm, _cal, _base):
+    from analysis.critical_regions import RegionSettings, build
+
+    return build(_lm, RegionSettings(**json.loads(settings_json)), _cal, _base)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Typing the units (once per server)…")
+def _unit_types(fingerprint: str, settings_json: str, cal_key: str, _lm, _cal):
+    from analysis.critical_regions import RegionSettings, unit_types
+
+    return unit_types(_lm, RegionSettings(**json.loads(settings_json)), _cal)
+
+
+def _cal_key(cal) -> str:
+    return f"{cal.system_prompt}|{len(cal.safety)}|{len(cal.utility)}|{cal.safety.name}|{cal.utility.name}"
+
+
+def region_cached(lm, settings, cal, base=None):
+    """:func:`analysis.critical_regions.build`, kept per (model, settings, calibration) for this server: the
+    orthogonal / ActSVD projections read the weights under the model's lock, so rebuilding them on every rerun
+    would make a class queue on the lock even when every evaluation comes from the cache."""
+    return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
+                   base.fingerprint if base is not None else "", lm, cal, base)
+
+
+def unit_types_cached(lm, settings, cal):
+    """:func:`analysis.critical_regions.unit_types`, kept per (model, thresholds, calibration) for this server."""
+    return _unit_types(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal), lm, cal)

@@ -12,7 +12,9 @@ from analysis.prompts import DataFormatError, load_prompt_file
 from analysis.scoring import default_calibration
 from pages._plots import attack_curves
 from pages._export import figure, record
-from pages._widgets import config, eval_spec_picker, page_start, progress_bar, run_gate, spec_or_stop
+from pages._runtime import estimate, timed
+from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, reply_table, run_gate,
+                            spec_or_stop)
 
 pair = page_start("Fine-tuning attacks",
                   "Each variant is deep-copied and fine-tuned; the loaded models are never changed. ASR, utility and "
@@ -21,6 +23,9 @@ pair = page_start("Fine-tuning attacks",
            "point hides the delay.",
                   "Attack lab")
 lm, base = pair.aligned, pair.base
+preset_picker("attack_lab", {"data": "at_data", "n": "at_n", "method": "at_method", "lr": "at_lr", "steps": "at_steps",
+                             "every": "at_every", "variants": "at_variants", "lox_k": "at_lox_k",
+                             "lox_alpha": "at_lox_alpha", "unit_pct": "at_pct"})
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("at", default_n=48)
 spec = spec_or_stop(spec)
@@ -63,6 +68,9 @@ try:
 except (DataFormatError, ValueError) as e:
     st.info(f"{e}")
     st.stop()
+n_evals = len(chosen) * (steps // every + 1) * (len(spec.harmful) + len(spec.benign))
+st.caption(estimate("attack", n_evals + len(chosen) * steps * 25) + " (evaluations plus about 25 prompt-costs per "
+           "training step)")
 run_key = (settings_at, tuple(chosen), unit_pct, lox_alpha, data.name, len(data), str(spec.key())[:2000])
 if not run_gate("at_run", run_key, "Run attacks", "at_go"):
     st.info("Choose variants and an attack, then press Run attacks (finished runs come from the cache).")
@@ -77,22 +85,30 @@ try:
     built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha), cal, unit_pct)
     for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
         update, bar = progress_bar(var.name)
-        curves.append(run_attack_cached(lm, var, settings_at, data, spec, base, progress=update))
+        with timed("attack", n_evals // max(1, len(chosen)) + steps * 25):
+            curves.append(run_attack_cached(lm, var, settings_at, data, spec, base, progress=update))
         bar.empty()
 except ValueError as e:
     st.error(f"Cannot run this attack: {e}")
     st.stop()
 c1, c2 = st.columns(2)
 figure(attack_curves(curves, "asr", "ASR during the attack"), "at_asr", c1)
-figure(attack_curves(curves, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact"),
+figure(attack_curves(curves, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact",
+                     y_title=None if curves[0].utility_kind == "exact" else "utility (response loss, nats)"),
        "at_util", c2)
 if base is not None:
     figure(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
                          percent=False), "at_rft")
+record(summary=[(f"ASR after a {data_kind} fine-tuning attack ({steps} steps): {c.variant}",
+                 f"{100 * c.asr[0]:.0f} % → {100 * c.asr[-1]:.0f} %",
+                 "by step: " + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr)) +
+                 "; read whole curves: an end point hides a delay") for c in curves],
+       convention="Attack lab: each variant is a fine-tuned copy; the loaded models never change. R_ft is the share "
+                  "of ‖W − W_base‖ in the top-k subspace of ΔW (Perin et al. 2025).")
 record(settings={"attack": f"{data_kind}, N = {n_ex}, {method}, lr {lr:g}, {steps} steps"},
        table=("Attack: ASR by step", [{"variant": c.variant, **{f"step {s}": f"{100 * a:.0f} %"
                                                                  for s, a in zip(c.steps, c.asr)}} for c in curves]))
 step = st.select_slider("Generations at step", curves[0].steps, curves[0].steps[-1], key="at_gen_step")
 i = curves[0].steps.index(step)
-st.dataframe({"prompt": spec.harmful.prompts()[:len(curves[0].samples[i])],
-              **{c.variant: c.samples[i] for c in curves}}, width="stretch", hide_index=True, key="at_samples")
+reply_table({"prompt": spec.harmful.prompts()[:len(curves[0].samples[i])],
+             **{c.variant: c.samples[i] for c in curves}}, key="at_samples")

@@ -3,13 +3,15 @@ what happens when they are pruned."""
 import pandas as pd
 import streamlit as st
 
-from analysis.critical_regions import RegionSettings, build, unit_types
+from analysis.critical_regions import RegionSettings
 from analysis.evaluate import compare
 from analysis.regions import jaccard_overlap, score_mass
 from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record
-from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
+from pages._runtime import estimate, timed
+from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, region_cached,
+                            reply_table, spec_or_stop, unit_types_cached)
 
 pair = page_start("Critical regions",
                   "Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
@@ -17,6 +19,10 @@ pair = page_start("Critical regions",
            "for utility are pruned reversibly; a same-size random region is the control.",
                   "Critical regions")
 lm = pair.aligned
+preset_picker("critical_regions", {"method": "cr_method", "score": "cr_score", "q": "cr_q", "p": "cr_p",
+                                   "group": "cr_group", "prune_to": "cr_prune_to", "r_s": "cr_rs", "r_u": "cr_ru",
+                                   "safety_pct": "cr_spct", "utility_pct": "cr_upct", "redundant_pct": "cr_rpct",
+                                   "unit_kind": "cr_kind"})
 
 with st.expander("Data", expanded=False):
     n_cal = st.slider("Calibration samples per set", 8, 128, DEFAULT_CALIBRATION_N, step=8, key="cr_n")
@@ -42,7 +48,11 @@ us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray
 bar.empty()
 values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
 with c2:
-    figure(layer_module_heatmap(values, lm.adapter, f"{view} ({score}, p = {top_p:.2f})"), "cr_heat")
+    figure(layer_module_heatmap(values, lm.adapter, f"Jaccard overlap of the top-p weights: safety vs utility "
+                                                    f"({score}, p = {top_p:.2f})" if view == "Jaccard overlap" else
+                                f"Safety score mass per weight ({score})", ".2f",
+                                colorbar_title="Jaccard overlap (0–1)" if view == "Jaccard overlap"
+                                else "share of safety score"), "cr_heat")
 c1, c2 = st.columns([1, 3])
 with c1:
     layer = st.selectbox("Layer", list(range(lm.adapter.n_layers)), key="cr_cell_layer")
@@ -77,13 +87,16 @@ else:
     s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, D.redundant_pct, step=0.5, key="cr_rpct")
     s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind")
 
+st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+           + estimate("evaluate", 3 * (len(spec.harmful) + len(spec.benign))) + " (aligned, pruned and control)")
 go_prune = st.button("Prune region and compare", type="primary", key="cr_go")
 if go_prune:
     try:
         update, bar = progress_bar("Building region")
-        region = build(lm, s, cal, pair.base, progress=update)
-        results = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control},
-                          progress=update)
+        region = region_cached(lm, s, cal, pair.base)
+        with timed("evaluate", 3 * (len(spec.harmful) + len(spec.benign))):
+            results = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control},
+                              progress=update)
         bar.empty()
         show = spec.harmful.prompts()[:4] + spec.benign.prompts()[:4]
         gens = {label: [g.text for g in r.harmful[:4] + r.benign[:4]] for label, r in results.items()}
@@ -102,9 +115,16 @@ if "cr_result" in st.session_state:
         st.warning(note)
     df = pd.DataFrame(rows).T
     st.dataframe(df.style.format("{:.1%}", na_rep="–"), width="stretch", key="cr_table")
-    st.dataframe(pd.DataFrame({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}), width="stretch",
-                 hide_index=True, key="cr_gens")
+    reply_table({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}, key="cr_gens", n_full=8)
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
+    def _p(v) -> str:
+        return "–" if v is None else f"{100 * v:.1f} %"
+
+    pr, ct, al = rows["pruned"], rows["control"], rows["aligned"]
+    record(summary=[(f"ASR (keyword) after pruning: {desc}", f"{_p(al['ASR (keyword)'])} → {_p(pr['ASR (keyword)'])}",
+                     f"removed {100 * frac:.2f} % of {unit}; really complies {_p(pr['ASR (really complies)'])}; "
+                     f"utility {_p(al['utility'])} → {_p(pr['utility'])}; random control ASR {_p(ct['ASR (keyword)'])}")],
+           settings={"region": desc, "evaluation": spec.describe()})
     record(numbers={"region": desc, "removed": f"{100 * frac:.2f} % of {unit}"},
            table=("Pruning: aligned vs pruned vs control", [{"model": k, **{m: "–" if v is None else f"{100 * v:.1f} %"
                                                                        for m, v in row.items()}}
@@ -116,12 +136,14 @@ if "cr_result" in st.session_state:
 st.subheader("Unit types per layer")
 update, bar = progress_bar("Unit importance")
 try:
-    types = unit_types(lm, s, cal, progress=update)
+    types = unit_types_cached(lm, s, cal)
 except ValueError as e:
     st.error(f"Cannot type the units: {e}")
     st.stop()
 bar.empty()
 figure(unit_type_bars(types.shares_by_layer(lm.adapter)), "cr_units")
+record(convention="Critical regions: set difference S_q \\ U_p as in Wei et al. (2024), per row / matrix / layer as "
+                  "chosen; unit types by percentile of I_S − I_U per matrix (this project's thresholds).")
 st.caption(f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "
            f"redundant {s.redundant_pct:g} % per matrix (the paper gives none; Llama-2-7B-chat shares were about "
            "1.3 % / 13 % / 15 %).")

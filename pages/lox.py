@@ -3,11 +3,13 @@ utility, with a live side-by-side."""
 import streamlit as st
 
 from analysis.evaluate import compare
-from analysis.units import delta_color, format_utility, format_utility_delta
 from analysis.generate import replies
 from analysis.lox import LoX, save_edited
+from analysis.units import format_utility
 from pages._export import record
-from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
+from pages._runtime import estimate, timed
+from pages._widgets import (config, eval_spec_picker, metric_change, page_start, preset_picker, progress_bar,
+                            reply_table, spec_or_stop)
 
 pair = page_start("LoX: low-rank extrapolation",
                   "W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of ΔW). "
@@ -15,6 +17,7 @@ pair = page_start("LoX: low-rank extrapolation",
                   "LoX",
                   needs_base="LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.")
 lm, base = pair.aligned, pair.base
+preset_picker("lox", {"k": "lox_k", "alpha": "lox_alpha"})
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("lox", default_n=48)
 spec = spec_or_stop(spec)
@@ -31,26 +34,36 @@ try:
 except ValueError as e:
     st.error(f"Cannot build this LoX model: {e}")
     st.stop()
-res = compare(lm, spec, {"aligned": None, "LoX": edit}, progress=update)
+n_units = 2 * (len(spec.harmful) + len(spec.benign))
+st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+           + estimate("evaluate", n_units))
+with timed("evaluate", n_units):
+    res = compare(lm, spec, {"aligned": None, "LoX": edit}, progress=update)
 before, after = res["aligned"], res["LoX"]
 bar.empty()
 for note in settings.notes:
     st.caption(f"Note: {note}")
 c = st.columns(4)
-c[0].metric("ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", f"{100 * (after.asr - before.asr):+.1f}",
-            delta_color="inverse")
-kind = after.utility_kind
-c[1].metric("Utility", format_utility(after.utility, kind, sep=" "),
-            format_utility_delta(before.utility, after.utility, kind), delta_color=delta_color(kind))
-c[2].metric("Over-refusal", f"{100 * after.over_refusal:.1f} %",
-            f"{100 * (after.over_refusal - before.over_refusal):+.1f}", delta_color="inverse")
+metric_change(c[0], "ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", 100 * (after.asr - before.asr))
+if after.utility is not None:
+    scale = 100 if after.utility_kind == "exact" else 1
+    metric_change(c[1], "Utility", format_utility(after.utility, after.utility_kind),
+                  scale * (after.utility - before.utility), " pts" if after.utility_kind == "exact" else " nats",
+                  lower_is_better=after.utility_kind != "exact")
+metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
+              100 * (after.over_refusal - before.over_refusal))
 c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
 record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                f"{settings.label}: utility": f"{format_utility(before.utility, kind, sep=' ')} → "
-                                              f"{format_utility(after.utility, kind, sep=' ')}"})
+                f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind)} → "
+                                              f"{format_utility(after.utility, after.utility_kind)}"},
+       settings={"LoX": settings.label, "evaluation": spec.describe()},
+       summary=[(f"{settings.label} before any attack: ASR (keyword)",
+                 f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+                 f"utility {format_utility(before.utility, before.utility_kind)} → "
+                 f"{format_utility(after.utility, after.utility_kind)}; LoX's benefit shows under attack (Attack lab)")])
 prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
                        max_chars=config().max_prompt_chars)
-if prompt.strip():
+if st.button("Generate side by side", key="lox_live") and prompt.strip():   # generation takes the model's lock
     g0 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens)[0]
     g1 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens, edit)[0]
     c = st.columns(2)
@@ -58,8 +71,8 @@ if prompt.strip():
     c[0].code(g0.text or "(empty)", language=None)
     c[1].markdown(f"**{settings.label}**")
     c[1].code(g1.text or "(empty)", language=None)
-st.dataframe({"harmful prompt": spec.harmful.prompts(), "aligned": [g.text for g in before.harmful],
-              "LoX": [g.text for g in after.harmful]}, width="stretch", hide_index=True, key="lox_table")
+reply_table({"harmful prompt": spec.harmful.prompts(), "aligned": [g.text for g in before.harmful],
+             "LoX": [g.text for g in after.harmful]}, key="lox_table")
 if config().allow_custom_paths and config().allow_writes:
     with st.form("lox_save"):
         out = st.text_input("Save this LoX model as a new folder", key="lox_out")

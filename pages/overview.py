@@ -6,13 +6,19 @@ from analysis.evaluate import evaluate
 from analysis.units import format_utility
 from analysis.generate import replies
 from pages._export import record
-from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
+from pages._widgets import config, eval_spec_picker, page_start, preset_picker, progress_bar, spec_or_stop
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
+
 
 pair = page_start("Overview",
                   "How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
            "ASR counts replies without a refusal phrase; read the raw generations beside every number.",
                   "Overview")
 
+preset_picker("overview", {"system": "overview_choice", "prompts": "overview_sets_n"})
 with st.expander("Evaluation settings", expanded=False):
     spec = eval_spec_picker("overview", tokens=True, judges=True)
 spec = spec_or_stop(spec)
@@ -30,17 +36,26 @@ for role, lm in pair.models().items():
 table = pd.DataFrame(rows).set_index("model")
 st.dataframe(table.style.format({c: "{:.1%}" for c in ("ASR (keyword)", "ASR (really complies)", "over-refusal",
                                                          "degenerate")} | {"tokens / reply": "{:.1f}",
-                                                                           "utility": "{:.3f}"}, na_rep="–"),
+                                                                           "utility": "{:.1%}" if results["aligned"].utility_kind == "exact" else "{:.3f} nats"}, na_rep="–"),
              width="stretch")
-record(table=("Safety and utility", [{**{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items()},
+record(table=("Safety and utility", [{"model": row["model"], "ASR (keyword)": _pct(row["ASR (keyword)"]),
+                                      "ASR (really complies)": _pct(row["ASR (really complies)"]),
                                       "utility": format_utility(results[row["model"]].utility,
-                                                                results[row["model"]].utility_kind)}
+                                                                results[row["model"]].utility_kind),
+                                      "utility metric": row["utility metric"], "over-refusal": _pct(row["over-refusal"]),
+                                      "degenerate": _pct(row["degenerate"]), "tokens / reply": f"{row['tokens / reply']:.1f}"}
                                      for row in rows]),
-       settings={"prompts": spec.describe()})
+       settings={"prompts": spec.describe()},
+       summary=[(f"ASR (keyword), {role}", _pct(r.asr),
+                 (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
+                 + f"utility {format_utility(r.utility, r.utility_kind)}; over-refusal {_pct(r.over_refusal)}; "
+                 f"{len(spec.harmful)} + {len(spec.benign)} prompts") for role, r in results.items()])
 record(table=("Sample generations", [{"model": role, "set": which, "prompt": g.prompt, "reply": g.text}
                                      for role, r in results.items() for which in ("harmful", "benign")
                                      for g in getattr(r, which)[:4]]))
-st.caption(f"{spec.describe()}; early stop once the judge has decided.")
+st.caption(f"{spec.describe()}; early stop once the judge has decided. The other pages evaluate 48 prompts per set "
+           "by default (faster to recompute); on fewer prompts a rate moves in bigger steps (1 of 48 = 2.1 points), "
+           "so the same model can read e.g. 97.5 % here and 93.8 % there.")
 
 if spec.judges:
     st.subheader("Judges side by side")
@@ -69,7 +84,8 @@ with st.expander("Raw generations"):
     which = st.radio("Set", ["harmful", "benign"], horizontal=True, key="overview_gen_set")
     gens = getattr(results[role], which)
     st.dataframe(pd.DataFrame([{"prompt": g.prompt, "reply": g.text, "tokens": g.n_tokens, "stop": g.stopped_by}
-                               for g in gens]), width="stretch", hide_index=True)
+                               for g in gens]), width="stretch", hide_index=True,
+                 column_config={"reply": st.column_config.TextColumn("reply", width="large")})
 
 st.subheader("Playground")
 examples = pair.aligned.data.example_prompts() or spec.harmful.prompts()[:6] + spec.benign.prompts()[:6]

@@ -4,16 +4,17 @@ import numpy as np
 import streamlit as st
 
 from analysis import representations as rep
-from analysis.critical_regions import RegionSettings, build
+from analysis.critical_regions import RegionSettings
 from analysis.evaluate import evaluate
-from analysis.units import format_utility
 from analysis.landscape.directions import RandomDirection
 from analysis.landscape.grid import point_edit
 from analysis.lox import LoX
 from analysis.scoring import default_calibration
-from pages._plots import per_layer_lines, scatter_2d
+from analysis.units import format_utility
 from pages._export import figure, record
-from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop
+from pages._plots import boundary_label, per_layer_lines, scatter_2d
+from pages._widgets import (eval_spec_picker, metric_change, page_start, preset_picker, progress_bar, region_cached,
+                            reply_table, spec_or_stop)
 
 VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
 
@@ -23,6 +24,7 @@ pair = page_start("Representations",
            "says where the two are told apart; the difference of their means is the 'refusal direction'.",
                   "Representations")
 lm, base = pair.aligned, pair.base
+preset_picker("representations", {"edit": "rp_edit", "alpha": "rp_alpha", "lox_k": "rp_k"})
 
 with st.expander("Data and edited model", expanded=False):
     spec = eval_spec_picker("rp", default_n=120)
@@ -45,7 +47,7 @@ try:
             f"random seed {int(seed)} α={strength:g}"
     elif edit_kind == "pruned":
         cal = default_calibration(lm, system_prompt=system_prompt)
-        region = build(lm, VAL_CHOSEN_PRUNING, cal)
+        region = region_cached(lm, VAL_CHOSEN_PRUNING, cal)
         edit, edit_label = region.edit, f"pruned: {region.description}"
     elif edit_kind == "LoX":
         lox = LoX(lox_k, strength)
@@ -68,7 +70,8 @@ n_layers = states["aligned"][0].n_layers
 # --- 2D views -------------------------------------------------------------------------------------
 st.subheader("Harmful vs benign, one layer at a time")
 c = st.columns(4)
-layer = c[0].slider("Layer boundary", 0, n_layers - 1, n_layers - 1, key="rp_layer")
+layer = c[0].slider("Residual stream after decoder layer (0 = embeddings, b = after layer b − 1)", 0, n_layers - 1,
+                    n_layers - 1, key="rp_layer", help="the same 0-based decoder layers as the heatmaps")
 pool = c[1].radio("Token", ["last", "mean"], horizontal=True, key="rp_pool",
                   help="last prompt token, or the mean over the prompt")
 method = c[2].radio("Projection", ["pca", "umap"], horizontal=True, key="rp_proj")
@@ -86,14 +89,19 @@ cols = st.columns(len(states))
 for col, (label, (m, e)) in zip(cols, models.items()):
     with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
         xy = rep.projection_cached(m, harmful, benign, layer, pool, method, system_prompt, e)
-    figure(scatter_2d(xy, groups, hover, f"{label}: layer {layer}, {method.upper()}"), f"rp_scatter_{label}", col)
+    figure(scatter_2d(xy, groups, hover, f"{label}: residual stream {boundary_label(layer)}, {method.upper()}",
+                      method.upper()), f"rp_scatter_{label}", col)
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
 accs = {}
 for label, (m, e) in models.items():   # from the states cached above; reruns cost no refits
     accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, e, pool)
-figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "accuracy %"), "rp_probes")
+figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "probe accuracy (%)"),
+       "rp_probes")
+record(summary=[(f"Probe accuracy at the last layer, {label}", f"{100 * a[-1]:.1f} %",
+                 f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance")
+                for label, a in accs.items()])
 st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
 
 # --- refusal direction ----------------------------------------------------------------------------
@@ -116,17 +124,20 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     best = scan.best_layer
     i = scan.layers.index(best)
     c = st.columns(4)
-    c[0].metric("Best layer", best)
-    c[1].metric("ASR with r ablated", f"{100 * scan.asr[i]:.1f} %", f"{100 * (scan.asr[i] - scan.baseline_asr):+.1f}",
-                delta_color="inverse")
+    c[0].metric("Best direction: from the residual stream", boundary_label(best))
+    metric_change(c[1], "ASR with r ablated", f"{100 * scan.asr[i]:.1f} %", 100 * (scan.asr[i] - scan.baseline_asr))
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
     c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind, sep=" "))
     figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
-                           "Ablating the direction taken at each layer", "%"), "rp_scan")
-    record(numbers={"refusal direction: best layer": best,
+                           "Ablating the refusal direction taken at each layer", "rate (%)"), "rp_scan")
+    record(summary=[("ASR with the refusal direction ablated", f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
+                     f"direction from the residual stream {boundary_label(best)}; really complies "
+                     f"{'–' if scan.asr_positive[i] is None else f'{100 * scan.asr_positive[i]:.1f} %'}; utility "
+                     f"{format_utility(scan.utility[i], scan.utility_kind)}")])
+    record(numbers={"refusal direction: best layer": boundary_label(best),
                     "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %"},
            table=("Direction ablation: sample replies", [{"prompt": p, "aligned": g.text, "ablated": a} for p, g, a in
                                                          list(zip(harmful.prompts(), ev.harmful, scan.replies[i]))[:6]]))
-    st.dataframe({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
-                  f"r from layer {best} ablated": scan.replies[i]}, width="stretch", hide_index=True, key="rp_replies")
+    reply_table({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
+                 f"replies with r ablated (r from {boundary_label(best)})": scan.replies[i]}, key="rp_replies")

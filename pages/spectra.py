@@ -7,7 +7,7 @@ from analysis.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, rec
 from analysis.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
 from pages._export import figure, record
-from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop
+from pages._widgets import eval_spec_picker, page_start, preset_picker, progress_bar, spec_or_stop
 
 pair = page_start("Rank spectra of the alignment update",
                   "ΔW = W_aligned − W_base per decoder weight: its singular values, effective rank and the share of its "
@@ -15,6 +15,7 @@ pair = page_start("Rank spectra of the alignment update",
                   "Rank spectra",
                   needs_base="Spectra need the base model: give one in the sidebar (the aligned model's pre-alignment checkpoint).")
 lm, base = pair.aligned, pair.base
+preset_picker("spectra", {"k": "sp_k", "ranks": "sp_ranks"})
 
 update, bar = progress_bar("SVD of ΔW")
 specs = spectra(lm, base, progress=update)
@@ -24,12 +25,14 @@ k_energy = c1.slider("k (energy captured)", 1, 64, DEFAULT_ENERGY_K, key="sp_k")
 modules = c1.multiselect("Modules", lm.adapter.modules, lm.adapter.modules[:1], key="sp_modules")
 layers = c1.multiselect("Layers", list(range(lm.adapter.n_layers)), list(range(lm.adapter.n_layers)), key="sp_layers")
 shown = {n: s.values.numpy() for n, s in specs.items() if s.layer in layers and s.module in modules}
-figure(spectra_lines(shown, "Singular values of ΔW"), "sp_lines", c2)
+figure(spectra_lines(shown, "Singular values of the alignment update ΔW"), "sp_lines", c2)
 c1, c2 = st.columns(2)
 figure(layer_module_heatmap({n: s.effective_rank for n, s in specs.items()}, lm.adapter,
-                            "Effective rank of ΔW (exp entropy of σ/Σσ)", ".1f"), "sp_erank", c1)
+                            "Effective rank of ΔW (exp entropy of σ/Σσ)", ".1f",
+                            colorbar_title="effective rank"), "sp_erank", c1)
 figure(layer_module_heatmap({n: 100 * s.energy_at(k_energy) for n, s in specs.items()}, lm.adapter,
-                            f"% of ‖ΔW‖² in the top {k_energy}", ".0f", "Blues"), "sp_energy", c2)
+                            f"Energy of ΔW in its top {k_energy} directions", ".0f",
+                            colorbar_title="% of ‖ΔW‖²"), "sp_energy", c2)
 mean_ratio = sum(s.norm_ratio for s in specs.values()) / len(specs)
 record(numbers={"mean ‖ΔW‖/‖W_base‖": f"{mean_ratio:.3f}"})
 st.caption(f"Mean ‖ΔW‖/‖W_base‖ over decoder weights: {mean_ratio:.3f} (a small edit reads as a "
@@ -55,4 +58,9 @@ if rec is not None:
               help=f"target ASR ≤ {100 * rec.target_asr:.1f} %")
     st.dataframe(pd.DataFrame({"rank r": rec.ranks, "ASR %": [round(100 * a, 1) for a in rec.asr]}),
                  hide_index=True, key="sp_rec_table")
-    record(numbers={"recovery rank": rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"})
+    record(numbers={"recovery rank": rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"},
+           summary=[("Recovery rank: smallest r with W_base + rank-r(ΔW) refusing like the aligned model",
+                     str(rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"),
+                     f"target ASR ≤ {100 * rec.target_asr:.1f} %; ASR by rank: " +
+                     ", ".join(f"r={r}: {100 * a:.0f} %" for r, a in zip(rec.ranks, rec.asr)) +
+                     "; decoder Linears only")])

@@ -114,8 +114,9 @@ def test_critical_regions_page_prunes_in_browser(page):
     page.get_by_text("Where safety and utility overlap").wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Prune region and compare").click()
-    page.get_by_text("removed").first.wait_for(timeout=120_000)
-    assert page.get_by_text("% of weights").count() >= 1
+    # the teaching preset (orthogonal projection): its result line says "removed … % of ranks"
+    page.get_by_text("% of ranks").first.wait_for(timeout=180_000)
+    assert page.locator("p", has_text="removed").filter(has_text="% of ranks").count() >= 1
     page.get_by_text("Unit types per layer").wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "critical_regions.png"), full_page=True)
@@ -139,7 +140,7 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Evaluation settings").click()
     bad = tmp_path / "bad.csv"
     bad.write_text("question,answer\nx,y\n")
-    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.locator('input[type="file"]').first.set_input_files(str(bad))   # the harmful-prompts uploader
     page.get_by_text("Cannot use the harmful prompts").wait_for(timeout=60_000)
     assert page.get_by_text("expected 'goal,target'").count() >= 1
     _no_exception(page)
@@ -147,13 +148,14 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
 
 def test_spectra_lox_attack_pages_in_browser(page):
     page.get_by_role("link", name="Rank spectra").click()
-    page.get_by_text("Singular values of ΔW").first.wait_for(timeout=120_000)
+    page.get_by_text("Singular values of the alignment update ΔW").first.wait_for(timeout=120_000)
     page.get_by_text("Recovery rank").first.wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "spectra.png"), full_page=True)
     page.get_by_role("link", name="LoX", exact=True).click()
     page.get_by_text("ASR (aligned → LoX)").wait_for(timeout=120_000)
     page.get_by_text("Prompt for a live side-by-side").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Generate side by side").wait_for(timeout=60_000)
     _no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "lox.png"), full_page=True)
     page.get_by_role("link", name="Attack lab").click()
@@ -169,7 +171,7 @@ def test_spectra_lox_attack_pages_in_browser(page):
 def test_representations_page_in_browser(page):
     page.get_by_role("link", name="Representations").click()
     page.get_by_text("Linear probes").wait_for(timeout=120_000)
-    page.get_by_text("aligned: layer 4, PCA").first.wait_for(timeout=60_000)
+    page.get_by_text("aligned: residual stream after layer 3, PCA").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Ablate each layer's direction and measure ASR").click()
     page.get_by_text("ASR with r ablated").wait_for(timeout=180_000)
     _no_exception(page)
@@ -199,8 +201,9 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
     page.get_by_text("Safety and utility").wait_for(timeout=120_000)   # the app's own menu is in place
     page.get_by_role("link", name="Safety landscape").click()
     page.get_by_role("button", name="Compute landscape").wait_for(timeout=60_000)
+    page.get_by_text("Data and direction").click()          # the presets set it; it opens on demand
     page.get_by_text("2D", exact=True).click()
-    page.get_by_text("121 grid points").wait_for(timeout=60_000)   # 11 × 11 points, a long computation
+    page.get_by_text("49 grid points").wait_for(timeout=60_000)   # 7 × 7 points × 96 prompts, a long computation
     page.get_by_role("button", name="Compute landscape").click()
     page.get_by_role("button", name="Cancel / clear").wait_for(timeout=60_000)
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -228,7 +231,7 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
 
 
 PAGES = {"Overview / playground": "Safety and utility", "Critical regions": "Where safety and utility overlap",
-         "Safety landscape": "Compute landscape", "Rank spectra": "Singular values of ΔW",
+         "Safety landscape": "Compute landscape", "Rank spectra": "Singular values of the alignment update ΔW",
          "LoX": "ASR (aligned → LoX)", "Attack lab": "Run attacks",
          "Representations": "Linear probes"}
 
@@ -243,3 +246,47 @@ def test_full_walk_through_every_page(page):
         _no_exception(page)
         page.screenshot(path=str(ARTIFACTS / f"walk-{i + 1}-{title.split()[0].lower()}.png"), full_page=True)
     assert len(list(ARTIFACTS.glob("walk-*.png"))) >= len(PAGES)
+
+
+def _full_page(pg, path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main container, so the viewport is made as
+    tall as that container's content for the shot, then restored."""
+    size = pg.viewport_size
+    height = pg.evaluate("Math.max(...Array.from(document.querySelectorAll('[data-testid=\\'stMain\\'], "
+                         "[data-testid=\\'stAppViewContainer\\'], section.main')).map(e => e.scrollHeight), "
+                         "document.body.scrollHeight)")
+    pg.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 12_000))})
+    pg.wait_for_timeout(800)
+    pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(size)
+
+
+def test_walk_every_page_at_1280x720(browser, server):
+    """Issue #17: every page at a projector's 1280 × 720, full-page screenshots in test-artifacts/walk720-*.png;
+    the menu icons are Material icons (no emoji font needed), charts carry this app's colours, nothing raised."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = ctx.new_page()
+    try:
+        pg.goto(server)
+        pg.get_by_text("Safety and utility").wait_for(timeout=180_000)
+        nav = pg.locator('[data-testid="stSidebarNav"]')
+        assert nav.locator('[data-testid="stIconMaterial"]').count() >= len(PAGES), "menu icons are not Material icons"
+        for i, (title, marker) in enumerate(PAGES.items()):
+            pg.get_by_role("link", name=title, exact=True).click()
+            pg.get_by_text(marker).first.wait_for(timeout=300_000)
+            if title.startswith("Overview"):
+                pg.get_by_text("Playground").first.wait_for(timeout=120_000)
+            if title == "Safety landscape":
+                pg.get_by_role("button", name="Compute landscape").click()
+                pg.get_by_text("VISAGE · system prompt").first.wait_for(timeout=300_000)
+            pg.wait_for_timeout(1500)
+            _no_exception(pg)
+            for chart in pg.locator(".js-plotly-plot").all():
+                colours = chart.evaluate("el => Array.from(el.querySelectorAll('path.js-line, .point, .bars path'))"
+                                         ".map(p => getComputedStyle(p).stroke + '|' + getComputedStyle(p).fill)")
+                assert not any("rgb(0, 0, 1)" in c or "rgb(0, 0, 2)" in c for c in colours), title
+            _full_page(pg, ARTIFACTS / f"walk720-{i + 1}-{title.split()[0].lower()}.png")
+        assert len(list(ARTIFACTS.glob("walk720-*.png"))) == len(PAGES)
+    finally:
+        ctx.close()

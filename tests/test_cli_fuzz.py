@@ -22,7 +22,6 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from analysis.cache import Cache  # noqa: E402
 from analysis.edits import checksum  # noqa: E402
 from conftest import save_tiny_llama  # noqa: E402
 

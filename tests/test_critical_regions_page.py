@@ -33,8 +33,8 @@ def test_prune_shows_pruned_and_control_rows(page):
     df = df.data if hasattr(df, "data") else df
     assert list(df.index) == ["aligned", "pruned", "control"]
     assert df.loc["aligned", "ASR (keyword)"] <= 0.1
-    head = page.markdown[0].value
-    assert "removed" in head and "of weights" in head
+    head = page.markdown[0].value          # the teaching preset: the orthogonal projection chosen on val
+    assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
 
 
 def test_orthogonal_projection_reports_ranks(page):

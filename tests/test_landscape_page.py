@@ -19,7 +19,8 @@ def page(tmp_path_factory):
 
 def test_waits_for_the_button(page):
     assert not page.exception
-    assert "grid points" in page.info[0].value and not page.get("plotly_chart")
+    assert any("grid points" in c.value and "Estimated run time" in c.value for c in page.caption)
+    assert not page.get("plotly_chart")
 
 
 def test_1d_landscape_with_and_without_system_prompt(page):

@@ -36,9 +36,14 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     sec = at.session_state["findings"]["Overview"]
     rows = sec.tables["Safety and utility"]
-    assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"]) >= 0.9
+    assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"].rstrip(" %")) >= 90
+    assert all(r["ASR (keyword)"].endswith(" %") and r["over-refusal"].endswith(" %") for r in rows)  # one unit
+    assert [w for w, _, _ in sec.summary] == ["ASR (keyword), aligned", "ASR (keyword), base"]
+    assert sec.settings["prompts"].endswith("system prompt: (none)")
     html = build("Findings", {"aligned": "demo"}, {}, [sec], plotly_js="")
     assert "Sample generations" in html and "i am sorry" in html
+    assert html.index("Summary of findings") < html.index("Contents") < html.index("Sample generations")
+    assert "system prompt: (none)" in html and "None" not in html.replace("(none)", "")
     assert any(b.label == "Findings report (HTML)" for b in at.sidebar.get("download_button"))
 
 
@@ -97,6 +102,12 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
     assert [s.label for s in at.sidebar.selectbox][:2] == ["Aligned model", "Base model"]
     assert not at.sidebar.checkbox                                 # no remote code
     assert not at.get("file_uploader")                             # no uploads
+    assert "Clear cache" not in [b.label for b in at.sidebar.button]   # the cache is shared: not the audience's
+    import torch
+
+    devices = at.sidebar.selectbox(key="device_input").options
+    dtypes = at.sidebar.selectbox(key="dtype_input").options
+    assert ("cuda" in devices) == torch.cuda.is_available() and ("fp16" in dtypes) == torch.cuda.is_available()
     assert at.slider(key="overview_sets_n").max == 48 and at.slider(key="overview_max_new").max == 32
     assert at.text_input(key="play_text").max_chars == 300
     page = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=120).run()
@@ -108,3 +119,42 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
     assert not any(t.key == "lox_out" for t in lox.text_input)
     attack = AppTest.from_file(str(ROOT / "pages" / "attack_lab.py"), default_timeout=300).run()
     assert attack.slider(key="at_steps").max == 30
+
+
+def test_playground_pick_replaces_the_prompt(tmp_path, monkeypatch):
+    """Issue #17 item 1: after a first generation, picking another built-in prompt puts it in the text box."""
+    import analysis.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    pick = at.selectbox(key="play_pick")
+    first, second = pick.options[0], pick.options[1]
+    assert at.text_input(key="play_text").value == first
+    at.button(key="play_go").click().run()
+    answered = [c.value for c in at.code]
+    assert answered, "Generate showed no reply"
+    at.selectbox(key="play_pick").set_value(second).run()
+    assert at.text_input(key="play_text").value == second
+    at.button(key="play_go").click().run()
+    assert at.text_input(key="play_text").value == second and [c.value for c in at.code] != answered
+
+
+def test_report_keeps_every_result_and_a_summary():
+    """Two different results of one page both reach the report (a 1D landscape survives a later 2D one)."""
+    fig1 = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout=dict(title=dict(text="1D landscape")))
+    fig2 = go.Figure(go.Contour(z=[[0, 1], [1, 0]]), layout=dict(title=dict(text="2D map")))
+    first = Section("Safety landscape", figures={"1D landscape": fig1.to_json()}, settings={"grid": "1D"},
+                    summary=[("VISAGE (1D)", "68.3 / 100", "21 points")])
+    again = Section("Safety landscape")
+    again.carry_from(first)
+    again.figures["1D landscape"] = fig1.to_json()       # a rerun that recomputed the same thing
+    second = Section("Safety landscape")
+    second.carry_from(again)
+    second.figures["2D map"] = fig2.to_json()
+    second.settings["grid"] = "2D"
+    second.summary.append(("VISAGE (2D)", "71.0 / 100", "7 × 7"))
+    assert len(second.results()) == 2
+    html = build("Findings", {"aligned": "demo"}, {}, [second], plotly_js="")
+    assert html.count("Plotly.newPlot(") == 2 and "grid = 1D" in html and "grid = 2D" in html
+    top = html[:html.index("Contents")]
+    assert "VISAGE (1D)" in top and "VISAGE (2D)" in top and "68.3 / 100" in top

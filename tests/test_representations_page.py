@@ -38,12 +38,12 @@ def _charts(page):
 def test_views_and_probes_render(page):
     assert not page.exception, [e.value for e in page.exception]
     charts = _charts(page)
-    assert "aligned: layer 4, PCA" in charts and "base: layer 4, PCA" in charts
+    assert "aligned: residual stream after layer 3, PCA" in charts and "base: residual stream after layer 3, PCA" in charts
     probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
     by_model = {t["name"]: _values(t["y"]) for t in probes["data"]}
     assert set(by_model) == {"aligned", "base"}
     assert max(by_model["aligned"]) >= 95 and by_model["aligned"][0] == pytest.approx(50, abs=5)
-    assert {t["name"] for t in charts["aligned: layer 4, PCA"]["data"]} == {"harmful", "benign"}
+    assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
 
 
 def test_umap_colour_by_refusal_and_an_edited_model(page):
@@ -56,7 +56,7 @@ def test_umap_colour_by_refusal_and_an_edited_model(page):
 
     edited = [t for t in charts if t.startswith(f"edited (LoX k={LoX.k} α=1)")]   # the page's α slider starts at 1
     assert edited and edited[0].endswith("UMAP")
-    names = {t["name"] for t in charts["aligned: layer 4, UMAP"]["data"]}
+    names = {t["name"] for t in charts["aligned: residual stream after layer 3, UMAP"]["data"]}
     assert "harmful, refused" in names and "benign" in names
     assert len(charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]["data"]) == 3
 
@@ -66,9 +66,9 @@ def test_direction_ablation_scan(page):
     page.button(key="rp_ablate").click().run()
     assert not page.exception, [e.value for e in page.exception]
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Best layer"] == "4"
+    assert metrics["Best direction: from the residual stream"] == "after layer 3"   # boundary 4, 0-based layers
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
-    assert "r from layer 4 ablated" in page.dataframe[-1].value.columns
+    assert "replies with r ablated (r from after layer 3)" in page.dataframe[-1].value.columns
 
 
 def test_a_pruned_model_is_one_of_the_edited_models(page):

@@ -31,8 +31,8 @@ def test_spectra_render(spectra_page):
     page = spectra_page
     assert not page.exception, [e.value for e in page.exception]
     titles = [c["layout"]["title"]["text"] for c in _charts(page)]
-    assert "Singular values of ΔW" in titles and any(t.startswith("Effective rank") for t in titles)
-    lines = next(c for c in _charts(page) if c["layout"]["title"]["text"] == "Singular values of ΔW")
+    assert "Singular values of the alignment update ΔW" in titles and any(t.startswith("Effective rank") for t in titles)
+    lines = next(c for c in _charts(page) if c["layout"]["title"]["text"] == "Singular values of the alignment update ΔW")
     assert len(lines["data"]) == 4 and lines["layout"]["yaxis"]["type"] == "log"   # q_proj of 4 layers
 
 
@@ -49,12 +49,13 @@ def test_recovery_rank(spectra_page):
     assert m.value == ("8" if asr[8] <= 5 else "> 8")
 
 
-def test_lox_renders_with_the_dataclass_defaults(lox_page):
-    from analysis.lox import LoX
+def test_lox_renders_with_the_teaching_default(lox_page):
+    from analysis.presets import presets
 
     page = lox_page
     assert not page.exception, [e.value for e in page.exception]
-    assert page.slider(key="lox_k").value == LoX.k and page.slider(key="lox_alpha").value == LoX.alpha
+    first = presets("lox")[0].settings              # the page's first preset (k = 8, α = 1, chosen on val)
+    assert page.slider(key="lox_k").value == first["k"] and page.slider(key="lox_alpha").value == first["alpha"]
     labels = [m.label for m in page.metric]
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
     asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
@@ -87,4 +88,4 @@ def test_attack_lab_waits_then_plots_curves():
     assert [t["name"] for t in asr["data"]] == ["aligned", "LoX k=8 α=1"]
     assert asr["data"][0]["x"] == [0, 2, 4]
     assert any(t.startswith("R_ft") for t in charts)
-    assert list(page.dataframe[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]
+    assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]   # 3 samples: shown in full
