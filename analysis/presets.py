@@ -99,6 +99,17 @@ PRESETS: dict[str, list[Preset]] = {
         Preset("representations", "LoX (k = 8, α = 1)", "LoX sharpens the separation slightly.",
                {"edit": "LoX", "alpha": 1.0, "lox_k": 8}),
     ],
+    "alignment_depth": [
+        Preset("alignment_depth", "Where alignment lives: the first tokens",
+               "KL(aligned ‖ base) per reply position: 99.6 % of it in the first 3 positions; prefilling one token "
+               "of a harmful answer takes ASR from 0 to 99 %.", {"edit": "none"}),
+        Preset("alignment_depth", "Depth of LoX (k = 8, α = 1)",
+               "LoX moves the model throughout the reply (42 % of its KL in the first 3 positions), not only at the "
+               "first token.", {"edit": "LoX", "edit_alpha": 1.0, "edit_k": 8}),
+        Preset("alignment_depth", "Depth of a random perturbation",
+               "A random direction of the landscape, α = 1: its change is spread over the whole reply (27 %).",
+               {"edit": "random perturbation", "edit_alpha": 1.0}),
+    ],
 }
 
 

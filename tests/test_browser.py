@@ -233,7 +233,7 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, browser, serv
 PAGES = {"Overview / playground": "Safety and utility", "Critical regions": "Where safety and utility overlap",
          "Safety landscape": "Compute landscape", "Rank spectra": "Singular values of the alignment update ΔW",
          "LoX": "ASR (aligned → LoX)", "Attack lab": "Run attacks",
-         "Representations": "Linear probes"}
+         "Representations": "Linear probes", "Alignment depth": "Per-token divergence, aligned vs base"}
 
 
 def test_full_walk_through_every_page(page):

@@ -12,7 +12,8 @@ WIDGETS = {"critical_regions": {"method": "cr_method", "score": "cr_score", "q":
                                 "r_s": "cr_rs", "r_u": "cr_ru", "unit_kind": "cr_kind"},
            "safety_landscape": {"dim": "ls_dim", "kind": "ls_kind", "steps": "ls_steps", "system": "ls_sys"},
            "attack_lab": {"data": "at_data", "n": "at_n", "steps": "at_steps", "every": "at_every",
-                          "variants": "at_variants"}}
+                          "variants": "at_variants"},
+           "alignment_depth": {"edit": "ad_edit", "edit_alpha": "ad_edit_alpha", "edit_k": "ad_edit_k"}}
 
 
 def test_presets_are_well_formed():
