@@ -141,18 +141,22 @@ def require_pair() -> ModelPair:
     return pair
 
 
-def page_start(title: str, caption: str, section_title: str, needs_base: str | None = None) -> ModelPair:
-    """A page's title and caption, the loaded pair, and its findings section; ``needs_base`` is the message
-    shown (and the page stopped) when the pair has no base model."""
+def page_start(page: str) -> ModelPair:
+    """The page's title and caption (from :mod:`pages._catalog`), the loaded pair, its findings section, the base
+    check, and its presets picker (the first visit applies the teaching default)."""
+    from pages._catalog import PAGES
     from pages._export import section
 
-    st.title(title)
-    st.caption(caption)
+    info = PAGES[page]
+    st.title(info.title)
+    st.caption(info.caption)
     pair = require_pair()
-    section(section_title)
-    if needs_base and pair.base is None:
-        st.info(needs_base)
+    section(info.section)
+    if info.needs_base and pair.base is None:
+        st.info(info.needs_base)
         st.stop()
+    if info.preset_widgets:
+        preset_picker(page, info.preset_widgets)
     return pair
 
 

@@ -17,20 +17,13 @@ from analysis.prompts import DataFormatError, PromptSet, load_prompt_file
 from analysis.scoring import default_calibration
 from pages._export import figure, record
 from pages._plots import position_band, rate_curves, token_bars
-from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, run_gate,
+from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, run_gate,
                             spec_or_stop, system_prompt_picker)
 
 VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # as on the representations page
 
-pair = page_start("Alignment depth",
-                  "Per-token divergence between the aligned model and its base on (prompt, response) pairs: "
-                  "KL(p_aligned ‖ p_base) at each reply position, given the same prefix. Shallow alignment puts nearly "
-                  "all of it in the first tokens — then prefilling a few tokens of a harmful answer is enough. Emulated "
-                  "disalignment decodes from (1 + α) log p_base − α log p_aligned and changes no weight.",
-                  "Alignment depth",
-                  needs_base="This page compares the aligned model with its base: load a pair with a base model.")
+pair = page_start("alignment_depth")
 lm, base = pair.aligned, pair.base
-preset_picker("alignment_depth", {"edit": "ad_edit", "edit_alpha": "ad_edit_alpha", "edit_k": "ad_edit_k"})
 
 def _pairs(kind: str, n: int, up) -> PromptSet:
     """Uploaded pairs (CSV/JSONL prompt,response; AdvBench goal,target), else the provider's attack data."""

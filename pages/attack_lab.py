@@ -13,19 +13,11 @@ from analysis.scoring import default_calibration
 from pages._plots import attack_curves
 from pages._export import figure, record
 from pages._runtime import estimate, timed
-from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, reply_table, run_gate,
+from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, reply_table, run_gate,
                             spec_or_stop)
 
-pair = page_start("Fine-tuning attacks",
-                  "Each variant is deep-copied and fine-tuned; the loaded models are never changed. ASR, utility and "
-           "R_ft — the share of the weights' distance from the base that lies in the top-k safety subspace of ΔW — "
-           "are recorded along the attack. Fix the attack budget before comparing, and read whole curves: an end "
-           "point hides the delay.",
-                  "Attack lab")
+pair = page_start("attack_lab")
 lm, base = pair.aligned, pair.base
-preset_picker("attack_lab", {"data": "at_data", "n": "at_n", "method": "at_method", "lr": "at_lr", "steps": "at_steps",
-                             "every": "at_every", "variants": "at_variants", "lox_k": "at_lox_k",
-                             "lox_alpha": "at_lox_alpha", "unit_pct": "at_pct"})
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("at", default_n=48)
 spec = spec_or_stop(spec)

@@ -10,19 +10,11 @@ from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record
 from pages._runtime import estimate, timed
-from pages._widgets import (config, eval_spec_picker, page_start, preset_picker, progress_bar, region_cached,
+from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, region_cached,
                             reply_table, spec_or_stop, unit_types_cached)
 
-pair = page_start("Critical regions",
-                  "Importance of every decoder weight on a safety set (harmful prompt + the aligned model's own refusal) "
-           "and a utility set (benign prompt + answer), response tokens only. Regions that matter for safety but not "
-           "for utility are pruned reversibly; a same-size random region is the control.",
-                  "Critical regions")
+pair = page_start("critical_regions")
 lm = pair.aligned
-preset_picker("critical_regions", {"method": "cr_method", "score": "cr_score", "q": "cr_q", "p": "cr_p",
-                                   "group": "cr_group", "prune_to": "cr_prune_to", "r_s": "cr_rs", "r_u": "cr_ru",
-                                   "safety_pct": "cr_spct", "utility_pct": "cr_upct", "redundant_pct": "cr_rpct",
-                                   "unit_kind": "cr_kind"})
 
 with st.expander("Data", expanded=False):
     n_cal = st.slider("Calibration samples per set", 8, 128, DEFAULT_CALIBRATION_N, step=8, key="cr_n")

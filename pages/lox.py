@@ -8,16 +8,10 @@ from analysis.lox import LoX, save_edited
 from analysis.units import format_utility
 from pages._export import record
 from pages._runtime import estimate, timed
-from pages._widgets import (config, eval_spec_picker, metric_change, page_start, preset_picker, progress_bar,
-                            reply_table, spec_or_stop)
+from pages._widgets import config, eval_spec_picker, metric_change, page_start, progress_bar, reply_table, spec_or_stop
 
-pair = page_start("LoX: low-rank extrapolation",
-                  "W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of ΔW). "
-           "The edit is applied in place and removed exactly after each measurement.",
-                  "LoX",
-                  needs_base="LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.")
+pair = page_start("lox")
 lm, base = pair.aligned, pair.base
-preset_picker("lox", {"k": "lox_k", "alpha": "lox_alpha"})
 with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("lox", default_n=48)
 spec = spec_or_stop(spec)

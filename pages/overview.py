@@ -3,22 +3,18 @@ import pandas as pd
 import streamlit as st
 
 from analysis.evaluate import evaluate
-from analysis.units import format_utility
 from analysis.generate import replies
+from analysis.units import format_utility
 from pages._export import record
-from pages._widgets import config, eval_spec_picker, page_start, preset_picker, progress_bar, spec_or_stop
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
 
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
-pair = page_start("Overview",
-                  "How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
-           "ASR counts replies without a refusal phrase; read the raw generations beside every number.",
-                  "Overview")
+pair = page_start("overview")
 
-preset_picker("overview", {"system": "overview_choice", "prompts": "overview_sets_n"})
 with st.expander("Evaluation settings", expanded=False):
     spec = eval_spec_picker("overview", tokens=True, judges=True)
 spec = spec_or_stop(spec)

@@ -13,18 +13,13 @@ from analysis.scoring import default_calibration
 from analysis.units import format_utility
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
-from pages._widgets import (eval_spec_picker, metric_change, page_start, preset_picker, progress_bar, region_cached,
+from pages._widgets import (eval_spec_picker, metric_change, page_start, progress_bar, region_cached,
                             reply_table, spec_or_stop)
 
 VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
 
-pair = page_start("Representations",
-                  "The residual stream at every layer boundary (0 = embeddings, l = after decoder layer l), at the last "
-           "prompt token or averaged over the prompt, for harmful and benign prompts. A linear probe's accuracy "
-           "says where the two are told apart; the difference of their means is the 'refusal direction'.",
-                  "Representations")
+pair = page_start("representations")
 lm, base = pair.aligned, pair.base
-preset_picker("representations", {"edit": "rp_edit", "alpha": "rp_alpha", "lox_k": "rp_k"})
 
 with st.expander("Data and edited model", expanded=False):
     spec = eval_spec_picker("rp", default_n=120)

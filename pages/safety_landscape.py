@@ -9,18 +9,12 @@ from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
 from pages._export import figure, record
 from pages._runtime import estimate, remember, show_previous, timed
-from pages._widgets import config, page_start, preset_picker, progress_bar, prompt_sets_picker, reply_table, run_gate
+from pages._widgets import config, page_start, progress_bar, prompt_sets_picker, reply_table, run_gate
 
 SYSTEM_PROMPTS = {"none": None, "helpful and safe": "you are a helpful and safe assistant ."}
 
-pair = page_start("Safety landscape",
-                  "Perturb every perturbed weight tensor W to W + α·d (+ β·d₂) and measure ASR and utility at each grid "
-           "point. A flat region of low ASR around the model is its safety basin; VISAGE scores it (0–100, higher "
-           "= safer). Directions are regenerated from seeds; each point is applied in place and removed exactly.",
-                  "Safety landscape")
+pair = page_start("safety_landscape")
 lm = pair.aligned
-preset_picker("safety_landscape", {"dim": "ls_dim", "kind": "ls_kind", "range": "ls_range", "steps": "ls_steps",
-                                   "system": "ls_sys", "prompts": "ls_sets_n"})
 
 
 def _dim_changed() -> None:   # 2D squares the points: 21 per axis would be 441 points

@@ -7,15 +7,10 @@ from analysis.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, rec
 from analysis.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
 from pages._export import figure, record
-from pages._widgets import eval_spec_picker, page_start, preset_picker, progress_bar, spec_or_stop
+from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop
 
-pair = page_start("Rank spectra of the alignment update",
-                  "ΔW = W_aligned − W_base per decoder weight: its singular values, effective rank and the share of its "
-           "energy in the top k directions. A low-rank, small ΔW reads as a 'superficial' alignment.",
-                  "Rank spectra",
-                  needs_base="Spectra need the base model: give one in the sidebar (the aligned model's pre-alignment checkpoint).")
+pair = page_start("spectra")
 lm, base = pair.aligned, pair.base
-preset_picker("spectra", {"k": "sp_k", "ranks": "sp_ranks"})
 
 update, bar = progress_bar("SVD of ΔW")
 specs = spectra(lm, base, progress=update)
