@@ -275,10 +275,10 @@ def cmd_lox(args) -> int:
     lm = pair.aligned
     lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules), scope=args.scope)
     edit = lox.edit(lm, pair.base, progress=_bar)
-    print(f"convention: {lox.convention}")
     res = compare(lm, spec, {"aligned": None, lox.label: edit}, progress=_bar)
     for label, r in res.items():
         print(_row(label, r))
+    print(f"convention: {lox.convention}; ΔW in fp32")
     for note in lox.notes:
         print(f"note: {note}")
     if args.save:
@@ -353,7 +353,9 @@ def cmd_build_demo(args) -> int:
     from .organism.build import WEIGHTS_DIR, build_demo
 
     _threads()
-    build_demo(Path(args.out) if args.out else WEIGHTS_DIR)
+    if args.seed != 0 and not args.out:
+        raise ValueError("--seed other than 0 builds a different pair: give --out FOLDER (the shipped pair is seed 0)")
+    build_demo(Path(args.out) if args.out else WEIGHTS_DIR, seed=args.seed)
     return 0
 
 
@@ -519,6 +521,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recovery)
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
+    p.add_argument("--seed", type=int, default=0, help="shift every seed of the build (0: the shipped pair's)")
     p.set_defaults(func=cmd_build_demo)
     p = sub.add_parser("cache", help="show or clear the results cache")
     p.add_argument("action", choices=["info", "clear"])
