@@ -67,6 +67,9 @@ def main() -> None:
                     help="LoX scope: all-2d (reference, the default) | decoder (project variant)")
     ap.add_argument("--r-metric", default=AttackSettings.r_metric, choices=["mean", "pooled"],
                     help="R_ft: mean of per-weight ratios with lm_head (reference, the default) | pooled over decoder")
+    ap.add_argument("--pair", default=None,
+                    help="a demo pair built with `build-demo --seed N --out analysis/organism/weights/seedN` "
+                         "(a folder with aligned/ and base/; default: the shipped pair)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     harmful_s, harmful_budget, benign_s, benign_budget = (replace(HARMFUL, r_metric=args.r_metric), HARMFUL_BUDGET,
@@ -78,7 +81,8 @@ def main() -> None:
         harmful_budget = benign_budget = 2
         grid, n_prompts, cal_n = LOX_GRID[:2], 8, 16
         print("QUICK smoke test: tiny sets and attacks, the numbers mean nothing")
-    pair = load_pair("demo", device="cpu")
+    pair = load_pair(f"{args.pair}/aligned", f"{args.pair}/base", device="cpu") if args.pair else \
+        load_pair("demo", device="cpu")
     lm, base = pair.aligned, pair.base
     cache = Cache(tempfile.mkdtemp())
     specs = {s: make_spec(lm, **lm.data.sets(s, n_prompts)) for s in ("val", "test")}

@@ -36,12 +36,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny sets and grids (numbers mean nothing)")
+    ap.add_argument("--pair", default=None,
+                    help="a demo pair built with `build-demo --seed N --out analysis/organism/weights/seedN` "
+                         "(a folder with aligned/ and base/; default: the shipped pair)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n_prompts, cal_n, per_grid, unit_pcts = (16, 16, 2, (2.0,)) if args.quick else (120, 128, None, (2.0, 5.0, 10.0))
     if args.quick:
         print("QUICK smoke test: tiny sets and grids, the numbers mean nothing")
-    pair = load_pair("demo", device="cpu")
+    pair = load_pair(f"{args.pair}/aligned", f"{args.pair}/base", device="cpu") if args.pair else \
+        load_pair("demo", device="cpu")
     lm = pair.aligned
     cache = Cache(tempfile.mkdtemp())
     cal = default_calibration(lm, cal_n, cache=cache)
