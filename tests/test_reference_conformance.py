@@ -243,6 +243,13 @@ def demo_cal(demo_pair, tmp_path_factory):
     return cal, make_batches(lm.tokenizer, cal.safety, 16), make_batches(lm.tokenizer, cal.utility, 16), cache
 
 
+@pytest.fixture(scope="module")
+def demo_snip(demo_pair, demo_cal):
+    """The project's SNIP scores of the demo pair on both calibration sets (shared by two tests)."""
+    model = demo_pair.aligned.model
+    return snip_scores(model, demo_cal[1]), snip_scores(model, demo_cal[2])
+
+
 # ---------------------------------------------------------------- the defaults are the references'
 
 def test_defaults_are_the_reference_conventions():
@@ -256,12 +263,13 @@ def test_defaults_are_the_reference_conventions():
 # ---------------------------------------------------------------- neuron level
 
 @pytest.mark.parametrize("where", ["tiny", "demo"])
-def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal):
+def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal, demo_snip):
     if where == "tiny":
-        model, safety, _ = tiny[0]["llama"], tiny[1], None
+        model, safety = tiny[0]["llama"], tiny[1]
+        ours = snip_scores(model, safety)
     else:
         model, safety = demo_pair.aligned.model, demo_cal[1]
-    ours = snip_scores(model, safety)
+        ours = demo_snip[0]
     for n, s in ref_snip(model, safety).items():
         assert rel(ours[n], s) <= 1e-6, n
     ours = wanda_scores(model, safety)
@@ -270,13 +278,12 @@ def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal):
         assert rel(ours[n] / n_samples ** 0.5, s) <= 1e-6, n
 
 
-def test_set_difference_matches_the_reference_per_matrix(demo_pair, demo_cal):
+def test_set_difference_matches_the_reference_per_matrix(demo_snip):
     g = torch.Generator().manual_seed(0)
     shapes = {"a": (7, 13), "b": (32, 64), "c": (5, 3)}
     rand = [({n: torch.rand(s, generator=g) for n, s in shapes.items()},
              {n: torch.rand(s, generator=g) for n, s in shapes.items()}) for _ in range(3)]
-    model, (safety, utility) = demo_pair.aligned.model, demo_cal[1:3]
-    demo = (snip_scores(model, safety), snip_scores(model, utility))
+    demo = demo_snip
     for S, U in rand + [demo]:
         for p, q in ((0.01, 0.03), (0.03, 0.03), (0.1, 0.25), (0.37, 0.5), (0.0, 0.2)):
             region = set_difference(S, U, p, q)          # the default convention
