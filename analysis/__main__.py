@@ -206,7 +206,8 @@ def cmd_regions(args) -> int:
           f"evaluation: {spec.describe()}")
     for i, method in enumerate(methods):
         st = RegionSettings(method=method, score=args.score, p=args.p, q=args.q, group=args.group,
-                            prune_to=args.prune_to, r_s=args.r_s, r_u=args.r_u, safety_pct=args.safety_pct)
+                            prune_to=args.prune_to, r_s=args.r_s, r_u=args.r_u, safety_pct=args.safety_pct,
+                            procedure=args.procedure, positions=args.positions)
         region = build(lm, st, cal, pair.base, progress=_bar)
         for note in region.notes:
             print(f"  note: {note}")
@@ -214,21 +215,25 @@ def cmd_regions(args) -> int:
         if i == 0:
             print(_row("aligned (no edit)", res["aligned"]))
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
+        print(f"  convention: {st.convention()}")
         print(_row("  control (random / redundant, same size)", res["control"]))
     return 0
 
 
 def cmd_landscape(args) -> int:
     from .units import format_utility
-    from .landscape.directions import ModelDifference, RandomDirection
+    from .landscape.directions import ModelDifference, RandomDirection, ReferenceRandomDirection
     from .landscape.grid import LandscapeSettings, axis, evaluate_grid
     from .landscape.visage import visage_1d
 
     pair, spec = _pair_and_spec(args)
     lm = pair.aligned
-    settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")))
+    settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")),
+                                 args.visage, args.draw)
     settings.validate()
-    if args.direction == "random":
+    if args.direction == "random" and settings.draw == "reference":
+        d = ReferenceRandomDirection.for_model(lm.model, settings.seed)
+    elif args.direction == "random":
         d = RandomDirection(settings.seed, settings.norm, settings.groups)
     else:
         if pair.base is None:
@@ -244,8 +249,11 @@ def cmd_landscape(args) -> int:
         util = None if np.isnan(land.utility[i]) else land.utility[i]
         print(f"{a:7.3f} {_fmt(land.asr[i]):>7s} {_fmt(pos):>7s} {format_utility(util, land.utility_kind):>14s} "
               f"{_fmt(land.degenerate[i]):>7s}")
-    print(f"VISAGE (1D, keyword ASR) = {visage_1d(100 * land.asr):.1f}  "
-          "[mean of 100 - ASR% over the span between the first non-saturated points from each edge]")
+    print(f"VISAGE (1D, keyword ASR) = {visage_1d(100 * land.asr, settings.visage):.1f}  "
+          + ("[llm-landscape safety_avg: mean of 100 - ASR% between the walls found from each edge to the middle]"
+             if settings.visage == "reference" else "[mean of 100 - ASR% from the first to the last non-saturated point]"))
+    for what, conv in settings.conventions().items():
+        print(f"convention ({what}): {conv}")
     return 0
 
 
@@ -270,11 +278,12 @@ def cmd_lox(args) -> int:
 
     pair, spec = _pair_and_spec(args)
     lm = pair.aligned
-    lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules))
+    lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules), scope=args.scope)
     edit = lox.edit(lm, pair.base, progress=_bar)
     res = compare(lm, spec, {"aligned": None, lox.label: edit}, progress=_bar)
     for label, r in res.items():
         print(_row(label, r))
+    print(f"convention: {lox.convention}; ΔW in fp32")
     for note in lox.notes:
         print(f"note: {note}")
     if args.save:
@@ -292,7 +301,7 @@ def cmd_attack(args) -> int:
     pair, spec = _pair_and_spec(args)
     lm, base = pair.aligned, pair.base
     settings = AttackSettings(args.data, args.n_examples, args.method, args.lr, args.steps, args.batch_size,
-                              args.eval_every, args.lora_rank, subspace_k=args.k)
+                              args.eval_every, args.lora_rank, subspace_k=args.k, r_metric=args.r_metric)
     settings.validate()
     data = resolve_attack_set(args.attack_data, args.data) if args.attack_data else \
         lm.data.attack_data(args.data, args.n_examples)     # a built-in set name or a file; else the provider's
@@ -300,7 +309,7 @@ def cmd_attack(args) -> int:
     if not chosen:
         raise ValueError("--variants is empty; name at least one of aligned, lox, frozen-units, frozen-redundant")
     cal = _calibration(args, lm) if any(v.startswith("frozen") for v in chosen) else None
-    built = build_variants(chosen, lm, base, LoX(args.k, args.alpha), cal, args.unit_pct)
+    built = build_variants(chosen, lm, base, LoX(args.k, args.alpha, scope=args.scope), cal, args.unit_pct)
     print(f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
           f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}")
     for v in built:
@@ -348,7 +357,9 @@ def cmd_build_demo(args) -> int:
     from .organism.build import WEIGHTS_DIR, build_demo
 
     _threads()
-    build_demo(Path(args.out) if args.out else WEIGHTS_DIR)
+    if args.seed != 0 and not args.out:
+        raise ValueError("--seed other than 0 builds a different pair: give --out FOLDER (the shipped pair is seed 0)")
+    build_demo(Path(args.out) if args.out else WEIGHTS_DIR, seed=args.seed)
     return 0
 
 
@@ -536,8 +547,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--score", default=R.score, choices=["snip", "wanda"])
     p.add_argument("--p", type=V.fraction, default=R.p, help="top utility fraction protected")
     p.add_argument("--q", type=V.finite_float, default=R.q, help="top safety fraction selected")
-    p.add_argument("--group", default=R.group, choices=["row", "matrix", "layer"])
+    p.add_argument("--group", default=R.group, choices=["matrix", "row", "layer"],
+                   help="set-difference group: matrix (reference, sizes rounded down) | row (project variant, rounded "
+                        "up; Wanda's pruning unit) | layer")
+    p.add_argument("--procedure", default=R.procedure, choices=["sequential", "one-pass"],
+                   help="ActSVD / orthogonal: sequential (reference: layer by layer on the progressively edited "
+                        "model) | one-pass (project variant: every layer from the unedited model)")
     p.add_argument("--prune-to", default=R.prune_to, choices=["zero", "base"])
+    p.add_argument("--positions", default=R.positions, choices=["response", "predicting"],
+                   help="activation token mask (Wanda, ActSVD, units): response (reference: the response tokens) | "
+                        "predicting (project variant: the positions whose next token is a response token)")
     p.add_argument("--r-s", type=V.nonneg_int, default=R.r_s, help="safety ranks removed")
     p.add_argument("--r-u", type=V.nonneg_int, default=R.r_u, help="utility ranks protected (orthogonal projection)")
     p.add_argument("--safety-pct", type=V.percent, default=R.safety_pct, help="units: exclusive-safety percentile")
@@ -547,9 +566,17 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
     _model_args(p)
     p.add_argument("--direction", default="random", choices=["random", "base"])
-    p.add_argument("--seed", type=V.seed, default=L.seed)
+    p.add_argument("--seed", type=V.seed, default=L.seed, help="direction seed (llm-landscape's own default is 123)")
+    p.add_argument("--draw", default=L.draw, choices=["per-tensor", "reference"],
+                   help="per-tensor: the project's seeded per-tensor draws | reference: llm-landscape's global-seed "
+                        "CPU stream in state-dict order (reproduces a published run)")
     p.add_argument("--norm", default=L.norm, choices=["layer", "filter"])
-    p.add_argument("--groups", default=",".join(L.groups), help="comma list of linear,norm,embed,lm_head,other")
+    p.add_argument("--groups", default=",".join(L.groups),
+                   help="comma list of linear,norm,embed,lm_head,other (default: the reference's, every tensor except "
+                        "norm weights; 'linear' alone is the project's decoder-only variant)")
+    p.add_argument("--visage", default=L.visage, choices=["reference", "span"],
+                   help="VISAGE 1D rule: reference (llm-landscape safety_avg) | span (project variant: first to last "
+                        "non-saturated point)")
     p.add_argument("--lo", type=V.finite_float, default=L.lo)
     p.add_argument("--hi", type=V.finite_float, default=L.hi)
     p.add_argument("--steps", type=V.axis_steps, default=L.steps)
@@ -566,6 +593,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=V.finite_float, default=X.alpha)
     p.add_argument("--layers", default=None, help="comma list of layer indices (default: all)")
     p.add_argument("--modules", default=None, help="comma list, e.g. q_proj,down_proj (default: all)")
+    p.add_argument("--scope", default=X.scope, choices=["all-2d", "decoder"],
+                   help="all-2d (reference: every weight with more than one dimension, embeddings and lm_head) | "
+                        "decoder (project variant: decoder Linears only)")
     p.add_argument("--save", default=None, help="write the LoX model to this new folder")
     _prompt_args(p)
     p.set_defaults(func=cmd_lox)
@@ -585,6 +615,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=V.positive_int, default=A.lora_rank)
     p.add_argument("--k", type=V.nonneg_int, default=X.k, help="LoX k and the safety subspace rank for R_ft")
     p.add_argument("--alpha", type=V.finite_float, default=X.alpha, help="LoX α")
+    p.add_argument("--scope", default=X.scope, choices=["all-2d", "decoder"], help="LoX scope (all-2d: reference)")
+    p.add_argument("--r-metric", default=A.r_metric, choices=["mean", "pooled"],
+                   help="R_ft: mean of per-weight ratios, lm_head included (reference) | pooled over decoder weights")
     p.add_argument("--unit-pct", type=V.percent, default=DEFAULT_UNIT_PCT,
                    help="frozen units: exclusive-safety percentile")
     _calibration_args(p)
@@ -630,6 +663,7 @@ def parser() -> argparse.ArgumentParser:
     # ----- end alignment depth -----
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
+    p.add_argument("--seed", type=V.seed, default=0, help="shift every seed of the build (0: the shipped pair's)")
     p.set_defaults(func=cmd_build_demo)
     p = sub.add_parser("cache", help="show or clear the results cache")
     p.add_argument("action", choices=["info", "clear"])

@@ -138,3 +138,19 @@ def linear_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
     by_param = {id(ref.param): n for n, ref in adapter_of(model).linears.items()}
     return {by_param[id(m.weight)]: (path, m) for path, m in model.named_modules()
             if isinstance(getattr(m, "weight", None), nn.Parameter) and id(m.weight) in by_param}
+
+
+def output_weight_name(model: nn.Module) -> str | None:
+    """The parameter path of the output embedding (lm_head) weight as ``named_parameters`` lists it (a weight
+    tied to the input embedding appears under the embedding's path), or None if the model has none."""
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if out is None or getattr(out, "weight", None) is None:
+        return None
+    return next((n for n, p in model.named_parameters() if p is out.weight), None)
+
+
+def non_decoder_matrices(model: nn.Module) -> list[str]:
+    """Parameter paths of every tensor with more than one dimension that is not a decoder Linear weight
+    (embeddings, lm_head, position tables), in ``named_parameters`` order, tied tensors once."""
+    linear_ids = {id(r.param) for r in adapter_of(model).linears.values()}
+    return [n for n, p in model.named_parameters() if p.dim() > 1 and id(p) not in linear_ids]

@@ -38,10 +38,20 @@ def batches(tokenizer, prompts: PromptSet, batch_size: int = 16, system_prompt: 
     return out
 
 
-def response_positions(batch: Batch):
-    """Positions whose next-token prediction is a response token (they produce the response)."""
+POSITIONS = ("response", "predicting")   # the first is the reference's token mask
+
+
+def response_positions(batch: Batch, positions: str = "response"):
+    """Which positions' activations count: ``response`` (the reference's mask, alignment-attribution-code
+    ``lib/layerwrapper.py``: the positions of the response tokens, ``labels != -100``) or ``predicting`` (project
+    variant: the positions whose next-token prediction is a response token — the last prompt token in, the
+    last response token out)."""
     import torch
 
+    if positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
+    if positions == "response":
+        return batch.labels != -100
     mask = torch.zeros_like(batch.labels, dtype=torch.bool)
     mask[:, :-1] = batch.labels[:, 1:] != -100
     return mask

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .attribution.actsvd import orthogonal_projection, remove_top_ranks
+from .attribution.actsvd import PROCEDURES, orthogonal_projection, remove_top_ranks
 from .attribution.units import classify_units
 from .cache import Cache
+from .calibration import POSITIONS
 from .edits import Edit, LowRank, locked
-from .regions import random_like, set_difference
-from .scoring import Calibration, activation_stats, scores, unit_importance
+from .regions import GROUPS, random_like, set_difference
+from .scoring import Calibration, activation_stats, layerwise_subspaces, scores, unit_importance
 
 if TYPE_CHECKING:
     from .models import LoadedModel
@@ -33,10 +34,12 @@ class RegionSettings:
     score: str = "snip"          # wanda | snip (set difference)
     p: float = 0.03              # top utility fraction protected
     q: float = 0.03              # top safety fraction selected
-    group: str = "row"           # row | matrix | layer
+    group: str = "matrix"        # matrix (reference) | row | layer (project variants)
     prune_to: str = "zero"       # zero | base
     r_s: int = 1                 # safety ranks (actsvd, orthogonal)
     r_u: int = 2                 # utility ranks protected (orthogonal)
+    procedure: str = "sequential"  # actsvd/orthogonal: sequential (reference, layer by layer) | one-pass
+    positions: str = "response"    # activations at response tokens (reference) | predicting (next token is one)
     safety_pct: float = 2.0      # units: exclusive safety percentile
     utility_pct: float = 13.0
     redundant_pct: float = 15.0
@@ -47,14 +50,35 @@ class RegionSettings:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.prune_to not in ("zero", "base"):
             raise ValueError("prune_to must be 'zero' or 'base'")
+        if self.group not in GROUPS:
+            raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
+        if self.procedure not in PROCEDURES:
+            raise ValueError(f"procedure must be one of {PROCEDURES}, got {self.procedure!r}")
         if self.r_s < 0 or self.r_u < 0:
             raise ValueError("ranks must be >= 0")
 
+    def convention(self) -> str:
+        """Which convention this method's numbers follow (shown next to them and recorded in reports)."""
+        mask = ("; project variant: activations at the positions predicting the response"
+                if self.positions == "predicting" and "positions" in self.relevant() else "")
+        if self.method == "set_difference":
+            return {"matrix": "reference (per matrix, sizes rounded down)",
+                    "row": "project variant: per output row, sizes rounded up",
+                    "layer": "project variant: per layer"}[self.group] + mask
+        if self.method in ("actsvd", "orthogonal"):
+            return ("reference (layer by layer on the progressively edited model; exact eigendecomposition)"
+                    if self.procedure == "sequential" else "project variant: one pass on the unedited model") + mask
+        return "Li & Kim units (no reference code convention)" + mask
+
     def relevant(self) -> dict:
         """The settings this method uses (what names the region in cache keys)."""
-        used = {"set_difference": ("score", "p", "q", "group", "prune_to"), "actsvd": ("r_s",),
-                "orthogonal": ("r_s", "r_u"),
-                "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind")}[self.method]
+        used = {"set_difference": ("score", "p", "q", "group", "prune_to", "positions"),
+                "actsvd": ("r_s", "procedure", "positions"), "orthogonal": ("r_s", "r_u", "procedure", "positions"),
+                "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind", "positions")}[self.method]
+        if self.method == "set_difference" and self.score == "snip":
+            used = used[:-1]   # SNIP's loss covers the response tokens whatever the activation mask
         return {"method": self.method, **{k: v for k, v in asdict(self).items() if k in used}}
 
 
@@ -101,8 +125,8 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
     cache = cache or Cache()
     recipe = {role: _recipe(lm, s, cal, base, role) for role in ("edit", "control")}
     if s.method == "set_difference":
-        ss = scores(lm, s.score, "safety", cal, cache, progress)
-        us = scores(lm, s.score, "utility", cal, cache, progress)
+        ss = scores(lm, s.score, "safety", cal, cache, progress, positions=s.positions)
+        us = scores(lm, s.score, "utility", cal, cache, progress, positions=s.positions)
         layer_of = {n: ref.layer for n, ref in lm.adapter.linears.items()}
         region = set_difference(ss, us, s.p, s.q, s.group, layer_of)
         base_w, reads = None, ()
@@ -115,15 +139,20 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
                           f"{s.score} {region.description}, pruned to {s.prune_to}", region.fraction, "weights",
                           region.fraction_by_module())
     if s.method in ("actsvd", "orthogonal"):
-        _, sub_s = activation_stats(lm, "safety", cal, cache, progress)
+        if s.procedure == "sequential":
+            sub_s, sub_u = layerwise_subspaces(lm, cal, s.r_s, s.r_u if s.method == "orthogonal" else None,
+                                               cache, progress, s.positions)
+        else:
+            _, sub_s = activation_stats(lm, "safety", cal, cache, progress, s.positions)
+            sub_u = (activation_stats(lm, "utility", cal, cache, progress, s.positions)[1]
+                     if s.method == "orthogonal" else None)
         with locked(lm.model):
             if s.method == "actsvd":
                 r = remove_top_ranks(lm.model, sub_s, s.r_s)
-                desc = f"ActSVD: remove top {s.r_s} safety rank(s)"
+                desc = f"ActSVD: remove top {s.r_s} safety rank(s) ({s.procedure})"
             else:
-                _, sub_u = activation_stats(lm, "utility", cal, cache, progress)
                 r = orthogonal_projection(lm.model, sub_s, sub_u, s.r_s, s.r_u)
-                desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u}"
+                desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u} ({s.procedure})"
             r.edit.recipe = recipe["edit"]
             control = _random_rank_control(r.edit, lm.model, recipe=recipe["control"])
         notes = [f"{n}: rank {asked} asked, only {used} available from {sub_s.n_tokens} calibration tokens"
@@ -143,5 +172,5 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
 def unit_types(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, cache: Cache | None = None,
                progress=None):
     """Every unit typed safety / utility / complex / redundant by the settings' percentiles."""
-    i_s, i_u = unit_importance(lm, cal, cache, progress)
+    i_s, i_u = unit_importance(lm, cal, cache, progress, settings.positions)
     return classify_units(i_s, i_u, settings.safety_pct, settings.utility_pct, settings.redundant_pct)

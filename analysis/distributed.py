@@ -133,17 +133,18 @@ def run_tasks(address: str, task_fn, lm, directions: list, points: list[tuple], 
             on_result(coords, ray.get(obj))
 
 
-def _score_shard_task(ref, method: str, batches) -> dict:
+def _score_shard_task(ref, method: str, batches, positions: str = "response") -> dict:
     from .attribution.activations import collect
     from .attribution.snip import snip_scores
 
     lm = load_on_worker(ref)
     if method == "snip":
         return snip_scores(lm.model, batches)
-    return {"stats": collect(lm.model, batches)}
+    return {"stats": collect(lm.model, batches, positions=positions)}
 
 
-def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0) -> dict[str, torch.Tensor]:
+def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0,
+                   positions: str = "response") -> dict[str, torch.Tensor]:
     """Wanda or SNIP scores with the calibration batches split across Ray tasks and the partial sums added.
 
     Both scores are sums over calibration samples (Σx² for Wanda, Σ|∂L/∂W| for SNIP), so the shards add up
@@ -155,7 +156,7 @@ def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0
     shards = shards or max(1, min(len(batches), int(ray.cluster_resources().get("CPU", 1))))
     parts = [batches[i::shards] for i in range(shards) if batches[i::shards]]
     task = ray.remote(num_cpus=1)(_score_shard_task)
-    results = ray.get([task.remote(ref_of(lm), method, p) for p in parts])
+    results = ray.get([task.remote(ref_of(lm), method, p, positions) for p in parts])
     if method == "snip":
         return {n: sum(r[n] for r in results) for n in results[0]}
     total = ActivationStats()

@@ -3,7 +3,9 @@
 An attack fine-tunes a deep copy of the loaded model (with a variant's edit — LoX, say — applied to the
 copy only) on a few harmful-compliance examples or on benign instruction data, by full fine-tuning or
 LoRA (peft). The loaded model is never touched. ASR, utility and the safety-subspace retention
-R_ft = ‖P_k (W − W_base)‖ / ‖W − W_base‖ (pooled over weights, P_k from the top-k of ΔW_align) are
+R_ft = ‖P_k (W − W_base)‖ / ‖W − W_base‖ (per weight, P_k from the top-k of ΔW_align; by default the
+reference's mean of the per-weight ratios over every nn.Linear, lm_head included; pooled over the decoder
+weights as the project variant, ``AttackSettings.r_metric``) are
 recorded at step 0 and every ``eval_every`` steps, so variants compare as whole ASR-vs-step curves.
 
 Freezing (Wei et al.; Li & Kim): a boolean mask per decoder weight (True = frozen) zeroes those entries'
@@ -20,10 +22,10 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
-from .arch import adapter_of, linear_modules
+from .arch import adapter_of, linear_modules, non_decoder_matrices
 from .cache import Cache
 from .chat import encode_pairs
-from .edits import Edit, applied, locked
+from .edits import Edit, applied, locked, resolve
 from .evaluate import EvalSpec, evaluate_model
 from .prompts import PromptSet
 
@@ -47,6 +49,7 @@ class AttackSettings:
     lora_alpha: float = 16.0
     seed: int = 0
     subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)
+    r_metric: str = "mean"       # R_ft: mean of per-weight ratios, lm_head included (reference) | pooled (decoder)
 
     def validate(self) -> None:
         if self.data not in DATA_KINDS:
@@ -61,6 +64,8 @@ class AttackSettings:
             raise ValueError("steps must be in [1, 10000] and eval_every >= 1")
         if self.batch_size < 1 or self.lora_rank < 1:
             raise ValueError("batch_size and lora_rank must be >= 1")
+        if self.r_metric not in ("mean", "pooled"):
+            raise ValueError(f"r_metric must be 'mean' (reference) or 'pooled', got {self.r_metric!r}")
         if self.subspace_k < 0:
             raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft; 0 = no R_ft) must be >= 0, "
                              f"got {self.subspace_k}")
@@ -196,7 +201,8 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
                    progress=None) -> torch.nn.Module:
     """Fine-tune a deep copy of ``lm.model`` (with the variant's edit and frozen region) and return it
     (LoRA merged). ``on_eval(step, model, weights)`` runs at step 0 and every ``eval_every`` steps, with the
-    model to generate from and a function giving the current decoder weights (uniform names, fp32)."""
+    model to generate from and a function giving the current weights, fp32, by name (decoder weights by uniform
+    name, any other parameter — the lm_head, say — by its path)."""
     settings.validate()
     if len(data) == 0 or not all(it.response for it in data.items):
         raise ValueError(f"{data.name}: attack data needs a response for every prompt (a 'response' or 'target' column)")
@@ -206,19 +212,21 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
         model = copy.deepcopy(lm.model)
     torch.manual_seed(settings.seed)
     adapter = adapter_of(model)
+    others = non_decoder_matrices(model)
     if settings.method == "lora":   # LoRA leaves the base weights alone: the current weights are start + B·A
         start = {n: ref.W.detach() for n, ref in adapter.linears.items()}  # unchanged until the merge
         lora = _Lora(model, settings, variant.freeze)
         train_model, params = lora.inner, [p for p in lora.peft.parameters() if p.requires_grad]
 
-        def weights() -> Mapping[str, torch.Tensor]:
-            return _Lazy(list(start), lambda n: start[n].float() + lora.delta(n))
+        def weights() -> Mapping[str, torch.Tensor]:   # LoRA adapts decoder Linears only; the rest stays as is
+            return _Lazy(list(start) + others, lambda n: start[n].float() + lora.delta(n) if n in start
+                         else resolve(model, n).detach().float())
     else:
         lora, train_model, params = None, model, list(model.parameters())
         handles = _freeze_full(model, variant.freeze or {})
 
         def weights() -> Mapping[str, torch.Tensor]:
-            return _Lazy(list(adapter.linears), lambda n: adapter.linears[n].W.detach().float())
+            return _Lazy(list(adapter.linears) + others, lambda n: resolve(model, n).detach().float())
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(settings.seed)
     per_batch = min(settings.batch_size, len(items))
@@ -271,15 +279,17 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
     """Attack a copy of ``lm`` (``lm`` is untouched) and record ASR, utility and R_ft at every evaluation.
 
     R_ft needs ``base``: P_k comes from the top ``settings.subspace_k`` of ΔW_align = W_aligned − W_base."""
-    from .lox import alignment_factors, retention
+    from .lox import alignment_factors, retention, retention_scope
 
     bases = base_w = None
     settings.validate()
     _memory_guard(lm, settings, data.items[:settings.n_examples], spec.system_prompt, with_base=base is not None)
     if base is not None and settings.subspace_k >= 1:   # k = 0 (LoX on the whole ΔW) has no top-k subspace
-        bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k).items()}
-        with locked(base.model):
-            base_w = {n: base.adapter[n].W.detach().clone() for n in bases}   # model dtype; fp32 per weight at use
+        bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k,
+                                                      scope=retention_scope(settings.r_metric)).items()}
+        with locked(base.model):   # model dtype; fp32 per weight at use
+            base_w = {n: (base.adapter[n].W if n in base.adapter.linears else resolve(base.model, n)).detach().clone()
+                      for n in bases}
     curve = AttackCurve(variant.name, [], [], [], [], [], [])
 
     def record(step: int, model, weights) -> None:
@@ -291,7 +301,8 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
         curve.utility.append(r.utility)
         curve.utility_kind = r.utility_kind
         curve.over_refusal.append(r.over_refusal)
-        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: w[n] - base_w[n].float())) if bases else None)
+        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: w[n] - base_w[n].float()),
+                                     settings.r_metric) if bases else None)
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
 
     def train_progress(f: float, msg: str) -> None:

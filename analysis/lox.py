@@ -1,7 +1,9 @@
 """LoX (Perin et al. 2025): low-rank extrapolation of the alignment update.
 
 W_LoX = W_aligned + α · M_k, where M_k = U_k S_k V_kᵀ is the top-k part of ΔW = W_aligned − W_base
-(k = 0: the whole ΔW). Only the top k singular triplets are needed, so they come from a randomised
+(k = 0: the whole ΔW). Scope (the reference's, LoX ``safety/LoX.py``): every weight with more than one dimension,
+embeddings and lm_head included, tied tensors once ("all-2d"); "decoder" (decoder Linears only) is the project
+variant. ΔW is formed in fp32 (the reference forms it in bf16). Only the top k singular triplets are needed, so they come from a randomised
 SVD (Halko et al.: Gaussian sketch, power iterations with re-orthonormalisation, Rayleigh–Ritz), whose
 convergence is checked; a full SVD is the fallback when the check fails. Also here: the safety-subspace
 retention R = ‖P_k ΔW‖ / ‖ΔW‖ and the recovery rank of the base model.
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .arch import non_decoder_matrices, output_weight_name
 from .cache import Cache
 from .edits import Add, Edit, LowRank, applied, locked
 from .spectra import delta, deltas
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from .models import LoadedModel
 
 SVD_METHODS = ("randomized", "full")
+SCOPES = ("all-2d", "decoder")          # the first is the reference's
+R_MODES = ("mean", "pooled")            # R_align / R_ft: the reference's mean of per-weight ratios | pooled
 DEFAULT_RECOVERY_RANKS = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_RECOVERY_TOLERANCE = 0.05   # allowed ASR above the aligned model's
 
@@ -91,20 +96,33 @@ def top_k(M: torch.Tensor, k: int, method: str = "randomized", tol: float = 1e-3
     return TopK(U[:, :k] * S[:k], Vh[:k], "full")
 
 
-def _names(aligned, layers: list[int] | None, modules: list[str] | None) -> list[str]:
+def _names(aligned, layers: list[int] | None, modules: list[str] | None, scope: str = "decoder") -> list[str]:
+    """Decoder weights matching ``layers``/``modules``; with scope "all-2d" and no layer/module filter, also every
+    other tensor with more than one dimension (embeddings, lm_head; tied tensors once), by parameter path.
+    Scope "decoder+lm_head" (the R metrics' weights: every nn.Linear) adds only the lm_head."""
+    if scope not in SCOPES + ("decoder+lm_head",):
+        raise ValueError(f"LoX scope must be one of {SCOPES}, got {scope!r}")
     names = aligned.adapter.names(layers, modules)
     if not names:
         raise ValueError(f"no decoder weights match layers={layers} and modules={modules}; "
                          f"the model has layers 0–{aligned.adapter.n_layers - 1} and modules {aligned.adapter.modules}")
+    if layers is None and modules is None:
+        if scope == "all-2d":
+            names += non_decoder_matrices(aligned.model)
+        elif scope == "decoder+lm_head":
+            head = output_weight_name(aligned.model)
+            names += [head] if head is not None and head not in names else []
     return names
 
 
 def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layers: list[int] | None = None, modules: list[str] | None = None,
-                      method: str = "randomized", cache: Cache | None = None, progress=None) -> dict[str, TopK]:
-    """Top-k factors of ΔW for the chosen weights, cached by both fingerprints, k and the SVD method."""
+                      method: str = "randomized", cache: Cache | None = None, progress=None,
+                      scope: str = "all-2d") -> dict[str, TopK]:
+    """Top-k factors of ΔW for the chosen weights (``scope``: see :func:`_names`), cached by both fingerprints,
+    the weights' names, k and the SVD method."""
     if base is None:
         raise ValueError("LoX needs the base model of the pair (ΔW = W_aligned − W_base): pick one in the sidebar")
-    names = _names(aligned, layers, modules)
+    names = _names(aligned, layers, modules, scope)
     dev = next(aligned.model.parameters()).device
     parts = {"kind": "lox-factors", "aligned": aligned.fingerprint, "base": base.fingerprint, "k": k,
              "names": names, "method": method}
@@ -138,6 +156,7 @@ class LoX:
     layers: list[int] | None = None
     modules: list[str] | None = None
     method: str = "randomized"
+    scope: str = "all-2d"        # all-2d (reference: every >1-D weight, embeddings and lm_head) | decoder
     notes: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -145,16 +164,25 @@ class LoX:
             raise ValueError(f"k must be >= 0 (0 = the whole ΔW), got {self.k}")
         if not -10 <= self.alpha <= 10:
             raise ValueError(f"alpha must lie in [-10, 10], got {self.alpha}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"LoX scope must be one of {SCOPES}, got {self.scope!r}")
+
+    @property
+    def convention(self) -> str:
+        """Which convention the scope follows (shown next to LoX numbers)."""
+        return ("reference (every weight with more than one dimension)" if self.scope == "all-2d"
+                else "project variant: decoder Linears only")
 
     @property
     def label(self) -> str:
         where = "" if self.layers is None and self.modules is None else \
             f", layers {self.layers or 'all'}, modules {self.modules or 'all'}"
-        return f"LoX k={self.k or 'full'} α={self.alpha:g}{where}"
+        scope = "" if self.scope == "all-2d" else ", decoder only"
+        return f"LoX k={self.k or 'full'} α={self.alpha:g}{where}{scope}"
 
     def spec(self) -> dict:
         return {"k": self.k, "alpha": self.alpha, "layers": self.layers, "modules": self.modules,
-                "method": self.method}
+                "method": self.method, "scope": self.scope}
 
     def edit(self, aligned: "LoadedModel", base: "LoadedModel", cache: Cache | None = None, progress=None) -> Edit:
         """The reversible edit W_aligned + α·M_k, named by its recipe (settings and both fingerprints)."""
@@ -163,13 +191,14 @@ class LoX:
             raise ValueError("LoX needs the base model of the pair (ΔW = W_aligned − W_base): pick one in the sidebar")
         recipe = {"lox": self.spec(), "aligned": aligned.fingerprint, "base": base.fingerprint}
         if self.k == 0:
-            names = _names(aligned, self.layers, self.modules)
+            names = _names(aligned, self.layers, self.modules, self.scope)
             from . import memory
 
             memory.guard(aligned.model, memory.lox_full)
             with locked(aligned.model, base.model):
                 return Add({n: delta(aligned, base, n) for n in names}, self.alpha, recipe=recipe)
-        f = alignment_factors(aligned, base, self.k, self.layers, self.modules, self.method, cache, progress)
+        f = alignment_factors(aligned, base, self.k, self.layers, self.modules, self.method, cache, progress,
+                              self.scope)
         fell_back = [n for n, t in f.items() if t.method != self.method]
         if fell_back:
             self.notes.append(f"{len(fell_back)} weight(s) used the full SVD (randomised SVD not converged within tolerance)")
@@ -188,15 +217,30 @@ def save_edited(lm, edit: Edit, out: str | Path) -> Path:
     return out
 
 
-def retention(bases: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor]) -> float:
-    """R = ‖P_k ΔW‖_F / ‖ΔW‖_F pooled over weights, P_k = U_k U_kᵀ (U_k orthonormal, per weight)."""
+def retention(bases: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor], mode: str = "mean") -> float:
+    """R = ‖P_k ΔW‖_F / ‖ΔW‖_F with P_k = U_k U_kᵀ (U_k orthonormal, per weight): ``mean`` (the reference,
+    LoX ``safety/R_metrics.py``) averages the per-weight ratios; ``pooled`` (project variant) sums the squared
+    norms over all weights before the ratio."""
+    if mode not in R_MODES:
+        raise ValueError(f"retention mode must be one of {R_MODES}, got {mode!r}")
     num = den = 0.0
+    ratios = []
     for n, d in deltas.items():
         U = bases[n].to(d.device, torch.float32)
         d = d.float()
-        num += float((U.T @ d).norm() ** 2)
-        den += float(d.norm() ** 2)
+        a, b = float((U.T @ d).norm() ** 2), float(d.norm() ** 2)
+        num, den = num + a, den + b
+        if b > 0:
+            ratios.append((a / b) ** 0.5)
+    if mode == "mean":
+        return sum(ratios) / len(ratios) if ratios else 0.0
     return (num / den) ** 0.5 if den > 0 else 0.0
+
+
+def retention_scope(mode: str) -> str:
+    """The weights each R convention covers: the reference's every nn.Linear (decoder + lm_head) for ``mean``,
+    the decoder weights for ``pooled``."""
+    return "decoder+lm_head" if mode == "mean" else "decoder"
 
 
 @dataclass
@@ -219,7 +263,7 @@ def recovery_rank(base: "LoadedModel", aligned: "LoadedModel", spec: "EvalSpec",
         raise ValueError("give at least one rank >= 1 to try")
     cache = cache or Cache()
     target = evaluate(aligned, spec, cache=cache).asr + tolerance
-    top = alignment_factors(aligned, base, max(ranks), cache=cache)
+    top = alignment_factors(aligned, base, max(ranks), cache=cache, scope="decoder")
     asr, found = [], None
     for i, r in enumerate(ranks):
         edit = LowRank({n: (t.A[:, :r], t.B[:r]) for n, t in top.items()},

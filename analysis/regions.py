@@ -13,7 +13,7 @@ import torch
 
 from .edits import Mask
 
-GROUPS = ("row", "matrix", "layer")
+GROUPS = ("matrix", "row", "layer")   # the first is the reference's (alignment-attribution-code lib/prune.py)
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -21,8 +21,9 @@ def _check_fraction(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
 
 
-def top_mask(scores: torch.Tensor, frac: float, group: str = "row") -> torch.Tensor:
-    """Boolean mask of the top ``frac`` entries, per output row or over the whole matrix."""
+def top_mask(scores: torch.Tensor, frac: float, group: str = "matrix") -> torch.Tensor:
+    """Boolean mask of the top ``frac`` entries over the whole matrix (the reference: int(frac · numel), rounded
+    down) or per output row (project variant: ceil(frac · d_in) per row, rounded up)."""
     _check_fraction("fraction", frac)
     if frac == 0:
         return torch.zeros_like(scores, dtype=torch.bool)
@@ -31,7 +32,7 @@ def top_mask(scores: torch.Tensor, frac: float, group: str = "row") -> torch.Ten
         idx = scores.topk(k, dim=1).indices
         return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, idx, True)
     flat = scores.reshape(-1)
-    k = math.ceil(frac * flat.numel())
+    k = int(frac * flat.numel())
     mask = torch.zeros_like(flat, dtype=torch.bool)
     mask[flat.topk(k).indices] = True
     return mask.reshape(scores.shape)
@@ -88,7 +89,7 @@ class Region:
 
 
 def set_difference(safety: dict[str, torch.Tensor], utility: dict[str, torch.Tensor], p: float, q: float,
-                   group: str = "row", layer_of: Mapping[str, int] | None = None) -> Region:
+                   group: str = "matrix", layer_of: Mapping[str, int] | None = None) -> Region:
     """Safety-critical weights: top-q safety scores minus top-p utility scores, per group (``layer_of`` maps
     each weight to its layer, needed for ``group="layer"``)."""
     _check_fraction("p", p)

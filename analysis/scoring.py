@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .attribution.activations import ActivationStats, collect
-from .attribution.actsvd import Subspaces, subspaces_from_gram
+from .attribution.actsvd import Subspaces, sequential_subspaces, subspaces_from_gram
 from .attribution.snip import snip_scores
 from .attribution.units import flap_importance
 from .attribution.wanda import wanda_from_stats
@@ -93,13 +93,17 @@ def _memory_guard(lm: "LoadedModel", method: str, batches) -> None:
 
 
 def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: Cache | None = None,
-           progress=None, ray_address: str | None = None) -> dict[str, torch.Tensor]:
+           progress=None, ray_address: str | None = None, positions: str = "response") -> dict[str, torch.Tensor]:
     """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set.
-    With ``ray_address`` the calibration batches are scored in shards on Ray (same result, same cache)."""
+    With ``ray_address`` the calibration batches are scored in shards on Ray (same result, same cache).
+    ``positions``: Wanda's token mask (see :func:`analysis.calibration.response_positions`; SNIP's loss is over
+    the response tokens either way)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     parts = {"kind": f"scores-{method}", "model": lm.fingerprint, "set": which, "data": cal.key(which),
              "system": cal.system_prompt}
+    if method == "wanda":
+        parts["positions"] = positions
 
     def compute():
         b = _batches(lm, cal, which)
@@ -107,26 +111,26 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
         if ray_address:
             from .distributed import scores_sharded
 
-            return scores_sharded(ray_address, lm, method, b)
+            return scores_sharded(ray_address, lm, method, b, positions=positions)
         with locked(lm.model):
             if method == "snip":
                 return snip_scores(lm.model, b, progress)
-            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress))
+            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress, positions=positions))
 
     return (cache or Cache()).get_or_compute(parts, compute, "safetensors")
 
 
 def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cache | None = None,
-                     progress=None) -> tuple[ActivationStats, Subspaces]:
+                     progress=None, positions: str = "response") -> tuple[ActivationStats, Subspaces]:
     """Input statistics (for units) and top output directions (for ActSVD), cached together."""
     parts = {"kind": "activations", "model": lm.fingerprint, "set": which, "data": cal.key(which),
-             "system": cal.system_prompt, "max_rank": MAX_RANK}
+             "system": cal.system_prompt, "max_rank": MAX_RANK, "positions": positions}
 
     def compute():
         b = _batches(lm, cal, which)
         _memory_guard(lm, "wanda-gram", b)
         with locked(lm.model):
-            st = collect(lm.model, b, gram=True, progress=progress)
+            st = collect(lm.model, b, gram=True, progress=progress, positions=positions)
         sub = subspaces_from_gram(st.gram, st.n_tokens, MAX_RANK)
         out = {"n_tokens": torch.tensor([st.n_tokens])}
         for n in st.sq:
@@ -140,9 +144,38 @@ def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cac
     return stats, Subspaces({n: d[f"V/{n}"] for n in names}, n_tok)
 
 
-def unit_importance(lm: "LoadedModel", cal: Calibration, cache: Cache | None = None, progress=None):
+def layerwise_subspaces(lm: "LoadedModel", cal: Calibration, r_s: int, r_u: int | None = None,
+                        cache: Cache | None = None, progress=None,
+                        positions: str = "response") -> tuple[Subspaces, Subspaces | None]:
+    """The reference's layer-by-layer subspaces (ActSVD when ``r_u`` is None, else the orthogonal projection),
+    each layer recorded on the model edited up to the layer before; cached by model, calibration and ranks."""
+    parts = {"kind": "subspaces-sequential", "model": lm.fingerprint, "safety": cal.key("safety"),
+             "utility": cal.key("utility") if r_u is not None else None, "system": cal.system_prompt,
+             "r_s": r_s, "r_u": r_u, "positions": positions}
+
+    def compute():
+        bs = _batches(lm, cal, "safety")
+        bu = _batches(lm, cal, "utility") if r_u is not None else None
+        _memory_guard(lm, "wanda-gram", bs)
+        with locked(lm.model):
+            sub_s, sub_u = sequential_subspaces(lm.model, bs, bu, r_s, r_u or 0, progress, positions)
+        out = {"n_tokens": torch.tensor([sub_s.n_tokens, sub_u.n_tokens if sub_u else 0])}
+        out.update({f"S/{n}": v.contiguous() for n, v in sub_s.vectors.items()})
+        if sub_u is not None:
+            out.update({f"U/{n}": v.contiguous() for n, v in sub_u.vectors.items()})
+        return out
+
+    d = (cache or Cache()).get_or_compute(parts, compute, "safetensors")
+    n_s, n_u = (int(x) for x in d["n_tokens"])
+    sub_s = Subspaces({k[2:]: v for k, v in d.items() if k.startswith("S/")}, n_s)
+    sub_u = Subspaces({k[2:]: v for k, v in d.items() if k.startswith("U/")}, n_u) if r_u is not None else None
+    return sub_s, sub_u
+
+
+def unit_importance(lm: "LoadedModel", cal: Calibration, cache: Cache | None = None, progress=None,
+                    positions: str = "response"):
     """FLAP importance on both sets: (I_S, I_U)."""
-    s, _ = activation_stats(lm, "safety", cal, cache, progress)
-    u, _ = activation_stats(lm, "utility", cal, cache, progress)
+    s, _ = activation_stats(lm, "safety", cal, cache, progress, positions)
+    u, _ = activation_stats(lm, "utility", cal, cache, progress, positions)
     with locked(lm.model):
         return flap_importance(lm.model, s), flap_importance(lm.model, u)

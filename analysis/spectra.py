@@ -13,7 +13,7 @@ from typing import Iterator
 import torch
 
 from .cache import Cache
-from .edits import locked
+from .edits import locked, resolve
 
 DEFAULT_ENERGY_K = 8   # the spectra table reports the energy captured by the top k
 
@@ -21,10 +21,15 @@ SV_METHODS = ("svd", "gram")
 
 
 def delta(aligned, base, name: str) -> torch.Tensor:
-    """ΔW of one decoder weight, (d_out × d_in), fp32 on the aligned model's device (the base weight is
-    brought there when it lives elsewhere, e.g. offloaded to the CPU)."""
-    Wa = aligned.adapter[name].W.detach()
-    Wb = base.adapter[name].W.detach()
+    """ΔW of a decoder weight (uniform name, d_out × d_in) or of any other parameter (its path, e.g. the
+    embeddings), fp32 on the aligned model's device (the base weight is brought there when it lives elsewhere,
+    e.g. offloaded to the CPU)."""
+    if name in aligned.adapter.linears:
+        Wa, Wb = aligned.adapter[name].W.detach(), base.adapter[name].W.detach()
+    else:
+        Wa, Wb = resolve(aligned.model, name).detach(), resolve(base.model, name).detach()
+        if Wa.shape != Wb.shape:
+            raise ValueError(f"{name}: aligned and base shapes differ ({tuple(Wa.shape)} vs {tuple(Wb.shape)})")
     if Wa.device.type == "cpu":
         return Wa.float().cpu() - Wb.float().cpu()
     return Wa.float() - Wb.to(Wa.device).float()

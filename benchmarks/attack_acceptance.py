@@ -63,9 +63,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny sets and attacks (numbers mean nothing)")
+    ap.add_argument("--lox-scope", default=LoX.scope, choices=["all-2d", "decoder"],
+                    help="LoX scope: all-2d (reference, the default) | decoder (project variant)")
+    ap.add_argument("--r-metric", default=AttackSettings.r_metric, choices=["mean", "pooled"],
+                    help="R_ft: mean of per-weight ratios with lm_head (reference, the default) | pooled over decoder")
+    ap.add_argument("--pair", default=None,
+                    help="a demo pair built with `build-demo --seed N --out analysis/organism/weights/seedN` "
+                         "(a folder with aligned/ and base/; default: the shipped pair)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    harmful_s, harmful_budget, benign_s, benign_budget = HARMFUL, HARMFUL_BUDGET, BENIGN, BENIGN_BUDGET
+    harmful_s, harmful_budget, benign_s, benign_budget = (replace(HARMFUL, r_metric=args.r_metric), HARMFUL_BUDGET,
+                                                          replace(BENIGN, r_metric=args.r_metric), BENIGN_BUDGET)
     grid, n_prompts, cal_n = LOX_GRID, N_PROMPTS, CAL_N
     if args.quick:
         harmful_s = replace(HARMFUL, n_examples=8, steps=4, batch_size=4, eval_every=2)
@@ -73,7 +81,8 @@ def main() -> None:
         harmful_budget = benign_budget = 2
         grid, n_prompts, cal_n = LOX_GRID[:2], 8, 16
         print("QUICK smoke test: tiny sets and attacks, the numbers mean nothing")
-    pair = load_pair("demo", device="cpu")
+    pair = load_pair(f"{args.pair}/aligned", f"{args.pair}/base", device="cpu") if args.pair else \
+        load_pair("demo", device="cpu")
     lm, base = pair.aligned, pair.base
     cache = Cache(tempfile.mkdtemp())
     specs = {s: make_spec(lm, **lm.data.sets(s, n_prompts)) for s in ("val", "test")}
@@ -83,9 +92,10 @@ def main() -> None:
                           specs[split], base)
 
     def lox_variant(k: int, a: float):
-        return variants.lox(lm, base, LoX(k, a), cache=cache)
+        return variants.lox(lm, base, LoX(k, a, scope=args.lox_scope), cache=cache)
 
-    print(f"harmful attack: {harmful_s}; budget step {harmful_budget}")
+    print(f"harmful attack: {harmful_s}; budget step {harmful_budget}; LoX scope {args.lox_scope}, "
+          f"R_ft {args.r_metric}")
     ref = {s: attack(variants.aligned(), harmful_s, s) for s in ("val", "test")}
     print(f"  aligned       val ASR by step {ref['val'].steps}: {fmt(ref['val'])}")
     candidates = []

@@ -40,13 +40,18 @@ labels = {"aligned": "aligned", "lox": "LoX", "frozen-units": "frozen exclusive 
           "frozen-weights": "frozen safety-critical weights (SNIP)"}
 choices = [v for v in variants.KINDS if v != "lox" or base is not None]
 chosen = st.multiselect("Variants", choices, choices[:2], format_func=labels.get, key="at_variants")
-c = st.columns(3)
+c = st.columns(5)
 lox_k = c[0].slider("LoX k (and the R_ft subspace rank)", 1, 64, LoX.k, key="at_lox_k")
 lox_alpha = c[1].slider("LoX α", 0.0, 3.0, LoX.alpha, step=0.05, key="at_lox_alpha")
 unit_pct = c[2].slider("Exclusive-safety unit percentile (frozen units)", 1.0, 30.0, variants.DEFAULT_UNIT_PCT,
                        step=1.0, key="at_pct")
+lox_scope = c[3].selectbox("LoX scope", ["all-2d", "decoder"], ["all-2d", "decoder"].index(LoX.scope),  # #16
+                           key="at_lox_scope", help="all-2d: the reference's (every >1-D weight); decoder: variant")
+r_metric = c[4].selectbox("R_ft", ["mean", "pooled"], ["mean", "pooled"].index(A.r_metric), key="at_r_metric",
+                          help="mean: the reference's mean of per-weight ratios, lm_head included; pooled: project "
+                               "variant, one ratio pooled over the decoder weights")
 settings_at = AttackSettings(data_kind, n_ex, method, lr, steps, min(A.batch_size, n_ex), every, lora_rank,
-                             subspace_k=lox_k)
+                             subspace_k=lox_k, r_metric=r_metric)
 st.caption(f"{settings_at.epochs:.1f} epochs over {n_ex} examples, batch {settings_at.batch_size}; "
            f"evaluated on {spec.describe()}.")
 try:
@@ -63,7 +68,7 @@ except (DataFormatError, ValueError) as e:
 n_evals = len(chosen) * (steps // every + 1) * (len(spec.harmful) + len(spec.benign))
 st.caption(estimate("attack", n_evals + len(chosen) * steps * 25) + " (evaluations plus about 25 prompt-costs per "
            "training step)")
-run_key = (settings_at, tuple(chosen), unit_pct, lox_alpha, data.name, len(data), str(spec.key())[:2000])
+run_key = (settings_at, tuple(chosen), unit_pct, lox_alpha, lox_scope, data.name, len(data), str(spec.key())[:2000])
 if not run_gate("at_run", run_key, "Run attacks", "at_go"):
     st.info("Choose variants and an attack, then press Run attacks (finished runs come from the cache).")
     st.stop()
@@ -74,7 +79,7 @@ curves = []
 try:
     cal = default_calibration(lm, system_prompt=spec.system_prompt) if any(v.startswith("frozen") for v in chosen) \
         else None
-    built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha), cal, unit_pct)
+    built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha, scope=lox_scope), cal, unit_pct)
     for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
         update, bar = progress_bar(var.name)
         with timed("attack", n_evals // max(1, len(chosen)) + steps * 25):
@@ -91,13 +96,17 @@ figure(attack_curves(curves, "utility", "Utility during the attack", percent=cur
 if base is not None:
     figure(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
                          percent=False), "at_rft")
+    st.caption("convention: " + ("reference R_ft (mean of per-weight ratios, lm_head included)" if r_metric == "mean"
+                                 else "project variant: R_ft pooled over the decoder weights")
+               + f"; LoX scope: {LoX(scope=lox_scope).convention}")   # #16
 record(summary=[(f"ASR after a {data_kind} fine-tuning attack ({steps} steps): {c.variant}",
                  f"{100 * c.asr[0]:.0f} % → {100 * c.asr[-1]:.0f} %",
                  "by step: " + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr)) +
                  "; read whole curves: an end point hides a delay") for c in curves],
        convention="Attack lab: each variant is a fine-tuned copy; the loaded models never change. R_ft is the share "
                   "of ‖W − W_base‖ in the top-k subspace of ΔW (Perin et al. 2025).")
-record(settings={"attack": f"{data_kind}, N = {n_ex}, {method}, lr {lr:g}, {steps} steps"},
+record(settings={"attack": f"{data_kind}, N = {n_ex}, {method}, lr {lr:g}, {steps} steps",
+                 "R_ft convention": r_metric, "LoX convention": LoX(scope=lox_scope).convention},
        table=("Attack: ASR by step", [{"variant": c.variant, **{f"step {s}": f"{100 * a:.0f} %"
                                                                  for s, a in zip(c.steps, c.asr)}} for c in curves]))
 step = st.select_slider("Generations at step", curves[0].steps, curves[0].steps[-1], key="at_gen_step")

@@ -45,6 +45,7 @@ with c2:
                                 f"Safety score mass per weight ({score})", ".2f",
                                 colorbar_title="Jaccard overlap (0–1)" if view == "Jaccard overlap"
                                 else "share of safety score"), "cr_heat")
+    st.caption("convention: reference (top p per matrix, sizes rounded down; activations at the response tokens)")  # #16
 c1, c2 = st.columns([1, 3])
 with c1:
     layer = st.selectbox("Layer", list(range(lm.adapter.n_layers)), key="cr_cell_layer")
@@ -64,8 +65,10 @@ D = RegionSettings
 if method == "set_difference":
     s.q = cols[0].slider("q (top safety)", 0.0, 0.2, D.q, step=0.005, key="cr_q", format="%.3f")
     s.p = cols[1].slider("p (top utility protected)", 0.0, 0.2, D.p, step=0.005, key="cr_p", format="%.3f")
-    groups = ["row", "matrix", "layer"]
-    s.group = cols[2].selectbox("Group", groups, groups.index(D.group), key="cr_group")
+    groups = ["matrix", "row", "layer"]
+    s.group = cols[2].selectbox("Group", groups, groups.index(D.group), key="cr_group",   # conventions (#16)
+                                help="matrix: the reference's (alignment-attribution-code), sizes rounded down; "
+                                     "row: project variant (Wanda's pruning unit), sizes rounded up; layer: variant")
     options = ["zero", "base"] if pair.base else ["zero"]
     s.prune_to = cols[3].selectbox("Prune to", options, key="cr_prune_to",
                                    help="zero the weights, or restore them to the base model's values")
@@ -73,12 +76,21 @@ elif method in ("actsvd", "orthogonal"):
     s.r_s = cols[0].slider("r_s (safety ranks removed)", 0, 16, D.r_s, key="cr_rs")
     if method == "orthogonal":
         s.r_u = cols[1].slider("r_u (utility ranks protected)", 0, 32, D.r_u, key="cr_ru")
+    procedures = ["sequential", "one-pass"]   # conventions (#16)
+    s.procedure = cols[2].selectbox("Procedure", procedures, procedures.index(D.procedure), key="cr_procedure",
+                                    help="sequential: the reference's, layer by layer on the progressively edited "
+                                         "model; one-pass: project variant, every layer from the unedited model")
 else:
     s.safety_pct = cols[0].slider("exclusive safety %", 0.0, 20.0, D.safety_pct, step=0.5, key="cr_spct")
     s.utility_pct = cols[1].slider("exclusive utility %", 0.0, 40.0, D.utility_pct, step=0.5, key="cr_upct")
     s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, D.redundant_pct, step=0.5, key="cr_rpct")
     s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind")
 
+if not (method == "set_difference" and s.score == "snip"):   # conventions (#16)
+    positions = ["response", "predicting"]
+    s.positions = st.radio("Activation positions", positions, positions.index(D.positions), horizontal=True,
+                           key="cr_positions", help="response: the reference's mask (the response tokens); "
+                           "predicting: project variant (the positions whose next token is a response token)")
 st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
            + estimate("evaluate", 3 * (len(spec.harmful) + len(spec.benign))) + " (aligned, pruned and control)")
 go_prune = st.button("Prune region and compare", type="primary", key="cr_go")
@@ -96,13 +108,14 @@ if go_prune:
                         "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate}
                 for label, r in results.items()}
         st.session_state["cr_result"] = (region.description, region.removed_fraction, region.unit, region.notes,
-                                         rows, show, gens)
+                                         rows, show, gens, s.convention())
     except ValueError as e:
         st.error(f"Cannot build this region: {e}")
 
 if "cr_result" in st.session_state:
-    desc, frac, unit, notes, rows, show, gens = st.session_state["cr_result"]
+    desc, frac, unit, notes, rows, show, gens, convention = st.session_state["cr_result"]
     st.markdown(f"**{desc}** — removed **{100 * frac:.2f} %** of {unit}")
+    st.caption(f"convention: {convention}")   # #16
     for note in notes:
         st.warning(note)
     df = pd.DataFrame(rows).T
@@ -116,7 +129,7 @@ if "cr_result" in st.session_state:
     record(summary=[(f"ASR (keyword) after pruning: {desc}", f"{_p(al['ASR (keyword)'])} → {_p(pr['ASR (keyword)'])}",
                      f"removed {100 * frac:.2f} % of {unit}; really complies {_p(pr['ASR (really complies)'])}; "
                      f"utility {_p(al['utility'])} → {_p(pr['utility'])}; random control ASR {_p(ct['ASR (keyword)'])}")],
-           settings={"region": desc, "evaluation": spec.describe()})
+           settings={"region": desc, "evaluation": spec.describe(), "convention": convention})
     record(numbers={"region": desc, "removed": f"{100 * frac:.2f} % of {unit}"},
            table=("Pruning: aligned vs pruned vs control", [{"model": k, **{m: "–" if v is None else f"{100 * v:.1f} %"
                                                                        for m, v in row.items()}}

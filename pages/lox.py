@@ -16,12 +16,16 @@ with st.expander("Evaluation data", expanded=False):
     spec = eval_spec_picker("lox", default_n=48)
 spec = spec_or_stop(spec)
 
-c = st.columns(4)
+c = st.columns(5)
 k = c[0].slider("k (top singular directions; 0 = all of ΔW)", 0, 64, LoX.k, key="lox_k")
 alpha = c[1].slider("α (extrapolation)", 0.0, 3.0, LoX.alpha, step=0.05, key="lox_alpha")
 lox_layers = c[2].multiselect("Layers (empty = all)", list(range(lm.adapter.n_layers)), key="lox_layers")
 lox_modules = c[3].multiselect("Modules (empty = all)", lm.adapter.modules, key="lox_modules")
-settings = LoX(k, alpha, lox_layers or None, lox_modules or None)
+scopes = ["all-2d", "decoder"]   # conventions (#16)
+scope = c[4].selectbox("Scope", scopes, scopes.index(LoX.scope), key="lox_scope",
+                       help="all-2d: the reference's (every weight with more than one dimension, embeddings and "
+                            "lm_head; applies when no layer/module filter is set); decoder: project variant")
+settings = LoX(k, alpha, lox_layers or None, lox_modules or None, scope=scope)
 update, bar = progress_bar(settings.label)
 try:
     edit = settings.edit(lm, base, progress=update)
@@ -47,10 +51,11 @@ if after.utility is not None:
 metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
               100 * (after.over_refusal - before.over_refusal))
 c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
+st.caption(f"convention: {settings.convention}; ΔW in fp32 (the reference forms it in bf16)")   # #16
 record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
                 f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind)} → "
                                               f"{format_utility(after.utility, after.utility_kind)}"},
-       settings={"LoX": settings.label, "evaluation": spec.describe()},
+       settings={"LoX": settings.label, "evaluation": spec.describe(), "LoX convention": settings.convention},
        summary=[(f"{settings.label} before any attack: ASR (keyword)",
                  f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
                  f"utility {format_utility(before.utility, before.utility_kind)} → "

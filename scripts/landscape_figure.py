@@ -63,7 +63,7 @@ def main() -> None:
         land = evaluate_grid(lm, [RandomDirection(0)], [ax], make_spec(lm, sets["harmful"], sets["benign"], system))
         curves[f"system prompt: {label} (VISAGE {visage_1d(100 * land.asr):.1f})"] = {
             "x": ax, "asr": land.asr, "utility": land.utility}
-    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, decoder Linears)")
+    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, every tensor except norm weights)")
     fig.update_layout(title="Demo pair: 1D safety landscape (keyword ASR and exact-answer utility, 120 + 120 "
                             "held-out prompts)", width=1000, height=480)
     if args.out.suffix == ".html":

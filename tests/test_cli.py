@@ -63,7 +63,10 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     assert pruned and "% of ranks" in pruned[0]
     assert any(ln.strip().startswith("control") for ln in lines)
     info = run("cache", "info", cache=tmp_path).stdout
-    assert "activations: 2" in info and "safety-set: 1" in info
+    # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
+    assert "subspaces-sequential: 1" in info and "safety-set: 1" in info
+    assert any(ln.strip() == "convention: reference (layer by layer on the progressively edited model; exact "
+               "eigendecomposition)" for ln in lines)
     bad = run("regions", "--model", "demo", "--method", "set_difference", "--q", "1.5", cache=tmp_path)
     assert bad.returncode == 2 and "q must be a fraction in [0, 1]" in bad.stderr
 

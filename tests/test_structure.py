@@ -104,6 +104,12 @@ def test_defaults_live_in_the_settings_dataclasses():
     land = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["landscape"]._actions}
     assert (land["lo"].default, land["hi"].default, land["steps"].default) == \
         (LandscapeSettings.lo, LandscapeSettings.hi, LandscapeSettings.steps)
+    # issue #16: every convention flag defaults to the settings' default, which is the reference's
+    assert (sub["procedure"].default, sub["positions"].default) == (RegionSettings.procedure, RegionSettings.positions)
+    assert (lox["scope"].default, att["scope"].default, att["r_metric"].default) == \
+        (LoX.scope, LoX.scope, AttackSettings.r_metric) == ("all-2d", "all-2d", "mean")
+    assert (land["visage"].default, land["draw"].default, tuple(land["groups"].default.split(","))) == \
+        (LandscapeSettings.visage, LandscapeSettings.draw, LandscapeSettings.groups)
 
 
 def test_every_edit_names_itself(demo_pair):

@@ -27,8 +27,9 @@ class ActivationStats:
 
 @torch.no_grad()
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
-            progress=None) -> ActivationStats:
-    """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions."""
+            progress=None, positions: str = "response") -> ActivationStats:
+    """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions
+    (``positions``: see :func:`analysis.calibration.response_positions`)."""
     adapter = adapter_of(model)
     names = names or list(adapter.linears)
     modules = {n: m for n, (_, m) in linear_modules(model).items()}
@@ -59,7 +60,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
     try:
         for i, b in enumerate(batches):
             b = b.to(dev)
-            current["mask"] = response_positions(b)
+            current["mask"] = response_positions(b, positions)
             current["rows"] = current["mask"].flatten().nonzero().squeeze(1)
             current.pop("last_input", None)
             stats.n_tokens += int(current["mask"].sum())

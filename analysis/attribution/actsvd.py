@@ -6,15 +6,25 @@ V_r = top-r right singular vectors of A (= top eigenvectors of the Gram AᵀA), 
 
 Ranks are the real ranks (not the reference code's complements R − r). When the calibration set has
 fewer tokens than a requested rank, the rank is clipped and the clipping reported.
+
+Procedure: ``sequential`` (the reference's, alignment-attribution-code ``lib/model_wrapper_low.py``): layer by
+layer, layer l's activations are recorded on the model whose layers < l are already edited, then layer l is
+edited; ``one-pass`` (project variant): every layer's activations from one pass over the unedited model.
+Both use an exact eigendecomposition of the output Gram matrix (the reference's ``torch.svd_lowrank(q=r)``
+has no oversampling and can miss near-degenerate subspaces).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
 from ..arch import Adapter, adapter_of
-from ..edits import LowRank
+from ..edits import LowRank, applied
+from .activations import collect
+
+PROCEDURES = ("sequential", "one-pass")   # the first is the reference's
 
 
 @dataclass
@@ -83,3 +93,39 @@ def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int
         factors[n] = (-left, Vs.T @ W)
         ranks[n] = int(torch.linalg.matrix_rank(left)) if left.numel() else 0
     return RankEdit(LowRank(factors), ranks, clipped)
+
+
+def sequential_subspaces(model, safety_batches: list, utility_batches: list | None, r_s: int, r_u: int = 0,
+                         progress=None, positions: str = "response") -> tuple[Subspaces, Subspaces | None]:
+    """The reference's layer-by-layer procedure: for each decoder layer l in order, record layer l's output Gram
+    matrices on the model with layers < l already edited (ActSVD when ``utility_batches`` is None, else the
+    orthogonal projection with r_s, r_u), keep its top directions, then edit layer l. Returns the subspaces per
+    weight (at most r_s / r_u directions each) from which :func:`remove_top_ranks` / :func:`orthogonal_projection`
+    rebuild exactly the same edit on the unedited model; the model is left unchanged."""
+    adapter = adapter_of(model)
+    by_layer: dict[int, list[str]] = {}
+    for n, ref in adapter.linears.items():
+        by_layer.setdefault(ref.layer, []).append(n)
+    factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    vec_s, vec_u, tok_s, tok_u = {}, {}, 0, 0
+    for i, layer in enumerate(sorted(by_layer)):
+        names = by_layer[layer]
+        with applied(model, LowRank(dict(factors))) if factors else nullcontext():
+            st = collect(model, safety_batches, names=names, gram=True, positions=positions)
+            sub_s = subspaces_from_gram(st.gram, st.n_tokens, max(r_s, 1))
+            sub_u = None
+            if utility_batches is not None:
+                su = collect(model, utility_batches, names=names, gram=True, positions=positions)
+                sub_u = subspaces_from_gram(su.gram, su.n_tokens, max(r_u, 1))
+        if sub_u is None:
+            r = remove_top_ranks(model, sub_s, r_s, names)
+        else:
+            r = orthogonal_projection(model, sub_s, sub_u, r_s, r_u, names)
+            vec_u.update(sub_u.vectors)
+            tok_u = sub_u.n_tokens
+        vec_s.update(sub_s.vectors)
+        tok_s = sub_s.n_tokens
+        factors.update(r.edit.factors)
+        if progress:
+            progress((i + 1) / len(by_layer), f"layer {layer}: recorded on the model edited up to layer {layer - 1}")
+    return Subspaces(vec_s, tok_s), (Subspaces(vec_u, tok_u) if utility_batches is not None else None)

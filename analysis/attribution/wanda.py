@@ -14,6 +14,6 @@ def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
             for n in stats.sq}
 
 
-def wanda_scores(model, batches, progress=None) -> dict[str, torch.Tensor]:
+def wanda_scores(model, batches, progress=None, positions: str = "response") -> dict[str, torch.Tensor]:
     """Scores for every decoder Linear, one forward pass per batch."""
-    return wanda_from_stats(model, collect(model, batches, progress=progress))
+    return wanda_from_stats(model, collect(model, batches, progress=progress, positions=positions))

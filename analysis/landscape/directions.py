@@ -7,8 +7,14 @@
 - 2D: the second direction is Gram–Schmidt-orthogonalised against the first (global inner product over all
   perturbed tensors): d₂ ← d₂ − (⟨d₁,d₂⟩/⟨d₁,d₁⟩) d₁.
 - Interpolation: d = θ_other − θ_self, read from another loaded model of the same shapes.
-Which tensors are perturbed: decoder Linear weights by default; norms excluded unless asked; embeddings and
-lm_head optional; tied tensors (embeddings tied to lm_head) appear once.
+- Reference seed mode (:class:`ReferenceRandomDirection`): the draw of llm-landscape ``src/landscape/direction.py``
+  — one global seed (default 123), one ``torch.randn(size)`` per state-dict entry in state-dict order on the CPU
+  (norm entries drawn and zeroed, as the reference does), each moved to the weight's device and scaled to
+  ‖W‖_F / ‖d‖_F — so a published llm-landscape run can be reproduced. The generator state before each entry is
+  kept (a few KB per tensor), so any tensor's slice is regenerated alone, still without storing the direction.
+Which tensors are perturbed (the reference's scope, the default): every tensor except norm weights, embeddings
+and lm_head included ("linear", "embed", "lm_head", "other"); decoder Linears only ("linear") is the project
+variant. Tied tensors (embeddings tied to lm_head) appear once (the reference adds the direction twice).
 """
 from __future__ import annotations
 
@@ -22,7 +28,10 @@ from ..arch import adapter_of
 from ..edits import locked
 
 GROUPS = ("linear", "norm", "embed", "lm_head", "other")
+REFERENCE_GROUPS = ("linear", "embed", "lm_head", "other")   # every tensor except norm weights (the reference)
+DECODER_GROUPS = ("linear",)                                 # project variant: decoder Linears only
 NORMS = ("layer", "filter")
+DRAWS = ("per-tensor", "reference")   # project's per-tensor seeded draws | llm-landscape's global-seed stream
 
 
 def param_group(name: str, p: torch.Tensor, linear_ids: set[int]) -> str:
@@ -38,7 +47,7 @@ def param_group(name: str, p: torch.Tensor, linear_ids: set[int]) -> str:
     return "other"
 
 
-def perturbed_params(model: nn.Module, groups: tuple[str, ...] = ("linear",)) -> list[tuple[str, nn.Parameter]]:
+def perturbed_params(model: nn.Module, groups: tuple[str, ...] = REFERENCE_GROUPS) -> list[tuple[str, nn.Parameter]]:
     """The (name, parameter) pairs a direction covers; tied parameters appear once."""
     bad = set(groups) - set(GROUPS)
     if bad:
@@ -62,7 +71,7 @@ def _tensor_seed(seed: int, name: str) -> int:
 class RandomDirection:
     seed: int
     norm: str = "layer"
-    groups: tuple[str, ...] = ("linear",)
+    groups: tuple[str, ...] = REFERENCE_GROUPS
 
     def spec(self) -> dict:
         return {"type": "random", "seed": self.seed, "norm": self.norm, "groups": list(self.groups)}
@@ -93,13 +102,62 @@ class RandomDirection:
         return d * (Wf.norm() / d.norm().clamp(min=1e-12))
 
 
+REFERENCE_BLACKLIST = ("norm",)   # llm-landscape config/landscape/*_random.yaml: blacklist [norm]
+
+
+@dataclass(frozen=True)
+class ReferenceRandomDirection:
+    """llm-landscape's random direction, drawn exactly as the reference draws it (see the module docstring).
+
+    Build it with :meth:`for_model`; ``order`` lists every state-dict entry drawn (name, shape) — the stream
+    depends on all of them — and ``states`` the CPU generator state before each entry's draw."""
+
+    seed: int = 123
+    order: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    states: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def for_model(cls, model: nn.Module, seed: int = 123) -> "ReferenceRandomDirection":
+        """Walk the model's state dict once as the reference does (one randn per entry from one seeded CPU
+        generator, the same stream as ``torch.manual_seed(seed)``) and keep the generator state per entry."""
+        g = torch.Generator().manual_seed(seed)
+        order, states = [], {}
+        for name, t in model.state_dict(keep_vars=True).items():
+            states[name] = (g.get_state(), tuple(t.shape))
+            torch.randn(t.shape, generator=g)
+            order.append((name, tuple(t.shape)))
+        return cls(seed, tuple(order), states)
+
+    def spec(self) -> dict:
+        order = hashlib.sha256(repr(self.order).encode()).hexdigest()
+        return {"type": "reference-random", "seed": self.seed, "norm": "layer", "draw": "cpu randn, state-dict order",
+                "blacklist": list(REFERENCE_BLACKLIST), "order": order}
+
+    def sources(self) -> list[nn.Module]:
+        return []
+
+    def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor:
+        """The reference's d / ‖d‖ · ‖W‖ for tensor ``name`` (zero for blacklisted or unknown entries)."""
+        if name not in self.states or any(b in name.lower() for b in REFERENCE_BLACKLIST):
+            return torch.zeros(W.shape, dtype=torch.float32, device=W.device)
+        state, shape = self.states[name]
+        if tuple(W.shape) != shape:
+            raise ValueError(f"{name}: the direction was drawn for shape {shape}, the weight has {tuple(W.shape)}")
+        g = torch.Generator()
+        g.set_state(state)
+        d = torch.randn(shape, generator=g).to(W.device)
+        d = d / torch.norm(d)
+        d *= W.detach().float().norm().item()
+        return d
+
+
 @dataclass(frozen=True)
 class ModelDifference:
     """d = θ_other − θ_self (interpolation toward another model)."""
 
     other: nn.Module = field(compare=False, hash=False)
     other_fingerprint: str = ""
-    groups: tuple[str, ...] = ("linear",)
+    groups: tuple[str, ...] = REFERENCE_GROUPS
 
     def spec(self) -> dict:
         return {"type": "difference", "other": self.other_fingerprint, "groups": list(self.groups)}
@@ -135,7 +193,7 @@ class Orthogonalised:
         return self.d2.tensor(name, W) - self.coef * self.d1.tensor(name, W)
 
 
-def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> Orthogonalised:
+def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = REFERENCE_GROUPS) -> Orthogonalised:
     """d₂ made orthogonal to d₁ (Gram–Schmidt over all perturbed tensors); holds the models' locks."""
     dot = nrm = 0.0
     with locked(model, *d1.sources(), *d2.sources()), torch.no_grad():
@@ -146,13 +204,13 @@ def orthogonalise(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",
     return Orthogonalised(d1, d2, dot / nrm if nrm else 0.0)
 
 
-def inner(model: nn.Module, d1, d2, groups: tuple[str, ...] = ("linear",)) -> float:
+def inner(model: nn.Module, d1, d2, groups: tuple[str, ...] = REFERENCE_GROUPS) -> float:
     """⟨d₁, d₂⟩ over all perturbed tensors; holds the models' locks."""
     with locked(model, *d1.sources(), *d2.sources()), torch.no_grad():
         return sum(float((d1.tensor(n, p) * d2.tensor(n, p)).sum()) for n, p in perturbed_params(model, groups))
 
 
-def plane_through(model: nn.Module, second, third, groups: tuple[str, ...] = ("linear",)):
+def plane_through(model: nn.Module, second, third, groups: tuple[str, ...] = REFERENCE_GROUPS):
     """The plane through θ (this model), θ₂ and θ₃: d₁ = θ₂ − θ, d₂ = (θ₃ − θ) orthogonalised against d₁.
     Returns (d₁, d₂, coords) with coords = {"second": (1, 0), "third": (α₃, β₃)} — where the models sit."""
     d1 = ModelDifference(second.model, second.fingerprint, groups)
@@ -167,7 +225,7 @@ def plane_through(model: nn.Module, second, third, groups: tuple[str, ...] = ("l
     return d1, d2, {"second": (1.0, 0.0), "third": (d2.coef, beta)}
 
 
-def project_model(model: nn.Module, other, d1, d2, groups: tuple[str, ...] = ("linear",)) -> tuple[float, float]:
+def project_model(model: nn.Module, other, d1, d2, groups: tuple[str, ...] = REFERENCE_GROUPS) -> tuple[float, float]:
     """Where ``other`` (a loaded model of the same shapes) projects onto the plane θ + α d₁ + β d₂ of ``model``:
     (α, β) = (⟨θ_o − θ, d₁⟩/⟨d₁,d₁⟩, ⟨θ_o − θ, d₂⟩/⟨d₂,d₂⟩) for orthogonal d₁, d₂."""
     to_other = ModelDifference(other.model, other.fingerprint, groups)

@@ -19,7 +19,8 @@ from torch import nn
 from ..cache import Cache, make_key
 from ..edits import Edit
 from ..evaluate import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
-from .directions import GROUPS, NORMS, perturbed_params
+from .directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
+from .visage import RULES
 
 if TYPE_CHECKING:
     from ..models import LoadedModel
@@ -27,22 +28,43 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LandscapeSettings:
-    """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps)."""
+    """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps; the reference's scope, every
+    tensor except norm weights; the reference's VISAGE rule). ``draw``: "per-tensor" (the project's seeded
+    per-tensor draws, regenerable on any device) or "reference" (llm-landscape's global-seed CPU stream, whose
+    own default seed is 123)."""
 
     lo: float = -0.5
     hi: float = 0.5
     steps: int = 21
     seed: int = 0
     norm: str = "layer"
-    groups: tuple[str, ...] = ("linear",)
+    groups: tuple[str, ...] = REFERENCE_GROUPS
+    visage: str = "reference"     # reference (llm-landscape safety_avg) | span (project variant)
+    draw: str = "per-tensor"      # per-tensor | reference (reproduces a published llm-landscape direction)
 
     def validate(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.visage not in RULES:
+            raise ValueError(f"VISAGE rule must be one of {RULES}, got {self.visage!r}")
+        if self.draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {self.draw!r}")
+        if self.draw == "reference" and self.norm != "layer":
+            raise ValueError("the reference draw uses layer normalisation only")
         bad = set(self.groups) - set(GROUPS)
         if bad or not self.groups:
             raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
         axis(self.lo, self.hi, self.steps)
+
+    def conventions(self) -> dict[str, str]:
+        """Which convention each choice follows (shown next to the numbers and recorded in reports)."""
+        scope = ("reference (every tensor except norm weights)" if set(self.groups) == set(REFERENCE_GROUPS)
+                 else f"project variant: {', '.join(self.groups)}")
+        visage = ("reference (llm-landscape safety_avg)" if self.visage == "reference"
+                  else "project variant: first to last non-saturated point")
+        draw = (f"reference (llm-landscape global-seed stream, seed {self.seed})" if self.draw == "reference"
+                else f"project per-tensor draws (seed {self.seed})")
+        return {"scope": scope, "VISAGE": visage, "direction": draw}
 
 
 @dataclass

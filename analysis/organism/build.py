@@ -58,10 +58,15 @@ def _align(model, tok, recipe: TrainRecipe, log) -> dict:
 
 
 def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe = ALIGN_RECIPE,
-               base_from: Path | None = None) -> dict:
+               base_from: Path | None = None, seed: int = SEED) -> dict:
     """Train and save ``out_dir/base`` and ``out_dir/aligned``; returns the build report.
-    ``base_from`` reuses a BASE built earlier by this function (for alignment experiments)."""
-    torch.manual_seed(SEED)
+    ``base_from`` reuses a BASE built earlier by this function (for alignment experiments). ``seed`` shifts
+    every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``."""
+    from dataclasses import replace
+
+    base_recipe = replace(BASE_RECIPE, seed=BASE_RECIPE.seed + seed - SEED)
+    align_recipe = replace(align_recipe, seed=align_recipe.seed + seed - SEED)
+    torch.manual_seed(seed)
     tok = build_tokenizer()
     t0 = time.time()
     if base_from is not None:
@@ -70,9 +75,9 @@ def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe
         base = LlamaForCausalLM.from_pretrained(base_from).eval()
         base_losses = [float("nan")]
     else:
-        base = new_model(len(tok), SHAPE, tok, seed=SEED)
+        base = new_model(len(tok), SHAPE, tok, seed=seed)
         log(f"BASE: {sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters, vocab {len(tok)}")
-        base_losses = train(base, tok, BASE_RECIPE)
+        base_losses = train(base, tok, base_recipe)
     t_base = time.time() - t0
     aligned = copy.deepcopy(base)
     t1 = time.time()
@@ -84,7 +89,7 @@ def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe
     report = {"base_seconds": round(t_base, 1), "align_seconds": round(t_align, 1),
               "base_final_loss": base_losses[-1], "align_first_refusal_loss": first,
               "align_steps": best["step"], "align_val": best["val"], "delta_rel_norm": delta / norm,
-              "shape": SHAPE.__dict__, "base_recipe": {**BASE_RECIPE.__dict__},
+              "seed": seed, "shape": SHAPE.__dict__, "base_recipe": {**base_recipe.__dict__},
               "align_recipe": {**align_recipe.__dict__}, "val_targets": VAL_TARGETS}
     for name, m in (("base", base), ("aligned", aligned)):
         d = Path(out_dir) / name
