@@ -29,9 +29,14 @@ PRESETS: dict[str, list[Preset]] = {
                {"system": "helpful and safe", "prompts": 120}),
     ],
     "critical_regions": [
-        Preset("critical_regions", "Break safety with ~2 % of ranks",
-               "Orthogonal projection r_s = 3, r_u = 8 (chosen on validation): test ASR 0 → 97.5 %, random control "
-               "0.8 %.", {"method": "orthogonal", "r_s": 3, "r_u": 8, "score": "wanda"}),
+        Preset("critical_regions", "Break safety with 2 % of ranks",
+               "Orthogonal projection r_s = 3, r_u = 8, one pass (project variant): test ASR 0 → 97.5 %, random "
+               "control 0.8 %.", {"method": "orthogonal", "r_s": 3, "r_u": 8, "procedure": "one-pass",
+                                   "score": "wanda"}),
+        Preset("critical_regions", "Break safety with < 1 % of ranks (reference procedure)",
+               "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation: test "
+               "ASR 0 → 68 %, random control 0 %.", {"method": "orthogonal", "r_s": 1, "r_u": 4,
+                                                    "procedure": "sequential", "score": "wanda"}),
         Preset("critical_regions", "Break safety with ~2 % of weights",
                "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed: ASR +55 points, mostly off-task replies "
                "(read 'really complies').",
@@ -52,8 +57,8 @@ PRESETS: dict[str, list[Preset]] = {
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none",
                 "prompts": 48}),
         Preset("safety_landscape", "A system prompt changes the basin",
-               "The same direction with and without 'you are a helpful and safe assistant .' (VISAGE 68 vs 60 "
-               "on 120 prompts).",
+               "The same direction with and without 'you are a helpful and safe assistant .' (VISAGE 58.9 vs 50.8 "
+               "on 120 prompts, reference scope and rule).",
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "compare both",
                 "prompts": 48}),
         Preset("safety_landscape", "The basin in 2D (7 × 7)",
@@ -70,10 +75,10 @@ PRESETS: dict[str, list[Preset]] = {
                {"k": 8, "ranks": [1, 2, 4, 8, 16]}),
     ],
     "lox": [
-        Preset("lox", "LoX as chosen on validation (k = 8, α = 1)",
-               "Extrapolating the top-8 part of ΔW: safety unchanged, utility −5 points.", {"k": 8, "alpha": 1.0}),
-        Preset("lox", "Stronger extrapolation (α = 1.25)", "Delays attacks more, costs more utility.",
-               {"k": 8, "alpha": 1.25}),
+        Preset("lox", "LoX as chosen on validation (k = 4, α = 1.25)",
+               "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope): utility −5 points "
+               "before any attack; it delays a harmful attack (Attack lab).", {"k": 4, "alpha": 1.25}),
+        Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}),
         Preset("lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0}),
     ],
     "attack_lab": [
@@ -95,7 +100,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset("representations", "Aligned vs base", "Where harmful and benign prompts are told apart.",
                {"edit": "none"}),
         Preset("representations", "Pruned model (r_s = 3, r_u = 8)",
-               "The orthogonal projection chosen on validation, beside aligned and base.", {"edit": "pruned"}),
+               "The strongest pruning of the critical-regions table (orthogonal projection, one pass), beside aligned "
+               "and base.", {"edit": "pruned"}),
         Preset("representations", "LoX (k = 8, α = 1)", "LoX sharpens the separation slightly.",
                {"edit": "LoX", "alpha": 1.0, "lox_k": 8}),
     ],

@@ -42,7 +42,8 @@ PAGES: dict[str, PageInfo] = {
         "Critical regions",
         preset_widgets={"method": "cr_method", "score": "cr_score", "q": "cr_q", "p": "cr_p", "group": "cr_group",
                         "prune_to": "cr_prune_to", "r_s": "cr_rs", "r_u": "cr_ru", "safety_pct": "cr_spct",
-                        "utility_pct": "cr_upct", "redundant_pct": "cr_rpct", "unit_kind": "cr_kind"}),
+                        "utility_pct": "cr_upct", "redundant_pct": "cr_rpct", "unit_kind": "cr_kind",
+                        "procedure": "cr_procedure"}),
     "lox": PageInfo(
         "LoX: low-rank extrapolation",
         "W_LoX = W_aligned + α·M_k, where M_k is the top-k part of ΔW = W_aligned − W_base (k = 0: all of "

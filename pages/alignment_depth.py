@@ -20,7 +20,8 @@ from pages._plots import position_band, rate_curves, token_bars
 from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, run_gate,
                             spec_or_stop, system_prompt_picker)
 
-VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # as on the representations page
+# as on Representations: the strongest pruning of the README's table (project variant: one pass)
+STRONGEST_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
 
 pair = page_start("alignment_depth")
 lm, base = pair.aligned, pair.base
@@ -180,7 +181,7 @@ if edit_kind != "none" and run_gate("ad_edit_run", (edit_kind, strength, lox_k, 
             edit = point_edit(lm.model, [RandomDirection(int(seed))], (strength,), ("linear",))
             label = f"random seed {int(seed)} α={strength:g}"
         elif edit_kind == "pruned":
-            region = build(lm, VAL_CHOSEN_PRUNING, default_calibration(lm, system_prompt=system_prompt))
+            region = build(lm, STRONGEST_PRUNING, default_calibration(lm, system_prompt=system_prompt))
             edit, label = region.edit, f"pruned: {region.description}"
         else:
             lox = LoX(lox_k, strength)

@@ -16,7 +16,8 @@ from pages._plots import boundary_label, per_layer_lines, scatter_2d
 from pages._widgets import (eval_spec_picker, metric_change, page_start, progress_bar, region_cached,
                             reply_table, spec_or_stop)
 
-VAL_CHOSEN_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8)   # the critical-regions setting chosen on val
+# the strongest pruning of the README's critical-regions table (project variant: one pass)
+STRONGEST_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
 
 pair = page_start("representations")
 lm, base = pair.aligned, pair.base
@@ -42,7 +43,7 @@ try:
             f"random seed {int(seed)} α={strength:g}"
     elif edit_kind == "pruned":
         cal = default_calibration(lm, system_prompt=system_prompt)
-        region = region_cached(lm, VAL_CHOSEN_PRUNING, cal)
+        region = region_cached(lm, STRONGEST_PRUNING, cal)
         edit, edit_label = region.edit, f"pruned: {region.description}"
     elif edit_kind == "LoX":
         lox = LoX(lox_k, strength)
