@@ -149,9 +149,9 @@ if run_gate("ad_ed_run", (ed_spec.harmful.name, len(ed_spec.harmful), len(ed_spe
         series["utility"] = [r.utility for r in curve.values()]
     figure(rate_curves(alphas, series, "Emulated disalignment: ASR and utility against α", "α",
                        {f"{role} ASR {100 * r.asr:.0f} %": r.asr for role, r in refs.items()}), "ad_ed")
-    rows = [{"model": role, "ASR": f"{100 * r.asr:.1f} %", "utility": format_utility(r.utility, r.utility_kind),
+    rows = [{"model": role, "ASR": f"{100 * r.asr:.1f} %", "utility": format_utility(r.utility, r.utility_kind, sep=" "),
              "degenerate": f"{100 * r.degenerate_rate:.1f} %"} for role, r in refs.items()]
-    rows += [{"model": f"ED α={a:g}", "ASR": f"{100 * r.asr:.1f} %", "utility": format_utility(r.utility, r.utility_kind),
+    rows += [{"model": f"ED α={a:g}", "ASR": f"{100 * r.asr:.1f} %", "utility": format_utility(r.utility, r.utility_kind, sep=" "),
               "degenerate": f"{100 * r.degenerate_rate:.1f} %"} for a, r in curve.items()]
     st.dataframe(rows, hide_index=True, key="ad_ed_table")
     record(table=("Emulated disalignment against α", rows))

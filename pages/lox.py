@@ -45,7 +45,7 @@ c = st.columns(4)
 metric_change(c[0], "ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", 100 * (after.asr - before.asr))
 if after.utility is not None:
     scale = 100 if after.utility_kind == "exact" else 1
-    metric_change(c[1], "Utility", format_utility(after.utility, after.utility_kind),
+    metric_change(c[1], "Utility", format_utility(after.utility, after.utility_kind, sep=" "),
                   scale * (after.utility - before.utility), " pts" if after.utility_kind == "exact" else " nats",
                   lower_is_better=after.utility_kind != "exact")
 metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
@@ -53,13 +53,13 @@ metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
 c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
 st.caption(f"convention: {settings.convention}; ΔW in fp32 (the reference forms it in bf16)")   # #16
 record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind)} → "
-                                              f"{format_utility(after.utility, after.utility_kind)}"},
+                f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind, sep=' ')} → "
+                                              f"{format_utility(after.utility, after.utility_kind, sep=' ')}"},
        settings={"LoX": settings.label, "evaluation": spec.describe(), "LoX convention": settings.convention},
        summary=[(f"{settings.label} before any attack: ASR (keyword)",
                  f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                 f"utility {format_utility(before.utility, before.utility_kind)} → "
-                 f"{format_utility(after.utility, after.utility_kind)}; LoX's benefit shows under attack (Attack lab)")])
+                 f"utility {format_utility(before.utility, before.utility_kind, sep=' ')} → "
+                 f"{format_utility(after.utility, after.utility_kind, sep=' ')}; LoX's benefit shows under attack (Attack lab)")])
 prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
                        max_chars=config().max_prompt_chars)
 if st.button("Generate side by side", key="lox_live") and prompt.strip():   # generation takes the model's lock

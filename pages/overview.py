@@ -37,14 +37,14 @@ st.dataframe(table.style.format({c: "{:.1%}" for c in ("ASR (keyword)", "ASR (re
 record(table=("Safety and utility", [{"model": row["model"], "ASR (keyword)": _pct(row["ASR (keyword)"]),
                                       "ASR (really complies)": _pct(row["ASR (really complies)"]),
                                       "utility": format_utility(results[row["model"]].utility,
-                                                                results[row["model"]].utility_kind),
+                                                                results[row["model"]].utility_kind, sep=' '),
                                       "utility metric": row["utility metric"], "over-refusal": _pct(row["over-refusal"]),
                                       "degenerate": _pct(row["degenerate"]), "tokens / reply": f"{row['tokens / reply']:.1f}"}
                                      for row in rows]),
        settings={"prompts": spec.describe()},
        summary=[(f"ASR (keyword), {role}", _pct(r.asr),
                  (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
-                 + f"utility {format_utility(r.utility, r.utility_kind)}; over-refusal {_pct(r.over_refusal)}; "
+                 + f"utility {format_utility(r.utility, r.utility_kind, sep=' ')}; over-refusal {_pct(r.over_refusal)}; "
                  f"{len(spec.harmful)} + {len(spec.benign)} prompts") for role, r in results.items()])
 record(table=("Sample generations", [{"model": role, "set": which, "prompt": g.prompt, "reply": g.text}
                                      for role, r in results.items() for which in ("harmful", "benign")

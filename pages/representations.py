@@ -130,7 +130,7 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     record(summary=[("ASR with the refusal direction ablated", f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
                      f"direction from the residual stream {boundary_label(best)}; really complies "
                      f"{'–' if scan.asr_positive[i] is None else f'{100 * scan.asr_positive[i]:.1f} %'}; utility "
-                     f"{format_utility(scan.utility[i], scan.utility_kind)}")])
+                     f"{format_utility(scan.utility[i], scan.utility_kind, sep=' ')}")])
     record(numbers={"refusal direction: best layer": boundary_label(best),
                     "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %"},
            table=("Direction ablation: sample replies", [{"prompt": p, "aligned": g.text, "ablated": a} for p, g, a in
