@@ -199,7 +199,7 @@ def step_landscape(ctx) -> dict:
         m = copy.deepcopy(lm.model)
         with torch.no_grad():   # same weights: the same per-tensor update on the copy
             edit = point_edit(m, d, (alpha,), ("linear",))
-            for nm, p in perturbed_params(m):
+            for nm, p in perturbed_params(m, ("linear",)):
                 edit.apply_to(nm, p.data)
         texts = hf_generate(m, lm.tokenizer, harmful.prompts(), new, 4)
         del m
@@ -318,7 +318,8 @@ def step_lox(ctx) -> dict:
     a, b, dev = ctx["aligned"], ctx["base"], ctx["dev"]
     peak_reset(dev)
     with tempfile.TemporaryDirectory() as tmp:
-        t, f = timed(dev, lambda: alignment_factors(a, b, 8, cache=Cache(tmp)))
+        # the decoder weights, as the spectra step and the target ("LoX factors for all of them")
+        t, f = timed(dev, lambda: alignment_factors(a, b, 8, cache=Cache(tmp), scope="decoder"))
     fell_back = sum(x.method != "randomized" for x in f.values())
     return {"weights": len(f), "k": 8, "seconds": t, "full_svd_fallbacks": fell_back, "peak_gib": peak_gib(dev)}
 

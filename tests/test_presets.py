@@ -55,10 +55,10 @@ def test_a_preset_sets_the_controls(page, tmp_path, monkeypatch):
 def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets",
-                          "LoX as chosen on validation (k = 8, α = 1)"], cwd=ROOT, env=env, capture_output=True,
+                          "LoX as chosen on validation (k = 4, α = 1.25)"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "LoX k=8 α=1: ASR" in run.stdout and "warmed 1 presets" in run.stdout
+    assert "LoX k=4 α=1.25: ASR" in run.stdout and "warmed 1 presets" in run.stdout
     assert len(list(tmp_path.rglob("*.json"))) >= 2                      # aligned and LoX evaluations cached
     bad = subprocess.run([sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets", "nope"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300)

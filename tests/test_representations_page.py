@@ -75,6 +75,6 @@ def test_a_pruned_model_is_one_of_the_edited_models(page):
     page.radio(key="rp_edit").set_value("pruned").run()
     assert not page.exception, [e.value for e in page.exception]
     charts = _charts(page)
-    assert any(t.startswith("edited (pruned: orthogonal projection: r_s = 3, r_u = 8)") for t in charts)
+    assert any(t.startswith("edited (pruned: orthogonal projection: r_s = 3, r_u = 8 (one-pass))") for t in charts)
     probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
     assert len(probes["data"]) == 3
