@@ -183,15 +183,12 @@ def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, perc
 
 # ----- alignment depth (issue #18) ------------------------------------------------------------------------------
 
-DEPTH_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e"]
-
-
 def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> go.Figure:
     """Mean per response position with a 25–75 % band across prompts; ``profiles`` maps a label to a
     :class:`analysis.depth.Profile`."""
     fig = go.Figure()
     for i, (label, p) in enumerate(profiles.items()):
-        colour = DEPTH_COLOURS[i % len(DEPTH_COLOURS)]
+        colour = SERIES[i % len(SERIES)]
         x = list(p.position)
         fig.add_trace(go.Scatter(x=x + x[::-1], y=list(p.q75) + list(p.q25)[::-1], fill="toself", fillcolor=colour,
                                  opacity=0.18, line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -200,19 +197,20 @@ def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> 
                                  customdata=p.count,
                                  hovertemplate="position %{x}: %{y:.4g} (%{customdata} prompts)<extra>" + label
                                                + "</extra>"))
-    fig.update_layout(title=title, xaxis=dict(title="response position t (0 = first reply token)", dtick=1),
-                      yaxis=dict(title=yaxis, type="log" if log else "linear", exponentformat="power"), height=400,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.22))
+    style(fig, title, x="response position t (0 = first reply token)", y=yaxis, height=420)
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(type="log" if log else "linear", exponentformat="power")
     return fig
 
 
 def token_bars(tokens: list[str], values: list[float], title: str, yaxis: str) -> go.Figure:
     """One prompt's response tokens, each bar coloured by its value (the zoom view)."""
     x = [f"{t} ·{i}" for i, t in enumerate(tokens)]   # positions keep repeated tokens apart
-    fig = go.Figure(go.Bar(x=x, y=values, marker=dict(color=values, colorscale="Reds", showscale=True),
-                           hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
-    fig.update_layout(title=title, yaxis_title=yaxis, xaxis=dict(tickangle=-45), height=340,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    fig = go.Figure(go.Bar(x=x, y=values, name=yaxis, hovertemplate="%{x}: %{y:.4g}<extra></extra>",
+                           marker=dict(color=values, colorscale=SEQUENTIAL, showscale=True,
+                                       colorbar=colorbar(yaxis))))
+    style(fig, title, x="response token · position", y=yaxis, height=380, legend=False)
+    fig.update_xaxes(tickangle=-45)
     return fig
 
 
@@ -222,12 +220,13 @@ def rate_curves(x: list[float], series: dict[str, list[float | None]], title: st
     fig = go.Figure()
     for i, (label, ys) in enumerate(series.items()):
         y = [np.nan if v is None else 100 * v for v in ys]
-        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers",
-                                 line=dict(color=DEPTH_COLOURS[i % len(DEPTH_COLOURS)])))
+        colour = SERIES[i % len(SERIES)]
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers", line=dict(color=colour, width=3),
+                                 marker=dict(color=colour)))
     for label, v in (refs or {}).items():
         if v is not None:
             fig.add_hline(y=100 * v, line_dash="dot", line_color="grey", annotation_text=label,
                           annotation_position="top left")
-    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title="%", yaxis_range=[-3, 103], height=380,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    style(fig, title, x=xaxis, y="rate (% of prompts)", height=400)
+    fig.update_yaxes(range=[-3, 103])
     return fig

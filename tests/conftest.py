@@ -110,3 +110,22 @@ def pytest_sessionfinish(session, exitstatus):
         changed = sorted(set(after) ^ set(REPO_CACHE_BEFORE))[:5]
         print(f"\nERROR: the test run wrote into the repository's cache/ folder: {changed}")
         session.exitstatus = 1
+
+
+def plotly_values(y):
+    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64): the plain list."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return y
+
+
+def page_charts(page) -> dict:
+    """An AppTest page's plotly charts by title (their JSON specs)."""
+    import json
+
+    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+            for c in page.get("plotly_chart")}

@@ -1,10 +1,9 @@
 """AppTest drives the alignment-depth page on the demo pair with small sizes."""
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, page_charts as _charts, plotly_values as _values
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +21,6 @@ def page(tmp_path_factory):
         Cache.__init__.__defaults__ = old
 
 
-def _values(y):
-    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64)."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
-    return y
-
-
-def _charts(page):
-    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-            for c in page.get("plotly_chart")}
 
 
 def _trace(chart, name):

@@ -1,10 +1,9 @@
 """AppTest drives the representations page on the demo pair."""
-import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import ROOT, page_charts as _charts, plotly_values as _values
 
 
 @pytest.fixture(scope="module")
@@ -19,20 +18,6 @@ def page(tmp_path_factory):
     cache.DEFAULT_ROOT = old
 
 
-def _values(y):
-    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64)."""
-    import base64
-
-    import numpy as np
-
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
-    return y
-
-
-def _charts(page):
-    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-            for c in page.get("plotly_chart")}
 
 
 def test_views_and_probes_render(page):
