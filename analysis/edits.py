@@ -232,20 +232,6 @@ def locked(*models: nn.Module) -> Iterator[nn.Module]:
         yield models[0] if models else None
 
 
-def exclusive(model_of_first_arg):
-    """Decorator for library functions that read a loaded model's weights: hold the locks of the given models
-    (``model_of_first_arg(*args, **kwargs)`` returns them, edited model first) for the whole call."""
-    import functools
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def inner(*args, **kwargs):
-            with locked(*[m for m in model_of_first_arg(*args, **kwargs) if m is not None]):
-                return fn(*args, **kwargs)
-        return inner
-    return wrap
-
-
 def checksum(model: nn.Module) -> str:
     """Exact content hash of every parameter (for tests and integrity checks; hashes all bytes)."""
     import hashlib

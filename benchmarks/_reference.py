@@ -1,12 +1,28 @@
-"""Shared by benchmarks: the plain reference way to generate (HF ``model.generate``, greedy, left padding)
-and a best-of-N timer."""
+"""Shared by benchmarks: the command-line preamble (threads, --quick), the plain reference way to generate
+(HF ``model.generate``, greedy, left padding) and a best-of-N timer."""
 from __future__ import annotations
 
+import argparse
+import os
 import time
 
 import torch
 
 from analysis.chat import format_prompt
+
+
+def bench_args(quick: str | None = None, **extra) -> argparse.Namespace:
+    """Parse ``--threads`` (default $BRITTLE_THREADS, else 2) and, when ``quick`` names what it shrinks, ``--quick``;
+    ``extra`` adds options (name -> add_argument keywords). Sets torch's thread count."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
+    if quick:
+        ap.add_argument("--quick", action="store_true", help=f"smoke test: {quick} (numbers mean nothing)")
+    for flag, kw in extra.items():
+        ap.add_argument(flag, **kw)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def hf_generate(model, tok, prompts: list[str], max_new: int, batch_size: int) -> list[str]:

@@ -13,7 +13,6 @@ Usage: python benchmarks/depth_acceptance.py [--threads 2] [--quick]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -23,11 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+from _reference import bench_args  # noqa: E402
 
 from analysis import depth  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
-from analysis.evaluate import evaluate, format_utility, make_spec  # noqa: E402
+from analysis.evaluate import evaluate, make_spec  # noqa: E402
+from analysis.units import format_utility  # noqa: E402
 from analysis.landscape.directions import RandomDirection  # noqa: E402
 from analysis.landscape.grid import point_edit  # noqa: E402
 from analysis.lox import LoX  # noqa: E402
@@ -51,11 +51,7 @@ def pct(x) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
-    ap.add_argument("--quick", action="store_true", help="smoke test: 16 prompts per set (numbers mean nothing)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(quick="16 prompts per set")
     n = 16 if args.quick else 120
     if args.quick:
         print("QUICK smoke test: 16 prompts per set, the numbers mean nothing")

@@ -10,7 +10,6 @@ Usage: python benchmarks/representations_acceptance.py [--threads 2] [--quick]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -22,6 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _reference import bench_args  # noqa: E402
+
 from analysis import representations as rep  # noqa: E402
 from analysis.cache import Cache  # noqa: E402
 from analysis.evaluate import make_spec  # noqa: E402
@@ -30,11 +31,7 @@ from analysis.models import load_pair  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
-    ap.add_argument("--quick", action="store_true", help="smoke test: 16 prompts per set (numbers mean nothing)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(quick="16 prompts per set")
     n = 16 if args.quick else 120
     if args.quick:
         print("QUICK smoke test: 16 prompts per set, the numbers mean nothing")

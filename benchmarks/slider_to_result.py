@@ -4,7 +4,6 @@ Usage: python benchmarks/slider_to_result.py [--threads 2]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+from _reference import bench_args  # noqa: E402
 
 from analysis.cache import Cache  # noqa: E402
 from analysis.critical_regions import RegionSettings, build  # noqa: E402
@@ -25,10 +24,7 @@ from analysis.scoring import default_calibration  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    bench_args()
     pair = load_pair("demo", device="cpu")
     lm = pair.aligned
     cache = Cache(tempfile.mkdtemp())
