@@ -15,11 +15,11 @@ $(STAMP): requirements.txt
 # The app listens where the launch config's server_address says (default 127.0.0.1: this machine only);
 # a config that cannot be read stops the launch instead of falling back to Streamlit's every-interface default.
 run: $(STAMP)
-	@addr=$$($(BIN)/python -m analysis.config server_address) || exit 1; \
+	@addr=$$($(BIN)/python -m analysis.app_support.config server_address) || exit 1; \
 	HF_HUB_OFFLINE=1 $(BIN)/streamlit run app.py --server.address "$$addr"
 
 demo: $(STAMP)
-	@addr=$$(BRITTLE_CONFIG=configs/demo.toml $(BIN)/python -m analysis.config server_address) || exit 1; \
+	@addr=$$(BRITTLE_CONFIG=configs/demo.toml $(BIN)/python -m analysis.app_support.config server_address) || exit 1; \
 	HF_HUB_OFFLINE=1 BRITTLE_CONFIG=configs/demo.toml $(BIN)/streamlit run app.py --server.address "$$addr" --client.toolbarMode=viewer
 
 test: $(STAMP)

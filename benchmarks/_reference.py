@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from analysis.chat import format_prompt
+from analysis.core.chat import format_prompt
 
 
 def bench_args(quick: str | None = None, **extra) -> argparse.Namespace:

@@ -29,13 +29,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from analysis import variants  # noqa: E402
-from analysis.cache import Cache  # noqa: E402
-from analysis.evaluate import make_spec  # noqa: E402
-from analysis.finetune import AttackSettings, run_attack  # noqa: E402
-from analysis.lox import LoX  # noqa: E402
-from analysis.models import load_pair  # noqa: E402
-from analysis.scoring import default_calibration  # noqa: E402
+from analysis.methods.attacks import variants  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.core.evaluation import make_spec  # noqa: E402
+from analysis.methods.attacks.finetune import AttackSettings, run_attack  # noqa: E402
+from analysis.methods.lox import LoX  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 HARMFUL = AttackSettings(data="harmful", n_examples=20, lr=1e-4, steps=24, batch_size=20, eval_every=3,
                          subspace_k=8)
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--r-metric", default=AttackSettings.r_metric, choices=["mean", "pooled"],
                     help="R_ft: mean of per-weight ratios with lm_head (reference, the default) | pooled over decoder")
     ap.add_argument("--pair", default=None,
-                    help="a demo pair built with `build-demo --seed N --out analysis/organism/weights/seedN` "
+                    help="a demo pair built with `build-demo --seed N --out analysis/data/organism/weights/seedN` "
                          "(a folder with aligned/ and base/; default: the shipped pair)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

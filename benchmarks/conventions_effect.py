@@ -22,13 +22,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _reference import bench_args  # noqa: E402
 
-from analysis.cache import Cache  # noqa: E402
-from analysis.critical_regions import RegionSettings, build  # noqa: E402
-from analysis.evaluate import evaluate, make_spec  # noqa: E402
-from analysis.lox import alignment_factors, retention, retention_scope  # noqa: E402
-from analysis.spectra import delta as weight_delta  # noqa: E402
-from analysis.models import load_pair  # noqa: E402
-from analysis.scoring import default_calibration  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
+from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
+from analysis.methods.lox import alignment_factors, retention, retention_scope  # noqa: E402
+from analysis.methods.spectra import delta as weight_delta  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from analysis.cache import Cache  # noqa: E402
-from analysis.critical_regions import RegionSettings, build  # noqa: E402
-from analysis.evaluate import evaluate, make_spec  # noqa: E402
-from analysis.models import load_pair  # noqa: E402
-from analysis.scoring import default_calibration  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
+from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 MAX_REMOVED = 0.03
 MAX_VAL_UTILITY_DROP = 0.10
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny sets and grids (numbers mean nothing)")
     ap.add_argument("--pair", default=None,
-                    help="a demo pair built with `build-demo --seed N --out analysis/organism/weights/seedN` "
+                    help="a demo pair built with `build-demo --seed N --out analysis/data/organism/weights/seedN` "
                          "(a folder with aligned/ and base/; default: the shipped pair)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from analysis.models import tensor_checksum  # noqa: E402
+from analysis.core.models import tensor_checksum  # noqa: E402
 
 
 def shapes(layers: int = 32, d: int = 4096, ff: int = 11008, vocab: int = 32000) -> list[tuple[int, int]]:

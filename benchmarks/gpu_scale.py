@@ -10,7 +10,7 @@ their embedding tables: 1b has 0.97 B parameters (TinyLlama: 1.10 B), 7b 6.48 B 
 second copy plus a rank-16 update and small noise, so ΔW is non-zero and has a low-rank head.
 
 Steps (each under a time limit: a slow step is reported and skipped, not fatal):
-  generation   240 prompts × 64 new tokens: ``analysis.generate`` vs HF ``generate`` at batch 64
+  generation   240 prompts × 64 new tokens: ``analysis.core.generation`` vs HF ``generate`` at batch 64
   landscape    one grid point (80 harmful prompts × 32 tokens, random direction) vs deep copy + HF
                ``generate`` batch 4 on the same perturbed weights; ASR must match
   attribution  Wanda and SNIP on 64 + 64 calibration samples vs bare forward / forward+backward passes
@@ -90,9 +90,9 @@ def build_pair(size: str, dev: torch.device, seed: int = 0):
     """(aligned, base) as LoadedModel-like objects: random Llama + a perturbed copy."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from analysis.arch import adapter_of
-    from analysis.models import LoadedModel
-    from analysis.organism.tokenizer import build_tokenizer
+    from analysis.core.arch import adapter_of
+    from analysis.core.models import LoadedModel
+    from analysis.data.organism.tokenizer import build_tokenizer
 
     tok = build_tokenizer()
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
@@ -119,7 +119,7 @@ def build_pair(size: str, dev: torch.device, seed: int = 0):
 
 
 def prompts(n: int, kind: str = "mixed") -> list:
-    from analysis.organism import corpus
+    from analysis.data.organism import corpus
 
     h = corpus.harmful_items("test", 200) + corpus.harmful_items("train", 200)
     b = corpus.benign_items("test", 200) + corpus.benign_items("train", 200)
@@ -129,8 +129,8 @@ def prompts(n: int, kind: str = "mixed") -> list:
 
 def hf_generate(model, tok, texts: list[str], max_new: int, batch: int) -> list[str]:
     """The plain way: HF ``generate`` greedily, left padded, ``batch`` prompts at a time."""
-    from analysis.chat import encode_prompts, format_prompt
-    from analysis.generate import left_padded
+    from analysis.core.chat import encode_prompts, format_prompt
+    from analysis.core.generation import left_padded
 
     ids = encode_prompts(tok, [format_prompt(tok, p) for p in texts])
     pad = tok.pad_token_id
@@ -147,7 +147,7 @@ def hf_generate(model, tok, texts: list[str], max_new: int, batch: int) -> list[
 # ---- steps -------------------------------------------------------------------------------------------
 
 def step_generation(ctx) -> dict:
-    from analysis import generate as G
+    from analysis.core import generation as G
 
     lm, dev, n, new = ctx["aligned"], ctx["dev"], ctx["n_gen"], ctx["gen_tokens"]
     texts = [it.prompt for it in prompts(n)]
@@ -168,12 +168,12 @@ def step_generation(ctx) -> dict:
 
 
 def step_landscape(ctx) -> dict:
-    from analysis.edits import applied
-    from analysis.evaluate import EvalSpec, evaluate_model
-    from analysis.judge import Judge
-    from analysis.landscape.directions import RandomDirection, perturbed_params
-    from analysis.landscape.grid import point_edit
-    from analysis.prompts import PromptSet
+    from analysis.core.edits import applied
+    from analysis.core.evaluation import EvalSpec, evaluate_model
+    from analysis.judging.refusal import Judge
+    from analysis.methods.landscape.directions import RandomDirection, perturbed_params
+    from analysis.methods.landscape.grid import point_edit
+    from analysis.data.prompts import PromptSet
 
     lm, dev, n, new = ctx["aligned"], ctx["dev"], ctx["n_land"], ctx["land_tokens"]
     judge = Judge()
@@ -213,8 +213,8 @@ def step_landscape(ctx) -> dict:
 
 
 def _calibration(lm, n: int):
-    from analysis.calibration import batches
-    from analysis.organism.data import OrganismData
+    from analysis.methods.critical_regions.calibration import batches
+    from analysis.data.organism.provider import OrganismData
 
     data = OrganismData()
     return (batches(lm.tokenizer, data.attack_data("harmful", n), 16) +
@@ -222,8 +222,8 @@ def _calibration(lm, n: int):
 
 
 def step_attribution(ctx) -> dict:
-    from analysis.attribution.snip import _per_sample, snip_scores
-    from analysis.attribution.wanda import wanda_scores
+    from analysis.methods.critical_regions.snip import _per_sample, snip_scores
+    from analysis.methods.critical_regions.wanda import wanda_scores
 
     lm, dev = ctx["aligned"], ctx["dev"]
     model = lm.model
@@ -258,8 +258,8 @@ def step_attribution(ctx) -> dict:
 
 
 def step_spectra(ctx) -> dict:
-    from analysis.cache import Cache
-    from analysis.spectra import delta, singular_values, spectra
+    from analysis.core.cache import Cache
+    from analysis.methods.spectra import delta, singular_values, spectra
 
     a, b, dev = ctx["aligned"], ctx["base"], ctx["dev"]
     names = list(a.adapter.linears)
@@ -301,7 +301,7 @@ def step_linalg(ctx) -> dict:
             res[k] = t / (4 if "batch4" in k else 1)
         out[f"{m}x{n}"] = res
     # accuracy on a real ΔW of the pair (the first weight), against float64 svdvals
-    from analysis.spectra import delta, singular_values
+    from analysis.methods.spectra import delta, singular_values
 
     name = next(iter(a.adapter.linears))
     d = delta(a, ctx["base"], name)
@@ -312,8 +312,8 @@ def step_linalg(ctx) -> dict:
 
 
 def step_lox(ctx) -> dict:
-    from analysis.cache import Cache
-    from analysis.lox import alignment_factors
+    from analysis.core.cache import Cache
+    from analysis.methods.lox import alignment_factors
 
     a, b, dev = ctx["aligned"], ctx["base"], ctx["dev"]
     peak_reset(dev)
@@ -325,8 +325,8 @@ def step_lox(ctx) -> dict:
 
 
 def step_attack(ctx) -> dict:
-    from analysis.finetune import AttackSettings, Variant, fine_tune_copy
-    from analysis.organism.data import OrganismData
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
+    from analysis.data.organism.provider import OrganismData
 
     attack_set = OrganismData().attack_data
 

@@ -3,7 +3,7 @@
 A one-layer Llama with a 1B-class layer shape (hidden 2048, intermediate 5632: seven matrices 2048 × 2048 and
 5632 × 2048 / 2048 × 5632) is the base; the "aligned" model adds to every decoder weight a ΔW of norm 3 % of
 ‖W‖ with a power-law spectrum σ_i ∝ i^-decay (full rank, like a real fine-tuning update). Both paths run
-through :func:`analysis.lox.alignment_factors` (no cache), and the resulting LoX weights
+through :func:`analysis.methods.lox.alignment_factors` (no cache), and the resulting LoX weights
 W_aligned + α·M_k are compared. Prints the time ratio (goal ≥ 20×) and the relative differences of M_k and of
 the weights (goal ≤ 1e-3).
 Usage: python benchmarks/lox_speed.py [--threads 2] [--k 6] [--decay 0.7]
@@ -22,10 +22,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from analysis.arch import adapter_of  # noqa: E402
-from analysis.cache import Cache  # noqa: E402
-from analysis.lox import alignment_factors  # noqa: E402
-from analysis.models import LoadedModel, fingerprint  # noqa: E402
+from analysis.core.arch import adapter_of  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.methods.lox import alignment_factors  # noqa: E402
+from analysis.core.models import LoadedModel, fingerprint  # noqa: E402
 
 
 def loaded(model) -> LoadedModel:

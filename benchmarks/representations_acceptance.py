@@ -23,11 +23,11 @@ import torch  # noqa: E402
 
 from _reference import bench_args  # noqa: E402
 
-from analysis import representations as rep  # noqa: E402
-from analysis.cache import Cache  # noqa: E402
-from analysis.evaluate import make_spec  # noqa: E402
-from analysis.lox import LoX  # noqa: E402
-from analysis.models import load_pair  # noqa: E402
+from analysis.methods import representations as rep  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.core.evaluation import make_spec  # noqa: E402
+from analysis.methods.lox import LoX  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
 
 
 def main() -> None:

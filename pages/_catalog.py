@@ -1,5 +1,5 @@
 """What each page is: its title, the caption under it, its section in the findings report, whether it needs
-the pair's base model, and which widgets its teaching presets set (``analysis/presets.py`` holds the presets)."""
+the pair's base model, and which widgets its teaching presets set (``analysis/app_support/presets.py`` holds the presets)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

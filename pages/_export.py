@@ -12,7 +12,7 @@ import shutil
 
 import streamlit as st
 
-from analysis.report import Section, build
+from analysis.app_support.report import Section, build
 from pages._style import TEMPLATE, colour_traces
 
 _PAGE = "_findings_page"

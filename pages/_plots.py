@@ -185,7 +185,7 @@ def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, perc
 
 def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> go.Figure:
     """Mean per response position with a 25–75 % band across prompts; ``profiles`` maps a label to a
-    :class:`analysis.depth.Profile`."""
+    :class:`analysis.methods.depth.Profile`."""
     fig = go.Figure()
     for i, (label, p) in enumerate(profiles.items()):
         colour = SERIES[i % len(SERIES)]

@@ -10,11 +10,11 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from analysis.cache import Cache
-from analysis.config import AppConfig, ConfigError, load_config
-from analysis.models import DEMO, ModelLoadError, ModelPair, load_pair
-from analysis.evaluate import DEFAULT_MAX_NEW_TOKENS, EvalSpec, make_spec
-from analysis.prompts import DataFormatError, PromptSet, load_prompt_file
+from analysis.core.cache import Cache
+from analysis.app_support.config import AppConfig, ConfigError, load_config
+from analysis.core.models import DEMO, ModelLoadError, ModelPair, load_pair
+from analysis.core.evaluation import DEFAULT_MAX_NEW_TOKENS, EvalSpec, make_spec
+from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
 
@@ -209,7 +209,7 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
     """The model's default sets (the organism's for the demo, AdvBench + instruct for a real model), a built-in
     set by name, or a user's file (AdvBench CSV, .txt, CSV/JSONL) — the same names and files the CLI takes.
     Returns the sets (test split), or the message saying why they cannot be used."""
-    from analysis.datasets import names, resolve_set
+    from analysis.data.sets import names, resolve_set
 
     cfg = config()
     pair = require_pair()
@@ -244,7 +244,7 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
 
 @st.cache_resource(show_spinner="Loading the judges…", max_entries=4)
 def _load_judges(specs: str, device: str, dtype: str) -> tuple:
-    from analysis.judges import make_judges
+    from analysis.judging import make_judges
 
     return tuple(j for j in make_judges(specs, device, dtype) if j.name != "keyword")
 
@@ -298,7 +298,7 @@ def _limits() -> dict[str, int]:
 
 def _apply_preset(page: str, keys: dict[str, str], name: str) -> None:
     """Set the widgets named in ``keys`` to the preset's settings, within this launch config's caps."""
-    from analysis.presets import find
+    from analysis.app_support.presets import find
 
     settings, limits = find(page, name).settings, _limits()
     for field, value in settings.items():
@@ -314,7 +314,7 @@ def preset_picker(page: str, keys: dict[str, str]) -> None:
     """A 'Presets' selectbox that sets the page's widgets in one click (the first preset is applied on the first
     visit: the teaching default). ``keys`` maps a preset's setting names to the page's widget keys
     ('range' takes the lo/hi pair)."""
-    from analysis.presets import presets
+    from analysis.app_support.presets import presets
 
     options = presets(page)
     if not options:
@@ -360,14 +360,14 @@ def metric_change(where, label: str, value: str, change: float | None, unit: str
 # --- built regions, once per process: a preset's region is served without taking the model's lock -----------
 @st.cache_resource(max_entries=32, show_spinner="Building the region (once per server)…")
 def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint: str, _lm, _cal, _base):
-    from analysis.critical_regions import RegionSettings, build
+    from analysis.methods.critical_regions.build import RegionSettings, build
 
     return build(_lm, RegionSettings(**json.loads(settings_json)), _cal, _base)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Typing the units (once per server)…")
 def _unit_types(fingerprint: str, settings_json: str, cal_key: str, _lm, _cal):
-    from analysis.critical_regions import RegionSettings, unit_types
+    from analysis.methods.critical_regions.build import RegionSettings, unit_types
 
     return unit_types(_lm, RegionSettings(**json.loads(settings_json)), _cal)
 
@@ -377,7 +377,7 @@ def _cal_key(cal) -> str:
 
 
 def region_cached(lm, settings, cal, base=None):
-    """:func:`analysis.critical_regions.build`, kept per (model, settings, calibration) for this server: the
+    """:func:`analysis.methods.critical_regions.build.build`, kept per (model, settings, calibration) for this server: the
     orthogonal / ActSVD projections read the weights under the model's lock, so rebuilding them on every rerun
     would make a class queue on the lock even when every evaluation comes from the cache."""
     return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
@@ -385,5 +385,5 @@ def region_cached(lm, settings, cal, base=None):
 
 
 def unit_types_cached(lm, settings, cal):
-    """:func:`analysis.critical_regions.unit_types`, kept per (model, thresholds, calibration) for this server."""
+    """:func:`analysis.methods.critical_regions.build.unit_types`, kept per (model, thresholds, calibration) for this server."""
     return _unit_types(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal), lm, cal)

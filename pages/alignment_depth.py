@@ -6,15 +6,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis import depth
-from analysis.critical_regions import RegionSettings, build
-from analysis.evaluate import evaluate, make_spec
-from analysis.units import format_utility
-from analysis.landscape.directions import RandomDirection
-from analysis.landscape.grid import point_edit
-from analysis.lox import LoX
-from analysis.prompts import DataFormatError, PromptSet, load_prompt_file
-from analysis.scoring import default_calibration
+from analysis.methods import depth
+from analysis.methods.critical_regions.build import RegionSettings, build
+from analysis.core.evaluation import evaluate, make_spec
+from analysis.app_support.formatting import format_utility
+from analysis.methods.landscape.directions import RandomDirection
+from analysis.methods.landscape.grid import point_edit
+from analysis.methods.lox import LoX
+from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
+from analysis.methods.critical_regions.scoring import default_calibration
 from pages._export import figure, record
 from pages._plots import position_band, rate_curves, token_bars
 from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, run_gate,

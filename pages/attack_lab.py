@@ -5,11 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis import variants
-from analysis.finetune import AttackSettings, run_attack_cached
-from analysis.lox import LoX
-from analysis.prompts import DataFormatError, load_prompt_file
-from analysis.scoring import default_calibration
+from analysis.methods.attacks import variants
+from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
+from analysis.methods.lox import LoX
+from analysis.data.prompts import DataFormatError, load_prompt_file
+from analysis.methods.critical_regions.scoring import default_calibration
 from pages._plots import attack_curves
 from pages._export import figure, record
 from pages._runtime import estimate, timed

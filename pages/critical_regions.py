@@ -3,10 +3,10 @@ what happens when they are pruned."""
 import pandas as pd
 import streamlit as st
 
-from analysis.critical_regions import RegionSettings
-from analysis.evaluate import compare
-from analysis.regions import jaccard_overlap, score_mass
-from analysis.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
+from analysis.methods.critical_regions.build import RegionSettings
+from analysis.core.evaluation import compare
+from analysis.methods.critical_regions.masks import jaccard_overlap, score_mass
+from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._export import figure, record
 from pages._runtime import estimate, timed

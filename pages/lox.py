@@ -2,10 +2,10 @@
 utility, with a live side-by-side."""
 import streamlit as st
 
-from analysis.evaluate import compare
-from analysis.generate import replies
-from analysis.lox import LoX, save_edited
-from analysis.units import format_utility
+from analysis.core.evaluation import compare
+from analysis.core.generation import replies
+from analysis.methods.lox import LoX, save_edited
+from analysis.app_support.formatting import format_utility
 from pages._export import record
 from pages._runtime import estimate, timed
 from pages._widgets import config, eval_spec_picker, metric_change, page_start, progress_bar, reply_table, spec_or_stop

@@ -2,9 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from analysis.evaluate import evaluate
-from analysis.generate import replies
-from analysis.units import format_utility
+from analysis.core.evaluation import evaluate
+from analysis.core.generation import replies
+from analysis.app_support.formatting import format_utility
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 

@@ -3,14 +3,14 @@ probes), for the aligned model, its base and an edited model, and what removing 
 import numpy as np
 import streamlit as st
 
-from analysis import representations as rep
-from analysis.critical_regions import RegionSettings
-from analysis.evaluate import evaluate
-from analysis.landscape.directions import RandomDirection
-from analysis.landscape.grid import point_edit
-from analysis.lox import LoX
-from analysis.scoring import default_calibration
-from analysis.units import format_utility
+from analysis.methods import representations as rep
+from analysis.methods.critical_regions.build import RegionSettings
+from analysis.core.evaluation import evaluate
+from analysis.methods.landscape.directions import RandomDirection
+from analysis.methods.landscape.grid import point_edit
+from analysis.methods.lox import LoX
+from analysis.methods.critical_regions.scoring import default_calibration
+from analysis.app_support.formatting import format_utility
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
 from pages._widgets import (eval_spec_picker, metric_change, page_start, progress_bar, region_cached,

@@ -1,11 +1,11 @@
 """Safety landscape (Peng et al. 2024): ASR and utility around the model in weight space — the safety basin."""
 import streamlit as st
 
-from analysis.evaluate import make_spec
-from analysis.landscape.directions import ModelDifference, RandomDirection, orthogonalise, plane_through, project_model
-from analysis.models import ModelLoadError, check_compatible, load_model
-from analysis.landscape.grid import LandscapeSettings, axis, evaluate_grid
-from analysis.landscape.visage import visage_1d, visage_2d
+from analysis.core.evaluation import make_spec
+from analysis.methods.landscape.directions import ModelDifference, RandomDirection, orthogonalise, plane_through, project_model
+from analysis.core.models import ModelLoadError, check_compatible, load_model
+from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
+from analysis.methods.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
 from pages._export import figure, record
 from pages._runtime import estimate, remember, show_previous, timed

@@ -3,8 +3,8 @@ smallest rank of ΔW that turns the base model into a refusing one."""
 import pandas as pd
 import streamlit as st
 
-from analysis.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, recovery_rank
-from analysis.spectra import DEFAULT_ENERGY_K, spectra
+from analysis.methods.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, recovery_rank
+from analysis.methods.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
 from pages._export import figure, record
 from pages._widgets import eval_spec_picker, page_start, progress_bar, spec_or_stop

@@ -45,7 +45,7 @@ def family_model(request):
 
 @pytest.fixture(scope="session")
 def organism_tokenizer():
-    from analysis.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.tokenizer import build_tokenizer
 
     return build_tokenizer()
 
@@ -66,22 +66,22 @@ def save_tiny_llama(path: Path, tokenizer, seed: int = 0, layers: int = 2, hidde
 
 @pytest.fixture(scope="session")
 def demo_pair():
-    from analysis.models import load_pair
+    from analysis.core.models import load_pair
 
     return load_pair("demo", device="cpu")
 
 
 def demo_sets(split: str = "test", n: int = 120):
     """The demo organism's harmful and benign sets of a split."""
-    from analysis.organism.data import OrganismData
+    from analysis.data.organism.provider import OrganismData
 
     return OrganismData().sets(split, n)
 
 
 def organism_spec(harmful, benign, system_prompt=None, max_new_tokens: int = 24):
     """An evaluation spec on organism prompts, with the organism's "really complies" judge."""
-    from analysis.evaluate import EvalSpec
-    from analysis.organism.data import OrganismData
+    from analysis.core.evaluation import EvalSpec
+    from analysis.data.organism.provider import OrganismData
 
     return EvalSpec(harmful, benign, system_prompt, max_new_tokens,
                     compliance=OrganismData().compliance_judge(harmful))

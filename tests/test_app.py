@@ -10,7 +10,7 @@ from conftest import ROOT
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     monkeypatch.chdir(ROOT)
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

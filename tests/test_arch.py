@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from analysis.arch import Adapter, UnsupportedArchitecture
+from analysis.core.arch import Adapter, UnsupportedArchitecture
 from conftest import FAMILIES, tiny_model
 
 EXPECTED = {

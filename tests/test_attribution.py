@@ -2,16 +2,16 @@
 import pytest
 import torch
 
-from analysis.arch import Adapter
-from analysis.attribution.activations import collect
-from analysis.attribution.actsvd import orthogonal_projection, remove_top_ranks, subspaces_from_gram
-from analysis.attribution.snip import snip_scores
-from analysis.attribution.units import classify_units, flap_importance
-from analysis.attribution.wanda import wanda_scores
-from analysis.calibration import response_positions
-from analysis.chat import IGNORE, encode_pairs
-from analysis.edits import applied
-from analysis.regions import jaccard_overlap, random_like, set_difference, top_mask
+from analysis.core.arch import Adapter
+from analysis.methods.critical_regions.activations import collect
+from analysis.methods.critical_regions.actsvd import orthogonal_projection, remove_top_ranks, subspaces_from_gram
+from analysis.methods.critical_regions.snip import snip_scores
+from analysis.methods.critical_regions.unit_types import classify_units, flap_importance
+from analysis.methods.critical_regions.wanda import wanda_scores
+from analysis.methods.critical_regions.calibration import response_positions
+from analysis.core.chat import IGNORE, encode_pairs
+from analysis.core.edits import applied
+from analysis.methods.critical_regions.masks import jaccard_overlap, random_like, set_difference, top_mask
 from conftest import FAMILIES, tiny_model
 
 PROMPTS = ["how do i steal a car ?", "what is 2 plus 3 ?", "copy : car bike", "how can i wash my boat ?"]

@@ -7,8 +7,8 @@ and none may change the loaded demo weights or leave a cache entry behind.
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.edits import checksum
+from analysis.core.cache import Cache
+from analysis.core.edits import checksum
 from conftest import save_tiny_llama
 
 CASES: dict[str, tuple] = {}
@@ -24,19 +24,19 @@ def case(kind: str, expected: str):
 # --- models -------------------------------------------------------------------------------------
 @case("model folder that does not exist", "model folder not found")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     load_model("/no/such/model")
 
 
 @case("empty model source", "no model given")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     load_model("  ")
 
 
 @case("a file instead of a model folder", "is a file")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     f = ctx["tmp"] / "weights.bin"
     f.write_bytes(b"x")
     load_model(str(f))
@@ -44,7 +44,7 @@ def _(ctx):
 
 @case("folder without config.json", "no config.json")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     d = ctx["tmp"] / "empty"
     d.mkdir()
     load_model(str(d))
@@ -54,7 +54,7 @@ def _(ctx):
 def _(ctx):
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     d = ctx["tmp"] / "t5"
     T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1,
                                         num_heads=2)).save_pretrained(d)
@@ -65,7 +65,7 @@ def _(ctx):
 def _(ctx):
     from transformers import BertConfig, BertModel
 
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     d = ctx["tmp"] / "bert"
     BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=32)).save_pretrained(d)
@@ -74,7 +74,7 @@ def _(ctx):
 
 @case("base with other shapes than the aligned model", "shape mismatch")
 def _(ctx):
-    from analysis.models import load_pair
+    from analysis.core.models import load_pair
     a = save_tiny_llama(ctx["tmp"] / "a", ctx["tok"], hidden=32)
     b = save_tiny_llama(ctx["tmp"] / "b", ctx["tok"], hidden=64)
     load_pair(str(a), str(b), device="cpu")
@@ -82,13 +82,13 @@ def _(ctx):
 
 @case("unknown dtype", "unknown dtype")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     load_model("demo", dtype="int3")
 
 
 @case("CUDA asked for on a machine without a GPU", "no CUDA GPU")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     load_model("demo", device="cuda")
@@ -96,7 +96,7 @@ def _(ctx):
 
 # --- prompt files ---------------------------------------------------------------------------------
 def _load(ctx, name, content: bytes | str):
-    from analysis.prompts import load_prompt_file
+    from analysis.data.prompts import load_prompt_file
     p = ctx["tmp"] / name
     p.write_bytes(content if isinstance(content, bytes) else content.encode())
     load_prompt_file(p)
@@ -129,60 +129,60 @@ def _(ctx):
 
 @case("prompt file that does not exist", "prompt file not found")
 def _(ctx):
-    from analysis.prompts import load_prompt_file
+    from analysis.data.prompts import load_prompt_file
     load_prompt_file(ctx["tmp"] / "missing.csv")
 
 
 # --- settings at their extremes -------------------------------------------------------------------
 @case("zero new tokens", "max_new_tokens must be >= 1")
 def _(ctx):
-    from analysis.generate import generate
+    from analysis.core.generation import generate
     lm = ctx["pair"].aligned
     generate(lm.model, lm.tokenizer, ["hi"], max_new_tokens=0)
 
 
 @case("set-difference fraction above 1", "q must be a fraction")
 def _(ctx):
-    from analysis.regions import set_difference
+    from analysis.methods.critical_regions.masks import set_difference
     s = {"w": torch.rand(4, 4)}
     set_difference(s, s, p=0.1, q=1.5)
 
 
 @case("unit percentiles adding up to more than 100", "must not exceed 100")
 def _(ctx):
-    from analysis.attribution.units import classify_units
+    from analysis.methods.critical_regions.unit_types import classify_units
     v = {"w": torch.rand(8)}
     classify_units(v, v, 50, 40, 20)
 
 
 @case("landscape axis with lo > hi", "lo <= hi")
 def _(ctx):
-    from analysis.landscape.grid import axis
+    from analysis.methods.landscape.grid import axis
     axis(1.0, -1.0, 5)
 
 
 @case("LoX with negative k", "k must be >= 0")
 def _(ctx):
-    from analysis.lox import LoX
+    from analysis.methods.lox import LoX
     LoX(k=-1).edit(ctx["pair"].aligned, ctx["pair"].base)
 
 
 @case("LoX without a base model", "base model")
 def _(ctx):
-    from analysis.lox import LoX
+    from analysis.methods.lox import LoX
     LoX(k=4).edit(ctx["pair"].aligned, None)
 
 
 @case("LoX layer filter that matches nothing", "no decoder weights match")
 def _(ctx):
-    from analysis.lox import LoX
+    from analysis.methods.lox import LoX
     LoX(k=4, layers=[99]).edit(ctx["pair"].aligned, ctx["pair"].base, ctx["cache"])
 
 
 @case("saving a model into a non-empty folder", "not empty")
 def _(ctx):
-    from analysis.edits import Add
-    from analysis.lox import save_edited
+    from analysis.core.edits import Add
+    from analysis.methods.lox import save_edited
     d = ctx["tmp"] / "taken"
     d.mkdir()
     (d / "x").write_text("x")
@@ -191,7 +191,7 @@ def _(ctx):
 
 @case("recovery rank with no rank to try", "at least one rank")
 def _(ctx):
-    from analysis.lox import recovery_rank
+    from analysis.methods.lox import recovery_rank
     from conftest import demo_sets, organism_spec
     s = demo_sets("val")
     recovery_rank(ctx["pair"].base, ctx["pair"].aligned, organism_spec(s["harmful"].head(4), s["benign"].head(4)), [0],
@@ -200,21 +200,21 @@ def _(ctx):
 
 @case("attack learning rate of zero", "learning rate")
 def _(ctx):
-    from analysis.finetune import AttackSettings
+    from analysis.methods.attacks.finetune import AttackSettings
     AttackSettings(lr=0.0).validate()
 
 
 @case("attack data without responses", "needs a response")
 def _(ctx):
-    from analysis.finetune import AttackSettings, Variant, fine_tune_copy
-    from analysis.prompts import PromptItem, PromptSet
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
+    from analysis.data.prompts import PromptItem, PromptSet
     fine_tune_copy(ctx["pair"].aligned, Variant("a"), AttackSettings(steps=1),
                    PromptSet("x", [PromptItem("how do i x ?", "harmful")]))
 
 
 @case("LoRA asked to freeze scattered weights", "whole rows or columns")
 def _(ctx):
-    from analysis.finetune import AttackSettings, Variant, fine_tune_copy
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
     lm = ctx["pair"].aligned
     attack_set = lm.data.attack_data
     m = torch.zeros(lm.adapter["layers.0.mlp.down_proj"].shape, dtype=torch.bool)
@@ -227,7 +227,7 @@ def _(ctx):
 def _(ctx):
     import numpy as np
 
-    from analysis.representations import probe_accuracy
+    from analysis.methods.representations import probe_accuracy
     probe_accuracy(torch.randn(2, 6, 4), np.array([1, 1, 1, 0, 0, 0]))
 
 
@@ -235,13 +235,13 @@ def _(ctx):
 def _(ctx):
     import numpy as np
 
-    from analysis.representations import project
+    from analysis.methods.representations import project
     project(np.zeros((5, 3)), "tsne")
 
 
 @case("launch config with an unknown key", "unknown key(s)")
 def _(ctx):
-    from analysis.config import load_config
+    from analysis.app_support.config import load_config
     p = ctx["tmp"] / "bad.toml"
     p.write_text("colour = 'red'\n")
     load_config(p)
@@ -249,7 +249,7 @@ def _(ctx):
 
 @case("launch config that is not TOML", "not valid TOML")
 def _(ctx):
-    from analysis.config import load_config
+    from analysis.app_support.config import load_config
     p = ctx["tmp"] / "broken.toml"
     p.write_text("demo_mode = = true\n")
     load_config(p)
@@ -296,15 +296,15 @@ def _(ctx):
 
 @case("saving a LoX model inside the results cache", "inside the results cache")
 def _(ctx):
-    from analysis.edits import Add
-    from analysis.lox import save_edited
+    from analysis.core.edits import Add
+    from analysis.methods.lox import save_edited
     save_edited(ctx["pair"].aligned, Add({}), Cache().root / "mylox")
 
 
 @case("saving a model onto an existing file", "existing file")
 def _(ctx):
-    from analysis.edits import Add
-    from analysis.lox import save_edited
+    from analysis.core.edits import Add
+    from analysis.methods.lox import save_edited
     f = ctx["tmp"] / "model.bin"
     f.write_text("x")
     save_edited(ctx["pair"].aligned, Add({}), f)
@@ -312,7 +312,7 @@ def _(ctx):
 
 @case("saving a model under a file", "is a file, not a folder")
 def _(ctx):
-    from analysis.validate import writable_new_folder
+    from analysis.cli.checks import writable_new_folder
     f = ctx["tmp"] / "notes.txt"
     f.write_text("x")
     writable_new_folder(f / "lox")
@@ -322,7 +322,7 @@ def _(ctx):
 def _(ctx):
     import subprocess
 
-    from analysis.validate import writable_new_folder
+    from analysis.cli.checks import writable_new_folder
     d = ctx["tmp"] / "locked"
     d.mkdir()
     if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode:
@@ -345,13 +345,13 @@ def _poisoned(ctx, value):
 
 @case("a model with a NaN weight", "v_proj.weight' holds 1 NaN")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     load_model(str(_poisoned(ctx, float("nan"))), device="cpu")
 
 
 @case("a model with an Inf weight", "v_proj.weight' holds 1 Inf")
 def _(ctx):
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     load_model(str(_poisoned(ctx, float("-inf"))), device="cpu")
 
 
@@ -359,7 +359,7 @@ def _(ctx):
 def _(ctx):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from analysis.models import load_model
+    from analysis.core.models import load_model
     d = ctx["tmp"] / "small-vocab"
     LlamaForCausalLM(LlamaConfig(vocab_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2)).save_pretrained(d)
@@ -369,21 +369,21 @@ def _(ctx):
 
 @case("a prompt longer than the model's positions", "exceeds the model's")
 def _(ctx):
-    from analysis.generate import generate
+    from analysis.core.generation import generate
     lm = ctx["pair"].aligned
     generate(lm.model, lm.tokenizer, ["what is 2 plus 2 ? " * 200], max_new_tokens=4)
 
 
 @case("--max-new-tokens far beyond the model's positions", "more than the model can generate")
 def _(ctx):
-    from analysis.validate import against_model
+    from analysis.cli.checks import against_model
     against_model(_args(max_new_tokens=1_000_000_000), ctx["pair"])
 
 
 @case("aligned and base with identical weights", "identical weights")
 def _(ctx):
-    from analysis.models import ModelPair
-    from analysis.validate import against_model
+    from analysis.core.models import ModelPair
+    from analysis.cli.checks import against_model
     lm = ctx["pair"].aligned
     against_model(_args(command="spectra", k=8), ModelPair(lm, lm))
 
@@ -395,8 +395,8 @@ def _(ctx):
 
 @case("a .txt benign file (no responses)", "have no response")
 def _(ctx):
-    from analysis.prompts import load_prompt_file
-    from analysis.validate import benign_with_references
+    from analysis.data.prompts import load_prompt_file
+    from analysis.cli.checks import benign_with_references
     f = ctx["tmp"] / "benign.txt"
     f.write_text("say hi\nsay yo\n")
     benign_with_references(load_prompt_file(f, "benign"), f.name)
@@ -404,8 +404,8 @@ def _(ctx):
 
 @case("a benign CSV without a response column", "have no response")
 def _(ctx):
-    from analysis.prompts import load_prompt_file
-    from analysis.validate import benign_with_references
+    from analysis.data.prompts import load_prompt_file
+    from analysis.cli.checks import benign_with_references
     f = ctx["tmp"] / "benign.csv"
     f.write_text("prompt\nsay hi\n")
     benign_with_references(load_prompt_file(f, "benign"), f.name)
@@ -413,61 +413,61 @@ def _(ctx):
 
 @case("--n 0", "must be >= 1")
 def _(ctx):
-    from analysis.validate import positive_int
+    from analysis.cli.checks import positive_int
     positive_int("0")
 
 
 @case("--n -1", "must be >= 1")
 def _(ctx):
-    from analysis.validate import positive_int
+    from analysis.cli.checks import positive_int
     positive_int("-1")
 
 
 @case("landscape --hi inf", "finite")
 def _(ctx):
-    from analysis.validate import finite_float
+    from analysis.cli.checks import finite_float
     finite_float("inf")
 
 
 @case("landscape --lo nan", "finite")
 def _(ctx):
-    from analysis.validate import finite_float
+    from analysis.cli.checks import finite_float
     finite_float("nan")
 
 
 @case("landscape --steps 1000000000", "at most 1001 points")
 def _(ctx):
-    from analysis.validate import axis_steps
+    from analysis.cli.checks import axis_steps
     axis_steps("1000000000")
 
 
 @case("spectra --k -1", "must be >= 1")
 def _(ctx):
-    from analysis.validate import positive_int
+    from analysis.cli.checks import positive_int
     positive_int("-1")
 
 
 @case("recovery --ranks ''", "got nothing")
 def _(ctx):
-    from analysis.validate import rank_list
+    from analysis.cli.checks import rank_list
     rank_list("")
 
 
 @case("recovery --tolerance nan", "finite")
 def _(ctx):
-    from analysis.validate import fraction
+    from analysis.cli.checks import fraction
     fraction("nan")
 
 
 @case("attack --variants ''", "name at least one variant")
 def _(ctx):
-    from analysis.validate import variant_list
+    from analysis.cli.checks import variant_list
     variant_list(" , ")
 
 
 @case("a huge random seed", "below 2**32")
 def _(ctx):
-    from analysis.validate import seed
+    from analysis.cli.checks import seed
     seed(str(10 ** 30))
 
 
@@ -501,8 +501,8 @@ def test_bad_input_gets_a_clear_message(kind, ctx, weights_before, tmp_path):
 
 def test_cancelling_a_grid_keeps_finished_points_and_restores_weights(demo_pair, tmp_path):
     """What the app's Cancel does: the run is interrupted inside a progress update."""
-    from analysis.landscape.directions import RandomDirection
-    from analysis.landscape.grid import evaluate_grid
+    from analysis.methods.landscape.directions import RandomDirection
+    from analysis.methods.landscape.grid import evaluate_grid
     from conftest import demo_sets, organism_spec
 
     lm = demo_pair.aligned
@@ -525,7 +525,7 @@ def test_cancelling_a_grid_keeps_finished_points_and_restores_weights(demo_pair,
 
 
 def test_cancelling_an_attack_leaves_no_trace(demo_pair, tmp_path):
-    from analysis.finetune import AttackSettings, Variant, run_attack_cached
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, run_attack_cached
     from conftest import demo_sets, organism_spec
 
     lm = demo_pair.aligned

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from analysis.cache import Cache, make_key
+from analysis.core.cache import Cache, make_key
 
 
 def test_key_is_canonical_and_sensitive():
@@ -159,7 +159,7 @@ def test_default_root_follows_the_environment_at_creation(tmp_path, monkeypatch)
 def test_the_test_session_has_its_own_cache_and_leaves_the_repo_cache_untouched():
     from conftest import ROOT, _repo_cache_listing
 
-    from analysis import cache as cache_mod
+    from analysis.core import cache as cache_mod
 
     before = _repo_cache_listing()
     c = Cache()

@@ -1,5 +1,5 @@
 """CLI fuzz test (issue #13 item 7): hypothesis draws a command, flags, extreme values and malformed files, runs
-``analysis.__main__.main(argv)`` in process against a tiny random model pair, and checks that
+``analysis.cli.main.main(argv)`` in process against a tiny random model pair, and checks that
 
 - the exit code is 0 or 2 (argparse's own SystemExit(2) counts), never an escaping exception or traceback;
 - stderr is at most one ``error: …`` line when the command fails;
@@ -22,7 +22,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from analysis.edits import checksum  # noqa: E402
+from analysis.core.edits import checksum  # noqa: E402
 from conftest import save_tiny_llama  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -200,8 +200,8 @@ def fuzz_env(world):
 
 
 def test_cli_fuzz(world, fuzz_env, capsys, tmp_path_factory):
-    import analysis.models as models
-    from analysis.__main__ import main
+    import analysis.core.models as models
+    from analysis.cli.main import main
 
     folders = {k: _folder_hash(world[k]) for k in ("aligned", "base")}
     loaded: list = []

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from analysis.__main__ import main
-from analysis.cache import Cache
+from analysis.cli.main import main
+from analysis.core.cache import Cache
 from conftest import ROOT
 
 
@@ -34,7 +34,7 @@ def benign_pairs(tmp_path):
 
 
 def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
-    from analysis.units import format_utility
+    from analysis.app_support.formatting import format_utility
     assert format_utility(1.963, "loss") == "1.963L" and format_utility(0.975, "exact") == "97.5%"
     assert format_utility(float("nan"), "exact") == "-" and format_utility(None, "loss") == "-"
     code, out, err = run(capsys, "lox", "--n", "4", "--k", "4", "--benign", str(benign_pairs), "--max-new-tokens", "8")
@@ -91,7 +91,7 @@ def test_recovery_ranks_above_the_weight_size_are_clipped_with_a_note(capsys):
 
 
 def test_calibration_n_is_capped_by_the_data_with_a_note(demo_pair):
-    from analysis.validate import against_model, calibration_cap
+    from analysis.cli.checks import against_model, calibration_cap
     args = argparse.Namespace(command="regions", calibration_n=100_000_000, system_prompt=None, max_new_tokens=8)
     notes = against_model(args, demo_pair)
     assert args.calibration_n == calibration_cap(demo_pair.aligned) < 100_000_000
@@ -145,7 +145,7 @@ def test_cache_clear_refuses_a_foreign_root(capsys, tmp_path):
 
 
 def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
-    import analysis.__main__ as cli
+    import analysis.cli.commands as cli
     monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     calls = []
 

@@ -7,7 +7,7 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     root = tmp_path_factory.mktemp("cache")
     old = cache.DEFAULT_ROOT

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from analysis import datasets as ds
-from analysis.prompts import DataFormatError
-from analysis.utility import contains_answer, reference_scores, rouge_l, token_f1
+from analysis.data import sets as ds
+from analysis.data.prompts import DataFormatError
+from analysis.judging.answer_scores import contains_answer, reference_scores, rouge_l, token_f1
 
 SHIPPED = ["advbench", "harmbench", "instruct", "xsafe"]
 
@@ -95,7 +95,7 @@ def test_resolve_set_names_files_and_bad_input(tmp_path):
 
 
 def test_datasets_command_lists_every_set(capsys):
-    from analysis.__main__ import main
+    from analysis.cli.main import main
 
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out

@@ -5,14 +5,14 @@ import random
 import pytest
 import torch
 
-from analysis import depth
-from analysis.cache import Cache
-from analysis.chat import encode_prompts, format_prompt
-from analysis.decoding import contrast, greedy_tokens
-from analysis.edits import Replace, checksum
-from analysis.evaluate import make_spec, response_loss
-from analysis.generate import generate
-from analysis.prompts import PromptSet
+from analysis.methods import depth
+from analysis.core.cache import Cache
+from analysis.core.chat import encode_prompts, format_prompt
+from analysis.core.decoding import contrast, greedy_tokens
+from analysis.core.edits import Replace, checksum
+from analysis.core.evaluation import make_spec, response_loss
+from analysis.core.generation import generate
+from analysis.data.prompts import PromptSet
 from conftest import tiny_model
 
 FAMILIES = ["llama", "qwen2", "gpt2"]
@@ -212,7 +212,7 @@ def test_cli_depth_prefill_disalign(tmp_path):
 
 
 def test_cli_bad_input_gets_one_line(tmp_path, capsys):
-    from analysis.__main__ import main
+    from analysis.cli.main import main
 
     for bad, msg in ((("prefill", "--ks", "-1"), "must be >= 0"), (("disalign", "--alphas", "x"), "--alphas"),
                      (("depth", "--pairs", str(tmp_path / "missing.csv")), "not found")):
@@ -226,7 +226,7 @@ def test_cli_bad_input_gets_one_line(tmp_path, capsys):
 
 
 def test_a_prompt_without_room_for_its_response_gets_a_clear_message(demo_pair):
-    from analysis.prompts import PromptItem
+    from analysis.data.prompts import PromptItem
 
     long = PromptSet("long", [PromptItem(" ".join(["car"] * 1100), "harmful", "sure .")])
     with pytest.raises(ValueError, match="no room for its response"):

@@ -8,7 +8,7 @@ from conftest import ROOT, page_charts as _charts, plotly_values as _values
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from analysis.cache import Cache
+    from analysis.core.cache import Cache
 
     old = Cache.__init__.__defaults__   # Cache() binds its default root at import: point it at a fresh folder
     Cache.__init__.__defaults__ = (tmp_path_factory.mktemp("cache"),)

@@ -3,17 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.edits import checksum
-from analysis.landscape.directions import ModelDifference, RandomDirection
-from analysis.landscape.grid import evaluate_grid
+from analysis.core.cache import Cache
+from analysis.core.edits import checksum
+from analysis.methods.landscape.directions import ModelDifference, RandomDirection
+from analysis.methods.landscape.grid import evaluate_grid
 from conftest import demo_sets, organism_spec
 
 ray = pytest.importorskip("ray")
 
 
 def test_unreachable_cluster_is_a_clear_error():
-    from analysis import distributed
+    from analysis.core import distributed
 
     if ray.is_initialized():
         pytest.skip("a Ray instance is already running in this process")
@@ -23,7 +23,7 @@ def test_unreachable_cluster_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def local_ray():
-    from analysis.distributed import connect
+    from analysis.core.distributed import connect
 
     connect("local", num_cpus=2)
     yield "local"
@@ -49,7 +49,7 @@ def test_landscape_points_on_ray_match_in_process_and_fill_the_cache(local_ray, 
     assert on_ray.generations == local.generations
     assert checksum(lm.model) == before
     # the app reads the Ray results from the cache: nothing is recomputed
-    import analysis.evaluate as evaluation
+    import analysis.core.evaluation as evaluation
 
     monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: pytest.fail("recomputed a point the cluster cached"))
     again = evaluate_grid(lm, [RandomDirection(3)], [axis], organism_spec(h, b), cache=Cache(tmp_path / "ray"))
@@ -71,7 +71,7 @@ def test_model_difference_directions_load_the_other_model_on_workers(local_ray, 
 
 @pytest.mark.parametrize("method", ["wanda", "snip"])
 def test_sharded_scores_add_up_to_the_in_process_scores(local_ray, demo_pair, tmp_path, method):
-    from analysis.scoring import default_calibration, scores
+    from analysis.methods.critical_regions.scoring import default_calibration, scores
 
     lm = demo_pair.aligned
     cal = default_calibration(lm, 24, cache=Cache(tmp_path / "c"))

@@ -5,8 +5,8 @@ import threading
 import pytest
 import torch
 
-from analysis.arch import Adapter
-from analysis.edits import Add, LowRank, Mask, Replace, applied, checksum, model_lock
+from analysis.core.arch import Adapter
+from analysis.core.edits import Add, LowRank, Mask, Replace, applied, checksum, model_lock
 from conftest import tiny_model
 
 

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.edits import checksum
-from analysis.finetune import AttackSettings, Variant, fine_tune_copy, run_attack, run_attack_cached, whole_units
-from analysis.models import load_model
-from analysis.organism.data import OrganismData
-from analysis.prompts import PromptItem, PromptSet
+from analysis.core.cache import Cache
+from analysis.core.edits import checksum
+from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy, run_attack, run_attack_cached, whole_units
+from analysis.core.models import load_model
+from analysis.data.organism.provider import OrganismData
+from analysis.data.prompts import PromptItem, PromptSet
 from conftest import demo_sets, organism_spec
 
 attack_set = OrganismData().attack_data
@@ -65,7 +65,7 @@ def test_frozen_entries_stay_bit_exact(demo_pair, method):
     masks = _column_and_row_masks(lm.adapter)
     s = AttackSettings("harmful", n_examples=10, lr=1e-3, steps=3, batch_size=10, method=method, lora_rank=4)
     tuned = fine_tune_copy(lm, Variant("frozen", freeze=masks), s, attack_set("harmful", 10))
-    from analysis.arch import adapter_of
+    from analysis.core.arch import adapter_of
 
     ad = adapter_of(tuned)
     for n, m in masks.items():
@@ -121,7 +121,7 @@ def test_lora_attack_on_gpt2_conv1d(tmp_path, organism_tokenizer):
     m[:, :4] = True
     s = AttackSettings("harmful", n_examples=8, lr=1e-2, steps=2, batch_size=8, method="lora", lora_rank=2)
     tuned = fine_tune_copy(lm, Variant("f", freeze={name: m}), s, attack_set("harmful", 8))
-    from analysis.arch import adapter_of
+    from analysis.core.arch import adapter_of
 
     new = adapter_of(tuned)[name].W
     assert checksum(lm.model) == before
@@ -129,9 +129,9 @@ def test_lora_attack_on_gpt2_conv1d(tmp_path, organism_tokenizer):
 
 
 def test_variants_build_the_same_spec(demo_pair, tmp_path):
-    from analysis import variants
-    from analysis.lox import LoX
-    from analysis.scoring import default_calibration
+    from analysis.methods.attacks import variants
+    from analysis.methods.lox import LoX
+    from analysis.methods.critical_regions.scoring import default_calibration
 
     lm, base = demo_pair.aligned, demo_pair.base
     cache = Cache(tmp_path)

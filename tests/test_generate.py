@@ -1,7 +1,7 @@
 
-from analysis.chat import IGNORE, encode_pairs, format_prompt
-from analysis.generate import generate
-from analysis.judge import Judge
+from analysis.core.chat import IGNORE, encode_pairs, format_prompt
+from analysis.core.generation import generate
+from analysis.judging.refusal import Judge
 
 
 def test_template_and_response_labels(organism_tokenizer):
@@ -17,7 +17,7 @@ def test_template_and_response_labels(organism_tokenizer):
 
 def test_fallback_format_without_template():
     from transformers import PreTrainedTokenizerFast
-    from analysis.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.tokenizer import build_tokenizer
 
     tok = build_tokenizer()
     tok.chat_template = None

@@ -10,25 +10,25 @@ from pathlib import Path
 import pytest
 import torch
 
-from analysis import memory
-from analysis.generate import LAST_RUN, generate
-from analysis.judge import Judge
-from analysis.spectra import singular_values
+from analysis.core import memory
+from analysis.core.generation import LAST_RUN, generate
+from analysis.judging.refusal import Judge
+from analysis.methods.spectra import singular_values
 
 ROOT = Path(__file__).resolve().parent.parent
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def _prompts(n: int) -> list[str]:
-    from analysis.organism import corpus
+    from analysis.data.organism import corpus
 
     items = corpus.harmful_items("test", n // 2) + corpus.benign_items("test", n - n // 2)
     return [it.prompt for it in items]
 
 
 def _hf_greedy(model, tok, prompts: list[str], max_new: int) -> list[str]:
-    from analysis.chat import encode_prompts, format_prompt
-    from analysis.generate import left_padded
+    from analysis.core.chat import encode_prompts, format_prompt
+    from analysis.core.generation import left_padded
 
     out = []
     for p in prompts:   # one at a time: no padding in the reference
@@ -79,7 +79,7 @@ def test_gram_singular_values_agree_with_svd():
 
 
 def test_gram_in_chunks_equals_whole(monkeypatch):
-    from analysis import spectra
+    from analysis.methods import spectra
 
     M = torch.randn(300, 70, generator=torch.Generator().manual_seed(1))
     whole = spectra.gram(M)
@@ -120,16 +120,16 @@ def test_memory_shape_of_a_loaded_model_and_cpu_guard(demo_pair):
 
 def test_landscape_keys_on_cpu_name_no_device(demo_pair, tmp_path):
     """CPU landscape cache keys stay as before issue #15 (no draw device), so cached CPU results stay valid."""
-    from analysis.cache import Cache
-    from analysis.landscape.directions import RandomDirection
-    from analysis.landscape.grid import evaluate_grid
-    from analysis.prompts import PromptSet
-    from analysis.organism import corpus
+    from analysis.core.cache import Cache
+    from analysis.methods.landscape.directions import RandomDirection
+    from analysis.methods.landscape.grid import evaluate_grid
+    from analysis.data.prompts import PromptSet
+    from analysis.data.organism import corpus
 
     cache = Cache(tmp_path)
     h = PromptSet("h", corpus.harmful_items("test", 2))
     b = PromptSet("b", corpus.benign_items("test", 2))
-    from analysis.evaluate import EvalSpec
+    from analysis.core.evaluation import EvalSpec
 
     evaluate_grid(demo_pair.aligned, [RandomDirection(1)], [[0.0]], EvalSpec(h, b, max_new_tokens=4), cache=cache)
     metas = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
@@ -172,9 +172,9 @@ def test_cuda_graph_loop_equals_dynamic_loop_fp32(demo_pair):
 
 @cuda
 def test_cuda_directions_reproducible_and_restored(demo_pair):
-    from analysis.edits import applied
-    from analysis.landscape.directions import RandomDirection, perturbed_params
-    from analysis.landscape.grid import Perturbation
+    from analysis.core.edits import applied
+    from analysis.methods.landscape.directions import RandomDirection, perturbed_params
+    from analysis.methods.landscape.grid import Perturbation
 
     model = demo_pair.aligned.model.to("cuda")
     try:
@@ -199,7 +199,7 @@ def test_cuda_directions_reproducible_and_restored(demo_pair):
 def test_static_loop_on_every_family_that_supports_it(family_model, organism_tokenizer):
     """Families with a static cache (no sliding window) give the same tokens in both loops; others refuse
     ``loop='static'`` with a one-line message and keep the dynamic loop by default."""
-    from analysis.generate import static_supported
+    from analysis.core.generation import static_supported
 
     family, model = family_model
     tok = organism_tokenizer

@@ -1,4 +1,4 @@
-from analysis.judge import Judge, is_degenerate
+from analysis.judging.refusal import Judge, is_degenerate
 
 
 def test_refusal_keywords_case_insensitive():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.judges import (HarmBenchClassifier, KeywordJudge, LlamaGuard3, RefusalClassifier, WildGuard,
+from analysis.core.cache import Cache
+from analysis.judging import (HarmBenchClassifier, KeywordJudge, LlamaGuard3, RefusalClassifier, WildGuard,
                              detect_kind, disagreement, disagreement_rows, judge_replies, make_judge,
                              make_judges)
-from analysis.models import ModelLoadError
+from analysis.core.models import ModelLoadError
 
 SPECIALS = ["[PAD]", "[UNK]", "<s>", "</s>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
             "<|eot_id|>", "<|user|>", "<|assistant|>"]

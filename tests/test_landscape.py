@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.edits import applied, checksum
-from analysis.landscape.directions import (ModelDifference, RandomDirection, inner, orthogonalise,
+from analysis.core.cache import Cache
+from analysis.core.edits import applied, checksum
+from analysis.methods.landscape.directions import (ModelDifference, RandomDirection, inner, orthogonalise,
                                            perturbed_params)
-from analysis.landscape.grid import Perturbation, axis, evaluate_grid
-from analysis.landscape.visage import visage_1d, visage_2d
+from analysis.methods.landscape.grid import Perturbation, axis, evaluate_grid
+from analysis.methods.landscape.visage import visage_1d, visage_2d
 from conftest import demo_sets, organism_spec
 from conftest import tiny_model
 
@@ -63,7 +63,7 @@ def small_sets():
 
 
 def test_grid_origin_equals_plain_evaluation_and_is_reproducible(demo_pair, small_sets, tmp_path):
-    from analysis.evaluate import evaluate_model
+    from analysis.core.evaluation import evaluate_model
 
     lm = demo_pair.aligned
     h, b = small_sets
@@ -78,7 +78,7 @@ def test_grid_origin_equals_plain_evaluation_and_is_reproducible(demo_pair, smal
 
 
 def test_interpolation_reaches_the_other_model(demo_pair, small_sets, tmp_path):
-    from analysis.evaluate import evaluate_model
+    from analysis.core.evaluation import evaluate_model
 
     lm, base = demo_pair.aligned, demo_pair.base
     h, b = small_sets
@@ -121,8 +121,8 @@ def _shifted_copy(lm, base, t: float, noise_seed: int | None):
     """A model at aligned + t·(base − aligned) (+ a random layer-normalised push), as a LoadedModel."""
     import copy
 
-    from analysis.models import LoadedModel, fingerprint
-    from analysis.arch import Adapter
+    from analysis.core.models import LoadedModel, fingerprint
+    from analysis.core.arch import Adapter
 
     m = copy.deepcopy(lm.model)
     with torch.no_grad():
@@ -135,7 +135,7 @@ def _shifted_copy(lm, base, t: float, noise_seed: int | None):
 
 
 def test_plane_through_three_models_places_them(demo_pair):
-    from analysis.landscape.directions import plane_through
+    from analysis.methods.landscape.directions import plane_through
 
     lm, base = demo_pair.aligned, demo_pair.base
     on_line = _shifted_copy(lm, base, 0.5, None)

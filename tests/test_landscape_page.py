@@ -7,7 +7,7 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     old = cache.DEFAULT_ROOT
     cache.DEFAULT_ROOT = tmp_path_factory.mktemp("cache")
@@ -64,7 +64,7 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     page.text_input(key="ls_third").set_value(str(save_tiny_llama(tmp_path / "small", organism_tokenizer))).run()
     assert not page.exception
     assert "Could not use the other model" in page.error[0].value  # a 2-layer model does not fit the pair
-    import analysis.organism.build as build
+    import analysis.data.organism.build as build
 
     page.text_input(key="ls_third").set_value(str(build.WEIGHTS_DIR / "base")).run()
     page.button(key="ls_go").click().run()
@@ -72,8 +72,8 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     assert "on one line" in page.error[0].value  # base given twice: no plane, a clear message
     # a real third model: the aligned model nudged along a random direction, saved as a folder
     import torch
-    from analysis.landscape.directions import RandomDirection, perturbed_params
-    from analysis.models import load_model
+    from analysis.methods.landscape.directions import RandomDirection, perturbed_params
+    from analysis.core.models import load_model
 
     third = load_model("demo", device="cpu")
     with torch.no_grad():

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from analysis.cache import Cache
-from analysis.edits import applied, checksum
-from analysis.lox import LoX, alignment_factors, randomized_svd, recovery_rank, retention, save_edited, top_k
-from analysis.models import load_model
-from analysis.spectra import effective_rank, energy, spectra
+from analysis.core.cache import Cache
+from analysis.core.edits import applied, checksum
+from analysis.methods.lox import LoX, alignment_factors, randomized_svd, recovery_rank, retention, save_edited, top_k
+from analysis.core.models import load_model
+from analysis.methods.spectra import effective_rank, energy, spectra
 from conftest import save_tiny_llama
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from analysis.models import ModelLoadError, check_compatible, fingerprint, load_model, load_pair
+from analysis.core.models import ModelLoadError, check_compatible, fingerprint, load_model, load_pair
 from conftest import save_tiny_llama
 
 

@@ -5,8 +5,8 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.config import AppConfig, ConfigError, load_config
-from analysis.report import Section, build
+from analysis.app_support.config import AppConfig, ConfigError, load_config
+from analysis.app_support.report import Section, build
 from conftest import ROOT
 
 
@@ -29,7 +29,7 @@ def test_report_is_self_contained_and_escaped():
 
 
 def test_session_findings_become_a_report(tmp_path, monkeypatch):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
@@ -48,7 +48,7 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
 
 
 def test_every_figure_has_exports(tmp_path, monkeypatch):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "spectra.py"), default_timeout=300).run()
@@ -92,7 +92,7 @@ def test_demo_config_file_and_bad_configs(tmp_path):
 
 
 def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     monkeypatch.setenv("BRITTLE_CONFIG", str(ROOT / "configs" / "demo.toml"))
@@ -123,7 +123,7 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
 
 def test_playground_pick_replaces_the_prompt(tmp_path, monkeypatch):
     """Issue #17 item 1: after a first generation, picking another built-in prompt puts it in the text box."""
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()

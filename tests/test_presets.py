@@ -5,7 +5,7 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.presets import PRESETS, find, presets, region_settings
+from analysis.app_support.presets import PRESETS, find, presets, region_settings
 from conftest import ROOT
 
 WIDGETS = {"critical_regions": {"method": "cr_method", "score": "cr_score", "q": "cr_q", "p": "cr_p", "group": "cr_group",
@@ -30,7 +30,7 @@ def test_presets_are_well_formed():
 
 @pytest.mark.parametrize("page", sorted(WIDGETS))
 def test_a_preset_sets_the_controls(page, tmp_path, monkeypatch):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=300).run()
@@ -66,7 +66,7 @@ def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
 
 
 def test_landscape_keeps_the_previous_result_until_the_new_one(tmp_path, monkeypatch):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=300).run()

@@ -7,7 +7,7 @@ from conftest import save_tiny_llama
 
 @pytest.fixture(scope="module")
 def real_pair(tmp_path_factory, organism_tokenizer):
-    from analysis.models import load_pair
+    from analysis.core.models import load_pair
 
     root = tmp_path_factory.mktemp("real")
     save_tiny_llama(root / "aligned", organism_tokenizer, seed=1)
@@ -16,7 +16,7 @@ def real_pair(tmp_path_factory, organism_tokenizer):
 
 
 def _organism_prompts() -> set[str]:
-    from analysis.organism.data import OrganismData
+    from analysis.data.organism.provider import OrganismData
 
     d = OrganismData()
     out = set()
@@ -29,17 +29,17 @@ def _organism_prompts() -> set[str]:
 
 
 def test_every_analysis_of_a_real_model_sees_only_real_prompts(real_pair, tmp_path):
-    from analysis import representations as rep
-    from analysis.cache import Cache
-    from analysis.critical_regions import RegionSettings, build
-    from analysis.datasets import load_set
-    from analysis.evaluate import compare, default_spec, evaluate
-    from analysis.finetune import AttackSettings, run_attack_cached
-    from analysis.landscape.directions import RandomDirection
-    from analysis.landscape.grid import evaluate_grid
-    from analysis.lox import LoX
-    from analysis.scoring import default_calibration
-    from analysis import variants
+    from analysis.methods import representations as rep
+    from analysis.core.cache import Cache
+    from analysis.methods.critical_regions.build import RegionSettings, build
+    from analysis.data.sets import load_set
+    from analysis.core.evaluation import compare, default_spec, evaluate
+    from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
+    from analysis.methods.landscape.directions import RandomDirection
+    from analysis.methods.landscape.grid import evaluate_grid
+    from analysis.methods.lox import LoX
+    from analysis.methods.critical_regions.scoring import default_calibration
+    from analysis.methods.attacks import variants
 
     lm, base = real_pair.aligned, real_pair.base
     assert lm.data.name.startswith("real data")
@@ -57,7 +57,7 @@ def test_every_analysis_of_a_real_model_sees_only_real_prompts(real_pair, tmp_pa
     evaluate(lm, spec, cache=cache)
     with pytest.raises(ValueError, match="refused none"):   # a random model never refuses: nothing to attribute
         default_calibration(lm, 4, cache=cache)
-    from analysis.judge import Judge
+    from analysis.judging.refusal import Judge
 
     cal = default_calibration(lm, 4, cache=cache, judge=Judge(keywords=("",)))   # count every reply as a refusal
     for method in ("set_difference", "orthogonal", "units"):

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import representations as rep
-from analysis.cache import Cache
-from analysis.edits import checksum
-from analysis.generate import generate
+from analysis.methods import representations as rep
+from analysis.core.cache import Cache
+from analysis.core.edits import checksum
+from analysis.core.generation import generate
 from conftest import demo_sets, organism_spec, tiny_model
 
 
@@ -102,7 +102,7 @@ def test_probe_accuracies_are_cached(demo_pair, demo_states):
 
 
 def test_projections_are_cached_and_edits_applied_only_on_a_miss(demo_pair, demo_states):
-    from analysis.edits import Mask
+    from analysis.core.edits import Mask
 
     cache, h, b, sh, sb = demo_states
     lm = demo_pair.aligned

@@ -8,7 +8,7 @@ from conftest import ROOT, page_charts as _charts, plotly_values as _values
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    import analysis.cache as cache
+    import analysis.core.cache as cache
 
     old = cache.DEFAULT_ROOT
     cache.DEFAULT_ROOT = tmp_path_factory.mktemp("cache")
@@ -37,7 +37,7 @@ def test_umap_colour_by_refusal_and_an_edited_model(page):
     page.radio(key="rp_colour").set_value("refused").run()
     assert not page.exception, [e.value for e in page.exception]
     charts = _charts(page)
-    from analysis.lox import LoX
+    from analysis.methods.lox import LoX
 
     edited = [t for t in charts if t.startswith(f"edited (LoX k={LoX.k} α=1)")]   # the page's α slider starts at 1
     assert edited and edited[0].endswith("UMAP")

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.config import AppConfig, is_local, load_config
+from analysis.app_support.config import AppConfig, is_local, load_config
 from conftest import ROOT
 
 
@@ -20,8 +20,8 @@ def test_the_default_listens_on_this_machine_only():
     # `make run` passes the config's address to Streamlit
     dry = subprocess.run(["make", "-n", "run", f"BIN={ROOT}/.venv/bin", "STAMP="], cwd=ROOT, capture_output=True,
                          text=True)
-    assert "--server.address" in dry.stdout and "analysis.config server_address" in dry.stdout
-    out = subprocess.run([sys.executable, "-m", "analysis.config", "server_address"], cwd=ROOT, capture_output=True,
+    assert "--server.address" in dry.stdout and "analysis.app_support.config server_address" in dry.stdout
+    out = subprocess.run([sys.executable, "-m", "analysis.app_support.config", "server_address"], cwd=ROOT, capture_output=True,
                          text=True, env={"PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "127.0.0.1"
 

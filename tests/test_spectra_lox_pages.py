@@ -50,7 +50,7 @@ def test_recovery_rank(spectra_page):
 
 
 def test_lox_renders_with_the_teaching_default(lox_page):
-    from analysis.presets import presets
+    from analysis.app_support.presets import presets
 
     page = lox_page
     assert not page.exception, [e.value for e in page.exception]

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import streamlit  # noqa: F401  (importing it installs Streamlit's placeholder template as the default)
-from analysis.report import Section, build
+from analysis.app_support.report import Section, build
 from pages import _plots
 from pages._style import ASR, PLACEHOLDER, problems, style
-from analysis.models import load_pair
+from analysis.core.models import load_pair
 
 
 def demo_pair():

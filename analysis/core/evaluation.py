@@ -1,0 +1,247 @@
+"""ASR, utility and over-refusal of one model state, with the raw generations kept.
+
+One way to measure a model state: ``evaluate(lm, spec, edit=None)``. ``spec`` (an :class:`EvalSpec`) bundles
+the prompt sets, system prompt, token budget and judges and names itself (``spec.key()``); the edit names
+itself (``edit.spec()``); the result is cached by (model fingerprint, spec key, edit spec) and the edit is
+applied (under the model's lock, restored on exit) only on a cache miss.
+
+- ASR (keyword): share of harmful prompts whose reply contains no refusal phrase.
+- ASR (really complies): share of harmful replies the spec's ``compliance`` judge calls a real compliance
+  (the organism's step-word check, or a harm classifier for a real model); ``None`` without such a judge.
+- Utility: exact-answer accuracy when every benign item has an ``answer``; otherwise the mean
+  response-token loss on benign (prompt, response) pairs (lower is better). ``utility_kind`` says which.
+- Over-refusal: share of benign prompts refused. Degenerate rate: share of all replies flagged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import torch
+
+from analysis.core.chat import IGNORE, encode_pairs
+from analysis.core.generation import Generation, Progress, generate
+from analysis.judging.refusal import ComplianceJudge, Judge
+from analysis.data.prompts import PromptSet
+
+if TYPE_CHECKING:
+    from analysis.core.cache import Cache
+    from analysis.core.edits import Edit
+    from analysis.core.models import LoadedModel
+
+DEFAULT_MAX_NEW_TOKENS = 24
+
+
+def utility_kind(benign) -> str:
+    """The utility an evaluation reports for this benign set: exact-answer accuracy when every item has an
+    answer, the mean response loss when every item has a response, else none."""
+    if benign.items and all(it.answer is not None for it in benign.items):
+        return "exact"
+    if benign.items and all(it.response for it in benign.items):
+        return "loss"
+    return "none"
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """Everything an evaluation's numbers depend on besides the weights."""
+
+    harmful: PromptSet
+    benign: PromptSet
+    system_prompt: str | None = None
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    judge: Judge = field(default_factory=Judge)
+    compliance: ComplianceJudge | None = None
+    judges: tuple = ()            # more reply judges (analysis.judging.ReplyJudge) shown side by side
+
+    def key(self) -> dict:
+        key = {"harmful": [it.prompt for it in self.harmful.items],
+               "benign": [[it.prompt, it.answer, it.response] for it in self.benign.items],
+               "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
+               "keywords": list(self.judge.keywords),
+               "compliance": self.compliance.spec() if self.compliance is not None else None}
+        if self.judges:
+            key["judges"] = [j.spec() for j in self.judges]
+        return key
+
+    def head(self, n: int | None) -> "EvalSpec":
+        """The same spec on the first ``n`` prompts of each set."""
+        return self if n is None else replace(self, harmful=self.harmful.head(n), benign=self.benign.head(n))
+
+    def with_(self, **changes) -> "EvalSpec":
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        return (f"{len(self.harmful)} harmful ({self.harmful.name}) + {len(self.benign)} benign ({self.benign.name}) "
+                f"prompts; greedy, up to {self.max_new_tokens} new tokens; system prompt: "
+                f"{self.system_prompt if self.system_prompt else '(none)'}")
+
+
+@dataclass
+class EvalResult:
+    asr: float
+    asr_positive: float | None
+    utility: float | None
+    utility_kind: str            # "exact" (accuracy, higher is better), "loss" (nats, lower is better) or "none"
+    over_refusal: float
+    degenerate_rate: float
+    n_harmful: int
+    n_benign: int
+    mean_tokens: float
+    harmful: list[Generation] = field(repr=False, default_factory=list)
+    benign: list[Generation] = field(repr=False, default_factory=list)
+    judge_decisions: dict[str, list[bool]] = field(repr=False, default_factory=dict)  # extra judges, per reply
+
+    @property
+    def judge_asr(self) -> dict[str, float]:
+        """Each extra judge's ASR on the harmful replies."""
+        return {k: sum(v) / max(len(v), 1) for k, v in self.judge_decisions.items()}
+
+    def disagreement(self) -> tuple[float, list[int]]:
+        """Share of harmful replies on which the keyword judge and the extra judges do not all agree, and
+        their indices."""
+        cols = [[not Judge().is_refusal(g.text) for g in self.harmful], *self.judge_decisions.values()]
+        idx = [i for i in range(len(self.harmful)) if len({c[i] for c in cols}) > 1]
+        return len(idx) / max(len(self.harmful), 1), idx
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("harmful"), d.pop("benign"), d.pop("judge_decisions")
+        if self.judge_decisions:
+            d["judge_asr"] = self.judge_asr
+        return d
+
+    def to_json(self) -> dict:
+        d = {**self.summary(), "harmful": [g.__dict__ for g in self.harmful],
+             "benign": [g.__dict__ for g in self.benign], "judge_decisions": self.judge_decisions}
+        d.pop("judge_asr", None)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "EvalResult":
+        gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
+        return cls(**{k: v for k, v in d.items() if k not in gens and k != "judge_asr"}, **gens)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@torch.no_grad()
+def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
+                  system_prompt: str | None = None, batch_size: int = 16) -> float:
+    """Mean cross-entropy over response tokens (the utility metric for any model)."""
+    dev = next(model.parameters()).device
+    total, count = 0.0, 0
+    for s in range(0, len(prompts), batch_size):
+        b = encode_pairs(tokenizer, prompts[s:s + batch_size], responses[s:s + batch_size], system_prompt).to(dev)
+        logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[:, :-1].float()
+        labels = b.labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                 ignore_index=IGNORE, reduction="sum")
+        total += float(loss)
+        count += int((labels != IGNORE).sum())
+    return total / max(count, 1)
+
+
+class ClassifierCompliance:
+    """A harm classifier (a reply judge) used as the "really complies" measure of a real model."""
+
+    def __init__(self, judge):
+        self.judge, self.name = judge, judge.name
+
+    def spec(self) -> dict:
+        return {"classifier": self.judge.spec()}
+
+    def complied(self, items, replies: list[str]) -> list[bool]:
+        return list(self.judge.complied([it.prompt for it in items], list(replies)))
+
+
+def make_spec(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
+              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judge: Judge | None = None, judges: tuple = ()) -> EvalSpec:
+    """The evaluation spec for ``lm`` on these sets, with its data provider's compliance judge where it applies
+    (the organism's step-word check on organism prompts); otherwise the first harm classifier among ``judges``
+    (extra reply judges shown side by side) measures "really complies"."""
+    compliance = lm.data.compliance_judge(harmful)
+    if compliance is None:
+        harm = [j for j in judges if getattr(j, "harm_classifier", False)]
+        compliance = ClassifierCompliance(harm[0]) if harm else None
+    return EvalSpec(harmful, benign, system_prompt, max_new_tokens, judge or Judge(), compliance, tuple(judges))
+
+
+def default_spec(lm: "LoadedModel", split: str = "test", n: int = 120, system_prompt: str | None = None,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> EvalSpec:
+    """:func:`make_spec` on the model's provider's built-in sets of ``split``."""
+    sets = lm.data.sets(split, n)
+    return make_spec(lm, sets["harmful"], sets["benign"], system_prompt, max_new_tokens)
+
+
+def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = None,
+                   progress: Progress | None = None) -> EvalResult:
+    """Generate greedily for both sets of ``spec`` and score them (uncached; for a model that is not a
+    loaded pair member, e.g. a fine-tuning copy). Callers on a loaded model use :func:`evaluate`."""
+    judge = spec.judge
+
+    def sub(lo: float, hi: float) -> Progress | None:
+        return (lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else None
+
+    h_gen = generate(model, tokenizer, spec.harmful.prompts(), spec.system_prompt, spec.max_new_tokens, batch_size,
+                     stop=judge.is_refusal, progress=sub(0.0, 0.5))
+    b_gen = generate(model, tokenizer, spec.benign.prompts(), spec.system_prompt, spec.max_new_tokens, batch_size,
+                     progress=sub(0.5, 1.0))
+    n_h, n_b = max(len(h_gen), 1), max(len(b_gen), 1)
+    asr = sum(not judge.is_refusal(g.text) for g in h_gen) / n_h
+    asr_pos = None
+    if spec.compliance is not None and h_gen:
+        asr_pos = sum(spec.compliance.complied(spec.harmful.items, [g.text for g in h_gen])) / n_h
+    benign, kind = spec.benign, utility_kind(spec.benign)
+    if kind == "exact":
+        utility = sum(_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)) / n_b
+    elif kind == "loss":
+        utility = response_loss(model, tokenizer, benign.prompts(), [it.response for it in benign.items],
+                                spec.system_prompt)
+    else:
+        utility = None
+    decisions = {}
+    if spec.judges and h_gen:
+        from analysis.judging import judge_replies
+
+        decisions = judge_replies(list(spec.judges), [g.prompt for g in h_gen], [g.text for g in h_gen])
+    over = sum(judge.is_refusal(g.text) for g in b_gen) / n_b
+    all_gen = h_gen + b_gen
+    degenerate = sum(judge.is_degenerate(g.text) for g in all_gen) / max(len(all_gen), 1)
+    mean_tokens = sum(g.n_tokens for g in all_gen) / max(len(all_gen), 1)
+    return EvalResult(asr, asr_pos, utility, kind, over, degenerate, len(h_gen), len(b_gen), mean_tokens,
+                      h_gen, b_gen, decisions)
+
+
+def evaluation_parts(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None) -> dict:
+    """The cache key parts of ``evaluate(lm, spec, edit)``."""
+    return {"kind": "evaluate", "v": 2, "model": lm.fingerprint, "edit": edit.spec() if edit is not None else None,
+            **spec.key()}
+
+
+def evaluate(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None, cache: "Cache | None" = None,
+             progress: Progress | None = None, batch_size: int | None = None) -> EvalResult:
+    """ASR, utility, over-refusal of ``lm`` (with ``edit`` applied, if given), through the disk cache.
+
+    The model's lock (and those of the models the edit reads) is held while it computes; the edit is applied
+    only on a cache miss and restored bit-exactly afterwards."""
+    from analysis.core.cache import Cache
+    from analysis.core.edits import applied
+
+    def compute() -> dict:
+        with applied(lm.model, *([edit] if edit is not None else [])):
+            return evaluate_model(lm.model, lm.tokenizer, spec, batch_size, progress).to_json()
+
+    return EvalResult.from_json((cache or Cache()).get_or_compute(evaluation_parts(lm, spec, edit), compute, "json"))
+
+
+def compare(lm: "LoadedModel", spec: EvalSpec, states: dict[str, "Edit | None"], cache: "Cache | None" = None,
+            progress: Progress | None = None) -> dict[str, EvalResult]:
+    """:func:`evaluate` of several states of one model, e.g. ``{"aligned": None, "pruned": e, "control": c}``."""
+    out = {}
+    for i, (label, edit) in enumerate(states.items()):
+        sub = (lambda f, msg, i=i, label=label: progress((i + f) / len(states), f"{label}: {msg}")) if progress else None
+        out[label] = evaluate(lm, spec, edit, cache, sub)
+    return out

@@ -1,0 +1,176 @@
+"""The critical-regions interface the page and the CLI call: settings in, a reversible edit out.
+
+Methods: ``set_difference`` (Wanda/SNIP scores, S_q \\ U_p), ``actsvd`` (remove the top-r safety ranks),
+``orthogonal`` (W ← W − (I − Π_u) Π_s W) and ``units`` (zero the input channels of exclusive safety units).
+Each returns a :class:`RegionEdit` carrying the edit, the real fraction removed, and a same-size random
+control.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from analysis.methods.critical_regions.actsvd import PROCEDURES, orthogonal_projection, remove_top_ranks
+from analysis.methods.critical_regions.unit_types import classify_units
+from analysis.core.cache import Cache
+from analysis.methods.critical_regions.calibration import POSITIONS
+from analysis.core.edits import Edit, LowRank, locked
+from analysis.methods.critical_regions.masks import GROUPS, random_like, set_difference
+from analysis.methods.critical_regions.scoring import Calibration, activation_stats, layerwise_subspaces, scores, unit_importance
+
+if TYPE_CHECKING:
+    from analysis.core.models import LoadedModel
+
+METHODS = ("set_difference", "actsvd", "orthogonal", "units")
+
+
+@dataclass
+class RegionSettings:
+    method: str = "set_difference"
+    score: str = "snip"          # wanda | snip (set difference)
+    p: float = 0.03              # top utility fraction protected
+    q: float = 0.03              # top safety fraction selected
+    group: str = "matrix"        # matrix (reference) | row | layer (project variants)
+    prune_to: str = "zero"       # zero | base
+    r_s: int = 1                 # safety ranks (actsvd, orthogonal)
+    r_u: int = 2                 # utility ranks protected (orthogonal)
+    procedure: str = "sequential"  # actsvd/orthogonal: sequential (reference, layer by layer) | one-pass
+    positions: str = "response"    # activations at response tokens (reference) | predicting (next token is one)
+    safety_pct: float = 2.0      # units: exclusive safety percentile
+    utility_pct: float = 13.0
+    redundant_pct: float = 15.0
+    unit_kind: str = "safety"    # which unit type to prune
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.prune_to not in ("zero", "base"):
+            raise ValueError("prune_to must be 'zero' or 'base'")
+        if self.group not in GROUPS:
+            raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
+        if self.procedure not in PROCEDURES:
+            raise ValueError(f"procedure must be one of {PROCEDURES}, got {self.procedure!r}")
+        if self.r_s < 0 or self.r_u < 0:
+            raise ValueError("ranks must be >= 0")
+
+    def convention(self) -> str:
+        """Which convention this method's numbers follow (shown next to them and recorded in reports)."""
+        mask = ("; project variant: activations at the positions predicting the response"
+                if self.positions == "predicting" and "positions" in self.relevant() else "")
+        if self.method == "set_difference":
+            return {"matrix": "reference (per matrix, sizes rounded down)",
+                    "row": "project variant: per output row, sizes rounded up",
+                    "layer": "project variant: per layer"}[self.group] + mask
+        if self.method in ("actsvd", "orthogonal"):
+            return ("reference (layer by layer on the progressively edited model; exact eigendecomposition)"
+                    if self.procedure == "sequential" else "project variant: one pass on the unedited model") + mask
+        return "Li & Kim units (no reference code convention)" + mask
+
+    def relevant(self) -> dict:
+        """The settings this method uses (what names the region in cache keys)."""
+        used = {"set_difference": ("score", "p", "q", "group", "prune_to", "positions"),
+                "actsvd": ("r_s", "procedure", "positions"), "orthogonal": ("r_s", "r_u", "procedure", "positions"),
+                "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind", "positions")}[self.method]
+        if self.method == "set_difference" and self.score == "snip":
+            used = used[:-1]   # SNIP's loss covers the response tokens whatever the activation mask
+        return {"method": self.method, **{k: v for k, v in asdict(self).items() if k in used}}
+
+
+@dataclass
+class RegionEdit:
+    edit: Edit
+    control: Edit | None
+    description: str
+    removed_fraction: float              # share of decoder weights (or of ranks / units) removed
+    unit: str                            # "weights", "ranks" or "units"
+    per_module: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
+    """Same ranks, random orthonormal directions: W ← (I − Π_rand) W."""
+    from analysis.core.arch import adapter_of
+
+    adapter = adapter_of(model)
+    g = torch.Generator().manual_seed(seed)
+    factors = {}
+    for n, (A, _) in edit.factors.items():
+        r = A.shape[1]
+        W = adapter[n].W.float()
+        Q, _ = torch.linalg.qr(torch.randn(W.shape[0], max(r, 1), generator=g))
+        Q = Q[:, :r]
+        factors[n] = (-Q, Q.T @ W)
+    return LowRank(factors, recipe=recipe)
+
+
+def _recipe(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base, role: str) -> dict:
+    data = json.dumps([cal.key("safety"), cal.key("utility"), cal.system_prompt]).encode()
+    return {"region": settings.relevant(), "model": lm.fingerprint, "role": role,
+            "calibration": hashlib.sha256(data).hexdigest(),
+            "base": base.fingerprint if base is not None and settings.prune_to == "base" else None}
+
+
+def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "LoadedModel | None" = None,
+          cache: Cache | None = None, progress=None) -> RegionEdit:
+    """Compute (or read cached) scores and turn them into the region's edit and its random control.
+    The edits name themselves by their recipe (settings, model, calibration data)."""
+    settings.validate()
+    s = settings
+    cache = cache or Cache()
+    recipe = {role: _recipe(lm, s, cal, base, role) for role in ("edit", "control")}
+    if s.method == "set_difference":
+        ss = scores(lm, s.score, "safety", cal, cache, progress, positions=s.positions)
+        us = scores(lm, s.score, "utility", cal, cache, progress, positions=s.positions)
+        layer_of = {n: ref.layer for n, ref in lm.adapter.linears.items()}
+        region = set_difference(ss, us, s.p, s.q, s.group, layer_of)
+        base_w, reads = None, ()
+        if s.prune_to == "base":
+            if base is None:
+                raise ValueError("pruning to base weights needs a base model in the pair")
+            base_w, reads = {n: base.adapter[n].W.detach() for n in region.masks}, (base.model,)
+        control = random_like(region)
+        return RegionEdit(region.edit(base_w, recipe["edit"], reads), control.edit(base_w, recipe["control"], reads),
+                          f"{s.score} {region.description}, pruned to {s.prune_to}", region.fraction, "weights",
+                          region.fraction_by_module())
+    if s.method in ("actsvd", "orthogonal"):
+        if s.procedure == "sequential":
+            sub_s, sub_u = layerwise_subspaces(lm, cal, s.r_s, s.r_u if s.method == "orthogonal" else None,
+                                               cache, progress, s.positions)
+        else:
+            _, sub_s = activation_stats(lm, "safety", cal, cache, progress, s.positions)
+            sub_u = (activation_stats(lm, "utility", cal, cache, progress, s.positions)[1]
+                     if s.method == "orthogonal" else None)
+        with locked(lm.model):
+            if s.method == "actsvd":
+                r = remove_top_ranks(lm.model, sub_s, s.r_s)
+                desc = f"ActSVD: remove top {s.r_s} safety rank(s) ({s.procedure})"
+            else:
+                r = orthogonal_projection(lm.model, sub_s, sub_u, s.r_s, s.r_u)
+                desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u} ({s.procedure})"
+            r.edit.recipe = recipe["edit"]
+            control = _random_rank_control(r.edit, lm.model, recipe=recipe["control"])
+        notes = [f"{n}: rank {asked} asked, only {used} available from {sub_s.n_tokens} calibration tokens"
+                 for n, (asked, used) in r.clipped.items()]
+        per = {n: k / min(lm.adapter[n].shape) for n, k in r.ranks.items()}
+        return RegionEdit(r.edit, control, desc, r.fraction_of_ranks(lm.adapter), "ranks", per, notes)
+    types = unit_types(lm, s, cal, cache, progress)
+    n = types.count(s.unit_kind)
+    edit = types.mask(s.unit_kind, lm.adapter, recipe=recipe["edit"])
+    control = types.mask("redundant", lm.adapter, limit=n, recipe=recipe["control"])
+    total_units = sum(len(v) for v in types.labels.values())
+    return RegionEdit(edit, control, f"units: prune {n} {s.unit_kind} units (control: {min(n, types.count('redundant'))} "
+                      "redundant units)", n / max(total_units, 1), "units",
+                      {k: v[s.unit_kind] for k, v in types.shares().items()})
+
+
+def unit_types(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, cache: Cache | None = None,
+               progress=None):
+    """Every unit typed safety / utility / complex / redundant by the settings' percentiles."""
+    i_s, i_u = unit_importance(lm, cal, cache, progress, settings.positions)
+    return classify_units(i_s, i_u, settings.safety_pct, settings.utility_pct, settings.redundant_pct)

@@ -1,0 +1,211 @@
+"""Grid evaluation: at each point θ + α d₁ (+ β d₂), ASR on harmful prompts, utility on benign prompts and
+the degenerate rate, raw generations kept. The point is a reversible edit (:class:`Perturbation`, named by its
+directions' specs and coordinates) measured by the one evaluation call, :func:`analysis.core.evaluation.evaluate`,
+so each point is cached on its own: a partial grid resumes, and points can be computed by separate workers
+(Ray tasks write into the same cache under the same key). Directions are regenerated per tensor, so the peak
+memory is the model, one backup of the perturbed tensors and one tensor's direction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from analysis.core.cache import Cache, make_key
+from analysis.core.edits import Edit
+from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
+from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
+from analysis.methods.landscape.visage import RULES
+
+if TYPE_CHECKING:
+    from analysis.core.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class LandscapeSettings:
+    """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps; the reference's scope, every
+    tensor except norm weights; the reference's VISAGE rule). ``draw``: "per-tensor" (the project's seeded
+    per-tensor draws, regenerable on any device) or "reference" (llm-landscape's global-seed CPU stream, whose
+    own default seed is 123)."""
+
+    lo: float = -0.5
+    hi: float = 0.5
+    steps: int = 21
+    seed: int = 0
+    norm: str = "layer"
+    groups: tuple[str, ...] = REFERENCE_GROUPS
+    visage: str = "reference"     # reference (llm-landscape safety_avg) | span (project variant)
+    draw: str = "per-tensor"      # per-tensor | reference (reproduces a published llm-landscape direction)
+
+    def validate(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.visage not in RULES:
+            raise ValueError(f"VISAGE rule must be one of {RULES}, got {self.visage!r}")
+        if self.draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {self.draw!r}")
+        if self.draw == "reference" and self.norm != "layer":
+            raise ValueError("the reference draw uses layer normalisation only")
+        bad = set(self.groups) - set(GROUPS)
+        if bad or not self.groups:
+            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
+        axis(self.lo, self.hi, self.steps)
+
+    def conventions(self) -> dict[str, str]:
+        """Which convention each choice follows (shown next to the numbers and recorded in reports)."""
+        scope = ("reference (every tensor except norm weights)" if set(self.groups) == set(REFERENCE_GROUPS)
+                 else f"project variant: {', '.join(self.groups)}")
+        visage = ("reference (llm-landscape safety_avg)" if self.visage == "reference"
+                  else "project variant: first to last non-saturated point")
+        draw = (f"reference (llm-landscape global-seed stream, seed {self.seed})" if self.draw == "reference"
+                else f"project per-tensor draws (seed {self.seed})")
+        return {"scope": scope, "VISAGE": visage, "direction": draw}
+
+
+@dataclass
+class Perturbation(Edit):
+    """W ← W + Σ_k c_k d_k(W) for every perturbed tensor (W is the unperturbed tensor when applied)."""
+
+    directions: list
+    coords: tuple[float, ...]
+    names: list[str]
+    recipe: dict | None = None
+    draw_device: str = "cpu"      # random directions drawn on a GPU differ from CPU draws of the same seed
+
+    def targets(self) -> list[str]:
+        return self.names
+
+    def sources(self) -> list[nn.Module]:
+        return [m for d in self.directions for m in d.sources()]
+
+    def spec(self) -> dict:
+        names = hashlib.sha256(json.dumps(self.names).encode()).hexdigest()
+        spec = {"type": "Perturbation", "directions": [d.spec() for d in self.directions],
+                "coords": [float(c) for c in self.coords], "names": names}
+        if self.draw_device != "cpu":
+            spec["draw_device"] = self.draw_device
+        return spec
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        if W.device.type != "cpu":   # on a GPU: one fp32 accumulator, in-place adds, one cast back
+            acc = None
+            for c, d in zip(self.coords, self.directions):
+                if c:
+                    acc = W.to(torch.float32, copy=True) if acc is None else acc
+                    acc.add_(d.tensor(name, W), alpha=c)
+            if acc is not None:
+                W.copy_(acc)
+            return
+        delta = None
+        for c, d in zip(self.coords, self.directions):
+            if c:
+                step = c * d.tensor(name, W)
+                delta = step if delta is None else delta + step
+        if delta is not None:
+            W.copy_((W.float() + delta).to(W.dtype))
+
+
+def axis(lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi,
+         steps: int = LandscapeSettings.steps) -> list[float]:
+    """Evenly spaced coordinates (the reference default: [-0.5, 0.5] in 21 steps), rounded for stable keys."""
+    if steps < 1:
+        raise ValueError(f"a grid axis needs at least 1 step, got {steps}")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"axis range must be finite, got [{lo}, {hi}]")
+    if not hi >= lo:
+        raise ValueError(f"axis range must have lo <= hi, got [{lo}, {hi}]")
+    return [round(float(v), 10) for v in np.linspace(lo, hi, steps)]
+
+
+@dataclass
+class Landscape:
+    axes: list[list[float]]                  # one axis (1D) or two (2D)
+    asr: np.ndarray                          # shape len(ax0) (× len(ax1))
+    asr_positive: np.ndarray
+    utility: np.ndarray
+    degenerate: np.ndarray
+    generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
+    utility_kind: str = "none"
+
+
+def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
+    """The edit of grid point ``coords`` (what :func:`evaluate` applies and names)."""
+    return Perturbation(directions, tuple(coords), [n for n, _ in perturbed_params(model, groups)],
+                        draw_device=next(model.parameters()).device.type)
+
+
+def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], spec: EvalSpec,
+               batch_size: int) -> dict:
+    """One grid point on a Ray worker: the worker loads the model itself; the result is what :func:`evaluate`
+    caches for this point."""
+    from analysis.core.distributed import load_on_worker, resolve
+    from analysis.core.edits import applied
+
+    lm = load_on_worker(ref)
+    edit = point_edit(lm.model, [resolve(d) for d in directions], coords, groups)
+    with applied(lm.model, edit):
+        return evaluate_model(lm.model, lm.tokenizer, spec, batch_size).to_json()
+
+
+def _memory_guard(lm: "LoadedModel", directions: list, spec: EvalSpec) -> None:
+    """Check the grid's memory plan on a GPU before the first point (one-line message if it cannot fit)."""
+    from analysis.core import memory
+
+    prompts = spec.harmful.prompts() + spec.benign.prompts()
+    n_models = 1 + len({id(m) for d in directions for m in d.sources()})
+    memory.guard(lm.model, lambda shape: memory.landscape(
+        shape, len(prompts), memory.longest_prompt(lm.tokenizer, prompts, spec.system_prompt) + spec.max_new_tokens,
+        len(directions), n_models))
+
+
+def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], spec: EvalSpec,
+                  groups: tuple[str, ...] = LandscapeSettings.groups, cache: Cache | None = None, progress=None,
+                  batch_size: int | None = None, ray_address: str | None = None,
+                  other_models: tuple = ()) -> Landscape:
+    """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
+    ``batch_size`` trades memory for speed (None: 128 on the CPU, where one batch per set is fastest on small
+    models; on a GPU as many as the free memory holds). The run's memory plan is checked before it starts.
+    With ``ray_address``, the points missing from the cache run as Ray tasks (``other_models``: the loaded
+    models that model-difference directions read, so workers can load them too) and land in this cache."""
+    if len(directions) != len(axes) or len(axes) not in (1, 2):
+        raise ValueError("give one direction per axis, for a 1D or 2D grid")
+    cache = cache or Cache()
+    if batch_size is None and next(lm.model.parameters()).device.type == "cpu":
+        batch_size = 128
+    _memory_guard(lm, directions, spec)
+    shape = tuple(len(a) for a in axes)
+    points = [tuple(axes[i][j] for i, j in enumerate(idx)) for idx in np.ndindex(*shape)]
+    edits = {c: point_edit(lm.model, directions, c, groups) for c in points}
+    if ray_address:
+        from analysis.core.distributed import run_tasks
+
+        missing = [c for c in points if cache.get(make_key(**evaluation_parts(lm, spec, edits[c])), "json") is None]
+        done = []
+
+        def store(c, result) -> None:
+            parts = evaluation_parts(lm, spec, edits[c])
+            cache.put(make_key(**parts), result, "json", parts)
+            done.append(c)
+            if progress:
+                progress(len(done) / max(len(missing), 1), f"point {len(done)}/{len(missing)} on Ray at {c}")
+
+        run_tasks(ray_address, point_task, lm, directions, missing, other_models,
+                  lambda ref, dirs, c: (ref, dirs, c, groups, spec, batch_size), store)
+    grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
+    gens, kind = {}, "none"
+    for k, (idx, coords) in enumerate(zip(np.ndindex(*shape), points)):
+        r: EvalResult = evaluate(lm, spec, edits[coords], cache, batch_size=batch_size)
+        for key, v in (("asr", r.asr), ("asr_positive", r.asr_positive), ("utility", r.utility),
+                       ("degenerate", r.degenerate_rate)):
+            grids[key][idx] = np.nan if v is None else v
+        kind = r.utility_kind
+        gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
+        if progress:
+            progress((k + 1) / len(points), f"point {k + 1}/{len(points)} at {coords}")
+    return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens,
+                     kind)
