@@ -32,15 +32,14 @@ if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 24
-MAX_NEW_TOKENS_LIMIT = 1 << 16   # beyond any supported model's positions; the loaded model's own cap is checked later
 
 
 @dataclass(frozen=True)
 class EvalOptions:
     """What the user chooses about an evaluation (the spec is built from these and the prompt sets)."""
 
-    max_new_tokens: int = option(DEFAULT_MAX_NEW_TOKENS, range=(1, MAX_NEW_TOKENS_LIMIT), widget_range=(8, 64),
-                                 help="new tokens per reply")
+    max_new_tokens: int = option(DEFAULT_MAX_NEW_TOKENS, range=(1, None), widget_range=(8, 64),
+                                 help="new tokens per reply (the loaded model's positions and memory cap it)")
     n: int | None = option(None, kind=int, range=(1, None), help="use the first N prompts of each set")
     split: str = option("test", choices=SPLITS, help="built-in prompt split")
     system_prompt: str | None = option(None, kind=str, help="system prompt (default: none)")

@@ -122,7 +122,12 @@ def parser_type(spec: Spec) -> Callable[[str], Any]:
             parts = [p.strip() for p in text.split(",") if p.strip()]
             if not parts:
                 raise OptionError(f"expected a comma list, e.g. {example(spec)}; got nothing")
-            check_value(tuple(_parse_one(p, spec.kind) for p in parts), spec)
+            try:
+                values = tuple(_parse_one(p, spec.kind) for p in parts)
+            except OptionError:
+                raise OptionError(f"expected a comma list of {'integers' if spec.kind is int else 'numbers'}, "
+                                  f"got {text!r}") from None
+            check_value(values, spec)
             return ",".join(parts)
         v = _parse_one(text, spec.kind)
         if spec.kind is not str:

@@ -46,7 +46,8 @@ class DepthOptions:
 
     n_pairs: int = option(120, range=(1, 100_000), help="pairs taken from the provider's attack data")
     positions: int = option(12, range=(1, MAX_PAIR_TOKENS), widget_range=(3, 64), help="response positions shown")
-    ks: tuple[int, ...] = option(PREFILL_KS, range=(0, MAX_PAIR_TOKENS), help="prefilled response tokens k")
+    ks: tuple[int, ...] = option(PREFILL_KS, range=(0, None),
+                                 help="prefilled response tokens k (targets shorter than k are counted as short)")
     alphas: tuple[float, ...] = option(DISALIGN_ALPHAS, range=(-MAX_DISALIGN_ALPHA, MAX_DISALIGN_ALPHA),
                                        help="emulated-disalignment strengths α")
     tolerance: float = option(DEFAULT_UTILITY_TOLERANCE, range=(0, 1),
