@@ -198,7 +198,7 @@ def _(ctx):
                   cache=ctx["cache"])
 
 
-@case("attack learning rate of zero", "learning rate")
+@case("attack learning rate of zero", "lr must be in (0, 1], got 0")
 def _(ctx):
     from analysis.methods.attacks.finetune import AttackSettings
     AttackSettings(lr=0.0).validate()

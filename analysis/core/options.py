@@ -39,10 +39,16 @@ class Spec:
 
     def bounds(self) -> str:
         lo, hi = self.range or (None, None)
-        low = f"> {lo:g}" if self.open_lo else f">= {lo:g}"
         if lo is not None and hi is not None:
-            return f"in ({lo:g}, {hi:g}]" if self.open_lo else f"between {lo:g} and {hi:g}"
-        return low if lo is not None else f"<= {hi:g}"
+            return f"in ({num(lo)}, {num(hi)}]" if self.open_lo else f"between {num(lo)} and {num(hi)}"
+        if lo is not None:
+            return f"> {num(lo)}" if self.open_lo else f">= {num(lo)}"
+        return f"<= {num(hi)}"
+
+
+def num(v: Number) -> str:
+    """A number as a message shows it: whole numbers in full, others short."""
+    return str(v) if isinstance(v, int) else f"{v:g}"
 
 
 def option(default: Any, *, help: str, range: tuple | None = None, choices: Iterable | None = None,
@@ -91,7 +97,7 @@ def check_value(value: Any, spec: Spec) -> Any:
                 raise OptionError(f"must be a finite number, got {v!r}")
             lo, hi = spec.range or (None, None)
             if (lo is not None and (v <= lo if spec.open_lo else v < lo)) or (hi is not None and v > hi):
-                raise OptionError(f"must be {spec.bounds()}, got {v:g}")
+                raise OptionError(f"must be {spec.bounds()}, got {num(v)}")
     return value
 
 
