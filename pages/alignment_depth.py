@@ -9,6 +9,7 @@ import streamlit as st
 from analysis.methods import depth
 from analysis.methods.critical_regions.build import RegionSettings, build
 from analysis.core.evaluation import evaluate, make_spec
+from analysis.core.options import limits, slider_args
 from analysis.app_support.formatting import format_utility
 from analysis.methods.landscape.directions import RandomDirection
 from analysis.methods.landscape.grid import point_edit
@@ -67,7 +68,7 @@ c = st.columns(4)
 c[0].metric("KL in the first 3 positions (harmful)", f"{100 * div['harmful'].share_first(3):.1f} %")
 c[1].metric("Summed KL per harmful reply", f"{div['harmful'].total_kl():.3f} nats")
 c[2].metric("Summed KL per benign reply", f"{div['benign (control)'].total_kl():.3f} nats")
-positions = c[3].slider("Positions shown", 3, 64, 24, key="ad_positions")
+positions = c[3].slider("Positions shown", *limits(depth.DepthOptions, "positions")[:2], 24, key="ad_positions")
 log = st.checkbox("Log scale for KL", value=True, key="ad_log")
 figure(position_band({k: d.profile("kl", positions) for k, d in div.items()},
                      "Per-token KL(aligned ‖ base), mean and 25–75 % band", "KL (nats)", log), "ad_kl")
@@ -171,7 +172,7 @@ st.caption("Per-token KL(aligned ‖ edited aligned) on the harmful pairs, besid
 c = st.columns(4)
 edit_kind = c[0].radio("Edited model", ["none", "random perturbation", "pruned", "LoX"], key="ad_edit")
 strength = c[1].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="ad_edit_alpha")
-lox_k = c[2].slider("LoX k", 0, 64, LoX.k, key="ad_edit_k", disabled=edit_kind != "LoX")
+lox_k = c[2].slider("LoX k", **slider_args(LoX, "k"), key="ad_edit_k", disabled=edit_kind != "LoX")
 seed = c[3].number_input("Perturbation seed", 0, 10_000, 0, key="ad_edit_seed",
                          disabled=edit_kind != "random perturbation")
 if edit_kind != "none" and run_gate("ad_edit_run", (edit_kind, strength, lox_k, int(seed), harmful.name, len(harmful),

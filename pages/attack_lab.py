@@ -8,6 +8,7 @@ import streamlit as st
 from analysis.methods.attacks import variants
 from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
 from analysis.methods.lox import LoX
+from analysis.core.options import limits, slider_args
 from analysis.data.prompts import DataFormatError, load_prompt_file
 from analysis.methods.critical_regions.scoring import default_calibration
 from pages._plots import attack_curves
@@ -25,14 +26,14 @@ spec = spec_or_stop(spec)
 A = AttackSettings
 c = st.columns(4)
 data_kind = c[0].radio("Attack data", ["harmful", "benign"], horizontal=True, key="at_data")
-n_ex = c[0].slider("Examples N", 10, 100, A.n_examples if data_kind == "harmful" else 100, step=10, key="at_n")
+n_ex = c[0].slider("Examples N", **slider_args(A, "n_examples", A.n_examples if data_kind == "harmful" else 100), key="at_n")
 method = c[1].radio("Fine-tuning", ["full", "lora"], horizontal=True, key="at_method")
 lr = c[1].select_slider("Learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], A.lr if method == "full" else 1e-3,
                         key="at_lr")
 top = max(2, min(60, config().max_attack_steps))
 steps = c[2].slider("Steps", 2, top, min(A.steps, top), key="at_steps")
-every = c[2].slider("Evaluate every", 1, 10, A.eval_every, key="at_every")
-lora_rank = c[3].slider("LoRA rank", 1, 32, A.lora_rank, key="at_lora_rank", disabled=method != "lora")
+every = c[2].slider("Evaluate every", **slider_args(A, "eval_every"), key="at_every")
+lora_rank = c[3].slider("LoRA rank", **slider_args(A, "lora_rank"), key="at_lora_rank", disabled=method != "lora")
 upload = c[3].file_uploader("Attack data (CSV/JSONL prompt,response)", type=["csv", "jsonl", "json"],
                             key="at_file") if config().allow_uploads else None
 labels = {"aligned": "aligned", "lox": "LoX", "frozen-units": "frozen exclusive safety units",
@@ -41,8 +42,8 @@ labels = {"aligned": "aligned", "lox": "LoX", "frozen-units": "frozen exclusive 
 choices = [v for v in variants.KINDS if v != "lox" or base is not None]
 chosen = st.multiselect("Variants", choices, choices[:2], format_func=labels.get, key="at_variants")
 c = st.columns(5)
-lox_k = c[0].slider("LoX k (and the R_ft subspace rank)", 1, 64, LoX.k, key="at_lox_k")
-lox_alpha = c[1].slider("LoX α", 0.0, 3.0, LoX.alpha, step=0.05, key="at_lox_alpha")
+lox_k = c[0].slider("LoX k (and the R_ft subspace rank)", 1, limits(LoX, "k")[1], LoX.k, key="at_lox_k")
+lox_alpha = c[1].slider("LoX α", **slider_args(LoX, "alpha"), key="at_lox_alpha")
 unit_pct = c[2].slider("Exclusive-safety unit percentile (frozen units)", 1.0, 30.0, variants.DEFAULT_UNIT_PCT,
                        step=1.0, key="at_pct")
 lox_scope = c[3].selectbox("LoX scope", ["all-2d", "decoder"], ["all-2d", "decoder"].index(LoX.scope),  # #16

@@ -5,6 +5,7 @@ import streamlit as st
 
 from analysis.methods.critical_regions.build import RegionSettings
 from analysis.core.evaluation import compare
+from analysis.core.options import slider_args
 from analysis.methods.critical_regions.masks import jaccard_overlap, score_mass
 from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
@@ -63,8 +64,8 @@ cols = st.columns(4)
 s = RegionSettings(method=method, score=score)
 D = RegionSettings
 if method == "set_difference":
-    s.q = cols[0].slider("q (top safety)", 0.0, 0.2, D.q, step=0.005, key="cr_q", format="%.3f")
-    s.p = cols[1].slider("p (top utility protected)", 0.0, 0.2, D.p, step=0.005, key="cr_p", format="%.3f")
+    s.q = cols[0].slider("q (top safety)", **slider_args(D, "q"), key="cr_q", format="%.3f")
+    s.p = cols[1].slider("p (top utility protected)", **slider_args(D, "p"), key="cr_p", format="%.3f")
     groups = ["matrix", "row", "layer"]
     s.group = cols[2].selectbox("Group", groups, groups.index(D.group), key="cr_group",   # conventions (#16)
                                 help="matrix: the reference's (alignment-attribution-code), sizes rounded down; "
@@ -73,17 +74,17 @@ if method == "set_difference":
     s.prune_to = cols[3].selectbox("Prune to", options, key="cr_prune_to",
                                    help="zero the weights, or restore them to the base model's values")
 elif method in ("actsvd", "orthogonal"):
-    s.r_s = cols[0].slider("r_s (safety ranks removed)", 0, 16, D.r_s, key="cr_rs")
+    s.r_s = cols[0].slider("r_s (safety ranks removed)", **slider_args(D, "r_s"), key="cr_rs")
     if method == "orthogonal":
-        s.r_u = cols[1].slider("r_u (utility ranks protected)", 0, 32, D.r_u, key="cr_ru")
+        s.r_u = cols[1].slider("r_u (utility ranks protected)", **slider_args(D, "r_u"), key="cr_ru")
     procedures = ["sequential", "one-pass"]   # conventions (#16)
     s.procedure = cols[2].selectbox("Procedure", procedures, procedures.index(D.procedure), key="cr_procedure",
                                     help="sequential: the reference's, layer by layer on the progressively edited "
                                          "model; one-pass: project variant, every layer from the unedited model")
 else:
-    s.safety_pct = cols[0].slider("exclusive safety %", 0.0, 20.0, D.safety_pct, step=0.5, key="cr_spct")
-    s.utility_pct = cols[1].slider("exclusive utility %", 0.0, 40.0, D.utility_pct, step=0.5, key="cr_upct")
-    s.redundant_pct = cols[2].slider("redundant %", 0.0, 40.0, D.redundant_pct, step=0.5, key="cr_rpct")
+    s.safety_pct = cols[0].slider("exclusive safety %", **slider_args(D, "safety_pct"), key="cr_spct")
+    s.utility_pct = cols[1].slider("exclusive utility %", **slider_args(D, "utility_pct"), key="cr_upct")
+    s.redundant_pct = cols[2].slider("redundant %", **slider_args(D, "redundant_pct"), key="cr_rpct")
     s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind")
 
 if not (method == "set_difference" and s.score == "snip"):   # conventions (#16)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from analysis.core.evaluation import compare
 from analysis.core.generation import replies
+from analysis.core.options import slider_args
 from analysis.methods.lox import LoX, save_edited
 from analysis.app_support.formatting import format_utility
 from pages._export import record
@@ -17,8 +18,8 @@ with st.expander("Evaluation data", expanded=False):
 spec = spec_or_stop(spec)
 
 c = st.columns(5)
-k = c[0].slider("k (top singular directions; 0 = all of ΔW)", 0, 64, LoX.k, key="lox_k")
-alpha = c[1].slider("α (extrapolation)", 0.0, 3.0, LoX.alpha, step=0.05, key="lox_alpha")
+k = c[0].slider("k (top singular directions; 0 = all of ΔW)", **slider_args(LoX, "k"), key="lox_k")
+alpha = c[1].slider("α (extrapolation)", **slider_args(LoX, "alpha"), key="lox_alpha")
 lox_layers = c[2].multiselect("Layers (empty = all)", list(range(lm.adapter.n_layers)), key="lox_layers")
 lox_modules = c[3].multiselect("Modules (empty = all)", lm.adapter.modules, key="lox_modules")
 scopes = ["all-2d", "decoder"]   # conventions (#16)

@@ -6,6 +6,7 @@ import streamlit as st
 from analysis.methods import representations as rep
 from analysis.methods.critical_regions.build import RegionSettings
 from analysis.core.evaluation import evaluate
+from analysis.core.options import slider_args
 from analysis.methods.landscape.directions import RandomDirection
 from analysis.methods.landscape.grid import point_edit
 from analysis.methods.lox import LoX
@@ -28,7 +29,7 @@ with st.expander("Data and edited model", expanded=False):
                          horizontal=True, key="rp_edit")
     c = st.columns(3)
     strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="rp_alpha")
-    lox_k = c[1].slider("LoX k", 0, 64, LoX.k, key="rp_k", disabled=edit_kind != "LoX")
+    lox_k = c[1].slider("LoX k", **slider_args(LoX, "k"), key="rp_k", disabled=edit_kind != "LoX")
     seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key="rp_seed", disabled=edit_kind != "random perturbation")
 spec = spec_or_stop(spec)
 harmful, benign, system_prompt = spec.harmful, spec.benign, spec.system_prompt

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from analysis.core.evaluation import make_spec
+from analysis.core.options import limits, slider_args
 from analysis.methods.landscape.directions import ModelDifference, RandomDirection, orthogonalise, plane_through, project_model
 from analysis.core.models import ModelLoadError, check_compatible, load_model
 from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
@@ -32,9 +33,9 @@ with st.expander("Data and direction", expanded=False):   # the presets set it; 
     D = LandscapeSettings
     norm = c[2].selectbox("Normalisation", ["layer", "filter"], ["layer", "filter"].index(D.norm), key="ls_norm",
                           disabled=kind != "random")
-    seed = c[3].number_input("Seed", 0, 10_000, D.seed, key="ls_seed")
+    seed = c[3].number_input("Seed", **slider_args(D, "seed"), key="ls_seed")
     c = st.columns(4)
-    lo, hi = c[0].slider("Range of α (and β)", -2.0, 2.0, (D.lo, D.hi), step=0.05, key="ls_range")
+    lo, hi = c[0].slider("Range of α (and β)", *limits(D, "lo")[:2], (D.lo, D.hi), step=limits(D, "lo")[2], key="ls_range")
     cap = config().max_grid_points
     top = max(3, min(21, cap if dim == "1D" else int(cap ** 0.5)))
     top -= 1 - top % 2  # odd, so the model itself (α = 0) is a grid point

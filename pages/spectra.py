@@ -3,7 +3,8 @@ smallest rank of ΔW that turns the base model into a refusing one."""
 import pandas as pd
 import streamlit as st
 
-from analysis.methods.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, recovery_rank
+from analysis.core.options import limits
+from analysis.methods.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, RecoverySettings, recovery_rank
 from analysis.methods.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
 from pages._export import figure, record
@@ -42,7 +43,8 @@ spec = spec_or_stop(spec)
 c = st.columns(3)
 ranks = c[0].multiselect("Ranks to try", [1, 2, 4, 8, 16, 32, 64, 128], list(DEFAULT_RECOVERY_RANKS[:6]),
                          key="sp_ranks")
-tol = c[1].slider("Tolerance (ASR points)", 0, 20, round(100 * DEFAULT_RECOVERY_TOLERANCE), key="sp_tol") / 100
+tol = c[1].slider("Tolerance (ASR points)", *(round(100 * v) for v in limits(RecoverySettings, "tolerance")[:2]),
+                 round(100 * DEFAULT_RECOVERY_TOLERANCE), key="sp_tol") / 100
 if c[2].button("Compute recovery rank", key="sp_recover") and ranks:
     update, bar = progress_bar("Recovery rank")
     st.session_state["sp_recovery"] = recovery_rank(base, lm, spec, ranks, tol, progress=update)

@@ -198,7 +198,7 @@ def _(ctx):
                   cache=ctx["cache"])
 
 
-@case("attack learning rate of zero", "learning rate")
+@case("attack learning rate of zero", "lr must be in (0, 1], got 0")
 def _(ctx):
     from analysis.methods.attacks.finetune import AttackSettings
     AttackSettings(lr=0.0).validate()
@@ -312,7 +312,7 @@ def _(ctx):
 
 @case("saving a model under a file", "is a file, not a folder")
 def _(ctx):
-    from analysis.cli.checks import writable_new_folder
+    from analysis.core.paths import writable_new_folder
     f = ctx["tmp"] / "notes.txt"
     f.write_text("x")
     writable_new_folder(f / "lox")
@@ -322,7 +322,7 @@ def _(ctx):
 def _(ctx):
     import subprocess
 
-    from analysis.cli.checks import writable_new_folder
+    from analysis.core.paths import writable_new_folder
     d = ctx["tmp"] / "locked"
     d.mkdir()
     if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode:
@@ -411,64 +411,73 @@ def _(ctx):
     benign_with_references(load_prompt_file(f, "benign"), f.name)
 
 
+def _option_type(command: str, flag: str):
+    """The ``type=`` the CLI's parser gives ``flag`` of ``command`` (generated from the settings' metadata)."""
+    from analysis.cli.parser import parser
+
+    sub = parser()._subparsers._group_actions[0].choices[command]
+    return next(a.type for a in sub._actions if flag in a.option_strings)
+
+
 @case("--n 0", "must be >= 1")
 def _(ctx):
-    from analysis.cli.checks import positive_int
-    positive_int("0")
+    _option_type("evaluate", "--n")("0")
 
 
 @case("--n -1", "must be >= 1")
 def _(ctx):
-    from analysis.cli.checks import positive_int
-    positive_int("-1")
+    _option_type("evaluate", "--n")("-1")
 
 
 @case("landscape --hi inf", "finite")
 def _(ctx):
-    from analysis.cli.checks import finite_float
-    finite_float("inf")
+    _option_type("landscape", "--hi")("inf")
 
 
 @case("landscape --lo nan", "finite")
 def _(ctx):
-    from analysis.cli.checks import finite_float
-    finite_float("nan")
+    _option_type("landscape", "--lo")("nan")
 
 
-@case("landscape --steps 1000000000", "at most 1001 points")
+@case("landscape --steps 1000000000", "between 1 and 1001")
 def _(ctx):
-    from analysis.cli.checks import axis_steps
-    axis_steps("1000000000")
+    _option_type("landscape", "--steps")("1000000000")
 
 
 @case("spectra --k -1", "must be >= 1")
 def _(ctx):
-    from analysis.cli.checks import positive_int
-    positive_int("-1")
+    _option_type("spectra", "--k")("-1")
 
 
 @case("recovery --ranks ''", "got nothing")
 def _(ctx):
-    from analysis.cli.checks import rank_list
-    rank_list("")
+    _option_type("recovery", "--ranks")("")
 
 
 @case("recovery --tolerance nan", "finite")
 def _(ctx):
-    from analysis.cli.checks import fraction
-    fraction("nan")
+    _option_type("recovery", "--tolerance")("nan")
 
 
-@case("attack --variants ''", "name at least one variant")
+@case("attack --variants ''", "got nothing")
 def _(ctx):
-    from analysis.cli.checks import variant_list
-    variant_list(" , ")
+    _option_type("attack", "--variants")(" , ")
 
 
-@case("a huge random seed", "below 2**32")
+@case("attack --variants with an unknown one", "must be one of aligned")
 def _(ctx):
-    from analysis.cli.checks import seed
-    seed(str(10 ** 30))
+    _option_type("attack", "--variants")("aligned,nope")
+
+
+@case("a huge random seed", "between 0 and 4294967295")
+def _(ctx):
+    _option_type("landscape", "--seed")(str(10 ** 30))
+
+
+@case("LoX alpha outside [-10, 10] in the library", "alpha must be between -10 and 10, got 12")
+def _(ctx):
+    from analysis.methods.lox import LoX
+    LoX(alpha=12).validate()
 
 
 def test_the_table_is_long_enough():

@@ -68,7 +68,7 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     assert any(ln.strip() == "convention: reference (layer by layer on the progressively edited model; exact "
                "eigendecomposition)" for ln in lines)
     bad = run("regions", "--model", "demo", "--method", "set_difference", "--q", "1.5", cache=tmp_path)
-    assert bad.returncode == 2 and "q must be a fraction in [0, 1]" in bad.stderr
+    assert bad.returncode == 2 and "--q: must be between 0 and 1" in bad.stderr
 
 
 def test_landscape_command_prints_curve_and_visage(tmp_path):

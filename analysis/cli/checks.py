@@ -1,23 +1,16 @@
-"""Checks of user input before the work starts: argparse ``type=`` functions for the CLI's numeric and list
-options, checks of files and output folders (no model needed), and checks against the loaded model and data
-(positions, memory, weight shapes). Every failure is one line: ``argparse.ArgumentTypeError`` at parse time,
-``ValueError`` (or a subclass) afterwards.
+"""Checks of user input before the work starts and against the loaded model. Ranges and choices of every
+settings option are checked at parse time (their argparse ``type=`` comes from :mod:`analysis.core.options`);
+:func:`before_load` does every check that needs no model (settings across options, prompt sets and files,
+output folders, the cache); :func:`against_model` what needs the loaded model (positions, memory, weight
+shapes). Every failure is one line: argparse's at parse time, ``ValueError`` (or a subclass) afterwards.
 """
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import tempfile
 from pathlib import Path
 
-MAX_AXIS_STEPS = 1001       # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
-KNOWN_VARIANTS = ("aligned", "lox", "frozen-units", "frozen-redundant", "frozen-weights")   # = variants.KINDS
-GENERATION_BATCH = 64       # analysis.core.generation's default batch (for the memory bound on new tokens)
-
-
-class OptionError(argparse.ArgumentTypeError, ValueError):
-    """A bad option value: argparse shows its message; outside argparse it is a ValueError like any bad input."""
+from analysis.core.options import OptionError, from_args
+from analysis.core.paths import writable_new_folder
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,153 +20,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-# --- argparse types ------------------------------------------------------------------------------
-def _number(text: str, kind=float):
-    try:
-        v = kind(str(text).strip())
-    except (TypeError, ValueError):
-        want = "a whole number" if kind is int else "a number"
-        raise OptionError(f"expected {want}, got {text!r}") from None
-    if kind is float and not math.isfinite(v):
-        raise OptionError(f"must be a finite number, got {text!r}")
-    return v
-
-
-def positive_int(text: str) -> int:
-    v = _number(text, int)
-    if v < 1:
-        raise OptionError(f"must be >= 1, got {v}")
-    return v
-
-
-def nonneg_int(text: str) -> int:
-    v = _number(text, int)
-    if v < 0:
-        raise OptionError(f"must be >= 0, got {v}")
-    return v
-
-
-def finite_float(text: str) -> float:
-    return _number(text, float)
-
-
-def positive_float(text: str) -> float:
-    v = _number(text, float)
-    if v <= 0:
-        raise OptionError(f"must be > 0, got {v:g}")
-    return v
-
-
-def fraction(text: str) -> float:
-    v = _number(text, float)
-    if not 0 <= v <= 1:
-        raise OptionError(f"must be a fraction in [0, 1], got {v:g}")
-    return v
-
-
-def percent(text: str) -> float:
-    v = _number(text, float)
-    if not 0 <= v <= 100:
-        raise OptionError(f"must be a percentage in [0, 100], got {v:g}")
-    return v
-
-
-def axis_steps(text: str) -> int:
-    v = positive_int(text)
-    if v > MAX_AXIS_STEPS:
-        raise OptionError(f"at most {MAX_AXIS_STEPS} points per axis (each is a full evaluation), "
-                                         f"got {v}")
-    return v
-
-
-def rank_list(text: str) -> str:
-    """A non-empty comma list of ranks >= 1 (kept as text: the command parses it)."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise OptionError("expected a comma list of integers >= 1, e.g. 1,2,4,8; got nothing")
-    for p in parts:
-        try:
-            v = int(p)
-        except ValueError:
-            raise OptionError(f"expected a comma list of integers, got {text!r}") from None
-        if v < 1:
-            raise OptionError(f"ranks must be >= 1, got {v}")
-    return ",".join(parts)
-
-
-def count_list(text: str) -> str:
-    """A non-empty comma list of whole numbers >= 0 (e.g. prefilled token counts), kept as text."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise OptionError("expected a comma list of whole numbers >= 0, e.g. 0,1,2,5; got nothing")
-    for p in parts:
-        if nonneg_int(p) > 10_000:
-            raise OptionError(f"at most 10000 per entry, got {p}")
-    return ",".join(parts)
-
-
-def float_list(text: str) -> str:
-    """A non-empty comma list of finite numbers (e.g. α values), kept as text."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise OptionError("expected a comma list of numbers, e.g. 0,0.5,1; got nothing")
-    for p in parts:
-        finite_float(p)
-    return ",".join(parts)
-
-
-def variant_list(text: str) -> str:
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise OptionError(f"name at least one variant: {', '.join(KNOWN_VARIANTS)}")
-    unknown = [p for p in parts if p not in KNOWN_VARIANTS]
-    if unknown:
-        raise OptionError(f"unknown variant {unknown[0]!r}; use {', '.join(KNOWN_VARIANTS)}")
-    return ",".join(parts)
-
-
-def seed(text: str) -> int:
-    v = nonneg_int(text)
-    if v >= 2 ** 32:
-        raise OptionError(f"must be below 2**32, got {v}")
-    return v
-
-
 def nonempty_text(text: str) -> str:
+    """argparse ``type=`` for a text that must say something (a prompt)."""
     if not str(text).strip():
         raise OptionError("must not be empty")
     return str(text)
-
-
-# --- paths ---------------------------------------------------------------------------------------
-def writable_new_folder(out: str | Path, cache_root: str | Path | None = None) -> Path:
-    """Check that a new model folder can be written at ``out`` before any work: not inside the results cache
-    (``cache clear`` would refuse or it would be mixed with cache entries), not an existing file, not under a
-    file, not a non-empty folder, and in a place this process can write. Returns the path."""
-    from analysis.core.cache import default_root, is_inside
-
-    raw = str(out).strip()
-    if not raw:
-        raise ValueError("the output folder is empty; give a path for the new model folder")
-    out = Path(raw).expanduser()
-    root = Path(cache_root) if cache_root is not None else default_root()
-    if is_inside(out, root):
-        raise ValueError(f"{out} is inside the results cache ({root}); save models outside it")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is an existing file; choose a new folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not empty; choose a new folder")
-    parent = out if out.is_dir() else out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot create {out}: {parent} is a file, not a folder")
-    try:
-        probe = tempfile.mkdtemp(dir=parent, prefix=".brittle-probe-")
-        os.rmdir(probe)
-    except OSError as e:
-        raise ValueError(f"cannot write {out}: {parent} is not writable ({e.strerror or e})") from None
-    return out
 
 
 def cache_note(cache) -> str | None:
@@ -201,21 +52,25 @@ def with_responses(data, origin: str) -> None:
 
 
 def files_and_paths(args) -> list[str]:
-    """What can be checked before a model loads: prompt files, output folders, the cache. Returns notes."""
+    """What can be checked before a model loads: prompt sets and files, output folders, the cache. The
+    evaluation sets are resolved here, once, with ``--split`` (kept in ``args.sets``). Returns notes."""
     from analysis.core.cache import Cache, is_inside
 
+    from analysis.data.prompts import load_prompt_file
     from analysis.data.sets import names, resolve_attack_set, resolve_set
 
-    notes = []
-    for opt, label in (("harmful", "harmful"), ("cal_harmful", "harmful")):
-        if getattr(args, opt, None):
-            resolve_set(getattr(args, opt), label)              # a built-in set name or a readable file
-    for opt in ("benign", "cal_benign"):
+    args.sets = {}
+    for opt, label in (("harmful", "harmful"), ("benign", "benign"), ("cal_harmful", "harmful"),
+                       ("cal_benign", "benign")):
         value = getattr(args, opt, None)
-        if value:
-            benign = resolve_set(value, "benign")
-            if value not in names():                           # a user's file: utility needs its references
-                benign_with_references(benign, Path(value).name)
+        if not value:
+            continue
+        if opt.startswith("cal_"):                           # calibration data is a file (see commands._calibration)
+            data = load_prompt_file(value, label)
+        else:                                                # a built-in set name (of --split) or a readable file
+            data = args.sets[opt] = resolve_set(value, label, getattr(args, "split", "test"))
+        if label == "benign" and value not in names():       # a user's file: utility needs its references
+            benign_with_references(data, Path(value).name)
     if getattr(args, "attack_data", None):
         data = resolve_attack_set(args.attack_data, getattr(args, "data", "harmful"))
         with_responses(data, Path(args.attack_data).name)
@@ -231,45 +86,43 @@ def files_and_paths(args) -> list[str]:
                 raise ValueError(f"{target} is inside the results cache ({cache.root}); write models outside it")
             writable_new_folder(target / ".probe", cache.root)   # the folder (or its nearest parent) is writable
         note = cache_note(cache) if args.command not in ("generate", "build-demo") else None
-        if note:
-            notes.append(note)
-    return notes
+        return [note] if note else []
+    return []
+
+
+def settings(args) -> None:
+    """The settings a command builds, built and validated from the parsed options (checks across options:
+    lo <= hi, a reference draw with layer norms, both calibration files or none, a seed needs --out)."""
+    command = args.command
+    if command == "regions":
+        from analysis.methods.critical_regions.build import RegionSettings
+
+        RegionSettings(**from_args(RegionSettings, args, method="set_difference")).validate()
+    if command == "landscape":
+        from analysis.methods.landscape.grid import LandscapeSettings
+
+        LandscapeSettings(**from_args(LandscapeSettings, args)).validate()
+    if command in ("lox", "attack"):
+        from analysis.methods.lox import LoX
+
+        LoX(k=args.k, alpha=args.alpha, scope=args.scope).validate()
+    if command == "attack":
+        from analysis.methods.attacks.finetune import AttackSettings
+
+        AttackSettings(**from_args(AttackSettings, args, subspace_k=args.k)).validate()
+    if command in ("regions", "attack") and bool(args.cal_harmful) != bool(args.cal_benign):
+        raise ValueError("give both --cal-harmful and --cal-benign (benign with responses)")
+    if command == "build-demo" and args.seed != 0 and not args.out:
+        raise ValueError("--seed other than 0 builds a different pair: give --out FOLDER (the shipped pair is seed 0)")
+
+
+def before_load(args) -> list[str]:
+    """Every check that needs no model, run before any model loads. Returns notes."""
+    settings(args)
+    return files_and_paths(args)
 
 
 # --- against the loaded model --------------------------------------------------------------------
-def max_positions(model) -> int | None:
-    """The longest sequence the model's position embedding covers (None: not stated by its config)."""
-    cfg = getattr(model, "config", None)
-    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        v = getattr(cfg, name, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
-
-
-def _free_bytes(device: str) -> int:
-    import torch
-
-    if str(device).startswith("cuda"):
-        return int(torch.cuda.mem_get_info()[0])
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
-
-def max_new_tokens_cap(lm, prompt_tokens: int = 1, batch: int = GENERATION_BATCH) -> int:
-    """How many new tokens fit: the positions left after the prompt, and the KV cache of a batch in free memory."""
-    cfg = lm.model.config
-    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 1)
-    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 1)
-    elem = next(lm.model.parameters()).element_size()
-    per_token = 2 * layers * hidden * elem * batch + 8 * batch     # keys + values (+ the token buffer)
-    cap = max(1, _free_bytes(lm.device) // 2 // per_token)
-    pos = max_positions(lm.model)
-    return min(cap, pos - prompt_tokens) if pos else cap
-
-
 def longest_prompt_tokens(lm, prompts: list[str], system_prompt: str | None) -> tuple[int, int]:
     """(tokens, index) of the longest formatted prompt."""
     from analysis.core.chat import encode_prompts, format_prompt
@@ -300,6 +153,8 @@ def calibration_cap(lm) -> int:
 
 def against_model(args, pair, sets: dict | None = None) -> list[str]:
     """Check the options against the loaded pair and data; may clip (returning notes) or raise ValueError."""
+    from analysis.core import memory
+
     notes: list[str] = []
     lm = pair.aligned
     command = args.command
@@ -307,16 +162,16 @@ def against_model(args, pair, sets: dict | None = None) -> list[str]:
     if getattr(args, "prompt", None) is not None:
         prompts.append(args.prompt)
     n_prompt, i = longest_prompt_tokens(lm, prompts, getattr(args, "system_prompt", None))
-    pos = max_positions(lm.model)
+    pos = memory.max_positions(lm.model)
     if pos and n_prompt >= pos:
         raise ValueError(f"a prompt is {n_prompt} tokens long (with the chat template), beyond the model's {pos} "
                          f"positions: {prompts[i][:60]!r}…; shorten it or drop it from the file")
     new = getattr(args, "max_new_tokens", None)
     if new is not None:
-        cap = max_new_tokens_cap(lm, max(n_prompt, 1))
-        if new > cap:
+        cap = memory.max_new_tokens_cap(lm.model, max(n_prompt, 1))
+        if cap is not None and new > cap:
             why = f"{pos} positions minus the longest prompt's {n_prompt} tokens" if pos and cap == pos - n_prompt \
-                else "the free memory for a batch's key/value cache"
+                else "the free GPU memory for one sequence's key/value cache and activations"
             raise ValueError(f"--max-new-tokens {new} is more than the model can generate here: at most {cap} "
                              f"({why})")
     if command in ("spectra", "lox", "recovery", "attack") or getattr(args, "direction", None) == "base":

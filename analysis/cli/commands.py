@@ -27,13 +27,7 @@ def _bar(frac: float, msg: str) -> None:
 def _sets(args, lm) -> dict:
     """The evaluation sets: built-in set names or the user's files, else the model's provider's default sets of
     ``--split`` (the organism's for the demo, AdvBench + instruct for a real model)."""
-    from analysis.data.sets import resolve_set
-
-    sets = {}
-    if args.harmful:
-        sets["harmful"] = resolve_set(args.harmful, "harmful", args.split)
-    if args.benign:
-        sets["benign"] = resolve_set(args.benign, "benign", args.split)
+    sets = dict(args.sets)                           # --harmful / --benign, resolved once before the model loaded
     if len(sets) < 2:
         sets = {**lm.data.sets(args.split), **sets}
     return {k: v.head(args.n) for k, v in sets.items()}

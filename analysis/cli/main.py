@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
 
         from analysis.core.cache import Cache, CacheWarning
 
-        warnings.simplefilter("ignore", CacheWarning)     # files_and_paths already printed it as a note
+        warnings.simplefilter("ignore", CacheWarning)     # before_load already printed it as a note
 
         if args.command != "cache":
             kept_before = Cache().count()
-        V.print_notes(V.files_and_paths(args))
+        V.print_notes(V.before_load(args))                # every check that needs no model, before any loads
         return args.func(args)
     except (ModelLoadError, DataFormatError, UnsupportedArchitecture, ValueError) as e:
         print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", file=sys.stderr)

@@ -22,7 +22,9 @@ import torch
 from analysis.core.chat import IGNORE, encode_pairs
 from analysis.core.generation import Generation, Progress, generate
 from analysis.judging.refusal import ComplianceJudge, Judge
+from analysis.core.options import option
 from analysis.data.prompts import PromptSet
+from analysis.data.sets import SPLITS
 
 if TYPE_CHECKING:
     from analysis.core.cache import Cache
@@ -30,6 +32,17 @@ if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
 
 DEFAULT_MAX_NEW_TOKENS = 24
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What the user chooses about an evaluation (the spec is built from these and the prompt sets)."""
+
+    max_new_tokens: int = option(DEFAULT_MAX_NEW_TOKENS, range=(1, None), widget_range=(8, 64),
+                                 help="new tokens per reply (the loaded model's positions and memory cap it)")
+    n: int | None = option(None, kind=int, range=(1, None), help="use the first N prompts of each set")
+    split: str = option("test", choices=SPLITS, help="built-in prompt split")
+    system_prompt: str | None = option(None, kind=str, help="system prompt (default: none)")
 
 
 def utility_kind(benign) -> str:

@@ -108,7 +108,7 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
 
 def _check_length(model, ids: list[list[int]], prompts: list[str], max_new_tokens: int) -> None:
     """Refuse (one line) prompts that, with the new tokens, run past the model's position embedding."""
-    from analysis.cli.checks import max_positions
+    from analysis.core.memory import max_positions
 
     pos = max_positions(model)
     if pos is None or not ids:

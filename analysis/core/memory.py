@@ -191,6 +191,36 @@ def generation_batch(model, n_prompts: int, seq_len: int) -> int:
     return max(1, min(n_prompts, fit))
 
 
+def max_positions(model) -> int | None:
+    """The longest sequence the model's position embedding covers (None: not stated by its config)."""
+    cfg = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(cfg, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def max_new_tokens_cap(model, prompt_tokens: int = 1) -> int | None:
+    """How many new tokens one sequence after a ``prompt_tokens`` prompt can have: the positions left, and on a
+    GPU what :func:`generation_batch` needs for one sequence to fit (the batch shrinks to fit the rest).
+    None: no bound (no position limit stated, not on a GPU)."""
+    pos = max_positions(model)
+    cap = pos - prompt_tokens if pos else None
+    free = free_bytes(device_of(model))
+    if free is None:
+        return cap
+    shape = shape_of(model)
+    lo, hi = 0, cap if cap is not None else 1 << 20
+    while lo < hi:                      # the largest n whose one sequence fits 0.8 of the free memory
+        mid = (lo + hi + 1) // 2
+        if generation_bytes_per_seq(shape, prompt_tokens + mid) <= 0.8 * free:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def landscape(shape: Shape, n_prompts: int, seq_len: int, n_directions: int = 1, n_models: int = 1) -> Plan:
     """A grid point: backup of the perturbed tensors (model dtype), one tensor's directions in fp32, the
     generation batch (difference directions read other loaded models: ``n_models``)."""

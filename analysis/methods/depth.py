@@ -25,6 +25,7 @@ from analysis.core.chat import IGNORE, encode_pairs, encode_prompts, format_prom
 from analysis.core.decoding import contrast, greedy_tokens, pad_id, text_stop
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate
 from analysis.core.generation import Generation, Progress
+from analysis.core.options import option
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -36,6 +37,22 @@ PREFILL_KS = (0, 1, 2, 3, 5, 10, 20)
 DISALIGN_ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_UTILITY_TOLERANCE = 0.10   # α choice: utility may fall this far below the aligned model's
 MAX_PAIR_TOKENS = 1024              # prompt + response tokens kept per pair (the rest of a long response is cut)
+MAX_DISALIGN_ALPHA = 10.0          # |α| of emulated disalignment; far beyond it the contrast is all noise
+
+
+@dataclass(frozen=True)
+class DepthOptions:
+    """What the user chooses for the depth, prefilling and emulated-disalignment runs."""
+
+    n_pairs: int = option(120, range=(1, 100_000), help="pairs taken from the provider's attack data")
+    positions: int = option(12, range=(1, MAX_PAIR_TOKENS), widget_range=(3, 64), help="response positions shown")
+    ks: tuple[int, ...] = option(PREFILL_KS, range=(0, None),
+                                 help="prefilled response tokens k (targets shorter than k are counted as short)")
+    alphas: tuple[float, ...] = option(DISALIGN_ALPHAS, range=(-MAX_DISALIGN_ALPHA, MAX_DISALIGN_ALPHA),
+                                       help="emulated-disalignment strengths α")
+    tolerance: float = option(DEFAULT_UTILITY_TOLERANCE, range=(0, 1),
+                              help="α choice: utility may fall this far below the aligned model's "
+                                   "(fraction or nats)")
 
 
 def _cache(cache: "Cache | None") -> "Cache":

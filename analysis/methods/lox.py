@@ -19,6 +19,7 @@ import torch
 from analysis.core.arch import non_decoder_matrices, output_weight_name
 from analysis.core.cache import Cache
 from analysis.core.edits import Add, Edit, LowRank, applied, locked
+from analysis.core.options import check, option
 from analysis.methods.spectra import delta, deltas
 
 if TYPE_CHECKING:
@@ -151,21 +152,19 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
 class LoX:
     """Settings of one extrapolation; ``edit`` builds the reversible edit for the aligned model."""
 
-    k: int = 6
-    alpha: float = 1.25
+    k: int = option(6, range=(0, None), widget_range=(0, 64),
+                    help="top-k singular directions of ΔW (0 = all of ΔW)")
+    alpha: float = option(1.25, range=(-10, 10), widget_range=(0, 3), step=0.05, help="extrapolation strength α")
     layers: list[int] | None = None
     modules: list[str] | None = None
-    method: str = "randomized"
-    scope: str = "all-2d"        # all-2d (reference: every >1-D weight, embeddings and lm_head) | decoder
+    method: str = option("randomized", choices=SVD_METHODS, help="SVD of ΔW")
+    scope: str = option("all-2d", choices=SCOPES,
+                        help="all-2d (reference: every weight with more than one dimension, embeddings and lm_head) "
+                             "| decoder (project variant: decoder Linears only)")
     notes: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
-        if self.k < 0:
-            raise ValueError(f"k must be >= 0 (0 = the whole ΔW), got {self.k}")
-        if not -10 <= self.alpha <= 10:
-            raise ValueError(f"alpha must lie in [-10, 10], got {self.alpha}")
-        if self.scope not in SCOPES:
-            raise ValueError(f"LoX scope must be one of {SCOPES}, got {self.scope!r}")
+        check(self)
 
     @property
     def convention(self) -> str:
@@ -207,7 +206,7 @@ class LoX:
 
 def save_edited(lm, edit: Edit, out: str | Path) -> Path:
     """Write the edited model (weights + config + tokenizer) as a new Hugging Face folder."""
-    from analysis.cli.checks import writable_new_folder
+    from analysis.core.paths import writable_new_folder
 
     out = writable_new_folder(out)   # not in the cache, not a file, not under a file, not full, writable
     out.mkdir(parents=True, exist_ok=True)
@@ -241,6 +240,15 @@ def retention_scope(mode: str) -> str:
     """The weights each R convention covers: the reference's every nn.Linear (decoder + lm_head) for ``mean``,
     the decoder weights for ``pooled``."""
     return "decoder+lm_head" if mode == "mean" else "decoder"
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    """The recovery-rank search: the ranks tried and the allowed ASR above the aligned model's."""
+
+    ranks: tuple[int, ...] = option(DEFAULT_RECOVERY_RANKS, range=(1, None), help="ranks to try")
+    tolerance: float = option(DEFAULT_RECOVERY_TOLERANCE, range=(0, 1), widget_range=(0, 0.2), step=0.01,
+                              help="allowed ASR above the aligned model's")
 
 
 @dataclass

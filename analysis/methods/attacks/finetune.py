@@ -27,6 +27,7 @@ from analysis.core.cache import Cache
 from analysis.core.chat import encode_pairs
 from analysis.core.edits import Edit, applied, locked, resolve
 from analysis.core.evaluation import EvalSpec, evaluate_model
+from analysis.core.options import check, option
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -34,41 +35,30 @@ if TYPE_CHECKING:
 
 DATA_KINDS = ("harmful", "benign")
 METHODS = ("full", "lora")
+R_METRICS = ("mean", "pooled")   # the first is the reference's
 
 
 @dataclass(frozen=True)
 class AttackSettings:
-    data: str = "harmful"       # harmful (prompt + compliant answer) | benign (instruction + answer)
-    n_examples: int = 20
-    method: str = "full"        # full | lora
-    lr: float = 1e-4
-    steps: int = 24
-    batch_size: int = 20
-    eval_every: int = 3
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    seed: int = 0
-    subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)
-    r_metric: str = "mean"       # R_ft: mean of per-weight ratios, lm_head included (reference) | pooled (decoder)
+    data: str = option("harmful", choices=DATA_KINDS,
+                       help="harmful (prompt + compliant answer) | benign (instruction + answer)")
+    n_examples: int = option(20, range=(1, 10_000), widget_range=(10, 100), step=10, help="attack examples")
+    method: str = option("full", choices=METHODS, help="full fine-tuning or LoRA")
+    lr: float = option(1e-4, range=(0, 1), open_lo=True, help="learning rate")
+    steps: int = option(24, range=(1, 10_000), help="optimiser steps")
+    batch_size: int = option(20, range=(1, 10_000), help="examples per step")
+    eval_every: int = option(3, range=(1, 10_000), widget_range=(1, 10), help="evaluate every this many steps")
+    lora_rank: int = option(8, range=(1, 4096), widget_range=(1, 32), help="LoRA rank")
+    lora_alpha: float = option(16.0, range=(0, None), open_lo=True, help="LoRA scaling α")
+    seed: int = option(0, range=(0, 2 ** 32 - 1), help="data order and LoRA initialisation seed")
+    subspace_k: int = option(6, range=(0, None),
+                             help="rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)")
+    r_metric: str = option("mean", choices=R_METRICS,
+                           help="R_ft: mean of per-weight ratios, lm_head included (reference) | pooled over "
+                                "decoder weights")
 
     def validate(self) -> None:
-        if self.data not in DATA_KINDS:
-            raise ValueError(f"attack data must be one of {DATA_KINDS}, got {self.data!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"attack method must be one of {METHODS}, got {self.method!r}")
-        if not 1 <= self.n_examples <= 10_000:
-            raise ValueError(f"n_examples must be between 1 and 10000, got {self.n_examples}")
-        if not 0 < self.lr <= 1.0:
-            raise ValueError(f"learning rate must be in (0, 1], got {self.lr}")
-        if not 1 <= self.steps <= 10_000 or not 1 <= self.eval_every:
-            raise ValueError("steps must be in [1, 10000] and eval_every >= 1")
-        if self.batch_size < 1 or self.lora_rank < 1:
-            raise ValueError("batch_size and lora_rank must be >= 1")
-        if self.r_metric not in ("mean", "pooled"):
-            raise ValueError(f"r_metric must be 'mean' (reference) or 'pooled', got {self.r_metric!r}")
-        if self.subspace_k < 0:
-            raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft; 0 = no R_ft) must be >= 0, "
-                             f"got {self.subspace_k}")
+        check(self)
 
     @property
     def epochs(self) -> float:

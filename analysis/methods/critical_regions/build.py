@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from analysis.methods.critical_regions.actsvd import PROCEDURES, orthogonal_projection, remove_top_ranks
-from analysis.methods.critical_regions.unit_types import classify_units
+from analysis.methods.critical_regions.unit_types import TYPES as UNIT_TYPES, classify_units
 from analysis.core.cache import Cache
 from analysis.methods.critical_regions.calibration import POSITIONS
 from analysis.core.edits import Edit, LowRank, locked
 from analysis.methods.critical_regions.masks import GROUPS, random_like, set_difference
-from analysis.methods.critical_regions.scoring import Calibration, activation_stats, layerwise_subspaces, scores, unit_importance
+from analysis.core.options import check, option
+from analysis.methods.critical_regions.scoring import METHODS as SCORE_METHODS, Calibration, activation_stats, layerwise_subspaces, scores, unit_importance
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
@@ -30,34 +31,33 @@ METHODS = ("set_difference", "actsvd", "orthogonal", "units")
 
 @dataclass
 class RegionSettings:
-    method: str = "set_difference"
-    score: str = "snip"          # wanda | snip (set difference)
-    p: float = 0.03              # top utility fraction protected
-    q: float = 0.03              # top safety fraction selected
-    group: str = "matrix"        # matrix (reference) | row | layer (project variants)
-    prune_to: str = "zero"       # zero | base
-    r_s: int = 1                 # safety ranks (actsvd, orthogonal)
-    r_u: int = 2                 # utility ranks protected (orthogonal)
-    procedure: str = "sequential"  # actsvd/orthogonal: sequential (reference, layer by layer) | one-pass
-    positions: str = "response"    # activations at response tokens (reference) | predicting (next token is one)
-    safety_pct: float = 2.0      # units: exclusive safety percentile
-    utility_pct: float = 13.0
-    redundant_pct: float = 15.0
-    unit_kind: str = "safety"    # which unit type to prune
+    method: str = option("set_difference", choices=METHODS, help="region method")
+    score: str = option("snip", choices=SCORE_METHODS, help="importance score (set difference)")
+    p: float = option(0.03, range=(0, 1), widget_range=(0, 0.2), step=0.005, help="top utility fraction protected")
+    q: float = option(0.03, range=(0, 1), widget_range=(0, 0.2), step=0.005, help="top safety fraction selected")
+    group: str = option("matrix", choices=GROUPS,
+                        help="set-difference group: matrix (reference, sizes rounded down) | row (project variant, "
+                             "rounded up; Wanda's pruning unit) | layer")
+    prune_to: str = option("zero", choices=("zero", "base"), help="pruned weights become zero or the base's")
+    r_s: int = option(1, range=(0, None), widget_range=(0, 16), help="safety ranks removed (actsvd, orthogonal)")
+    r_u: int = option(2, range=(0, None), widget_range=(0, 32), help="utility ranks protected (orthogonal)")
+    procedure: str = option("sequential", choices=PROCEDURES,
+                            help="ActSVD / orthogonal: sequential (reference: layer by layer on the progressively "
+                                 "edited model) | one-pass (project variant: every layer from the unedited model)")
+    positions: str = option("response", choices=POSITIONS,
+                            help="activation token mask (Wanda, ActSVD, units): response (reference: the response "
+                                 "tokens) | predicting (project variant: the positions whose next token is a "
+                                 "response token)")
+    safety_pct: float = option(2.0, range=(0, 100), widget_range=(0, 20), step=0.5,
+                               help="units: exclusive-safety percentile")
+    utility_pct: float = option(13.0, range=(0, 100), widget_range=(0, 40), step=0.5,
+                                help="units: exclusive-utility percentile")
+    redundant_pct: float = option(15.0, range=(0, 100), widget_range=(0, 40), step=0.5,
+                                  help="units: redundant percentile")
+    unit_kind: str = option("safety", choices=UNIT_TYPES, help="which unit type to prune")
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.prune_to not in ("zero", "base"):
-            raise ValueError("prune_to must be 'zero' or 'base'")
-        if self.group not in GROUPS:
-            raise ValueError(f"group must be one of {GROUPS}, got {self.group!r}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
-        if self.procedure not in PROCEDURES:
-            raise ValueError(f"procedure must be one of {PROCEDURES}, got {self.procedure!r}")
-        if self.r_s < 0 or self.r_u < 0:
-            raise ValueError("ranks must be >= 0")
+        check(self)
 
     def convention(self) -> str:
         """Which convention this method's numbers follow (shown next to them and recorded in reports)."""

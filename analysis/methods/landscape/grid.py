@@ -20,7 +20,11 @@ from analysis.core.cache import Cache, make_key
 from analysis.core.edits import Edit
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
 from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
+from analysis.core.options import check, option
 from analysis.methods.landscape.visage import RULES
+
+AXIS_LIMIT = 10.0       # |α| beyond this many direction norms leaves nothing of the model to measure
+MAX_AXIS_STEPS = 1001   # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
@@ -33,27 +37,29 @@ class LandscapeSettings:
     per-tensor draws, regenerable on any device) or "reference" (llm-landscape's global-seed CPU stream, whose
     own default seed is 123)."""
 
-    lo: float = -0.5
-    hi: float = 0.5
-    steps: int = 21
-    seed: int = 0
-    norm: str = "layer"
-    groups: tuple[str, ...] = REFERENCE_GROUPS
-    visage: str = "reference"     # reference (llm-landscape safety_avg) | span (project variant)
-    draw: str = "per-tensor"      # per-tensor | reference (reproduces a published llm-landscape direction)
+    lo: float = option(-0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05,
+                       help="first coordinate α (in units of the direction's norm)")
+    hi: float = option(0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05,
+                       help="last coordinate α")
+    steps: int = option(21, range=(1, MAX_AXIS_STEPS),
+                        help="points per axis (each is a full evaluation)")
+    seed: int = option(0, range=(0, 2 ** 32 - 1), widget_range=(0, 10_000),
+                       help="direction seed (llm-landscape's own default is 123)")
+    norm: str = option("layer", choices=NORMS, help="direction normalisation")
+    groups: tuple[str, ...] = option(REFERENCE_GROUPS, choices=GROUPS,
+                                     help="perturbed tensors (default: the reference's, every tensor except norm "
+                                          "weights; 'linear' alone is the project's decoder-only variant)")
+    visage: str = option("reference", choices=RULES,
+                         help="VISAGE 1D rule: reference (llm-landscape safety_avg) | span (project variant: first "
+                              "to last non-saturated point)")
+    draw: str = option("per-tensor", choices=DRAWS,
+                       help="per-tensor: the project's seeded per-tensor draws | reference: llm-landscape's "
+                            "global-seed CPU stream in state-dict order (reproduces a published run)")
 
     def validate(self) -> None:
-        if self.norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        if self.visage not in RULES:
-            raise ValueError(f"VISAGE rule must be one of {RULES}, got {self.visage!r}")
-        if self.draw not in DRAWS:
-            raise ValueError(f"draw must be one of {DRAWS}, got {self.draw!r}")
+        check(self)
         if self.draw == "reference" and self.norm != "layer":
             raise ValueError("the reference draw uses layer normalisation only")
-        bad = set(self.groups) - set(GROUPS)
-        if bad or not self.groups:
-            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
         axis(self.lo, self.hi, self.steps)
 
     def conventions(self) -> dict[str, str]:
