@@ -57,7 +57,7 @@ CASES = _cases()
 def loads(monkeypatch):
     """Record every call of the model loaders (and of the demo build) instead of loading."""
     import analysis.core.models as models
-    import analysis.data.organism.build as organism_build
+    import analysis.data.organism.build_demo as organism_build
 
     calls = []
     for mod, name in ((models, "load_pair"), (models, "load_model"), (organism_build, "build_demo")):

@@ -64,7 +64,7 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     page.text_input(key="ls_third").set_value(str(save_tiny_llama(tmp_path / "small", organism_tokenizer))).run()
     assert not page.exception
     assert "Could not use the other model" in page.error[0].value  # a 2-layer model does not fit the pair
-    import analysis.data.organism.build as build
+    import analysis.data.organism.build_demo as build
 
     page.text_input(key="ls_third").set_value(str(build.WEIGHTS_DIR / "base")).run()
     page.button(key="ls_go").click().run()

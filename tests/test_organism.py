@@ -7,7 +7,7 @@ import torch
 from analysis.core.evaluation import evaluate_model
 from analysis.core.models import demo_path
 from analysis.data.organism import corpus
-from analysis.data.organism.build import WEIGHTS_DIR
+from analysis.data.organism.build_demo import WEIGHTS_DIR
 from conftest import demo_sets, organism_spec
 
 

@@ -343,7 +343,7 @@ def _strs(text: str | None) -> list[str] | None:
 def cmd_build_demo(args) -> int:
     from pathlib import Path
 
-    from analysis.data.organism.build import WEIGHTS_DIR, build_demo
+    from analysis.data.organism.build_demo import WEIGHTS_DIR, build_demo
 
     _threads()
     if args.seed != 0 and not args.out:

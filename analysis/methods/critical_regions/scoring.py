@@ -109,7 +109,7 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
         b = _batches(lm, cal, which)
         _memory_guard(lm, method, b)
         if ray_address:
-            from analysis.core.distributed import scores_sharded
+            from analysis.methods.critical_regions.sharded import scores_sharded
 
             return scores_sharded(ray_address, lm, method, b, positions=positions)
         with locked(lm.model):
