@@ -529,7 +529,6 @@ def step_region(ctx) -> dict:
 
 
 def step_landscape2d(ctx) -> dict:
-    from analysis.core import memory
     from analysis.core.edits import applied
     from analysis.core.evaluation import EvalSpec, evaluate_model
     from analysis.data.prompts import PromptSet
@@ -570,7 +569,6 @@ def step_representations(ctx) -> dict:
 
 def step_depth(ctx) -> dict:
     from analysis.core import memory
-    from analysis.data.prompts import PromptSet
     from analysis.methods.depth import pair_rows, token_divergence
 
     a, b, dev = ctx["aligned"], ctx["base"], ctx["dev"]
