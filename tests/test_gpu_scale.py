@@ -141,7 +141,7 @@ def test_benchmark_smoke_on_cpu(tmp_path):
     out = tmp_path / "r.json"
     steps = "generation,landscape,attribution,linalg,spectra,lox,attack"
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
-                        "--steps", steps, "--json", str(out)], capture_output=True, text=True, timeout=180, cwd=ROOT)
+                        "--steps", steps, "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     for step in ("generation", "landscape", "attribution", "linalg", "spectra", "lox", "attack"):
@@ -164,7 +164,7 @@ def test_benchmark_new_steps_with_offload_on_cpu(tmp_path):
     steps = "evaluate,region,landscape2d,representations,depth"
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
                         "--small", "--steps", steps, "--base-device", "cpu", "--judge-quant", "8bit",
-                        "--json", str(out)], capture_output=True, text=True, timeout=180, cwd=ROOT)
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     for step in steps.split(","):
