@@ -3,6 +3,8 @@ calibration data, measured in one run on the demo pair. Goal (issue #3): ratio <
 
 Bare passes: Wanda's baseline is one forward per batch (no hooks); SNIP's is one forward+backward per
 sample (plain loss.backward(), no accumulation).
+Also counts the tensor operations each pass dispatches (a GPU launches one kernel per operation: the
+overhead that dominates when a GPU forward pass is short).
 Usage: python benchmarks/scoring_speed.py [--threads 2] [--n 128] [--repeats 3]
 """
 from __future__ import annotations
@@ -50,6 +52,28 @@ def bare_forward_backward(model, batches):
         model.zero_grad(set_to_none=True)
 
 
+def op_counts(fn) -> tuple[int, dict[str, int]]:
+    """Tensor operations that compute (on a GPU: launch a kernel) while ``fn`` runs, and the most frequent;
+    views and bare allocations are not counted."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: Counter = Counter()
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            ret = func._schema.returns[0].alias_info if func._schema.returns else None
+            name = str(func.overloadpacket.__name__)
+            if (ret is None or ret.is_write) and not name.startswith("empty"):
+                seen[name] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return sum(seen.values()), dict(seen.most_common(6))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
@@ -71,6 +95,11 @@ def main() -> None:
           f"best of {args.repeats}")
     print(f"Wanda  {t_wanda:.3f}s vs bare forward          {t_fwd:.3f}s  ratio {t_wanda / t_fwd:.2f}")
     print(f"SNIP   {t_snip:.3f}s vs bare forward+backward {t_fb:.3f}s  ratio {t_snip / t_fb:.2f}")
+    b = sets["safety"]
+    n_w, top_w = op_counts(lambda: wanda_scores(m, b))
+    n_f, top_f = op_counts(lambda: bare_forward(m, b))
+    print(f"tensor ops (kernel launches on a GPU), safety set: Wanda {n_w} vs bare forward {n_f} "
+          f"(+{n_w - n_f}, {n_w / n_f:.2f}x); Wanda's most frequent: {top_w}; forward's: {top_f}")
     print(f"total  {t_wanda + t_snip:.3f}s vs bare {t_fwd + t_fb:.3f}s  ratio {(t_wanda + t_snip) / (t_fwd + t_fb):.2f}"
           f"  (goal <= 1.5)")
 

@@ -139,8 +139,9 @@ def test_landscape_keys_on_cpu_name_no_device(demo_pair, tmp_path):
 def test_benchmark_smoke_on_cpu(tmp_path):
     """benchmarks/gpu_scale.py --size tiny --device cpu runs every step and its numbers hold together."""
     out = tmp_path / "r.json"
+    steps = "generation,landscape,attribution,linalg,spectra,lox,attack"
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
-                        "--json", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+                        "--steps", steps, "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     for step in ("generation", "landscape", "attribution", "linalg", "spectra", "lox", "attack"):
@@ -151,6 +152,42 @@ def test_benchmark_smoke_on_cpu(tmp_path):
     assert r["spectra"]["max_sigma_err_rel_sigma1"] < 1e-4
     assert r["lox"]["weights"] == r["spectra"]["weights"] == 14
     assert r["attack"]["full"]["seconds_with_copy"] > 0 and r["attack"]["lora"]["seconds_with_copy"] > 0
+    rows = [row for step in steps.split(",") for row in r[step].get("memory", [])]
+    assert len(rows) == 8 and all(row["peak_gib"] == "n/a (cpu)" and row["plan_gib"] > 0 for row in rows)
+
+
+def test_benchmark_new_steps_with_offload_on_cpu(tmp_path):
+    """The app's other analyses (classifier-judged evaluation, region, 2D point toward the base,
+    representations, depth) run with the base and an 8-bit judge offloaded, each with its memory plan."""
+    pytest.importorskip("bitsandbytes")
+    out = tmp_path / "r.json"
+    steps = "evaluate,region,landscape2d,representations,depth"
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
+                        "--small", "--steps", steps, "--base-device", "cpu", "--judge-quant", "8bit",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(out.read_text())
+    for step in steps.split(","):
+        assert set(r[step]) >= {"memory", "seconds"} and r[step]["seconds"] > 0, (step, r[step])
+        assert r[step]["memory"][0]["plan_gib"] > 0
+    assert r["info"]["judge_quant"] == "8bit" and r["info"]["judge_params"] > 0
+    assert r["evaluate"]["harmful"] == r["evaluate"]["benign"] == 8 and r["evaluate"]["judge_calls"] >= 1
+    assert r["evaluate"]["asr_classifier"] is not None
+    assert 0 < r["region"]["selected_weights"] < r["region"]["of_weights"]
+    assert r["representations"]["states_shape"] == [3, 8, 64]
+    assert r["depth"]["pairs"] == 8 and r["depth"]["mean_kl"] > 0
+
+
+def test_benchmark_refuses_a_step_that_does_not_fit(monkeypatch):
+    """A plan over the free memory stops the step before it starts, with one line naming the setting."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_scale
+
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 1024)
+    shape = memory.shape_of_config(__import__("transformers").LlamaConfig(**gpu_scale.SIZES["7b"], vocab_size=369))
+    with pytest.raises(gpu_scale.StepRefused) as e:
+        gpu_scale.guard({"dev": torch.device("cpu")}, memory.judge(shape, 8, 128))
+    assert "\n" not in str(e.value) and "judge device cpu" in str(e.value)
 
 
 @cuda

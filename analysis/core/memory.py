@@ -327,3 +327,35 @@ def table_7b(capacity: int = 80 * 10 ** 9) -> list[tuple[str, str, str]]:
              ("batch 8 × 128 tokens, with R_ft", attack(s, "lora", 8, 128, True))]
     return [(f"{p.analysis}" + (f" ({what})" if what else ""), gib(p.total_bytes),
              "fits" if p.fits(capacity) else f"does not fit: {p.advice}") for what, p in plans]
+
+
+def judge(shape: Shape, batch: int, seq_len: int) -> Plan:
+    """A judge's scoring pass on the GPU: its weights and one batch's forward (last-position logits only)."""
+    extra = {"judge forward, one batch": batch * seq_len * shape.act_bytes_per_token() + batch * shape.vocab * 4}
+    return Plan("judge", {"judge model": shape.weight_bytes}, extra,
+                "put the judge on the CPU (judge device cpu) or load it in 8-bit / 4-bit (judge quant)")
+
+
+def region(shape: Shape, batch: int, seq_len: int) -> Plan:
+    """Scores on both calibration sets kept together, then the set-difference masks."""
+    p = wanda(shape, batch, seq_len)
+    p.extra["the other set's scores (fp32)"] = 4 * shape.linear_numel
+    p.extra["masks (bool: safety, utility, difference)"] = 3 * shape.linear_numel
+    p.analysis = "critical region (scores of both sets)"
+    return p
+
+
+def representations(shape: Shape, batch: int, seq_len: int) -> Plan:
+    """Residual states of one batch at every layer boundary, stacked in fp32 (then pooled to the CPU)."""
+    states = batch * seq_len * shape.hidden * (shape.n_layers + 1)
+    extra = {"hidden states of one batch (model dtype) + fp32 stack + masked copy": states * (shape.dtype_bytes + 8),
+             "forward activations of one batch": batch * seq_len * (shape.act_bytes_per_token() + shape.vocab * 4)}
+    return Plan("representations", _weights(shape, 1), extra, "use a smaller batch, or load the models on the CPU")
+
+
+def depth(shape: Shape, batch: int, seq_len: int, n_models: int = 2) -> Plan:
+    """Per-token divergence: both models' log-probabilities of one batch (fp32), and their KL terms."""
+    extra = {"logits + log-probabilities of one batch, both models (fp32)": 5 * batch * seq_len * shape.vocab * 4,
+             "forward activations of one batch": batch * seq_len * shape.act_bytes_per_token()}
+    return Plan("depth (token divergence)", _weights(shape, n_models), extra,
+                "use a smaller batch, or load the base model on the CPU")

@@ -254,12 +254,15 @@ def check_compatible(aligned: LoadedModel, base: LoadedModel) -> None:
 
 
 def load_pair(aligned: str = DEMO, base: str | None = None, dtype: str = "fp32", device: str = "auto",
-              trust_remote_code: bool = False) -> ModelPair:
-    """Load aligned (+ base). ``aligned='demo'`` brings the demo base unless ``base`` is given ('' = none)."""
+              trust_remote_code: bool = False, base_device: str | None = None) -> ModelPair:
+    """Load aligned (+ base). ``aligned='demo'`` brings the demo base unless ``base`` is given ('' = none).
+    ``base_device`` (default: ``device``) offloads the base, e.g. to ``"cpu"`` while the aligned model stays on
+    the GPU: the analyses that read the base (spectra, LoX, landscape toward the base, depth, R_ft) bring one
+    weight or one batch's logits at a time to the aligned model's device."""
     if base is None and aligned == DEMO:
         base = f"{DEMO}:base"
     a = load_model(aligned, dtype, device, trust_remote_code)
-    b = load_model(base, dtype, device, trust_remote_code) if base else None
+    b = load_model(base, dtype, base_device or device, trust_remote_code) if base else None
     if b is not None:
         check_compatible(a, b)
     return ModelPair(a, b)

@@ -37,9 +37,10 @@ class RefusalClassifier:
 
     def __init__(self, source: str, device: str = "auto", dtype: str = "fp32",
                  refusal_label: str | int | None = None, batch_size: int = 16, max_length: int = 512,
-                 cache: Cache | None = None, use_cache: bool = True):
+                 cache: Cache | None = None, use_cache: bool = True, quant: str | None = None):
         self.source = source
-        self.model, self.tokenizer, self.fingerprint = load_judge_model(source, dtype, device, classifier=True)
+        self.model, self.tokenizer, self.fingerprint = load_judge_model(source, dtype, device, classifier=True,
+                                                                        quant=quant)
         self.refusal = refusal_index(self.model.config.id2label, refusal_label)
         self.batch_size, self.max_length = batch_size, max_length
         self.cache = (cache or Cache()) if use_cache else None

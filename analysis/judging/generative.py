@@ -22,9 +22,9 @@ class CausalJudge:
     add_special_tokens = True
 
     def __init__(self, source: str, device: str = "auto", dtype: str = "fp32", batch_size: int = 8,
-                 cache: Cache | None = None, use_cache: bool = True):
+                 cache: Cache | None = None, use_cache: bool = True, quant: str | None = None):
         self.source = source
-        self.model, self.tokenizer, self.fingerprint = load_judge_model(source, dtype, device)
+        self.model, self.tokenizer, self.fingerprint = load_judge_model(source, dtype, device, quant=quant)
         self.batch_size = batch_size
         self.cache = (cache or Cache()) if use_cache else None
         self.yes_ids = answer_ids(self.tokenizer, self.yes_words)

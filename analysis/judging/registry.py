@@ -59,9 +59,10 @@ def detect_kind(source: str) -> str:
 
 
 def make_judge(spec: str, device: str = "auto", dtype: str = "fp32", kind: str | None = None,
-               cache: Cache | None = None, refusal_label: str | int | None = None) -> ReplyJudge:
+               cache: Cache | None = None, refusal_label: str | int | None = None,
+               quant: str | None = None) -> ReplyJudge:
     """One judge from ``keyword``, ``KIND:SOURCE`` (KIND: llama-guard, harmbench, wildguard, refusal-clf)
-    or a bare SOURCE (folder or hub id; ``kind`` or detection picks the class)."""
+    or a bare SOURCE (folder or hub id; ``kind`` or detection picks the class); ``quant``: 8bit / 4bit weights."""
     text = str(spec).strip()
     if not text:
         raise ValueError("empty judge spec; use 'keyword', KIND:FOLDER or a folder")
@@ -81,15 +82,16 @@ def make_judge(spec: str, device: str = "auto", dtype: str = "fp32", kind: str |
     if not source:
         raise ValueError(f"judge {text!r} names no model; write {kind}:FOLDER")
     if kind == "refusal-clf":
-        return RefusalClassifier(source, device, dtype, refusal_label=refusal_label, cache=cache)
-    return KINDS[kind](source, device, dtype, cache=cache)
+        return RefusalClassifier(source, device, dtype, refusal_label=refusal_label, cache=cache, quant=quant)
+    return KINDS[kind](source, device, dtype, cache=cache, quant=quant)
 
 
 def make_judges(specs: str | list[str], device: str = "auto", dtype: str = "fp32", kind: str | None = None,
-                cache: Cache | None = None, refusal_label: str | int | None = None) -> list[ReplyJudge]:
+                cache: Cache | None = None, refusal_label: str | int | None = None,
+                quant: str | None = None) -> list[ReplyJudge]:
     """Judges from a comma list (or a list) of specs, in order; ``kind`` applies to bare sources."""
     items = [s.strip() for s in specs.split(",")] if isinstance(specs, str) else [s.strip() for s in specs]
     items = [s for s in items if s]
     if not items:
         raise ValueError("no judge given; use e.g. 'keyword' or 'keyword,llama-guard:FOLDER'")
-    return [make_judge(s, device, dtype, kind, cache, refusal_label) for s in items]
+    return [make_judge(s, device, dtype, kind, cache, refusal_label, quant) for s in items]

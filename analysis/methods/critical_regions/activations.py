@@ -1,6 +1,11 @@
 """One forward pass per batch with hooks on every decoder Linear, accumulating in fp32 over response
 positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias).
-Wanda, FLAP units and ActSVD are all computed from these statistics."""
+Wanda, FLAP units and ActSVD are all computed from these statistics.
+
+Cost (a scoring pass should stay near its bare forward passes): the rows to keep are found for every batch
+before the first forward (no device-to-host sync inside the loop); Linears fed the same tensor (q/k/v,
+gate/up) share one reduction, and without Gram matrices their extra hooks are removed after the first batch;
+accumulators are updated in place."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,50 +30,82 @@ class ActivationStats:
         return (self.sq[name] / n - mean * mean).clamp(min=0)
 
 
+def _add(acc: dict[str, torch.Tensor], name: str, value: torch.Tensor) -> None:
+    """acc[name] += value in place (the first value is kept as the accumulator: same bits as 0 + value)."""
+    if name in acc:
+        acc[name].add_(value)
+    else:
+        acc[name] = value
+
+
+def selected_rows(batches: list[Batch], positions: str, dev) -> tuple[list[torch.Tensor], int]:
+    """Per batch, the flat (batch × position) indices of the counted positions on ``dev``, and their total.
+    Computed where the batch lives (CPU batches: no GPU sync at all; GPU batches: all syncs before the loop)."""
+    rows, n = [], 0
+    for b in batches:
+        mask = response_positions(b, positions)
+        n += int(mask.sum())
+        rows.append(mask.flatten().nonzero().squeeze(1).to(dev, non_blocking=True))
+    return rows, n
+
+
 @torch.no_grad()
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
-            progress=None, positions: str = "response") -> ActivationStats:
+            progress=None, positions: str = "response", sums: bool = True) -> ActivationStats:
     """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions
-    (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`)."""
+    (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`).
+    ``sums=False`` skips Σx (Wanda needs only Σx²)."""
     adapter = adapter_of(model)
     names = names or list(adapter.linears)
     modules = {n: m for n, (_, m) in linear_modules(model).items()}
     stats = ActivationStats()
     dev = next(model.parameters()).device
-    current: dict[str, torch.Tensor] = {}
+    rows_per_batch, stats.n_tokens = selected_rows(batches, positions, dev)
+    current: dict = {}
+    lead_of: dict[str, str] = {}      # Linear -> the first Linear fed the same tensor (itself if none)
 
     def hook_for(name: str):
         def hook(mod, inputs, output):
-            # rows picked by a precomputed index: the same rows in the same order as inputs[0][mask], without
-            # a device-to-host sync per Linear (issue #15: Wanda near the speed of a bare forward pass)
-            # Linears fed the same tensor (q/k/v, gate/up) run one after another: their sums are computed once
-            if current.get("last_input") is not inputs[0]:
-                x = inputs[0].flatten(0, 1).index_select(0, current["rows"]).float()
-                current["last_input"], current["last_sums"] = inputs[0], ((x * x).sum(0), x.sum(0))
-            sq, total = current["last_sums"]
-            stats.sq[name] = stats.sq.get(name, 0) + sq
-            stats.sum[name] = stats.sum.get(name, 0) + total
+            x_in = inputs[0]
+            if current.get("last_input") is x_in:
+                lead_of.setdefault(name, current["lead"])
+            else:
+                current["last_input"], current["lead"] = x_in, name
+                lead_of.setdefault(name, name)
+                x = x_in.flatten(0, 1).index_select(0, current["rows"]).float()
+                _add(stats.sq, name, (x * x).sum(0))
+                if sums:
+                    _add(stats.sum, name, x.sum(0))
             if gram:
                 a = output.flatten(0, 1).index_select(0, current["rows"]).float()
                 bias = getattr(mod, "bias", None)
                 if bias is not None:
                     a = a - bias.float()
-                stats.gram[name] = stats.gram.get(name, 0) + a.T @ a
+                _add(stats.gram, name, a.T @ a)
         return hook
 
-    handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
+    handles = {n: modules[n].register_forward_hook(hook_for(n)) for n in names}
     try:
         for i, b in enumerate(batches):
             b = b.to(dev)
-            current["mask"] = response_positions(b, positions)
-            current["rows"] = current["mask"].flatten().nonzero().squeeze(1)
+            current["rows"] = rows_per_batch[i]
             current.pop("last_input", None)
-            stats.n_tokens += int(current["mask"].sum())
             model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+            if i == 0 and not gram:   # a follower's hook only names its lead: drop it for the other batches
+                for n, lead in lead_of.items():
+                    if lead != n:
+                        handles.pop(n).remove()
             if progress:
                 progress((i + 1) / len(batches), f"activations {i + 1}/{len(batches)}")
     finally:
-        for h in handles:
+        for h in handles.values():
             h.remove()
         current.clear()
+    for n, lead in lead_of.items():   # followers get their own copy (safetensors refuses shared storage)
+        if lead != n:
+            stats.sq[n] = stats.sq[lead].clone()
+            if sums:
+                stats.sum[n] = stats.sum[lead].clone()
+    stats.sq = {n: stats.sq[n] for n in names if n in stats.sq}
+    stats.sum = {n: stats.sum[n] for n in names if n in stats.sum}
     return stats

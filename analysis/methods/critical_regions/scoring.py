@@ -115,7 +115,8 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
         with locked(lm.model):
             if method == "snip":
                 return snip_scores(lm.model, b, progress)
-            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress, positions=positions))
+            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress, positions=positions,
+                                                      sums=False))
 
     return (cache or Cache()).get_or_compute(parts, compute, "safetensors")
 

@@ -9,11 +9,16 @@ from analysis.methods.critical_regions.activations import ActivationStats, colle
 
 def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
     adapter = adapter_of(model)
-    # one fp32 copy per weight, then in place (same values as |W| · √sq; issue #15: fewer passes on a GPU)
-    return {n: adapter[n].W.detach().to(torch.float32, copy=True).abs_().mul_(stats.sq[n].sqrt()[None, :])
-            for n in stats.sq}
+    return {n: _score(adapter[n].W.detach(), stats.sq[n].sqrt()) for n in stats.sq}
+
+
+def _score(W: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """|W| · col in fp32, written once into the output (same values as W.float().abs() · col; |W| in the
+    weight's dtype is exact): two passes over the weight instead of a copy and two in-place passes."""
+    return torch.mul(W.abs(), col[None, :], out=torch.empty_like(W, dtype=torch.float32))
 
 
 def wanda_scores(model, batches, progress=None, positions: str = "response") -> dict[str, torch.Tensor]:
     """Scores for every decoder Linear, one forward pass per batch."""
-    return wanda_from_stats(model, collect(model, batches, progress=progress, positions=positions))
+    return wanda_from_stats(model, collect(model, batches, progress=progress, positions=positions,
+                                           sums=False))
