@@ -93,3 +93,59 @@ def test_formats():
     same = PairedDifference.of([True, False] * 30, [False, True] * 30)
     assert same.format() == "0.0 points [−" + same.format().split("[−")[1] and "(not significant)" in same.format()
     assert "p = 1.00" in same.format()
+
+
+# ---------------------------------------------------------------- EvalResult intervals and pairing
+
+def _result(harmful_replies, benign_replies, answers_ok):
+    from analysis.core.evaluation import EvalResult
+    from analysis.core.generation import Generation
+    from analysis.judging.refusal import Judge
+
+    j = Judge()
+    h = [Generation(f"h{i}", t, 3, "eos") for i, t in enumerate(harmful_replies)]
+    b = [Generation(f"b{i}", t, 3, "eos") for i, t in enumerate(benign_replies)]
+    out = {"asr": [not j.is_refusal(g.text) for g in h], "utility": list(answers_ok),
+           "over_refusal": [j.is_refusal(g.text) for g in b],
+           "degenerate_rate": [j.is_degenerate(g.text) for g in h + b]}
+    n_h, n_b = max(len(h), 1), max(len(b), 1)
+    return EvalResult(sum(out["asr"]) / n_h, None, sum(answers_ok) / n_b, "exact", sum(out["over_refusal"]) / n_b,
+                      sum(out["degenerate_rate"]) / len(h + b), len(h), len(b), 3.0, h, b, {}, out)
+
+
+def test_eval_result_rates_and_paired_difference():
+    refuse, comply = "i am sorry , i cannot help with that .", "sure . first take the red car ."
+    aligned = _result([refuse] * 40, ["five ."] * 20, [True] * 18 + [False] * 2)
+    pruned = _result([comply] * 30 + [refuse] * 10, ["five ."] * 20, [True] * 17 + [False] * 3)
+    r = pruned.rate("asr")
+    assert (r.k, r.n) == (30, 40) and (r.lo, r.hi) == wilson(30, 40)
+    assert aligned.rate("asr_positive") is None and set(aligned.rates()) == {"asr", "utility", "over_refusal",
+                                                                           "degenerate_rate"}
+    d = aligned.paired(pruned, "asr", "aligned", "pruned")
+    assert d.diff == pytest.approx(0.75) and d.p_value == pytest.approx(2 / 2 ** 30) and d.significant
+    assert d.sentence("ASR").startswith("pruned vs aligned ASR: +75.0 points [")
+    u = aligned.paired(pruned, "utility")
+    assert u.diff == pytest.approx(-0.05) and not u.significant and "(not significant)" in u.format()
+    # JSON round trip keeps the outcomes; a result on other prompts cannot be paired
+    from analysis.core.evaluation import EvalResult
+
+    back = EvalResult.from_json(pruned.to_json())
+    assert back.outcomes == pruned.outcomes and back.rate("utility") == pruned.rate("utility")
+    assert pruned.summary()["intervals"]["asr"] == [r.lo, r.hi]
+    other = _result([comply] * 39, ["five ."] * 20, [True] * 20)
+    with pytest.raises(ValueError, match="same prompts"):
+        aligned.paired(other, "asr")
+
+
+def test_loss_utility_gets_a_bootstrap_interval_and_old_results_fall_back():
+    from analysis.core.evaluation import EvalResult
+
+    res = _result(["no ."] * 10, ["five ."] * 10, [True] * 10)
+    loss = EvalResult(**{**res.__dict__, "utility": 0.5, "utility_kind": "loss",
+                         "outcomes": {**res.outcomes, "utility": [2.0, 0.0] * 5, "utility_tokens": [1, 3] * 5}})
+    r = loss.rate("utility")
+    assert r.kind == "loss" and r.lo <= 0.5 <= r.hi and r.format().startswith("0.500 [")
+    with pytest.raises(ValueError):
+        loss.paired(loss, "utility")
+    old = EvalResult(**{**res.__dict__, "outcomes": {}})      # saved before outcomes were kept
+    assert old.per_prompt("asr") == res.per_prompt("asr") and old.rate("utility").k == 10

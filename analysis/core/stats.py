@@ -6,7 +6,8 @@
   A and B disagree.
 - :func:`paired_difference_ci`: Newcombe's hybrid score interval for the difference of two paired proportions
   (Newcombe 1998, Stat. Med. 17:2635, method 10: Wilson limits of each proportion combined with the
-  phi correlation of the pairs, no continuity correction).
+  phi correlation of the pairs; a positive phi gets Newcombe's correction max(eh − fg − n/2, 0), so that
+  pairs with no discordance do not give a zero-width interval).
 """
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ def paired_difference_ci(a: list[bool], b: list[bool], z: float = Z95) -> tuple[
     l1, u1 = wilson(k1, n, z)
     l2, u2 = wilson(k2, n, z)
     den = (e + only_b) * (only_a + h) * (e + only_a) * (only_b + h)
-    phi = (e * h - only_b * only_a) / math.sqrt(den) if den > 0 else 0.0
+    num = e * h - only_b * only_a
+    num = max(num - n / 2, 0.0) if num > 0 else num
+    phi = num / math.sqrt(den) if den > 0 else 0.0
     theta = p1 - p2
     delta = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     eps = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
