@@ -1,5 +1,6 @@
 """One forward pass per batch with hooks on every decoder Linear, accumulating in fp32 over response
-positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias).
+positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias) or the
+outputs themselves (the rows of A, for the reference's randomised ``svd_lowrank``).
 Wanda, FLAP units and ActSVD are all computed from these statistics."""
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ from analysis.core.chat import Batch
 @dataclass
 class ActivationStats:
     n_tokens: int = 0
+    n_samples: int = 0                                           # calibration samples (rows of the batches)
     sq: dict[str, torch.Tensor] = field(default_factory=dict)    # Σ x_j²   (d_in)
     sum: dict[str, torch.Tensor] = field(default_factory=dict)   # Σ x_j    (d_in)
     gram: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ a aᵀ   (d_out × d_out)
+    outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # rows of A, per batch (if asked)
+
+    def output_matrix(self, name: str) -> torch.Tensor:
+        """A = X Wᵀ over the counted positions (tokens × d_out), in sample order."""
+        return torch.cat(self.outputs[name])
 
     def variance(self, name: str) -> torch.Tensor:
         n = max(self.n_tokens, 1)
@@ -27,8 +34,9 @@ class ActivationStats:
 
 @torch.no_grad()
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
-            progress=None, positions: str = "response") -> ActivationStats:
-    """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions
+            progress=None, positions: str = "response", outputs: bool = False) -> ActivationStats:
+    """Accumulate input statistics (and, if ``gram``, output Gram matrices; if ``outputs``, the outputs) over
+    response positions
     (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`)."""
     adapter = adapter_of(model)
     names = names or list(adapter.linears)
@@ -48,12 +56,15 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
             sq, total = current["last_sums"]
             stats.sq[name] = stats.sq.get(name, 0) + sq
             stats.sum[name] = stats.sum.get(name, 0) + total
-            if gram:
+            if gram or outputs:
                 a = output.flatten(0, 1).index_select(0, current["rows"]).float()
                 bias = getattr(mod, "bias", None)
                 if bias is not None:
                     a = a - bias.float()
-                stats.gram[name] = stats.gram.get(name, 0) + a.T @ a
+                if gram:
+                    stats.gram[name] = stats.gram.get(name, 0) + a.T @ a
+                if outputs:
+                    stats.outputs.setdefault(name, []).append(a)
         return hook
 
     handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
@@ -64,6 +75,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
             current["rows"] = current["mask"].flatten().nonzero().squeeze(1)
             current.pop("last_input", None)
             stats.n_tokens += int(current["mask"].sum())
+            stats.n_samples += int(b.input_ids.shape[0])
             model(input_ids=b.input_ids, attention_mask=b.attention_mask)
             if progress:
                 progress((i + 1) / len(batches), f"activations {i + 1}/{len(batches)}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from analysis.methods.critical_regions.actsvd import PROCEDURES, orthogonal_projection, remove_top_ranks
+from analysis.methods.critical_regions.actsvd import DECOMPOSITIONS, PROCEDURES, orthogonal_projection, remove_top_ranks
 from analysis.methods.critical_regions.unit_types import classify_units
 from analysis.core.cache import Cache
 from analysis.methods.critical_regions.calibration import POSITIONS
@@ -40,6 +40,8 @@ class RegionSettings:
     r_u: int = 2                 # utility ranks protected (orthogonal)
     procedure: str = "sequential"  # actsvd/orthogonal: sequential (reference, layer by layer) | one-pass
     positions: str = "response"    # activations at response tokens (reference) | predicting (next token is one)
+    decomposition: str = "exact"   # actsvd/orthogonal: exact (default) | lowrank (reference's svd_lowrank)
+    lowrank_seed: int = 0          # the generator seed of the lowrank decomposition (the reference's --seed default)
     safety_pct: float = 2.0      # units: exclusive safety percentile
     utility_pct: float = 13.0
     redundant_pct: float = 15.0
@@ -56,6 +58,11 @@ class RegionSettings:
             raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
         if self.procedure not in PROCEDURES:
             raise ValueError(f"procedure must be one of {PROCEDURES}, got {self.procedure!r}")
+        if self.decomposition not in DECOMPOSITIONS:
+            raise ValueError(f"decomposition must be one of {DECOMPOSITIONS}, got {self.decomposition!r}")
+        if self.decomposition == "lowrank" and self.procedure != "sequential":
+            raise ValueError("the lowrank decomposition is the reference's, which is sequential: "
+                             "use procedure sequential")
         if self.r_s < 0 or self.r_u < 0:
             raise ValueError("ranks must be >= 0")
 
@@ -68,7 +75,9 @@ class RegionSettings:
                     "row": "project variant: per output row, sizes rounded up",
                     "layer": "project variant: per layer"}[self.group] + mask
         if self.method in ("actsvd", "orthogonal"):
-            return ("reference (layer by layer on the progressively edited model; exact eigendecomposition)"
+            dec = ("reference's svd_lowrank, q = r, niter = 20, seed " + str(self.lowrank_seed)
+                   if self.decomposition == "lowrank" else "exact eigendecomposition")
+            return (f"reference (layer by layer on the progressively edited model; {dec})"
                     if self.procedure == "sequential" else "project variant: one pass on the unedited model") + mask
         return "Li & Kim units (no reference code convention)" + mask
 
@@ -79,6 +88,8 @@ class RegionSettings:
                 "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind", "positions")}[self.method]
         if self.method == "set_difference" and self.score == "snip":
             used = used[:-1]   # SNIP's loss covers the response tokens whatever the activation mask
+        if self.method in ("actsvd", "orthogonal") and self.decomposition != "exact":
+            used = used + ("decomposition", "lowrank_seed")     # exact: the keys stay as they were
         return {"method": self.method, **{k: v for k, v in asdict(self).items() if k in used}}
 
 
@@ -141,7 +152,7 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
     if s.method in ("actsvd", "orthogonal"):
         if s.procedure == "sequential":
             sub_s, sub_u = layerwise_subspaces(lm, cal, s.r_s, s.r_u if s.method == "orthogonal" else None,
-                                               cache, progress, s.positions)
+                                               cache, progress, s.positions, s.decomposition, s.lowrank_seed)
         else:
             _, sub_s = activation_stats(lm, "safety", cal, cache, progress, s.positions)
             sub_u = (activation_stats(lm, "utility", cal, cache, progress, s.positions)[1]

@@ -1,4 +1,7 @@
-"""Wanda importance (Wei et al. 2024): S_ij = |W_ij| · ||X_:,j||₂ over response tokens of the set."""
+"""Wanda importance (Wei et al. 2024): S_ij = |W_ij| · sqrt(‖X_:,j‖₂² / N) over the response tokens of the set's
+N samples — the reference's scale (alignment-attribution-code ``lib/layerwrapper.py`` keeps a running mean over
+samples of each sample's Σ_t x_t²). Dividing by N scales a whole set's scores by one constant: the mask of any
+top-k or set difference is the same as with the plain column norm."""
 from __future__ import annotations
 
 import torch
@@ -9,9 +12,10 @@ from analysis.methods.critical_regions.activations import ActivationStats, colle
 
 def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
     adapter = adapter_of(model)
-    # one fp32 copy per weight, then in place (same values as |W| · √sq; issue #15: fewer passes on a GPU)
-    return {n: adapter[n].W.detach().to(torch.float32, copy=True).abs_().mul_(stats.sq[n].sqrt()[None, :])
-            for n in stats.sq}
+    n = max(stats.n_samples, 1)
+    # one fp32 copy per weight, then in place (same values as |W| · √(sq/N); fewer passes on a GPU)
+    return {name: adapter[name].W.detach().to(torch.float32, copy=True).abs_()
+            .mul_((stats.sq[name] / n).sqrt()[None, :]) for name in stats.sq}
 
 
 def wanda_scores(model, batches, progress=None, positions: str = "response") -> dict[str, torch.Tensor]:
