@@ -123,7 +123,8 @@ if dim == "1D":
                                  ray_address=config().ray_address or None, other_models=others)
         bar.empty()
         lands[label] = land
-        curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility, "n_harmful": len(harmful),
+        curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility,
+                                             "n_harmful": len(harmful),
                                              "n_benign": len(benign) if land.utility_kind == "exact" else None}
     if previous is not None:
         previous.empty()
