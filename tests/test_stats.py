@@ -149,3 +149,16 @@ def test_loss_utility_gets_a_bootstrap_interval_and_old_results_fall_back():
         loss.paired(loss, "utility")
     old = EvalResult(**{**res.__dict__, "outcomes": {}})      # saved before outcomes were kept
     assert old.per_prompt("asr") == res.per_prompt("asr") and old.rate("utility").k == 10
+
+
+def test_rate_curves_carry_wilson_error_bars_when_given_n():
+    from pages._plots import landscape_1d, rate_curves
+
+    fig = landscape_1d({"a": {"x": [0, 1], "asr": [0.0, 0.5], "utility": [1.0, 0.9], "n_harmful": 120,
+                              "n_benign": None}})
+    lo, hi = wilson(60, 120)
+    bars = fig.data[0].error_y
+    assert bars.array[1] == pytest.approx(100 * (hi - 0.5)) and bars.arrayminus[1] == pytest.approx(100 * (0.5 - lo))
+    assert bars.arrayminus[0] == 0 and bars.array[0] == pytest.approx(100 * wilson(0, 120)[1])
+    assert not fig.data[1].error_y.array              # no n, no bars
+    assert rate_curves([1, 2], {"asr": [0.1, None]}, "t", "k", n=40).data[0].error_y.array[0] > 0

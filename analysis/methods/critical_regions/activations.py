@@ -16,11 +16,11 @@ from analysis.core.chat import Batch
 @dataclass
 class ActivationStats:
     n_tokens: int = 0
-    n_samples: int = 0                                           # calibration samples (rows of the batches)
     sq: dict[str, torch.Tensor] = field(default_factory=dict)    # Σ x_j²   (d_in)
     sum: dict[str, torch.Tensor] = field(default_factory=dict)   # Σ x_j    (d_in)
     gram: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ a aᵀ   (d_out × d_out)
     outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # rows of A, per batch (if asked)
+    n_samples: int = 0                                           # calibration samples (rows of the batches)
 
     def output_matrix(self, name: str) -> torch.Tensor:
         """A = X Wᵀ over the counted positions (tokens × d_out), in sample order."""
