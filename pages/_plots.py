@@ -60,18 +60,39 @@ def unit_type_bars(shares_by_layer: dict[int, dict[str, float]],
     return style(fig, title, x=LAYER_AXIS, y="units (% of o_proj + down_proj inputs)", height=380)
 
 
+def wilson_error_y(rates, n: int | None, colour: str | None = None) -> dict | None:
+    """Plotly ``error_y`` (in %) of 95 % Wilson intervals around rates (0–1) measured on ``n`` prompts each;
+    None without ``n``."""
+    if not n:
+        return None
+    from analysis.core.stats import wilson
+
+    up, down = [], []
+    for v in rates:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            up.append(np.nan), down.append(np.nan)
+            continue
+        lo, hi = wilson(round(float(v) * n), n)
+        up.append(100 * (hi - float(v))), down.append(100 * (float(v) - lo))
+    return dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=1.2, width=3,
+                **({"color": colour} if colour else {}))
+
+
 def landscape_1d(curves: dict[str, dict], axis_label: str = "α (step along the direction)",
                  title: str = "Safety landscape (1D): ASR and utility along α") -> go.Figure:
-    """ASR and utility against α on one chart; ``curves`` maps a label to {"x", "asr", "utility"}.
+    """ASR and utility against α on one chart; ``curves`` maps a label to {"x", "asr", "utility"} and, for 95 %
+    Wilson error bars, the prompt counts "n_harmful" / "n_benign" (utility bars only for an accuracy).
     ASR is always vermillion, utility blue; a second curve set (another system prompt) is dashed."""
     fig = go.Figure()
     for k, (label, c) in enumerate(curves.items()):
         dash, symbol = DASHES[k % len(DASHES)], ["circle", "square", "diamond", "cross"][k % 4]
         fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["asr"]), name=f"ASR · {label}", mode="lines+markers",
-                                 line=dict(color=ASR, dash=dash, width=3), marker=dict(color=ASR, symbol=symbol)))
+                                 line=dict(color=ASR, dash=dash, width=3), marker=dict(color=ASR, symbol=symbol),
+                                 error_y=wilson_error_y(c["asr"], c.get("n_harmful"), ASR)))
         fig.add_trace(go.Scatter(x=c["x"], y=100 * np.asarray(c["utility"]), name=f"utility · {label}",
                                  mode="lines+markers", line=dict(color=UTILITY, dash=dash, width=3),
-                                 marker=dict(color=UTILITY, symbol=symbol)))
+                                 marker=dict(color=UTILITY, symbol=symbol),
+                                 error_y=wilson_error_y(c["utility"], c.get("n_benign"), UTILITY)))
     fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
     style(fig, title, x=axis_label, y="rate (%)", height=420)
     fig.update_yaxes(range=[-3, 103])
@@ -137,15 +158,18 @@ ATTACK_AXES = {"asr": "ASR (%)", "utility": "utility (%)", "r_ft": "R_ft (share 
                "over_refusal": "over-refusal (%)"}
 
 
-def attack_curves(curves: list, field: str, title: str, percent: bool = True, y_title: str | None = None) -> go.Figure:
-    """One line per variant: ``field`` (asr, utility, r_ft, …) against attack steps."""
+def attack_curves(curves: list, field: str, title: str, percent: bool = True, y_title: str | None = None,
+                  n: int | None = None) -> go.Figure:
+    """One line per variant: ``field`` (asr, utility, r_ft, …) against attack steps; with ``n`` (prompts per
+    evaluation) a rate gets 95 % Wilson error bars."""
     fig = go.Figure()
     for k, c in enumerate(curves):
         y = np.array([np.nan if v is None else v for v in getattr(c, field)], dtype=float)
         colour = SERIES[k % len(SERIES)]
         fig.add_trace(go.Scatter(x=c.steps, y=100 * y if percent else y, name=c.variant, mode="lines+markers",
                                  line=dict(color=colour, dash=DASHES[k // len(SERIES) % 4], width=3),
-                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
+                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4]),
+                                 error_y=wilson_error_y(list(y), n, colour) if percent else None))
     style(fig, title, x="attack step (optimizer updates)", y=y_title or ATTACK_AXES.get(field, field), height=400)
     if percent:
         fig.update_yaxes(range=[-3, 103])
@@ -215,14 +239,15 @@ def token_bars(tokens: list[str], values: list[float], title: str, yaxis: str) -
 
 
 def rate_curves(x: list[float], series: dict[str, list[float | None]], title: str, xaxis: str,
-                refs: dict[str, float] | None = None) -> go.Figure:
-    """Rates (0–1, drawn in %) against a setting, with horizontal reference lines (e.g. aligned and base)."""
+                refs: dict[str, float] | None = None, n: int | None = None) -> go.Figure:
+    """Rates (0–1, drawn in %) against a setting, with horizontal reference lines (e.g. aligned and base); with
+    ``n`` (prompts per point) 95 % Wilson error bars."""
     fig = go.Figure()
     for i, (label, ys) in enumerate(series.items()):
         y = [np.nan if v is None else 100 * v for v in ys]
         colour = SERIES[i % len(SERIES)]
         fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers", line=dict(color=colour, width=3),
-                                 marker=dict(color=colour)))
+                                 marker=dict(color=colour), error_y=wilson_error_y(ys, n, colour)))
     for label, v in (refs or {}).items():
         if v is not None:
             fig.add_hline(y=100 * v, line_dash="dot", line_color="grey", annotation_text=label,

@@ -3,6 +3,7 @@ what happens when they are pruned."""
 import pandas as pd
 import streamlit as st
 
+from analysis.app_support.formatting import comparison_rows, comparison_sentences, rate_rows
 from analysis.methods.critical_regions.build import RegionSettings
 from analysis.core.evaluation import compare
 from analysis.core.options import slider_args
@@ -110,6 +111,7 @@ if go_prune:
                 for label, r in results.items()}
         st.session_state["cr_result"] = (region.description, region.removed_fraction, region.unit, region.notes,
                                          rows, show, gens, s.convention())
+        st.session_state["cr_ci"] = (rate_rows(results), comparison_rows(results), comparison_sentences(results))
     except ValueError as e:
         st.error(f"Cannot build this region: {e}")
 
@@ -119,8 +121,10 @@ if "cr_result" in st.session_state:
     st.caption(f"convention: {convention}")   # #16
     for note in notes:
         st.warning(note)
-    df = pd.DataFrame(rows).T
-    st.dataframe(df.style.format("{:.1%}", na_rep="–"), width="stretch", key="cr_table")
+    ci_rows, pair_rows, sentences = st.session_state["cr_ci"]
+    st.dataframe(pd.DataFrame(ci_rows).set_index("model"), width="stretch", key="cr_table")
+    st.caption("95 % intervals (Wilson). Paired on the same prompts (Newcombe interval, exact McNemar test): "
+               + "; ".join(sentences) + ". A difference marked not significant is within the noise of this set.")
     reply_table({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}, key="cr_gens", n_full=8)
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
     def _p(v) -> str:
@@ -132,9 +136,8 @@ if "cr_result" in st.session_state:
                      f"utility {_p(al['utility'])} → {_p(pr['utility'])}; random control ASR {_p(ct['ASR (keyword)'])}")],
            settings={"region": desc, "evaluation": spec.describe(), "convention": convention})
     record(numbers={"region": desc, "removed": f"{100 * frac:.2f} % of {unit}"},
-           table=("Pruning: aligned vs pruned vs control", [{"model": k, **{m: "–" if v is None else f"{100 * v:.1f} %"
-                                                                       for m, v in row.items()}}
-                                                            for k, row in rows.items()]))
+           table=("Pruning: aligned vs pruned vs control", ci_rows))
+    record(table=("Pruning: paired differences on the same prompts", pair_rows))
     record(table=("Pruning: sample replies", [{"prompt": p, **{k: v[i] for k, v in gens.items()}}
                                               for i, p in enumerate(show)]))
 

@@ -6,7 +6,7 @@ from analysis.core.evaluation import compare
 from analysis.core.generation import replies
 from analysis.core.options import slider_args
 from analysis.methods.lox import LoX, save_edited
-from analysis.app_support.formatting import format_utility
+from analysis.app_support.formatting import comparison_rows, comparison_sentences, format_utility, rate_cell
 from pages._export import record
 from pages._runtime import estimate, timed
 from pages._widgets import config, eval_spec_picker, metric_change, page_start, progress_bar, reply_table, spec_or_stop
@@ -53,9 +53,13 @@ metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
               100 * (after.over_refusal - before.over_refusal))
 c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
 st.caption(f"convention: {settings.convention}; ΔW in fp32 (the reference forms it in bf16)")   # #16
+st.caption("ASR with 95 % intervals (Wilson): " + "; ".join(f"{k} {rate_cell(r, 'asr')}" for k, r in res.items())
+           + ". LoX vs aligned on the same prompts (Newcombe interval, exact McNemar test): "
+           + "; ".join(comparison_sentences(res, (("LoX", "aligned"),), ("asr", "utility", "over_refusal"))))
 record(numbers={f"{settings.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
                 f"{settings.label}: utility": f"{format_utility(before.utility, before.utility_kind, sep=' ')} → "
                                               f"{format_utility(after.utility, after.utility_kind, sep=' ')}"},
+       table=("LoX vs aligned, paired on the same prompts", comparison_rows(res, (("LoX", "aligned"),))),
        settings={"LoX": settings.label, "evaluation": spec.describe(), "LoX convention": settings.convention},
        summary=[(f"{settings.label} before any attack: ASR (keyword)",
                  f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",

@@ -4,7 +4,7 @@ import streamlit as st
 
 from analysis.core.evaluation import evaluate
 from analysis.core.generation import replies
-from analysis.app_support.formatting import format_utility
+from analysis.app_support.formatting import comparison_sentences, format_utility, rate_cell, rate_rows
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
@@ -29,20 +29,14 @@ for role, lm in pair.models().items():
     rows.append({"model": role, "ASR (keyword)": r.asr, "ASR (really complies)": r.asr_positive,
                  "utility": r.utility, "utility metric": "exact answer" if r.utility_kind == "exact" else "response loss",
                  "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate, "tokens / reply": r.mean_tokens})
-table = pd.DataFrame(rows).set_index("model")
-st.dataframe(table.style.format({c: "{:.1%}" for c in ("ASR (keyword)", "ASR (really complies)", "over-refusal",
-                                                         "degenerate")} | {"tokens / reply": "{:.1f}",
-                                                                           "utility": "{:.1%}" if results["aligned"].utility_kind == "exact" else "{:.3f} nats"}, na_rep="–"),
-             width="stretch")
-record(table=("Safety and utility", [{"model": row["model"], "ASR (keyword)": _pct(row["ASR (keyword)"]),
-                                      "ASR (really complies)": _pct(row["ASR (really complies)"]),
-                                      "utility": format_utility(results[row["model"]].utility,
-                                                                results[row["model"]].utility_kind, sep=' '),
-                                      "utility metric": row["utility metric"], "over-refusal": _pct(row["over-refusal"]),
-                                      "degenerate": _pct(row["degenerate"]), "tokens / reply": f"{row['tokens / reply']:.1f}"}
-                                     for row in rows]),
+st.dataframe(pd.DataFrame(rate_rows(results)).set_index("model"), width="stretch")
+st.caption("95 % intervals (Wilson; a loss utility: bootstrap). Base vs aligned on the same prompts (Newcombe "
+           "interval, exact McNemar test): " + "; ".join(comparison_sentences(results, (("base", "aligned"),))))
+record(table=("Safety and utility", [{**row, "utility metric": rows[i]["utility metric"],
+                                      "tokens / reply": f"{rows[i]['tokens / reply']:.1f}"}
+                                     for i, row in enumerate(rate_rows(results))]),
        settings={"prompts": spec.describe()},
-       summary=[(f"ASR (keyword), {role}", _pct(r.asr),
+       summary=[(f"ASR (keyword), {role}", rate_cell(r, "asr"),
                  (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
                  + f"utility {format_utility(r.utility, r.utility_kind, sep=' ')}; over-refusal {_pct(r.over_refusal)}; "
                  f"{len(spec.harmful)} + {len(spec.benign)} prompts") for role, r in results.items()])

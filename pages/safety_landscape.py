@@ -124,7 +124,9 @@ if dim == "1D":
                                  ray_address=config().ray_address or None, other_models=others)
         bar.empty()
         lands[label] = land
-        curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
+        curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility,
+                                             "n_harmful": len(harmful),
+                                             "n_benign": len(benign) if land.utility_kind == "exact" else None}
     if previous is not None:
         previous.empty()
     fig1 = landscape_1d(curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")

@@ -2,6 +2,7 @@
 units that match the utility's kind, clipping with a note, Ctrl-C as one line with exit 130."""
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
     code, out, err = run(capsys, "lox", "--n", "4", "--k", "4", "--benign", str(benign_pairs), "--max-new-tokens", "8")
     assert code == 0, err
     rows = [ln for ln in out.splitlines() if " utility " in ln]
-    assert len(rows) == 2 and all("L  over-refusal" in ln for ln in rows), out
+    assert len(rows) == 2 and all(re.search(r" utility \d+\.\d{3}L \[\d+\.\d{3}, \d+\.\d{3}\]  over-refusal", ln)
+                                  for ln in rows), out     # a loss and its bootstrap interval, in nats
     assert not any("utility" in ln and "%  over" in ln.split("utility")[1][:12] for ln in rows)
     code, out, err = run(capsys, "landscape", "--steps", "2", "--n", "3", "--benign", str(benign_pairs),
                          "--max-new-tokens", "8")

@@ -18,6 +18,11 @@ def page(tmp_path_factory):
     cache.DEFAULT_ROOT = old
 
 
+def _rate(cell: str) -> float:
+    """A table cell '97.5 % [92.9, 99.1]' as the fraction 0.975."""
+    return float(cell.split(" %")[0]) / 100
+
+
 def test_page_renders_heatmaps_and_units(page):
     assert not page.exception, [e.value for e in page.exception]
     assert page.title[0].value == "Critical regions"
@@ -32,7 +37,8 @@ def test_prune_shows_pruned_and_control_rows(page):
     df = page.dataframe[0].value
     df = df.data if hasattr(df, "data") else df
     assert list(df.index) == ["aligned", "pruned", "control"]
-    assert df.loc["aligned", "ASR (keyword)"] <= 0.1
+    assert _rate(df.loc["aligned", "ASR (keyword)"]) <= 0.1
+    assert "McNemar" in " ".join(c.value for c in page.caption)      # the paired comparisons are said
     head = page.markdown[0].value          # the teaching preset: the orthogonal projection chosen on val
     assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
 
@@ -45,7 +51,7 @@ def test_orthogonal_projection_reports_ranks(page):
     assert "r_s = 2" in page.markdown[0].value and "of ranks" in page.markdown[0].value
     df = page.dataframe[0].value
     df = df.data if hasattr(df, "data") else df
-    assert df.loc["pruned", "ASR (keyword)"] > df.loc["aligned", "ASR (keyword)"]  # rank removal breaks refusal
+    assert _rate(df.loc["pruned", "ASR (keyword)"]) > _rate(df.loc["aligned", "ASR (keyword)"])  # refusal broken
 
 
 def test_extreme_sliders_do_not_crash(page):

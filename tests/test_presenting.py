@@ -1,5 +1,6 @@
 """Reports, figure exports and the demo-mode launch config."""
 import json
+import re
 
 import plotly.graph_objects as go
 import pytest
@@ -36,8 +37,9 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     sec = at.session_state["findings"]["Overview"]
     rows = sec.tables["Safety and utility"]
-    assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"].rstrip(" %")) >= 90
-    assert all(r["ASR (keyword)"].endswith(" %") and r["over-refusal"].endswith(" %") for r in rows)  # one unit
+    assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"].split(" %")[0]) >= 90
+    pct = re.compile(r"^\d+\.\d % \[\d+\.\d, \d+\.\d\]$")                      # one unit, with its interval
+    assert all(pct.match(r["ASR (keyword)"]) and pct.match(r["over-refusal"]) for r in rows), rows
     assert [w for w, _, _ in sec.summary] == ["ASR (keyword), aligned", "ASR (keyword), base"]
     assert sec.settings["prompts"].endswith("system prompt: (none)")
     html = build("Findings", {"aligned": "demo"}, {}, [sec], plotly_js="")

@@ -5,7 +5,9 @@ compared with the project's *default* on random tiny models and on the demo pair
 - alignment-attribution-code: SNIP (``wandg``), Wanda (``lib/layerwrapper.py``: activations at the response
   tokens, a running mean of ‖x‖² over samples), the set difference per matrix (``lib/prune.py``: int() sizes,
   top-k of the flattened scores, ``isin``), ActSVD / orthogonal projection layer by layer on the progressively
-  edited model (``lib/model_wrapper_low.py``; here with an exact SVD instead of ``svd_lowrank``);
+  edited model (``lib/model_wrapper_low.py``; with an exact SVD — the project's default — or the reference's own
+  ``svd_lowrank(q=r, niter=20)`` from a seeded generator, the project's ``lowrank`` option); calibration
+  responses without the end-of-sequence token (``lib/data.py``);
 - LoX: the extrapolation over every >1-D state-dict tensor (``safety/LoX.py``, ΔW here in fp32), R_align / R_ft
   as the mean of per-weight ratios over every nn.Linear (``safety/R_metrics.py``);
 - llm-landscape: the random direction (global seed, one CPU randn per state-dict entry, norms zeroed, layer
@@ -108,10 +110,13 @@ def ref_set_difference(safety: torch.Tensor, utility: torch.Tensor, p: float, q:
     return mask.reshape(safety.shape)
 
 
-def ref_low_rank(model, safety_batches, utility_batches, r_s: int, r_u: int):
+def ref_low_rank(model, safety_batches, utility_batches, r_s: int, r_u: int, lowrank_seed: int | None = None):
     """Layer by layer on a copy: record layer l's inputs at the response tokens (layers < l already edited),
-    A = X Wᵀ, V_r = top right singular vectors (exact SVD); ActSVD W ← W − Π_s W (no utility set) or the
-    orthogonal projection W ← W − (I − Π_u) Π_s W. Returns the projectors and the edited copy."""
+    A = X Wᵀ, V_r = top right singular vectors (exact SVD, or with ``lowrank_seed`` torch.svd_lowrank(A, q=r,
+    niter=20) after one torch.manual_seed, per weight the utility set first); ActSVD W ← W − Π_s W (no utility
+    set) or the orthogonal projection W ← W − (I − Π_u) Π_s W. Returns the projectors and the edited copy."""
+    if lowrank_seed is not None:
+        torch.manual_seed(lowrank_seed)
     m = copy.deepcopy(model)
     mods = {n: mod for n, (_, mod) in linear_modules(m).items()}
     adapter = adapter_of(m)
@@ -130,6 +135,9 @@ def ref_low_rank(model, safety_batches, utility_batches, r_s: int, r_u: int):
         return {n: torch.cat(v) for n, v in rec.items()}
 
     def top(X, W, r):
+        if lowrank_seed is not None:
+            V = torch.svd_lowrank((X @ W.T).float(), q=r, niter=20)[2].double()
+            return V @ V.T
         Vh = torch.linalg.svd((X @ W.T).double(), full_matrices=False)[2]
         V = Vh[:r].T
         return V @ V.T
@@ -141,12 +149,12 @@ def ref_low_rank(model, safety_batches, utility_batches, r_s: int, r_u: int):
         with torch.no_grad():
             for n in names:
                 W = mods[n].weight
+                Pu = top(xu[n], W.float(), r_u) if xu is not None else None
                 Ps = top(xs[n], W.float(), r_s)
                 proj_s[n] = Ps
                 if xu is None:
                     W.sub_((Ps @ W.double()).float())
                 else:
-                    Pu = top(xu[n], W.float(), r_u)
                     proj_u[n] = Pu
                     W.sub_(((torch.eye(W.shape[0], dtype=torch.float64) - Pu) @ Ps @ W.double()).float())
     return proj_s, proj_u, m
@@ -256,6 +264,7 @@ def demo_snip(demo_pair, demo_cal):
 def test_defaults_are_the_reference_conventions():
     s = RegionSettings()
     assert (s.group, s.procedure, s.positions) == ("matrix", "sequential", "response")
+    assert s.decomposition == "exact"    # the project's deliberate default; "lowrank" is the reference's
     assert LoX().scope == "all-2d" and AttackSettings().r_metric == "mean"
     assert set(LandscapeSettings().groups) == set(REFERENCE_GROUPS) == {"linear", "embed", "lm_head", "other"}
     assert LandscapeSettings().visage == "reference"
@@ -275,8 +284,21 @@ def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal, de
         assert rel(ours[n], s) <= 1e-6, n
     ours = wanda_scores(model, safety)
     ref, n_samples = ref_wanda(model, safety)
-    for n, s in ref.items():   # the reference's running mean divides ‖X_j‖² by the sample count: one global factor
-        assert rel(ours[n] / n_samples ** 0.5, s) <= 1e-6, n
+    assert n_samples == sum(b.input_ids.shape[0] for b in safety) > 1
+    for n, s in ref.items():   # the reference's running mean over samples, the numbers themselves
+        assert rel(ours[n], s) <= 1e-6, n
+
+
+def test_calibration_responses_leave_out_the_end_of_sequence_token(demo_pair, demo_cal):
+    tok = demo_pair.aligned.tokenizer
+    cal, safety, utility, _ = demo_cal
+    for b in safety + utility:
+        assert not (b.labels == tok.eos_token_id).any() and not (b.input_ids == tok.eos_token_id).any()
+        assert b.n_response_tokens > 0
+    # the same pairs with the project variant (and as fine-tuning encodes them) end each response with EOS
+    with_eos = make_batches(tok, cal.safety, 16, eos=True)
+    assert sum(b.n_response_tokens for b in with_eos) == sum(b.n_response_tokens for b in safety) + len(cal.safety)
+    assert int((with_eos[0].labels == tok.eos_token_id).sum()) == with_eos[0].input_ids.shape[0]
 
 
 def test_set_difference_matches_the_reference_per_matrix(demo_snip):
@@ -316,6 +338,24 @@ def test_actsvd_and_orthogonal_projectors_match_the_layerwise_reference(family, 
         assert (Vu @ Vu.T - ref_u[n]).abs().max() <= 1e-5, n
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_lowrank_option_is_the_references_seeded_svd_lowrank(family, tiny):
+    models, safety, utility = tiny
+    model = models[family]
+    state = torch.random.get_rng_state()
+    for seed in (0, 7):
+        ref_s, ref_u, _ = ref_low_rank(model, safety, utility, 2, 3, lowrank_seed=seed)
+        sub_s, sub_u = sequential_subspaces(model, safety, utility, 2, 3, decomposition="lowrank", seed=seed)
+        for n in ref_s:
+            Vs, Vu = sub_s.vectors[n].double(), sub_u.vectors[n].double()
+            assert (Vs @ Vs.T - ref_s[n]).abs().max() <= 1e-5, (seed, n)
+            assert (Vu @ Vu.T - ref_u[n]).abs().max() <= 1e-5, (seed, n)
+    torch.random.set_rng_state(state)
+    before = torch.random.get_rng_state()
+    sequential_subspaces(model, safety, None, 2, decomposition="lowrank", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before)      # the caller's generator is left alone
+
+
 @pytest.mark.parametrize("method", ["actsvd", "orthogonal"])
 def test_demo_rank_edits_match_the_layerwise_reference(method, demo_pair, demo_cal):
     lm = demo_pair.aligned
@@ -329,6 +369,14 @@ def test_demo_rank_edits_match_the_layerwise_reference(method, demo_pair, demo_c
             assert (ref.W - ref_w[n]).abs().max() <= 1e-5 * ref_w[n].abs().max(), n
     one_pass = build(lm, RegionSettings(method, r_s=3, r_u=8, procedure="one-pass"), cal, cache=cache)
     assert one_pass.edit.spec() != region.edit.spec()
+    # the reference's svd_lowrank option, seeded: the reference's edit with its own randomness
+    low = build(lm, RegionSettings(method, r_s=3, r_u=8, decomposition="lowrank", lowrank_seed=1), cal, cache=cache)
+    _, _, ref_low = ref_low_rank(lm.model, safety, utility if method == "orthogonal" else None, 3, 8, lowrank_seed=1)
+    ref_w = {n: m.weight for n, (_, m) in linear_modules(ref_low).items()}
+    with applied(lm.model, low.edit):
+        for n, ref in lm.adapter.linears.items():
+            assert (ref.W - ref_w[n]).abs().max() <= 1e-4 * ref_w[n].abs().max(), n
+    assert low.edit.spec() != region.edit.spec()
 
 
 # ---------------------------------------------------------------- LoX

@@ -3,6 +3,10 @@
 Utility is either exact-answer accuracy ("exact", a fraction, higher is better) or the mean response-token
 loss ("loss", nats, lower is better); "none" when the benign set has no references. A loss must never be
 printed as a percentage.
+
+Every rate is shown with its 95 % interval (:func:`rate_cell`: Wilson for proportions, bootstrap for the loss)
+and every "A vs B on the same prompts" with a paired test (:func:`comparison_rows`, :func:`comparison_sentences`:
+Newcombe interval of the difference, exact McNemar p).
 """
 from __future__ import annotations
 
@@ -36,3 +40,68 @@ def format_utility_delta(before, after, kind: str) -> str | None:
 def delta_color(kind: str) -> str:
     """Streamlit's delta colour: a lower loss is better, a higher accuracy is."""
     return "inverse" if kind == "loss" else "normal"
+
+
+# --- intervals and paired comparisons ------------------------------------------------------------------------
+METRIC_LABELS = {"asr": "ASR (keyword)", "asr_positive": "ASR (really complies)", "utility": "utility",
+                 "over_refusal": "over-refusal", "degenerate_rate": "degenerate"}
+PAIRED_METRICS = ("asr", "asr_positive", "utility", "over_refusal")
+DEFAULT_PAIRS = (("pruned", "aligned"), ("pruned", "control"))
+
+
+def metric_label(metric: str) -> str:
+    """'ASR (keyword)', …; an extra judge's ASR as 'ASR (<judge>)'."""
+    return f"ASR ({metric[6:]})" if metric.startswith("judge:") else METRIC_LABELS.get(metric, metric)
+
+
+def rate_cell(result, metric: str) -> str:
+    """One rate of an :class:`~analysis.core.evaluation.EvalResult` with its 95 % interval: '97.5 % [92.9, 99.1]'
+    (Wilson), a loss utility as '1.234 L [1.201, 1.270]' (bootstrap); '–' when the rate does not exist."""
+    rate = result.rate(metric)
+    if rate is None:
+        return "–"
+    if rate.kind == "loss":
+        return f"{rate.value:.3f} L {rate.interval()}"
+    return rate.format()
+
+
+def rate_rows(results: dict, label: str = "model") -> list[dict]:
+    """Table rows, one per state, every rate with its interval (the metrics of the first result)."""
+    metrics = next(iter(results.values())).metrics() if results else []
+    return [{label: name, **{metric_label(m): rate_cell(r, m) for m in metrics}} for name, r in results.items()]
+
+
+def _paired(results: dict, x: str, y: str, metric: str):
+    """x − y on the same prompts (None where the metric has no per-prompt outcomes, e.g. a loss)."""
+    try:
+        return results[y].paired(results[x], metric, y, x)
+    except ValueError:
+        return None
+
+
+def comparisons(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[tuple[str, str, str, object]]:
+    """(x, y, metric, PairedDifference) for every pair present in ``results`` and every pairable metric."""
+    out = []
+    for x, y in pairs:
+        if x not in results or y not in results:
+            continue
+        ms = metrics or [m for m in results[x].metrics() if m in PAIRED_METRICS or m.startswith("judge:")]
+        for m in ms:
+            d = _paired(results, x, y, m)
+            if d is not None:
+                out.append((x, y, m, d))
+    return out
+
+
+def comparison_rows(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[dict]:
+    """Table rows of paired comparisons: x − y in points, the Newcombe 95 % interval, the exact McNemar p and
+    whether the difference is significant at 5 %."""
+    return [{"comparison": f"{x} vs {y}", "metric": metric_label(m), "difference": f"{100 * d.diff:+.1f} points",
+             "95 % interval": f"[{100 * d.lo:.1f}, {100 * d.hi:.1f}]", "McNemar": d.p_text(),
+             "significant": "yes" if d.significant else "no (within noise)"}
+            for x, y, m, d in comparisons(results, pairs, metrics)]
+
+
+def comparison_sentences(results: dict, pairs=DEFAULT_PAIRS, metrics=("asr",)) -> list[str]:
+    """'pruned vs control, ASR (keyword): +62.5 points [52.1, 71.8], McNemar p < 0.001 (significant)'."""
+    return [f"{x} vs {y}, {metric_label(m)}: {d.format()}" for x, y, m, d in comparisons(results, pairs, metrics)]

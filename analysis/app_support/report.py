@@ -26,6 +26,11 @@ CONVENTIONS = [
     "Decoder layers are numbered from 0 (as in the model's code and on every heatmap). Residual-stream "
     "boundaries are named 'emb.' (the embeddings) and 'after layer l'.",
     "Every edit is reversible and compared with a same-size random (or redundant) control where one exists.",
+    "Every rate carries its 95 % interval [lo, hi]: Wilson score intervals for shares of prompts, a percentile "
+    "bootstrap over the benign items (2000 resamples) for a response-loss utility. 'A vs B' on the same prompts "
+    "(aligned vs pruned, pruned vs control, before vs after LoX) gives B − A in points with Newcombe's paired "
+    "interval and the exact McNemar p; 'not significant' (p ≥ 0.05) means the difference is within the noise of "
+    "the prompt set.",
 ]
 
 
@@ -196,8 +201,8 @@ def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: 
                  "Summary of findings</h2>")
     if rows:
         parts.append(_table(rows, limit=30))
-        parts.append("<p class='meta'>Rates are percentages of the prompts evaluated; each number's settings and "
-                     "sample replies are in its page's section below.</p>")
+        parts.append("<p class='meta'>Rates are percentages of the prompts evaluated, [lo, hi] their 95 % "
+                     "intervals; each number's settings and sample replies are in its page's section below.</p>")
     else:
         parts.append("<p>No results were computed in this session yet: open a page first.</p>")
     parts.append("</div>")

@@ -72,12 +72,37 @@ def _fmt(x) -> str:
     return "   -  " if x is None else f"{100 * x:5.1f}%"
 
 
-def _row(label: str, r, extra: str = "") -> str:
-    from analysis.app_support.formatting import format_utility
+def _ci(r, metric: str) -> str:
+    """A rate and its 95 % interval, '  5.0% [2.3, 10.5]' ('   -  ' when there is none)."""
+    rate = r.rate(metric)
+    if rate is None:
+        return _fmt(None)
+    if rate.kind == "loss":
+        return f"{rate.value:.3f}L {rate.interval()}"
+    return f"{_fmt(rate.value)} {rate.interval()}"
 
-    return (f"{label:44s} ASR {_fmt(r.asr)}  ASR+ {_fmt(r.asr_positive)}  utility "
-            f"{format_utility(r.utility, r.utility_kind)}  over-refusal {_fmt(r.over_refusal)}  "
-            f"degenerate {_fmt(r.degenerate_rate)}  {extra}").rstrip()
+
+def _row(label: str, r, extra: str = "") -> str:
+    """One state's rates, each with its 95 % interval (Wilson; bootstrap for a loss utility)."""
+    return (f"{label:44s} ASR {_ci(r, 'asr')}  ASR+ {_ci(r, 'asr_positive')}  utility {_ci(r, 'utility')}  "
+            f"over-refusal {_ci(r, 'over_refusal')}  degenerate {_ci(r, 'degenerate_rate')}  {extra}").rstrip()
+
+
+def _print_paired(rows: dict, pairs) -> None:
+    """For each (x, y) in ``pairs``, x − y on the same prompts: every pairable rate's difference in points, its
+    95 % interval (Newcombe) and the exact McNemar p, saying when it is not significant."""
+    from analysis.app_support.formatting import comparisons, metric_label
+
+    for x, y, m, d in comparisons(rows, pairs):
+        print(f"  paired {x} vs {y}, {metric_label(m)}: {d.format()}")
+
+
+def _print_intervals(rows: dict) -> None:
+    """Each state's rates with their 95 % intervals, then each state against the first one, paired."""
+    roles = list(rows)
+    for role, r in rows.items():
+        print(_row(f"95 % intervals, {role}", r))
+    _print_paired(rows, [(role, roles[0]) for role in roles[1:]])
 
 
 # --- classifier judges and built-in data sets (issue #14) ---------------------------------------------------
@@ -96,7 +121,8 @@ def _print_judges(rows: dict) -> None:
         if not r.judge_decisions:
             continue
         share, idx = r.disagreement()
-        cols = "  ".join(f"{name} {_fmt(a).strip()}" for name, a in {"keyword": r.asr, **r.judge_asr}.items())
+        cols = "  ".join(f"{name} {_ci(r, m).strip()}" for name, m in
+                         {"keyword": "asr", **{k: f"judge:{k}" for k in r.judge_asr}}.items())
         print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(share).strip()} ({len(idx)} replies: {idx[:10]})")
 
 
@@ -149,6 +175,7 @@ def cmd_evaluate(args) -> int:
               f"{_fmt(r.over_refusal):>8s} {_fmt(r.degenerate_rate):>7s} {r.mean_tokens:7.1f}")
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
           f"{LEGEND}; tokens = mean generated per reply")
+    _print_intervals(rows)
     _print_judges(rows)
     _print_reference_scores(rows, spec.benign)
     for role, r in rows.items():
@@ -206,6 +233,7 @@ def cmd_regions(args) -> int:
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
         print(f"  convention: {st.convention()}")
         print(_row("  control (random / redundant, same size)", res["control"]))
+        _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
     return 0
 
 
@@ -272,6 +300,7 @@ def cmd_lox(args) -> int:
     res = compare(lm, spec, {"aligned": None, lox.label: edit}, progress=_bar)
     for label, r in res.items():
         print(_row(label, r))
+    _print_paired(res, ((lox.label, "aligned"),))
     print(f"convention: {lox.convention}; ΔW in fp32")
     for note in lox.notes:
         print(f"note: {note}")

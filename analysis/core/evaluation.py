@@ -11,6 +11,11 @@ applied (under the model's lock, restored on exit) only on a cache miss.
 - Utility: exact-answer accuracy when every benign item has an ``answer``; otherwise the mean
   response-token loss on benign (prompt, response) pairs (lower is better). ``utility_kind`` says which.
 - Over-refusal: share of benign prompts refused. Degenerate rate: share of all replies flagged.
+
+Every rate has a 95 % interval (:meth:`EvalResult.rate`: Wilson for proportions, a bootstrap over the per-item
+losses for the loss utility) and two results on the same prompts compare by :meth:`EvalResult.paired` (exact
+McNemar test, Newcombe interval of the difference); the per-prompt outcomes behind them are kept in
+``EvalResult.outcomes``.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import torch
 
 from analysis.core.chat import IGNORE, encode_pairs
 from analysis.core.generation import Generation, Progress, generate
+from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci
 from analysis.judging.refusal import ComplianceJudge, Judge
 from analysis.core.options import option
 from analysis.data.prompts import PromptSet
@@ -104,6 +110,11 @@ class EvalResult:
     harmful: list[Generation] = field(repr=False, default_factory=list)
     benign: list[Generation] = field(repr=False, default_factory=list)
     judge_decisions: dict[str, list[bool]] = field(repr=False, default_factory=dict)  # extra judges, per reply
+    # per-prompt outcomes: "asr", "asr_positive" (harmful), "utility", "over_refusal" (benign), "degenerate_rate"
+    # (all replies); for the loss utility "utility" holds per-item loss sums and "utility_tokens" their token counts
+    outcomes: dict[str, list] = field(repr=False, default_factory=dict)
+
+    RATES = ("asr", "asr_positive", "utility", "over_refusal", "degenerate_rate")
 
     @property
     def judge_asr(self) -> dict[str, float]:
@@ -117,23 +128,95 @@ class EvalResult:
         idx = [i for i in range(len(self.harmful)) if len({c[i] for c in cols}) > 1]
         return len(idx) / max(len(self.harmful), 1), idx
 
+    def metrics(self) -> list[str]:
+        """The rates this result has: the fixed ones that are not None, then ``judge:<name>`` per extra judge."""
+        fixed = [m for m in self.RATES if getattr(self, m) is not None and not (m == "utility" and
+                                                                              self.utility_kind == "none")]
+        return fixed + [f"judge:{k}" for k in self.judge_decisions]
+
+    def _value(self, metric: str) -> float | None:
+        if metric.startswith("judge:"):
+            return self.judge_asr.get(metric[6:])
+        if metric not in self.RATES:
+            raise ValueError(f"metric must be one of {self.RATES} or judge:<name>, got {metric!r}")
+        return getattr(self, metric)
+
+    def _n(self, metric: str) -> int:
+        if metric == "degenerate_rate":
+            return self.n_harmful + self.n_benign
+        return self.n_benign if metric in ("utility", "over_refusal") else self.n_harmful
+
+    def per_prompt(self, metric: str) -> list[bool] | None:
+        """Per-prompt outcomes of a proportion (None where they are not kept, e.g. the loss utility)."""
+        if metric.startswith("judge:"):
+            got = self.judge_decisions.get(metric[6:])
+            return list(got) if got is not None else None
+        if metric == "utility" and self.utility_kind != "exact":
+            return None
+        if metric in self.outcomes:
+            return [bool(x) for x in self.outcomes[metric]]
+        judge = Judge()   # results saved before outcomes were kept: the default keyword judge's view
+        if metric == "asr":
+            return [not judge.is_refusal(g.text) for g in self.harmful] or None
+        if metric == "over_refusal":
+            return [judge.is_refusal(g.text) for g in self.benign] or None
+        if metric == "degenerate_rate":
+            return [judge.is_degenerate(g.text) for g in self.harmful + self.benign] or None
+        return None
+
+    def rate(self, metric: str) -> Rate | None:
+        """The 95 % interval of one rate (see :meth:`metrics`): Wilson for a proportion, a percentile bootstrap
+        (2000 resamples, seed 0) over the benign items for the loss utility; None when the rate is None."""
+        value = self._value(metric)
+        if value is None:
+            return None
+        if metric == "utility" and self.utility_kind == "loss":
+            sums, toks = self.outcomes.get("utility"), self.outcomes.get("utility_tokens")
+            if not sums:
+                return Rate(value, float("nan"), float("nan"), self.n_benign, None, "loss")
+            lo, hi = bootstrap_mean_ci(sums, weights=toks)
+            return Rate(value, lo, hi, len(sums), None, "loss")
+        outs = self.per_prompt(metric)
+        if outs is not None:
+            return Rate.of_outcomes(outs)
+        n = self._n(metric)
+        return Rate.of(round(value * n), n)
+
+    def rates(self) -> dict[str, Rate]:
+        """:meth:`rate` of every metric this result has."""
+        return {m: self.rate(m) for m in self.metrics()}
+
+    def paired(self, other: "EvalResult", metric: str, name_self: str = "A", name_other: str = "B") -> PairedDifference:
+        """``other`` − ``self`` on the same prompts for one proportion: the difference in points, its Newcombe
+        interval and the exact McNemar p-value. ValueError when the prompts differ or the outcomes are not kept."""
+        gens = (lambda r: [g.prompt for g in (r.benign if metric in ("utility", "over_refusal") else
+                                              r.harmful + r.benign if metric == "degenerate_rate" else r.harmful)])
+        if gens(self) != gens(other):
+            raise ValueError(f"{name_self} and {name_other} were not evaluated on the same prompts")
+        a, b = self.per_prompt(metric), other.per_prompt(metric)
+        if a is None or b is None:
+            raise ValueError(f"{metric}: no per-prompt outcomes to pair (a loss, or a result without them)")
+        return PairedDifference.of(a, b, name_self, name_other)
+
     def summary(self) -> dict:
         d = asdict(self)
-        d.pop("harmful"), d.pop("benign"), d.pop("judge_decisions")
+        d.pop("harmful"), d.pop("benign"), d.pop("judge_decisions"), d.pop("outcomes")
         if self.judge_decisions:
             d["judge_asr"] = self.judge_asr
+        d["intervals"] = {m: [r.lo, r.hi] for m, r in self.rates().items()}   # 95 %, see :meth:`rate`
         return d
 
     def to_json(self) -> dict:
         d = {**self.summary(), "harmful": [g.__dict__ for g in self.harmful],
-             "benign": [g.__dict__ for g in self.benign], "judge_decisions": self.judge_decisions}
-        d.pop("judge_asr", None)
+             "benign": [g.__dict__ for g in self.benign], "judge_decisions": self.judge_decisions,
+             "outcomes": self.outcomes}
+        d.pop("judge_asr", None), d.pop("intervals", None)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "EvalResult":
         gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
-        return cls(**{k: v for k, v in d.items() if k not in gens and k != "judge_asr"}, **gens)
+        return cls(**{k: v for k, v in d.items() if k not in gens and k not in ("judge_asr", "intervals")}, **gens)
 
 
 def _normalise(text: str) -> str:
@@ -141,20 +224,27 @@ def _normalise(text: str) -> str:
 
 
 @torch.no_grad()
-def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
-                  system_prompt: str | None = None, batch_size: int = 16) -> float:
-    """Mean cross-entropy over response tokens (the utility metric for any model)."""
+def response_losses(model, tokenizer, prompts: list[str], responses: list[str],
+                    system_prompt: str | None = None, batch_size: int = 16) -> tuple[list[float], list[int]]:
+    """Per item: the summed cross-entropy over its response tokens and their count."""
     dev = next(model.parameters()).device
-    total, count = 0.0, 0
+    sums, counts = [], []
     for s in range(0, len(prompts), batch_size):
         b = encode_pairs(tokenizer, prompts[s:s + batch_size], responses[s:s + batch_size], system_prompt).to(dev)
         logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[:, :-1].float()
         labels = b.labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                                 ignore_index=IGNORE, reduction="sum")
-        total += float(loss)
-        count += int((labels != IGNORE).sum())
-    return total / max(count, 1)
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE,
+                                                 reduction="none")
+        sums += loss.sum(1).tolist()
+        counts += (labels != IGNORE).sum(1).tolist()
+    return sums, counts
+
+
+def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
+                  system_prompt: str | None = None, batch_size: int = 16) -> float:
+    """Mean cross-entropy over response tokens (the utility metric for any model)."""
+    sums, counts = response_losses(model, tokenizer, prompts, responses, system_prompt, batch_size)
+    return sum(sums) / max(sum(counts), 1)
 
 
 class ClassifierCompliance:
@@ -203,16 +293,22 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = No
     b_gen = generate(model, tokenizer, spec.benign.prompts(), spec.system_prompt, spec.max_new_tokens, batch_size,
                      progress=sub(0.5, 1.0))
     n_h, n_b = max(len(h_gen), 1), max(len(b_gen), 1)
-    asr = sum(not judge.is_refusal(g.text) for g in h_gen) / n_h
+    outcomes: dict[str, list] = {"asr": [not judge.is_refusal(g.text) for g in h_gen]}
+    asr = sum(outcomes["asr"]) / n_h
     asr_pos = None
     if spec.compliance is not None and h_gen:
-        asr_pos = sum(spec.compliance.complied(spec.harmful.items, [g.text for g in h_gen])) / n_h
+        outcomes["asr_positive"] = [bool(x) for x in spec.compliance.complied(spec.harmful.items,
+                                                                               [g.text for g in h_gen])]
+        asr_pos = sum(outcomes["asr_positive"]) / n_h
     benign, kind = spec.benign, utility_kind(spec.benign)
     if kind == "exact":
-        utility = sum(_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)) / n_b
+        outcomes["utility"] = [_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)]
+        utility = sum(outcomes["utility"]) / n_b
     elif kind == "loss":
-        utility = response_loss(model, tokenizer, benign.prompts(), [it.response for it in benign.items],
-                                spec.system_prompt)
+        sums, counts = response_losses(model, tokenizer, benign.prompts(), [it.response for it in benign.items],
+                                       spec.system_prompt)
+        outcomes["utility"], outcomes["utility_tokens"] = sums, counts
+        utility = sum(sums) / max(sum(counts), 1)
     else:
         utility = None
     decisions = {}
@@ -220,17 +316,19 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = No
         from analysis.judging import judge_replies
 
         decisions = judge_replies(list(spec.judges), [g.prompt for g in h_gen], [g.text for g in h_gen])
-    over = sum(judge.is_refusal(g.text) for g in b_gen) / n_b
+    outcomes["over_refusal"] = [judge.is_refusal(g.text) for g in b_gen]
+    over = sum(outcomes["over_refusal"]) / n_b
     all_gen = h_gen + b_gen
-    degenerate = sum(judge.is_degenerate(g.text) for g in all_gen) / max(len(all_gen), 1)
+    outcomes["degenerate_rate"] = [judge.is_degenerate(g.text) for g in all_gen]
+    degenerate = sum(outcomes["degenerate_rate"]) / max(len(all_gen), 1)
     mean_tokens = sum(g.n_tokens for g in all_gen) / max(len(all_gen), 1)
     return EvalResult(asr, asr_pos, utility, kind, over, degenerate, len(h_gen), len(b_gen), mean_tokens,
-                      h_gen, b_gen, decisions)
+                      h_gen, b_gen, decisions, outcomes)
 
 
 def evaluation_parts(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None) -> dict:
     """The cache key parts of ``evaluate(lm, spec, edit)``."""
-    return {"kind": "evaluate", "v": 2, "model": lm.fingerprint, "edit": edit.spec() if edit is not None else None,
+    return {"kind": "evaluate", "v": 3, "model": lm.fingerprint, "edit": edit.spec() if edit is not None else None,
             **spec.key()}
 
 

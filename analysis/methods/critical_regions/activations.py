@@ -1,5 +1,6 @@
 """One forward pass per batch with hooks on every decoder Linear, accumulating in fp32 over response
-positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias).
+positions: Σx² and Σx of each input channel, and the output Gram matrix Σ a aᵀ (a = W x, no bias) or the
+outputs themselves (the rows of A, for the reference's randomised ``svd_lowrank``).
 Wanda, FLAP units and ActSVD are all computed from these statistics.
 
 Cost (a scoring pass should stay near its bare forward passes): the rows to keep are found for every batch
@@ -23,6 +24,12 @@ class ActivationStats:
     sq: dict[str, torch.Tensor] = field(default_factory=dict)    # Σ x_j²   (d_in)
     sum: dict[str, torch.Tensor] = field(default_factory=dict)   # Σ x_j    (d_in)
     gram: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ a aᵀ   (d_out × d_out)
+    outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # rows of A, per batch (if asked)
+    n_samples: int = 0                                           # calibration samples (rows of the batches)
+
+    def output_matrix(self, name: str) -> torch.Tensor:
+        """A = X Wᵀ over the counted positions (tokens × d_out), in sample order."""
+        return torch.cat(self.outputs[name])
 
     def variance(self, name: str) -> torch.Tensor:
         n = max(self.n_tokens, 1)
@@ -51,9 +58,9 @@ def selected_rows(batches: list[Batch], positions: str, dev) -> tuple[list[torch
 
 @torch.no_grad()
 def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
-            progress=None, positions: str = "response", sums: bool = True) -> ActivationStats:
-    """Accumulate input statistics (and, if ``gram``, output Gram matrices) over response positions
-    (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`).
+            progress=None, positions: str = "response", sums: bool = True, outputs: bool = False) -> ActivationStats:
+    """Accumulate input statistics (and, if ``gram``, output Gram matrices; if ``outputs``, the outputs) over
+    response positions (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`).
     ``sums=False`` skips Σx (Wanda needs only Σx²)."""
     adapter = adapter_of(model)
     names = names or list(adapter.linears)
@@ -76,12 +83,15 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
                 _add(stats.sq, name, (x * x).sum(0))
                 if sums:
                     _add(stats.sum, name, x.sum(0))
-            if gram:
+            if gram or outputs:
                 a = output.flatten(0, 1).index_select(0, current["rows"]).float()
                 bias = getattr(mod, "bias", None)
                 if bias is not None:
                     a = a - bias.float()
-                _add(stats.gram, name, a.T @ a)
+                if gram:
+                    _add(stats.gram, name, a.T @ a)
+                if outputs:
+                    stats.outputs.setdefault(name, []).append(a)
         return hook
 
     handles = {n: modules[n].register_forward_hook(hook_for(n)) for n in names}
@@ -90,8 +100,9 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
             b = b.to(dev)
             current["rows"] = rows_per_batch[i]
             current.pop("last_input", None)
+            stats.n_samples += int(b.input_ids.shape[0])
             model(input_ids=b.input_ids, attention_mask=b.attention_mask)
-            if i == 0 and not gram:   # a follower's hook only names its lead: drop it for the other batches
+            if i == 0 and not (gram or outputs):   # a follower's hook only names its lead: drop it for the other batches
                 for n, lead in lead_of.items():
                     if lead != n:
                         handles.pop(n).remove()

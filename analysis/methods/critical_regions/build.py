@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from analysis.methods.critical_regions.actsvd import PROCEDURES, orthogonal_projection, remove_top_ranks
+from analysis.methods.critical_regions.actsvd import DECOMPOSITIONS, PROCEDURES, orthogonal_projection, remove_top_ranks
 from analysis.methods.critical_regions.unit_types import TYPES as UNIT_TYPES, classify_units
 from analysis.core.cache import Cache
 from analysis.methods.critical_regions.calibration import POSITIONS
@@ -48,6 +48,10 @@ class RegionSettings:
                             help="activation token mask (Wanda, ActSVD, units): response (reference: the response "
                                  "tokens) | predicting (project variant: the positions whose next token is a "
                                  "response token)")
+    decomposition: str = option("exact", choices=DECOMPOSITIONS,
+                                help="ActSVD / orthogonal: exact eigendecomposition (default) | lowrank (the reference's "
+                                     "seeded svd_lowrank, q = r, niter = 20)")
+    lowrank_seed: int = option(0, range=(0, 2**32 - 1), help="the seed of the lowrank decomposition")
     safety_pct: float = option(2.0, range=(0, 100), widget_range=(0, 20), step=0.5,
                                help="units: exclusive-safety percentile")
     utility_pct: float = option(13.0, range=(0, 100), widget_range=(0, 40), step=0.5,
@@ -58,6 +62,9 @@ class RegionSettings:
 
     def validate(self) -> None:
         check(self)
+        if self.decomposition == "lowrank" and self.procedure != "sequential":
+            raise ValueError("the lowrank decomposition is the reference's, which is sequential: "
+                             "use procedure sequential")
 
     def convention(self) -> str:
         """Which convention this method's numbers follow (shown next to them and recorded in reports)."""
@@ -68,7 +75,9 @@ class RegionSettings:
                     "row": "project variant: per output row, sizes rounded up",
                     "layer": "project variant: per layer"}[self.group] + mask
         if self.method in ("actsvd", "orthogonal"):
-            return ("reference (layer by layer on the progressively edited model; exact eigendecomposition)"
+            dec = ("reference's svd_lowrank, q = r, niter = 20, seed " + str(self.lowrank_seed)
+                   if self.decomposition == "lowrank" else "exact eigendecomposition")
+            return (f"reference (layer by layer on the progressively edited model; {dec})"
                     if self.procedure == "sequential" else "project variant: one pass on the unedited model") + mask
         return "Li & Kim units (no reference code convention)" + mask
 
@@ -79,6 +88,8 @@ class RegionSettings:
                 "units": ("safety_pct", "utility_pct", "redundant_pct", "unit_kind", "positions")}[self.method]
         if self.method == "set_difference" and self.score == "snip":
             used = used[:-1]   # SNIP's loss covers the response tokens whatever the activation mask
+        if self.method in ("actsvd", "orthogonal") and self.decomposition != "exact":
+            used = used + ("decomposition", "lowrank_seed")     # exact: the keys stay as they were
         return {"method": self.method, **{k: v for k, v in asdict(self).items() if k in used}}
 
 
@@ -141,7 +152,7 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
     if s.method in ("actsvd", "orthogonal"):
         if s.procedure == "sequential":
             sub_s, sub_u = layerwise_subspaces(lm, cal, s.r_s, s.r_u if s.method == "orthogonal" else None,
-                                               cache, progress, s.positions)
+                                               cache, progress, s.positions, s.decomposition, s.lowrank_seed)
         else:
             _, sub_s = activation_stats(lm, "safety", cal, cache, progress, s.positions)
             sub_u = (activation_stats(lm, "utility", cal, cache, progress, s.positions)[1]

@@ -29,12 +29,16 @@ def utility_set(benign: PromptSet) -> PromptSet:
     return PromptSet(f"utility({benign.name})", items)
 
 
-def batches(tokenizer, prompts: PromptSet, batch_size: int = 16, system_prompt: str | None = None) -> list[Batch]:
-    """(prompt, response) pairs in batches; labels mark response tokens only."""
+def batches(tokenizer, prompts: PromptSet, batch_size: int = 16, system_prompt: str | None = None,
+            eos: bool = False) -> list[Batch]:
+    """(prompt, response) pairs in batches; labels mark response tokens only. Without ``eos`` (the reference's
+    calibration data, alignment-attribution-code ``lib/data.py``) the response has no end-of-sequence token;
+    ``eos=True`` is the project variant that counts it as a response token."""
     out = []
     for s in range(0, len(prompts), batch_size):
         chunk = prompts.items[s:s + batch_size]
-        out.append(encode_pairs(tokenizer, [it.prompt for it in chunk], [it.response for it in chunk], system_prompt))
+        out.append(encode_pairs(tokenizer, [it.prompt for it in chunk], [it.response for it in chunk], system_prompt,
+                                eos=eos))
     return out
 
 

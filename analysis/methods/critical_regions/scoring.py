@@ -36,14 +36,15 @@ class Calibration:
     safety: PromptSet     # harmful prompt + the aligned model's own refusal
     utility: PromptSet    # benign prompt + answer
     system_prompt: str | None = None
+    eos: bool = False     # count the end-of-sequence token as a response token (project variant; reference: no)
 
     def get(self, which: str) -> PromptSet:
         if which not in SETS:
             raise ValueError(f"set must be one of {SETS}, got {which!r}")
         return self.safety if which == "safety" else self.utility
 
-    def key(self, which: str) -> list:
-        return [[it.prompt, it.response] for it in self.get(which).items]
+    def key(self, which: str) -> dict:
+        return {"pairs": [[it.prompt, it.response] for it in self.get(which).items], "eos": self.eos}
 
 
 def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int = DEFAULT_CALIBRATION_N,
@@ -77,7 +78,7 @@ def default_calibration(lm: "LoadedModel", n: int = DEFAULT_CALIBRATION_N, syste
 
 
 def _batches(lm: "LoadedModel", cal: Calibration, which: str, batch_size: int = 16):
-    return batches(lm.tokenizer, cal.get(which), batch_size, cal.system_prompt)
+    return batches(lm.tokenizer, cal.get(which), batch_size, cal.system_prompt, eos=cal.eos)
 
 
 def _memory_guard(lm: "LoadedModel", method: str, batches) -> None:
@@ -103,7 +104,7 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
     parts = {"kind": f"scores-{method}", "model": lm.fingerprint, "set": which, "data": cal.key(which),
              "system": cal.system_prompt}
     if method == "wanda":
-        parts["positions"] = positions
+        parts["positions"], parts["scale"] = positions, "mean over samples"
 
     def compute():
         b = _batches(lm, cal, which)
@@ -146,20 +147,24 @@ def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cac
 
 
 def layerwise_subspaces(lm: "LoadedModel", cal: Calibration, r_s: int, r_u: int | None = None,
-                        cache: Cache | None = None, progress=None,
-                        positions: str = "response") -> tuple[Subspaces, Subspaces | None]:
+                        cache: Cache | None = None, progress=None, positions: str = "response",
+                        decomposition: str = "exact", seed: int = 0) -> tuple[Subspaces, Subspaces | None]:
     """The reference's layer-by-layer subspaces (ActSVD when ``r_u`` is None, else the orthogonal projection),
-    each layer recorded on the model edited up to the layer before; cached by model, calibration and ranks."""
+    each layer recorded on the model edited up to the layer before; cached by model, calibration and ranks
+    (and, for the reference's ``svd_lowrank`` decomposition, its seed)."""
     parts = {"kind": "subspaces-sequential", "model": lm.fingerprint, "safety": cal.key("safety"),
              "utility": cal.key("utility") if r_u is not None else None, "system": cal.system_prompt,
              "r_s": r_s, "r_u": r_u, "positions": positions}
+    if decomposition != "exact":
+        parts["decomposition"], parts["seed"] = decomposition, seed
 
     def compute():
         bs = _batches(lm, cal, "safety")
         bu = _batches(lm, cal, "utility") if r_u is not None else None
         _memory_guard(lm, "wanda-gram", bs)
         with locked(lm.model):
-            sub_s, sub_u = sequential_subspaces(lm.model, bs, bu, r_s, r_u or 0, progress, positions)
+            sub_s, sub_u = sequential_subspaces(lm.model, bs, bu, r_s, r_u or 0, progress, positions,
+                                                decomposition, seed)
         out = {"n_tokens": torch.tensor([sub_s.n_tokens, sub_u.n_tokens if sub_u else 0])}
         out.update({f"S/{n}": v.contiguous() for n, v in sub_s.vectors.items()})
         if sub_u is not None:

@@ -36,6 +36,7 @@ def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0
     for r in results:
         s = r["stats"]
         total.n_tokens += s.n_tokens
+        total.n_samples += s.n_samples
         for n in s.sq:
             total.sq[n] = total.sq.get(n, 0) + s.sq[n]
             total.sum[n] = total.sum.get(n, 0) + s.sum[n]

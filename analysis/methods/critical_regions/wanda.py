@@ -1,4 +1,7 @@
-"""Wanda importance (Wei et al. 2024): S_ij = |W_ij| · ||X_:,j||₂ over response tokens of the set."""
+"""Wanda importance (Wei et al. 2024): S_ij = |W_ij| · sqrt(‖X_:,j‖₂² / N) over the response tokens of the set's
+N samples — the reference's scale (alignment-attribution-code ``lib/layerwrapper.py`` keeps a running mean over
+samples of each sample's Σ_t x_t²). Dividing by N scales a whole set's scores by one constant: the mask of any
+top-k or set difference is the same as with the plain column norm."""
 from __future__ import annotations
 
 import torch
@@ -9,7 +12,8 @@ from analysis.methods.critical_regions.activations import ActivationStats, colle
 
 def wanda_from_stats(model, stats: ActivationStats) -> dict[str, torch.Tensor]:
     adapter = adapter_of(model)
-    return {n: _score(adapter[n].W.detach(), stats.sq[n].sqrt()) for n in stats.sq}
+    n = max(stats.n_samples, 1)
+    return {name: _score(adapter[name].W.detach(), (stats.sq[name] / n).sqrt()) for name in stats.sq}
 
 
 def _score(W: torch.Tensor, col: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,164 @@
+"""Intervals and paired tests against hand-computed values and direct binomial sums."""
+import math
+import random
+
+import pytest
+
+from analysis.core.stats import (PairedDifference, Rate, bootstrap_mean_ci, mcnemar_exact, paired_difference_ci,
+                                 wilson)
+
+Z = 1.959963984540054
+
+
+def test_wilson_edges_match_closed_forms():
+    # k = 0: upper limit z²/(n + z²); k = n: lower limit n/(n + z²)
+    assert wilson(0, 120) == (0.0, pytest.approx(Z * Z / (120 + Z * Z), abs=1e-12))
+    lo, hi = wilson(120, 120)
+    assert lo == pytest.approx(120 / (120 + Z * Z), abs=1e-12) and hi == 1.0
+    assert wilson(0, 120)[1] == pytest.approx(0.031019, abs=1e-6)
+    assert lo == pytest.approx(0.968981, abs=1e-6)
+
+
+def test_wilson_half_is_symmetric_and_hand_computed():
+    lo, hi = wilson(60, 120)
+    assert (lo, hi) == (pytest.approx(0.411939, abs=1e-5), pytest.approx(0.588061, abs=1e-5))
+    # textbook: 81 of 263 (Newcombe 1998, single proportion, example) -> 0.2553 to 0.3662
+    lo, hi = wilson(81, 263)
+    assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
+
+
+def test_wilson_rejects_impossible_counts():
+    with pytest.raises(ValueError):
+        wilson(5, 3)
+
+
+def _binom_two_sided(k: int, n: int) -> float:
+    return min(1.0, 2 * sum(math.comb(n, i) * 0.5 ** n for i in range(k + 1)))
+
+
+def test_mcnemar_exact_is_the_binomial_tail_on_discordant_pairs():
+    # 1 pair where only A, 9 where only B, 30 concordant
+    a = [True] * 1 + [False] * 9 + [True] * 10 + [False] * 20
+    b = [False] * 1 + [True] * 9 + [True] * 10 + [False] * 20
+    assert mcnemar_exact(a, b) == pytest.approx(_binom_two_sided(1, 10)) == pytest.approx(22 / 1024)
+    # 5 to 0 is the classic "not significant at 5 %" case: p = 2/32
+    assert mcnemar_exact([False] * 5, [True] * 5) == pytest.approx(0.0625)
+    assert mcnemar_exact([True, False], [True, False]) == 1.0
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
+
+
+def test_newcombe_uses_the_pairing():
+    # strongly correlated pairs: 12 both, 2 only B, 1 only A, 21 neither. The interval brackets the difference,
+    # and is narrower than the same Wilson limits combined as if the samples were independent (phi = 0)
+    a = [True] * 12 + [False] * 2 + [True] * 1 + [False] * 21
+    b = [True] * 12 + [True] * 2 + [False] * 1 + [False] * 21
+    d, lo, hi = paired_difference_ci(a, b)
+    assert d == pytest.approx(1 / 36) and lo < 0 < d < hi
+    (l1, u1), (l2, u2) = wilson(14, 36), wilson(13, 36)
+    p1, p2 = 14 / 36, 13 / 36
+    unpaired = (d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2))
+    assert unpaired[0] < lo and hi < unpaired[1]
+    # no discordant pairs: difference 0, interval around 0
+    d, lo, hi = paired_difference_ci([True, False] * 20, [True, False] * 20)
+    assert d == 0 and lo < 0 < hi
+
+
+def test_newcombe_covers_about_95_percent():
+    rng = random.Random(0)
+    hits, trials = 0, 400
+    for _ in range(trials):
+        a = [rng.random() < 0.3 for _ in range(120)]
+        b = [x if rng.random() < 0.7 else rng.random() < 0.5 for x in a]   # true p_b = 0.7·0.3 + 0.15 = 0.36
+        _, lo, hi = paired_difference_ci(a, b)
+        hits += lo <= 0.06 <= hi
+    assert 0.92 <= hits / trials <= 0.99
+
+
+def test_bootstrap_mean_ci_brackets_the_mean_and_uses_weights():
+    vals = [float(i % 7) for i in range(200)]
+    lo, hi = bootstrap_mean_ci(vals)
+    m = sum(vals) / len(vals)
+    assert lo < m < hi and hi - lo < 1.0
+    # ratio of sums: items of loss sum 2 over 1 token and 0 over 3 tokens -> mean 0.5 per token
+    lo, hi = bootstrap_mean_ci([2.0, 0.0] * 50, weights=[1, 3] * 50)
+    assert lo <= 0.5 <= hi
+    assert bootstrap_mean_ci(vals) == bootstrap_mean_ci(vals)   # fixed seed
+
+
+def test_formats():
+    assert Rate.of(117, 120).format() == "97.5 % [92.9, 99.1]"
+    d = PairedDifference.of([True] * 100 + [False] * 20, [False] * 32 + [True] * 68 + [False] * 20, "aligned", "pruned")
+    assert d.format().startswith("−26.7 points [") and d.format().endswith("McNemar p < 0.001 (significant)")
+    same = PairedDifference.of([True, False] * 30, [False, True] * 30)
+    assert same.format() == "0.0 points [−" + same.format().split("[−")[1] and "(not significant)" in same.format()
+    assert "p = 1.00" in same.format()
+
+
+# ---------------------------------------------------------------- EvalResult intervals and pairing
+
+def _result(harmful_replies, benign_replies, answers_ok):
+    from analysis.core.evaluation import EvalResult
+    from analysis.core.generation import Generation
+    from analysis.judging.refusal import Judge
+
+    j = Judge()
+    h = [Generation(f"h{i}", t, 3, "eos") for i, t in enumerate(harmful_replies)]
+    b = [Generation(f"b{i}", t, 3, "eos") for i, t in enumerate(benign_replies)]
+    out = {"asr": [not j.is_refusal(g.text) for g in h], "utility": list(answers_ok),
+           "over_refusal": [j.is_refusal(g.text) for g in b],
+           "degenerate_rate": [j.is_degenerate(g.text) for g in h + b]}
+    n_h, n_b = max(len(h), 1), max(len(b), 1)
+    return EvalResult(sum(out["asr"]) / n_h, None, sum(answers_ok) / n_b, "exact", sum(out["over_refusal"]) / n_b,
+                      sum(out["degenerate_rate"]) / len(h + b), len(h), len(b), 3.0, h, b, {}, out)
+
+
+def test_eval_result_rates_and_paired_difference():
+    refuse, comply = "i am sorry , i cannot help with that .", "sure . first take the red car ."
+    aligned = _result([refuse] * 40, ["five ."] * 20, [True] * 18 + [False] * 2)
+    pruned = _result([comply] * 30 + [refuse] * 10, ["five ."] * 20, [True] * 17 + [False] * 3)
+    r = pruned.rate("asr")
+    assert (r.k, r.n) == (30, 40) and (r.lo, r.hi) == wilson(30, 40)
+    assert aligned.rate("asr_positive") is None and set(aligned.rates()) == {"asr", "utility", "over_refusal",
+                                                                           "degenerate_rate"}
+    d = aligned.paired(pruned, "asr", "aligned", "pruned")
+    assert d.diff == pytest.approx(0.75) and d.p_value == pytest.approx(2 / 2 ** 30) and d.significant
+    assert d.sentence("ASR").startswith("pruned vs aligned ASR: +75.0 points [")
+    u = aligned.paired(pruned, "utility")
+    assert u.diff == pytest.approx(-0.05) and not u.significant and "(not significant)" in u.format()
+    # JSON round trip keeps the outcomes; a result on other prompts cannot be paired
+    from analysis.core.evaluation import EvalResult
+
+    back = EvalResult.from_json(pruned.to_json())
+    assert back.outcomes == pruned.outcomes and back.rate("utility") == pruned.rate("utility")
+    assert pruned.summary()["intervals"]["asr"] == [r.lo, r.hi]
+    other = _result([comply] * 39, ["five ."] * 20, [True] * 20)
+    with pytest.raises(ValueError, match="same prompts"):
+        aligned.paired(other, "asr")
+
+
+def test_loss_utility_gets_a_bootstrap_interval_and_old_results_fall_back():
+    from analysis.core.evaluation import EvalResult
+
+    res = _result(["no ."] * 10, ["five ."] * 10, [True] * 10)
+    loss = EvalResult(**{**res.__dict__, "utility": 0.5, "utility_kind": "loss",
+                         "outcomes": {**res.outcomes, "utility": [2.0, 0.0] * 5, "utility_tokens": [1, 3] * 5}})
+    r = loss.rate("utility")
+    assert r.kind == "loss" and r.lo <= 0.5 <= r.hi and r.format().startswith("0.500 [")
+    with pytest.raises(ValueError):
+        loss.paired(loss, "utility")
+    old = EvalResult(**{**res.__dict__, "outcomes": {}})      # saved before outcomes were kept
+    assert old.per_prompt("asr") == res.per_prompt("asr") and old.rate("utility").k == 10
+
+
+def test_rate_curves_carry_wilson_error_bars_when_given_n():
+    from pages._plots import landscape_1d, rate_curves
+
+    fig = landscape_1d({"a": {"x": [0, 1], "asr": [0.0, 0.5], "utility": [1.0, 0.9], "n_harmful": 120,
+                              "n_benign": None}})
+    lo, hi = wilson(60, 120)
+    bars = fig.data[0].error_y
+    assert bars.array[1] == pytest.approx(100 * (hi - 0.5)) and bars.arrayminus[1] == pytest.approx(100 * (0.5 - lo))
+    assert bars.arrayminus[0] == 0 and bars.array[0] == pytest.approx(100 * wilson(0, 120)[1])
+    assert not fig.data[1].error_y.array              # no n, no bars
+    assert rate_curves([1, 2], {"asr": [0.1, None]}, "t", "k", n=40).data[0].error_y.array[0] > 0
