@@ -109,8 +109,6 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
         b = _batches(lm, cal, which)
         _memory_guard(lm, method, b)
         if ray_address:
-            from analysis.core.distributed import scores_sharded
-
             return scores_sharded(ray_address, lm, method, b, positions=positions)
         with locked(lm.model):
             if method == "snip":
@@ -179,3 +177,38 @@ def unit_importance(lm: "LoadedModel", cal: Calibration, cache: Cache | None = N
     u, _ = activation_stats(lm, "utility", cal, cache, progress, positions)
     with locked(lm.model):
         return flap_importance(lm.model, s), flap_importance(lm.model, u)
+
+
+# --- scale-out: the task runs on Ray workers (core.distributed ships it; it imports no method itself) ---
+def _score_shard_task(ref, method: str, batches, positions: str = "response") -> dict:
+    from analysis.core.distributed import load_on_worker
+
+    lm = load_on_worker(ref)
+    if method == "snip":
+        return snip_scores(lm.model, batches)
+    return {"stats": collect(lm.model, batches, positions=positions)}
+
+
+def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0,
+                   positions: str = "response") -> dict[str, torch.Tensor]:
+    """Wanda or SNIP scores with the calibration batches split across Ray tasks and the partial sums added.
+
+    Both scores are sums over calibration samples (Σx² for Wanda, Σ|∂L/∂W| for SNIP), so the shards add up
+    exactly to the single-process result (up to float summation order)."""
+    from analysis.core.distributed import connect, ref_of
+
+    ray = connect(address)
+    shards = shards or max(1, min(len(batches), int(ray.cluster_resources().get("CPU", 1))))
+    parts = [batches[i::shards] for i in range(shards) if batches[i::shards]]
+    task = ray.remote(num_cpus=1)(_score_shard_task)
+    results = ray.get([task.remote(ref_of(lm), method, p, positions) for p in parts])
+    if method == "snip":
+        return {n: sum(r[n] for r in results) for n in results[0]}
+    total = ActivationStats()
+    for r in results:
+        s = r["stats"]
+        total.n_tokens += s.n_tokens
+        for n in s.sq:
+            total.sq[n] = total.sq.get(n, 0) + s.sq[n]
+            total.sum[n] = total.sum.get(n, 0) + s.sum[n]
+    return wanda_from_stats(lm.model, total)
