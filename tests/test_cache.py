@@ -157,9 +157,8 @@ def test_default_root_follows_the_environment_at_creation(tmp_path, monkeypatch)
 
 
 def test_the_test_session_has_its_own_cache_and_leaves_the_repo_cache_untouched():
-    from conftest import ROOT, _repo_cache_listing
-
     from analysis.core import cache as cache_mod
+    from conftest import ROOT, _repo_cache_listing
 
     before = _repo_cache_listing()
     c = Cache()
