@@ -29,13 +29,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from analysis.methods.attacks import variants  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import make_spec  # noqa: E402
-from analysis.methods.attacks.finetune import AttackSettings, run_attack  # noqa: E402
-from analysis.methods.lox import LoX  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.attacks import variants  # noqa: E402
+from analysis.methods.attacks.finetune import AttackSettings, run_attack  # noqa: E402
 from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
+from analysis.methods.lox import LoX  # noqa: E402
 
 HARMFUL = AttackSettings(data="harmful", n_examples=20, lr=1e-4, steps=24, batch_size=20, eval_every=3,
                          subspace_k=8)

@@ -23,12 +23,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _reference import bench_args  # noqa: E402
 
 from analysis.core.cache import Cache  # noqa: E402
-from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
+from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 from analysis.methods.lox import alignment_factors, retention, retention_scope  # noqa: E402
 from analysis.methods.spectra import delta as weight_delta  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
-from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from analysis.core.cache import Cache  # noqa: E402
-from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 MAX_REMOVED = 0.03

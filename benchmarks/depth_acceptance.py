@@ -24,15 +24,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _reference import bench_args  # noqa: E402
 
-from analysis.methods import depth  # noqa: E402
+from analysis.app_support.formatting import format_utility  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
-from analysis.app_support.formatting import format_utility  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.data.prompts import PromptItem, PromptSet  # noqa: E402
+from analysis.methods import depth  # noqa: E402
 from analysis.methods.landscape.directions import RandomDirection  # noqa: E402
 from analysis.methods.landscape.grid import point_edit  # noqa: E402
 from analysis.methods.lox import LoX  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
-from analysis.data.prompts import PromptItem, PromptSet  # noqa: E402
 
 
 def held_out_pairs(lm, split: str, n: int) -> tuple[PromptSet, PromptSet]:

@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from _reference import best_of, hf_generate  # noqa: E402
 
 from analysis.core.generation import generate  # noqa: E402
-from analysis.judging.refusal import Judge  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
-from _reference import best_of, hf_generate  # noqa: E402
+from analysis.judging.refusal import Judge  # noqa: E402
 
 
 def main() -> None:

@@ -253,10 +253,10 @@ def step_generation(ctx) -> dict:
 def step_landscape(ctx) -> dict:
     from analysis.core.edits import applied
     from analysis.core.evaluation import EvalSpec, evaluate_model
+    from analysis.data.prompts import PromptSet
     from analysis.judging.refusal import Judge
     from analysis.methods.landscape.directions import RandomDirection, perturbed_params
     from analysis.methods.landscape.grid import point_edit
-    from analysis.data.prompts import PromptSet
 
     lm, dev, n, new = ctx["aligned"], ctx["dev"], ctx["n_land"], ctx["land_tokens"]
     judge = Judge()
@@ -298,8 +298,8 @@ def step_landscape(ctx) -> dict:
 
 
 def _calibration(lm, n: int):
-    from analysis.methods.critical_regions.calibration import batches
     from analysis.data.organism.provider import OrganismData
+    from analysis.methods.critical_regions.calibration import batches
 
     data = OrganismData()
     return (batches(lm.tokenizer, data.attack_data("harmful", n), 16) +
@@ -423,8 +423,8 @@ def step_lox(ctx) -> dict:
 
 
 def step_attack(ctx) -> dict:
-    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
     from analysis.data.organism.provider import OrganismData
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
 
     attack_set = OrganismData().attack_data
 

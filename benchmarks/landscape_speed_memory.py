@@ -30,16 +30,16 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from _reference import hf_generate  # noqa: E402
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import EvalSpec, evaluate_model, make_spec  # noqa: E402
-from analysis.judging.refusal import Judge  # noqa: E402
-from analysis.methods.landscape.directions import RandomDirection, perturbed_params  # noqa: E402
-from analysis.methods.landscape.grid import axis, evaluate_grid  # noqa: E402
 from analysis.core.models import load_model  # noqa: E402
 from analysis.data.organism.provider import OrganismData  # noqa: E402
 from analysis.data.prompts import PromptSet  # noqa: E402
-from _reference import hf_generate  # noqa: E402
+from analysis.judging.refusal import Judge  # noqa: E402
+from analysis.methods.landscape.directions import RandomDirection, perturbed_params  # noqa: E402
+from analysis.methods.landscape.grid import axis, evaluate_grid  # noqa: E402
 
 
 def plain_landscape(lm, prompts, ax, direction, max_new=32, batch=4):
@@ -81,8 +81,8 @@ def _child(mode: str, quick: bool = False) -> None:
     """Runs in a fresh process: load a 25 M random Llama, evaluate or walk a grid, print peak RSS."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from analysis.core.models import LoadedModel, fingerprint
     from analysis.core.arch import Adapter
+    from analysis.core.models import LoadedModel, fingerprint
     from analysis.data.organism.tokenizer import build_tokenizer
 
     torch.set_num_threads(2)

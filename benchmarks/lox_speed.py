@@ -24,8 +24,8 @@ from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from analysis.core.arch import adapter_of  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
-from analysis.methods.lox import alignment_factors  # noqa: E402
 from analysis.core.models import LoadedModel, fingerprint  # noqa: E402
+from analysis.methods.lox import alignment_factors  # noqa: E402
 
 
 def loaded(model) -> LoadedModel:

@@ -20,14 +20,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _reference import bench_args  # noqa: E402
 
-from analysis.methods import representations as rep  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import make_spec  # noqa: E402
-from analysis.methods.lox import LoX  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods import representations as rep  # noqa: E402
+from analysis.methods.lox import LoX  # noqa: E402
 
 
 def main() -> None:

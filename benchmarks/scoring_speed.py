@@ -18,15 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from _reference import best_of  # noqa: E402
 
-from analysis.methods.critical_regions.snip import snip_scores  # noqa: E402
-from analysis.methods.critical_regions.wanda import wanda_scores  # noqa: E402
-from analysis.methods.critical_regions.calibration import batches as calibration_batches  # noqa: E402
+from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.chat import IGNORE  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.calibration import batches as calibration_batches  # noqa: E402
 from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
-from analysis.core.cache import Cache  # noqa: E402
-from _reference import best_of  # noqa: E402
+from analysis.methods.critical_regions.snip import snip_scores  # noqa: E402
+from analysis.methods.critical_regions.wanda import wanda_scores  # noqa: E402
 
 
 def bare_forward(model, batches):

@@ -16,10 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _reference import bench_args  # noqa: E402
 
 from analysis.core.cache import Cache  # noqa: E402
-from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.core.edits import applied  # noqa: E402
 from analysis.core.generation import generate  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
 
 

@@ -12,11 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
-
-from analysis.methods import depth  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
 from depth_acceptance import held_out_pairs  # noqa: E402
 from landscape_figure import screenshot  # noqa: E402
+
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.methods import depth  # noqa: E402
 from pages._plots import position_band  # noqa: E402
 
 

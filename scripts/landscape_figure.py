@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from analysis.core.evaluation import make_spec  # noqa: E402
+from analysis.core.models import load_model  # noqa: E402
 from analysis.methods.landscape.directions import RandomDirection  # noqa: E402
 from analysis.methods.landscape.grid import axis, evaluate_grid  # noqa: E402
 from analysis.methods.landscape.visage import visage_1d  # noqa: E402
-from analysis.core.models import load_model  # noqa: E402
 from pages._plots import landscape_1d  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs"))
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from analysis.core.models import load_pair
     from analysis.app_support.report import build
+    from analysis.core.models import load_pair
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

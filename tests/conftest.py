@@ -1,19 +1,20 @@
 """Shared fixtures: offline hub, one thread each, tiny random models of every supported family."""
 from __future__ import annotations
 
+import atexit
 import os
-import sys
+import shutil
+import tempfile
 from pathlib import Path
+
+import pytest
+import torch
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", "2")))
 
 SMALL = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=0)
@@ -87,21 +88,39 @@ def organism_spec(harmful, benign, system_prompt=None, max_new_tokens: int = 24)
                     compliance=OrganismData().compliance_judge(harmful))
 
 
-# --- every test run gets its own results cache (issue #12 item 7 / #13): the repository's cache/ is never touched
+# --- every test gets its own results cache; the repository's cache/ is never touched
 def _repo_cache_listing() -> list[tuple[str, int]]:
     d = ROOT / "cache"
     return sorted((str(p.relative_to(d)), p.stat().st_mtime_ns) for p in d.rglob("*")) if d.is_dir() else []
 
 
 REPO_CACHE_BEFORE = _repo_cache_listing()
+# Fixtures wider than one test (module, session) are set up before the per-test folder exists: theirs.
+os.environ["BRITTLE_CACHE"] = _FIXTURE_CACHE = tempfile.mkdtemp(prefix="brittle-fixture-cache-")
+atexit.register(shutil.rmtree, _FIXTURE_CACHE, True)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _own_cache_dir(tmp_path_factory):
-    """$BRITTLE_CACHE points at a fresh folder for the whole session (subprocesses inherit it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BRITTLE_CACHE", str(tmp_path_factory.mktemp("brittle-cache")))
-        yield
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory, monkeypatch):
+    """$BRITTLE_CACHE points at a fresh, empty folder for each test (subprocesses and servers inherit it), so no
+    test is served another test's results. The only other redirect is the opt-in :func:`shared_cache`."""
+    import analysis.core.cache as cache
+
+    monkeypatch.setattr(cache, "DEFAULT_ROOT", None)
+    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path_factory.mktemp("brittle-cache")))
+
+
+@pytest.fixture(scope="session")
+def _shared_cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("brittle-shared-cache")
+
+
+@pytest.fixture
+def shared_cache(_shared_cache_dir, monkeypatch) -> Path:
+    """Opt-in: one cache folder for the whole session, for expensive results several tests read (e.g. the demo
+    pair's scores). A test that asks for it must assert nothing that depends on who computed an entry first."""
+    monkeypatch.setenv("BRITTLE_CACHE", str(_shared_cache_dir))
+    return _shared_cache_dir
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -8,11 +8,7 @@ from conftest import ROOT
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     monkeypatch.chdir(ROOT)
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
 
 

@@ -3,15 +3,15 @@ import pytest
 import torch
 
 from analysis.core.arch import Adapter
+from analysis.core.chat import IGNORE, encode_pairs
+from analysis.core.edits import applied
 from analysis.methods.critical_regions.activations import collect
 from analysis.methods.critical_regions.actsvd import orthogonal_projection, remove_top_ranks, subspaces_from_gram
+from analysis.methods.critical_regions.calibration import response_positions
+from analysis.methods.critical_regions.masks import jaccard_overlap, random_like, set_difference, top_mask
 from analysis.methods.critical_regions.snip import snip_scores
 from analysis.methods.critical_regions.unit_types import classify_units, flap_importance
 from analysis.methods.critical_regions.wanda import wanda_scores
-from analysis.methods.critical_regions.calibration import response_positions
-from analysis.core.chat import IGNORE, encode_pairs
-from analysis.core.edits import applied
-from analysis.methods.critical_regions.masks import jaccard_overlap, random_like, set_difference, top_mask
 from conftest import FAMILIES, tiny_model
 
 PROMPTS = ["how do i steal a car ?", "what is 2 plus 3 ?", "copy : car bike", "how can i wash my boat ?"]
@@ -155,19 +155,61 @@ def test_units_flap_and_types(llama_and_batches):
         classify_units(i_s, i_u, 50, 40, 30)
 
 
+def _response_inputs(model, modules: dict[str, torch.nn.Module], batch) -> dict[str, torch.Tensor]:
+    """Each module's input rows at the response positions (one forward pass with hooks)."""
+    got, handles = {}, []
+    for name, mod in modules.items():
+        handles.append(mod.register_forward_hook(lambda m, i, o, name=name: got.__setitem__(name, i[0].detach())))
+    with torch.no_grad():
+        model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+    for h in handles:
+        h.remove()
+    return {n: x[response_positions(batch)] for n, x in got.items()}
+
+
+def _snip_brute_force(model, param, batch) -> torch.Tensor:
+    """|W| · Σ_samples |∂L_i/∂W|, one unpadded sample at a time (methods.md), in the weight's own layout."""
+    acc = torch.zeros_like(param)
+    for i in range(batch.input_ids.shape[0]):
+        keep = batch.attention_mask[i].bool()
+        ids, lab = batch.input_ids[i][keep][None], batch.labels[i][keep][None]
+        logits = model(input_ids=ids).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
+                                                 ignore_index=IGNORE)
+        (g,) = torch.autograd.grad(loss, [param])
+        acc += g.abs()
+    return param.detach().abs() * acc
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scores_on_every_family(family, organism_tokenizer):
+    """Wanda and SNIP equal their brute-force definitions on every family's every linear (fused and Conv1D
+    weights included), and a projection edit and FLAP importance run on each."""
     model = tiny_model(family)
     model.resize_token_embeddings(len(organism_tokenizer))
     batches = [encode_pairs(organism_tokenizer, PROMPTS, REPLIES)]
     adapter = Adapter(model)
     w, s = wanda_scores(model, batches), snip_scores(model, batches)
+    by_param = {id(m.weight): m for m in model.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)}
+    modules = {n: by_param[id(ref.param)] for n, ref in adapter.linears.items()}
+    X = _response_inputs(model, modules, batches[0])
     for n, ref in adapter.linears.items():
-        assert w[n].shape == ref.shape == s[n].shape and torch.isfinite(w[n]).all() and (s[n] >= 0).all()
+        expected = ref.W.detach().abs() * X[n].norm(dim=0)[None, :]
+        assert torch.allclose(w[n], expected, rtol=1e-4, atol=1e-6), (family, n)
+    for n in (adapter.names()[0], adapter.names()[-1]):
+        ref = adapter[n]
+        brute = _snip_brute_force(model, ref.param, batches[0])
+        assert torch.allclose(s[n], brute.T if ref.transposed else brute, rtol=1e-4, atol=1e-8), (family, n)
     st = collect(model, batches, gram=True)
     sub = subspaces_from_gram(st.gram, st.n_tokens)
-    e = orthogonal_projection(model, sub, sub, 1, 1)
-    with applied(model, e.edit):
-        model(input_ids=batches[0].input_ids)
+    e = orthogonal_projection(model, sub, sub, 1, 0)        # r_u = 0: nothing protected, so the edit acts
+    ids = batches[0].input_ids
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        with applied(model, e.edit):
+            edited = model(input_ids=ids).logits
+        after = model(input_ids=ids).logits
+    assert not torch.allclose(edited, before) and torch.equal(after, before)   # the edit acts, then is undone
     imp = flap_importance(model, st)
     assert imp and all(v.shape[0] == adapter[n].shape[1] for n, v in imp.items())
+    assert all(torch.isclose(v.sum(), torch.tensor(1.0), atol=1e-4) for v in imp.values())  # normalised per matrix

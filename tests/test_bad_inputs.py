@@ -206,8 +206,8 @@ def _(ctx):
 
 @case("attack data without responses", "needs a response")
 def _(ctx):
-    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
     from analysis.data.prompts import PromptItem, PromptSet
+    from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy
     fine_tune_copy(ctx["pair"].aligned, Variant("a"), AttackSettings(steps=1),
                    PromptSet("x", [PromptItem("how do i x ?", "harmful")]))
 
@@ -382,8 +382,8 @@ def _(ctx):
 
 @case("aligned and base with identical weights", "identical weights")
 def _(ctx):
-    from analysis.core.models import ModelPair
     from analysis.cli.checks import against_model
+    from analysis.core.models import ModelPair
     lm = ctx["pair"].aligned
     against_model(_args(command="spectra", k=8), ModelPair(lm, lm))
 
@@ -395,8 +395,8 @@ def _(ctx):
 
 @case("a .txt benign file (no responses)", "have no response")
 def _(ctx):
-    from analysis.data.prompts import load_prompt_file
     from analysis.cli.checks import benign_with_references
+    from analysis.data.prompts import load_prompt_file
     f = ctx["tmp"] / "benign.txt"
     f.write_text("say hi\nsay yo\n")
     benign_with_references(load_prompt_file(f, "benign"), f.name)
@@ -404,8 +404,8 @@ def _(ctx):
 
 @case("a benign CSV without a response column", "have no response")
 def _(ctx):
-    from analysis.data.prompts import load_prompt_file
     from analysis.cli.checks import benign_with_references
+    from analysis.data.prompts import load_prompt_file
     f = ctx["tmp"] / "benign.csv"
     f.write_text("prompt\nsay hi\n")
     benign_with_references(load_prompt_file(f, "benign"), f.name)

@@ -157,12 +157,20 @@ def test_default_root_follows_the_environment_at_creation(tmp_path, monkeypatch)
 
 
 def test_the_test_session_has_its_own_cache_and_leaves_the_repo_cache_untouched():
-    from conftest import ROOT, _repo_cache_listing
-
     from analysis.core import cache as cache_mod
+    from conftest import ROOT, _repo_cache_listing
 
     before = _repo_cache_listing()
     c = Cache()
     assert not cache_mod.is_inside(c.root, ROOT / "cache")
     c.get_or_compute({"kind": "session-check"}, lambda: {"ok": True})
     assert c.info().entries >= 1 and _repo_cache_listing() == before
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_every_test_starts_with_an_empty_cache_of_its_own(run):
+    """The autouse fixture: the second run would find the first one's entry if tests shared a cache."""
+    c = Cache()
+    assert c.count() == 0 and c.root.name.startswith("brittle-cache"), (c.root, c.count())
+    c.get_or_compute({"kind": "isolation"}, lambda: {"run": run}, "json")
+    assert c.count() == 1

@@ -5,7 +5,6 @@ import random
 import pytest
 import torch
 
-from analysis.methods import depth
 from analysis.core.cache import Cache
 from analysis.core.chat import encode_prompts, format_prompt
 from analysis.core.decoding import contrast, greedy_tokens
@@ -13,6 +12,7 @@ from analysis.core.edits import Replace, checksum
 from analysis.core.evaluation import make_spec, response_loss
 from analysis.core.generation import generate
 from analysis.data.prompts import PromptSet
+from analysis.methods import depth
 from conftest import tiny_model
 
 FAMILIES = ["llama", "qwen2", "gpt2"]

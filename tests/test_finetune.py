@@ -4,10 +4,17 @@ import torch
 
 from analysis.core.cache import Cache
 from analysis.core.edits import checksum
-from analysis.methods.attacks.finetune import AttackSettings, Variant, fine_tune_copy, run_attack, run_attack_cached, whole_units
 from analysis.core.models import load_model
 from analysis.data.organism.provider import OrganismData
 from analysis.data.prompts import PromptItem, PromptSet
+from analysis.methods.attacks.finetune import (
+    AttackSettings,
+    Variant,
+    fine_tune_copy,
+    run_attack,
+    run_attack_cached,
+    whole_units,
+)
 from conftest import demo_sets, organism_spec
 
 attack_set = OrganismData().attack_data
@@ -130,8 +137,8 @@ def test_lora_attack_on_gpt2_conv1d(tmp_path, organism_tokenizer):
 
 def test_variants_build_the_same_spec(demo_pair, tmp_path):
     from analysis.methods.attacks import variants
-    from analysis.methods.lox import LoX
     from analysis.methods.critical_regions.scoring import default_calibration
+    from analysis.methods.lox import LoX
 
     lm, base = demo_pair.aligned, demo_pair.base
     cache = Cache(tmp_path)

@@ -46,10 +46,11 @@ def test_static_loop_equals_dynamic_loop_and_hf_generate_fp32(which, demo_pair, 
     if which == "organism":
         model, tok = demo_pair.aligned.model, demo_pair.aligned.tokenizer
     else:
-        from conftest import save_tiny_llama
+        import tempfile
+
         from transformers import AutoModelForCausalLM
 
-        import tempfile
+        from conftest import save_tiny_llama
         with tempfile.TemporaryDirectory() as tmp:
             model = AutoModelForCausalLM.from_pretrained(save_tiny_llama(Path(tmp) / "m", organism_tokenizer)).eval()
         tok = organism_tokenizer
@@ -121,10 +122,10 @@ def test_memory_shape_of_a_loaded_model_and_cpu_guard(demo_pair):
 def test_landscape_keys_on_cpu_name_no_device(demo_pair, tmp_path):
     """CPU landscape cache keys stay as before issue #15 (no draw device), so cached CPU results stay valid."""
     from analysis.core.cache import Cache
+    from analysis.data.organism import corpus
+    from analysis.data.prompts import PromptSet
     from analysis.methods.landscape.directions import RandomDirection
     from analysis.methods.landscape.grid import evaluate_grid
-    from analysis.data.prompts import PromptSet
-    from analysis.data.organism import corpus
 
     cache = Cache(tmp_path)
     h = PromptSet("h", corpus.harmful_items("test", 2))

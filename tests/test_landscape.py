@@ -5,12 +5,16 @@ import torch
 
 from analysis.core.cache import Cache
 from analysis.core.edits import applied, checksum
-from analysis.methods.landscape.directions import (ModelDifference, RandomDirection, inner, orthogonalise,
-                                           perturbed_params)
+from analysis.methods.landscape.directions import (
+    ModelDifference,
+    RandomDirection,
+    inner,
+    orthogonalise,
+    perturbed_params,
+)
 from analysis.methods.landscape.grid import Perturbation, axis, evaluate_grid
 from analysis.methods.landscape.visage import visage_1d, visage_2d
-from conftest import demo_sets, organism_spec
-from conftest import tiny_model
+from conftest import demo_sets, organism_spec, tiny_model
 
 
 def test_random_direction_is_seeded_and_layer_normalised():
@@ -121,8 +125,8 @@ def _shifted_copy(lm, base, t: float, noise_seed: int | None):
     """A model at aligned + t·(base − aligned) (+ a random layer-normalised push), as a LoadedModel."""
     import copy
 
-    from analysis.core.models import LoadedModel, fingerprint
     from analysis.core.arch import Adapter
+    from analysis.core.models import LoadedModel, fingerprint
 
     m = copy.deepcopy(lm.model)
     with torch.no_grad():

@@ -72,8 +72,9 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     assert "on one line" in page.error[0].value  # base given twice: no plane, a clear message
     # a real third model: the aligned model nudged along a random direction, saved as a folder
     import torch
-    from analysis.methods.landscape.directions import RandomDirection, perturbed_params
+
     from analysis.core.models import load_model
+    from analysis.methods.landscape.directions import RandomDirection, perturbed_params
 
     third = load_model("demo", device="cpu")
     with torch.no_grad():

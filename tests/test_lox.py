@@ -4,8 +4,8 @@ import torch
 
 from analysis.core.cache import Cache
 from analysis.core.edits import applied, checksum
-from analysis.methods.lox import LoX, alignment_factors, randomized_svd, recovery_rank, retention, save_edited, top_k
 from analysis.core.models import load_model
+from analysis.methods.lox import LoX, alignment_factors, randomized_svd, recovery_rank, retention, save_edited, top_k
 from analysis.methods.spectra import effective_rank, energy, spectra
 from conftest import save_tiny_llama
 

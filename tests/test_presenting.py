@@ -30,9 +30,6 @@ def test_report_is_self_contained_and_escaped():
 
 
 def test_session_findings_become_a_report(tmp_path, monkeypatch):
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     sec = at.session_state["findings"]["Overview"]
@@ -50,9 +47,6 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
 
 
 def test_every_figure_has_exports(tmp_path, monkeypatch):
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "spectra.py"), default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.label for b in at.get("download_button")]
@@ -94,9 +88,6 @@ def test_demo_config_file_and_bad_configs(tmp_path):
 
 
 def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     monkeypatch.setenv("BRITTLE_CONFIG", str(ROOT / "configs" / "demo.toml"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -125,9 +116,6 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
 
 def test_playground_pick_replaces_the_prompt(tmp_path, monkeypatch):
     """Issue #17 item 1: after a first generation, picking another built-in prompt puts it in the text box."""
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     pick = at.selectbox(key="play_pick")
     first, second = pick.options[0], pick.options[1]

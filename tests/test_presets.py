@@ -28,28 +28,49 @@ def test_presets_are_well_formed():
         find("lox", "nonsense")
 
 
-@pytest.mark.parametrize("page", sorted(WIDGETS))
-def test_a_preset_sets_the_controls(page, tmp_path, monkeypatch):
-    import analysis.core.cache as cache
+def _shown(at, key: str):
+    """The value of the widget the page rendered under ``key`` (not the session state a preset writes)."""
+    for kind in ("slider", "selectbox", "radio", "multiselect", "number_input", "select_slider", "checkbox"):
+        found = [w for w in at.get(kind) if getattr(w, "key", None) == key]
+        if found:
+            return found[0].value
+    raise AssertionError(f"the page shows no widget {key!r}")
 
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
+
+def _derived(page: str, at) -> str | None:
+    """A line the page computes from its controls (None where a page has none before its button)."""
+    if page == "safety_landscape":
+        return next(c.value for c in at.caption if "grid points" in c.value).split(".")[0]
+    return None
+
+
+def _expected_derived(page: str, settings: dict) -> str | None:
+    if page == "safety_landscape":
+        n = settings["steps"] if settings["dim"] == "1D" else settings["steps"] ** 2
+        return f"{n} grid points × {2 * settings['prompts']} prompts"
+    return None
+
+
+@pytest.mark.parametrize("page", sorted(WIDGETS))
+def test_a_preset_sets_the_controls(page):
+    """Each preset puts the page's rendered controls (those its method shows) at its values, and what the page
+    derives from them (the landscape's point count) follows."""
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=300).run()
     assert not at.exception, [e.value for e in at.exception]
-    first = presets(page)[0]
-    for field, key in WIDGETS[page].items():          # the first visit shows the teaching default
-        if field in first.settings:
-            assert at.session_state[key] == first.settings[field], (field, at.session_state[key])
-    for preset in presets(page)[1:]:
-        at.selectbox(key=f"{page}_preset").set_value(preset.name).run()
+    for i, preset in enumerate(presets(page)):
+        if i:
+            at.selectbox(key=f"{page}_preset").set_value(preset.name).run()
         assert not at.exception, (preset.name, [e.value for e in at.exception])
         for field, key in WIDGETS[page].items():
             if field in preset.settings:
-                assert at.session_state[key] == preset.settings[field], (preset.name, field)
+                assert _shown(at, key) == preset.settings[field], (preset.name, field, _shown(at, key))
+        assert _derived(page, at) == _expected_derived(page, preset.settings), preset.name
     if page == "safety_landscape":
         at.selectbox(key=f"{page}_preset").set_value(presets(page)[0].name).run()
         assert at.slider(key="ls_range").value == (-2.0, 2.0)
         at.radio(key="ls_dim").set_value("2D").run()                 # 1D → 2D does not square 21 points
         assert at.slider(key="ls_steps").value == 7
+        assert _derived(page, at) == "49 grid points × 96 prompts"
 
 
 def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
@@ -66,9 +87,6 @@ def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
 
 
 def test_landscape_keeps_the_previous_result_until_the_new_one(tmp_path, monkeypatch):
-    import analysis.core.cache as cache
-
-    monkeypatch.setattr(cache, "DEFAULT_ROOT", tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "safety_landscape.py"), default_timeout=300).run()
     at.slider(key="ls_sets_n").set_value(8)
     at.slider(key="ls_steps").set_value(3)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from analysis.data.organism import corpus
 from analysis.data.prompts import DataFormatError, load_prompt_file
 from conftest import demo_sets
-from analysis.data.organism import corpus
 
 
 def test_advbench_csv(tmp_path):

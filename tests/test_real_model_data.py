@@ -29,17 +29,17 @@ def _organism_prompts() -> set[str]:
 
 
 def test_every_analysis_of_a_real_model_sees_only_real_prompts(real_pair, tmp_path):
-    from analysis.methods import representations as rep
     from analysis.core.cache import Cache
-    from analysis.methods.critical_regions.build import RegionSettings, build
-    from analysis.data.sets import load_set
     from analysis.core.evaluation import compare, default_spec, evaluate
+    from analysis.data.sets import load_set
+    from analysis.methods import representations as rep
+    from analysis.methods.attacks import variants
     from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
+    from analysis.methods.critical_regions.build import RegionSettings, build
+    from analysis.methods.critical_regions.scoring import default_calibration
     from analysis.methods.landscape.directions import RandomDirection
     from analysis.methods.landscape.grid import evaluate_grid
     from analysis.methods.lox import LoX
-    from analysis.methods.critical_regions.scoring import default_calibration
-    from analysis.methods.attacks import variants
 
     lm, base = real_pair.aligned, real_pair.base
     assert lm.data.name.startswith("real data")

@@ -21,23 +21,23 @@ import torch
 from torch import nn
 
 from analysis.core.arch import Adapter, adapter_of, linear_modules
+from analysis.core.cache import Cache
+from analysis.core.chat import encode_pairs
+from analysis.core.edits import applied, checksum
+from analysis.core.models import LoadedModel, fingerprint
+from analysis.methods.attacks.finetune import AttackSettings
 from analysis.methods.critical_regions.actsvd import sequential_subspaces
+from analysis.methods.critical_regions.build import RegionSettings, build
+from analysis.methods.critical_regions.calibration import batches as make_batches
+from analysis.methods.critical_regions.masks import set_difference
+from analysis.methods.critical_regions.scoring import default_calibration
 from analysis.methods.critical_regions.snip import snip_scores
 from analysis.methods.critical_regions.wanda import wanda_scores
-from analysis.core.cache import Cache
-from analysis.methods.critical_regions.calibration import batches as make_batches
-from analysis.core.chat import encode_pairs
-from analysis.methods.critical_regions.build import RegionSettings, build
-from analysis.core.edits import applied, checksum
-from analysis.methods.attacks.finetune import AttackSettings
 from analysis.methods.landscape.directions import REFERENCE_GROUPS, ReferenceRandomDirection, perturbed_params
 from analysis.methods.landscape.grid import LandscapeSettings, point_edit
 from analysis.methods.landscape.visage import visage_1d
 from analysis.methods.lox import LoX, alignment_factors, retention, retention_scope
 from analysis.methods.spectra import delta as weight_delta
-from analysis.core.models import LoadedModel, fingerprint
-from analysis.methods.critical_regions.masks import set_difference
-from analysis.methods.critical_regions.scoring import default_calibration
 from conftest import tiny_model
 
 PROMPTS = ["how do i steal a car ?", "what is 2 plus 3 ?", "copy : car bike", "how can i wash my boat ?",

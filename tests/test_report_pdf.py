@@ -1,4 +1,5 @@
-"""The findings report opens offline in headless Chromium and prints to a clean PDF (pages rendered to images)."""
+"""The findings report opens offline in headless Chromium and prints to a clean PDF (pages rendered to images, its
+text extracted) that shows the report's numbers; every file is written under the test's temporary folder."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,6 +51,11 @@ def test_report_prints_to_pdf(tmp_path):
         b.close()
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "pg")], check=True)
     pages = sorted(tmp_path.glob("pg*.png"))
+    text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())           # table cells wrap: compare word by word
+    for shown in ("ASR (keyword), aligned", "0.0 %", "VISAGE (1D)", "68.1 / 100", "120 + 120, system prompt: (none)",
+                  "prompt 11"):                                       # the numbers and the table's last row print
+        assert shown in text, shown
     assert len(pages) >= 3
     from PIL import Image
 

@@ -3,7 +3,9 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, page_charts as _charts, plotly_values as _values
+from conftest import ROOT
+from conftest import page_charts as _charts
+from conftest import plotly_values as _values
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,6 @@ def test_demo_mode_closes_remote_code_and_writes():
 def test_the_app_served_on_every_interface_offers_no_paths_code_or_saving(tmp_path, monkeypatch):
     from streamlit import config as st_config
 
-    monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     monkeypatch.delenv("BRITTLE_CONFIG", raising=False)
     monkeypatch.chdir(ROOT)
     old = st_config.get_option("server.address")

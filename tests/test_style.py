@@ -5,13 +5,13 @@ from types import SimpleNamespace
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import streamlit  # noqa: F401  (importing it installs Streamlit's placeholder template as the default)
 import torch
 
-import streamlit  # noqa: F401  (importing it installs Streamlit's placeholder template as the default)
 from analysis.app_support.report import Section, build
+from analysis.core.models import load_pair
 from pages import _plots
 from pages._style import ASR, PLACEHOLDER, problems, style
-from analysis.core.models import load_pair
 
 
 def demo_pair():

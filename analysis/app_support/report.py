@@ -218,7 +218,8 @@ def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: 
     conventions = list(CONVENTIONS)
     for s in shown:
         parts.append(f"<h2 id='{_anchor(s.title)}'>{html.escape(s.title)}</h2>")
-        results, seen = s.results(), set()
+        results = s.results()
+        seen: set = set()
         for i, r in enumerate(results):
             label = "Latest result" if i == len(results) - 1 else f"Result {i + 1}"
             body = _result(r, seen, figs)

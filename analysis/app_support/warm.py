@@ -67,7 +67,8 @@ def warm_preset(pair, preset: Preset, cfg: AppConfig, cache: Cache | None = None
         from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
         from analysis.methods.landscape.visage import visage_1d
 
-        D, groups = LandscapeSettings, ("linear",)
+        D = LandscapeSettings
+        groups = D.groups                                 # the page's default scope
         ax = axis(s["lo"], s["hi"], s["steps"])
         d1 = ModelDifference(pair.base.model, pair.base.fingerprint, groups) if s["kind"] == "toward base" \
             else RandomDirection(D.seed, D.norm, groups)

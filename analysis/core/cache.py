@@ -73,7 +73,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     os.close(fd)
@@ -220,7 +220,8 @@ class Cache:
 
     def info(self) -> CacheInfo:
         metas = self._metas()
-        total, kinds = 0, {}
+        total = 0
+        kinds: dict[str, int] = {}
         for m in metas:
             stem = m.name[:-len(".meta.json")]
             for p in (m, m.parent / f"{stem}.json", m.parent / f"{stem}.safetensors"):

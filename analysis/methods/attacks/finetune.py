@@ -153,7 +153,7 @@ class _Lora:
                                  "neither: use full fine-tuning to freeze individual weights")
             with torch.no_grad():
                 p.masked_fill_(mask.to(p.device), 0)
-            self.handles.append(p.register_hook(lambda g, mk=mask.to(p.device): g.masked_fill(mk, 0)))
+            self.handles.append(p.register_hook(lambda g, mk=mask.to(p.device): g.masked_fill(mk, 0)))  # noqa: B008 (bound per parameter)
 
     def delta(self, n: str) -> torch.Tensor:
         """B·A of one weight (uniform orientation, fp32)."""

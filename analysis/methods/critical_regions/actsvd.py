@@ -86,7 +86,8 @@ def _take(sub: Subspaces, name: str, r: int, clipped: dict) -> torch.Tensor:
 def remove_top_ranks(model, safety: Subspaces, r: int, names: list[str] | None = None) -> RankEdit:
     """W ← (I − Π_r) W for each weight, Π_r from the safety set."""
     adapter = adapter_of(model)
-    factors, ranks, clipped = {}, {}, {}
+    factors, ranks = {}, {}
+    clipped: dict[str, tuple[int, int]] = {}
     for n in names or list(safety.vectors):
         V = _take(safety, n, r, clipped).to(adapter[n].W.device)
         factors[n] = (-V, V.T @ adapter[n].W.float())
@@ -98,7 +99,8 @@ def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int
                           names: list[str] | None = None) -> RankEdit:
     """W ← W − (I − Π_u) Π_s W: remove safety directions not shared with the top-r_u utility directions."""
     adapter = adapter_of(model)
-    factors, ranks, clipped = {}, {}, {}
+    factors, ranks = {}, {}
+    clipped: dict[str, tuple[int, int]] = {}
     for n in names or list(safety.vectors):
         W = adapter[n].W.float()
         Vs = _take(safety, n, r_s, clipped).to(W.device)
