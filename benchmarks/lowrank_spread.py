@@ -23,12 +23,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks._reference import bench_args  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import default_spec, evaluate  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
 from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
 from analysis.methods.critical_regions.scoring import default_calibration  # noqa: E402
+from benchmarks._reference import bench_args  # noqa: E402
 
 
 def delta(edit) -> dict[str, torch.Tensor]:

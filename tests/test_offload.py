@@ -30,10 +30,10 @@ def test_analyses_reading_the_base_convert_per_tensor(demo_pair, tmp_path):
     """Spectra, LoX and token divergence with the base held in another format give the numbers of the base
     brought over first (within bf16 rounding of the base weights)."""
     from analysis.core.cache import Cache
+    from analysis.data.organism.provider import OrganismData
     from analysis.methods.depth import pair_rows, token_divergence
     from analysis.methods.lox import alignment_factors
     from analysis.methods.spectra import spectra
-    from analysis.data.organism.provider import OrganismData
 
     a = demo_pair.aligned
     b16 = _wrap(copy.deepcopy(demo_pair.base.model).to(torch.bfloat16), demo_pair.base, "bf16")
@@ -59,8 +59,8 @@ def test_quantised_judge_loads_and_agrees(tmp_path, organism_tokenizer):
     """8-bit and 4-bit judges (bitsandbytes) load on the CPU, are smaller, and their next-token logits stay
     close to the full-precision judge's; a bad quantisation name is a one-line error."""
     pytest.importorskip("bitsandbytes")
-    from conftest import save_tiny_llama
     from analysis.judging.base import last_logits, load_judge_model
+    from conftest import save_tiny_llama
 
     path = save_tiny_llama(tmp_path / "j", organism_tokenizer, hidden=64)
     full, tok, fp = load_judge_model(str(path), "fp32", "cpu")

@@ -4,8 +4,7 @@ import random
 
 import pytest
 
-from analysis.core.stats import (PairedDifference, Rate, bootstrap_mean_ci, mcnemar_exact, paired_difference_ci,
-                                 wilson)
+from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci, mcnemar_exact, paired_difference_ci, wilson
 
 Z = 1.959963984540054
 

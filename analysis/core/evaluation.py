@@ -189,8 +189,11 @@ class EvalResult:
     def paired(self, other: "EvalResult", metric: str, name_self: str = "A", name_other: str = "B") -> PairedDifference:
         """``other`` − ``self`` on the same prompts for one proportion: the difference in points, its Newcombe
         interval and the exact McNemar p-value. ValueError when the prompts differ or the outcomes are not kept."""
-        gens = (lambda r: [g.prompt for g in (r.benign if metric in ("utility", "over_refusal") else
-                                              r.harmful + r.benign if metric == "degenerate_rate" else r.harmful)])
+        def gens(r: "EvalResult") -> list[str]:
+            replies = (r.benign if metric in ("utility", "over_refusal") else
+                       r.harmful + r.benign if metric == "degenerate_rate" else r.harmful)
+            return [g.prompt for g in replies]
+
         if gens(self) != gens(other):
             raise ValueError(f"{name_self} and {name_other} were not evaluated on the same prompts")
         a, b = self.per_prompt(metric), other.per_prompt(metric)
