@@ -179,11 +179,15 @@ def run_gate(state_key: str, settings, start_label: str, button_key: str) -> boo
 
 
 def progress_bar(label: str):
-    """A progress callback for the backend, drawing a Streamlit progress bar."""
+    """A progress callback for the backend, drawing a Streamlit progress bar with the time left."""
+    from analysis.app_support.runtime import Remaining
+    from pages._runtime import left
+
     bar = st.progress(0.0, text=label)
+    pace = Remaining(None)
 
     def update(frac: float, msg: str) -> None:
-        bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}")
+        bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}{left(frac, pace)}")
 
     return update, bar
 
