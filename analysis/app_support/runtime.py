@@ -19,7 +19,7 @@ from analysis.core.cache import Cache, make_key
 
 SMOOTHING = 0.5                                   # weight of the newest run in the exponential average
 GUESS_UNITS_PER_S = {"cpu": 50.0, "cuda": 250.0}  # a first guess until one run is measured on this machine
-MIN_MEASURED_S = 0.5                              # shorter runs mostly came from the cache: not a measurement
+MIN_MEASURED_S = 0.3                              # shorter runs mostly came from the cache: not a measurement
 _lock = threading.Lock()
 
 
