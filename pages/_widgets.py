@@ -331,7 +331,25 @@ def preset_picker(page: str, keys: dict[str, str]) -> None:
     c1, c2 = st.columns([2, 3])
     c1.selectbox("Presets", names, key=state, on_change=lambda: _apply_preset(page, keys, st.session_state[state]),
                  help="set the controls below to a setting that shows one effect on the demo pair")
-    c2.caption(next(p.description for p in options if p.name == st.session_state[state]))
+    c2.caption(preset_caption(next(p for p in options if p.name == st.session_state[state])))
+
+
+def preset_caption(preset) -> str:
+    """The preset's caption, its quoted numbers read from its cached result (kept once found)."""
+    from analysis.app_support.presets import caption
+    from analysis.app_support.warm import cached_numbers
+
+    pair = current_pair(show_errors=False)
+    if pair is None or not preset.quote:
+        return caption(preset, None)
+    key = ("_preset_numbers", preset.page, preset.name, pair.aligned.fingerprint)
+    found = st.session_state.setdefault("_preset_numbers", {})
+    if key not in found:
+        numbers = cached_numbers(pair, preset, config())
+        if numbers is None:
+            return caption(preset, None)
+        found[key] = numbers
+    return caption(preset, found[key])
 
 
 def reply_table(columns: dict[str, list], key: str, n_full: int = 6) -> None:
