@@ -103,6 +103,18 @@ def report_html(pair: dict[str, str], settings: dict[str, str]) -> str:
     return build("Alignment brittleness: findings", pair, settings, list(findings().values()))
 
 
+def report_sidebar() -> None:
+    """The sidebar's Report section. It stays while the model path is wrong: results already computed in this
+    session stay reachable (the report names the pair they were computed on)."""
+    meta = st.session_state.get("_report_meta")
+    if meta is None and not any(not s.empty() or s.runs for s in findings().values()):
+        return
+    pair, settings = meta or ({}, {})
+    with st.sidebar:
+        st.header("Report")
+        report_button(pair, settings)
+
+
 def report_button(pair: dict[str, str], settings: dict[str, str]) -> None:
     """Sidebar button: the whole session's findings as one self-contained HTML file."""
     snapshot = findings()

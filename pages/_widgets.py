@@ -86,13 +86,11 @@ def sidebar() -> None:
             for role, lm in pair.models().items():
                 st.caption(f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
                            f"· `{lm.fingerprint}`")
-        if pair is not None:
-            from pages._export import report_button
-
-            st.header("Report")
-            report_button({role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
-                                 f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
-                          {"device": pair.aligned.device, "launch config": cfg.source or "(defaults)"})
+        if pair is not None:   # the report describes the last pair that loaded (app.py draws its button)
+            st.session_state["_report_meta"] = (
+                {role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
+                       f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
+                {"device": str(pair.aligned.device), "launch config": cfg.source or "(defaults)"})
         st.header("Cache")
         info = Cache().info()
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
