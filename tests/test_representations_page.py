@@ -31,7 +31,7 @@ def test_views_and_probes_render(page):
     assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
     slider = page.select_slider(key="rp_layer")           # the slider names the layer as its plot does
     assert slider.options[0] == "emb." and slider.options[-1] == "after layer 3"
-    assert f"aligned: residual stream {slider.options[slider.options.index('after layer 3')]}, PCA" in charts
+    assert slider.options[slider.value] == "after layer 3"   # its value is the boundary the charts above show
 
 
 def test_umap_colour_by_refusal_and_an_edited_model(page):
