@@ -39,7 +39,7 @@ MARGIN = dict(l=80, r=30, t=90, b=70)
 TOOLBAR_PX = 38        # the band at the top where Streamlit's and Plotly's toolbars float over a chart
 TITLE_PX = 30          # one title line (18 px font) and its gap to the legend or the plot
 LEGEND_ROW_PX = 24
-TITLE_INSET_PX = 16    # the title's distance from the figure's left edge (never flush against it)
+TITLE_INSET_PX = 16    # the least distance of the title from the figure's left edge (it starts where the plot does)
 EXPORT_SIZES = {"projector": (1280, 720), "slide": (1920, 1080)}
 
 
@@ -113,7 +113,7 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
     """The house style: template, title (it also names the export file), axis titles with units, margins."""
     show = legend and len(fig.data) > 1
     top = TOOLBAR_PX + TITLE_PX + (LEGEND_ROW_PX * legend_lines(fig) if show else 0)
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xref="container", xanchor="left", y=1.0,
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xref="paper", xanchor="left", y=1.0,
                                                     yref="container", yanchor="top",
                                                     pad=dict(t=TOOLBAR_PX, l=TITLE_INSET_PX)),
                       showlegend=show, margin={**MARGIN, "t": top})
@@ -176,7 +176,8 @@ def layout_problems(fig: go.Figure | dict) -> list[str]:
     pad = title.get("pad") or {}
     if pad.get("t", 0) < TOOLBAR_PX or title.get("yref") != "container":
         out.append("title may sit under the chart toolbar")
-    if title.get("xanchor") == "left" and pad.get("l", 0) < TITLE_INSET_PX and title.get("x", 0) <= 0.01:
+    if title.get("xref", "container") == "container" and title.get("xanchor") == "left" \
+            and pad.get("l", 0) < TITLE_INSET_PX and title.get("x", 0) <= 0.01:
         out.append("title flush against the left edge")
     top = (layout.get("margin") or {}).get("t", 0)
     if top < pad.get("t", 0) + TITLE_PX:

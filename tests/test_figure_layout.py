@@ -36,7 +36,7 @@ def test_every_figure_keeps_its_title_clear_of_the_toolbar_and_the_edge():
 
 def test_layout_problems_sees_an_old_style_title():
     f = _band()
-    f.update_layout(title=dict(pad=dict(t=12, l=0)), margin=dict(t=60))
+    f.update_layout(title=dict(xref="container", pad=dict(t=12, l=0)), margin=dict(t=60))
     found = layout_problems(f)
     assert any("toolbar" in p for p in found) and any("left edge" in p for p in found)
 
