@@ -25,26 +25,28 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load_test import CHROMIUM, start_server  # noqa: E402
 
-MAIN = '[data-testid="stMain"]'
+MAIN = '[data-testid="stMain"] [data-testid="stElementContainer"]:not([data-stale="true"])'   # this run's elements
 CHART = f"{MAIN} .js-plotly-plot"
+RUNNING = '[data-testid="stStatusWidget"]'     # the "Running… / Stop" widget, shown while the page computes
 
 
 @dataclass(frozen=True)
 class Step:
     link: str            # the sidebar link
+    page: str            # the page's key in pages/_catalog.PAGES (its title shows first)
     button: str | None   # the start button, where the page waits for a click
     result: str          # a CSS selector or "text=…" that shows the result
 
 
 WALK = [
-    Step("Overview / playground", None, f'{MAIN} [data-testid="stDataFrame"]'),
-    Step("Critical regions", "Prune region and compare", "text=removed"),
-    Step("Safety landscape", "Compute landscape", "text=VISAGE · system prompt"),
-    Step("Rank spectra", None, CHART),
-    Step("LoX", None, f'{MAIN} [data-testid="stMetric"]'),
-    Step("Attack lab", "Run attacks", CHART),
-    Step("Representations", None, CHART),
-    Step("Alignment depth", None, CHART),
+    Step("Overview / playground", "overview", None, f'{MAIN} [data-testid="stDataFrame"]'),
+    Step("Critical regions", "critical_regions", "Prune region and compare", "text=removed"),
+    Step("Safety landscape", "safety_landscape", "Compute landscape", "text=VISAGE · system prompt"),
+    Step("Rank spectra", "spectra", None, CHART),
+    Step("LoX", "lox", None, f'{MAIN} [data-testid="stMetric"]'),
+    Step("Attack lab", "attack_lab", "Run attacks", CHART),
+    Step("Representations", "representations", None, CHART),
+    Step("Alignment depth", "alignment_depth", None, CHART),
 ]
 
 TITLE_CHECK = """() => {
@@ -73,9 +75,19 @@ def title_problems(page) -> list[str]:
     return out
 
 
-def _wait(page, selector: str, timeout_s: float) -> None:
-    loc = page.get_by_text(selector[5:]).first if selector.startswith("text=") else page.locator(selector).first
-    loc.wait_for(timeout=timeout_s * 1000)
+def _wait(page, step: Step, timeout_s: float) -> None:
+    """Until the step's page shows its title, then its result, and has finished computing."""
+    from pages._catalog import PAGES
+
+    ms = timeout_s * 1000
+    page.get_by_role("heading", name=PAGES[step.page].title, exact=True).first.wait_for(timeout=ms)
+    if step.button:
+        page.get_by_role("button", name=step.button).click(timeout=ms)
+    sel = step.result
+    (page.locator(MAIN).get_by_text(sel[5:]).first if sel.startswith("text=") else page.locator(sel).first) \
+        .wait_for(timeout=ms)
+    page.wait_for_timeout(300)
+    page.locator(RUNNING).wait_for(state="hidden", timeout=ms)
 
 
 def walk(url: str, timeout_s: float, shots: Path | None, width: int = 1280, height: int = 720) -> list[dict]:
@@ -94,9 +106,7 @@ def walk(url: str, timeout_s: float, shots: Path | None, width: int = 1280, heig
             try:
                 if step.link != WALK[0].link:
                     side.get_by_role("link", name=step.link, exact=True).click()
-                if step.button:
-                    page.get_by_role("button", name=step.button).click(timeout=timeout_s * 1000)
-                _wait(page, step.result, timeout_s)
+                _wait(page, step, timeout_s)
                 took = time.perf_counter() - t
                 page.wait_for_timeout(500)                       # let the charts draw their titles
                 problems += title_problems(page)
