@@ -80,7 +80,7 @@ def _wait(page, step: Step, timeout_s: float) -> None:
     from pages._catalog import PAGES
 
     ms = timeout_s * 1000
-    page.get_by_role("heading", name=PAGES[step.page].title, exact=True).first.wait_for(timeout=ms)
+    page.get_by_role("heading", name=PAGES[step.page].title).first.wait_for(timeout=ms)
     if step.button:
         page.get_by_role("button", name=step.button).click(timeout=ms)
     sel = step.result
