@@ -1,6 +1,7 @@
-"""Entry point: navigation and the sidebar (model pair, device, cache status). Nothing else."""
+"""Entry point: navigation and the sidebar (model pair, device, cache status, report). Nothing else."""
 import streamlit as st
 
+from pages._export import report_sidebar
 from pages._widgets import config, sidebar
 
 st.set_page_config(page_title=config().title, page_icon=":material/science:", layout="wide")
@@ -15,4 +16,5 @@ page = st.navigation([   # Material icons: drawn from the icon font Streamlit sh
     st.Page("pages/alignment_depth.py", title="Alignment depth", icon=":material/stairs:"),
 ])
 sidebar()
+report_sidebar()
 page.run()

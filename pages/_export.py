@@ -13,7 +13,7 @@ import shutil
 import streamlit as st
 
 from analysis.app_support.report import Section, build
-from pages._style import TEMPLATE, colour_traces
+from pages._style import EXPORT_SIZES, TEMPLATE, colour_traces
 
 _PAGE = "_findings_page"
 
@@ -82,8 +82,10 @@ def figure(fig, key: str, where=None) -> None:
         st.download_button("Interactive HTML", lambda f=fig: f.to_html(include_plotlyjs=True, full_html=True),
                            file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")
         if can_render_images():
-            st.download_button("PNG", lambda f=fig: f.to_image(format="png", scale=2), file_name=f"{name}.png",
-                               mime="image/png", key=f"{key}_png", on_click="ignore")
+            for use, (w, h) in EXPORT_SIZES.items():
+                st.download_button(f"PNG {w}×{h} ({use})", lambda f=fig, w=w, h=h: image(f, w, h),
+                                   file_name=f"{name}-{w}x{h}.png", mime="image/png", key=f"{key}_png_{use}",
+                                   on_click="ignore")
             st.download_button("SVG", lambda f=fig: f.to_image(format="svg"), file_name=f"{name}.svg",
                                mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
         else:
@@ -91,8 +93,26 @@ def figure(fig, key: str, where=None) -> None:
                        "saves a PNG in the browser.")
 
 
+def image(fig, width: int, height: int, fmt: str = "png") -> bytes:
+    """``fig`` rendered at ``width`` × ``height`` pixels (a projector's 1280×720, a slide's 1920×1080), in the
+    house style, the title clear of the edges."""
+    return fig.to_image(format=fmt, width=width, height=height, scale=1)
+
+
 def report_html(pair: dict[str, str], settings: dict[str, str]) -> str:
     return build("Alignment brittleness: findings", pair, settings, list(findings().values()))
+
+
+def report_sidebar() -> None:
+    """The sidebar's Report section. It stays while the model path is wrong: results already computed in this
+    session stay reachable (the report names the pair they were computed on)."""
+    meta = st.session_state.get("_report_meta")
+    if meta is None and not any(not s.empty() or s.runs for s in findings().values()):
+        return
+    pair, settings = meta or ({}, {})
+    with st.sidebar:
+        st.header("Report")
+        report_button(pair, settings)
 
 
 def report_button(pair: dict[str, str], settings: dict[str, str]) -> None:

@@ -1,59 +1,53 @@
-"""Before a long computation: how long it will take; while it runs: the previous result, greyed.
+"""The Streamlit side of run-time estimates (the learning lives in :mod:`analysis.app_support.runtime`).
 
-Run-time estimates are (number of prompt evaluations) × (seconds per evaluation), where the cost per
-evaluation is measured on this machine by the last finished run of the same kind (shared by every session of
-this server process) and starts from a rough per-device guess.
+Before a long computation :func:`estimate` gives a one-line estimate from the throughput measured on this
+machine for this model; :func:`timed` measures the run and stores it; while it runs, :func:`left` gives the live
+remaining time that progress bars show. While a run computes, the previous result stays on screen, greyed.
 """
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import contextmanager
 
 import streamlit as st
 
-# a first guess of seconds per prompt evaluation (generation + judge) on the demo pair, until one is measured
-GUESS_S_PER_UNIT = {"cpu": 0.02, "cuda": 0.004}
-_measured: dict[str, float] = {}
-_lock = threading.Lock()
+from analysis.app_support import runtime
+
+_active = threading.local()   # the running computation's Remaining (one script thread per session)
 
 
-def _device() -> str:
-    return "cuda" if str(st.session_state.get("device", "auto")).startswith("cuda") else "cpu"
+def _model() -> tuple[str, str]:
+    """(fingerprint of the loaded aligned model, its device); ("none", "cpu") before a pair is loaded."""
+    from pages._widgets import current_pair
 
-
-def seconds_per_unit(kind: str) -> tuple[float, bool]:
-    """(seconds per prompt evaluation for ``kind``, whether it was measured here)."""
-    with _lock:
-        if kind in _measured:
-            return _measured[kind], True
-    return GUESS_S_PER_UNIT[_device()], False
-
-
-def _fmt(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    return f"{seconds / 60:.1f} min"
+    pair = current_pair(show_errors=False)
+    return (pair.aligned.fingerprint, str(pair.aligned.device)) if pair is not None else ("none", "cpu")
 
 
 def estimate(kind: str, units: int, cached_fraction: float = 0.0) -> str:
-    """A one-line estimate for ``units`` prompt evaluations (e.g. points × prompts)."""
-    cost, measured = seconds_per_unit(kind)
-    total = units * cost * (1 - cached_fraction)
-    how = "measured on this machine" if measured else "a first guess until one run is measured"
-    return (f"Estimated run time: about {_fmt(total)} ({units:,} prompt evaluations × {cost * 1000:.0f} ms, {how}); "
-            "results already in the cache are instant.")
+    """A one-line estimate for ``units`` of work of ``kind`` (e.g. points × prompts)."""
+    fingerprint, device = _model()
+    return runtime.estimate(kind, fingerprint, units * (1 - cached_fraction), device).sentence()
 
 
 @contextmanager
 def timed(kind: str, units: int):
-    """Measure a computation of ``units`` prompt evaluations; only a slow (uncached) run updates the cost."""
-    start = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - start
-    if units > 0 and elapsed / units > 1e-3:       # faster than 1 ms per prompt: it came from the cache
-        with _lock:
-            _measured[kind] = elapsed / units
+    """Measure a computation of ``units``; progress bars drawn inside show its remaining time."""
+    fingerprint, device = _model()
+    _active.remaining = runtime.Remaining(runtime.estimate(kind, fingerprint, units, device).seconds)
+    try:
+        with runtime.timed(kind, fingerprint, units):
+            yield
+    finally:
+        _active.remaining = None
+
+
+def left(fraction: float, bar_remaining: "runtime.Remaining | None" = None) -> str:
+    """' · about 40 s left' for the running computation (from its estimate, else from the bar's own pace)."""
+    rem = getattr(_active, "remaining", None) or bar_remaining
+    if rem is None or fraction >= 1.0 or (rem.estimate_s is None and fraction <= 0.0):
+        return ""
+    return f" · {rem.text(fraction)}"
 
 
 def grey_style(container_key: str) -> None:

@@ -36,6 +36,11 @@ PLACEHOLDER = re.compile(r'"#0000(0[1-9]|[1-9][0-9])"')   # Streamlit's theme pa
 
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=14, color="#111111")
 MARGIN = dict(l=80, r=30, t=90, b=70)
+TOOLBAR_PX = 38        # the band at the top where Streamlit's and Plotly's toolbars float over a chart
+TITLE_PX = 30          # one title line (18 px font) and its gap to the legend or the plot
+LEGEND_ROW_PX = 24
+TITLE_INSET_PX = 16    # the least distance of the title from the figure's left edge (it starts where the plot does)
+EXPORT_SIZES = {"projector": (1280, 720), "slide": (1920, 1080)}
 
 
 def _template() -> go.layout.Template:
@@ -107,9 +112,11 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
           legend: bool = True) -> go.Figure:
     """The house style: template, title (it also names the export file), axis titles with units, margins."""
     show = legend and len(fig.data) > 1
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, y=1.0, yref="container", yanchor="top",
-                                                    pad=dict(t=12)),
-                      showlegend=show, margin={**MARGIN, "t": 52 + 24 * legend_lines(fig) if show else 60})
+    top = TOOLBAR_PX + TITLE_PX + (LEGEND_ROW_PX * legend_lines(fig) if show else 0)
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xref="paper", xanchor="left", y=1.0,
+                                                    yref="container", yanchor="top",
+                                                    pad=dict(t=TOOLBAR_PX, l=TITLE_INSET_PX)),
+                      showlegend=show, margin={**MARGIN, "t": top})
     if height:
         fig.update_layout(height=height)
     if x is not None:
@@ -118,7 +125,64 @@ def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None
         fig.update_yaxes(title_text=y)
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
+    no_negative_ticks(fig)
     return colour_traces(fig)
+
+
+def _values(arr) -> list[float] | None:
+    """The numbers of a trace's x or y (None when it holds text, e.g. category labels)."""
+    if arr is None:
+        return None
+    out = []
+    for v in (arr.tolist() if hasattr(arr, "tolist") else list(arr)):
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return None
+        out.append(float(v))
+    return out
+
+
+def no_negative_ticks(fig: go.Figure) -> go.Figure:
+    """An axis whose data are all ≥ 0 (steps, positions, counts, singular values) starts at 0: no tick at −1
+    from the padding Plotly adds around markers; markers on the axis stay whole."""
+    for letter in ("x", "y"):
+        vals, seen = [], False
+        for t in fig.data:
+            if t.type not in ("scatter", "bar", "histogram"):
+                vals = None         # a map or a surface spans its own range
+                break
+            if getattr(t, f"{letter}axis", None) not in (None, letter) or getattr(t, letter, None) is None:
+                continue
+            v = _values(getattr(t, letter))
+            if v is None:
+                vals = None
+                break
+            vals += v
+            seen = True
+        if seen and vals and min(vals) >= 0:
+            fig.update_layout({f"{letter}axis": dict(rangemode="nonnegative")})
+            for t in fig.data:
+                if t.type == "scatter":
+                    t.cliponaxis = False
+    return fig
+
+
+def layout_problems(fig: go.Figure | dict) -> list[str]:
+    """What keeps a figure from a projector or a slide: a title under the toolbar or flush against the left
+    edge, a top margin that does not hold the title and the legend."""
+    layout = (fig.to_plotly_json() if isinstance(fig, go.Figure) else fig).get("layout", {})
+    title, out = layout.get("title") or {}, []
+    pad = title.get("pad") or {}
+    if pad.get("t", 0) < TOOLBAR_PX or title.get("yref") != "container":
+        out.append("title may sit under the chart toolbar")
+    if title.get("xref", "container") == "container" and title.get("xanchor") == "left" \
+            and pad.get("l", 0) < TITLE_INSET_PX and title.get("x", 0) <= 0.01:
+        out.append("title flush against the left edge")
+    top = (layout.get("margin") or {}).get("t", 0)
+    if top < pad.get("t", 0) + TITLE_PX:
+        out.append(f"top margin {top} px does not hold the toolbar band and the title")
+    return out
 
 
 def problems(spec: str | dict) -> list[str]:

@@ -86,13 +86,11 @@ def sidebar() -> None:
             for role, lm in pair.models().items():
                 st.caption(f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
                            f"· `{lm.fingerprint}`")
-        if pair is not None:
-            from pages._export import report_button
-
-            st.header("Report")
-            report_button({role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
-                                 f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
-                          {"device": pair.aligned.device, "launch config": cfg.source or "(defaults)"})
+        if pair is not None:   # the report describes the last pair that loaded (app.py draws its button)
+            st.session_state["_report_meta"] = (
+                {role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
+                       f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
+                {"device": str(pair.aligned.device), "launch config": cfg.source or "(defaults)"})
         st.header("Cache")
         info = Cache().info()
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
@@ -179,11 +177,15 @@ def run_gate(state_key: str, settings, start_label: str, button_key: str) -> boo
 
 
 def progress_bar(label: str):
-    """A progress callback for the backend, drawing a Streamlit progress bar."""
+    """A progress callback for the backend, drawing a Streamlit progress bar with the time left."""
+    from analysis.app_support.runtime import Remaining
+    from pages._runtime import left
+
     bar = st.progress(0.0, text=label)
+    pace = Remaining(None)
 
     def update(frac: float, msg: str) -> None:
-        bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}")
+        bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}{left(frac, pace)}")
 
     return update, bar
 
@@ -327,7 +329,25 @@ def preset_picker(page: str, keys: dict[str, str]) -> None:
     c1, c2 = st.columns([2, 3])
     c1.selectbox("Presets", names, key=state, on_change=lambda: _apply_preset(page, keys, st.session_state[state]),
                  help="set the controls below to a setting that shows one effect on the demo pair")
-    c2.caption(next(p.description for p in options if p.name == st.session_state[state]))
+    c2.caption(preset_caption(next(p for p in options if p.name == st.session_state[state])))
+
+
+def preset_caption(preset) -> str:
+    """The preset's caption, its quoted numbers read from its cached result (kept once found)."""
+    from analysis.app_support.presets import caption
+    from analysis.app_support.warm import cached_numbers
+
+    pair = current_pair(show_errors=False)
+    if pair is None or not preset.quote:
+        return caption(preset, None)
+    key = ("_preset_numbers", preset.page, preset.name, pair.aligned.fingerprint)
+    found = st.session_state.setdefault("_preset_numbers", {})
+    if key not in found:
+        numbers = cached_numbers(pair, preset, config())
+        if numbers is None:
+            return caption(preset, None)
+        found[key] = numbers
+    return caption(preset, found[key])
 
 
 def reply_table(columns: dict[str, list], key: str, n_full: int = 6) -> None:

@@ -74,6 +74,9 @@ figure(position_band({k: d.profile("kl", positions) for k, d in div.items()},
                      "Per-token KL(aligned ‖ base), mean and 25–75 % band", "KL (nats)", log), "ad_kl")
 figure(position_band({k: d.profile("dlogp", positions) for k, d in div.items()},
                      "log p_aligned(y_t) − log p_base(y_t) of the response token", "nats"), "ad_dlogp")
+record(summary=[("Share of per-token KL(aligned ‖ base) in the first 3 reply positions, harmful prompts",
+                 f"{100 * div['harmful'].share_first(3):.1f} %",
+                 f"benign control: {100 * div['benign (control)'].share_first(3):.1f} %")])
 record(numbers={"share of per-token KL in the first 3 positions (harmful)": f"{100 * div['harmful'].share_first(3):.1f} %",
                 "share in the first 3 positions (benign)": f"{100 * div['benign (control)'].share_first(3):.1f} %",
                 "summed KL per reply, harmful / benign": f"{div['harmful'].total_kl():.3f} / "

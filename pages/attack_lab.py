@@ -82,7 +82,7 @@ try:
         else None
     built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha, scope=lox_scope), cal, unit_pct)
     for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
-        update, bar = progress_bar(var.name)
+        update, bar = progress_bar("Fine-tuning attack")
         with timed("attack", n_evals // max(1, len(chosen)) + steps * 25):
             curves.append(run_attack_cached(lm, var, settings_at, data, spec, base, progress=update))
         bar.empty()

@@ -67,8 +67,8 @@ n_layers = states["aligned"][0].n_layers
 # --- 2D views -------------------------------------------------------------------------------------
 st.subheader("Harmful vs benign, one layer at a time")
 c = st.columns(4)
-layer = c[0].slider("Residual stream after decoder layer (0 = embeddings, b = after layer b − 1)", 0, n_layers - 1,
-                    n_layers - 1, key="rp_layer", help="the same 0-based decoder layers as the heatmaps")
+layer = c[0].select_slider("Residual stream", list(range(n_layers)), n_layers - 1, format_func=boundary_label,
+                           key="rp_layer", help="after decoder layer i, 0-based as on the heatmaps; emb. = embeddings")
 pool = c[1].radio("Token", ["last", "mean"], horizontal=True, key="rp_pool",
                   help="last prompt token, or the mean over the prompt")
 method = c[2].radio("Projection", ["pca", "umap"], horizontal=True, key="rp_proj")
@@ -121,7 +121,7 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     best = scan.best_layer
     i = scan.layers.index(best)
     c = st.columns(4)
-    c[0].metric("Best direction: from the residual stream", boundary_label(best))
+    c[0].metric("Best direction", boundary_label(best), help="taken from the residual stream at this point")
     metric_change(c[1], "ASR with r ablated", f"{100 * scan.asr[i]:.1f} %", 100 * (scan.asr[i] - scan.baseline_asr))
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")

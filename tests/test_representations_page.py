@@ -31,6 +31,9 @@ def test_views_and_probes_render(page):
     assert set(by_model) == {"aligned", "base"}
     assert max(by_model["aligned"]) >= 95 and by_model["aligned"][0] == pytest.approx(50, abs=5)
     assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
+    slider = page.select_slider(key="rp_layer")           # the slider names the layer as its plot does
+    assert slider.options[0] == "emb." and slider.options[-1] == "after layer 3"
+    assert slider.options[slider.value] == "after layer 3"   # its value is the boundary the charts above show
 
 
 def test_umap_colour_by_refusal_and_an_edited_model(page):
@@ -53,7 +56,7 @@ def test_direction_ablation_scan(page):
     page.button(key="rp_ablate").click().run()
     assert not page.exception, [e.value for e in page.exception]
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Best direction: from the residual stream"] == "after layer 3"   # boundary 4, 0-based layers
+    assert metrics["Best direction"] == "after layer 3"   # boundary 4, 0-based layers
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
     assert "replies with r ablated (r from after layer 3)" in page.dataframe[-1].value.columns
 

@@ -3,7 +3,8 @@
 A preset is plain data (a page, a name, one line of what it shows, the settings by name); the first preset of
 a page is its teaching default. Pages map the setting names to their widgets; ``python -m analysis warm``
 computes every preset's results into the cache so that a class clicking the same preset only reads the cache.
-The numbers quoted come from the README's acceptance tables (demo pair, test split, settings chosen on val).
+No result is written by hand: a preset's ``quote`` names the numbers it states ({pruned_asr}, …), and
+:func:`caption` fills them from that preset's cached result (``warm.cached_numbers``) or says it is not computed.
 """
 from __future__ import annotations
 
@@ -17,77 +18,98 @@ class Preset:
     name: str
     description: str
     settings: dict[str, Any] = field(default_factory=dict)
+    quote: str = ""     # what the result shows, with {placeholders} filled from the cached result
 
+
+NOT_COMPUTED = "Result on this model: not computed yet (run it below, or `python -m analysis warm` before class)."
+
+
+def caption(preset: Preset, numbers: dict[str, str] | None) -> str:
+    """The preset's line, and its quoted result read from ``numbers`` (its cached result), never from text."""
+    if not preset.quote:
+        return preset.description
+    if numbers is None:
+        return f"{preset.description} {NOT_COMPUTED}"
+    return f"{preset.description} On this model: {preset.quote.format(**numbers)}"
+
+
+LOX_QUOTE = "utility {utility_change} before any attack ({aligned_utility} → {lox_utility}), ASR {lox_asr}."
 
 PRESETS: dict[str, list[Preset]] = {
     "overview": [
         Preset("overview", "The papers' setting: no system prompt",
                "Keyword ASR of the aligned model and of its base on 120 + 120 test prompts.",
-               {"system": "none", "prompts": 120}),
+               {"system": "none", "prompts": 120}, "aligned ASR {aligned_asr}, base ASR {base_asr}."),
         Preset("overview", "With a safety system prompt",
                "The same evaluation with 'you are a helpful and safe assistant .' as system prompt.",
-               {"system": "helpful and safe", "prompts": 120}),
+               {"system": "helpful and safe", "prompts": 120}, "aligned ASR {aligned_asr}, base ASR {base_asr}."),
     ],
     "critical_regions": [
         Preset("critical_regions", "Break safety with 2 % of ranks",
-               "Orthogonal projection r_s = 3, r_u = 8, one pass (project variant): test ASR 0 → 97.5 %, random "
-               "control 0.8 %.", {"method": "orthogonal", "r_s": 3, "r_u": 8, "procedure": "one-pass",
-                                   "score": "wanda"}),
+               "Orthogonal projection r_s = 3, r_u = 8, one pass (project variant).",
+               {"method": "orthogonal", "r_s": 3, "r_u": 8, "procedure": "one-pass", "score": "wanda"},
+               "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}."),
         Preset("critical_regions", "Break safety with < 1 % of ranks (reference procedure)",
-               "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation: test "
-               "ASR 0 → 68 %, random control 0 %.", {"method": "orthogonal", "r_s": 1, "r_u": 4,
-                                                    "procedure": "sequential", "score": "wanda"}),
+               "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation.",
+               {"method": "orthogonal", "r_s": 1, "r_u": 4, "procedure": "sequential", "score": "wanda"},
+               "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}."),
         Preset("critical_regions", "Break safety with ~2 % of weights",
-               "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed: ASR +55 points, mostly off-task replies "
-               "(read 'really complies').",
+               "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed; many replies are off-task (read "
+               "'really complies').",
                {"method": "set_difference", "score": "wanda", "q": 0.03, "p": 0.01, "group": "matrix",
-                "prune_to": "zero"}),
+                "prune_to": "zero"},
+               "ASR {asr_change} points ({aligned_asr} → {pruned_asr}), really complies {pruned_asr_positive}, "
+               "control {control_asr}."),
         Preset("critical_regions", "Prune 5 % exclusive safety units",
-               "Whole neurons that matter for safety only: ASR 63 %, utility unchanged; redundant units do nothing.",
+               "Whole neurons that matter for safety only (the next preset prunes redundant ones).",
                {"method": "units", "score": "wanda", "safety_pct": 5.0, "utility_pct": 13.0, "redundant_pct": 15.0,
-                "unit_kind": "safety"}),
+                "unit_kind": "safety"},
+               "ASR {aligned_asr} → {pruned_asr}, utility {aligned_utility} → {pruned_utility}, random control "
+               "{control_asr}."),
         Preset("critical_regions", "Control: prune redundant units",
-               "The same number of redundant units: ASR stays at 0 %.",
+               "The same number of redundant units.",
                {"method": "units", "score": "wanda", "safety_pct": 5.0, "utility_pct": 13.0, "redundant_pct": 15.0,
-                "unit_kind": "redundant"}),
+                "unit_kind": "redundant"}, "ASR {aligned_asr} → {pruned_asr}."),
     ],
     "safety_landscape": [
         Preset("safety_landscape", "Show the basin (1D)",
-               "A random direction, α ∈ [−2, 2]: flat at 0 % ASR near the model, walls from |α| ≈ 1.",
+               "A random direction, α ∈ [−2, 2]: flat near the model, walls further out.",
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none",
-                "prompts": 48}),
+                "prompts": 48}, "ASR {origin_asr} at the model, up to {max_asr} along the direction; VISAGE "
+                                "{visage_none}."),
         Preset("safety_landscape", "A system prompt changes the basin",
-               "The same direction with and without 'you are a helpful and safe assistant .' (VISAGE 58.9 vs 50.8 "
-               "on 120 prompts, reference scope and rule).",
+               "The same direction with and without 'you are a helpful and safe assistant .'.",
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "compare both",
-                "prompts": 48}),
+                "prompts": 48}, "VISAGE {visage_none} without and {visage_helpful_and_safe} with the system prompt."),
         Preset("safety_landscape", "The basin in 2D (7 × 7)",
                "Two orthogonal random directions, [−2, 2]²: a bowl of low ASR around the model.",
-               {"dim": "2D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 7, "system": "none", "prompts": 48}),
+               {"dim": "2D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 7, "system": "none", "prompts": 48},
+               "ASR {origin_asr} at the model, up to {max_asr} on the grid."),
         Preset("safety_landscape", "Walk toward the base model",
                "Interpolate the weights: α = 0 is the aligned model, α = 1 the base.",
                {"dim": "1D", "kind": "toward base", "lo": -0.5, "hi": 1.5, "steps": 21, "system": "none",
-                "prompts": 48}),
+                "prompts": 48}, "ASR {origin_asr} at α = 0, {asr_at_1} at α = 1."),
     ],
     "spectra": [
         Preset("spectra", "Top-8 energy, recovery ranks 1–16",
-               "ΔW is top-heavy (82–95 % of its energy in 8 directions); rank 8 of ΔW restores the refusals.",
+               "ΔW is top-heavy (most of its energy in a few directions); a low rank of ΔW restores the refusals.",
                {"k": 8, "ranks": [1, 2, 4, 8, 16]}),
     ],
     "lox": [
         Preset("lox", "LoX as chosen on validation (k = 4, α = 1.25)",
-               "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope): utility −5 points "
-               "before any attack; it delays a harmful attack (Attack lab).", {"k": 4, "alpha": 1.25}),
-        Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}),
-        Preset("lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0}),
+               "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope); it delays a harmful "
+               "attack (Attack lab).", {"k": 4, "alpha": 1.25}, LOX_QUOTE),
+        Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}, LOX_QUOTE),
+        Preset("lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0},
+               LOX_QUOTE),
     ],
     "attack_lab": [
         Preset("attack_lab", "LoX delays an attack",
-               "20 harmful examples, full fine-tune, lr 1e-4: the aligned model reaches 100 % ASR by step 9, "
-               "LoX (k = 8, α = 1) holds 0 % until step 12.",
+               "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps, "
+               "LoX (k = 8, α = 1) holds it down for longer.",
                {"data": "harmful", "n": 20, "method": "full", "lr": 1e-4, "steps": 24, "every": 3,
                 "variants": ["aligned", "lox"], "lox_k": 8, "lox_alpha": 1.0}),
-        Preset("attack_lab", "Quick attack (12 steps)", "The same attack, half the budget: about a minute.",
+        Preset("attack_lab", "Quick attack (12 steps)", "The same attack, half the budget.",
                {"data": "harmful", "n": 20, "method": "full", "lr": 1e-4, "steps": 12, "every": 3,
                 "variants": ["aligned", "lox"], "lox_k": 8, "lox_alpha": 1.0}),
         Preset("attack_lab", "Frozen safety units vs a benign attack",
@@ -107,13 +129,13 @@ PRESETS: dict[str, list[Preset]] = {
     ],
     "alignment_depth": [
         Preset("alignment_depth", "Where alignment lives: the first tokens",
-               "KL(aligned ‖ base) per reply position: 99.6 % of it in the first 3 positions; prefilling one token "
-               "of a harmful answer takes ASR from 0 to 99 %.", {"edit": "none"}),
+               "KL(aligned ‖ base) per reply position: most of it in the first few positions; prefilling the start "
+               "of a harmful answer undoes the refusal.", {"edit": "none"}),
         Preset("alignment_depth", "Depth of LoX (k = 8, α = 1)",
-               "LoX moves the model throughout the reply (42 % of its KL in the first 3 positions), not only at the "
-               "first token.", {"edit": "LoX", "edit_alpha": 1.0, "edit_k": 8}),
+               "LoX moves the model throughout the reply, not only at the first tokens.",
+               {"edit": "LoX", "edit_alpha": 1.0, "edit_k": 8}),
         Preset("alignment_depth", "Depth of a random perturbation",
-               "A random direction of the landscape, α = 1: its change is spread over the whole reply (27 %).",
+               "A random direction of the landscape, α = 1: its change is spread over the whole reply.",
                {"edit": "random perturbation", "edit_alpha": 1.0}),
     ],
 }

@@ -172,15 +172,32 @@ def _result(r: Section, seen: set, figs: _Figures) -> list[str]:
 
 
 def summary_rows(sections: list[Section]) -> list[dict]:
-    """The findings at the top: each page's summary rows over all its results (distinct, in order)."""
+    """The findings at the top: each page's summary rows over all its results (distinct, in order); a page that
+    produced a result without summary rows gets one row from its latest key number (or table)."""
     rows, seen = [], set()
     for s in sections:
-        for r in s.results():
-            for what, value, caveat in r.summary:
-                if (s.title, what, value) not in seen:
-                    seen.add((s.title, what, value))
-                    rows.append({"page": s.title, "measured": what, "result": value, "caveat / control": caveat})
+        results = s.results()
+        own = [row for r in results for row in r.summary]
+        if not own and results:
+            own = [_fallback_row(results[-1])]
+        for what, value, caveat in [row for row in own if row is not None]:
+            if (s.title, what, value) not in seen:
+                seen.add((s.title, what, value))
+                rows.append({"page": s.title, "measured": what, "result": value, "caveat / control": caveat})
     return rows
+
+
+def _fallback_row(r: Section) -> tuple[str, str, str] | None:
+    """(what, result, where to read more) from a result's first key number, else its first table."""
+    if r.numbers:
+        what, value = next(iter(r.numbers.items()))
+        return what, value, "the other numbers and their settings are in the page's section"
+    if r.tables:
+        title, table = next(iter(r.tables.items()))
+        return title, f"a table of {len(table)} rows", "in the page's section"
+    if r.figures:
+        return next(iter(r.figures)), "a figure", "in the page's section"
+    return None
 
 
 def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: list[Section],

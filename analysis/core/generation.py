@@ -102,7 +102,7 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
             g.prompt = prompts[i]
             out[i] = g
         if progress:
-            progress(min(1.0, (start + len(idx)) / len(order)), f"generated {start + len(idx)}/{len(order)}")
+            progress(min(1.0, (start + len(idx)) / len(order)), f"{start + len(idx)} of {len(order)} replies generated")
     return out  # type: ignore[return-value]
 
 

@@ -163,7 +163,7 @@ def token_divergence(model_p, model_q, rows: list[list[int]], starts: list[int],
         kl_rows += [x.tolist() for x in kl.cpu().split(counts)]
         dl_rows += [x.tolist() for x in dl.cpu().split(counts)]
         if progress:
-            progress(min(1.0, (b0 + len(chunk)) / len(rows)), f"pairs {b0 + len(chunk)}/{len(rows)}")
+            progress(min(1.0, (b0 + len(chunk)) / len(rows)), f"{b0 + len(chunk)} of {len(rows)} prompts compared")
     return kl_rows, dl_rows
 
 
@@ -291,7 +291,7 @@ def prefill_curve(lm: "LoadedModel", spec: EvalSpec, ks: Sequence[int] = PREFILL
     """:func:`prefill` at every k."""
     out = {}
     for i, k in enumerate(ks):
-        sub = (lambda f, msg, i=i, k=k: progress((i + f) / len(ks), f"k={k}: {msg}")) if progress else None
+        sub = (lambda f, msg, i=i, k=k: progress((i + f) / len(ks), f"{k} token{'s' * (k != 1)} prefilled: {msg}")) if progress else None
         out[k] = prefill(lm, spec, k, edit, cache, progress=sub)
     return out
 
@@ -389,7 +389,7 @@ def disalign_curve(aligned: "LoadedModel", base: "LoadedModel", spec: EvalSpec,
     """:func:`disalign` at every α."""
     out = {}
     for i, a in enumerate(alphas):
-        sub = (lambda f, msg, i=i, a=a: progress((i + f) / len(alphas), f"α={a:g}: {msg}")) if progress else None
+        sub = (lambda f, msg, i=i, a=a: progress((i + f) / len(alphas), f"α = {a:g}: {msg}")) if progress else None
         out[float(a)] = disalign(aligned, base, spec, a, cache, sub)
     return out
 

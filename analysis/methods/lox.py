@@ -279,7 +279,7 @@ def recovery_rank(base: "LoadedModel", aligned: "LoadedModel", spec: "EvalSpec",
         res = evaluate(base, spec, edit, cache=cache)
         asr.append(res.asr)
         if progress:
-            progress((i + 1) / len(ranks), f"rank {r}: ASR {res.asr:.0%}")
+            progress((i + 1) / len(ranks), f"rank {r} restored: ASR {res.asr:.0%}")
         if found is None and res.asr <= target:
             found = r
     return Recovery(ranks, asr, target, found)

@@ -252,7 +252,7 @@ def ablation_scan(lm: "LoadedModel", directions: torch.Tensor, spec: "EvalSpec",
         out.over_refusal.append(e.over_refusal)
         out.replies.append([g.text for g in e.harmful])
         if progress:
-            progress((i + 1) / len(layers), f"layer {layer}: ASR {e.asr:.0%}")
+            progress((i + 1) / len(layers), f"direction {i + 1} of {len(layers)} ablated: ASR {e.asr:.0%}")
     return out
 
 

@@ -245,7 +245,7 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
         checkpoint(step)
         train_model.train()
         if progress:
-            progress(step / settings.steps, f"{variant.name}: step {step}/{settings.steps}, loss {loss.item():.3f}")
+            progress(step / settings.steps, f"{variant.name}: step {step} of {settings.steps}, loss {loss.item():.3f}")
     train_model.eval()
     if lora is not None:
         return lora.peft.merge_and_unload()

@@ -116,6 +116,11 @@ class Perturbation(Edit):
             W.copy_((W.float() + delta).to(W.dtype))
 
 
+def where(coords: tuple[float, ...]) -> str:
+    """A grid point as a person reads it: 'α = 1', 'α = −0.5, β = 2'."""
+    return ", ".join(f"{name} = {c:g}".replace("-", "−") for name, c in zip("αβγ", coords))
+
+
 def axis(lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi,
          steps: int = LandscapeSettings.steps) -> list[float]:
     """Evenly spaced coordinates (the reference default: [-0.5, 0.5] in 21 steps), rounded for stable keys."""
@@ -198,7 +203,7 @@ def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], 
             cache.put(make_key(**parts), result, "json", parts)
             done.append(c)
             if progress:
-                progress(len(done) / max(len(missing), 1), f"point {len(done)}/{len(missing)} on Ray at {c}")
+                progress(len(done) / max(len(missing), 1), f"point {len(done)} of {len(missing)} on Ray ({where(c)})")
 
         run_tasks(ray_address, point_task, lm, directions, missing, other_models,
                   lambda ref, dirs, c: (ref, dirs, c, groups, spec, batch_size), store)
@@ -212,6 +217,6 @@ def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], 
         kind = r.utility_kind
         gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
         if progress:
-            progress((k + 1) / len(points), f"point {k + 1}/{len(points)} at {coords}")
+            progress((k + 1) / len(points), f"point {k + 1} of {len(points)} ({where(coords)})")
     return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens,
                      kind)

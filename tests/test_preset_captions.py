@@ -1,0 +1,52 @@
+"""No number on screen from hand-written text: a preset's caption quotes its cached result or says it is not
+computed yet, and every number it quotes is the one the result holds."""
+import re
+
+import pytest
+
+from analysis.app_support.config import AppConfig
+from analysis.app_support.presets import NOT_COMPUTED, PRESETS, caption, find
+from analysis.app_support.warm import _spec, cached_numbers, warm_preset
+from analysis.core.cache import Cache
+from analysis.core.evaluation import compare
+from analysis.core.models import load_pair
+
+RESULT_LIKE = re.compile(r"\d\s*%|\bpoints\b|\bASR \d|\bstep \d|\d\s*→|VISAGE \d")
+
+
+def test_no_description_states_a_result():
+    for page, items in PRESETS.items():
+        for p in items:
+            assert not RESULT_LIKE.search(p.description), (page, p.name, p.description)
+            assert not re.search(r"\d\s*(%|points|nats)", p.quote.format_map(_Blank())), p.quote   # numbers come in
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "…"
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return load_pair("demo", "demo:base", device="cpu")
+
+
+def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path):
+    cfg, cache = AppConfig(), Cache(tmp_path)
+    preset = find("lox", "LoX as chosen on validation (k = 4, α = 1.25)")
+    assert cached_numbers(pair, preset, cfg, cache) is None
+    assert caption(preset, None).endswith(NOT_COMPUTED)
+    warm_preset(pair, preset, cfg, cache)
+    shown = caption(preset, cached_numbers(pair, preset, cfg, cache))
+    from analysis.methods.lox import LoX
+
+    lm = pair.aligned
+    out = compare(lm, _spec(lm, 48, None), {"aligned": None, "LoX": LoX(4, 1.25).edit(lm, pair.base)}, cache)
+    a, x = out["aligned"], out["LoX"]
+    assert f"ASR {100 * x.asr:.1f} %" in shown, shown
+    if a.utility_kind == "exact":
+        assert f"utility {100 * (x.utility - a.utility):+.1f} points" in shown, shown
+        assert f"{100 * a.utility:.1f} % → {100 * x.utility:.1f} %" in shown, shown
+    numbers = cached_numbers(pair, preset, cfg, cache)
+    numbers["lox_asr"] = "12.3 %" if numbers["lox_asr"] != "12.3 %" else "45.6 %"
+    assert f"ASR {100 * x.asr:.1f} %" not in caption(preset, numbers)   # a caption that disagrees is caught
