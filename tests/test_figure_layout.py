@@ -5,11 +5,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_style import _figures
 
 from pages import _plots
 from pages._export import can_render_images, image
 from pages._style import EXPORT_SIZES, TITLE_INSET_PX, TOOLBAR_PX, layout_problems
-from test_style import _figures
 
 needs_kaleido = pytest.mark.skipif(not can_render_images(), reason="kaleido and Chromium render the exports")
 

@@ -3,9 +3,9 @@ Report button still there after a typo in the model path. Reuses the teacher wal
 import sys
 
 import pytest
+from test_browser import CHROMIUM, browser, server  # noqa: F401  (module fixtures: one server, one Chromium)
 
 from conftest import ROOT
-from test_browser import CHROMIUM, browser, server  # noqa: F401  (module fixtures: one server, one Chromium)
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from teacher_walk import WALK, title_problems  # noqa: E402
