@@ -47,7 +47,8 @@ class AttackSettings:
     eval_every: int = 3
     lora_rank: int = 8
     lora_alpha: float = 16.0
-    seed: int = 0
+    seed: int = 0                # data-order seed of one run (and the torch seed: LoRA's initialisation)
+    seeds: int = 3               # runs per variant, data-order seeds seed, seed + 1, … (1 to 20): curves with a band
     subspace_k: int = 6          # rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)
     r_metric: str = "mean"       # R_ft: mean of per-weight ratios, lm_head included (reference) | pooled (decoder)
 
@@ -66,6 +67,8 @@ class AttackSettings:
             raise ValueError("batch_size and lora_rank must be >= 1")
         if self.r_metric not in ("mean", "pooled"):
             raise ValueError(f"r_metric must be 'mean' (reference) or 'pooled', got {self.r_metric!r}")
+        if not 1 <= self.seeds <= 20:
+            raise ValueError(f"seeds must be between 1 and 20, got {self.seeds}")
         if self.subspace_k < 0:
             raise ValueError(f"subspace_k (the rank of the safety subspace for R_ft; 0 = no R_ft) must be >= 0, "
                              f"got {self.subspace_k}")
@@ -317,8 +320,9 @@ def run_attack_cached(lm: "LoadedModel", variant: Variant, settings: AttackSetti
                       spec: EvalSpec, base: "LoadedModel | None" = None, cache: Cache | None = None,
                       progress=None) -> AttackCurve:
     """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings, data and evaluation."""
+    one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}   # one run: its own seed only
     parts = {"kind": "attack", "v": 2, "model": lm.fingerprint, "base": base.fingerprint if base else None,
-             "variant": variant.spec or {"name": variant.name}, "settings": asdict(settings),
+             "variant": variant.spec or {"name": variant.name}, "settings": one_run,
              "data": [[it.prompt, it.response] for it in data.items[:settings.n_examples]], "eval": spec.key()}
 
     def compute() -> dict:

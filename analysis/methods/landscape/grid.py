@@ -22,6 +22,8 @@ from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_mo
 from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
 from analysis.methods.landscape.visage import RULES
 
+MAX_DIRECTIONS = 20
+
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
 
@@ -29,18 +31,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LandscapeSettings:
     """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps; the reference's scope, every
-    tensor except norm weights; the reference's VISAGE rule). ``draw``: "per-tensor" (the project's seeded
-    per-tensor draws, regenerable on any device) or "reference" (llm-landscape's global-seed CPU stream, whose
-    own default seed is 123)."""
+    tensor except norm weights; the reference's VISAGE rule). ``draw``: "reference" (llm-landscape's global-seed
+    CPU stream, the default, so a default run reproduces the reference's numbers) or "per-tensor" (the project's
+    seeded per-tensor draws, regenerable on any device). ``directions``: how many random directions a 1D
+    landscape is measured along — direction k is drawn from seed ``seed + k`` (the reference's 123, 124, …) —
+    so VISAGE is reported as a mean ± sd over draws (1 allowed)."""
 
     lo: float = -0.5
     hi: float = 0.5
     steps: int = 21
-    seed: int = 0
+    seed: int = 123               # llm-landscape's default seed (config/default.yaml)
     norm: str = "layer"
     groups: tuple[str, ...] = REFERENCE_GROUPS
     visage: str = "reference"     # reference (llm-landscape safety_avg) | span (project variant)
-    draw: str = "per-tensor"      # per-tensor | reference (reproduces a published llm-landscape direction)
+    draw: str = "reference"       # reference (llm-landscape's stream) | per-tensor (project variant)
+    directions: int = 3           # random directions per 1D landscape (seeds seed, seed + 1, …); 1 to 20
 
     def validate(self) -> None:
         if self.norm not in NORMS:
@@ -51,6 +56,8 @@ class LandscapeSettings:
             raise ValueError(f"draw must be one of {DRAWS}, got {self.draw!r}")
         if self.draw == "reference" and self.norm != "layer":
             raise ValueError("the reference draw uses layer normalisation only")
+        if not 1 <= self.directions <= MAX_DIRECTIONS:
+            raise ValueError(f"directions must be between 1 and {MAX_DIRECTIONS}, got {self.directions}")
         bad = set(self.groups) - set(GROUPS)
         if bad or not self.groups:
             raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
@@ -62,8 +69,10 @@ class LandscapeSettings:
                  else f"project variant: {', '.join(self.groups)}")
         visage = ("reference (llm-landscape safety_avg)" if self.visage == "reference"
                   else "project variant: first to last non-saturated point")
-        draw = (f"reference (llm-landscape global-seed stream, seed {self.seed})" if self.draw == "reference"
-                else f"project per-tensor draws (seed {self.seed})")
+        seeds = (f"seed {self.seed}" if self.directions == 1
+                 else f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}")
+        draw = (f"reference (llm-landscape global-seed stream, {seeds})" if self.draw == "reference"
+                else f"project variant: per-tensor draws ({seeds})")
         return {"scope": scope, "VISAGE": visage, "direction": draw}
 
 
