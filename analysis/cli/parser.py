@@ -94,8 +94,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="random", choices=["random", "base"])
     p.add_argument("--seed", type=V.seed, default=L.seed, help="direction seed (llm-landscape's own default is 123)")
     p.add_argument("--draw", default=L.draw, choices=["per-tensor", "reference"],
-                   help="per-tensor: the project's seeded per-tensor draws | reference: llm-landscape's global-seed "
-                        "CPU stream in state-dict order (reproduces a published run)")
+                   help="reference (default): llm-landscape's global-seed CPU stream in state-dict order (reproduces a "
+                        "published run) | per-tensor: the project's seeded per-tensor draws")
+    p.add_argument("--directions", type=V.positive_int, default=L.directions,
+                   help="random directions (seeds seed, seed + 1, …); VISAGE as mean ± sd over them (1 allowed)")
     p.add_argument("--norm", default=L.norm, choices=["layer", "filter"])
     p.add_argument("--groups", default=",".join(L.groups),
                    help="comma list of linear,norm,embed,lm_head,other (default: the reference's, every tensor except "
