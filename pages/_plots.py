@@ -244,6 +244,10 @@ def landscape_1d_band(curves: dict[str, dict], axis_label: str = "α (step along
         for what, colour in (("asr", ASR), ("utility", UTILITY)):
             v = 100 * np.atleast_2d(np.asarray(c[what], dtype=float))
             name = f"{'ASR' if what == 'asr' else 'utility'} · {label}"
+            fig.add_trace(go.Scatter(x=x, y=np.nanmean(v, 0), mode="lines+markers", legendgroup=name,   # mean first
+                                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
+                                     line=dict(color=colour, dash=dash, width=3), marker=dict(color=colour,
+                                                                                              symbol=symbol)))
             if len(v) > 1:
                 fig.add_trace(go.Scatter(x=x + x[::-1], y=list(np.nanmax(v, 0)) + list(np.nanmin(v, 0))[::-1],
                                          fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
@@ -253,10 +257,6 @@ def landscape_1d_band(curves: dict[str, dict], axis_label: str = "α (step along
                     fig.add_trace(go.Scatter(x=x, y=row, mode="lines", line=dict(color=colour, dash=dash, width=1),
                                              opacity=0.45, showlegend=False, legendgroup=name,
                                              name=f"{name}, direction {i + 1}"))
-            fig.add_trace(go.Scatter(x=x, y=np.nanmean(v, 0), mode="lines+markers", legendgroup=name,
-                                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
-                                     line=dict(color=colour, dash=dash, width=3), marker=dict(color=colour,
-                                                                                              symbol=symbol)))
     fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
     style(fig, title, x=axis_label, y="rate (%)", height=420)
     fig.update_yaxes(range=[-3, 103])
@@ -270,15 +270,15 @@ def attack_bands(bands: list, field: str, title: str, percent: bool = True, y_ti
     k_ = 100 if percent else 1
     for k, b in enumerate(bands):
         colour, x = SERIES[k % len(SERIES)], list(b.steps)
+        fig.add_trace(go.Scatter(x=x, y=k_ * b.mean(field), mode="lines+markers", legendgroup=b.variant,
+                                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),
+                                 line=dict(color=colour, dash=DASHES[k // len(SERIES) % 4], width=3),
+                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
         if len(b.seeds) > 1:
             fig.add_trace(go.Scatter(x=x + x[::-1], y=list(k_ * b.hi(field)) + list(k_ * b.lo(field))[::-1],
                                      fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0),
                                      hoverinfo="skip", showlegend=False, legendgroup=b.variant,
                                      name=f"{b.variant}: min–max over {len(b.seeds)} seeds"))
-        fig.add_trace(go.Scatter(x=x, y=k_ * b.mean(field), mode="lines+markers", legendgroup=b.variant,
-                                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),
-                                 line=dict(color=colour, dash=DASHES[k // len(SERIES) % 4], width=3),
-                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
     style(fig, title, x="attack step (optimizer updates)", y=y_title or ATTACK_AXES.get(field, field), height=400)
     if percent:
         fig.update_yaxes(range=[-3, 103])
