@@ -60,8 +60,8 @@ def fmt(curve) -> str:
 def fmt_band(band) -> str:
     """ASR % per step as mean±sd [min–max over seeds]."""
     m, sd, lo, hi = (100 * band.mean(), 100 * band.sd(), 100 * band.lo(), 100 * band.hi())
-    return " ".join(f"{a:.0f}" + ("" if np.isnan(s) else f"±{s:.0f}") + (f"[{a_lo:.0f}–{a_hi:.0f}]" if a_hi > a_lo else "")
-                    for a, s, a_lo, a_hi in zip(m, sd, lo, hi))
+    return " ".join(f"{a:.0f}" + ("" if np.isnan(s) else f"±{s:.0f}")
+                    + (f"[{a_lo:.0f}–{a_hi:.0f}]" if a_hi > a_lo else "") for a, s, a_lo, a_hi in zip(m, sd, lo, hi))
 
 
 def choose(candidates: list[tuple[float, float, int, float]]) -> tuple[float, int, float] | None:
@@ -165,7 +165,8 @@ def main() -> None:
                                     ("not frozen", "frozen safety units", "frozen redundant units"))
     ok2 = b1 < b0
     print(f"  at step {benign_budget}: not frozen {100 * b0:.1f} ± {100 * e0:.1f}%, frozen safety units "
-          f"{100 * b1:.1f} ± {100 * e1:.1f}%, frozen redundant units {100 * b2:.1f} ± {100 * e2:.1f}% (means compared)  "
+          f"{100 * b1:.1f} ± {100 * e1:.1f}%, frozen redundant units {100 * b2:.1f} ± {100 * e2:.1f}% "
+          "(means compared)  "
           f"{'PASS' if ok2 else 'FAIL'}")
     print("ALL PASS" if ok1 and ok2 else "SOME FAILED")
 

@@ -140,4 +140,5 @@ def evaluate_directions(lm: "LoadedModel", settings: LandscapeSettings, spec: Ev
 
         lands.append(evaluate_grid(lm, [d], [ax], spec, settings.groups, cache=cache, progress=sub,
                                    batch_size=batch_size, ray_address=ray_address))
-    return MultiLandscape(ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage, [d.spec() for d in dirs])
+    return MultiLandscape(ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage,
+                          [d.spec() for d in dirs])
