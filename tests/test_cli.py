@@ -62,6 +62,8 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     pruned = [ln for ln in lines if ln.startswith("orthogonal projection: r_s = 2, r_u = 1")]
     assert pruned and "% of ranks" in pruned[0]
     assert any(ln.strip().startswith("control") for ln in lines)
+    spread = [ln for ln in lines if ln.strip().startswith("controls over seeds: ASR")]
+    assert len(spread) == 1 and "(5 controls, mean ± sd)" in spread[0]
     info = run("cache", "info", cache=tmp_path).stdout
     # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
     assert "subspaces-sequential: 1" in info and "safety-set: 1" in info

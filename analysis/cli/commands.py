@@ -212,6 +212,10 @@ def cmd_regions(args) -> int:
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
         print(f"  convention: {st.convention()}")
         print(_row("  control (random / redundant, same size)", res["control"]))
+        if region.n_controls > 1:   # one random control is one draw: its spread over seeds
+            from analysis.methods.critical_regions.controls import control_spread
+
+            print(f"  controls over seeds: {control_spread(lm, spec, region, progress=_bar).describe()}")
     return 0
 
 
