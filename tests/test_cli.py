@@ -134,8 +134,8 @@ def test_attack_command_prints_curves(tmp_path):
 
 
 def test_landscape_command_reports_visage_over_directions(tmp_path):
-    r = run("landscape", "--model", "demo", "--lo", "-2", "--hi", "2", "--steps", "3", "--n", "8", "--directions", "2",
-            cache=tmp_path)
+    r = run("landscape", "--model", "demo", "--lo", "-2", "--hi", "2", "--steps", "2", "--n", "4", "--directions", "2",
+            "--max-new-tokens", "8", cache=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "direction 1 (seed 123):" in r.stdout and "direction 2 (seed 124):" in r.stdout
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("VISAGE (1D, keyword ASR) ="))

@@ -226,11 +226,11 @@ def cmd_landscape(args) -> int:
     from analysis.methods.landscape.multi import evaluate_directions
     from analysis.methods.landscape.visage import visage_1d
 
-    pair, spec = _pair_and_spec(args)
-    lm = pair.aligned
     settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")),
                                  args.visage, args.draw, args.directions if args.direction == "random" else 1)
-    settings.validate()
+    settings.validate()   # before the model loads: bad settings answer at once
+    pair, spec = _pair_and_spec(args)
+    lm = pair.aligned
     ax = axis(settings.lo, settings.hi, settings.steps)
     if args.direction == "random":
         multi = evaluate_directions(lm, settings, spec, progress=_bar, ray_address=args.ray)
