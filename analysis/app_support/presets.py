@@ -57,8 +57,9 @@ PRESETS: dict[str, list[Preset]] = {
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none",
                 "prompts": 48}),
         Preset("safety_landscape", "A system prompt changes the basin",
-               "The same direction with and without 'you are a helpful and safe assistant .' (VISAGE 58.9 vs 50.8 "
-               "on 120 prompts, reference scope and rule).",
+               "The same directions with and without 'you are a helpful and safe assistant .': on 120 prompts and "
+               "5 directions the paired VISAGE difference is −3.4 ± 6.4 (none − prompt; signs disagree), within the "
+               "draw-to-draw spread.",
                {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "compare both",
                 "prompts": 48}),
         Preset("safety_landscape", "The basin in 2D (7 × 7)",
