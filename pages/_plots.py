@@ -255,3 +255,56 @@ def rate_curves(x: list[float], series: dict[str, list[float | None]], title: st
     style(fig, title, x=xaxis, y="rate (% of prompts)", height=400)
     fig.update_yaxes(range=[-3, 103])
     return fig
+
+
+def landscape_1d_band(curves: dict[str, dict], axis_label: str = "α (step along the direction)",
+                      title: str = "Safety landscape (1D): ASR and utility along α, several directions") -> go.Figure:
+    """Several directions per setting: ``curves`` maps a label to {"x", "asr", "utility"} with ``asr`` and
+    ``utility`` arrays of directions × points. Each direction is a thin line, the mean a thick one, the min–max
+    over directions a shaded band (ASR vermillion, utility blue; a second setting dashed)."""
+    fig = go.Figure()
+    for k, (label, c) in enumerate(curves.items()):
+        dash, symbol = DASHES[k % len(DASHES)], ["circle", "square", "diamond", "cross"][k % 4]
+        x = list(c["x"])
+        for what, colour in (("asr", ASR), ("utility", UTILITY)):
+            v = 100 * np.atleast_2d(np.asarray(c[what], dtype=float))
+            name = f"{'ASR' if what == 'asr' else 'utility'} · {label}"
+            fig.add_trace(go.Scatter(x=x, y=np.nanmean(v, 0), mode="lines+markers", legendgroup=name,   # mean first
+                                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
+                                     line=dict(color=colour, dash=dash, width=3), marker=dict(color=colour,
+                                                                                              symbol=symbol)))
+            if len(v) > 1:
+                fig.add_trace(go.Scatter(x=x + x[::-1], y=list(np.nanmax(v, 0)) + list(np.nanmin(v, 0))[::-1],
+                                         fill="toself", fillcolor=colour, opacity=0.15, line=dict(width=0),
+                                         hoverinfo="skip", showlegend=False, legendgroup=name,
+                                         name=f"{name}: min–max over {len(v)} directions"))
+                for i, row in enumerate(v):
+                    fig.add_trace(go.Scatter(x=x, y=row, mode="lines", line=dict(color=colour, dash=dash, width=1),
+                                             opacity=0.45, showlegend=False, legendgroup=name,
+                                             name=f"{name}, direction {i + 1}"))
+    fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
+    style(fig, title, x=axis_label, y="rate (%)", height=420)
+    fig.update_yaxes(range=[-3, 103])
+    return fig
+
+
+def attack_bands(bands: list, field: str, title: str, percent: bool = True, y_title: str | None = None) -> go.Figure:
+    """One band per variant (:class:`analysis.methods.attacks.seeds.AttackBand`): the mean over data-order seeds
+    as a line, min–max over seeds shaded."""
+    fig = go.Figure()
+    k_ = 100 if percent else 1
+    for k, b in enumerate(bands):
+        colour, x = SERIES[k % len(SERIES)], list(b.steps)
+        fig.add_trace(go.Scatter(x=x, y=k_ * b.mean(field), mode="lines+markers", legendgroup=b.variant,
+                                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),
+                                 line=dict(color=colour, dash=DASHES[k // len(SERIES) % 4], width=3),
+                                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4])))
+        if len(b.seeds) > 1:
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(k_ * b.hi(field)) + list(k_ * b.lo(field))[::-1],
+                                     fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False, legendgroup=b.variant,
+                                     name=f"{b.variant}: min–max over {len(b.seeds)} seeds"))
+    style(fig, title, x="attack step (optimizer updates)", y=y_title or ATTACK_AXES.get(field, field), height=400)
+    if percent:
+        fig.update_yaxes(range=[-3, 103])
+    return fig

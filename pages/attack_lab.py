@@ -6,17 +6,19 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.methods.attacks import variants
-from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
+from analysis.methods.attacks.finetune import AttackSettings
+from analysis.methods.attacks.seeds import run_attack_seeds
 from analysis.methods.lox import LoX
 from analysis.core.options import limits, slider_args
 from analysis.data.prompts import DataFormatError, load_prompt_file
 from analysis.methods.critical_regions.scoring import default_calibration
-from pages._plots import attack_curves
+from pages._plots import attack_bands
 from pages._export import figure, record
 from pages._runtime import estimate, timed
 from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, reply_table, run_gate,
                             spec_or_stop)
 
+PAGE_SEEDS = 1   # each seed is a whole fine-tune: one on the page (shared server), AttackSettings.seeds elsewhere
 pair = page_start("attack_lab")
 lm, base = pair.aligned, pair.base
 with st.expander("Evaluation data", expanded=False):
@@ -34,6 +36,9 @@ top = max(2, min(60, config().max_attack_steps))
 steps = c[2].slider("Steps", 2, top, min(A.steps, top), key="at_steps")
 every = c[2].slider("Evaluate every", **slider_args(A, "eval_every"), key="at_every")
 lora_rank = c[3].slider("LoRA rank", **slider_args(A, "lora_rank"), key="at_lora_rank", disabled=method != "lora")
+n_seeds = c[3].slider("Data-order seeds", **slider_args(A, "seeds", PAGE_SEEDS), key="at_seeds",
+                      help=f"runs per variant (seeds 0, 1, …), drawn as a band (min–max) around the mean; the CLI and "
+                           f"the benchmark use {A.seeds}. With a batch holding every example the order changes nothing")
 upload = c[3].file_uploader("Attack data (CSV/JSONL prompt,response)", type=["csv", "jsonl", "json"],
                             key="at_file") if config().allow_uploads else None
 labels = {"aligned": "aligned", "lox": "LoX", "frozen-units": "frozen exclusive safety units",
@@ -52,7 +57,7 @@ r_metric = c[4].selectbox("R_ft", ["mean", "pooled"], ["mean", "pooled"].index(A
                           help="mean: the reference's mean of per-weight ratios, lm_head included; pooled: project "
                                "variant, one ratio pooled over the decoder weights")
 settings_at = AttackSettings(data_kind, n_ex, method, lr, steps, min(A.batch_size, n_ex), every, lora_rank,
-                             subspace_k=lox_k, r_metric=r_metric)
+                             seeds=n_seeds, subspace_k=lox_k, r_metric=r_metric)
 st.caption(f"{settings_at.epochs:.1f} epochs over {n_ex} examples, batch {settings_at.batch_size}; "
            f"evaluated on {spec.describe()}.")
 try:
@@ -66,8 +71,8 @@ try:
 except (DataFormatError, ValueError) as e:
     st.info(f"{e}")
     st.stop()
-n_evals = len(chosen) * (steps // every + 1) * (len(spec.harmful) + len(spec.benign))
-st.caption(estimate("attack", n_evals + len(chosen) * steps * 25) + " (evaluations plus about 25 prompt-costs per "
+n_evals = n_seeds * len(chosen) * (steps // every + 1) * (len(spec.harmful) + len(spec.benign))
+st.caption(estimate("attack", n_evals + n_seeds * len(chosen) * steps * 25) + " (evaluations plus about 25 prompt-costs per "
            "training step)")
 run_key = (settings_at, tuple(chosen), unit_pct, lox_alpha, lox_scope, data.name, len(data), str(spec.key())[:2000])
 if not run_gate("at_run", run_key, "Run attacks", "at_go"):
@@ -76,30 +81,35 @@ if not run_gate("at_run", run_key, "Run attacks", "at_go"):
 if not chosen:
     st.info("Pick at least one variant.")
     st.stop()
-curves = []
+curves, bands = [], []
 try:
     cal = default_calibration(lm, system_prompt=spec.system_prompt) if any(v.startswith("frozen") for v in chosen) \
         else None
     built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha, scope=lox_scope), cal, unit_pct)
     for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
         update, bar = progress_bar("Fine-tuning attack")
-        with timed("attack", n_evals // max(1, len(chosen)) + steps * 25):
-            curves.append(run_attack_cached(lm, var, settings_at, data, spec, base, progress=update))
+        with timed("attack", n_evals // max(1, len(chosen)) + n_seeds * steps * 25):
+            bands.append(run_attack_seeds(lm, var, settings_at, data, spec, base, progress=update))
+            curves.append(bands[-1].curves[0])   # the first seed's run: its replies and its numbers below
         bar.empty()
 except ValueError as e:
     st.error(f"Cannot run this attack: {e}")
     st.stop()
 c1, c2 = st.columns(2)
-figure(attack_curves(curves, "asr", "ASR during the attack"), "at_asr", c1)
-figure(attack_curves(curves, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact",
+figure(attack_bands(bands, "asr", "ASR during the attack"), "at_asr", c1)
+figure(attack_bands(bands, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact",
                      y_title=None if curves[0].utility_kind == "exact" else "utility (response loss, nats)"),
        "at_util", c2)
 if base is not None:
-    figure(attack_curves(curves, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
+    figure(attack_bands(bands, "r_ft", "R_ft: share of ‖W − W_base‖ in the top-k safety subspace",
                          percent=False), "at_rft")
     st.caption("convention: " + ("reference R_ft (mean of per-weight ratios, lm_head included)" if r_metric == "mean"
                                  else "project variant: R_ft pooled over the decoder weights")
                + f"; LoX scope: {LoX(scope=lox_scope).convention}")   # #16
+if n_seeds > 1:
+    st.caption(f"Bands: min–max over data-order seeds {bands[0].seeds}; lines: their mean. At the last step, ASR " +
+               "; ".join(f"{b.variant} {100 * b.at(steps)[0]:.0f} ± {100 * b.at(steps)[1]:.0f} %" for b in bands)
+               + " (mean ± sd). The numbers and replies below are the first seed's run.")
 record(summary=[(f"ASR after a {data_kind} fine-tuning attack ({steps} steps): {c.variant}",
                  f"{100 * c.asr[0]:.0f} % → {100 * c.asr[-1]:.0f} %",
                  "by step: " + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr)) +

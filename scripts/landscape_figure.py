@@ -1,5 +1,7 @@
 """Render the README's 1D safety-landscape figure (docs/landscape_1d.png) for the demo pair:
-compute the landscape (cached), draw it with the page's own figure code, screenshot it in headless Chromium.
+compute the landscape along ``--directions`` random directions (llm-landscape's seed mode, seeds 123, 124, …;
+cached), draw every direction, their min–max band and mean with the page's own figure code, and screenshot it
+in headless Chromium. VISAGE is given as mean ± sd over the directions, and the system-prompt difference paired.
 ``--out`` picks another file; a path ending in .html writes the interactive figure instead (no browser needed).
 Usage: HF_HUB_OFFLINE=1 .venv/bin/python scripts/landscape_figure.py [--out docs/landscape_1d.png]"""
 from __future__ import annotations
@@ -18,10 +20,9 @@ import torch  # noqa: E402
 
 from analysis.core.evaluation import make_spec  # noqa: E402
 from analysis.core.models import load_model  # noqa: E402
-from analysis.methods.landscape.directions import RandomDirection  # noqa: E402
-from analysis.methods.landscape.grid import axis, evaluate_grid  # noqa: E402
-from analysis.methods.landscape.visage import visage_1d  # noqa: E402
-from pages._plots import landscape_1d  # noqa: E402
+from analysis.methods.landscape.grid import LandscapeSettings  # noqa: E402
+from analysis.methods.landscape.multi import evaluate_directions, random_directions  # noqa: E402
+from pages._plots import landscape_1d_band  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -46,6 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "landscape_1d.png",
                     help="the figure file: .png (screenshot, needs chromium) or .html")
+    ap.add_argument("--directions", type=int, default=5, help="random directions (seeds 123, 124, …)")
     args = ap.parse_args()
     if args.out.suffix not in (".png", ".html"):
         print(f"error: --out must end in .png or .html, got {args.out}", file=sys.stderr)
@@ -57,13 +59,19 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", 2)))
     lm = load_model("demo", device="cpu")
     sets = lm.data.sets("test")
-    ax = axis(-2.0, 2.0, 21)
-    curves = {}
+    settings = LandscapeSettings(lo=-2.0, hi=2.0, steps=21, directions=args.directions)
+    settings.validate()
+    dirs = random_directions(lm.model, settings)   # the same directions for both system prompts: paired
+    curves, multis = {}, {}
     for label, system in (("none", None), ("helpful and safe", "you are a helpful and safe assistant .")):
-        land = evaluate_grid(lm, [RandomDirection(0)], [ax], make_spec(lm, sets["harmful"], sets["benign"], system))
-        curves[f"system prompt: {label} (VISAGE {visage_1d(100 * land.asr):.1f})"] = {
-            "x": ax, "asr": land.asr, "utility": land.utility}
-    fig = landscape_1d(curves, "α (random direction, seed 0, layer-normalised, every tensor except norm weights)")
+        m = multis[label] = evaluate_directions(lm, settings, make_spec(lm, sets["harmful"], sets["benign"], system),
+                                                directions=dirs)
+        curves[f"system prompt: {label} (VISAGE {m.describe()})"] = {"x": m.axis, "asr": m.asr, "utility": m.utility}
+    paired = multis["none"].paired(multis["helpful and safe"])
+    print(f"paired VISAGE difference, none − helpful and safe: {paired.describe()}")
+    seeds = f"seeds {settings.seed}–{settings.seed + settings.directions - 1}"
+    fig = landscape_1d_band(curves, f"α ({settings.directions} random directions, llm-landscape's draw, {seeds}, "
+                                    "layer-normalised, every tensor except norm weights)")
     fig.update_layout(title="Demo pair: 1D safety landscape (keyword ASR and exact-answer utility, 120 + 120 "
                             "held-out prompts)", width=1000, height=480)
     if args.out.suffix == ".html":

@@ -1,4 +1,6 @@
 """Attribution scores against brute-force definitions (methods.md), regions' set algebra, and every family."""
+import json
+
 import pytest
 import torch
 
@@ -213,3 +215,31 @@ def test_scores_on_every_family(family, organism_tokenizer):
     imp = flap_importance(model, st)
     assert imp and all(v.shape[0] == adapter[n].shape[1] for n, v in imp.items())
     assert all(torch.isclose(v.sum(), torch.tensor(1.0), atol=1e-4) for v in imp.values())  # normalised per matrix
+
+
+def test_region_controls_differ_across_seeds_and_keep_the_size(demo_pair, tmp_path):
+    """Five seeded random controls: seed 0 is ``region.control``, every control removes the same count per matrix
+    as the region, no two are the same mask, and each names itself apart (its own cache entry)."""
+    from analysis.core.cache import Cache
+    from analysis.methods.critical_regions.build import N_CONTROLS, RegionSettings, build
+    from analysis.methods.critical_regions.scoring import default_calibration
+
+    lm = demo_pair.aligned
+    cache = Cache(tmp_path)
+    cal = default_calibration(lm, 12, cache=cache)
+    region = build(lm, RegionSettings("set_difference", "wanda", 0.01, 0.03), cal, cache=cache)
+    controls = list(region.controls())
+    assert len(controls) == N_CONTROLS >= 5 and controls[0] is region.control
+    counts = {n: int(m.sum()) for n, m in region.edit.masks.items()}
+    assert sum(counts.values()) > 0
+    for c in controls:
+        assert {n: int(m.sum()) for n, m in c.masks.items()} == counts
+    flat = [torch.cat([c.masks[n].flatten() for n in sorted(counts)]) for c in controls]
+    assert all(not torch.equal(flat[i], flat[j]) for i in range(len(flat)) for j in range(i))
+    assert len({json.dumps(c.spec(), sort_keys=True) for c in controls}) == N_CONTROLS
+    ranks = build(lm, RegionSettings("actsvd", r_s=1, procedure="one-pass"), cal, cache=cache)
+    rc = list(ranks.controls(3))
+    assert [tuple(A.shape[1] for A, _ in c.factors.values()) for c in rc] == \
+        [tuple(A.shape[1] for A, _ in ranks.edit.factors.values())] * 3
+    first = next(iter(ranks.edit.factors))
+    assert not torch.allclose(rc[1].factors[first][0], rc[2].factors[first][0])

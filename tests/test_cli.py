@@ -62,6 +62,8 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     pruned = [ln for ln in lines if ln.startswith("orthogonal projection: r_s = 2, r_u = 1")]
     assert pruned and "% of ranks" in pruned[0]
     assert any(ln.strip().startswith("control") for ln in lines)
+    spread = [ln for ln in lines if ln.strip().startswith("controls over seeds: ASR")]
+    assert len(spread) == 1 and "(5 controls, mean ± sd)" in spread[0]
     info = run("cache", "info", cache=tmp_path).stdout
     # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
     assert "subspaces-sequential: 1" in info and "safety-set: 1" in info
@@ -72,7 +74,8 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
 
 
 def test_landscape_command_prints_curve_and_visage(tmp_path):
-    r = run("landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "16", cache=tmp_path)
+    r = run("landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "16", "--directions", "1",
+            cache=tmp_path)
     assert r.returncode == 0, r.stderr
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith(("-1.000", "0.000", "1.000"))]
     assert [row[0] for row in rows] == ["-1.000", "0.000", "1.000"]
@@ -128,3 +131,15 @@ def test_attack_command_prints_curves(tmp_path):
     for args, msg in bad.items():
         b = run(*args, "--n", "8", cache=tmp_path)
         assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
+
+
+def test_landscape_command_reports_visage_over_directions(tmp_path):
+    r = run("landscape", "--model", "demo", "--lo", "-2", "--hi", "2", "--steps", "2", "--n", "4", "--directions", "2",
+            "--max-new-tokens", "8", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "direction 1 (seed 123):" in r.stdout and "direction 2 (seed 124):" in r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("VISAGE (1D, keyword ASR) ="))
+    assert "(sd, n = 2); per direction" in line
+    assert "reference (llm-landscape global-seed stream, 2 directions, seeds 123–124)" in r.stdout
+    bad = run("landscape", "--model", "demo", "--directions", "50", cache=tmp_path)
+    assert bad.returncode == 2 and "directions must be between 1 and 20" in bad.stderr

@@ -45,7 +45,7 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
                                   for ln in rows), out     # a loss and its bootstrap interval, in nats
     assert not any("utility" in ln and "%  over" in ln.split("utility")[1][:12] for ln in rows)
     code, out, err = run(capsys, "landscape", "--steps", "2", "--n", "3", "--benign", str(benign_pairs),
-                         "--max-new-tokens", "8")
+                         "--max-new-tokens", "8", "--directions", "1")
     assert code == 0, err
     points = [ln.split() for ln in out.splitlines() if ln.strip().startswith(("-0.500", "0.500"))]
     assert len(points) == 2 and all(p[3].endswith("L") for p in points), out

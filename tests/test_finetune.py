@@ -151,3 +151,30 @@ def test_variants_build_the_same_spec(demo_pair, tmp_path):
     assert abs(fs.frozen_fraction(lm.adapter) - fr.frozen_fraction(lm.adapter)) < 0.01   # same size
     fw = variants.frozen_weights(lm, cal, "snip", cache=cache)
     assert 0 < fw.frozen_fraction(lm.adapter) < 0.05
+
+
+def test_attack_over_seeds_gives_a_band_of_real_runs(demo_pair, evalsets, tmp_path):
+    """Each seed is its own cached run (the same as a one-seed run with that seed); the band's mean, sd, min and
+    max are those of the runs; with batches smaller than the data the data order changes the run."""
+    import numpy as np
+
+    from analysis.methods.attacks.seeds import run_attack_seeds
+
+    lm = demo_pair.aligned
+    s = AttackSettings("harmful", n_examples=12, lr=3e-4, steps=4, batch_size=3, eval_every=2, seeds=3, seed=5)
+    cache = Cache(tmp_path)
+    band = run_attack_seeds(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("harmful", 12), evalsets,
+                            cache=cache)
+    assert band.seeds == [5, 6, 7] and band.steps == [0, 2, 4] and cache.info().entries == 3
+    one = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), AttackSettings(**{**s.__dict__, "seed": 6,
+                                                                                       "seeds": 1}),
+                            attack_set("harmful", 12), evalsets, cache=cache)
+    assert one == band.curves[1] and cache.info().entries == 3      # read from the cache, not rerun
+    asr = np.array([c.asr for c in band.curves])
+    assert np.allclose(band.mean(), asr.mean(0)) and np.allclose(band.sd(), asr.std(0, ddof=1))
+    assert np.array_equal(band.lo(), asr.min(0)) and np.array_equal(band.hi(), asr.max(0))
+    assert band.at(3) == (float(asr.mean(0)[1]), float(asr.std(0, ddof=1)[1]))
+    assert len({tuple(c.asr) for c in band.curves}) > 1 or len({tuple(c.utility) for c in band.curves}) > 1
+    assert all(c.asr[0] == band.curves[0].asr[0] for c in band.curves)   # step 0 is the untouched model
+    with pytest.raises(ValueError, match="seeds must be between 1 and 20"):
+        AttackSettings(seeds=0).validate()

@@ -153,3 +153,73 @@ def test_plane_through_three_models_places_them(demo_pair):
     # the third model is exactly the point (a, b) of the plane
     for (name, p), (_, q) in list(zip(perturbed_params(lm.model), perturbed_params(off.model)))[:5]:
         assert torch.allclose(p + a * d1.tensor(name, p) + b * d2.tensor(name, p), q, atol=1e-5)
+
+
+# ---------------------------------------------------------------- several directions
+
+def test_default_directions_are_the_references_seeds_123_124_125(demo_pair):
+    """The default draw is llm-landscape's: direction k is torch.manual_seed(123 + k), one randn per state-dict
+    entry in order, scaled to ‖W‖ (norm entries zero)."""
+    from analysis.methods.landscape.directions import ReferenceRandomDirection
+    from analysis.methods.landscape.grid import LandscapeSettings
+    from analysis.methods.landscape.multi import random_directions
+
+    s = LandscapeSettings()
+    assert (s.draw, s.seed, s.directions) == ("reference", 123, 3)
+    model = demo_pair.aligned.model
+    dirs = random_directions(model, s)
+    assert [d.seed for d in dirs] == [123, 124, 125] and all(isinstance(d, ReferenceRandomDirection) for d in dirs)
+    for k, d in enumerate(dirs):
+        torch.manual_seed(123 + k)          # the reference's own stream, drawn here independently
+        drawn = {n: torch.randn(w.size()) for n, w in model.state_dict().items()}
+        for name, p in perturbed_params(model)[:4] + perturbed_params(model)[-2:]:
+            ref = drawn[name] / torch.norm(drawn[name]) * p.detach().norm().item()
+            assert torch.equal(d.tensor(name, p), ref), (k, name)
+    assert not torch.equal(dirs[0].tensor(*perturbed_params(model)[0]), dirs[1].tensor(*perturbed_params(model)[0]))
+    per_tensor = random_directions(model, LandscapeSettings(draw="per-tensor", seed=0, directions=2))
+    assert [type(d).__name__ for d in per_tensor] == ["RandomDirection"] * 2 and [d.seed for d in per_tensor] == [0, 1]
+
+
+def test_directions_setting_is_checked():
+    from analysis.methods.landscape.grid import LandscapeSettings
+
+    LandscapeSettings(directions=1).validate()
+    for bad in (0, -1, 21):
+        with pytest.raises(ValueError, match="directions must be between 1 and 20"):
+            LandscapeSettings(directions=bad).validate()
+    assert "3 directions, seeds 123–125" in LandscapeSettings().conventions()["direction"]
+    assert "seed 123" in LandscapeSettings(directions=1).conventions()["direction"]
+
+
+def test_visage_over_directions_is_the_mean_of_single_direction_visages(demo_pair, small_sets, tmp_path):
+    from analysis.methods.landscape.grid import LandscapeSettings
+    from analysis.methods.landscape.multi import evaluate_directions, random_direction
+
+    lm = demo_pair.aligned
+    h, b = small_sets
+    s = LandscapeSettings(lo=-2.0, hi=2.0, steps=5, directions=3)
+    cache = Cache(tmp_path)
+    multi = evaluate_directions(lm, s, organism_spec(h, b), cache=cache)
+    assert multi.seeds == [123, 124, 125] and multi.asr.shape == (3, 5)
+    singles = []
+    for k in range(3):   # each direction alone, through the one-direction path
+        land = evaluate_grid(lm, [random_direction(lm.model, s, k)], [axis(-2.0, 2.0, 5)], organism_spec(h, b),
+                             cache=Cache(tmp_path / f"one{k}"))
+        assert np.array_equal(land.asr, multi.asr[k])
+        singles.append(visage_1d(100 * land.asr))
+    assert multi.visages == singles
+    assert multi.visage_mean == pytest.approx(np.mean(singles))
+    assert multi.visage_sd == pytest.approx(np.std(singles, ddof=1))
+    assert len(set(singles)) > 1            # the draws really differ on the demo: one draw is not the answer
+    # paired: with itself every difference is 0; against the decoder-only scope, per-direction differences
+    assert multi.paired(multi).differences == [0.0, 0.0, 0.0]
+    from dataclasses import replace
+
+    linear = evaluate_directions(lm, replace(s, groups=("linear",)), organism_spec(h, b), cache=cache)
+    p = multi.paired(linear)
+    assert p.differences == pytest.approx([a - c for a, c in zip(multi.visages, linear.visages)])
+    assert p.mean == pytest.approx(multi.visage_mean - linear.visage_mean)
+    one = evaluate_directions(lm, replace(s, directions=1), organism_spec(h, b), cache=cache)
+    assert one.visages == singles[:1] and np.isnan(one.visage_sd) and "one direction" in one.describe()
+    with pytest.raises(ValueError, match="same directions"):
+        multi.paired(one)

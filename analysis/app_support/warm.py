@@ -114,21 +114,32 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
                 "utility_change": _change(out["aligned"].utility, out["LoX"].utility, kind)}
         return f"{lox.label}: ASR {100 * out['LoX'].asr:.1f} %", nums
     if page == "safety_landscape":
-        from analysis.methods.landscape.directions import ModelDifference, RandomDirection, orthogonalise
+        from dataclasses import replace
+
+        from analysis.methods.landscape.directions import ModelDifference, orthogonalise
         from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
+        from analysis.methods.landscape.multi import evaluate_directions, random_direction
         from analysis.methods.landscape.visage import visage_1d
 
-        D = LandscapeSettings
-        groups = D.groups                                 # the page's default scope
+        D = replace(LandscapeSettings(), lo=s["lo"], hi=s["hi"], steps=s["steps"])
+        groups = D.groups
         ax = axis(s["lo"], s["hi"], s["steps"])
         d1 = ModelDifference(pair.base.model, pair.base.fingerprint, groups) if s["kind"] == "toward base" \
-            else RandomDirection(D.seed, D.norm, groups)
+            else random_direction(lm.model, D, 0)
         labels = ["none", "helpful and safe"] if s["system"] == "compare both" else [s["system"]]
         n = _n(page, preset, cfg)
         done, nums = [], {}
         for label in labels[:1] if s["dim"] == "2D" else labels:
             spec = _spec(lm, n, SYSTEM_PROMPTS[label])
-            if s["dim"] == "1D":
+            if s["dim"] == "1D" and s["kind"] == "random":
+                multi = evaluate_directions(lm, D, spec, cache=cache, progress=progress,
+                                            directions=[d1] + [random_direction(lm.model, D, k)
+                                                               for k in range(1, D.directions)])
+                done.append(f"VISAGE {multi.describe()} ({label})")
+                nums[f"visage_{label.replace(' ', '_')}"] = f"{multi.visage_mean:.1f}"
+                if label == labels[0]:
+                    nums.update(_along(ax, multi.landscapes[0].asr))
+            elif s["dim"] == "1D":
                 land = evaluate_grid(lm, [d1], [ax], spec, groups=groups, cache=cache, progress=progress,
                                      other_models=tuple(m for m in (pair.base,) if m is not None))
                 v = visage_1d(100 * land.asr)
@@ -137,7 +148,7 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
                 if label == labels[0]:
                     nums.update(_along(ax, land.asr))
             else:
-                d2 = orthogonalise(lm.model, d1, RandomDirection(D.seed + 1, D.norm, groups), groups)
+                d2 = orthogonalise(lm.model, d1, random_direction(lm.model, D, 1), groups)
                 land = evaluate_grid(lm, [d1, d2], [ax, ax], spec, groups=groups, cache=cache, progress=progress,
                                      other_models=tuple(m for m in (pair.base,) if m is not None))
                 nums.update(_along(ax, land.asr))

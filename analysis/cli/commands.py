@@ -234,39 +234,49 @@ def cmd_regions(args) -> int:
         print(f"  convention: {st.convention()}")
         print(_row("  control (random / redundant, same size)", res["control"]))
         _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
+        if region.n_controls > 1:   # one random control is one draw: its spread over seeds
+            from analysis.methods.critical_regions.controls import control_spread
+
+            print(f"  controls over seeds: {control_spread(lm, spec, region, progress=_bar).describe()}")
     return 0
 
 
 def cmd_landscape(args) -> int:
     from analysis.app_support.formatting import format_utility
-    from analysis.methods.landscape.directions import ModelDifference, RandomDirection, ReferenceRandomDirection
+    from analysis.methods.landscape.directions import ModelDifference
     from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
+    from analysis.methods.landscape.multi import evaluate_directions
     from analysis.methods.landscape.visage import visage_1d
 
+    settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")),
+                                 args.visage, args.draw, args.directions if args.direction == "random" else 1)
+    settings.validate()   # before the model loads: bad settings answer at once
     pair, spec = _pair_and_spec(args)
     lm = pair.aligned
-    settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")),
-                                 args.visage, args.draw)
-    settings.validate()
-    if args.direction == "random" and settings.draw == "reference":
-        d = ReferenceRandomDirection.for_model(lm.model, settings.seed)
-    elif args.direction == "random":
-        d = RandomDirection(settings.seed, settings.norm, settings.groups)
+    ax = axis(settings.lo, settings.hi, settings.steps)
+    if args.direction == "random":
+        multi = evaluate_directions(lm, settings, spec, progress=_bar, ray_address=args.ray)
+        lands, what = multi.landscapes, f"{multi.n} random direction(s), {settings.draw} draw, seeds {multi.seeds}"
     else:
         if pair.base is None:
             raise ValueError("--direction base needs a base model in the pair")
         d = ModelDifference(pair.base.model, pair.base.fingerprint, settings.groups)
-    ax = axis(settings.lo, settings.hi, settings.steps)
-    land = evaluate_grid(lm, [d], [ax], spec, settings.groups, progress=_bar, ray_address=args.ray,
-                         other_models=[pair.base] if pair.base is not None else [])
-    print(f"1D landscape along {d.spec()}; {spec.describe()}")
-    print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
-    for i, a in enumerate(ax):
-        pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
-        util = None if np.isnan(land.utility[i]) else land.utility[i]
-        print(f"{a:7.3f} {_fmt(land.asr[i]):>7s} {_fmt(pos):>7s} {format_utility(util, land.utility_kind):>14s} "
-              f"{_fmt(land.degenerate[i]):>7s}")
-    print(f"VISAGE (1D, keyword ASR) = {visage_1d(100 * land.asr, settings.visage):.1f}  "
+        lands = [evaluate_grid(lm, [d], [ax], spec, settings.groups, progress=_bar, ray_address=args.ray,
+                               other_models=[pair.base])]
+        multi, what = None, str(d.spec())
+    print(f"1D landscape along {what}; {spec.describe()}")
+    for k, land in enumerate(lands):
+        if multi is not None:
+            print(f"direction {k + 1} (seed {multi.seeds[k]}):")
+        print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
+        for i, a in enumerate(ax):
+            pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
+            util = None if np.isnan(land.utility[i]) else land.utility[i]
+            print(f"{a:7.3f} {_fmt(land.asr[i]):>7s} {_fmt(pos):>7s} {format_utility(util, land.utility_kind):>14s} "
+                  f"{_fmt(land.degenerate[i]):>7s}")
+    value = (f"{multi.describe()}; per direction {', '.join(f'{v:.1f}' for v in multi.visages)}" if multi is not None
+             else f"{visage_1d(100 * lands[0].asr, settings.visage):.1f}")
+    print(f"VISAGE (1D, keyword ASR) = {value}  "
           + ("[llm-landscape safety_avg: mean of 100 - ASR% between the walls found from each edge to the middle]"
              if settings.visage == "reference" else "[mean of 100 - ASR% from the first to the last non-saturated point]"))
     for what, conv in settings.conventions().items():

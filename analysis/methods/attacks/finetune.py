@@ -51,6 +51,8 @@ class AttackSettings:
     lora_rank: int = option(8, range=(1, 4096), widget_range=(1, 32), help="LoRA rank")
     lora_alpha: float = option(16.0, range=(0, None), open_lo=True, help="LoRA scaling α")
     seed: int = option(0, range=(0, 2 ** 32 - 1), help="data order and LoRA initialisation seed")
+    seeds: int = option(3, range=(1, 20), widget_range=(1, 5),
+                        help="runs per variant, data-order seeds seed, seed + 1, …: curves with a band")
     subspace_k: int = option(6, range=(0, None),
                              help="rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)")
     r_metric: str = option("mean", choices=R_METRICS,
@@ -307,8 +309,9 @@ def run_attack_cached(lm: "LoadedModel", variant: Variant, settings: AttackSetti
                       spec: EvalSpec, base: "LoadedModel | None" = None, cache: Cache | None = None,
                       progress=None) -> AttackCurve:
     """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings, data and evaluation."""
+    one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}   # one run: its own seed only
     parts = {"kind": "attack", "v": 2, "model": lm.fingerprint, "base": base.fingerprint if base else None,
-             "variant": variant.spec or {"name": variant.name}, "settings": asdict(settings),
+             "variant": variant.spec or {"name": variant.name}, "settings": one_run,
              "data": [[it.prompt, it.response] for it in data.items[:settings.n_examples]], "eval": spec.key()}
 
     def compute() -> dict:

@@ -2,15 +2,18 @@
 
 Methods: ``set_difference`` (Wanda/SNIP scores, S_q \\ U_p), ``actsvd`` (remove the top-r safety ranks),
 ``orthogonal`` (W ← W − (I − Π_u) Π_s W) and ``units`` (zero the input channels of exclusive safety units).
-Each returns a :class:`RegionEdit` carrying the edit, the real fraction removed, and a same-size random
-control.
+Each returns a :class:`RegionEdit` carrying the edit, the real fraction removed, and same-size random
+controls: one control is one draw, so :data:`N_CONTROLS` seeded draws are made on demand
+(:meth:`RegionEdit.controls`; ``control`` is the first, seed 0) and reported as mean ± sd
+(:func:`analysis.methods.critical_regions.controls.control_spread`). Units' control is the redundant units —
+deterministic, so one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
 
 METHODS = ("set_difference", "actsvd", "orthogonal", "units")
+N_CONTROLS = 5   # random controls per region (seeds 0 … 4)
 
 
 @dataclass
@@ -102,6 +106,15 @@ class RegionEdit:
     unit: str                            # "weights", "ranks" or "units"
     per_module: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    make_control: Callable[[int], Edit] | None = field(default=None, repr=False)  # seed -> same-size control
+    n_controls: int = 1                  # how many distinct controls exist (1: deterministic, e.g. redundant units)
+
+    def controls(self, n: int | None = None) -> Iterator[Edit]:
+        """The same-size controls for seeds 0 … n − 1 (default :data:`N_CONTROLS`, capped at the distinct ones),
+        built one at a time so that only one is in memory; seed 0 is ``control``."""
+        n = min(N_CONTROLS if n is None else n, self.n_controls)
+        for seed in range(n):
+            yield self.control if seed == 0 or self.make_control is None else self.make_control(seed)
 
 
 def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
@@ -127,6 +140,11 @@ def _recipe(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base,
             "base": base.fingerprint if base is not None and settings.prune_to == "base" else None}
 
 
+def _seeded(recipe: dict, seed: int) -> dict:
+    """A control's recipe for ``seed`` (seed 0 keeps the original recipe, so cached results stay valid)."""
+    return recipe if seed == 0 else {**recipe, "control_seed": seed}
+
+
 def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "LoadedModel | None" = None,
           cache: Cache | None = None, progress=None) -> RegionEdit:
     """Compute (or read cached) scores and turn them into the region's edit and its random control.
@@ -145,10 +163,12 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
             if base is None:
                 raise ValueError("pruning to base weights needs a base model in the pair")
             base_w, reads = {n: base.adapter[n].W.detach() for n in region.masks}, (base.model,)
-        control = random_like(region)
-        return RegionEdit(region.edit(base_w, recipe["edit"], reads), control.edit(base_w, recipe["control"], reads),
+        def make_control(seed: int) -> Edit:
+            return random_like(region, seed).edit(base_w, _seeded(recipe["control"], seed), reads)
+
+        return RegionEdit(region.edit(base_w, recipe["edit"], reads), make_control(0),
                           f"{s.score} {region.description}, pruned to {s.prune_to}", region.fraction, "weights",
-                          region.fraction_by_module())
+                          region.fraction_by_module(), make_control=make_control, n_controls=N_CONTROLS)
     if s.method in ("actsvd", "orthogonal"):
         if s.procedure == "sequential":
             sub_s, sub_u = layerwise_subspaces(lm, cal, s.r_s, s.r_u if s.method == "orthogonal" else None,
@@ -169,7 +189,13 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
         notes = [f"{n}: rank {asked} asked, only {used} available from {sub_s.n_tokens} calibration tokens"
                  for n, (asked, used) in r.clipped.items()]
         per = {n: k / min(lm.adapter[n].shape) for n, k in r.ranks.items()}
-        return RegionEdit(r.edit, control, desc, r.fraction_of_ranks(lm.adapter), "ranks", per, notes)
+
+        def make_rank_control(seed: int) -> Edit:   # reads the unedited weights: under the model's lock
+            with locked(lm.model):
+                return _random_rank_control(r.edit, lm.model, seed, _seeded(recipe["control"], seed))
+
+        return RegionEdit(r.edit, control, desc, r.fraction_of_ranks(lm.adapter), "ranks", per, notes,
+                          make_rank_control, N_CONTROLS)
     types = unit_types(lm, s, cal, cache, progress)
     n = types.count(s.unit_kind)
     edit = types.mask(s.unit_kind, lm.adapter, recipe=recipe["edit"])

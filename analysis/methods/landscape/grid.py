@@ -25,6 +25,7 @@ from analysis.methods.landscape.visage import RULES
 
 AXIS_LIMIT = 10.0       # |α| beyond this many direction norms leaves nothing of the model to measure
 MAX_AXIS_STEPS = 1001   # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
+MAX_DIRECTIONS = 20
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LandscapeSettings:
     """A 1D/2D grid's defaults (the reference grid: α ∈ [−0.5, 0.5] in 21 steps; the reference's scope, every
-    tensor except norm weights; the reference's VISAGE rule). ``draw``: "per-tensor" (the project's seeded
-    per-tensor draws, regenerable on any device) or "reference" (llm-landscape's global-seed CPU stream, whose
-    own default seed is 123)."""
+    tensor except norm weights; the reference's VISAGE rule). ``draw``: "reference" (llm-landscape's global-seed
+    CPU stream, the default, so a default run reproduces the reference's numbers) or "per-tensor" (the project's
+    seeded per-tensor draws, regenerable on any device). ``directions``: how many random directions a 1D
+    landscape is measured along — direction k is drawn from seed ``seed + k`` (the reference's 123, 124, …) —
+    so VISAGE is reported as a mean ± sd over draws (1 allowed)."""
 
     lo: float = option(-0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05,
                        help="first coordinate α (in units of the direction's norm)")
@@ -43,8 +46,8 @@ class LandscapeSettings:
                        help="last coordinate α")
     steps: int = option(21, range=(1, MAX_AXIS_STEPS),
                         help="points per axis (each is a full evaluation)")
-    seed: int = option(0, range=(0, 2 ** 32 - 1), widget_range=(0, 10_000),
-                       help="direction seed (llm-landscape's own default is 123)")
+    seed: int = option(123, range=(0, 2 ** 32 - 1), widget_range=(0, 10_000),
+                       help="direction seed (llm-landscape's own default, 123); direction k uses seed + k")
     norm: str = option("layer", choices=NORMS, help="direction normalisation")
     groups: tuple[str, ...] = option(REFERENCE_GROUPS, choices=GROUPS,
                                      help="perturbed tensors (default: the reference's, every tensor except norm "
@@ -52,14 +55,19 @@ class LandscapeSettings:
     visage: str = option("reference", choices=RULES,
                          help="VISAGE 1D rule: reference (llm-landscape safety_avg) | span (project variant: first "
                               "to last non-saturated point)")
-    draw: str = option("per-tensor", choices=DRAWS,
-                       help="per-tensor: the project's seeded per-tensor draws | reference: llm-landscape's "
-                            "global-seed CPU stream in state-dict order (reproduces a published run)")
+    draw: str = option("reference", choices=DRAWS,
+                       help="reference: llm-landscape's global-seed CPU stream in state-dict order (reproduces a "
+                            "published run) | per-tensor: the project's seeded per-tensor draws")
+    directions: int = option(3, range=(1, MAX_DIRECTIONS), widget_range=(1, 10),
+                             help="random directions per 1D landscape (seeds seed, seed + 1, …): VISAGE as mean ± sd")
 
     def validate(self) -> None:
         check(self)
         if self.draw == "reference" and self.norm != "layer":
             raise ValueError("the reference draw uses layer normalisation only")
+        bad = set(self.groups) - set(GROUPS)
+        if bad or not self.groups:
+            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
         axis(self.lo, self.hi, self.steps)
 
     def conventions(self) -> dict[str, str]:
@@ -68,8 +76,10 @@ class LandscapeSettings:
                  else f"project variant: {', '.join(self.groups)}")
         visage = ("reference (llm-landscape safety_avg)" if self.visage == "reference"
                   else "project variant: first to last non-saturated point")
-        draw = (f"reference (llm-landscape global-seed stream, seed {self.seed})" if self.draw == "reference"
-                else f"project per-tensor draws (seed {self.seed})")
+        seeds = (f"seed {self.seed}" if self.directions == 1
+                 else f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}")
+        draw = (f"reference (llm-landscape global-seed stream, {seeds})" if self.draw == "reference"
+                else f"project variant: per-tensor draws ({seeds})")
         return {"scope": scope, "VISAGE": visage, "direction": draw}
 
 

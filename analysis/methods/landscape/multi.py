@@ -1,0 +1,144 @@
+"""1D landscapes along several random directions: one draw is one sample, so VISAGE is a mean ± sd over draws,
+and two settings (scope, system prompt, models) are compared on the *same* draws as a paired difference.
+
+Direction k of ``settings.directions`` is drawn from seed ``settings.seed + k`` — with the default reference
+draw that is llm-landscape's 123, 124, … — by the settings' draw (reference stream or per-tensor).
+Each direction's grid goes through :func:`evaluate_grid`, so every point is cached on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from torch import nn
+
+from analysis.core.cache import Cache
+from analysis.core.evaluation import EvalSpec
+from analysis.methods.landscape.directions import RandomDirection, ReferenceRandomDirection
+from analysis.methods.landscape.grid import Landscape, LandscapeSettings, axis, evaluate_grid
+from analysis.methods.landscape.visage import visage_1d
+
+if TYPE_CHECKING:
+    from analysis.core.models import LoadedModel
+
+
+def random_direction(model: nn.Module, settings: LandscapeSettings, k: int = 0):
+    """Direction k of the settings' draws (seed ``settings.seed + k``)."""
+    seed = settings.seed + k
+    if settings.draw == "reference":
+        return ReferenceRandomDirection.for_model(model, seed)
+    return RandomDirection(seed, settings.norm, settings.groups)
+
+
+def random_directions(model: nn.Module, settings: LandscapeSettings) -> list:
+    """The ``settings.directions`` directions, seeds seed, seed + 1, …"""
+    return [random_direction(model, settings, k) for k in range(settings.directions)]
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample sd (ddof 1; nan for a single value — one draw has no spread)."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
+def format_mean_sd(mean: float, sd: float, n: int, digits: int = 1) -> str:
+    """``58.9 ± 4.2 (n = 5)``, or ``58.9 (one direction)`` when there is no spread."""
+    if n < 2 or np.isnan(sd):
+        return f"{mean:.{digits}f} (one direction)"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f} (sd, n = {n})"
+
+
+@dataclass
+class Paired:
+    """A − B on the same directions: one difference per direction, their mean and sd."""
+
+    differences: list[float]
+    seeds: list[int]
+
+    @property
+    def mean(self) -> float:
+        return mean_sd(self.differences)[0]
+
+    @property
+    def sd(self) -> float:
+        return mean_sd(self.differences)[1]
+
+    @property
+    def consistent(self) -> bool:
+        """Every direction agrees on the sign (and none is zero): the difference is not a draw artefact."""
+        d = np.asarray(self.differences)
+        return bool(d.size > 0 and (np.all(d > 0) or np.all(d < 0)))
+
+    def describe(self, digits: int = 1) -> str:
+        per = ", ".join(f"{x:+.{digits}f}" for x in self.differences)
+        sign = "same sign on every direction" if self.consistent else "sign differs across directions"
+        return f"{format_mean_sd(self.mean, self.sd, len(self.differences), digits)}; per direction {per} ({sign})"
+
+
+@dataclass
+class MultiLandscape:
+    """1D landscapes along several directions of one draw kind (``seeds`` in order) on the same axis."""
+
+    axis: list[float]
+    landscapes: list[Landscape]
+    seeds: list[int]
+    draw: str = "reference"
+    rule: str = "reference"
+    direction_specs: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.landscapes)
+
+    @property
+    def asr(self) -> np.ndarray:
+        """ASR per direction × point (fractions)."""
+        return np.stack([land.asr for land in self.landscapes])
+
+    @property
+    def utility(self) -> np.ndarray:
+        return np.stack([land.utility for land in self.landscapes])
+
+    @property
+    def visages(self) -> list[float]:
+        """VISAGE of each direction's curve (ASR in percent, the settings' rule)."""
+        return [visage_1d(100 * land.asr, self.rule) for land in self.landscapes]
+
+    @property
+    def visage_mean(self) -> float:
+        return mean_sd(self.visages)[0]
+
+    @property
+    def visage_sd(self) -> float:
+        return mean_sd(self.visages)[1]
+
+    def describe(self, digits: int = 1) -> str:
+        return format_mean_sd(self.visage_mean, self.visage_sd, self.n, digits)
+
+    def paired(self, other: "MultiLandscape") -> Paired:
+        """VISAGE of this setting minus ``other``'s, direction by direction (the same seeds and draw kind)."""
+        if self.seeds != other.seeds or self.draw != other.draw:
+            raise ValueError(f"a paired comparison needs the same directions: seeds {self.seeds} ({self.draw}) vs "
+                             f"{other.seeds} ({other.draw})")
+        return Paired([a - b for a, b in zip(self.visages, other.visages)], list(self.seeds))
+
+
+def evaluate_directions(lm: "LoadedModel", settings: LandscapeSettings, spec: EvalSpec, cache: Cache | None = None,
+                        progress=None, batch_size: int | None = None, ray_address: str | None = None,
+                        directions: list | None = None) -> MultiLandscape:
+    """A 1D landscape along each of the settings' random directions (or the given ``directions``, e.g. drawn once
+    and reused across calls), each grid cached per point as :func:`evaluate_grid` does."""
+    settings.validate()
+    ax = axis(settings.lo, settings.hi, settings.steps)
+    dirs = directions if directions is not None else random_directions(lm.model, settings)
+    lands = []
+    for k, d in enumerate(dirs):
+        def sub(f: float, msg: str, k: int = k) -> None:
+            if progress:
+                progress((k + f) / len(dirs), f"direction {k + 1}/{len(dirs)}: {msg}")
+
+        lands.append(evaluate_grid(lm, [d], [ax], spec, settings.groups, cache=cache, progress=sub,
+                                   batch_size=batch_size, ray_address=ray_address))
+    return MultiLandscape(ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage,
+                          [d.spec() for d in dirs])
