@@ -7,7 +7,7 @@ from analysis.models import ModelLoadError, check_compatible, load_model
 from analysis.landscape.grid import LandscapeSettings, axis, evaluate_grid
 from analysis.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_contour, landscape_surface
-from pages._export import figure, record
+from pages._export import built, figure, record
 from pages._runtime import estimate, remember, show_previous, timed
 from pages._widgets import config, page_start, progress_bar, prompt_sets_picker, reply_table, run_gate
 
@@ -126,9 +126,9 @@ if dim == "1D":
         curves[f"system prompt: {label}"] = {"x": ax, "asr": land.asr, "utility": land.utility}
     if previous is not None:
         previous.empty()
-    fig1 = landscape_1d(curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")
-                        else "α (step along a random direction, in units of the weights' norm)",
-                        f"Safety landscape (1D, {kind}): ASR and utility for α ∈ [{lo:g}, {hi:g}]")
+    fig1 = built(landscape_1d, curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")
+                 else "α (step along a random direction, in units of the weights' norm)",
+                 f"Safety landscape (1D, {kind}): ASR and utility for α ∈ [{lo:g}, {hi:g}]")
     figure(fig1, "ls_chart1d")
     remember("ls_last", [fig1])
     cols = st.columns(len(lands))
@@ -175,7 +175,7 @@ else:
     if previous is not None:
         previous.empty()
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
-    surface = landscape_surface(ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
+    surface = built(landscape_surface, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
     figure(surface, "ls_surface")
     if kind.startswith("toward"):
         points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
@@ -183,7 +183,8 @@ else:
         a_b, b_b = _projected(lm.fingerprint, pair.base.fingerprint, int(seed), norm, groups, lm.model, pair.base, d1, d2)
         points["base (projected)"] = (a_b, b_b)
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
-    contour = landscape_contour(ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", points)
+    contour = built(landscape_contour, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models",
+                    points)
     figure(contour, "ls_contour")
     remember("ls_last", [surface, contour])
     st.metric("VISAGE (2D)", f"{visage_2d(100 * land.asr, origin):.1f}")
