@@ -81,6 +81,17 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (Linux /proc)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     try:
@@ -127,13 +138,14 @@ class WsUser:
             await self.ws.close()
 
     async def rerun(self, page: str | None = None, press: str | None = None) -> Run:
-        """Rerun on ``page`` (a title from the navigation; None: the current page) pressing the button labelled
-        ``press`` (from the previous run on this page); time until the run's ``script_finished``."""
+        """Rerun on ``page`` (a title from the navigation, or before the first run a URL path such as
+        "safety_landscape", as a browser opening that address; None: the current page) pressing the button
+        labelled ``press`` (from the previous run on this page); time until the run's ``script_finished``."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         if page is not None:
-            self.page = self.pages[page]
+            self.page = self.pages[page] if self.pages else ("", page)
         msg = BackMsg()
         cs = msg.rerun_script
         cs.query_string = ""
@@ -159,7 +171,7 @@ class WsUser:
                 self._read_delta(fm.delta, run)
             elif kind == "navigation":
                 run.pages = {p.page_name: (p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages}
-                if page is None and not self.page[0]:   # the first run: the default page
+                if not self.page[0]:   # the first run: the page the server chose (default, or by URL path)
                     self.page = next(((p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages
                                       if p.page_script_hash == fm.navigation.page_script_hash), self.page)
             elif kind == "script_finished":
@@ -197,6 +209,7 @@ class WsUser:
             run.exceptions.append(f"{el.exception.type}: {el.exception.message[:120]}")
 
 
+PATHS = {"Critical regions": "critical_regions", "Safety landscape": "safety_landscape"}   # title -> URL path
 # step -> (page to open, button to press, a text the finished run must show)
 PLAN = {
     "overview": (None, None, "<dataframe>"),
@@ -212,8 +225,9 @@ async def do_step(user: WsUser, step: str) -> tuple[str, float, str | None]:
     page, press, marker = PLAN[step]
     t = time.perf_counter()
     try:
-        if step == "overview":
+        if user.ws is None:       # a first visit: open the websocket (a browser's page load), on its URL path
             await user.connect()
+            page = page and PATHS.get(page, page)
         run = await user.rerun(page, press)
     except Exception as e:  # a closed socket, a missing button: counted, the others go on
         return step, time.perf_counter() - t, f"{type(e).__name__}: {str(e)[:120]}"
@@ -236,8 +250,9 @@ async def _user_walk(user: WsUser, out: list, steps=STEPS) -> None:
             return
 
 
-async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid: int | None = None) -> dict:
-    """N users walk the steps at once; bounded by ``timeout`` seconds. Returns the summary row."""
+async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid: int | None = None,
+                   steps: tuple[str, ...] = STEPS) -> dict:
+    """N users walk ``steps`` at once; bounded by ``timeout`` seconds. Returns the summary row."""
     clients = [WsUser(url) for _ in range(users)]
     results: list[tuple[str, float, str | None]] = []
     cpu0, t0 = (cpu_seconds(pid) if pid else float("nan")), time.perf_counter()
@@ -247,7 +262,7 @@ async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid:
 
     async def synced() -> None:
         alive = list(clients)
-        for step in STEPS:
+        for step in steps:
             c, w = cpu_seconds(pid) if pid else float("nan"), time.perf_counter()
             rs = await asyncio.gather(*(do_step(u, step) for u in alive))
             step_cpu[step] = ((cpu_seconds(pid) if pid else float("nan")) - c, time.perf_counter() - w)
@@ -255,7 +270,7 @@ async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid:
             alive = [u for u, r in zip(alive, rs) if r[2] is None]
 
     async def unsynced() -> None:
-        await asyncio.gather(*(_user_walk(u, results) for u in clients))
+        await asyncio.gather(*(_user_walk(u, results, steps) for u in clients))
 
     timed_out = False
     try:
@@ -267,9 +282,9 @@ async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid:
     wall = time.perf_counter() - t0
     done = [(s, v) for s, v, why in results if why is None]
     failures = [why for _, _, why in results if why is not None]
-    missing = users * len(STEPS) - len(results)
+    missing = users * len(steps) - len(results)
     per_step = {}
-    for step in STEPS:
+    for step in steps:
         v = [x for s, x in done if s == step]
         if v:
             per_step[step] = (statistics.median(v), max(v), len(v)) + step_cpu.get(step, (float("nan"),) * 2)
@@ -278,7 +293,8 @@ async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid:
             "timed_out": timed_out, "median": statistics.median(values) if values else float("nan"),
             "worst": max(values) if values else float("nan"), "wall": wall, "per_step": per_step,
             "server_cpu": cpu_seconds(pid) - cpu0 if pid else float("nan"),
-            "client_cpu": time.process_time() - client_cpu0, "why": sorted(set(failures))[:3]}
+            "client_cpu": time.process_time() - client_cpu0, "server_rss_mb": rss_mb(pid) if pid else float("nan"),
+            "why": sorted(set(failures))[:3]}
 
 
 def print_row(row: dict, label: str = "ws") -> None:
@@ -286,7 +302,8 @@ def print_row(row: dict, label: str = "ws") -> None:
           and row["worst"] <= GOAL_WORST_S)
     print(f"{label} {row['users']:3d} users: {row['pages']:4d} pages, median {row['median']:6.2f} s, worst "
           f"{row['worst']:6.2f} s, failed {row['failed']}, unfinished {row['unfinished']}, wall {row['wall']:.0f} s, "
-          f"server CPU {row['server_cpu']:.1f} s, client CPU {row['client_cpu']:.1f} s"
+          f"server CPU {row['server_cpu']:.1f} s (RSS {row['server_rss_mb']:.0f} MB), "
+          f"client CPU {row['client_cpu']:.1f} s"
           f"{'' if label != 'ws' else (' — goal met' if ok else ' — goal missed')} {row['why'] or ''}", flush=True)
     for step, (med, worst, n, cpu, wall) in row["per_step"].items():
         busy = f", server CPU {cpu:5.1f} s in {wall:5.1f} s" if cpu == cpu else ""
