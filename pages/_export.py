@@ -6,9 +6,12 @@ generations with :func:`record`. The sidebar's report button turns all sections 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import shutil
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -67,17 +70,86 @@ def can_render_images() -> bool:
     return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
-def figure(fig, key: str, where=None) -> None:
-    """Show ``fig`` (in ``where``, a column, or the page), record it, and offer HTML / PNG / SVG downloads."""
-    where = where or st
+# --- figures built once per server process (issue #24: a class rerunning a cached preset) ---------------------
+# Building and styling a Plotly figure costs 10–40 ms of the one interpreter lock (validation, template copies);
+# with 30 sessions rerunning the same preset at once that was ~40 % of the server's time. A figure is built once
+# per content of its arguments and shared read-only by every session (st.plotly_chart only serialises it).
+_FIGURES: OrderedDict[str, object] = OrderedDict()
+_FIGURES_LOCK = threading.Lock()
+MAX_FIGURES = 64
+
+
+def _feed(h, x) -> None:
+    """Hash ``x`` by content: numbers, strings, containers, arrays and tensors by their values; any other object
+    (a model adapter) by its identity — the caller names what it stands for (a fingerprint) in ``key``."""
+    import numpy as np
+
+    if x is None or isinstance(x, (bool, int, float, str)):
+        h.update(f"{type(x).__name__}:{x!r};".encode())
+    elif isinstance(x, bytes):
+        h.update(b"bytes:%d;" % len(x) + x)
+    elif isinstance(x, (list, tuple)):
+        h.update(f"{type(x).__name__}[{len(x)}](".encode())
+        for v in x:
+            _feed(h, v)
+        h.update(b")")
+    elif isinstance(x, dict):
+        h.update(f"dict[{len(x)}](".encode())
+        for k, v in x.items():
+            _feed(h, k)
+            _feed(h, v)
+        h.update(b")")
+    elif type(x).__module__ == "torch" and hasattr(x, "detach"):
+        _feed(h, x.detach().cpu().contiguous().numpy())
+    elif isinstance(x, np.ndarray):
+        a = np.ascontiguousarray(x)
+        h.update(f"ndarray{a.dtype.str}{a.shape};".encode())
+        h.update(a.tobytes())
+    elif isinstance(x, np.generic):
+        _feed(h, x.item())
+    else:
+        h.update(f"obj:{type(x).__qualname__}@{id(x)};".encode())
+
+
+def built(build, *args, key=(), **kwargs):
+    """``build(*args, **kwargs)`` — a Plotly figure — styled for :func:`figure` and kept for this server process,
+    per the content of the arguments and ``key``. Every session gets the same figure: do not change it after."""
+    h = hashlib.blake2b(digest_size=20)
+    _feed(h, (build.__module__, build.__qualname__, key, args, kwargs))
+    digest = h.hexdigest()
+    with _FIGURES_LOCK:
+        fig = _FIGURES.get(digest)
+        if fig is not None:
+            _FIGURES.move_to_end(digest)
+            return fig
+    fig = build(*args, **kwargs)
+    _finish(fig)
+    fig._brittle_json = fig.to_json()   # the report's copy, serialised once
+    with _FIGURES_LOCK:
+        _FIGURES[digest] = fig
+        while len(_FIGURES) > MAX_FIGURES:
+            _FIGURES.popitem(last=False)
+    return fig
+
+
+def _finish(fig) -> None:
     fig.update_layout(template=TEMPLATE)   # also for a figure not made in pages/_plots.py: real colours in its JSON
     colour_traces(fig)
+
+
+def figure(fig, key: str, where=None) -> None:
+    """Show ``fig`` (in ``where``, a column, or the page), record it, and offer HTML / PNG / SVG downloads.
+    A figure from :func:`built` is already styled and serialised (and shared: it is not changed here)."""
+    where = where or st
+    report_json = getattr(fig, "_brittle_json", None)
+    if report_json is None:
+        _finish(fig)
     title = (fig.layout.title.text or key) if fig.layout.title else key
     name = _slug(title)
     # theme=None: the chart on screen is the one exported and reported (same template, same colours)
     where.plotly_chart(fig, width="stretch", key=key, theme=None,
                        config={"toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}})
-    current().figures[title] = fig.to_json()
+    current().figures[title] = report_json or fig.to_json()
     with where.popover("Export", icon=":material/download:"):
         st.download_button("Interactive HTML", lambda f=fig: f.to_html(include_plotlyjs=True, full_html=True),
                            file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")

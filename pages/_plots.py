@@ -39,13 +39,22 @@ def layer_module_heatmap(values: dict[str, float], adapter, title: str, fmt: str
     return fig
 
 
-def score_histogram(safety, utility, title: str) -> go.Figure:
+def score_histogram(safety, utility, title: str, bins: int = 80) -> go.Figure:
+    """Both score distributions binned here (80 shared bins): the figure carries 2 × 80 counts, not one number per
+    weight (a demo matrix sent 200 kB to every browser on every rerun; a 7B model's would not fit)."""
+    logs = {label: np.log10(s.reshape(-1).detach().float().cpu().numpy() + 1e-12)  # scores may live on the GPU (#15)
+            for label, s in (("safety", safety), ("utility", utility))}
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     fig = go.Figure()
-    for label, s in (("safety", safety), ("utility", utility)):
-        v = np.log10(s.reshape(-1).cpu().numpy() + 1e-12)  # scores may live on the GPU (issue #15)
-        fig.add_trace(go.Histogram(x=v, name=f"{label} score", opacity=0.6, nbinsx=80,
-                                   marker_color=TYPE_COLOURS[label]))
-    fig.update_layout(barmode="overlay")
+    for label, v in logs.items():
+        counts, _ = np.histogram(v[np.isfinite(v)], edges)
+        fig.add_trace(go.Bar(x=centres, y=counts, width=width, name=f"{label} score", opacity=0.6,
+                             marker_color=TYPE_COLOURS[label],
+                             hovertemplate="log10 score %{x:.2f}: %{y} weights<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="overlay", bargap=0)
     return style(fig, title, x="log10 importance score", y="weights (count)", height=340)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 
@@ -92,15 +94,23 @@ def sidebar() -> None:
                        f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
                 {"device": str(pair.aligned.device), "launch config": cfg.source or "(defaults)"})
         st.header("Cache")
-        info = Cache().info()
+        info = _cache_info(str(Cache().root))
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
         if (why := Cache().check_writable()) is not None:
             st.warning(f"{why}: new results are computed but not kept.")
         if cfg.allow_writes and not cfg.demo_mode and st.button("Clear cache", help="the cache is shared by every session"):
             try:
                 st.toast(f"removed {Cache().clear()} cached results")
+                _cache_info.clear()
             except ValueError as e:
                 st.error(str(e))
+
+
+@st.cache_resource(ttl=10, show_spinner=False)
+def _cache_info(root: str):
+    """The sidebar's cache summary, read at most every 10 s per server: :meth:`Cache.info` reads every entry's
+    metadata file, ~10 % of the server's time when a class reruns at once (issue #24)."""
+    return Cache(root).info()
 
 
 def device_choices() -> tuple[list[str], list[str]]:
@@ -402,6 +412,35 @@ def region_cached(lm, settings, cal, base=None):
     would make a class queue on the lock even when every evaluation comes from the cache."""
     return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
                    base.fingerprint if base is not None else "", lm, cal, base)
+
+
+def calibration_key(cal) -> str:
+    """What names a calibration set in the per-server keys (system prompt, sizes, set names)."""
+    return _cal_key(cal)
+
+
+_KEPT: OrderedDict = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+MAX_KEPT = 64
+
+
+def kept(key: tuple, compute):
+    """``compute()``, kept for this server process under ``key`` (least recently used dropped past 64 entries)
+    and shared read-only by every session. ``key`` names everything the result depends on — the model's
+    fingerprint, the settings, :func:`calibration_key` — as :func:`region_cached` does. For small results derived
+    from big cached ones (a heatmap's values, a figure), so a rerun neither reads the scores back from the disk
+    cache (checksum included) nor recomputes the top-p masks: with a class rerunning a preset at once, those
+    were ~30 % of a Critical regions rerun (issue #24)."""
+    with _KEPT_LOCK:
+        if key in _KEPT:
+            _KEPT.move_to_end(key)
+            return _KEPT[key]
+    value = compute()
+    with _KEPT_LOCK:
+        _KEPT[key] = value
+        while len(_KEPT) > MAX_KEPT:
+            _KEPT.popitem(last=False)
+    return value
 
 
 def unit_types_cached(lm, settings, cal):

@@ -10,10 +10,10 @@ from analysis.core.options import slider_args
 from analysis.methods.critical_regions.masks import jaccard_overlap, score_mass
 from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, default_calibration, scores
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
-from pages._export import figure, record
+from pages._export import built, figure, record
 from pages._runtime import estimate, timed
-from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, region_cached,
-                            reply_table, spec_or_stop, unit_types_cached)
+from pages._widgets import (calibration_key, config, eval_spec_picker, kept, page_start, progress_bar,
+                            region_cached, reply_table, spec_or_stop, unit_types_cached)
 
 pair = page_start("critical_regions")
 lm = pair.aligned
@@ -36,17 +36,30 @@ with c1:
     score = st.radio("Score", ["snip", "wanda"], horizontal=True, key="cr_score")
     top_p = st.slider("Top fraction p", 0.01, 0.5, 0.05, step=0.01, key="cr_overlap_p")
     view = st.radio("Heatmap", ["Jaccard overlap", "safety score mass"], key="cr_view")
-update, bar = progress_bar(f"Scoring ({score})")
-ss = scores(lm, score, "safety", cal, progress=update, ray_address=config().ray_address or None)
-us = scores(lm, score, "utility", cal, progress=update, ray_address=config().ray_address or None)
-bar.empty()
-values = jaccard_overlap(ss, us, top_p) if view == "Jaccard overlap" else score_mass(ss)
+score_key = (lm.fingerprint, score, calibration_key(cal))
+_scores: list = []
+
+
+def safety_utility_scores():
+    """The safety and utility scores (from the cache, or computed), read only when a result below is not kept
+    for this server yet: a rerun on a known setting reads neither the scores nor recomputes the masks."""
+    if not _scores:
+        update, bar = progress_bar(f"Scoring ({score})")
+        _scores.extend(scores(lm, score, which, cal, progress=update, ray_address=config().ray_address or None)
+                       for which in ("safety", "utility"))
+        bar.empty()
+    return _scores
+
+
+values = kept(("cr_values", *score_key, top_p, view),
+              lambda: jaccard_overlap(*safety_utility_scores(), top_p) if view == "Jaccard overlap"
+              else score_mass(safety_utility_scores()[0]))
 with c2:
-    figure(layer_module_heatmap(values, lm.adapter, f"Jaccard overlap of the top-p weights: safety vs utility "
+    figure(built(layer_module_heatmap, values, lm.adapter, f"Jaccard overlap of the top-p weights: safety vs utility "
                                                     f"({score}, p = {top_p:.2f})" if view == "Jaccard overlap" else
                                 f"Safety score mass per weight ({score})", ".2f",
                                 colorbar_title="Jaccard overlap (0–1)" if view == "Jaccard overlap"
-                                else "share of safety score"), "cr_heat")
+                                else "share of safety score", key=lm.fingerprint), "cr_heat")
     st.caption("convention: reference (top p per matrix, sizes rounded down; activations at the response tokens)")  # #16
 c1, c2 = st.columns([1, 3])
 with c1:
@@ -54,7 +67,9 @@ with c1:
     module = st.selectbox("Module", lm.adapter.modules, key="cr_cell_module")
 name = next(n for n in lm.adapter.names([layer], [module]))
 with c2:
-    figure(score_histogram(ss[name], us[name], f"{name}: score distribution"), "cr_hist")
+    figure(kept(("cr_hist", *score_key, name),
+                lambda: built(score_histogram, *(v[name] for v in safety_utility_scores()),
+                              f"{name}: score distribution")), "cr_hist")
 
 # --- prune a region -----------------------------------------------------------------------------------
 st.subheader("Prune a region")
@@ -150,7 +165,7 @@ except ValueError as e:
     st.error(f"Cannot type the units: {e}")
     st.stop()
 bar.empty()
-figure(unit_type_bars(types.shares_by_layer(lm.adapter)), "cr_units")
+figure(built(unit_type_bars, types.shares_by_layer(lm.adapter)), "cr_units")
 record(convention="Critical regions: set difference S_q \\ U_p as in Wei et al. (2024), per row / matrix / layer as "
                   "chosen; unit types by percentile of I_S − I_U per matrix (this project's thresholds).")
 st.caption(f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "

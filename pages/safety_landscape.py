@@ -9,7 +9,7 @@ from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_gr
 from analysis.methods.landscape.multi import evaluate_directions, format_mean_sd, random_direction
 from analysis.methods.landscape.visage import visage_1d, visage_2d
 from pages._plots import landscape_1d, landscape_1d_band, landscape_contour, landscape_surface
-from pages._export import figure, record
+from pages._export import built, figure, record
 from pages._runtime import estimate, remember, show_previous, timed
 from pages._widgets import config, page_start, progress_bar, prompt_sets_picker, reply_table, run_gate
 
@@ -156,7 +156,7 @@ if dim == "1D":
                                              else {"x": ax, "asr": land.asr, "utility": land.utility, **n_counts})
     if previous is not None:
         previous.empty()
-    fig1 = (landscape_1d_band if multi else landscape_1d)(curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")
+    fig1 = built(landscape_1d_band if multi else landscape_1d, curves, "α (toward the other model: α = 1 is that model)" if kind.startswith("toward")
                         else "α (step along a random direction, in units of the weights' norm)",
                         f"Safety landscape (1D, {kind}): ASR and utility for α ∈ [{lo:g}, {hi:g}]")
     figure(fig1, "ls_chart1d")
@@ -219,7 +219,7 @@ else:
     if previous is not None:
         previous.empty()
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
-    surface = landscape_surface(ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
+    surface = built(landscape_surface, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
     figure(surface, "ls_surface")
     if kind.startswith("toward"):
         points["base" if kind == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
@@ -228,7 +228,8 @@ else:
                               pair.base, d1, d2)
         points["base (projected)"] = (a_b, b_b)
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
-    contour = landscape_contour(ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", points)
+    contour = built(landscape_contour, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models",
+                    points)
     figure(contour, "ls_contour")
     remember("ls_last", [surface, contour])
     st.metric("VISAGE (2D)", f"{visage_2d(100 * land.asr, origin):.1f}")
