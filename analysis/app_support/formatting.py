@@ -11,6 +11,10 @@ Newcombe interval of the difference, exact McNemar p).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.core.stats import PairedDifference
 
 KINDS = ("exact", "loss", "none")
 LEGEND = "utility = exact-answer accuracy (%) or mean response loss in nats ('L', lower is better)"
@@ -71,7 +75,7 @@ def rate_rows(results: dict, label: str = "model") -> list[dict]:
     return [{label: name, **{metric_label(m): rate_cell(r, m) for m in metrics}} for name, r in results.items()]
 
 
-def _paired(results: dict, x: str, y: str, metric: str):
+def _paired(results: dict, x: str, y: str, metric: str) -> PairedDifference | None:
     """x − y on the same prompts (None where the metric has no per-prompt outcomes, e.g. a loss)."""
     try:
         return results[y].paired(results[x], metric, y, x)
@@ -79,9 +83,9 @@ def _paired(results: dict, x: str, y: str, metric: str):
         return None
 
 
-def comparisons(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[tuple[str, str, str, object]]:
+def comparisons(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[tuple[str, str, str, PairedDifference]]:
     """(x, y, metric, PairedDifference) for every pair present in ``results`` and every pairable metric."""
-    out = []
+    out: list[tuple[str, str, str, PairedDifference]] = []
     for x, y in pairs:
         if x not in results or y not in results:
             continue

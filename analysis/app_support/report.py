@@ -177,7 +177,7 @@ def summary_rows(sections: list[Section]) -> list[dict]:
     rows, seen = [], set()
     for s in sections:
         results = s.results()
-        own = [row for r in results for row in r.summary]
+        own: list[tuple[str, str, str] | None] = [row for r in results for row in r.summary]
         if not own and results:
             own = [_fallback_row(results[-1])]
         for what, value, caveat in [row for row in own if row is not None]:

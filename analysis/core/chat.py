@@ -51,10 +51,10 @@ def encode_pairs(tokenizer, prompts: list[str], responses: list[str], system_pro
                  skip_first: list[bool] | None = None, max_len: int = 256, eos: bool = True) -> Batch:
     """Encode chat pairs; labels mark the response tokens (and the closing EOS, which ``eos=False`` leaves out
     of the sequence, as the attribution reference's calibration data does) only."""
-    eos = (tokenizer.eos_token or "") if eos else ""
+    eos_text = (tokenizer.eos_token or "") if eos else ""
     p_ids = encode_prompts(tokenizer, [format_prompt(tokenizer, p, system_prompt) for p in prompts])
-    sep = " " if eos and has_template(tokenizer) else ""
-    r_ids = [tokenizer(" " + r.strip() + sep + eos, add_special_tokens=False)["input_ids"] for r in responses]
+    sep = " " if eos_text and has_template(tokenizer) else ""
+    r_ids = [tokenizer(" " + r.strip() + sep + eos_text, add_special_tokens=False)["input_ids"] for r in responses]
     return _pack(p_ids, r_ids, tokenizer.pad_token_id or 0, skip_first, max_len)
 
 

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 KEY = "option"
 Number = float | int
@@ -43,7 +43,7 @@ class Spec:
             return f"in ({num(lo)}, {num(hi)}]" if self.open_lo else f"between {num(lo)} and {num(hi)}"
         if lo is not None:
             return f"> {num(lo)}" if self.open_lo else f">= {num(lo)}"
-        return f"<= {num(hi)}"
+        return f"<= {num(cast(Number, hi))}"   # a range bounds at least one side
 
 
 def num(v: Number) -> str:
@@ -139,7 +139,7 @@ def parser_type(spec: Spec) -> Callable[[str], Any]:
         if spec.kind is not str:
             check_value(v, spec)
         return v
-    parse.spec = spec          # what the tests read to build out-of-range values
+    cast(Any, parse).spec = spec   # what the tests read to build out-of-range values
     return parse
 
 

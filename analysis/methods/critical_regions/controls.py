@@ -4,7 +4,7 @@ One random control is one draw; a pruned region is compared with the spread of i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class ControlSpread:
         """(mean, sd) of utility over the controls, None when the evaluation has no utility."""
         if any(r.utility is None for r in self.results):
             return None
-        return _mean_sd([r.utility for r in self.results])
+        return _mean_sd([cast(float, r.utility) for r in self.results])   # none is None (checked above)
 
     def describe(self) -> str:
         """``ASR 3.3 ± 1.2 %, utility 96.7 ± 0.8 % (5 controls)`` (percent points; loss utility in nats)."""

@@ -54,7 +54,7 @@ class Paired:
     """A − B on the same directions: one difference per direction, their mean and sd."""
 
     differences: list[float]
-    seeds: list[int]
+    seeds: list[int | None]   # None for a direction without a seed
 
     @property
     def mean(self) -> float:
@@ -82,7 +82,7 @@ class MultiLandscape:
 
     axis: list[float]
     landscapes: list[Landscape]
-    seeds: list[int]
+    seeds: list[int | None]   # None for a direction without a seed
     draw: str = "reference"
     rule: str = "reference"
     direction_specs: list[dict] = field(default_factory=list, repr=False)
