@@ -16,6 +16,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 ENV = "BRITTLE_CONFIG"
 
@@ -50,7 +51,7 @@ class AppConfig:
         address = self.server_address if address is None else address
         if is_local(address):
             return replace(self, exposed=False)
-        locked = {k: getattr(self, k) if k in self.explicit else False for k in EXPOSED_LOCKS}
+        locked: dict[str, Any] = {k: getattr(self, k) if k in self.explicit else False for k in EXPOSED_LOCKS}
         return replace(self, **locked, exposed=True)
 
 

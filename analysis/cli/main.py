@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 from analysis.cli import checks as V
 from analysis.cli.parser import parser
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (MemoryError, OSError) as e:
         what = "out of memory" if isinstance(e, MemoryError) else (e.strerror or str(e))
-        print(f"error: {what}{f' ({e.filename})' if getattr(e, 'filename', None) else ''}; "
+        print(f"error: {what}{f' ({cast(OSError, e).filename})' if getattr(e, 'filename', None) else ''}; "
               "nothing half-written was kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -143,7 +143,8 @@ def linear_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
 def output_weight_name(model: nn.Module) -> str | None:
     """The parameter path of the output embedding (lm_head) weight as ``named_parameters`` lists it (a weight
     tied to the input embedding appears under the embedding's path), or None if the model has none."""
-    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    # torch types Module.__getattr__ as Tensor | Module, so mypy sees a Tensor call (the method is a HF one)
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None  # type: ignore[operator]
     if out is None or getattr(out, "weight", None) is None:
         return None
     return next((n for n, p in model.named_parameters() if p is out.weight), None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
@@ -99,7 +100,7 @@ def portable(direction, models: dict[int, ModelRef]):
             changes[f.name] = models[id(v)]
         elif is_dataclass(v):
             changes[f.name] = portable(v, models)
-    return replace(direction, **changes) if changes else direction
+    return replace(cast(Any, direction), **changes) if changes else direction
 
 
 def resolve(direction):
@@ -113,7 +114,7 @@ def resolve(direction):
             changes[f.name] = load_on_worker(v).model
         elif is_dataclass(v):
             changes[f.name] = resolve(v)
-    return replace(direction, **changes) if changes else direction
+    return replace(cast(Any, direction), **changes) if changes else direction
 
 
 def run_tasks(address: str, task_fn, lm, directions: list, points: list[tuple], other_models, make_args,

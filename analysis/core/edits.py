@@ -222,7 +222,7 @@ def applied(model: nn.Module, *edits: Edit) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def locked(*models: nn.Module) -> Iterator[nn.Module]:
+def locked(*models: nn.Module) -> Iterator[nn.Module | None]:
     """Hold the locks of ``models``, in the order given (for reading models other sessions may be editing).
     Library-internal: always the edited (aligned) model first, then its base or other models, so no two
     sessions wait in a cycle. Pages never call this: library functions take the locks they need."""

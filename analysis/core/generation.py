@@ -15,7 +15,7 @@ Two loops give the same tokens:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 
@@ -189,6 +189,8 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
                   use_cache=True)
         return o.logits[:, -1, :].argmax(-1)
 
+    graph: tuple[torch.cuda.CUDAGraph, torch.Tensor] | Literal[False] | None   # False: capture failed
+    graph_out: torch.Tensor | None
     graph, graph_out, used_graph = None, None, False
     use_graphs = dev.type == "cuda" and cuda_graphs
     side = torch.cuda.Stream(dev) if use_graphs else None   # warm-up and capture on one side stream
@@ -220,12 +222,14 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
             graph = _capture(forward, side) or False     # False: capture failed, stay eager
             graph_out = graph[1] if graph else None
         if use_graphs and step == 0:      # the first step runs eagerly on the capture stream (warm-up)
+            assert side is not None       # made above whenever use_graphs
             side.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(side):
                 nxt = forward()
             torch.cuda.current_stream(dev).wait_stream(side)
         elif graph:
             graph[0].replay()
+            assert graph_out is not None   # set with graph
             nxt = graph_out.clone()
             used_graph = True
         else:
@@ -241,7 +245,7 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     return [Generation("", t.strip(), result[i][0], result[i][1]) for i, t in enumerate(texts)]
 
 
-def _capture(forward, stream):
+def _capture(forward, stream) -> tuple[torch.cuda.CUDAGraph, torch.Tensor] | None:
     """(graph, output) of one decode step, or None when this model's forward cannot be captured (the
     step then runs eagerly). Nothing runs while capturing, so the cache is untouched."""
     try:

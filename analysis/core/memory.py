@@ -12,6 +12,7 @@ table for a 7B pair needs no 7B model). Activation estimates are deliberately ge
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, cast
 
 import torch
 
@@ -124,7 +125,7 @@ class Plan:
         """Raise a one-line ValueError when ``extra`` does not fit ``free`` bytes (None: not a GPU, no check)."""
         if free is None or self.extra_bytes <= HEADROOM * free:
             return
-        biggest = max(self.extra, key=self.extra.get)
+        biggest = max(self.extra, key=cast(Callable[[str], int], self.extra.get))   # every key is present
         raise ValueError(f"{self.analysis} needs about {gib(self.extra_bytes)} more GPU memory (largest: "
                          f"{biggest}, {gib(self.extra[biggest])}) but {gib(free)} is free: {self.advice}")
 

@@ -11,11 +11,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from analysis.core.arch import Adapter, UnsupportedArchitecture, adapter_of
 from analysis.data.organism import WEIGHTS_DIR
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEMO = "demo"
@@ -28,7 +32,7 @@ class ModelLoadError(ValueError):
 @dataclass
 class LoadedModel:
     model: torch.nn.Module
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     source: str
     dtype: str
     device: str
@@ -182,7 +186,7 @@ def check_finite(model: torch.nn.Module, source: str = "the model") -> None:
 
 def check_vocab(model: torch.nn.Module, tokenizer, source: str = "the model") -> None:
     """The tokenizer must not produce ids beyond the embedding table."""
-    emb = model.get_input_embeddings()
+    emb = model.get_input_embeddings()   # type: ignore[operator]  # torch types Module.__getattr__ as a Tensor
     n_emb = getattr(emb, "num_embeddings", None)
     if n_emb is not None and len(tokenizer) > n_emb:
         raise ModelLoadError(f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
@@ -231,7 +235,7 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
     check_vocab(model, tokenizer, f"'{source}'")
-    model.to(dev).eval()
+    model.to(dev).eval()   # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
     check_finite(model, f"'{source}'")
     return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter,
                        path if Path(path).exists() else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 from analysis.data.prompts import PromptItem
 
@@ -75,8 +76,8 @@ def reference_scores(replies: list[str], items: list[PromptItem]) -> ReferenceSc
     if not pairs:
         raise ValueError("these items have no reference responses; answer-based utility needs a set with references")
     n = len(pairs)
-    f1 = sum(token_f1(r, it.response) for r, it in pairs) / n
-    rl = sum(rouge_l(r, it.response) for r, it in pairs) / n
+    f1 = sum(token_f1(r, cast(str, it.response)) for r, it in pairs) / n   # pairs hold items with a response
+    rl = sum(rouge_l(r, cast(str, it.response)) for r, it in pairs) / n
     answers = [(r, it.meta.get("answer") or it.answer) for r, it in pairs]
     with_answer = [(r, a) for r, a in answers if a]
     match = sum(contains_answer(r, a) for r, a in with_answer) / len(with_answer) if with_answer else None

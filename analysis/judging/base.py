@@ -92,7 +92,7 @@ def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", cla
     except Exception as e:  # noqa: BLE001 — transformers raises many kinds here
         raise load_error(source, e) from None
     if not quant:             # quantised weights are placed by device_map (and cannot be moved with .to)
-        model.to(dev)
+        model.to(dev)   # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
     model.eval()
     return model, tokenizer, fingerprint(model)
 

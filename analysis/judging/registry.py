@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 from analysis.core.cache import Cache
 from analysis.judging.base import ReplyJudge
@@ -83,7 +84,7 @@ def make_judge(spec: str, device: str = "auto", dtype: str = "fp32", kind: str |
         raise ValueError(f"judge {text!r} names no model; write {kind}:FOLDER")
     if kind == "refusal-clf":
         return RefusalClassifier(source, device, dtype, refusal_label=refusal_label, cache=cache, quant=quant)
-    return KINDS[kind](source, device, dtype, cache=cache, quant=quant)
+    return KINDS[cast(str, kind)](source, device, dtype, cache=cache, quant=quant)
 
 
 def make_judges(specs: str | list[str], device: str = "auto", dtype: str = "fp32", kind: str | None = None,

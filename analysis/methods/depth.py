@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Sequence, cast
 
 import numpy as np
 import torch
@@ -100,8 +100,11 @@ class Divergence:
         pos, mean, q25, q75, count = [], [], [], [], []
         for t in range(T):
             v = np.array([r[t] for r in rows if len(r) > t], dtype=float)
-            pos.append(t), mean.append(float(v.mean())), count.append(len(v))
-            q25.append(float(np.quantile(v, 0.25))), q75.append(float(np.quantile(v, 0.75)))
+            pos.append(t)
+            mean.append(float(v.mean()))
+            count.append(len(v))
+            q25.append(float(np.quantile(v, 0.25)))
+            q75.append(float(np.quantile(v, 0.75)))
         return Profile(pos, mean, q25, q75, count)
 
     def share_first(self, n: int = 3) -> float:
@@ -174,7 +177,7 @@ def pair_rows(tokenizer, pairs: PromptSet, system_prompt: str | None = None) -> 
     if not pairs.items or missing:
         raise ValueError(f"per-token divergence needs (prompt, response) pairs; {len(missing)} of {len(pairs)} "
                          "prompts have no response" if pairs.items else "no (prompt, response) pairs given")
-    b = encode_pairs(tokenizer, pairs.prompts(), [it.response for it in pairs.items], system_prompt,
+    b = encode_pairs(tokenizer, pairs.prompts(), [cast(str, it.response) for it in pairs.items], system_prompt,
                      max_len=MAX_PAIR_TOKENS)
     rows, starts = [], []
     for it, ids, m, lab in zip(pairs.items, b.input_ids, b.attention_mask, b.labels):
@@ -202,6 +205,8 @@ def divergence(lm_p: "LoadedModel", lm_q: "LoadedModel", pairs: PromptSet, syste
         rows, starts = pair_rows(tok, pairs, system_prompt)
         pad = tok.pad_token_id or 0
         same = lm_p.model is lm_q.model
+        sp: Callable[[], ContextManager]
+        sq: Callable[[], ContextManager]
         with ExitStack() as stack:
             if same:   # one model in two states: switch edits around each pass, holding the lock throughout
                 stack.enter_context(locked(lm_p.model))
@@ -216,7 +221,7 @@ def divergence(lm_p: "LoadedModel", lm_q: "LoadedModel", pairs: PromptSet, syste
 
     d = _cache(cache).get_or_compute(parts, compute, "json")
     return Divergence(pairs.prompts(), d["token_ids"], d["kl"], d["dlogp"],
-                      [tok.convert_ids_to_tokens(ids) for ids in d["token_ids"]])
+                      [cast(list[str], tok.convert_ids_to_tokens(ids)) for ids in d["token_ids"]])   # ids: a list
 
 
 # ----- prefilling attack --------------------------------------------------------------------------------------
@@ -354,7 +359,8 @@ def disalign_model(aligned, base, tokenizer, spec: EvalSpec, alpha: float, batch
            if spec.compliance is not None and h else None)
     items = spec.benign.items
     if items and all(it.answer is not None for it in items):
-        utility, kind = sum(_normalise(g.text) == _normalise(it.answer) for g, it in zip(b, items)) / n_b, "exact"
+        utility, kind = sum(_normalise(g.text) == _normalise(cast(str, it.answer))   # answers checked above
+                            for g, it in zip(b, items)) / n_b, "exact"
     elif items and all(it.response for it in items):
         utility, kind = contrast_loss(aligned, base, tokenizer, spec.benign, alpha, spec.system_prompt), "loss"
     else:

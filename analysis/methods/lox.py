@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -76,7 +76,7 @@ def randomized_svd(M: torch.Tensor, k: int, oversample: int = 16, n_iter: int = 
             prev = ritz(Q)
         Q = torch.linalg.qr(M @ torch.linalg.qr(M.T @ Q)[0])[0]
     U, S, Vh = ritz(Q)
-    return U, S, Vh, _lowrank_diff(prev, (U, S, Vh))
+    return U, S, Vh, _lowrank_diff(cast(tuple, prev), (U, S, Vh))   # prev: set at i == n_iter
 
 
 def top_k(M: torch.Tensor, k: int, method: str = "randomized", tol: float = 1e-3, seed: int = 0) -> TopK:

@@ -3,7 +3,7 @@ import json
 import random
 from pathlib import Path
 R = random.Random(14)
-rows = []
+rows: list[dict[str, str]] = []
 def add(cat, prompt, answer, response):
     rows.append({"prompt": prompt, "response": response, "answer": str(answer), "category": cat})
 
@@ -132,6 +132,6 @@ for f in facts:
     add(*f)
 assert len({r["prompt"] for r in rows}) == len(rows)
 print(len(rows), {c: sum(r["category"] == c for r in rows) for c in {r["category"] for r in rows}})
-with open(Path(__file__).resolve().parent / "instructions.jsonl", "w", encoding="utf-8") as f:
+with open(Path(__file__).resolve().parent / "instructions.jsonl", "w", encoding="utf-8") as out:
     for r in rows:
-        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        out.write(json.dumps(r, ensure_ascii=False) + "\n")

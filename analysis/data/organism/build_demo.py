@@ -6,6 +6,7 @@ import copy
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -45,7 +46,7 @@ def _align(model, tok, recipe: TrainRecipe, log) -> dict:
         model.eval()
         r = evaluate_model(model, tok, spec)
         model.train()
-        score = r.asr + r.over_refusal + (1 - r.utility)
+        score = r.asr + r.over_refusal + (1 - cast(float, r.utility))   # the organism's benign set has answers
         log(f"  align step {step}: val ASR {r.asr:.3f} over-refusal {r.over_refusal:.3f} utility {r.utility:.3f}")
         if score < best["score"]:
             best.update(score=score, step=step, val=r.summary(), state=copy.deepcopy(model.state_dict()))

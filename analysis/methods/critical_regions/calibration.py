@@ -2,6 +2,8 @@
 and a utility set (benign prompt + answer), encoded in batches with response-only labels."""
 from __future__ import annotations
 
+from typing import cast
+
 from analysis.core.chat import Batch, encode_pairs
 from analysis.core.generation import generate
 from analysis.judging.refusal import Judge
@@ -37,8 +39,8 @@ def batches(tokenizer, prompts: PromptSet, batch_size: int = 16, system_prompt: 
     out = []
     for s in range(0, len(prompts), batch_size):
         chunk = prompts.items[s:s + batch_size]
-        out.append(encode_pairs(tokenizer, [it.prompt for it in chunk], [it.response for it in chunk], system_prompt,
-                                eos=eos))
+        out.append(encode_pairs(tokenizer, [it.prompt for it in chunk], [cast(str, it.response) for it in chunk],
+                                system_prompt, eos=eos))
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -61,6 +62,16 @@ def perturbed_params(model: nn.Module, groups: tuple[str, ...] = REFERENCE_GROUP
         if param_group(name, p, linear_ids) in groups:
             out.append((name, p))
     return out
+
+
+class Direction(Protocol):
+    """What a direction offers (for annotations only): its cache spec, the models it reads, its tensor slices."""
+
+    def spec(self) -> dict: ...
+
+    def sources(self) -> list[nn.Module]: ...
+
+    def tensor(self, name: str, W: torch.Tensor) -> torch.Tensor: ...
 
 
 def _tensor_seed(seed: int, name: str) -> int:
@@ -179,8 +190,8 @@ class ModelDifference:
 class Orthogonalised:
     """d₂ − c·d₁ with c = ⟨d₁,d₂⟩/⟨d₁,d₁⟩ over all perturbed tensors (Gram–Schmidt)."""
 
-    d1: object
-    d2: object
+    d1: Direction
+    d2: Direction
     coef: float
 
     def spec(self) -> dict:
