@@ -21,6 +21,8 @@ from analysis.data.organism import WEIGHTS_DIR
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from analysis.data.providers import DataProvider
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEMO = "demo"
 
@@ -41,7 +43,7 @@ class LoadedModel:
     path: str = ""               # the folder it was loaded from ("" for a hub id or an in-memory model)
 
     @property
-    def data(self):
+    def data(self) -> DataProvider:
         """The data provider for this model: the organism's sets for the shipped demo models, real-model
         defaults (no organism sentences) for anything else."""
         from analysis.data.providers import RealData

@@ -23,6 +23,8 @@ from analysis.core.options import check, option
 from analysis.methods.spectra import delta, deltas
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from analysis.core.evaluation import EvalSpec
     from analysis.core.models import LoadedModel
 
@@ -216,7 +218,7 @@ def save_edited(lm, edit: Edit, out: str | Path) -> Path:
     return out
 
 
-def retention(bases: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor], mode: str = "mean") -> float:
+def retention(bases: dict[str, torch.Tensor], deltas: Mapping[str, torch.Tensor], mode: str = "mean") -> float:
     """R = ‖P_k ΔW‖_F / ‖ΔW‖_F with P_k = U_k U_kᵀ (U_k orthonormal, per weight): ``mean`` (the reference,
     LoX ``safety/R_metrics.py``) averages the per-weight ratios; ``pooled`` (project variant) sums the squared
     norms over all weights before the ratio."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import torch
 
@@ -138,11 +138,14 @@ class _Lora:
 
         paths = {n: path for n, (path, _) in linear_modules(model).items()}
         self.transposed = {n: ref.transposed for n, ref in adapter_of(model).linears.items()}
-        cfg = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0, target_modules=list(paths.values()),
+        # peft annotates lora_alpha as int but scales by alpha / r, a float alpha included
+        cfg = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0,  # type: ignore[arg-type]
+                         target_modules=list(paths.values()),
                          fan_in_fan_out=any(self.transposed.values()))
         self.peft = get_peft_model(model, cfg)
         self.inner = self.peft.get_base_model()
-        self.layers = {n: self.inner.get_submodule(p) for n, p in paths.items()}
+        # peft LoRA layers (lora_A, lora_B, get_delta_weight), which nn.Module's types do not know
+        self.layers: dict[str, Any] = {n: self.inner.get_submodule(p) for n, p in paths.items()}
         self.handles = []
         for n, m in (freeze or {}).items():
             cols, rows = m.all(0), m.all(1)
@@ -185,7 +188,7 @@ class _Lazy(Mapping):
         return len(self.names)
 
 
-Recorder = Callable[[int, torch.nn.Module, Callable[[], dict[str, torch.Tensor]]], None]
+Recorder = Callable[[int, torch.nn.Module, Callable[[], Mapping[str, torch.Tensor]]], None]
 
 
 def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptSet,
@@ -238,7 +241,7 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
         if len(order) < per_batch:
             order += torch.randperm(len(items), generator=g).tolist()
         idx, order = order[:per_batch], order[per_batch:]
-        b = encode_pairs(lm.tokenizer, [items[i].prompt for i in idx], [items[i].response for i in idx],
+        b = encode_pairs(lm.tokenizer, [items[i].prompt for i in idx], [cast(str, items[i].response) for i in idx],
                          system_prompt).to(device)
         loss = train_model(input_ids=b.input_ids, attention_mask=b.attention_mask, labels=b.labels).loss
         opt.zero_grad(set_to_none=True)
@@ -293,7 +296,9 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
         curve.utility.append(r.utility)
         curve.utility_kind = r.utility_kind
         curve.over_refusal.append(r.over_refusal)
-        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: w[n] - base_w[n].float()),
+        # with bases set, w and base_w are set too
+        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: cast(Mapping, w)[n]
+                                                 - cast(dict, base_w)[n].float()),
                                      settings.r_metric) if bases else None)
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
 

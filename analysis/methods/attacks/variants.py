@@ -5,7 +5,7 @@ cache key uses it), so the page, the CLI and the benchmark build identical varia
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from analysis.core.cache import Cache
 from analysis.methods.critical_regions.build import RegionSettings, build
@@ -14,6 +14,7 @@ from analysis.methods.lox import LoX
 from analysis.methods.critical_regions.scoring import Calibration
 
 if TYPE_CHECKING:
+    from analysis.core.edits import Mask
     from analysis.core.models import LoadedModel
 
 DEFAULT_UNIT_PCT = 10.0   # frozen units: the exclusive-safety percentile
@@ -37,7 +38,8 @@ def frozen_units(lm: "LoadedModel", cal: Calibration, safety_pct: float = DEFAUL
     ``whole`` also freezes the rows that feed each unit (see :func:`finetune.whole_units`)."""
     region = build(lm, RegionSettings(method="units", unit_kind="safety", safety_pct=safety_pct,
                                       redundant_pct=max(15.0, safety_pct)), cal, cache=cache)
-    masks = (region.edit if kind == "safety" else region.control).masks
+    # a "units" region is a Mask with a Mask control
+    masks = cast("Mask", region.edit if kind == "safety" else region.control).masks
     if whole:
         masks = whole_units(masks, lm.adapter)
     label = "safety units" if kind == "safety" else "redundant units (control)"
@@ -51,7 +53,7 @@ def frozen_weights(lm: "LoadedModel", cal: Calibration, score: str = "snip", q: 
     """Freeze the safety-critical weights (set difference S_q \\ U_p of Wanda or SNIP scores)."""
     region = build(lm, RegionSettings(method="set_difference", score=score, p=p, q=q), cal, cache=cache)
     return Variant(f"aligned, frozen safety-critical weights ({score}, {100 * region.removed_fraction:.1f} %)",
-                   freeze=region.edit.masks,
+                   freeze=cast("Mask", region.edit).masks,   # a set-difference region is a Mask
                    spec={"variant": "frozen-weights", "score": score, "p": p, "q": q,
                          "calibration": [cal.key("safety"), cal.key("utility")], "system": cal.system_prompt})
 
@@ -68,9 +70,11 @@ def build_variants(names: list[str], lm: "LoadedModel", base: "LoadedModel | Non
             raise ValueError(f"variant {v!r} needs calibration data")
         if v == "lox" and base is None:
             raise ValueError("the LoX variant needs the base model of the pair")
+        # checked above: base is set for "lox", cal for the frozen variants (the only lambdas that read them)
+        lm_b, c = cast("LoadedModel", base), cast(Calibration, cal)
         out.append({"aligned": lambda: aligned(),
-                    "lox": lambda: lox(lm, base, lox_settings, cache),
-                    "frozen-units": lambda: frozen_units(lm, cal, unit_pct, "safety", cache=cache),
-                    "frozen-redundant": lambda: frozen_units(lm, cal, unit_pct, "redundant", cache=cache),
-                    "frozen-weights": lambda: frozen_weights(lm, cal, cache=cache)}[v]())
+                    "lox": lambda: lox(lm, lm_b, lox_settings, cache),
+                    "frozen-units": lambda: frozen_units(lm, c, unit_pct, "safety", cache=cache),
+                    "frozen-redundant": lambda: frozen_units(lm, c, unit_pct, "redundant", cache=cache),
+                    "frozen-weights": lambda: frozen_weights(lm, c, cache=cache)}[v]())
     return out

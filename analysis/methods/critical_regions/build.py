@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, cast
 
 import torch
 
@@ -28,6 +28,7 @@ from analysis.methods.critical_regions.scoring import METHODS as SCORE_METHODS, 
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
+    from analysis.methods.critical_regions.actsvd import Subspaces
 
 METHODS = ("set_difference", "actsvd", "orthogonal", "units")
 N_CONTROLS = 5   # random controls per region (seeds 0 … 4)
@@ -114,7 +115,8 @@ class RegionEdit:
         built one at a time so that only one is in memory; seed 0 is ``control``."""
         n = min(N_CONTROLS if n is None else n, self.n_controls)
         for seed in range(n):
-            yield self.control if seed == 0 or self.make_control is None else self.make_control(seed)
+            # callers check that a control exists before asking for its seeds
+            yield cast(Edit, self.control) if seed == 0 or self.make_control is None else self.make_control(seed)
 
 
 def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
@@ -158,6 +160,8 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
         us = scores(lm, s.score, "utility", cal, cache, progress, positions=s.positions)
         layer_of = {n: ref.layer for n, ref in lm.adapter.linears.items()}
         region = set_difference(ss, us, s.p, s.q, s.group, layer_of)
+        base_w: dict[str, torch.Tensor] | None
+        reads: tuple[torch.nn.Module, ...]
         base_w, reads = None, ()
         if s.prune_to == "base":
             if base is None:
@@ -182,7 +186,7 @@ def build(lm: "LoadedModel", settings: RegionSettings, cal: Calibration, base: "
                 r = remove_top_ranks(lm.model, sub_s, s.r_s)
                 desc = f"ActSVD: remove top {s.r_s} safety rank(s) ({s.procedure})"
             else:
-                r = orthogonal_projection(lm.model, sub_s, sub_u, s.r_s, s.r_u)
+                r = orthogonal_projection(lm.model, sub_s, cast("Subspaces", sub_u), s.r_s, s.r_u)   # set: orthogonal
                 desc = f"orthogonal projection: r_s = {s.r_s}, r_u = {s.r_u} ({s.procedure})"
             r.edit.recipe = recipe["edit"]
             control = _random_rank_control(r.edit, lm.model, recipe=recipe["control"])
