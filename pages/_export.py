@@ -91,10 +91,6 @@ def figure(fig, key: str, where=None) -> None:
                        "saves a PNG in the browser.")
 
 
-def report_html(pair: dict[str, str], settings: dict[str, str]) -> str:
-    return build("Alignment brittleness: findings", pair, settings, list(findings().values()))
-
-
 def report_button(pair: dict[str, str], settings: dict[str, str]) -> None:
     """Sidebar button: the whole session's findings as one self-contained HTML file."""
     snapshot = findings()

@@ -24,15 +24,3 @@ def format_utility(value, kind: str, width: int = 0, sep: str = "") -> str:
     else:
         text = f"{float(value):.3f}{sep}L"
     return text.rjust(width) if width else text
-
-
-def format_utility_delta(before, after, kind: str) -> str | None:
-    """The change of a utility value in its own unit ('+1.2' points of accuracy, '+0.034' nats); None if unknown."""
-    if before is None or after is None or kind not in ("exact", "loss"):
-        return None
-    return f"{100 * (after - before):+.1f}" if kind == "exact" else f"{after - before:+.3f}"
-
-
-def delta_color(kind: str) -> str:
-    """Streamlit's delta colour: a lower loss is better, a higher accuracy is."""
-    return "inverse" if kind == "loss" else "normal"
