@@ -209,6 +209,15 @@ def uploaded_prompts(up, kind: str, with_responses: bool = False) -> PromptSet:
     return prompts
 
 
+def prompts_slider(label: str, default_n: int, key: str) -> int:
+    """How many prompts per set, 8 to the launch config's cap in steps of 8 (no slider when the cap is 8)."""
+    top = prompt_cap(config())
+    if top <= 8:
+        st.caption(f"{label}: 8 (the launch config's limit)")
+        return 8
+    return st.slider(label, 8, top, min(default_n, top), step=8, key=key)
+
+
 def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
     """The model's default sets (the organism's for the demo, AdvBench + instruct for a real model), a built-in
     set by name, or a user's file (AdvBench CSV, .txt, CSV/JSONL) — the same names and files the CLI takes.
@@ -217,8 +226,7 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
 
     cfg = config()
     pair = require_pair()
-    top = prompt_cap(cfg)
-    n = st.slider("Prompts per set", 8, top, min(default_n, top), step=8, key=f"{key}_n")
+    n = prompts_slider("Prompts per set", default_n, f"{key}_n")
     default = "(the model's default)"
     sets: dict[str, PromptSet] = {}
     cols = st.columns(2)

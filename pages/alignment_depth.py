@@ -12,7 +12,8 @@ from analysis.data.prompts import DataFormatError, PromptSet
 from pages._export import figure, record
 from pages._plots import position_band, rate_curves, token_bars
 from pages._widgets import (config, edited_model_or_stop, edited_model_widgets, eval_spec_picker, page_start,
-                            progress_bar, run_gate, spec_or_stop, system_prompt_picker, uploaded_prompts)
+                            progress_bar, prompts_slider, run_gate, spec_or_stop, system_prompt_picker,
+                            uploaded_prompts)
 
 pair = page_start("alignment_depth")
 lm, base = pair.aligned, pair.base
@@ -25,8 +26,7 @@ def _pairs(kind: str, n: int, up) -> PromptSet:
 
 
 with st.expander("Pairs and system prompt", expanded=False):
-    top = ex.prompt_cap(config())
-    n_pairs = st.slider("Pairs per set", 8, top, min(64, top), step=8, key="ad_n")
+    n_pairs = prompts_slider("Pairs per set", 64, "ad_n")
     system_prompt = system_prompt_picker("ad_sys")
     ups = {}
     if config().allow_uploads:
