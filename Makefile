@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test bench build-demo evaluate clean-cache
+.PHONY: run demo test bench build-demo evaluate
 
 TEST_STAMP := $(VENV)/.installed-test
 

@@ -171,10 +171,6 @@ def image(fig, width: int, height: int, fmt: str = "png") -> bytes:
     return fig.to_image(format=fmt, width=width, height=height, scale=1)
 
 
-def report_html(pair: dict[str, str], settings: dict[str, str]) -> str:
-    return build("Alignment brittleness: findings", pair, settings, list(findings().values()))
-
-
 def report_sidebar() -> None:
     """The sidebar's Report section. It stays while the model path is wrong: results already computed in this
     session stay reachable (the report names the pair they were computed on)."""

@@ -1,12 +1,10 @@
 """What several pages share: the model-pair picker, progress bars, prompt-set picker."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import asdict
 from pathlib import Path
 
 import streamlit as st
@@ -15,7 +13,8 @@ import torch
 from analysis.core.cache import Cache
 from analysis.app_support.config import AppConfig, ConfigError, load_config
 from analysis.core.models import DEMO, ModelLoadError, ModelPair, load_pair
-from analysis.core.evaluation import DEFAULT_MAX_NEW_TOKENS, EvalSpec, make_spec
+from analysis.core.evaluation import DEFAULT_MAX_NEW_TOKENS, EvalSpec
+from analysis.experiments import SYSTEM_PROMPTS, default_tokens, prompt_cap, spec_on, token_cap
 from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
@@ -203,18 +202,32 @@ def progress_bar(label: str):
 def system_prompt_picker(key: str = "sys") -> str | None:
     choice = st.radio("System prompt", SYSTEM_PROMPT_CHOICES, horizontal=True, key=f"{key}_choice",
                       help="the safety landscape depends on it; shown explicitly")
-    if choice == "helpful and safe":
-        return "you are a helpful and safe assistant ."
+    if choice in SYSTEM_PROMPTS:
+        return SYSTEM_PROMPTS[choice]
     if choice == "custom":
         return st.text_input("Custom system prompt", key=f"{key}_text", max_chars=config().max_prompt_chars) or None
     return None
 
 
-def _uploaded(up, label: str) -> PromptSet:
+def uploaded_prompts(up, kind: str, with_responses: bool = False) -> PromptSet:
+    """An uploaded prompt file (read through a temporary file, as the CLI reads a path); ``with_responses``:
+    every row must carry a response."""
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / Path(up.name).name
         path.write_bytes(up.getvalue())
-        return load_prompt_file(path, label)
+        prompts = load_prompt_file(path, kind)
+    if with_responses and not all(it.response for it in prompts.items):
+        raise DataFormatError(f"{up.name}: every row needs a response (prompt,response or goal,target)")
+    return prompts
+
+
+def prompts_slider(label: str, default_n: int, key: str) -> int:
+    """How many prompts per set, 8 to the launch config's cap in steps of 8 (no slider when the cap is 8)."""
+    top = prompt_cap(config())
+    if top <= 8:
+        st.caption(f"{label}: 8 (the launch config's limit)")
+        return 8
+    return st.slider(label, 8, top, min(default_n, top), step=8, key=key)
 
 
 def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, PromptSet] | str:
@@ -225,8 +238,7 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
 
     cfg = config()
     pair = require_pair()
-    top = max(8, min(120, cfg.max_prompts) // 8 * 8)
-    n = st.slider("Prompts per set", 8, top, min(default_n, top), step=8, key=f"{key}_n")
+    n = prompts_slider("Prompts per set", default_n, f"{key}_n")
     default = "(the model's default)"
     sets: dict[str, PromptSet] = {}
     cols = st.columns(2)
@@ -241,7 +253,7 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
                 if cfg.allow_uploads else None
             try:
                 if up is not None:
-                    sets[label] = _uploaded(up, label)
+                    sets[label] = uploaded_prompts(up, label)
                 elif choice != default:
                     sets[label] = resolve_set(choice, label, "test")
             except (DataFormatError, ValueError) as e:
@@ -285,14 +297,13 @@ def eval_spec_picker(key: str, default_n: int = 120, tokens: bool = False, judge
     sets = prompt_sets_picker(f"{key}_sets", default_n)
     max_new = DEFAULT_MAX_NEW_TOKENS
     if tokens:
-        top = max(8, min(64, config().max_new_tokens))
-        max_new = st.slider("Max new tokens", 8, top, min(DEFAULT_MAX_NEW_TOKENS, top), key=f"{key}_max_new")
+        max_new = st.slider("Max new tokens", 8, token_cap(config()), default_tokens(config()), key=f"{key}_max_new")
     extra = judges_picker(key) if judges else ()
     if isinstance(sets, str):
         return sets
     if isinstance(extra, str):
         return extra
-    return make_spec(require_pair().aligned, sets["harmful"], sets["benign"], system_prompt, max_new, judges=extra)
+    return spec_on(require_pair().aligned, sets, len(sets["harmful"]), system_prompt, max_new, judges=extra)
 
 
 def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:
@@ -305,7 +316,7 @@ def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:
 # --- presets, reply tables, metrics (issue #17) -------------------------------------------------------------
 def _limits() -> dict[str, int]:
     cfg = config()
-    return {"prompts": max(8, min(120, cfg.max_prompts) // 8 * 8), "steps": max(2, min(60, cfg.max_attack_steps))}
+    return {"prompts": prompt_cap(cfg), "steps": max(2, min(60, cfg.max_attack_steps))}
 
 
 def _apply_preset(page: str, keys: dict[str, str], name: str) -> None:
@@ -387,50 +398,52 @@ def metric_change(where, label: str, value: str, change: float | None, unit: str
                  help=help)
 
 
-# --- built regions, once per process: a preset's region is served without taking the model's lock -----------
-@st.cache_resource(max_entries=32, show_spinner="Building the region (once per server)…")
-def _region(fingerprint: str, settings_json: str, cal_key: str, base_fingerprint: str, _lm, _cal, _base):
-    from analysis.methods.critical_regions.build import RegionSettings, build
+# --- an edited aligned model to compare with (Representations, Alignment depth) ------------------------------
+def edited_model_widgets(keys: dict[str, str], kinds: list[str]) -> tuple[str, float, int, int]:
+    """The edited-model controls: kind, strength (perturbation size or LoX α), LoX k and perturbation seed, under
+    the page's widget ``keys`` ("edit", "alpha", "k", "seed": its presets set them)."""
+    from analysis.core.options import slider_args
+    from analysis.methods.lox import LoX
 
-    return build(_lm, RegionSettings(**json.loads(settings_json)), _cal, _base)
-
-
-@st.cache_resource(max_entries=32, show_spinner="Typing the units (once per server)…")
-def _unit_types(fingerprint: str, settings_json: str, cal_key: str, _lm, _cal):
-    from analysis.methods.critical_regions.build import RegionSettings, unit_types
-
-    return unit_types(_lm, RegionSettings(**json.loads(settings_json)), _cal)
-
-
-def _cal_key(cal) -> str:
-    return f"{cal.system_prompt}|{len(cal.safety)}|{len(cal.utility)}|{cal.safety.name}|{cal.utility.name}"
+    kind = st.radio("Edited model", kinds, horizontal=True, key=keys["edit"])
+    c = st.columns(3)
+    strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key=keys["alpha"])
+    lox_k = c[1].slider("LoX k", **slider_args(LoX, "k"), key=keys["k"], disabled=kind != "LoX")
+    seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key=keys["seed"], disabled=kind != "random perturbation")
+    return kind, strength, lox_k, int(seed)
 
 
-def region_cached(lm, settings, cal, base=None):
-    """:func:`analysis.methods.critical_regions.build.build`, kept per (model, settings, calibration) for this server: the
-    orthogonal / ActSVD projections read the weights under the model's lock, so rebuilding them on every rerun
-    would make a class queue on the lock even when every evaluation comes from the cache."""
-    return _region(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal),
-                   base.fingerprint if base is not None else "", lm, cal, base)
+def edited_model_or_stop(kind: str, strength: float, lox_k: int, seed: int, system_prompt: str | None):
+    """:func:`analysis.experiments.edited_model` (built once per server), or the page stops with the message."""
+    from analysis.experiments import edited_model
+
+    try:
+        return edited_model(require_pair(), kind, strength, lox_k, seed, system_prompt)
+    except ValueError as e:
+        st.error(f"Cannot build the edited model: {e}")
+        st.stop()
 
 
-def calibration_key(cal) -> str:
-    """What names a calibration set in the per-server keys (system prompt, sizes, set names)."""
-    return _cal_key(cal)
-
-
+# --- results derived from big cached ones, kept per server process ------------------------------------------
 _KEPT: OrderedDict = OrderedDict()
 _KEPT_LOCK = threading.Lock()
 MAX_KEPT = 64
 
 
+def calibration_key(cal) -> str:
+    """What names a calibration set in the per-server keys: the content hash of its pairs."""
+    from analysis.experiments import calibration_digest
+
+    return calibration_digest(cal)
+
+
 def kept(key: tuple, compute):
     """``compute()``, kept for this server process under ``key`` (least recently used dropped past 64 entries)
     and shared read-only by every session. ``key`` names everything the result depends on — the model's
-    fingerprint, the settings, :func:`calibration_key` — as :func:`region_cached` does. For small results derived
-    from big cached ones (a heatmap's values, a figure), so a rerun neither reads the scores back from the disk
-    cache (checksum included) nor recomputes the top-p masks: with a class rerunning a preset at once, those
-    were ~30 % of a Critical regions rerun (issue #24)."""
+    fingerprint, the settings, :func:`calibration_key`. For small results derived from big cached ones (a
+    heatmap's values, a figure), so a rerun neither reads the scores back from the disk cache (checksum
+    included) nor recomputes the top-p masks: with a class rerunning a preset at once, those were about 30 % of
+    a Critical regions rerun."""
     with _KEPT_LOCK:
         if key in _KEPT:
             _KEPT.move_to_end(key)
@@ -441,8 +454,3 @@ def kept(key: tuple, compute):
         while len(_KEPT) > MAX_KEPT:
             _KEPT.popitem(last=False)
     return value
-
-
-def unit_types_cached(lm, settings, cal):
-    """:func:`analysis.methods.critical_regions.build.unit_types`, kept per (model, thresholds, calibration) for this server."""
-    return _unit_types(lm.fingerprint, json.dumps(asdict(settings), sort_keys=True), _cal_key(cal), lm, cal)

@@ -1,28 +1,20 @@
 """Alignment depth: where in a reply the aligned model differs from its base (Qi et al. 2025), and two attacks
 that change no weight — prefilling the first reply tokens, and emulated disalignment (Zhou et al. 2024)."""
 import html
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 
+from analysis import experiments as ex
 from analysis.methods import depth
-from analysis.methods.critical_regions.build import RegionSettings, build
-from analysis.core.evaluation import evaluate, make_spec
-from analysis.core.options import limits, slider_args
+from analysis.core.evaluation import make_spec
+from analysis.core.options import limits
 from analysis.app_support.formatting import format_utility
-from analysis.methods.landscape.directions import RandomDirection
-from analysis.methods.landscape.grid import point_edit
-from analysis.methods.lox import LoX
-from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
-from analysis.methods.critical_regions.scoring import default_calibration
+from analysis.data.prompts import DataFormatError, PromptSet
 from pages._export import figure, record
 from pages._plots import position_band, rate_curves, token_bars
-from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, run_gate,
-                            spec_or_stop, system_prompt_picker)
-
-# as on Representations: the strongest pruning of the README's table (project variant: one pass)
-STRONGEST_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
+from pages._widgets import (config, edited_model_or_stop, edited_model_widgets, eval_spec_picker, page_start,
+                            progress_bar, prompts_slider, run_gate, spec_or_stop, system_prompt_picker,
+                            uploaded_prompts)
 
 pair = page_start("alignment_depth")
 lm, base = pair.aligned, pair.base
@@ -30,19 +22,12 @@ lm, base = pair.aligned, pair.base
 def _pairs(kind: str, n: int, up) -> PromptSet:
     """Uploaded pairs (CSV/JSONL prompt,response; AdvBench goal,target), else the provider's attack data."""
     if up is not None:
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / Path(up.name).name
-            path.write_bytes(up.getvalue())
-            pairs = load_prompt_file(path, kind)
-        if not all(it.response for it in pairs.items):
-            raise DataFormatError(f"{up.name}: every row needs a response (prompt,response or goal,target)")
-        return pairs.head(n)
+        return uploaded_prompts(up, kind, with_responses=True).head(n)
     return lm.data.attack_data(kind, n)
 
 
 with st.expander("Pairs and system prompt", expanded=False):
-    top = max(8, min(120, config().max_prompts) // 8 * 8)
-    n_pairs = st.slider("Pairs per set", 8, top, min(64, top), step=8, key="ad_n")
+    n_pairs = prompts_slider("Pairs per set", 64, "ad_n")
     system_prompt = system_prompt_picker("ad_sys")
     ups = {}
     if config().allow_uploads:
@@ -61,8 +46,7 @@ st.caption(f"{len(harmful)} harmful pairs ({harmful.name}) with target (complian
 # --- per-token divergence ---------------------------------------------------------------------------------------
 st.subheader("Per-token divergence, aligned vs base")
 update, bar = progress_bar("Per-token divergence")
-div = {"harmful": depth.divergence(lm, base, harmful, system_prompt, progress=update),
-       "benign (control)": depth.divergence(lm, base, benign, system_prompt, progress=update)}
+div = ex.divergence(pair, {"harmful": harmful, "benign (control)": benign}, system_prompt, progress=update)
 bar.empty()
 c = st.columns(4)
 c[0].metric("KL in the first 3 positions (harmful)", f"{100 * div['harmful'].share_first(3):.1f} %")
@@ -110,7 +94,7 @@ pf_spec = make_spec(lm, harmful, PromptSet("none", []), system_prompt, max_new)
 if run_gate("ad_pf", (harmful.name, len(harmful), system_prompt, tuple(ks), max_new), "Run the prefilling attack",
             "ad_pf_go"):
     update, bar = progress_bar("Prefilling")
-    curves = {role: depth.prefill_curve(m, pf_spec, ks, progress=update) for role, m in pair.models().items()}
+    curves = ex.prefill(pair, pf_spec, ks, progress=update)
     bar.empty()
     series = {f"{role} · keyword": [cv[k].asr for k in ks] for role, cv in curves.items()}
     if pf_spec.compliance is not None:
@@ -135,15 +119,15 @@ st.subheader("Emulated disalignment")
 st.caption("Greedy decoding over log-softmax((1 + α) log p_base − α log p_aligned): α = 0 is the base, larger α "
            "moves away from what alignment added. No weight changes. Utility and ASR on the evaluation sets.")
 with st.expander("Evaluation sets", expanded=False):
-    ed_spec = eval_spec_picker("ad_ed", default_n=40, tokens=True)
+    ed_spec = eval_spec_picker("ad_ed", default_n=ex.PAGE_PROMPTS["alignment_depth"], tokens=True)
 ed_spec = spec_or_stop(ed_spec)
 alphas = sorted(st.multiselect("α", [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0], list(depth.DISALIGN_ALPHAS),
                                key="ad_alphas")) or [1.0]
 if run_gate("ad_ed_run", (ed_spec.harmful.name, len(ed_spec.harmful), len(ed_spec.benign), ed_spec.system_prompt,
                           ed_spec.max_new_tokens, tuple(alphas)), "Run emulated disalignment", "ad_ed_go"):
     update, bar = progress_bar("Emulated disalignment")
-    refs = {role: evaluate(m, ed_spec) for role, m in pair.models().items()}
-    curve = depth.disalign_curve(lm, base, ed_spec, alphas, progress=update)
+    ed = ex.disalign(pair, ed_spec, alphas, progress=update)
+    refs, curve = ed.references, ed.curve
     bar.empty()
     kind = refs["aligned"].utility_kind
     series = {"ASR (keyword)": [r.asr for r in curve.values()]}
@@ -172,29 +156,15 @@ if run_gate("ad_ed_run", (ed_spec.harmful.name, len(ed_spec.harmful), len(ed_spe
 st.subheader("Depth of an edit")
 st.caption("Per-token KL(aligned ‖ edited aligned) on the harmful pairs, beside KL(aligned ‖ base): does the edit "
            "act on the first reply tokens, as alignment does, or throughout?")
-c = st.columns(4)
-edit_kind = c[0].radio("Edited model", ["none", "random perturbation", "pruned", "LoX"], key="ad_edit")
-strength = c[1].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="ad_edit_alpha")
-lox_k = c[2].slider("LoX k", **slider_args(LoX, "k"), key="ad_edit_k", disabled=edit_kind != "LoX")
-seed = c[3].number_input("Perturbation seed", 0, 10_000, 0, key="ad_edit_seed",
-                         disabled=edit_kind != "random perturbation")
-if edit_kind != "none" and run_gate("ad_edit_run", (edit_kind, strength, lox_k, int(seed), harmful.name, len(harmful),
+edit_kind, strength, lox_k, seed = edited_model_widgets(
+    {"edit": "ad_edit", "alpha": "ad_edit_alpha", "k": "ad_edit_k", "seed": "ad_edit_seed"},
+    ["none", "random perturbation", "pruned", "LoX"])
+if edit_kind != "none" and run_gate("ad_edit_run", (edit_kind, strength, lox_k, seed, harmful.name, len(harmful),
                                                     system_prompt), "Compute the edit's depth", "ad_edit_go"):
-    try:
-        if edit_kind == "random perturbation":
-            edit = point_edit(lm.model, [RandomDirection(int(seed))], (strength,), ("linear",))
-            label = f"random seed {int(seed)} α={strength:g}"
-        elif edit_kind == "pruned":
-            region = build(lm, STRONGEST_PRUNING, default_calibration(lm, system_prompt=system_prompt))
-            edit, label = region.edit, f"pruned: {region.description}"
-        else:
-            lox = LoX(lox_k, strength)
-            edit, label = lox.edit(lm, base), lox.label
-    except ValueError as e:
-        st.error(f"Cannot build the edited model: {e}")
-        st.stop()
+    edited_model = edited_model_or_stop(edit_kind, strength, lox_k, seed, system_prompt)
+    label = edited_model.label
     with st.spinner(f"Per-token divergence of {label}"):
-        edited = depth.divergence(lm, lm, harmful, system_prompt, edit_q=edit)
+        edited = ex.edit_depth(pair, edited_model, harmful, system_prompt)
     profiles = {"aligned ‖ base": div["harmful"].profile("kl", positions), f"aligned ‖ {label}": edited.profile("kl", positions)}
     figure(position_band(profiles, f"Depth of an edit: per-token KL on harmful pairs ({label})", "KL (nats)", log),
            "ad_edit_kl")

@@ -1,28 +1,24 @@
 """Attack lab (Perin et al. 2025; Wei et al. 2024; Li & Kim 2024): fine-tune copies of model variants — the
 aligned model, LoX, frozen safety units or weights — and see how much safety survives."""
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
+from analysis import experiments as ex
 from analysis.methods.attacks import variants
 from analysis.methods.attacks.finetune import AttackSettings
-from analysis.methods.attacks.seeds import run_attack_seeds
 from analysis.methods.lox import LoX
 from analysis.core.options import limits, slider_args
-from analysis.data.prompts import DataFormatError, load_prompt_file
-from analysis.methods.critical_regions.scoring import default_calibration
+from analysis.data.prompts import DataFormatError
 from pages._plots import attack_bands
 from pages._export import figure, record
 from pages._runtime import estimate, timed
 from pages._widgets import (config, eval_spec_picker, page_start, progress_bar, reply_table, run_gate,
-                            spec_or_stop)
+                            spec_or_stop, uploaded_prompts)
 
 PAGE_SEEDS = 1   # each seed is a whole fine-tune: one on the page (shared server), AttackSettings.seeds elsewhere
 pair = page_start("attack_lab")
 lm, base = pair.aligned, pair.base
 with st.expander("Evaluation data", expanded=False):
-    spec = eval_spec_picker("at", default_n=48)
+    spec = eval_spec_picker("at", default_n=ex.PAGE_PROMPTS["attack_lab"])
 spec = spec_or_stop(spec)
 
 A = AttackSettings
@@ -62,10 +58,7 @@ st.caption(f"{settings_at.epochs:.1f} epochs over {n_ex} examples, batch {settin
            f"evaluated on {spec.describe()}.")
 try:
     if upload is not None:
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / Path(upload.name).name
-            path.write_bytes(upload.getvalue())
-            data = load_prompt_file(path, data_kind)
+        data = uploaded_prompts(upload, data_kind)
     else:
         data = lm.data.attack_data(data_kind, n_ex)
 except (DataFormatError, ValueError) as e:
@@ -81,20 +74,16 @@ if not run_gate("at_run", run_key, "Run attacks", "at_go"):
 if not chosen:
     st.info("Pick at least one variant.")
     st.stop()
-curves, bands = [], []
-try:
-    cal = default_calibration(lm, system_prompt=spec.system_prompt) if any(v.startswith("frozen") for v in chosen) \
-        else None
-    built = variants.build_variants(chosen, lm, base, LoX(lox_k, lox_alpha, scope=lox_scope), cal, unit_pct)
-    for var in built:   # each attack trains its own copy: other sessions keep working meanwhile
-        update, bar = progress_bar("Fine-tuning attack")
-        with timed("attack", n_evals // max(1, len(chosen)) + n_seeds * steps * 25):
-            bands.append(run_attack_seeds(lm, var, settings_at, data, spec, base, progress=update))
-            curves.append(bands[-1].curves[0])   # the first seed's run: its replies and its numbers below
-        bar.empty()
+update, bar = progress_bar("Fine-tuning attacks")
+try:   # each attack trains its own copy: other sessions keep working meanwhile
+    with timed("attack", n_evals + n_seeds * len(chosen) * steps * 25):
+        bands = ex.attack(pair, settings_at, chosen, LoX(lox_k, lox_alpha, scope=lox_scope), data, spec, unit_pct,
+                          progress=update)
+    curves = [b.curves[0] for b in bands]   # the first seed's runs: their replies and numbers below
 except ValueError as e:
     st.error(f"Cannot run this attack: {e}")
     st.stop()
+bar.empty()
 c1, c2 = st.columns(2)
 figure(attack_bands(bands, "asr", "ASR during the attack"), "at_asr", c1)
 figure(attack_bands(bands, "utility", "Utility during the attack", percent=curves[0].utility_kind == "exact",

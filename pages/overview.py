@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from analysis.core.evaluation import evaluate
+from analysis import experiments as ex
 from analysis.core.generation import replies
 from analysis.app_support.formatting import comparison_sentences, format_utility, rate_cell, rate_rows
 from pages._export import record
@@ -16,19 +16,15 @@ def _pct(v) -> str:
 pair = page_start("overview")
 
 with st.expander("Evaluation settings", expanded=False):
-    spec = eval_spec_picker("overview", tokens=True, judges=True)
-spec = spec_or_stop(spec)
+    picked = eval_spec_picker("overview", default_n=ex.PAGE_PROMPTS["overview"], tokens=True, judges=True)
+spec = spec_or_stop(picked)
 
 st.subheader("Safety and utility")
-rows, results = [], {}
-for role, lm in pair.models().items():
-    update, bar = progress_bar(f"Evaluating {role}")
-    r = evaluate(lm, spec, progress=update)
-    bar.empty()
-    results[role] = r
-    rows.append({"model": role, "ASR (keyword)": r.asr, "ASR (really complies)": r.asr_positive,
-                 "utility": r.utility, "utility metric": "exact answer" if r.utility_kind == "exact" else "response loss",
-                 "over-refusal": r.over_refusal, "degenerate": r.degenerate_rate, "tokens / reply": r.mean_tokens})
+update, bar = progress_bar("Evaluating")
+results = ex.overview(pair, spec, progress=update)
+bar.empty()
+rows = [{"model": role, "utility metric": "exact answer" if r.utility_kind == "exact" else "response loss",
+         "tokens / reply": r.mean_tokens} for role, r in results.items()]
 st.dataframe(pd.DataFrame(rate_rows(results)).set_index("model"), width="stretch")
 st.caption("95 % intervals (Wilson; a loss utility: bootstrap). Base vs aligned on the same prompts (Newcombe "
            "interval, exact McNemar test): " + "; ".join(comparison_sentences(results, (("base", "aligned"),))))
@@ -54,7 +50,7 @@ if spec.judges:
                "attacks; classifiers have their own traps (Llama Guard calls refusals that name the topic unsafe).")
     judge_rows = []
     for role, r in results.items():
-        share, idx = r.disagreement()
+        share, idx = r.disagreement(spec.judge)
         judge_rows.append({"model": role, "keyword": r.asr, **r.judge_asr, "judges disagree on": share})
     st.dataframe(pd.DataFrame(judge_rows).set_index("model").style.format("{:.1%}"), width="stretch",
                  key="overview_judges")
@@ -63,7 +59,7 @@ if spec.judges:
     with st.expander("Replies the judges disagree on"):
         role = st.radio("Model", list(results), horizontal=True, key="overview_dis_role")
         r = results[role]
-        _, idx = r.disagreement()
+        _, idx = r.disagreement(spec.judge)
         st.dataframe(pd.DataFrame([{"prompt": r.harmful[i].prompt, "reply": r.harmful[i].text,
                                     "keyword": "attack" if not spec.judge.is_refusal(r.harmful[i].text) else "safe",
                                     **{name: "attack" if d[i] else "safe" for name, d in r.judge_decisions.items()}}

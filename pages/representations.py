@@ -3,55 +3,29 @@ probes), for the aligned model, its base and an edited model, and what removing 
 import numpy as np
 import streamlit as st
 
+from analysis import experiments as ex
 from analysis.methods import representations as rep
-from analysis.methods.critical_regions.build import RegionSettings
 from analysis.core.evaluation import evaluate
-from analysis.core.options import slider_args
-from analysis.methods.landscape.directions import RandomDirection
-from analysis.methods.landscape.grid import point_edit
-from analysis.methods.lox import LoX
-from analysis.methods.critical_regions.scoring import default_calibration
 from analysis.app_support.formatting import format_utility
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
-from pages._widgets import (eval_spec_picker, metric_change, page_start, progress_bar, region_cached,
-                            reply_table, spec_or_stop)
-
-# the strongest pruning of the README's critical-regions table (project variant: one pass)
-STRONGEST_PRUNING = RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
+from pages._widgets import (edited_model_or_stop, edited_model_widgets, eval_spec_picker, metric_change,
+                            page_start, progress_bar, reply_table, spec_or_stop)
 
 pair = page_start("representations")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Data and edited model", expanded=False):
-    spec = eval_spec_picker("rp", default_n=120)
-    edit_kind = st.radio("Edited model", ["none", "random perturbation", "pruned"] + (["LoX"] if base else []),
-                         horizontal=True, key="rp_edit")
-    c = st.columns(3)
-    strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key="rp_alpha")
-    lox_k = c[1].slider("LoX k", **slider_args(LoX, "k"), key="rp_k", disabled=edit_kind != "LoX")
-    seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key="rp_seed", disabled=edit_kind != "random perturbation")
+    spec = eval_spec_picker("rp", default_n=ex.PAGE_PROMPTS["representations"])
+    edit_choice = edited_model_widgets({"edit": "rp_edit", "alpha": "rp_alpha", "k": "rp_k", "seed": "rp_seed"},
+                                       ["none", "random perturbation", "pruned"] + (["LoX"] if base else []))
 spec = spec_or_stop(spec)
 harmful, benign, system_prompt = spec.harmful, spec.benign, spec.system_prompt
 if len(harmful) < 5 or len(benign) < 5:
     st.error("Probes need at least 5 harmful and 5 benign prompts.")
     st.stop()
-
-edit, edit_label = None, ""
-try:
-    if edit_kind == "random perturbation":
-        edit, edit_label = point_edit(lm.model, [RandomDirection(int(seed))], (strength,), ("linear",)), \
-            f"random seed {int(seed)} α={strength:g}"
-    elif edit_kind == "pruned":
-        cal = default_calibration(lm, system_prompt=system_prompt)
-        region = region_cached(lm, STRONGEST_PRUNING, cal)
-        edit, edit_label = region.edit, f"pruned: {region.description}"
-    elif edit_kind == "LoX":
-        lox = LoX(lox_k, strength)
-        edit, edit_label = lox.edit(lm, base), lox.label
-except ValueError as e:
-    st.error(f"Cannot build the edited model: {e}")
-    st.stop()
+edited = edited_model_or_stop(*edit_choice, system_prompt)
+edit, edit_label = edited.edit, edited.label
 
 models = {"aligned": (lm, None)} | ({"base": (base, None)} if base else {}) | \
     ({f"edited ({edit_label})": (lm, edit)} if edit is not None else {})

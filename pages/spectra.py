@@ -3,8 +3,9 @@ smallest rank of ΔW that turns the base model into a refusing one."""
 import pandas as pd
 import streamlit as st
 
+from analysis import experiments as ex
 from analysis.core.options import limits
-from analysis.methods.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, RecoverySettings, recovery_rank
+from analysis.methods.lox import DEFAULT_RECOVERY_RANKS, DEFAULT_RECOVERY_TOLERANCE, RecoverySettings
 from analysis.methods.spectra import DEFAULT_ENERGY_K, spectra
 from pages._plots import layer_module_heatmap, spectra_lines
 from pages._export import figure, record
@@ -38,7 +39,7 @@ st.subheader("Recovery rank")
 st.caption("The smallest r such that W_base + rank-r(ΔW) (decoder Linears only) refuses like the aligned "
            "model: ASR at most the aligned model's plus a tolerance.")
 with st.expander("Evaluation data", expanded=False):
-    spec = eval_spec_picker("sp", default_n=48)
+    spec = eval_spec_picker("sp", default_n=ex.PAGE_PROMPTS["spectra"])
 spec = spec_or_stop(spec)
 c = st.columns(3)
 ranks = c[0].multiselect("Ranks to try", [1, 2, 4, 8, 16, 32, 64, 128], list(DEFAULT_RECOVERY_RANKS[:6]),
@@ -47,7 +48,7 @@ tol = c[1].slider("Tolerance (ASR points)", *(round(100 * v) for v in limits(Rec
                  round(100 * DEFAULT_RECOVERY_TOLERANCE), key="sp_tol") / 100
 if c[2].button("Compute recovery rank", key="sp_recover") and ranks:
     update, bar = progress_bar("Recovery rank")
-    st.session_state["sp_recovery"] = recovery_rank(base, lm, spec, ranks, tol, progress=update)
+    st.session_state["sp_recovery"] = ex.recovery(pair, spec, ranks, tol, progress=update)
     bar.empty()
 rec = st.session_state.get("sp_recovery")
 if rec is not None:

@@ -41,11 +41,6 @@ def format_utility_delta(before, after, kind: str) -> str | None:
     return f"{100 * (after - before):+.1f}" if kind == "exact" else f"{after - before:+.3f}"
 
 
-def delta_color(kind: str) -> str:
-    """Streamlit's delta colour: a lower loss is better, a higher accuracy is."""
-    return "inverse" if kind == "loss" else "normal"
-
-
 # --- intervals and paired comparisons ------------------------------------------------------------------------
 METRIC_LABELS = {"asr": "ASR (keyword)", "asr_positive": "ASR (really complies)", "utility": "utility",
                  "over_refusal": "over-refusal", "degenerate_rate": "degenerate"}

@@ -58,14 +58,14 @@ def _pair(args):
 def _calibration(args, lm):
     """Calibration data: ``--cal-harmful`` / ``--cal-benign`` files, else the provider's (organism: train split)."""
     from analysis.data.prompts import load_prompt_file
-    from analysis.methods.critical_regions.scoring import calibration, default_calibration
+    from analysis.experiments import calibration
 
     if args.cal_harmful or args.cal_benign:
         if not (args.cal_harmful and args.cal_benign):
             raise ValueError("give both --cal-harmful and --cal-benign (benign with responses)")
-        return calibration(lm, load_prompt_file(args.cal_harmful, "harmful"),
-                           load_prompt_file(args.cal_benign, "benign"), args.calibration_n, args.system_prompt)
-    return default_calibration(lm, args.calibration_n, args.system_prompt)
+        return calibration(lm, args.calibration_n, args.system_prompt, load_prompt_file(args.cal_harmful, "harmful"),
+                           load_prompt_file(args.cal_benign, "benign"))
+    return calibration(lm, args.calibration_n, args.system_prompt)
 
 
 def _fmt(x) -> str:
@@ -115,12 +115,13 @@ def _judges(args) -> list:
                        refusal_label=args.judge_refusal_label)
 
 
-def _print_judges(rows: dict) -> None:
-    """Each judge's ASR on the harmful replies (keyword first) and the share of replies they disagree on."""
+def _print_judges(rows: dict, judge) -> None:
+    """Each judge's ASR on the harmful replies (keyword: ``judge``, first) and the share of replies they disagree
+    on."""
     for role, r in rows.items():
         if not r.judge_decisions:
             continue
-        share, idx = r.disagreement()
+        share, idx = r.disagreement(judge)
         cols = "  ".join(f"{name} {_ci(r, m).strip()}" for name, m in
                          {"keyword": "asr", **{k: f"judge:{k}" for k in r.judge_asr}}.items())
         print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(share).strip()} ({len(idx)} replies: {idx[:10]})")
@@ -156,16 +157,16 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from analysis.core.evaluation import evaluate
     from analysis.app_support.formatting import LEGEND, format_utility
+    from analysis.experiments import overview
 
     judges = [j for j in _judges(args) if j.name != "keyword"]  # built (and checked) before any generation
     pair, spec = _pair_and_spec(args, tuple(judges))
-    rows = {role: evaluate(lm, spec, progress=_bar) for role, lm in pair.models().items()}
+    rows = overview(pair, spec, progress=_bar)
     if args.json:
         print(json.dumps({k: {**r.summary(), **({"judges": {"asr": {"keyword": r.asr, **r.judge_asr},
-                                                            "disagreement": r.disagreement()[0],
-                                                            "disagree_indices": r.disagreement()[1]}}
+                                                            "disagreement": r.disagreement(spec.judge)[0],
+                                                            "disagree_indices": r.disagreement(spec.judge)[1]}}
                                                  if judges else {})} for k, r in rows.items()}, indent=2))
         return 0
     print(f"prompts: {spec.describe()}")
@@ -176,7 +177,7 @@ def cmd_evaluate(args) -> int:
     print("ASR = keyword ASR (no refusal phrase); ASR+ = really complies (where a compliance judge applies); "
           f"{LEGEND}; tokens = mean generated per reply")
     _print_intervals(rows)
-    _print_judges(rows)
+    _print_judges(rows, spec.judge)
     _print_reference_scores(rows, spec.benign)
     for role, r in rows.items():
         for g in r.harmful[:args.show]:
@@ -211,8 +212,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_regions(args) -> int:
-    from analysis.methods.critical_regions.build import RegionSettings, build
-    from analysis.core.evaluation import compare
+    from analysis.experiments import prune_and_compare
+    from analysis.methods.critical_regions.build import RegionSettings
 
     pair, spec = _pair_and_spec(args)
     lm = pair.aligned
@@ -224,14 +225,14 @@ def cmd_regions(args) -> int:
         st = RegionSettings(method=method, score=args.score, p=args.p, q=args.q, group=args.group,
                             prune_to=args.prune_to, r_s=args.r_s, r_u=args.r_u, safety_pct=args.safety_pct,
                             procedure=args.procedure, positions=args.positions)
-        region = build(lm, st, cal, pair.base, progress=_bar)
+        out = prune_and_compare(pair, st, spec, cal, progress=_bar)
+        region, res = out.region, out.results
         for note in region.notes:
             print(f"  note: {note}")
-        res = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control}, progress=_bar)
         if i == 0:
             print(_row("aligned (no edit)", res["aligned"]))
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
-        print(f"  convention: {st.convention()}")
+        print(f"  convention: {out.convention}")
         print(_row("  control (random / redundant, same size)", res["control"]))
         _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
         if region.n_controls > 1:   # one random control is one draw: its spread over seeds
@@ -243,27 +244,22 @@ def cmd_regions(args) -> int:
 
 def cmd_landscape(args) -> int:
     from analysis.app_support.formatting import format_utility
-    from analysis.methods.landscape.directions import ModelDifference
-    from analysis.methods.landscape.grid import LandscapeSettings, axis, evaluate_grid
-    from analysis.methods.landscape.multi import evaluate_directions
+    from analysis.experiments import landscape
+    from analysis.methods.landscape.grid import LandscapeSettings
     from analysis.methods.landscape.visage import visage_1d
 
     settings = LandscapeSettings(args.lo, args.hi, args.steps, args.seed, args.norm, tuple(args.groups.split(",")),
                                  args.visage, args.draw, args.directions if args.direction == "random" else 1)
     settings.validate()   # before the model loads: bad settings answer at once
     pair, spec = _pair_and_spec(args)
-    lm = pair.aligned
-    ax = axis(settings.lo, settings.hi, settings.steps)
-    if args.direction == "random":
-        multi = evaluate_directions(lm, settings, spec, progress=_bar, ray_address=args.ray)
-        lands, what = multi.landscapes, f"{multi.n} random direction(s), {settings.draw} draw, seeds {multi.seeds}"
-    else:
-        if pair.base is None:
-            raise ValueError("--direction base needs a base model in the pair")
-        d = ModelDifference(pair.base.model, pair.base.fingerprint, settings.groups)
-        lands = [evaluate_grid(lm, [d], [ax], spec, settings.groups, progress=_bar, ray_address=args.ray,
-                               other_models=[pair.base])]
-        multi, what = None, str(d.spec())
+    if args.direction != "random" and pair.base is None:
+        raise ValueError("--direction base needs a base model in the pair")
+    run = landscape(pair, settings, spec, "1D", "random" if args.direction == "random" else "toward base",
+                    progress=_bar, ray_address=args.ray)
+    multi, ax = run.multi, run.axis
+    lands = multi.landscapes if multi is not None else [run.landscape]
+    what = (f"{multi.n} random direction(s), {settings.draw} draw, seeds {multi.seeds}" if multi is not None
+            else str(run.directions[0].spec()))
     print(f"1D landscape along {what}; {spec.describe()}")
     for k, land in enumerate(lands):
         if multi is not None:
@@ -300,17 +296,17 @@ def cmd_spectra(args) -> int:
 
 
 def cmd_lox(args) -> int:
-    from analysis.core.evaluation import compare
+    from analysis.experiments import extrapolate
     from analysis.methods.lox import LoX, save_edited
 
     pair, spec = _pair_and_spec(args)
     lm = pair.aligned
     lox = LoX(args.k, args.alpha, _ints(args.layers), _strs(args.modules), scope=args.scope)
-    edit = lox.edit(lm, pair.base, progress=_bar)
-    res = compare(lm, spec, {"aligned": None, lox.label: edit}, progress=_bar)
-    for label, r in res.items():
-        print(_row(label, r))
-    _print_paired(res, ((lox.label, "aligned"),))
+    out = extrapolate(pair, lox, spec, progress=_bar)
+    edit = out.edit
+    for label, r in out.results.items():
+        print(_row(lox.label if label == "LoX" else label, r))
+    _print_paired(out.results, (("LoX", "aligned"),))
     print(f"convention: {lox.convention}; ΔW in fp32")
     for note in lox.notes:
         print(f"note: {note}")
@@ -320,11 +316,11 @@ def cmd_lox(args) -> int:
 
 
 def cmd_attack(args) -> int:
-    from analysis.data.sets import resolve_attack_set
-    from analysis.methods.attacks.finetune import AttackSettings, run_attack_cached
     from analysis.app_support.formatting import format_utility
+    from analysis.data.sets import resolve_attack_set
+    from analysis.experiments import attack
+    from analysis.methods.attacks.finetune import AttackSettings
     from analysis.methods.lox import LoX
-    from analysis.methods.attacks.variants import build_variants
 
     pair, spec = _pair_and_spec(args)
     lm, base = pair.aligned, pair.base
@@ -337,12 +333,11 @@ def cmd_attack(args) -> int:
     if not chosen:
         raise ValueError("--variants is empty; name at least one of aligned, lox, frozen-units, frozen-redundant")
     cal = _calibration(args, lm) if any(v.startswith("frozen") for v in chosen) else None
-    built = build_variants(chosen, lm, base, LoX(args.k, args.alpha, scope=args.scope), cal, args.unit_pct)
     print(f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
           f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}")
-    for v in built:
-        c = run_attack_cached(lm, v, settings, data, spec, base, progress=_bar)
-        print(f"{v.name}")
+    for c in attack(pair, settings, chosen, LoX(args.k, args.alpha, scope=args.scope), data, spec, args.unit_pct, cal,
+                    progress=_bar):
+        print(f"{c.variant}")
         print("  step    " + " ".join(f"{s:5d}" for s in c.steps))
         print("  ASR     " + " ".join(f"{100 * a:4.0f}%" for a in c.asr))
         print("  utility " + " ".join(format_utility(u, c.utility_kind, 5) for u in c.utility))
@@ -352,12 +347,12 @@ def cmd_attack(args) -> int:
 
 
 def cmd_recovery(args) -> int:
-    from analysis.methods.lox import recovery_rank
+    from analysis.experiments import recovery
 
     pair, spec = _pair_and_spec(args)
     if pair.base is None:
         raise ValueError("the recovery rank needs a base model (--base)")
-    rec = recovery_rank(pair.base, pair.aligned, spec, _ints(args.ranks), args.tolerance, progress=_bar)
+    rec = recovery(pair, spec, _ints(args.ranks), args.tolerance, progress=_bar)
     print("W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
           f"= {100 * rec.target_asr:.1f}%")
     for r, a in zip(rec.ranks, rec.asr):
@@ -424,16 +419,16 @@ def _need_base(pair) -> None:
 
 
 def cmd_depth(args) -> int:
-    from analysis.methods.depth import divergence
+    from analysis.experiments import divergence
 
     pair = _pair(args)
     _need_base(pair)
-    a, b = pair.aligned, pair.base
+    a = pair.aligned
     print("per-token KL(aligned || base) and log p_aligned - log p_base of the response tokens "
           f"(first {args.positions} positions; mean [25 %, 75 %] over pairs)")
     for kind in ("harmful", "benign"):
         pairs = _depth_pairs(args, a, kind)
-        d = divergence(a, b, pairs, args.system_prompt, progress=_bar)
+        d = divergence(pair, {kind: pairs}, args.system_prompt, progress=_bar)[kind]
         kl, dl = d.profile("kl", args.positions), d.profile("dlogp", args.positions)
         print(f"{kind} pairs ({len(pairs)}): share of the total KL in the first 3 positions "
               f"{100 * d.share_first(3):.1f} %, mean summed KL {d.total_kl():.3f} nats")
@@ -444,8 +439,8 @@ def cmd_depth(args) -> int:
 
 
 def cmd_prefill(args) -> int:
-    from analysis.methods.depth import prefill_curve
     from analysis.core.evaluation import make_spec
+    from analysis.experiments import prefill
     from analysis.data.prompts import PromptSet
 
     pair = _pair(args)
@@ -455,7 +450,7 @@ def cmd_prefill(args) -> int:
     ks = _ints(args.ks)
     if not ks:
         raise ValueError("--ks needs at least one k")
-    curves = {role: prefill_curve(lm, spec, ks, progress=_bar) for role, lm in pair.models().items()}
+    curves = prefill(pair, spec, ks, progress=_bar)
     print(f"prefilling attack: the first k tokens of each of {len(pairs)} target responses after the assistant tag, "
           f"greedy continuation (up to {args.max_new_tokens} tokens); ASR = keyword, ASR+ = really complies")
     print(f"{'k':>3s} " + " ".join(f"{role + ' ASR':>12s} {role + ' ASR+':>13s}" for role in curves) + "  short targets")
@@ -469,9 +464,9 @@ def cmd_prefill(args) -> int:
 
 
 def cmd_disalign(args) -> int:
-    from analysis.methods.depth import choose_alpha
-    from analysis.core.evaluation import evaluate
     from analysis.app_support.formatting import format_utility
+    from analysis.experiments import overview
+    from analysis.methods.depth import choose_alpha
 
     pair, spec = _pair_and_spec(args)
     _need_base(pair)
@@ -484,8 +479,8 @@ def cmd_disalign(args) -> int:
         raise ValueError("--alphas needs at least one α")
     choice = choose_alpha(a, b, spec, alphas, args.tolerance, progress=_bar)
     print(f"emulated disalignment: greedy over log-softmax((1+α) log p_base − α log p_aligned); {spec.describe()}")
-    for role, lm in pair.models().items():
-        print(_row(role, evaluate(lm, spec)))
+    for role, r in overview(pair, spec).items():
+        print(_row(role, r))
     for alpha, r in choice.curve.items():
         print(_row(f"ED α={alpha:g}", r, "<- chosen" if alpha == choice.alpha else ""))
     print(f"chosen α (highest ASR with utility within {args.tolerance:g} of the aligned model's "

@@ -87,9 +87,6 @@ class EvalSpec:
         """The same spec on the first ``n`` prompts of each set."""
         return self if n is None else replace(self, harmful=self.harmful.head(n), benign=self.benign.head(n))
 
-    def with_(self, **changes) -> "EvalSpec":
-        return replace(self, **changes)
-
     def describe(self) -> str:
         return (f"{len(self.harmful)} harmful ({self.harmful.name}) + {len(self.benign)} benign ({self.benign.name}) "
                 f"prompts; greedy, up to {self.max_new_tokens} new tokens; system prompt: "
@@ -121,12 +118,13 @@ class EvalResult:
         """Each extra judge's ASR on the harmful replies."""
         return {k: sum(v) / max(len(v), 1) for k, v in self.judge_decisions.items()}
 
-    def disagreement(self) -> tuple[float, list[int]]:
-        """Share of harmful replies on which the keyword judge and the extra judges do not all agree, and
-        their indices."""
-        cols = [[not Judge().is_refusal(g.text) for g in self.harmful], *self.judge_decisions.values()]
-        idx = [i for i in range(len(self.harmful)) if len({c[i] for c in cols}) > 1]
-        return len(idx) / max(len(self.harmful), 1), idx
+    def disagreement(self, judge: Judge) -> tuple[float, list[int]]:
+        """Share of harmful replies on which the keyword judge (the evaluation spec's ``judge``, the one that
+        decided :attr:`asr`) and the extra judges do not all agree, and their indices."""
+        from analysis.judging.compare import disagreement
+
+        keyword = [not judge.is_refusal(g.text) for g in self.harmful]
+        return disagreement({f"#{i}": c for i, c in enumerate([keyword, *self.judge_decisions.values()])})
 
     def metrics(self) -> list[str]:
         """The rates this result has: the fixed ones that are not None, then ``judge:<name>`` per extra judge."""
