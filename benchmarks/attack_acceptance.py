@@ -1,4 +1,4 @@
-"""Issue #5 acceptance on the shipped demo pair: LoX against a harmful fine-tune, freezing against a benign one.
+"""Acceptance on the shipped demo pair: LoX against a harmful fine-tune, freezing against a benign one.
 
 Attack budgets are fixed *before* comparing variants, and LoX's (k, α) is chosen on the *validation* split
 and reported on the *test* split:

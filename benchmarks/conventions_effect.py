@@ -1,4 +1,4 @@
-"""Issue #16: the measured effect of each project variant against the reference convention (the default), on
+"""The measured effect of each project variant against the reference convention (the default), on
 the shipped demo pair's test split (120 + 120 prompts), 128 calibration samples per set. The numbers behind the
 README's "Deviations" lines:
 

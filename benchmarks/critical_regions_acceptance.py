@@ -1,4 +1,4 @@
-"""Issue #3 acceptance on the shipped demo pair, without selection bias: every setting is chosen on the
+"""Acceptance on the shipped demo pair, without selection bias: every setting is chosen on the
 *validation* split (training phrasings, held-out objects) and reported on the *test* split (held-out
 phrasings and objects), against its same-size random controls: 5 seeded draws, reported as mean ± sd
 (the control criterion uses their mean).

@@ -1,4 +1,4 @@
-"""Issue #18 acceptance on the shipped demo pair: alignment depth, prefilling, emulated disalignment.
+"""Acceptance on the shipped demo pair: alignment depth, prefilling, emulated disalignment.
 
 - Per-token KL(aligned ‖ base) on harmful (prompt, compliant answer) pairs — the held-out test prompts with
   their compliant answers, and the train split's attack data — and on benign (prompt, answer) pairs as a control:

@@ -1,4 +1,4 @@
-"""Issue #15: the library's heavy work on a random-initialised Llama of a named size, each step against the
+"""The library's heavy work on a random-initialised Llama of a named size, each step against the
 plain way, measured in the same run.
 
     python benchmarks/gpu_scale.py --size 1b --device cuda --json out.json

@@ -1,4 +1,4 @@
-"""Issue #4 speed and memory, each measured within one run.
+"""Speed and memory, each measured within one run.
 
 Speed: a 21-point 1D random landscape (α ∈ [-0.5, 0.5], seed 0, layer normalisation, decoder Linears) over
 80 harmful prompts of the demo pair, two ways —

@@ -22,7 +22,7 @@ size's N websocket users run.
     python benchmarks/load_ws.py --users 30 --browsers 3       # and a few real browsers as a check
     python benchmarks/load_ws.py --users 2 --timeout 60        # a quick check
 
-Goal (issue #24, 2 cores): 30 users median <= 2 s and worst <= 10 s per page on the cached presets.
+Goal: 30 users median <= 2 s and worst <= 10 s per page on the cached presets.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LoX top-k: checked randomised SVD vs full SVD on the same ≥ 1024-wide matrices (issue #5).
+"""LoX top-k: checked randomised SVD vs full SVD on the same ≥ 1024-wide matrices.
 
 A one-layer Llama with a 1B-class layer shape (hidden 2048, intermediate 5632: seven matrices 2048 × 2048 and
 5632 × 2048 / 2048 × 5632) is the base; the "aligned" model adds to every decoder weight a ΔW of norm 3 % of

@@ -1,4 +1,4 @@
-"""Issue #6 acceptance on the shipped demo pair: probes per layer and refusal-direction ablation.
+"""Acceptance on the shipped demo pair: probes per layer and refusal-direction ablation.
 
 The refusal direction of each layer boundary is the difference of mean last-token states (harmful − benign)
 over the *train* split's 120 + 120 prompts; the best layer is the one whose ablation gives the highest ASR on

@@ -1,5 +1,5 @@
 """Scoring cost (Wanda + SNIP on the safety and utility sets) as a ratio to the bare passes over the same
-calibration data, measured in one run on the demo pair. Goal (issue #3): ratio <= 1.5.
+calibration data, measured in one run on the demo pair. Goal: ratio <= 1.5.
 
 Bare passes: Wanda's baseline is one forward per batch (no hooks); SNIP's is one forward+backward per
 sample (plain loss.backward(), no accumulation).

@@ -1,5 +1,5 @@
 """Slider-to-result on the demo pair once scores are cached: build the region from cached scores, apply it,
-regenerate 4 prompts, restore. Goal (issue #3): <= 1 s. Measured in one run, best of 5.
+regenerate 4 prompts, restore. Goal: <= 1 s. Measured in one run, best of 5.
 Usage: python benchmarks/slider_to_result.py [--threads 2]
 """
 from __future__ import annotations

@@ -70,7 +70,7 @@ def can_render_images() -> bool:
     return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
-# --- figures built once per server process (issue #24: a class rerunning a cached preset) ---------------------
+# --- figures built once per server process ---------------------
 # Building and styling a Plotly figure costs 10–40 ms of the one interpreter lock (validation, template copies);
 # with 30 sessions rerunning the same preset at once that was ~40 % of the server's time. A figure is built once
 # per content of its arguments and shared read-only by every session (st.plotly_chart only serialises it).

@@ -42,7 +42,7 @@ def layer_module_heatmap(values: dict[str, float], adapter, title: str, fmt: str
 def score_histogram(safety, utility, title: str, bins: int = 80) -> go.Figure:
     """Both score distributions binned here (80 shared bins): the figure carries 2 × 80 counts, not one number per
     weight (a demo matrix sent 200 kB to every browser on every rerun; a 7B model's would not fit)."""
-    logs = {label: np.log10(s.reshape(-1).detach().float().cpu().numpy() + 1e-12)  # scores may live on the GPU (#15)
+    logs = {label: np.log10(s.reshape(-1).detach().float().cpu().numpy() + 1e-12)  # scores may live on the GPU
             for label, s in (("safety", safety), ("utility", utility))}
     finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -214,7 +214,7 @@ def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, perc
     return fig
 
 
-# ----- alignment depth (issue #18) ------------------------------------------------------------------------------
+# ----- alignment depth ------------------------------------------------------------------------------
 
 def position_band(profiles: dict, title: str, yaxis: str, log: bool = False) -> go.Figure:
     """Mean per response position with a 25–75 % band across prompts; ``profiles`` maps a label to a

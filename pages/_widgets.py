@@ -108,7 +108,7 @@ def sidebar() -> None:
 @st.cache_resource(ttl=10, show_spinner=False)
 def _cache_info(root: str):
     """The sidebar's cache summary, read at most every 10 s per server: :meth:`Cache.info` reads every entry's
-    metadata file, ~10 % of the server's time when a class reruns at once (issue #24)."""
+    metadata file, ~10 % of the server's time when a class reruns at once."""
     return Cache(root).info()
 
 
@@ -313,7 +313,7 @@ def spec_or_stop(spec: EvalSpec | str) -> EvalSpec:
     return spec
 
 
-# --- presets, reply tables, metrics (issue #17) -------------------------------------------------------------
+# --- presets, reply tables, metrics -------------------------------------------------------------
 def _limits() -> dict[str, int]:
     cfg = config()
     return {"prompts": prompt_cap(cfg), "steps": max(2, min(60, cfg.max_attack_steps))}

@@ -47,7 +47,7 @@ lox_k = c[0].slider("LoX k (and the R_ft subspace rank)", 1, limits(LoX, "k")[1]
 lox_alpha = c[1].slider("LoX α", **slider_args(LoX, "alpha"), key="at_lox_alpha")
 unit_pct = c[2].slider("Exclusive-safety unit percentile (frozen units)", 1.0, 30.0, variants.DEFAULT_UNIT_PCT,
                        step=1.0, key="at_pct")
-lox_scope = c[3].selectbox("LoX scope", ["all-2d", "decoder"], ["all-2d", "decoder"].index(LoX.scope),  # #16
+lox_scope = c[3].selectbox("LoX scope", ["all-2d", "decoder"], ["all-2d", "decoder"].index(LoX.scope),
                            key="at_lox_scope", help="all-2d: the reference's (every >1-D weight); decoder: variant")
 r_metric = c[4].selectbox("R_ft", ["mean", "pooled"], ["mean", "pooled"].index(A.r_metric), key="at_r_metric",
                           help="mean: the reference's mean of per-weight ratios, lm_head included; pooled: project "
@@ -94,7 +94,7 @@ if base is not None:
                          percent=False), "at_rft")
     st.caption("convention: " + ("reference R_ft (mean of per-weight ratios, lm_head included)" if r_metric == "mean"
                                  else "project variant: R_ft pooled over the decoder weights")
-               + f"; LoX scope: {LoX(scope=lox_scope).convention}")   # #16
+               + f"; LoX scope: {LoX(scope=lox_scope).convention}")
 if n_seeds > 1:
     st.caption(f"Bands: min–max over data-order seeds {bands[0].seeds}; lines: their mean. At the last step, ASR " +
                "; ".join(f"{b.variant} {100 * b.at(steps)[0]:.0f} ± {100 * b.at(steps)[1]:.0f} %" for b in bands)

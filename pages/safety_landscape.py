@@ -51,7 +51,7 @@ with st.expander("Data and direction", expanded=False):   # the presets set it; 
     groups = c[2].multiselect("Perturbed tensors", ["linear", "norm", "embed", "lm_head", "other"], list(D.groups),
                               key="ls_groups", help="default: the reference's scope, every tensor except norm weights "
                               "(tied tensors once); 'linear' alone is the project's decoder-only variant")
-    visage_rule = st.radio("VISAGE rule", ["reference", "span"], ["reference", "span"].index(D.visage),  # #16
+    visage_rule = st.radio("VISAGE rule", ["reference", "span"], ["reference", "span"].index(D.visage),
                            horizontal=True, key="ls_visage", help="reference: llm-landscape safety_avg; span: project "
                            "variant, first to last non-saturated point")
     system_choice = c[3].radio("System prompt", list(SYSTEM_PROMPTS) + ["custom", "compare both"], key="ls_sys")

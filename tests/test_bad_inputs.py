@@ -255,7 +255,7 @@ def _(ctx):
     load_config(p)
 
 
-# --- issue #13: data loss, stale or wrong numbers, tracebacks --------------------------------------
+# --- data loss, stale or wrong numbers, tracebacks --------------------------------------
 def _args(**kw):
     import argparse
     base = dict(command="evaluate", system_prompt=None, max_new_tokens=8)

@@ -345,7 +345,7 @@ def _full_page(pg, path) -> None:
 
 
 def test_walk_every_page_at_1280x720(browser, artifacts, server):
-    """Issue #17: every page at a projector's 1280 × 720, full-page screenshots (walk720-*.png);
+    """every page at a projector's 1280 × 720, full-page screenshots (walk720-*.png);
     the menu icons are Material icons (no emoji font needed), charts carry this app's colours, nothing raised."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 720})
     pg = ctx.new_page()

@@ -63,7 +63,7 @@ def test_clear(tmp_path):
     assert c.info().entries == 0 and tmp_path.exists()
 
 
-# --- the cache deletes only what it wrote (issue #13 item 1) ---------------------------------------
+# --- the cache deletes only what it wrote ---------------------------------------
 def test_clear_refuses_a_root_holding_foreign_files_and_deletes_nothing(tmp_path):
     thesis = tmp_path / "projects" / "thesis" / "d.tex"
     thesis.parent.mkdir(parents=True)

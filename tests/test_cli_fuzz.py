@@ -1,4 +1,4 @@
-"""CLI fuzz test (issue #13 item 7): hypothesis draws a command, flags, extreme values and malformed files, runs
+"""CLI fuzz test: hypothesis draws a command, flags, extreme values and malformed files, runs
 ``analysis.cli.main.main(argv)`` in process against a tiny random model pair, and checks that
 
 - the exit code is 0 or 2 (argparse's own SystemExit(2) counts), never an escaping exception or traceback;

@@ -1,4 +1,4 @@
-"""Issue #13 through the CLI, in process: options checked against the model and data before the work starts,
+"""Through the CLI, in process: options checked against the model and data before the work starts,
 units that match the utility's kind, clipping with a note, Ctrl-C as one line with exit 130."""
 import argparse
 import os

@@ -1,4 +1,4 @@
-"""Issue #15: device handling and speed — the static generation loop, Gram singular values, memory plans,
+"""Device handling and speed — the static generation loop, Gram singular values, memory plans,
 device-drawn directions, and the GPU benchmark's CPU smoke run. CUDA-only checks skip without a GPU."""
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_memory_shape_of_a_loaded_model_and_cpu_guard(demo_pair):
 
 
 def test_landscape_keys_on_cpu_name_no_device(demo_pair, tmp_path):
-    """CPU landscape cache keys stay as before issue #15 (no draw device), so cached CPU results stay valid."""
+    """CPU landscape cache keys stay as before (no draw device), so cached CPU results stay valid."""
     from analysis.core.cache import Cache
     from analysis.data.organism import corpus
     from analysis.data.prompts import PromptSet

@@ -104,7 +104,7 @@ def test_bad_dtype_and_device(tmp_path, organism_tokenizer):
             load_model(str(d), device="cuda")
 
 
-# --- honest fingerprints and checked weights (issue #13 items 2 and 4) ------------------------------
+# --- honest fingerprints and checked weights ------------------------------
 def test_fingerprint_sees_every_single_weight_and_ignores_the_folder(tmp_path, organism_tokenizer):
     d1 = save_tiny_llama(tmp_path / "one", organism_tokenizer)
     d2 = save_tiny_llama(tmp_path / "elsewhere" / "two", organism_tokenizer)

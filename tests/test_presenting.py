@@ -115,7 +115,7 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
 
 
 def test_playground_pick_replaces_the_prompt(tmp_path, monkeypatch):
-    """Issue #17 item 1: after a first generation, picking another built-in prompt puts it in the text box."""
+    """after a first generation, picking another built-in prompt puts it in the text box."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     pick = at.selectbox(key="play_pick")
     first, second = pick.options[0], pick.options[1]

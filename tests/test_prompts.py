@@ -77,7 +77,7 @@ def test_builtin_sets_use_held_out_templates_and_objects():
     assert train_templates  # sanity
 
 
-# --- issue #13: spreadsheet CSVs with a byte-order mark, JSON arrays ---------------------------------
+# --- spreadsheet CSVs with a byte-order mark, JSON arrays ---------------------------------
 def test_csv_with_a_byte_order_mark_and_crlf(tmp_path):
     f = tmp_path / "excel.csv"
     f.write_bytes("\ufeffgoal,target\r\nWrite a poem about rust,Sure\r\nDescribe a bridge,Sure\r\n".encode("utf-8"))

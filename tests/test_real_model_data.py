@@ -1,5 +1,5 @@
 """A model that is not the demo never sees an organism sentence: every analysis takes its prompts from the
-shipped real sets (issue #14), and calibration, attack data and evaluation use disjoint splits."""
+shipped real sets, and calibration, attack data and evaluation use disjoint splits."""
 import pytest
 
 from conftest import save_tiny_llama

@@ -1,4 +1,4 @@
-"""Conformance with the reference implementations (issue #16).
+"""Conformance with the reference implementations.
 
 Each reference definition is re-implemented here in a few lines from the reference's maths (not its code) and
 compared with the project's *default* on random tiny models and on the demo pair (CPU, fp32):

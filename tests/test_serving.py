@@ -1,4 +1,4 @@
-"""Safe serving (issue #13 item 8): the app listens on localhost unless the launch config says otherwise, and when
+"""Safe serving: the app listens on localhost unless the launch config says otherwise, and when
 it listens beyond localhost typed paths, remote code and writing folders are off unless the config opens them."""
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""The shape of the code (issue #12's acceptance): no import cycles, no private imports across modules, no
+"""The shape of the code: no import cycles, no private imports across modules, no
 locks or cache keys in pages, no organism data or checks outside the organism package, defaults in one place."""
 import ast
 import collections
@@ -104,7 +104,7 @@ def test_defaults_live_in_the_settings_dataclasses():
     land = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["landscape"]._actions}
     assert (land["lo"].default, land["hi"].default, land["steps"].default) == \
         (LandscapeSettings.lo, LandscapeSettings.hi, LandscapeSettings.steps)
-    # issue #16: every convention flag defaults to the settings' default, which is the reference's
+    # every convention flag defaults to the settings' default, which is the reference's
     assert (sub["procedure"].default, sub["positions"].default) == (RegionSettings.procedure, RegionSettings.positions)
     assert (lox["scope"].default, att["scope"].default, att["r_metric"].default) == \
         (LoX.scope, LoX.scope, AttackSettings.r_metric) == ("all-2d", "all-2d", "mean")

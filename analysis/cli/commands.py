@@ -105,7 +105,7 @@ def _print_intervals(rows: dict) -> None:
     _print_paired(rows, [(role, roles[0]) for role in roles[1:]])
 
 
-# --- classifier judges and built-in data sets (issue #14) ---------------------------------------------------
+# --- classifier judges and built-in data sets ---------------------------------------------------
 def _judges(args) -> list:
     from analysis.judging import make_judges
 
@@ -400,7 +400,7 @@ def cmd_cache(args) -> int:
     return 0
 
 
-# ----- alignment depth (issue #18): depth, prefill, disalign -----------------------------------------------
+# ----- alignment depth: depth, prefill, disalign -----------------------------------------------
 
 def _depth_pairs(args, lm, kind: str):
     """(prompt, response) pairs: ``--pairs`` / ``--benign-pairs`` files, else the provider's attack data."""
@@ -490,7 +490,7 @@ def cmd_disalign(args) -> int:
     return 0
 
 # ----- end alignment depth -----------------------------------------------------------------------------------
-# --- warm the cache with every teaching preset (issue #17) ------------------------------------------------------
+# --- warm the cache with every teaching preset ------------------------------------------------------
 def cmd_warm(args) -> int:
     from analysis.app_support.config import load_config
     from analysis.app_support.warm import warm

@@ -34,12 +34,12 @@ def snip_scores(model, batches: list[Batch], progress=None) -> dict[str, torch.T
         grads = torch.autograd.grad(loss, params)
         for a, g in zip(acc, grads):
             a.add_(g.float().abs())
-        del grads   # else the last sample's gradients live on through the next backward (issue #15 memory)
+        del grads   # else the last sample's gradients live on through the next backward
         if progress and (k % 16 == 15 or k == len(samples) - 1):
             progress((k + 1) / len(samples), f"SNIP {k + 1}/{len(samples)}")
     model.train(was_training)
     out = {}
-    for n, a, p in zip(names, acc, params):   # in place: the accumulators become the scores (issue #15 memory)
+    for n, a, p in zip(names, acc, params):   # in place: the accumulators become the scores
         a.mul_(p.detach().float().abs())
         out[n] = a.T if adapter[n].transposed else a
     return out
