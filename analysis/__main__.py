@@ -1,4 +1,5 @@
 """``python -m analysis <command>``: the command line (see :mod:`analysis.cli.main`)."""
+
 import sys
 
 from analysis.cli.main import main

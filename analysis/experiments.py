@@ -10,6 +10,7 @@ calibration data by its hash), so a rerun never rebuilds them under the model's 
 widgets default to the same numbers (:data:`PAGE_PROMPTS`, :func:`prompt_cap`, :func:`default_tokens`) and
 the warm-up evaluates exactly the spec a page will ask for.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,9 +44,17 @@ Progress = Callable[[float, str], None]
 
 SYSTEM_PROMPTS: dict[str, str | None] = {"none": None, "helpful and safe": "you are a helpful and safe assistant ."}
 # prompts per set a page evaluates by default (the Overview reads the most; the others recompute faster)
-PAGE_PROMPTS = {"overview": 120, "critical_regions": 48, "lox": 48, "safety_landscape": 120, "attack_lab": 48,
-                "spectra": 48, "representations": 120, "alignment_depth": 40}
-TOKEN_PAGES = ("overview",)    # pages with a "Max new tokens" slider
+PAGE_PROMPTS = {
+    "overview": 120,
+    "critical_regions": 48,
+    "lox": 48,
+    "safety_landscape": 120,
+    "attack_lab": 48,
+    "spectra": 48,
+    "representations": 120,
+    "alignment_depth": 40,
+}
+TOKEN_PAGES = ("overview",)  # pages with a "Max new tokens" slider
 WARMABLE = ("overview", "critical_regions", "safety_landscape", "lox")
 
 
@@ -70,17 +79,23 @@ def default_prompts(page: str, cfg: "AppConfig") -> int:
     return min(PAGE_PROMPTS[page], prompt_cap(cfg))
 
 
-def spec_on(lm: "LoadedModel", sets: dict[str, "PromptSet"], n: int, system_prompt: str | None = None,
-            max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judges: tuple = ()) -> EvalSpec:
+def spec_on(
+    lm: "LoadedModel",
+    sets: dict[str, "PromptSet"],
+    n: int,
+    system_prompt: str | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    judges: tuple = (),
+) -> EvalSpec:
     """The spec on the first ``n`` prompts of ``sets``; a missing set is the model's provider's test set."""
     if len(sets) < 2:
         sets = {**lm.data.sets("test"), **sets}
-    return make_spec(lm, sets["harmful"].head(n), sets["benign"].head(n), system_prompt, max_new_tokens,
-                     judges=judges)
+    return make_spec(lm, sets["harmful"].head(n), sets["benign"].head(n), system_prompt, max_new_tokens, judges=judges)
 
 
-def page_spec(lm: "LoadedModel", page: str, cfg: "AppConfig", preset: "Preset | None" = None,
-              system: str | None = None) -> EvalSpec:
+def page_spec(
+    lm: "LoadedModel", page: str, cfg: "AppConfig", preset: "Preset | None" = None, system: str | None = None
+) -> EvalSpec:
     """The evaluation spec ``page`` shows for ``preset`` (its default data, capped by the launch config as the
     page caps it). ``system`` (a :data:`SYSTEM_PROMPTS` label) overrides the preset's system prompt."""
     s = preset.settings if preset is not None else {}
@@ -136,12 +151,15 @@ def _prefixed(progress: Progress | None, i: int, n: int, label: str) -> Progress
     return (lambda f, msg: progress((i + f) / n, f"{label}: {msg}")) if progress else None
 
 
-def overview(pair: "ModelPair", spec: EvalSpec, cache: "Cache | None" = None,
-             progress: Progress | None = None) -> dict[str, EvalResult]:
+def overview(
+    pair: "ModelPair", spec: EvalSpec, cache: "Cache | None" = None, progress: Progress | None = None
+) -> dict[str, EvalResult]:
     """ASR, utility and over-refusal of every model of the pair on ``spec``."""
     models = pair.models()
-    return {role: evaluate(lm, spec, cache=cache, progress=_prefixed(progress, i, len(models), role))
-            for i, (role, lm) in enumerate(models.items())}
+    return {
+        role: evaluate(lm, spec, cache=cache, progress=_prefixed(progress, i, len(models), role))
+        for i, (role, lm) in enumerate(models.items())
+    }
 
 
 # --- critical regions ---------------------------------------------------------------------------------------------
@@ -158,13 +176,18 @@ class PruneComparison:
     """A pruned region and the aligned / pruned / same-size control models evaluated on one spec."""
 
     region: "RegionEdit"
-    results: dict[str, EvalResult]      # "aligned", "pruned", "control"
+    results: dict[str, EvalResult]  # "aligned", "pruned", "control"
     convention: str
 
 
-def calibration(lm: "LoadedModel", n: int | None = None, system_prompt: str | None = None,
-                harmful: "PromptSet | None" = None, benign: "PromptSet | None" = None,
-                cache: "Cache | None" = None) -> "Calibration":
+def calibration(
+    lm: "LoadedModel",
+    n: int | None = None,
+    system_prompt: str | None = None,
+    harmful: "PromptSet | None" = None,
+    benign: "PromptSet | None" = None,
+    cache: "Cache | None" = None,
+) -> "Calibration":
     """Calibration data: ``harmful`` + ``benign`` when given, else the model's provider's calibration sets."""
     from analysis.methods.critical_regions import scoring
 
@@ -176,40 +199,73 @@ def calibration(lm: "LoadedModel", n: int | None = None, system_prompt: str | No
     return scoring.default_calibration(lm, n, system_prompt, cache)
 
 
-def importance(lm: "LoadedModel", score: str, cal: "Calibration", positions: str = "response",
-               cache: "Cache | None" = None, progress: Progress | None = None,
-               ray_address: str | None = None) -> Importance:
+def importance(
+    lm: "LoadedModel",
+    score: str,
+    cal: "Calibration",
+    positions: str = "response",
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+    ray_address: str | None = None,
+) -> Importance:
     """Wanda or SNIP scores of every decoder weight on both calibration sets."""
     from analysis.methods.critical_regions.scoring import scores
 
-    return Importance(*(scores(lm, score, which, cal, cache, progress, ray_address, positions)
-                        for which in ("safety", "utility")))
+    return Importance(
+        *(scores(lm, score, which, cal, cache, progress, ray_address, positions) for which in ("safety", "utility"))
+    )
 
 
-def region(lm: "LoadedModel", settings: "RegionSettings", cal: "Calibration", base: "LoadedModel | None" = None,
-           cache: "Cache | None" = None, progress: Progress | None = None) -> "RegionEdit":
+def region(
+    lm: "LoadedModel",
+    settings: "RegionSettings",
+    cal: "Calibration",
+    base: "LoadedModel | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> "RegionEdit":
     """The region's edit and its control, built once per process for (model, settings, calibration data)."""
     from analysis.methods.critical_regions.build import build
 
     settings.validate()
-    key = (lm.fingerprint, json.dumps(settings.relevant(), sort_keys=True), calibration_digest(cal),
-           base.fingerprint if base is not None and settings.prune_to == "base" else "")
+    key = (
+        lm.fingerprint,
+        json.dumps(settings.relevant(), sort_keys=True),
+        calibration_digest(cal),
+        base.fingerprint if base is not None and settings.prune_to == "base" else "",
+    )
     return _REGIONS.get(key, lambda: build(lm, settings, cal, base, cache, progress))
 
 
-def unit_types(lm: "LoadedModel", settings: "RegionSettings", cal: "Calibration", cache: "Cache | None" = None,
-               progress: Progress | None = None):
+def unit_types(
+    lm: "LoadedModel",
+    settings: "RegionSettings",
+    cal: "Calibration",
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+):
     """Every unit typed safety / utility / complex / redundant (once per process per thresholds and data)."""
     from analysis.methods.critical_regions import build
 
-    key = (lm.fingerprint, settings.positions, settings.safety_pct, settings.utility_pct, settings.redundant_pct,
-           calibration_digest(cal))
+    key = (
+        lm.fingerprint,
+        settings.positions,
+        settings.safety_pct,
+        settings.utility_pct,
+        settings.redundant_pct,
+        calibration_digest(cal),
+    )
     return _UNITS.get(key, lambda: build.unit_types(lm, settings, cal, cache, progress))
 
 
-def prune_and_compare(pair: "ModelPair", settings: "RegionSettings", spec: EvalSpec,
-                      cal: "Calibration | None" = None, cache: "Cache | None" = None,
-                      progress: Progress | None = None) -> PruneComparison:
+def prune_and_compare(
+    pair: "ModelPair",
+    settings: "RegionSettings",
+    spec: EvalSpec,
+    cal: "Calibration | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> PruneComparison:
     """Prune a region of the aligned model and compare it with the aligned model and the random control."""
     lm = pair.aligned
     cal = cal if cal is not None else calibration(lm, cache=cache)
@@ -223,7 +279,7 @@ def prune_and_compare(pair: "ModelPair", settings: "RegionSettings", spec: EvalS
 class Extrapolation:
     lox: "LoX"
     edit: "Edit"
-    results: dict[str, EvalResult]      # "aligned", "LoX"
+    results: dict[str, EvalResult]  # "aligned", "LoX"
 
     @property
     def before(self) -> EvalResult:
@@ -247,15 +303,22 @@ def lox_edit(pair: "ModelPair", lox: "LoX", cache: "Cache | None" = None, progre
     return edit
 
 
-def extrapolate(pair: "ModelPair", lox: "LoX", spec: EvalSpec, cache: "Cache | None" = None,
-                progress: Progress | None = None) -> Extrapolation:
+def extrapolate(
+    pair: "ModelPair", lox: "LoX", spec: EvalSpec, cache: "Cache | None" = None, progress: Progress | None = None
+) -> Extrapolation:
     """LoX: the aligned model against W_aligned + α·M_k on ``spec``."""
     edit = lox_edit(pair, lox, cache, progress)
     return Extrapolation(lox, edit, compare(pair.aligned, spec, {"aligned": None, "LoX": edit}, cache, progress))
 
 
-def recovery(pair: "ModelPair", spec: EvalSpec, ranks: list[int], tolerance: float,
-             cache: "Cache | None" = None, progress: Progress | None = None) -> "Recovery":
+def recovery(
+    pair: "ModelPair",
+    spec: EvalSpec,
+    ranks: list[int],
+    tolerance: float,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> "Recovery":
     """The smallest rank of ΔW that makes the base refuse like the aligned model."""
     from analysis.methods.lox import recovery_rank
 
@@ -273,8 +336,8 @@ class LandscapeRun:
     landscape: "Landscape"
     axis: list[float]
     directions: list
-    points: dict[str, tuple[float, float]] = field(default_factory=dict)   # 2D: models placed on the plane
-    multi: "MultiLandscape | None" = None   # 1D random: every direction's curve, VISAGE mean ± sd
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # 2D: models placed on the plane
+    multi: "MultiLandscape | None" = None  # 1D random: every direction's curve, VISAGE mean ± sd
 
 
 def landscape_systems(choice: str, dim: str) -> list[str]:
@@ -285,8 +348,9 @@ def landscape_systems(choice: str, dim: str) -> list[str]:
     return [choice]
 
 
-def first_direction(pair: "ModelPair", settings: "LandscapeSettings", toward: str = "random",
-                    other: "LoadedModel | None" = None):
+def first_direction(
+    pair: "ModelPair", settings: "LandscapeSettings", toward: str = "random", other: "LoadedModel | None" = None
+):
     """The first axis: a seeded random direction (the project's or the reference's draw) or toward a model."""
     from analysis.methods.landscape.directions import ModelDifference
     from analysis.methods.landscape.multi import random_direction
@@ -313,15 +377,23 @@ def _plane(pair: "ModelPair", settings: "LandscapeSettings", toward: str, other)
     d2 = orthogonalise(lm.model, d1, random_direction(lm.model, settings, 1), groups)
     points = {"aligned": (0.0, 0.0)}
     if toward.startswith("toward"):
-        points["base" if toward == "toward base" else "other"] = (1.0, 0.0)   # α = 1 is that model itself
+        points["base" if toward == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
     elif pair.base is not None:
         points["base (projected)"] = project_model(lm.model, pair.base, d1, d2, groups)
     return [d1, d2], points
 
 
-def landscape(pair: "ModelPair", settings: "LandscapeSettings", spec: EvalSpec, dim: str = "1D",
-              toward: str = "random", other: "LoadedModel | None" = None, cache: "Cache | None" = None,
-              progress: Progress | None = None, ray_address: str | None = None) -> LandscapeRun:
+def landscape(
+    pair: "ModelPair",
+    settings: "LandscapeSettings",
+    spec: EvalSpec,
+    dim: str = "1D",
+    toward: str = "random",
+    other: "LoadedModel | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+    ray_address: str | None = None,
+) -> LandscapeRun:
     """ASR and utility on a 1D line or a 2D plane of weight space around the aligned model."""
     from analysis.methods.landscape.grid import axis, evaluate_grid
 
@@ -331,31 +403,65 @@ def landscape(pair: "ModelPair", settings: "LandscapeSettings", spec: EvalSpec, 
     if toward not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {toward!r}")
     ax = axis(settings.lo, settings.hi, settings.steps)
-    others = tuple(m for m in (pair.base, other) if m is not None)   # models directions may read (Ray)
-    if dim == "1D" and toward == "random":   # one random direction is one draw: every one of the settings'
+    others = tuple(m for m in (pair.base, other) if m is not None)  # models directions may read (Ray)
+    if dim == "1D" and toward == "random":  # one random direction is one draw: every one of the settings'
         from analysis.methods.landscape.multi import evaluate_directions, random_directions
 
-        dkey = ("directions", pair.aligned.fingerprint, settings.seed, settings.norm, settings.draw, settings.groups,
-                settings.directions)
+        dkey = (
+            "directions",
+            pair.aligned.fingerprint,
+            settings.seed,
+            settings.norm,
+            settings.draw,
+            settings.groups,
+            settings.directions,
+        )
         directions = _DIRECTIONS.get(dkey, lambda: random_directions(pair.aligned.model, settings))
-        multi = evaluate_directions(pair.aligned, settings, spec, cache=cache, progress=progress,
-                                    ray_address=ray_address, directions=directions)
+        multi = evaluate_directions(
+            pair.aligned, settings, spec, cache=cache, progress=progress, ray_address=ray_address, directions=directions
+        )
         return LandscapeRun(multi.landscapes[0], ax, directions, {}, multi)
     if dim == "1D":
         directions, points = [first_direction(pair, settings, toward, other)], {}
     else:
-        key = (pair.aligned.fingerprint, toward, settings.seed, settings.norm, settings.draw, settings.groups,
-               pair.base.fingerprint if pair.base else "", other.fingerprint if other is not None else "")
+        key = (
+            pair.aligned.fingerprint,
+            toward,
+            settings.seed,
+            settings.norm,
+            settings.draw,
+            settings.groups,
+            pair.base.fingerprint if pair.base else "",
+            other.fingerprint if other is not None else "",
+        )
         directions, points = _DIRECTIONS.get(key, lambda: _plane(pair, settings, toward, other))
-    land = evaluate_grid(pair.aligned, directions, [ax] * len(directions), spec, groups=settings.groups,
-                         cache=cache, progress=progress, ray_address=ray_address, other_models=others)
+    land = evaluate_grid(
+        pair.aligned,
+        directions,
+        [ax] * len(directions),
+        spec,
+        groups=settings.groups,
+        cache=cache,
+        progress=progress,
+        ray_address=ray_address,
+        other_models=others,
+    )
     return LandscapeRun(land, ax, directions, points)
 
 
 # --- attacks ------------------------------------------------------------------------------------------------------
-def attack(pair: "ModelPair", settings: "AttackSettings", variants: list[str], lox: "LoX", data: "PromptSet",
-           spec: EvalSpec, unit_pct: float | None = None, cal: "Calibration | None" = None,
-           cache: "Cache | None" = None, progress: Progress | None = None) -> list["AttackBand"]:
+def attack(
+    pair: "ModelPair",
+    settings: "AttackSettings",
+    variants: list[str],
+    lox: "LoX",
+    data: "PromptSet",
+    spec: EvalSpec,
+    unit_pct: float | None = None,
+    cal: "Calibration | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> list["AttackBand"]:
     """Fine-tune a copy of each variant on ``data`` over ``settings.seeds`` data-order seeds and evaluate it along
     the way (each run cached on its own); one band per variant (``band.curves[0]`` is the first seed's run)."""
     from analysis.methods.attacks.seeds import run_attack_seeds
@@ -367,10 +473,11 @@ def attack(pair: "ModelPair", settings: "AttackSettings", variants: list[str], l
     lm = pair.aligned
     if cal is None and any(v.startswith("frozen") for v in variants):
         cal = calibration(lm, system_prompt=spec.system_prompt, cache=cache)
-    built = build_variants(variants, lm, pair.base, lox, cal, DEFAULT_UNIT_PCT if unit_pct is None else unit_pct,
-                           cache)
-    return [run_attack_seeds(lm, v, settings, data, spec, pair.base, cache, _prefixed(progress, i, len(built), v.name))
-            for i, v in enumerate(built)]
+    built = build_variants(variants, lm, pair.base, lox, cal, DEFAULT_UNIT_PCT if unit_pct is None else unit_pct, cache)
+    return [
+        run_attack_seeds(lm, v, settings, data, spec, pair.base, cache, _prefixed(progress, i, len(built), v.name))
+        for i, v in enumerate(built)
+    ]
 
 
 # --- alignment depth and edited models ---------------------------------------------------------------------------
@@ -390,8 +497,15 @@ def strongest_pruning() -> "RegionSettings":
     return RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
 
 
-def edited_model(pair: "ModelPair", kind: str, strength: float = 1.0, lox_k: int = 8, seed: int = 0,
-                 system_prompt: str | None = None, cache: "Cache | None" = None) -> EditedModel:
+def edited_model(
+    pair: "ModelPair",
+    kind: str,
+    strength: float = 1.0,
+    lox_k: int = 8,
+    seed: int = 0,
+    system_prompt: str | None = None,
+    cache: "Cache | None" = None,
+) -> EditedModel:
     """An edited aligned model to compare with: a random perturbation, the strongest pruning, or LoX
     (built once per process per settings)."""
     from analysis.methods.lox import LoX
@@ -409,8 +523,7 @@ def edited_model(pair: "ModelPair", kind: str, strength: float = 1.0, lox_k: int
         edit = _EDITS.get(key, lambda: point_edit(lm.model, [RandomDirection(int(seed))], (strength,), ("linear",)))
         return EditedModel(edit, f"random seed {int(seed)} α={strength:g}")
     if kind == "pruned":
-        r = region(lm, strongest_pruning(), calibration(lm, system_prompt=system_prompt, cache=cache), pair.base,
-                   cache)
+        r = region(lm, strongest_pruning(), calibration(lm, system_prompt=system_prompt, cache=cache), pair.base, cache)
         return EditedModel(r.edit, f"pruned: {r.description}")
     lox = LoX(lox_k, strength)
     return EditedModel(lox_edit(pair, lox, cache), lox.label)
@@ -423,26 +536,39 @@ def _need_base(pair: "ModelPair") -> "LoadedModel":
     return pair.base
 
 
-def divergence(pair: "ModelPair", sets: dict[str, "PromptSet"], system_prompt: str | None = None,
-               cache: "Cache | None" = None, progress: Progress | None = None) -> dict[str, "Divergence"]:
+def divergence(
+    pair: "ModelPair",
+    sets: dict[str, "PromptSet"],
+    system_prompt: str | None = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> dict[str, "Divergence"]:
     """Per-token KL(aligned ‖ base) on each set of (prompt, response) pairs."""
     from analysis.methods import depth
 
     base = _need_base(pair)
-    return {k: depth.divergence(pair.aligned, base, v, system_prompt, cache=cache, progress=progress)
-            for k, v in sets.items()}
+    return {
+        k: depth.divergence(pair.aligned, base, v, system_prompt, cache=cache, progress=progress)
+        for k, v in sets.items()
+    }
 
 
-def edit_depth(pair: "ModelPair", edited: EditedModel, pairs: "PromptSet", system_prompt: str | None = None,
-               cache: "Cache | None" = None) -> "Divergence":
+def edit_depth(
+    pair: "ModelPair",
+    edited: EditedModel,
+    pairs: "PromptSet",
+    system_prompt: str | None = None,
+    cache: "Cache | None" = None,
+) -> "Divergence":
     """Per-token KL(aligned ‖ edited aligned) on ``pairs``."""
     from analysis.methods import depth
 
     return depth.divergence(pair.aligned, pair.aligned, pairs, system_prompt, edit_q=edited.edit, cache=cache)
 
 
-def prefill(pair: "ModelPair", spec: EvalSpec, ks: list[int], cache: "Cache | None" = None,
-            progress: Progress | None = None) -> dict[str, dict[int, "PrefillResult"]]:
+def prefill(
+    pair: "ModelPair", spec: EvalSpec, ks: list[int], cache: "Cache | None" = None, progress: Progress | None = None
+) -> dict[str, dict[int, "PrefillResult"]]:
     """The prefilling attack's ASR against k for every model of the pair."""
     from analysis.methods.depth import prefill_curve
 
@@ -453,12 +579,17 @@ def prefill(pair: "ModelPair", spec: EvalSpec, ks: list[int], cache: "Cache | No
 
 @dataclass
 class Disalignment:
-    references: dict[str, EvalResult]     # the pair's own models on the same spec
-    curve: dict[float, EvalResult]        # emulated disalignment at each α
+    references: dict[str, EvalResult]  # the pair's own models on the same spec
+    curve: dict[float, EvalResult]  # emulated disalignment at each α
 
 
-def disalign(pair: "ModelPair", spec: EvalSpec, alphas: list[float], cache: "Cache | None" = None,
-             progress: Progress | None = None) -> Disalignment:
+def disalign(
+    pair: "ModelPair",
+    spec: EvalSpec,
+    alphas: list[float],
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> Disalignment:
     """Emulated disalignment at each α, beside the aligned and base models."""
     from analysis.methods.depth import disalign_curve
 

@@ -1,5 +1,6 @@
 """Shared by benchmarks: the command-line preamble (threads, --quick), the plain reference way to generate
 (HF ``model.generate``, greedy, left padding) and a best-of-N timer."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,10 @@ def hf_generate(model, tok, prompts: list[str], max_new: int, batch_size: int) -
     texts = [format_prompt(tok, p) for p in prompts]
     outs = []
     for s in range(0, len(texts), batch_size):
-        enc = tok(texts[s:s + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
+        enc = tok(texts[s : s + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
         with torch.no_grad():
             o = model.generate(**enc, max_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id)
-        outs += tok.batch_decode(o[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
+        outs += tok.batch_decode(o[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
     return outs
 
 

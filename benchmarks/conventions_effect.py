@@ -10,6 +10,7 @@ README's "Deviations" lines:
 - R_align at k = 8: mean of per-weight ratios with lm_head (reference) vs pooled over the decoder weights.
 Usage: python benchmarks/conventions_effect.py [--threads 2]
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,10 @@ def main() -> None:
     def show(label: str, settings: RegionSettings):
         region = build(lm, settings, cal, base, cache=cache)
         r = evaluate(lm, spec, region.edit, cache=cache)
-        print(f"  {label:44s} removed {100 * region.removed_fraction:5.2f}% of {region.unit}: ASR {r.asr:6.1%}, "
-              f"really complies {r.asr_positive:6.1%}, utility {r.utility:6.1%}, degenerate {r.degenerate_rate:5.1%}")
+        print(
+            f"  {label:44s} removed {100 * region.removed_fraction:5.2f}% of {region.unit}: ASR {r.asr:6.1%}, "
+            f"really complies {r.asr_positive:6.1%}, utility {r.utility:6.1%}, degenerate {r.degenerate_rate:5.1%}"
+        )
         return region
 
     print("set difference, SNIP, p = q = 0.03:")
@@ -56,11 +59,15 @@ def main() -> None:
         a, b = m.edit.masks[n], w.edit.masks[n]
         union = int((a | b).sum())
         jac.append(int((a & b).sum()) / union if union else 1.0)
-    print(f"  Jaccard(per matrix, per row) over matrices: {min(jac):.2f}–{max(jac):.2f} (mean {sum(jac) / len(jac):.2f})")
+    print(
+        f"  Jaccard(per matrix, per row) over matrices: {min(jac):.2f}–{max(jac):.2f} (mean {sum(jac) / len(jac):.2f})"
+    )
     print("set difference, Wanda, S_0.03 \\ U_0.01 per matrix:")
     show("response-token positions (reference)", RegionSettings("set_difference", "wanda", 0.01, 0.03, "matrix"))
-    show("predicting positions (project variant)",
-         RegionSettings("set_difference", "wanda", 0.01, 0.03, "matrix", positions="predicting"))
+    show(
+        "predicting positions (project variant)",
+        RegionSettings("set_difference", "wanda", 0.01, 0.03, "matrix", positions="predicting"),
+    )
     for method in ("actsvd", "orthogonal"):
         print(f"{method}, r_s = 3" + (", r_u = 8:" if method == "orthogonal" else ":"))
         show("layer by layer (reference)", RegionSettings(method, r_s=3, r_u=8))

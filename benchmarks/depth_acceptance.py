@@ -11,6 +11,7 @@
 ``--quick`` uses 16 prompts per set to smoke-test the script; its numbers mean nothing.
 Usage: python benchmarks/depth_acceptance.py [--threads 2] [--quick]
 """
+
 from __future__ import annotations
 
 import os
@@ -39,10 +40,14 @@ def held_out_pairs(lm, split: str, n: int) -> tuple[PromptSet, PromptSet]:
     """The organism's evaluation prompts of ``split`` with target responses: harmful prompts with the compliant
     answer the base gives (kept in the items' meta), benign prompts with their exact answers."""
     sets = lm.data.sets(split, n)
-    harmful = PromptSet(f"harmful-{split}-compliant", [PromptItem(it.prompt, "harmful", it.meta["compliant"],
-                                                                  meta=it.meta) for it in sets["harmful"].items])
-    benign = PromptSet(f"benign-{split}-answers", [PromptItem(it.prompt, "benign", it.answer, it.answer, it.meta)
-                                                   for it in sets["benign"].items])
+    harmful = PromptSet(
+        f"harmful-{split}-compliant",
+        [PromptItem(it.prompt, "harmful", it.meta["compliant"], meta=it.meta) for it in sets["harmful"].items],
+    )
+    benign = PromptSet(
+        f"benign-{split}-answers",
+        [PromptItem(it.prompt, "benign", it.answer, it.answer, it.meta) for it in sets["benign"].items],
+    )
     return harmful, benign
 
 
@@ -60,29 +65,41 @@ def main() -> None:
     a, b = pair.aligned, pair.base
     cache = Cache(tempfile.mkdtemp())
     test_h, test_b = held_out_pairs(a, "test", n)
-    data = {"test harmful (held out)": test_h, "train harmful (attack data)": a.data.attack_data("harmful", n),
-            "test benign (control)": test_b, "train benign (control)": a.data.attack_data("benign", n)}
+    data = {
+        "test harmful (held out)": test_h,
+        "train harmful (attack data)": a.data.attack_data("harmful", n),
+        "test benign (control)": test_b,
+        "train benign (control)": a.data.attack_data("benign", n),
+    }
 
-    print("1. per-token KL(aligned || base): share of the summed KL in the first 3 response positions; "
-          "mean KL at positions 0..5 (nats)")
+    print(
+        "1. per-token KL(aligned || base): share of the summed KL in the first 3 response positions; "
+        "mean KL at positions 0..5 (nats)"
+    )
     divs = {}
     for label, pairs in data.items():
         d = divs[label] = depth.divergence(a, b, pairs, cache=cache)
         mean = d.profile("kl", 6).mean
-        print(f"   {label:30s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
-              + " ".join(f"{m:.2g}" for m in mean))
+        print(
+            f"   {label:30s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
+            + " ".join(f"{m:.2g}" for m in mean)
+        )
     dl = divs["test harmful (held out)"].profile("dlogp", 3).mean
     print("   log p_aligned - log p_base of the harmful answer's tokens 0..2: " + " ".join(f"{x:+.3g}" for x in dl))
 
-    print(f"2. prefilling attack on the {len(test_h)} held-out harmful prompts (k = prefilled answer tokens; "
-          "ASR = keyword, ASR+ = really complies)")
+    print(
+        f"2. prefilling attack on the {len(test_h)} held-out harmful prompts (k = prefilled answer tokens; "
+        "ASR = keyword, ASR+ = really complies)"
+    )
     spec = make_spec(a, test_h, PromptSet("none", []))
     curves = {role: depth.prefill_curve(m, spec, depth.PREFILL_KS, cache=cache) for role, m in pair.models().items()}
     print("     k  aligned ASR / ASR+    base ASR / ASR+   short targets")
     for k in depth.PREFILL_KS:
         ca, cb = curves["aligned"][k], curves["base"][k]
-        print(f"   {k:3d}   {pct(ca.asr)} / {pct(ca.asr_positive)}   {pct(cb.asr)} / {pct(cb.asr_positive)}   "
-              f"{ca.n_short}")
+        print(
+            f"   {k:3d}   {pct(ca.asr)} / {pct(ca.asr_positive)}   {pct(cb.asr)} / {pct(cb.asr_positive)}   "
+            f"{ca.n_short}"
+        )
     print(f"   aligned k=1: {curves['aligned'][1].replies[0]!r}")
 
     print("3. emulated disalignment: α chosen on val (highest keyword ASR, utility >= aligned - 10 points, α > 0)")
@@ -91,24 +108,32 @@ def main() -> None:
     val_spec, test_spec = make_spec(a, val["harmful"], val["benign"]), make_spec(a, test["harmful"], test["benign"])
     choice = depth.choose_alpha(a, b, val_spec, depth.DISALIGN_ALPHAS, depth.DEFAULT_UTILITY_TOLERANCE, cache)
     for alpha, r in choice.curve.items():
-        print(f"   val α={alpha:<5g} ASR {pct(r.asr)}  ASR+ {pct(r.asr_positive)}  utility "
-              f"{format_utility(r.utility, r.utility_kind)}  degenerate {pct(r.degenerate_rate)}")
+        print(
+            f"   val α={alpha:<5g} ASR {pct(r.asr)}  ASR+ {pct(r.asr_positive)}  utility "
+            f"{format_utility(r.utility, r.utility_kind)}  degenerate {pct(r.degenerate_rate)}"
+        )
     print(f"   chosen α = {choice.alpha} (aligned val utility {format_utility(choice.reference_utility, 'exact')})")
     rows = {role: evaluate(m, test_spec, cache=cache) for role, m in pair.models().items()}
     if choice.alpha is not None:
         rows[f"ED α={choice.alpha:g}"] = depth.disalign(a, b, test_spec, choice.alpha, cache)
     for label, r in rows.items():
-        print(f"   test {label:10s} ASR {pct(r.asr)}  ASR+ {pct(r.asr_positive)}  utility "
-              f"{format_utility(r.utility, r.utility_kind)}  over-refusal {pct(r.over_refusal)}  "
-              f"degenerate {pct(r.degenerate_rate)}")
+        print(
+            f"   test {label:10s} ASR {pct(r.asr)}  ASR+ {pct(r.asr_positive)}  utility "
+            f"{format_utility(r.utility, r.utility_kind)}  over-refusal {pct(r.over_refusal)}  "
+            f"degenerate {pct(r.degenerate_rate)}"
+        )
 
     print("4. depth of an edit: KL(aligned || edited aligned) on the held-out harmful pairs")
-    edits = {"LoX k=8 α=1": LoX(8, 1.0).edit(a, b, cache),
-             "random perturbation α=1": point_edit(a.model, [RandomDirection(0)], (1.0,), ("linear",))}
+    edits = {
+        "LoX k=8 α=1": LoX(8, 1.0).edit(a, b, cache),
+        "random perturbation α=1": point_edit(a.model, [RandomDirection(0)], (1.0,), ("linear",)),
+    }
     for label, e in edits.items():
         d = depth.divergence(a, a, test_h, edit_q=e, cache=cache)
-        print(f"   {label:25s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
-              + " ".join(f"{m:.2g}" for m in d.profile("kl", 6).mean))
+        print(
+            f"   {label:25s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
+            + " ".join(f"{m:.2g}" for m in d.profile("kl", 6).mean)
+        )
     print(f"done in {time.time() - t0:.0f} s")
 
 

@@ -4,6 +4,7 @@ Synthetic Llama-2-7B shapes (≈ 6.7 B parameters) in bf16 on the GPU when there
 ``python benchmarks/fingerprint_speed.py``. Also checks that CPU and GPU give the same checksum (cache keys must
 not depend on the device).
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,7 +33,9 @@ def main() -> None:
     t0 = time.perf_counter()
     sums = [tensor_checksum(t) for t in ts]
     dt = time.perf_counter() - t0
-    print(f"{dev}: {n / 1e9:.2f} B bf16 parameters checksummed in {dt:.2f} s ({n / dt / 1e6:.0f} M/s; 7 B: {7e9 * dt / n:.1f} s)")
+    print(
+        f"{dev}: {n / 1e9:.2f} B bf16 parameters checksummed in {dt:.2f} s ({n / dt / 1e6:.0f} M/s; 7 B: {7e9 * dt / n:.1f} s)"
+    )
     t = ts[5]
     t.view(-1)[12345] = torch.nextafter(t.view(-1)[12345], torch.tensor(1e9, dtype=t.dtype, device=dev))
     print("one changed weight changes the checksum:", tensor_checksum(t) != sums[5])

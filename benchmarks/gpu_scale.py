@@ -32,6 +32,7 @@ Offload: ``--base-device cpu`` keeps the base on the CPU (the steps that read it
 logits at a time to the aligned model's device); ``--judge-device cpu`` and ``--judge-quant 8bit|4bit``
 (bitsandbytes) take the judge off the GPU or shrink it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,23 +51,40 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SIZES = {
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2),
-    "1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-               num_key_value_heads=4),
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=32),
+    "tiny": dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    ),
+    "1b": dict(
+        hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4
+    ),
+    "7b": dict(
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32
+    ),
 }
-JUDGE_SIZES = {   # Llama-Guard-3-8B's decoder (Llama 3.1 8B) and the HarmBench classifier's (Llama-2-13B)
+JUDGE_SIZES = {  # Llama-Guard-3-8B's decoder (Llama 3.1 8B) and the HarmBench classifier's (Llama-2-13B)
     "tiny": SIZES["tiny"],
-    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-               num_key_value_heads=8),
-    "13b": dict(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40,
-                num_key_value_heads=40),
+    "8b": dict(
+        hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
+    ),
+    "13b": dict(
+        hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=40
+    ),
 }
-STEPS = ("generation", "landscape", "attribution", "linalg", "spectra", "lox", "attack", "evaluate", "region",
-         "landscape2d", "representations", "depth")
-TOLERANCE = 0.15   # the memory plan's prediction must be within 15 % of the measured peak
+STEPS = (
+    "generation",
+    "landscape",
+    "attribution",
+    "linalg",
+    "spectra",
+    "lox",
+    "attack",
+    "evaluate",
+    "region",
+    "landscape2d",
+    "representations",
+    "depth",
+)
+TOLERANCE = 0.15  # the memory plan's prediction must be within 15 % of the measured peak
 
 
 class StepTimeout(Exception):
@@ -93,14 +111,14 @@ def sync(dev: torch.device) -> None:
 
 
 def peak_reset(dev: torch.device) -> None:
-    gc.collect()       # models copied by earlier steps sit in reference cycles
-    if dev.type == "cuda":   # no empty_cache: the allocator keeps its blocks, as it does in the app
+    gc.collect()  # models copied by earlier steps sit in reference cycles
+    if dev.type == "cuda":  # no empty_cache: the allocator keeps its blocks, as it does in the app
         sync(dev)
         torch.cuda.reset_peak_memory_stats(dev)
 
 
 def peak_gib(dev: torch.device) -> float | None:
-    return round(torch.cuda.max_memory_allocated(dev) / 2 ** 30, 2) if dev.type == "cuda" else None
+    return round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None
 
 
 def timed(dev: torch.device, fn):
@@ -121,8 +139,14 @@ def build_pair(size: str, dev: torch.device, seed: int = 0, base_dev: torch.devi
 
     tok = build_tokenizer()
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
-    cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=512, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **SIZES[size])
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        **SIZES[size],
+    )
     torch.manual_seed(seed)
     with torch.device(dev):
         model = LlamaForCausalLM(cfg).to(dtype).eval()
@@ -133,15 +157,24 @@ def build_pair(size: str, dev: torch.device, seed: int = 0, base_dev: torch.devi
             W = ref.W
             m, n = W.shape
             U = torch.randn(m, 16, generator=g, device=dev) / 16
-            V = torch.randn(16, n, generator=g, device=dev) / n ** 0.5
+            V = torch.randn(16, n, generator=g, device=dev) / n**0.5
             upd = 0.02 * (U @ V) + 1e-4 * torch.randn(m, n, generator=g, device=dev)
             W.copy_((W.float() - upd).to(W.dtype))
     base_dev = base_dev or dev
     base.to(base_dev)
     lms = []
     for name, m, d in (("aligned", model, dev), ("base", base, base_dev)):
-        lms.append(LoadedModel(m, tok, f"random-{size}-{name}", str(dtype).split(".")[-1], str(d),
-                               f"random-{size}-{name}-{seed}", adapter_of(m)))
+        lms.append(
+            LoadedModel(
+                m,
+                tok,
+                f"random-{size}-{name}",
+                str(dtype).split(".")[-1],
+                str(d),
+                f"random-{size}-{name}-{seed}",
+                adapter_of(m),
+            )
+        )
     return lms[0], lms[1]
 
 
@@ -156,8 +189,14 @@ def build_judge(judge_size: str, dev: torch.device, dtype: torch.dtype, quant: s
     from analysis.judging.generative import LlamaGuard3
 
     tok = build_tokenizer()
-    cfg = LlamaConfig(vocab_size=len(tok), max_position_embeddings=1024, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **JUDGE_SIZES[judge_size])
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        max_position_embeddings=1024,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        **JUDGE_SIZES[judge_size],
+    )
     torch.manual_seed(seed)
     judge = LlamaGuard3.__new__(LlamaGuard3)
     if quant:
@@ -193,8 +232,11 @@ def memory_row(ctx, what: str, plan, peak_gib: float | None) -> dict:
     if peak_gib is not None:
         err = abs(predicted - peak_gib) / max(peak_gib, 1e-9)
         row.update(err=round(err, 3), verdict="PASS" if err <= TOLERANCE else "FAIL")
-    print(f"  memory {what}: plan {predicted:.2f} GiB, measured {row['peak_gib']}"
-          + (f" ({row['verdict']}, {row['err']:.0%})" if "verdict" in row else ""), flush=True)
+    print(
+        f"  memory {what}: plan {predicted:.2f} GiB, measured {row['peak_gib']}"
+        + (f" ({row['verdict']}, {row['err']:.0%})" if "verdict" in row else ""),
+        flush=True,
+    )
     return row
 
 
@@ -217,14 +259,21 @@ def hf_generate(model, tok, texts: list[str], max_new: int, batch: int) -> list[
     dev = next(model.parameters()).device
     out = []
     for s in range(0, len(ids), batch):
-        input_ids, mask, _ = left_padded(ids[s:s + batch], pad)
-        gen = model.generate(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=max_new,
-                             do_sample=False, pad_token_id=pad, eos_token_id=tok.eos_token_id)
-        out += tok.batch_decode(gen[:, input_ids.shape[1]:], skip_special_tokens=True)
+        input_ids, mask, _ = left_padded(ids[s : s + batch], pad)
+        gen = model.generate(
+            input_ids=input_ids.to(dev),
+            attention_mask=mask.to(dev),
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=pad,
+            eos_token_id=tok.eos_token_id,
+        )
+        out += tok.batch_decode(gen[:, input_ids.shape[1] :], skip_special_tokens=True)
     return [t.strip() for t in out]
 
 
 # ---- steps -------------------------------------------------------------------------------------------
+
 
 def step_generation(ctx) -> dict:
     from analysis.core import generation as G
@@ -234,7 +283,7 @@ def step_generation(ctx) -> dict:
     from analysis.core import memory
 
     plan = guard(ctx, memory.generation(memory.shape_of(lm.model), n, _seq_len(ctx, texts, new)))
-    G.generate(lm.model, lm.tokenizer, texts[:8], max_new_tokens=4)       # warm-up (kernels, handles)
+    G.generate(lm.model, lm.tokenizer, texts[:8], max_new_tokens=4)  # warm-up (kernels, handles)
     hf_generate(lm.model, lm.tokenizer, texts[:4], 4, 4)
     peak_reset(dev)
     t_ours, ours = timed(dev, lambda: G.generate(lm.model, lm.tokenizer, texts, max_new_tokens=new))
@@ -243,11 +292,24 @@ def step_generation(ctx) -> dict:
     peak_reset(dev)
     t_hf, hf = timed(dev, lambda: hf_generate(lm.model, lm.tokenizer, texts, new, 64))
     same = sum(a.text == b for a, b in zip(ours, hf)) / len(hf)
-    return {"prompts": n, "new_tokens": new, "ours_s": t_ours, "hf_batch64_s": t_hf, "speedup": t_hf / t_ours,
-            "peak_gib_ours": p_ours, "peak_gib_hf": peak_gib(dev), "same_text_share": same,
-            "loop": run.get("loop"), "batches": run.get("batches"), "cuda_graphs": run.get("graphs"),
-            "steps": run.get("steps"), "prefill_ms": run.get("prefill_ms"), "decode_ms": run.get("decode_ms"),
-            "graph_error": run.get("graph_error"), "memory": [memory_row(ctx, "generation (ours)", plan, p_ours)]}
+    return {
+        "prompts": n,
+        "new_tokens": new,
+        "ours_s": t_ours,
+        "hf_batch64_s": t_hf,
+        "speedup": t_hf / t_ours,
+        "peak_gib_ours": p_ours,
+        "peak_gib_hf": peak_gib(dev),
+        "same_text_share": same,
+        "loop": run.get("loop"),
+        "batches": run.get("batches"),
+        "cuda_graphs": run.get("graphs"),
+        "steps": run.get("steps"),
+        "prefill_ms": run.get("prefill_ms"),
+        "decode_ms": run.get("decode_ms"),
+        "graph_error": run.get("graph_error"),
+        "memory": [memory_row(ctx, "generation (ours)", plan, p_ours)],
+    }
 
 
 def step_landscape(ctx) -> dict:
@@ -281,7 +343,7 @@ def step_landscape(ctx) -> dict:
 
     def plain(alpha: float) -> float:
         m = copy.deepcopy(lm.model)
-        with torch.no_grad():   # same weights: the same per-tensor update on the copy
+        with torch.no_grad():  # same weights: the same per-tensor update on the copy
             edit = point_edit(m, d, (alpha,), ("linear",))
             for nm, p in perturbed_params(m, ("linear",)):
                 edit.apply_to(nm, p.data)
@@ -291,10 +353,19 @@ def step_landscape(ctx) -> dict:
 
     peak_reset(dev)
     t_plain, asr_plain = timed(dev, lambda: plain(0.1))
-    return {"prompts": n, "new_tokens": new, "ours_s": times, "plain_s": t_plain,
-            "speedup": t_plain / times[0], "asr_ours": results[0].asr, "asr_plain": asr_plain,
-            "asr_identical": results[0].asr == asr_plain, "peak_gib_ours": p_ours, "peak_gib_plain": peak_gib(dev),
-            "memory": [memory_row(ctx, "1D point", plan, p_ours)]}
+    return {
+        "prompts": n,
+        "new_tokens": new,
+        "ours_s": times,
+        "plain_s": t_plain,
+        "speedup": t_plain / times[0],
+        "asr_ours": results[0].asr,
+        "asr_plain": asr_plain,
+        "asr_identical": results[0].asr == asr_plain,
+        "peak_gib_ours": p_ours,
+        "peak_gib_plain": peak_gib(dev),
+        "memory": [memory_row(ctx, "1D point", plan, p_ours)],
+    }
 
 
 def _calibration(lm, n: int):
@@ -302,8 +373,9 @@ def _calibration(lm, n: int):
     from analysis.methods.critical_regions.calibration import batches
 
     data = OrganismData()
-    return (batches(lm.tokenizer, data.attack_data("harmful", n), 16) +
-            batches(lm.tokenizer, data.attack_data("benign", n), 16))
+    return batches(lm.tokenizer, data.attack_data("harmful", n), 16) + batches(
+        lm.tokenizer, data.attack_data("benign", n), 16
+    )
 
 
 def step_attribution(ctx) -> dict:
@@ -328,8 +400,9 @@ def step_attribution(ctx) -> dict:
     def bare_backward():
         for ids, labels in _per_sample(b):
             logits = model(input_ids=ids).logits[:, :-1].float()
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                     ignore_index=-100)
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+            )
             torch.autograd.grad(loss, params)
 
     bare_forward()
@@ -342,10 +415,18 @@ def step_attribution(ctx) -> dict:
     t_bwd, _ = timed(dev, bare_backward)
     t_snip, s = timed(dev, lambda: snip_scores(model, b))
     del s
-    return {"samples": 2 * ctx["n_cal"], "wanda_s": t_wanda, "forward_s": t_fwd, "wanda_ratio": t_wanda / t_fwd,
-            "snip_s": t_snip, "forward_backward_s": t_bwd, "snip_ratio": t_snip / t_bwd,
-            "peak_gib_wanda": p_wanda, "peak_gib_snip": peak_gib(dev),
-            "memory": [memory_row(ctx, "Wanda", plan_w, p_wanda), memory_row(ctx, "SNIP", plan_s, peak_gib(dev))]}
+    return {
+        "samples": 2 * ctx["n_cal"],
+        "wanda_s": t_wanda,
+        "forward_s": t_fwd,
+        "wanda_ratio": t_wanda / t_fwd,
+        "snip_s": t_snip,
+        "forward_backward_s": t_bwd,
+        "snip_ratio": t_snip / t_bwd,
+        "peak_gib_wanda": p_wanda,
+        "peak_gib_snip": peak_gib(dev),
+        "memory": [memory_row(ctx, "Wanda", plan_w, p_wanda), memory_row(ctx, "SNIP", plan_s, peak_gib(dev))],
+    }
 
 
 def step_spectra(ctx) -> dict:
@@ -367,9 +448,17 @@ def step_spectra(ctx) -> dict:
     t_svd, vals = timed(dev, lambda: [singular_values(delta(a, b, n), "svd") for n in subset])
     scale = len(names) / len(subset)
     err = max(float(((specs[n].values.to(v.device) - v).abs().max() / v[0]).item()) for n, v in zip(subset, vals))
-    return {"weights": len(names), "ours_s": t_ours, "method": "gram" if dev.type != "cpu" else "svd",
-            "full_svd_s": t_svd * scale, "full_svd_extrapolated": scale != 1, "speedup": t_svd * scale / t_ours,
-            "max_sigma_err_rel_sigma1": err, "peak_gib": p_ours, "memory": [memory_row(ctx, "spectra", plan, p_ours)]}
+    return {
+        "weights": len(names),
+        "ours_s": t_ours,
+        "method": "gram" if dev.type != "cpu" else "svd",
+        "full_svd_s": t_svd * scale,
+        "full_svd_extrapolated": scale != 1,
+        "speedup": t_svd * scale / t_ours,
+        "max_sigma_err_rel_sigma1": err,
+        "peak_gib": p_ours,
+        "memory": [memory_row(ctx, "spectra", plan, p_ours)],
+    }
 
 
 def step_linalg(ctx) -> dict:
@@ -382,12 +471,16 @@ def step_linalg(ctx) -> dict:
         M = torch.randn(m, n, generator=g, device=dev)
         side = min(m, n)
         G64 = (M.double().T @ M.double()) if m >= n else (M.double() @ M.double().T)
-        runs = {"svdvals_fp32": lambda: torch.linalg.svdvals(M),
-                "gram_eigvalsh_fp64": lambda: torch.linalg.eigvalsh(G64),
-                "gram_eigvalsh_fp32": lambda: torch.linalg.eigvalsh(G64.float())}
+        runs = {
+            "svdvals_fp32": lambda: torch.linalg.svdvals(M),
+            "gram_eigvalsh_fp64": lambda: torch.linalg.eigvalsh(G64),
+            "gram_eigvalsh_fp32": lambda: torch.linalg.eigvalsh(G64.float()),
+        }
         if dev.type == "cuda":
             runs["svdvals_gesvdj_fp32"] = lambda: torch.linalg.svdvals(M, driver="gesvdj")
-            runs["gram_eigvalsh_fp64_batch4_per_matrix"] = lambda: torch.linalg.eigvalsh(G64.expand(4, side, side).clone())
+            runs["gram_eigvalsh_fp64_batch4_per_matrix"] = lambda: torch.linalg.eigvalsh(
+                G64.expand(4, side, side).clone()
+            )
         res = {}
         for k, f in runs.items():
             f()
@@ -400,8 +493,10 @@ def step_linalg(ctx) -> dict:
     name = next(iter(a.adapter.linears))
     d = delta(a, ctx["base"], name)
     ref = torch.linalg.svdvals(d.double())
-    out["accuracy_vs_fp64_svd"] = {"weight": name, **{
-        k: float((singular_values(d, k).double() - ref).abs().max() / ref[0]) for k in ("gram", "svd")}}
+    out["accuracy_vs_fp64_svd"] = {
+        "weight": name,
+        **{k: float((singular_values(d, k).double() - ref).abs().max() / ref[0]) for k in ("gram", "svd")},
+    }
     return out
 
 
@@ -418,8 +513,14 @@ def step_lox(ctx) -> dict:
         # the decoder weights, as the spectra step and the issue's target ("LoX factors for all of them")
         t, f = timed(dev, lambda: alignment_factors(a, b, 8, cache=Cache(tmp), scope="decoder"))
     fell_back = sum(x.method != "randomized" for x in f.values())
-    return {"weights": len(f), "k": 8, "seconds": t, "full_svd_fallbacks": fell_back, "peak_gib": peak_gib(dev),
-            "memory": [memory_row(ctx, "LoX factors", plan, peak_gib(dev))]}
+    return {
+        "weights": len(f),
+        "k": 8,
+        "seconds": t,
+        "full_svd_fallbacks": fell_back,
+        "peak_gib": peak_gib(dev),
+        "memory": [memory_row(ctx, "LoX factors", plan, peak_gib(dev))],
+    }
 
 
 def step_attack(ctx) -> dict:
@@ -444,7 +545,7 @@ def step_attack(ctx) -> dict:
             del m
             out[method] = {"seconds_with_copy": t, "peak_gib": peak_gib(dev)}
             out["memory"].append(memory_row(ctx, f"attack step ({method})", plan, peak_gib(dev)))
-        except (ValueError, StepRefused) as e:   # the memory check said no before anything was copied
+        except (ValueError, StepRefused) as e:  # the memory check said no before anything was copied
             out[method] = {"refused": str(e)}
         peak_reset(dev)
     return out
@@ -492,17 +593,25 @@ def step_evaluate(ctx) -> dict:
     seq = _seq_len(ctx, harmful.prompts() + benign.prompts(), new)
     gen = memory.generation(memory.shape_of(lm.model), len(harmful) + len(benign), seq)
     plan = memory.Plan("evaluate", {}, dict(gen.extra), gen.advice)
-    if jdev == dev:   # the judge's format wraps prompt and reply: about 64 tokens more
+    if jdev == dev:  # the judge's format wraps prompt and reply: about 64 tokens more
         plan.extra.update(memory.judge(memory.shape_of(judge.model), judge.batch_size, seq + 64).extra)
         plan.advice = memory.judge(memory.shape_of(judge.model), 1, 1).advice
     guard(ctx, plan)
-    evaluate_model(lm.model, lm.tokenizer, spec.head(4))   # warm-up
+    evaluate_model(lm.model, lm.tokenizer, spec.head(4))  # warm-up
     peak_reset(dev)
     t, r = timed(dev, lambda: evaluate_model(lm.model, lm.tokenizer, spec))
     peak = peak_gib(dev)
-    return {"harmful": len(harmful), "benign": len(benign), "new_tokens": new, "seconds": t, "asr": r.asr,
-            "asr_classifier": r.asr_positive, "judge_device": str(jdev),
-            "judge_calls": judge.model_calls, "memory": [memory_row(ctx, "evaluate", plan, peak)]}
+    return {
+        "harmful": len(harmful),
+        "benign": len(benign),
+        "new_tokens": new,
+        "seconds": t,
+        "asr": r.asr,
+        "asr_classifier": r.asr_positive,
+        "judge_device": str(jdev),
+        "judge_calls": judge.model_calls,
+        "memory": [memory_row(ctx, "evaluate", plan, peak)],
+    }
 
 
 def step_region(ctx) -> dict:
@@ -524,8 +633,12 @@ def step_region(ctx) -> dict:
         return set_difference(s, u, 0.05, 0.05)
 
     t, region = timed(dev, run)
-    return {"seconds": t, "selected_weights": region.n_selected, "of_weights": region.n_total,
-            "memory": [memory_row(ctx, "scores + region", plan, peak_gib(dev))]}
+    return {
+        "seconds": t,
+        "selected_weights": region.n_selected,
+        "of_weights": region.n_total,
+        "memory": [memory_row(ctx, "scores + region", plan, peak_gib(dev))],
+    }
 
 
 def step_landscape2d(ctx) -> dict:
@@ -546,11 +659,16 @@ def step_landscape2d(ctx) -> dict:
 
     n_models = 2 if next(base.model.parameters()).device == dev else 1
     plan = landscape_plan(ctx, n, _seq_len(ctx, harmful.prompts(), new), 2, n_models)
-    point(0.05, 0.05)   # warm-up
+    point(0.05, 0.05)  # warm-up
     peak_reset(dev)
     t, r = timed(dev, lambda: point(0.1, 0.5))
-    return {"prompts": n, "seconds": t, "asr": r.asr, "base_device": str(next(base.model.parameters()).device),
-            "memory": [memory_row(ctx, "2D point", plan, peak_gib(dev))]}
+    return {
+        "prompts": n,
+        "seconds": t,
+        "asr": r.asr,
+        "base_device": str(next(base.model.parameters()).device),
+        "memory": [memory_row(ctx, "2D point", plan, peak_gib(dev))],
+    }
 
 
 def step_representations(ctx) -> dict:
@@ -563,8 +681,12 @@ def step_representations(ctx) -> dict:
     hidden_states(lm.model, lm.tokenizer, texts[:4])
     peak_reset(dev)
     t, st = timed(dev, lambda: hidden_states(lm.model, lm.tokenizer, texts))
-    return {"prompts": n, "seconds": t, "states_shape": list(st.last.shape),
-            "memory": [memory_row(ctx, "hidden states", plan, peak_gib(dev))]}
+    return {
+        "prompts": n,
+        "seconds": t,
+        "states_shape": list(st.last.shape),
+        "memory": [memory_row(ctx, "hidden states", plan, peak_gib(dev))],
+    }
 
 
 def step_depth(ctx) -> dict:
@@ -582,9 +704,13 @@ def step_depth(ctx) -> dict:
     token_divergence(a.model, b.model, rows[:4], starts[:4], pad)
     peak_reset(dev)
     t, (kl, _) = timed(dev, lambda: token_divergence(a.model, b.model, rows, starts, pad))
-    return {"pairs": len(rows), "seconds": t, "mean_kl": sum(map(sum, kl)) / max(sum(map(len, kl)), 1),
-            "base_device": str(next(b.model.parameters()).device),
-            "memory": [memory_row(ctx, "token divergence", plan, peak_gib(dev))]}
+    return {
+        "pairs": len(rows),
+        "seconds": t,
+        "mean_kl": sum(map(sum, kl)) / max(sum(map(len, kl)), 1),
+        "base_device": str(next(b.model.parameters()).device),
+        "memory": [memory_row(ctx, "token divergence", plan, peak_gib(dev))],
+    }
 
 
 def main(argv=None) -> int:
@@ -597,9 +723,15 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="fewer prompts/tokens (smoke test)")
     ap.add_argument("--base-device", default=None, help="put the base model here (e.g. cpu: offloaded)")
     ap.add_argument("--judge-device", default=None, help="put the evaluate step's judge here (e.g. cpu)")
-    ap.add_argument("--judge-quant", choices=["8bit", "4bit"], default=None, help="load the judge quantised (bitsandbytes)")
-    ap.add_argument("--judge-size", choices=list(JUDGE_SIZES), default=None,
-                    help="the judge's shape (default: tiny for --size tiny, else 8b = Llama-Guard-3-8B)")
+    ap.add_argument(
+        "--judge-quant", choices=["8bit", "4bit"], default=None, help="load the judge quantised (bitsandbytes)"
+    )
+    ap.add_argument(
+        "--judge-size",
+        choices=list(JUDGE_SIZES),
+        default=None,
+        help="the judge's shape (default: tiny for --size tiny, else 8b = Llama-Guard-3-8B)",
+    )
     args = ap.parse_args(argv)
     steps = [s for s in args.steps.split(",") if s]
     bad = set(steps) - set(STEPS)
@@ -613,17 +745,32 @@ def main(argv=None) -> int:
     base_dev = torch.device(args.base_device) if args.base_device else dev
     aligned, base = build_pair(args.size, dev, base_dev=base_dev)
     n_params = sum(p.numel() for p in aligned.model.parameters())
-    info = {"size": args.size, "device": str(dev), "params": n_params, "vocab": len(aligned.tokenizer),
-            "dtype": aligned.dtype, "build_s": time.perf_counter() - t0,
-            "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-            "torch": torch.__version__}
+    info = {
+        "size": args.size,
+        "device": str(dev),
+        "params": n_params,
+        "vocab": len(aligned.tokenizer),
+        "dtype": aligned.dtype,
+        "build_s": time.perf_counter() - t0,
+        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "torch": torch.__version__,
+    }
     import transformers
+
     info["transformers"] = transformers.__version__
     print(json.dumps(info), flush=True)
     small = args.small
-    ctx = {"aligned": aligned, "base": base, "dev": dev, "size": args.size,
-           "n_gen": 24 if small else 240, "gen_tokens": 8 if small else 64,
-           "n_land": 8 if small else 80, "land_tokens": 8 if small else 32, "n_cal": 8 if small else 64}
+    ctx = {
+        "aligned": aligned,
+        "base": base,
+        "dev": dev,
+        "size": args.size,
+        "n_gen": 24 if small else 240,
+        "gen_tokens": 8 if small else 64,
+        "n_land": 8 if small else 80,
+        "land_tokens": 8 if small else 32,
+        "n_cal": 8 if small else 64,
+    }
     if "evaluate" in steps:
         size_j = args.judge_size or ("tiny" if args.size == "tiny" else "8b")
         jdev = torch.device(args.judge_device) if args.judge_device else dev
@@ -632,14 +779,28 @@ def main(argv=None) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        info.update(judge_size=size_j, judge_device=str(jdev), judge_quant=args.judge_quant,
-                    judge_params=sum(p.numel() for p in ctx["judge"].model.parameters()))
+        info.update(
+            judge_size=size_j,
+            judge_device=str(jdev),
+            judge_quant=args.judge_quant,
+            judge_params=sum(p.numel() for p in ctx["judge"].model.parameters()),
+        )
     info["base_device"] = str(base_dev)
     results = {"info": info}
-    fns = {"generation": step_generation, "landscape": step_landscape, "attribution": step_attribution,
-           "linalg": step_linalg, "spectra": step_spectra, "lox": step_lox, "attack": step_attack,
-           "evaluate": step_evaluate, "region": step_region, "landscape2d": step_landscape2d,
-           "representations": step_representations, "depth": step_depth}
+    fns = {
+        "generation": step_generation,
+        "landscape": step_landscape,
+        "attribution": step_attribution,
+        "linalg": step_linalg,
+        "spectra": step_spectra,
+        "lox": step_lox,
+        "attack": step_attack,
+        "evaluate": step_evaluate,
+        "region": step_region,
+        "landscape2d": step_landscape2d,
+        "representations": step_representations,
+        "depth": step_depth,
+    }
     signal.signal(signal.SIGALRM, _alarm)
     for s in steps:
         signal.alarm(args.step_limit)
@@ -648,7 +809,7 @@ def main(argv=None) -> int:
             r = fns[s](ctx)
         except StepTimeout:
             r = {"skipped": f"over the {args.step_limit} s step limit"}
-        except StepRefused as e:   # the memory plan said no before the step started
+        except StepRefused as e:  # the memory plan said no before the step started
             r = {"refused": str(e)}
             print(f"refused: {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - a failing step is reported, the others still run

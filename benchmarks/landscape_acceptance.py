@@ -11,6 +11,7 @@ two-sided 95 % bound for the mean; with 5 directions, read it as a screen, not a
 ``--quick`` shrinks it (8 prompts per set, 5 points, 2 directions) to smoke-test the script; its numbers mean nothing.
 Usage: python benchmarks/landscape_acceptance.py [--threads 1] [--directions 5] [--draw reference] [--quick]
 """
+
 from __future__ import annotations
 
 import os
@@ -42,32 +43,45 @@ def effect(p: Paired) -> bool:
 
 
 def main() -> None:
-    args = bench_args("8 prompts per set, 5 points, 2 directions",
-                      **{"--directions": dict(type=int, default=5), "--draw": dict(default="reference",
-                                                                                   choices=["reference", "per-tensor"])})
+    args = bench_args(
+        "8 prompts per set, 5 points, 2 directions",
+        **{
+            "--directions": dict(type=int, default=5),
+            "--draw": dict(default="reference", choices=["reference", "per-tensor"]),
+        },
+    )
     n_prompts, steps, n_dirs = (8, 5, 2) if args.quick else (120, 21, args.directions)
     seed = 123 if args.draw == "reference" else 0
     lm = load_model("demo", device="cpu")
     sets = lm.data.sets("test", n_prompts)
     cache = Cache(tempfile.mkdtemp())
     base = LandscapeSettings(lo=-2.0, hi=2.0, steps=steps, seed=seed, draw=args.draw, directions=n_dirs)
-    dirs = random_directions(lm.model, base)   # drawn once, shared by every setting: the comparisons are paired
-    runs = {"reference scope, no system prompt": (base, None),
-            "decoder Linears only, no system prompt": (replace(base, groups=("linear",)), None),
-            "reference scope, helpful-and-safe system prompt": (base, SAFE)}
-    print(f"1D landscape, α ∈ [{base.lo}, {base.hi}] in {steps} steps, {n_prompts} + {n_prompts} test prompts; "
-          f"{n_dirs} directions, {args.draw} draw, seeds {seed}–{seed + n_dirs - 1}; VISAGE rule {base.visage}")
+    dirs = random_directions(lm.model, base)  # drawn once, shared by every setting: the comparisons are paired
+    runs = {
+        "reference scope, no system prompt": (base, None),
+        "decoder Linears only, no system prompt": (replace(base, groups=("linear",)), None),
+        "reference scope, helpful-and-safe system prompt": (base, SAFE),
+    }
+    print(
+        f"1D landscape, α ∈ [{base.lo}, {base.hi}] in {steps} steps, {n_prompts} + {n_prompts} test prompts; "
+        f"{n_dirs} directions, {args.draw} draw, seeds {seed}–{seed + n_dirs - 1}; VISAGE rule {base.visage}"
+    )
     out = {}
     for label, (s, system) in runs.items():
         t = time.perf_counter()
-        out[label] = m = evaluate_directions(lm, s, make_spec(lm, sets["harmful"], sets["benign"], system), cache,
-                                             directions=dirs)
-        print(f"  {label}: VISAGE {m.describe()}; per direction "
-              f"{', '.join(f'{v:.1f}' for v in m.visages)}; range {min(m.visages):.1f}–{max(m.visages):.1f} "
-              f"({time.perf_counter() - t:.0f} s)")
+        out[label] = m = evaluate_directions(
+            lm, s, make_spec(lm, sets["harmful"], sets["benign"], system), cache, directions=dirs
+        )
+        print(
+            f"  {label}: VISAGE {m.describe()}; per direction "
+            f"{', '.join(f'{v:.1f}' for v in m.visages)}; range {min(m.visages):.1f}–{max(m.visages):.1f} "
+            f"({time.perf_counter() - t:.0f} s)"
+        )
     ref = out["reference scope, no system prompt"]
-    for what, other in (("scope: reference − decoder Linears only", "decoder Linears only, no system prompt"),
-                        ("system prompt: none − helpful and safe", "reference scope, helpful-and-safe system prompt")):
+    for what, other in (
+        ("scope: reference − decoder Linears only", "decoder Linears only, no system prompt"),
+        ("system prompt: none − helpful and safe", "reference scope, helpful-and-safe system prompt"),
+    ):
         p = ref.paired(out[other])
         print(f"  paired {what}: {p.describe()}  -> {'an effect' if effect(p) else 'within the draw-to-draw spread'}")
 

@@ -12,6 +12,7 @@ model is large next to the Python runtime; the deep-copy way is shown for contra
 smoke-test the script; its numbers mean nothing.
 Usage: python benchmarks/landscape_speed_memory.py [--threads 2] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,10 @@ def speed(threads: int, quick: bool = False) -> None:
     same = [round(a, 6) for a in plain] == [round(float(a), 6) for a in land.asr]
     print(f"speed: {n_points} points x {n_prompts} harmful prompts, demo pair, {threads} threads")
     print(f"  plain (deep copy + HF generate, batch 4, 32 tokens) {t_plain:7.2f}s")
-    print(f"  project (in place + batched early-stop loop)         {t_proj:7.2f}s   ratio {t_plain / t_proj:.1f}x "
-          f"(goal >= 10x); identical ASR values: {same}")
+    print(
+        f"  project (in place + batched early-stop loop)         {t_proj:7.2f}s   ratio {t_plain / t_proj:.1f}x "
+        f"(goal >= 10x); identical ASR values: {same}"
+    )
     print("  ASR along α:", " ".join(f"{100 * a:.0f}" for a in land.asr))
 
 
@@ -88,9 +91,18 @@ def _child(mode: str, quick: bool = False) -> None:
     torch.set_num_threads(2)
     tok = build_tokenizer()
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                      num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=128,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=512,
+        intermediate_size=1536,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=128,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
     model = LlamaForCausalLM(cfg).eval()
     lm = LoadedModel(model, tok, "random-25M", "fp32", "cpu", fingerprint(model), Adapter(model))
     n_prompts, n_points = (8, 3) if quick else (32, 5)
@@ -112,17 +124,28 @@ def _child(mode: str, quick: bool = False) -> None:
             del m
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     dir_bytes = sum(p.numel() * 4 for _, p in perturbed_params(model))
-    print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                      "model_bytes": model_bytes, "direction_bytes": dir_bytes}))
+    print(
+        json.dumps(
+            {
+                "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "model_bytes": model_bytes,
+                "direction_bytes": dir_bytes,
+            }
+        )
+    )
 
 
 def memory(quick: bool = False) -> None:
     res = {}
     n_points = 3 if quick else 5
     for mode in ("eval", "grid", "deepcopy"):
-        out = subprocess.run([sys.executable, __file__, "--child", mode, *(["--quick"] if quick else [])],
-                             capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, *(["--quick"] if quick else [])],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        )
         res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     mb = 1 / 1024
     model_mb, dir_mb = res["eval"]["model_bytes"] / 2**20, res["eval"]["direction_bytes"] / 2**20
@@ -130,8 +153,10 @@ def memory(quick: bool = False) -> None:
     extra_copy = (res["deepcopy"]["peak_kb"] - res["eval"]["peak_kb"]) * mb
     print(f"memory: 25 M random Llama ({model_mb:.0f} MB), one direction over decoder Linears = {dir_mb:.0f} MB")
     print(f"  peak RSS, one plain evaluation: {res['eval']['peak_kb'] * mb:.0f} MB")
-    print(f"  extra peak for a {n_points}-point grid (project): {extra:.0f} MB = {extra / dir_mb:.2f} directions "
-          f"(goal <= 1.20)")
+    print(
+        f"  extra peak for a {n_points}-point grid (project): {extra:.0f} MB = {extra / dir_mb:.2f} directions "
+        f"(goal <= 1.20)"
+    )
     print(f"  extra peak for the deep-copy way: {extra_copy:.0f} MB = {extra_copy / dir_mb:.2f} directions")
 
 

@@ -13,6 +13,7 @@ the teaching preset until VISAGE shows). A page's latency runs from the click to
 Bounded: each size stops after ``--timeout`` seconds (unfinished pages count as timed out), and the server
 is stopped at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,29 @@ def _free_port() -> int:
 def start_server(config: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CONFIG": config, "BRITTLE_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--client.toolbarMode",
+            "viewer",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -96,11 +116,19 @@ async def run_size(browser, url: str, users: int, timeout: float) -> dict:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     values = [v for _, v in latencies]
-    per_page = {n: statistics.median([v for k, v in latencies if k == n]) for n in dict.fromkeys(k for k, _ in latencies)}
-    return {"users": users, "pages": len(latencies), "failed users": len(failures) + len(pending),
-            "median s": statistics.median(values) if values else float("nan"),
-            "worst s": max(values) if values else float("nan"), "wall s": time.perf_counter() - t,
-            "per page": per_page, "why": sorted(set(failures))[:3]}
+    per_page = {
+        n: statistics.median([v for k, v in latencies if k == n]) for n in dict.fromkeys(k for k, _ in latencies)
+    }
+    return {
+        "users": users,
+        "pages": len(latencies),
+        "failed users": len(failures) + len(pending),
+        "median s": statistics.median(values) if values else float("nan"),
+        "worst s": max(values) if values else float("nan"),
+        "wall s": time.perf_counter() - t,
+        "per page": per_page,
+        "why": sorted(set(failures))[:3],
+    }
 
 
 async def main_async(args) -> list[dict]:
@@ -109,17 +137,29 @@ async def main_async(args) -> list[dict]:
     proc, url = start_server(args.config)
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            await run_size(browser, url, 1, args.timeout)          # loads the models once (not measured)
+            browser = await p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            await run_size(browser, url, 1, args.timeout)  # loads the models once (not measured)
             rows = []
             for n in args.users:
                 row = await run_size(browser, url, n, args.timeout)
                 rows.append(row)
-                print(f"{row['users']:3d} users: {row['pages']:4d} pages, median {row['median s']:6.2f} s, "
-                      f"worst {row['worst s']:6.2f} s, failed users {row['failed users']}, "
-                      f"wall {row['wall s']:.0f} s {row['why'] or ''}", flush=True)
+                print(
+                    f"{row['users']:3d} users: {row['pages']:4d} pages, median {row['median s']:6.2f} s, "
+                    f"worst {row['worst s']:6.2f} s, failed users {row['failed users']}, "
+                    f"wall {row['wall s']:.0f} s {row['why'] or ''}",
+                    flush=True,
+                )
                 print("      median per page: " + ", ".join(f"{k} {v:.2f} s" for k, v in row["per page"].items()))
             await browser.close()
         return rows

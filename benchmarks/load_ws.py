@@ -24,6 +24,7 @@ size's N websocket users run.
 
 Goal: 30 users median <= 2 s and worst <= 10 s per page on the cached presets.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,13 +53,31 @@ def _free_port() -> int:
 def start_server(config: str, env_extra: dict | None = None, log: str | None = None) -> tuple[subprocess.Popen, str]:
     """``streamlit run app.py`` on 127.0.0.1 with the launch config and one torch thread; (process, url)."""
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CONFIG": config, "BRITTLE_THREADS": "1",
-           **(env_extra or {})}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CONFIG": config, "BRITTLE_THREADS": "1", **(env_extra or {})}
     out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"],
-                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--client.toolbarMode",
+            "viewer",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         if proc.poll() is not None:
@@ -104,10 +123,11 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class Run:
     """What one script run sent: its status, the texts that mark a page, the buttons and the pages."""
+
     seconds: float = float("nan")
     status: str = ""
     texts: list[str] = field(default_factory=list)
-    buttons: dict[str, str] = field(default_factory=dict)       # label -> widget id
+    buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)  # title -> (page_script_hash, url_pathname)
     exceptions: list[str] = field(default_factory=list)
     n_msgs: int = 0
@@ -124,14 +144,20 @@ class WsUser:
         self.ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
         self.ws = None
         self.pages: dict[str, tuple[str, str]] = {}
-        self.page = ("", "")         # the current page's (hash, url path): a button rerun stays on it
+        self.page = ("", "")  # the current page's (hash, url path): a button rerun stays on it
         self.buttons: dict[str, str] = {}
 
     async def connect(self) -> None:
         import websockets
 
-        self.ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
-                                           open_timeout=None, ping_interval=None, compression=None)
+        self.ws = await websockets.connect(
+            self.ws_url,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=None,
+            ping_interval=None,
+            compression=None,
+        )
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -171,12 +197,18 @@ class WsUser:
                 self._read_delta(fm.delta, run)
             elif kind == "navigation":
                 run.pages = {p.page_name: (p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages}
-                if not self.page[0]:   # the first run: the page the server chose (default, or by URL path)
-                    self.page = next(((p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages
-                                      if p.page_script_hash == fm.navigation.page_script_hash), self.page)
+                if not self.page[0]:  # the first run: the page the server chose (default, or by URL path)
+                    self.page = next(
+                        (
+                            (p.page_script_hash, p.url_pathname)
+                            for p in fm.navigation.app_pages
+                            if p.page_script_hash == fm.navigation.page_script_hash
+                        ),
+                        self.page,
+                    )
             elif kind == "script_finished":
                 status = ForwardMsg.ScriptFinishedStatus.Name(fm.script_finished)
-                if status == "FINISHED_EARLY_FOR_RERUN":   # a callback or st.rerun(): the next run answers
+                if status == "FINISHED_EARLY_FOR_RERUN":  # a callback or st.rerun(): the next run answers
                     continue
                 run.seconds, run.status = time.perf_counter() - t, status
                 break
@@ -209,7 +241,7 @@ class WsUser:
             run.exceptions.append(f"{el.exception.type}: {el.exception.message[:120]}")
 
 
-PATHS = {"Critical regions": "critical_regions", "Safety landscape": "safety_landscape"}   # title -> URL path
+PATHS = {"Critical regions": "critical_regions", "Safety landscape": "safety_landscape"}  # title -> URL path
 # step -> (page to open, button to press, a text the finished run must show)
 PLAN = {
     "overview": (None, None, "<dataframe>"),
@@ -225,13 +257,13 @@ async def do_step(user: WsUser, step: str) -> tuple[str, float, str | None]:
     page, press, marker = PLAN[step]
     t = time.perf_counter()
     try:
-        if user.ws is None:       # a first visit: open the websocket (a browser's page load), on its URL path
+        if user.ws is None:  # a first visit: open the websocket (a browser's page load), on its URL path
             await user.connect()
             page = page and PATHS.get(page, page)
         run = await user.rerun(page, press)
     except Exception as e:  # a closed socket, a missing button: counted, the others go on
         return step, time.perf_counter() - t, f"{type(e).__name__}: {str(e)[:120]}"
-    seconds = time.perf_counter() - t       # the first step includes opening the websocket, like a page load
+    seconds = time.perf_counter() - t  # the first step includes opening the websocket, like a page load
     why = None
     if run.status != "FINISHED_SUCCESSFULLY":
         why = f"finished {run.status}"
@@ -250,15 +282,16 @@ async def _user_walk(user: WsUser, out: list, steps=STEPS) -> None:
             return
 
 
-async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid: int | None = None,
-                   steps: tuple[str, ...] = STEPS) -> dict:
+async def run_size(
+    url: str, users: int, timeout: float, sync: bool = True, pid: int | None = None, steps: tuple[str, ...] = STEPS
+) -> dict:
     """N users walk ``steps`` at once; bounded by ``timeout`` seconds. Returns the summary row."""
     clients = [WsUser(url) for _ in range(users)]
     results: list[tuple[str, float, str | None]] = []
     cpu0, t0 = (cpu_seconds(pid) if pid else float("nan")), time.perf_counter()
     client_cpu0 = time.process_time()
 
-    step_cpu: dict[str, tuple[float, float]] = {}   # step -> (server CPU s, wall s), synced steps only
+    step_cpu: dict[str, tuple[float, float]] = {}  # step -> (server CPU s, wall s), synced steps only
 
     async def synced() -> None:
         alive = list(clients)
@@ -289,22 +322,38 @@ async def run_size(url: str, users: int, timeout: float, sync: bool = True, pid:
         if v:
             per_step[step] = (statistics.median(v), max(v), len(v)) + step_cpu.get(step, (float("nan"),) * 2)
     values = [v for _, v in done]
-    return {"users": users, "pages": len(done), "failed": len(failures), "unfinished": missing,
-            "timed_out": timed_out, "median": statistics.median(values) if values else float("nan"),
-            "worst": max(values) if values else float("nan"), "wall": wall, "per_step": per_step,
-            "server_cpu": cpu_seconds(pid) - cpu0 if pid else float("nan"),
-            "client_cpu": time.process_time() - client_cpu0, "server_rss_mb": rss_mb(pid) if pid else float("nan"),
-            "why": sorted(set(failures))[:3]}
+    return {
+        "users": users,
+        "pages": len(done),
+        "failed": len(failures),
+        "unfinished": missing,
+        "timed_out": timed_out,
+        "median": statistics.median(values) if values else float("nan"),
+        "worst": max(values) if values else float("nan"),
+        "wall": wall,
+        "per_step": per_step,
+        "server_cpu": cpu_seconds(pid) - cpu0 if pid else float("nan"),
+        "client_cpu": time.process_time() - client_cpu0,
+        "server_rss_mb": rss_mb(pid) if pid else float("nan"),
+        "why": sorted(set(failures))[:3],
+    }
 
 
 def print_row(row: dict, label: str = "ws") -> None:
-    ok = (row["failed"] == 0 and row["unfinished"] == 0 and row["median"] <= GOAL_MEDIAN_S
-          and row["worst"] <= GOAL_WORST_S)
-    print(f"{label} {row['users']:3d} users: {row['pages']:4d} pages, median {row['median']:6.2f} s, worst "
-          f"{row['worst']:6.2f} s, failed {row['failed']}, unfinished {row['unfinished']}, wall {row['wall']:.0f} s, "
-          f"server CPU {row['server_cpu']:.1f} s (RSS {row['server_rss_mb']:.0f} MB), "
-          f"client CPU {row['client_cpu']:.1f} s"
-          f"{'' if label != 'ws' else (' — goal met' if ok else ' — goal missed')} {row['why'] or ''}", flush=True)
+    ok = (
+        row["failed"] == 0
+        and row["unfinished"] == 0
+        and row["median"] <= GOAL_MEDIAN_S
+        and row["worst"] <= GOAL_WORST_S
+    )
+    print(
+        f"{label} {row['users']:3d} users: {row['pages']:4d} pages, median {row['median']:6.2f} s, worst "
+        f"{row['worst']:6.2f} s, failed {row['failed']}, unfinished {row['unfinished']}, wall {row['wall']:.0f} s, "
+        f"server CPU {row['server_cpu']:.1f} s (RSS {row['server_rss_mb']:.0f} MB), "
+        f"client CPU {row['client_cpu']:.1f} s"
+        f"{'' if label != 'ws' else (' — goal met' if ok else ' — goal missed')} {row['why'] or ''}",
+        flush=True,
+    )
     for step, (med, worst, n, cpu, wall) in row["per_step"].items():
         busy = f", server CPU {cpu:5.1f} s in {wall:5.1f} s" if cpu == cpu else ""
         print(f"      {step:20s} median {med:6.2f} s  worst {worst:6.2f} s  ({n}{busy})", flush=True)
@@ -320,10 +369,19 @@ async def browser_check(url: str, k: int, timeout: float, during: int, sync: boo
         print(f"browser check skipped: no Chromium at {load_test.CHROMIUM}", flush=True)
         return
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=load_test.CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        await load_test.run_size(browser, url, 1, timeout)      # Chromium's own warm-up (not measured)
+        browser = await p.chromium.launch(
+            executable_path=load_test.CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        await load_test.run_size(browser, url, 1, timeout)  # Chromium's own warm-up (not measured)
         for n_ws in (0, during):
             t = time.perf_counter()
             tasks = [load_test.run_size(browser, url, k, timeout)]
@@ -331,11 +389,13 @@ async def browser_check(url: str, k: int, timeout: float, during: int, sync: boo
                 tasks.append(run_size(url, n_ws, timeout, sync, pid))
             rows = await asyncio.gather(*tasks)
             b = rows[0]
-            print(f"browsers {k:3d}{f' beside {n_ws} ws users' if n_ws else ' alone'}: {b['pages']} pages, "
-                  f"median {b['median s']:.2f} s, worst {b['worst s']:.2f} s, failed users {b['failed users']}, "
-                  f"wall {time.perf_counter() - t:.0f} s {b['why'] or ''}", flush=True)
-            print("      median per page: " + ", ".join(f"{n} {v:.2f} s" for n, v in b["per page"].items()),
-                  flush=True)
+            print(
+                f"browsers {k:3d}{f' beside {n_ws} ws users' if n_ws else ' alone'}: {b['pages']} pages, "
+                f"median {b['median s']:.2f} s, worst {b['worst s']:.2f} s, failed users {b['failed users']}, "
+                f"wall {time.perf_counter() - t:.0f} s {b['why'] or ''}",
+                flush=True,
+            )
+            print("      median per page: " + ", ".join(f"{n} {v:.2f} s" for n, v in b["per page"].items()), flush=True)
             if n_ws:
                 print_row(rows[1], "   ws")
         await browser.close()
@@ -344,7 +404,7 @@ async def browser_check(url: str, k: int, timeout: float, during: int, sync: boo
 async def main_async(args) -> list[dict]:
     proc, url = start_server(args.config, log=args.server_log)
     try:
-        warm = await run_size(url, 1, args.timeout, pid=proc.pid)   # loads the models, builds regions once
+        warm = await run_size(url, 1, args.timeout, pid=proc.pid)  # loads the models, builds regions once
         if warm["failed"] or warm["unfinished"]:
             print(f"warm-up failed: {warm['why']}", file=sys.stderr)
             return [warm]

@@ -9,6 +9,7 @@
    (the reference's, now the default) and with it (the former default): entries that move, Jaccard, test ASR.
 Usage: python benchmarks/lowrank_spread.py [--threads 1] [--seeds 5] [--quick]
 """
+
 from __future__ import annotations
 
 import os
@@ -43,15 +44,19 @@ def worst_difference(d: dict, ref: dict) -> tuple[float, str]:
 
 
 def main() -> None:
-    args = bench_args("16 prompts, 16 calibration samples, 2 seeds",
-                      **{"--seeds": dict(type=int, default=5, help="svd_lowrank seeds (0 .. N-1)")})
+    args = bench_args(
+        "16 prompts, 16 calibration samples, 2 seeds",
+        **{"--seeds": dict(type=int, default=5, help="svd_lowrank seeds (0 .. N-1)")},
+    )
     n_eval, cal_n, seeds = (16, 16, 2) if args.quick else (120, 128, args.seeds)
     pair = load_pair("demo", device="cpu")
     lm, cache = pair.aligned, Cache(tempfile.mkdtemp())
     cal = default_calibration(lm, cal_n, cache=cache)
     spec = default_spec(lm, "test", n_eval)
-    print(f"demo pair, calibration {len(cal.safety)} safety + {len(cal.utility)} utility pairs, "
-          f"test {len(spec.harmful)} + {len(spec.benign)} prompts, {args.threads} thread(s)")
+    print(
+        f"demo pair, calibration {len(cal.safety)} safety + {len(cal.utility)} utility pairs, "
+        f"test {len(spec.harmful)} + {len(spec.benign)} prompts, {args.threads} thread(s)"
+    )
     for method in ("actsvd", "orthogonal"):
         exact = build(lm, RegionSettings(method), cal, cache=cache)
         r0 = evaluate(lm, spec, exact.edit, cache)
@@ -68,14 +73,18 @@ def main() -> None:
             else:
                 d_seeds.append(worst_difference(d, first)[0])
             diffs.append(w), asrs.append(r.asr)
-            print(f"{method:10s} seed {seed}: worst-matrix edit difference vs exact {100 * w:5.1f} % ({name}); "
-                  f"test ASR {r.rate('asr').format()}")
+            print(
+                f"{method:10s} seed {seed}: worst-matrix edit difference vs exact {100 * w:5.1f} % ({name}); "
+                f"test ASR {r.rate('asr').format()}"
+            )
         a, dd = 100 * np.array(asrs), 100 * np.array(diffs)
         print(f"{method:10s} exact: test ASR {r0.rate('asr').format()}")
-        print(f"{method:10s} lowrank over {seeds} seeds: worst-matrix difference vs exact {dd.mean():.1f} ± "
-              f"{dd.std(ddof=1) if seeds > 1 else 0:.1f} % (range {dd.min():.1f}–{dd.max():.1f}); seed vs seed 0 "
-              f"worst {100 * max(d_seeds, default=0):.1f} %; test ASR {a.mean():.1f} ± "
-              f"{a.std(ddof=1) if seeds > 1 else 0:.1f} % (range {a.min():.1f}–{a.max():.1f})")
+        print(
+            f"{method:10s} lowrank over {seeds} seeds: worst-matrix difference vs exact {dd.mean():.1f} ± "
+            f"{dd.std(ddof=1) if seeds > 1 else 0:.1f} % (range {dd.min():.1f}–{dd.max():.1f}); seed vs seed 0 "
+            f"worst {100 * max(d_seeds, default=0):.1f} %; test ASR {a.mean():.1f} ± "
+            f"{a.std(ddof=1) if seeds > 1 else 0:.1f} % (range {a.min():.1f}–{a.max():.1f})"
+        )
     # the end-of-sequence token in the calibration responses
     s = RegionSettings()
     regions = {eos: build(lm, s, replace(cal, eos=eos), cache=cache) for eos in (False, True)}
@@ -84,10 +93,12 @@ def main() -> None:
     inter = sum(int((masks[False][n] & masks[True][n]).sum()) for n in masks[False])
     union = sum(int((masks[False][n] | masks[True][n]).sum()) for n in masks[False])
     res = {eos: evaluate(lm, spec, r.edit, cache) for eos, r in regions.items()}
-    print(f"default region ({s.score} set difference, p = q = {s.q}): {moved} entries move when the EOS token "
-          f"counts (Jaccard {inter / max(union, 1):.3f}); test ASR without EOS (reference, default) "
-          f"{res[False].rate('asr').format()}, with EOS {res[True].rate('asr').format()}; paired: "
-          f"{res[False].paired(res[True], 'asr', 'without EOS', 'with EOS').format()}")
+    print(
+        f"default region ({s.score} set difference, p = q = {s.q}): {moved} entries move when the EOS token "
+        f"counts (Jaccard {inter / max(union, 1):.3f}); test ASR without EOS (reference, default) "
+        f"{res[False].rate('asr').format()}, with EOS {res[True].rate('asr').format()}; paired: "
+        f"{res[False].paired(res[True], 'asr', 'without EOS', 'with EOS').format()}"
+    )
 
 
 if __name__ == "__main__":

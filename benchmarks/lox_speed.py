@@ -8,6 +8,7 @@ W_aligned + α·M_k are compared. Prints the time ratio (goal ≥ 20×) and the 
 the weights (goal ≤ 1e-3).
 Usage: python benchmarks/lox_speed.py [--threads 2] [--k 6] [--decay 0.7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,14 @@ def loaded(model) -> LoadedModel:
 
 def make_pair(decay: float, seed: int = 0) -> tuple[LoadedModel, LoadedModel]:
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=32, hidden_size=2048, intermediate_size=5632, num_hidden_layers=1,
-                      num_attention_heads=16, num_key_value_heads=16)
+    cfg = LlamaConfig(
+        vocab_size=32,
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=1,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+    )
     base = LlamaForCausalLM(cfg).eval()
     aligned = LlamaForCausalLM(cfg).eval()
     aligned.load_state_dict(base.state_dict())
@@ -62,8 +69,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     aligned, base = make_pair(args.decay)
     shapes = sorted({r.shape for r in aligned.adapter.linears.values()})
-    print(f"{len(aligned.adapter.linears)} matrices, shapes {shapes}; k = {args.k}, α = {args.alpha}, "
-          f"σ_i ∝ i^-{args.decay}; {args.threads} threads")
+    print(
+        f"{len(aligned.adapter.linears)} matrices, shapes {shapes}; k = {args.k}, α = {args.alpha}, "
+        f"σ_i ∝ i^-{args.decay}; {args.threads} threads"
+    )
     times, factors = {}, {}
     for method in ("randomized", "full"):
         t = time.perf_counter()
@@ -80,9 +89,11 @@ def main() -> None:
     fell_back = sum(t.method == "full" for t in factors["randomized"].values())
     ratio = times["full"] / times["randomized"]
     ok = ratio >= 20 and worst_w <= 1e-3
-    print(f"speed-up {ratio:.1f}× (goal ≥ 20×); worst relative difference: M_k {worst_m:.2e}, LoX weights "
-          f"{worst_w:.2e} (goal ≤ 1e-3); randomised fell back to full SVD on {fell_back} matrices  "
-          f"{'PASS' if ok else 'FAIL'}")
+    print(
+        f"speed-up {ratio:.1f}× (goal ≥ 20×); worst relative difference: M_k {worst_m:.2e}, LoX weights "
+        f"{worst_w:.2e} (goal ≤ 1e-3); randomised fell back to full SVD on {fell_back} matrices  "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
 
 
 class _NoCache(Cache):

@@ -7,6 +7,7 @@ Also counts the tensor operations each pass dispatches (a GPU launches one kerne
 overhead that dominates when a GPU forward pass is short).
 Usage: python benchmarks/scoring_speed.py [--threads 2] [--n 128] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def per_sample(batches):
 def bare_forward_backward(model, batches):
     for ids, labels in per_sample(batches):
         logits = model(input_ids=ids).logits[:, :-1].float()
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                 ignore_index=IGNORE)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE
+        )
         loss.backward()
         model.zero_grad(set_to_none=True)
 
@@ -91,17 +93,23 @@ def main() -> None:
     t_fwd = sum(best_of(lambda: bare_forward(m, b), args.repeats)[0] for b in sets.values())
     t_snip = sum(best_of(lambda: snip_scores(m, b), args.repeats)[0] for b in sets.values())
     t_fb = sum(best_of(lambda: bare_forward_backward(m, b), args.repeats)[0] for b in sets.values())
-    print(f"demo aligned, {len(cal.safety)} safety + {len(cal.utility)} utility samples, {args.threads} threads, "
-          f"best of {args.repeats}")
+    print(
+        f"demo aligned, {len(cal.safety)} safety + {len(cal.utility)} utility samples, {args.threads} threads, "
+        f"best of {args.repeats}"
+    )
     print(f"Wanda  {t_wanda:.3f}s vs bare forward          {t_fwd:.3f}s  ratio {t_wanda / t_fwd:.2f}")
     print(f"SNIP   {t_snip:.3f}s vs bare forward+backward {t_fb:.3f}s  ratio {t_snip / t_fb:.2f}")
     b = sets["safety"]
     n_w, top_w = op_counts(lambda: wanda_scores(m, b))
     n_f, top_f = op_counts(lambda: bare_forward(m, b))
-    print(f"tensor ops (kernel launches on a GPU), safety set: Wanda {n_w} vs bare forward {n_f} "
-          f"(+{n_w - n_f}, {n_w / n_f:.2f}x); Wanda's most frequent: {top_w}; forward's: {top_f}")
-    print(f"total  {t_wanda + t_snip:.3f}s vs bare {t_fwd + t_fb:.3f}s  ratio {(t_wanda + t_snip) / (t_fwd + t_fb):.2f}"
-          f"  (goal <= 1.5)")
+    print(
+        f"tensor ops (kernel launches on a GPU), safety set: Wanda {n_w} vs bare forward {n_f} "
+        f"(+{n_w - n_f}, {n_w / n_f:.2f}x); Wanda's most frequent: {top_w}; forward's: {top_f}"
+    )
+    print(
+        f"total  {t_wanda + t_snip:.3f}s vs bare {t_fwd + t_fb:.3f}s  ratio {(t_wanda + t_snip) / (t_fwd + t_fb):.2f}"
+        f"  (goal <= 1.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 regenerate 4 prompts, restore. Goal: <= 1 s. Measured in one run, best of 5.
 Usage: python benchmarks/slider_to_result.py [--threads 2]
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,11 @@ def main() -> None:
     cal = default_calibration(lm, 128, cache=cache)
     sets = lm.data.sets("test")
     prompts = sets["harmful"].prompts()[:2] + sets["benign"].prompts()[:2]
-    settings = {"set difference (SNIP, q=p=0.03)": RegionSettings("set_difference", "snip", 0.03, 0.03),
-                "orthogonal projection (r_s=1, r_u=2)": RegionSettings("orthogonal", r_s=1, r_u=2),
-                "units (2% safety)": RegionSettings("units")}
+    settings = {
+        "set difference (SNIP, q=p=0.03)": RegionSettings("set_difference", "snip", 0.03, 0.03),
+        "orthogonal projection (r_s=1, r_u=2)": RegionSettings("orthogonal", r_s=1, r_u=2),
+        "units (2% safety)": RegionSettings("units"),
+    }
     for s in settings.values():  # warm the cache: the first computation is not what a slider move costs
         build(lm, s, cal, pair.base, cache=cache)
     print("demo pair, scores cached; region build + apply + 4 prompts x 24 tokens + restore, best of 5")

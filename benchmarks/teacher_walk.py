@@ -11,6 +11,7 @@ waits for a click, and waits until the result shows; it prints each page's time 
 title is clear of the chart toolbar and of the left edge (read from the rendered page), and saves a screenshot
 per page under ``--shots``. Exit status 1 when a page shows an error or does not finish within ``--timeout``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,17 +26,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load_test import CHROMIUM, start_server  # noqa: E402
 
-MAIN = '[data-testid="stMain"] [data-testid="stElementContainer"]:not([data-stale="true"])'   # this run's elements
+MAIN = '[data-testid="stMain"] [data-testid="stElementContainer"]:not([data-stale="true"])'  # this run's elements
 CHART = f"{MAIN} .js-plotly-plot"
-RUNNING = '[data-testid="stStatusWidget"]'     # the "Running… / Stop" widget, shown while the page computes
+RUNNING = '[data-testid="stStatusWidget"]'  # the "Running… / Stop" widget, shown while the page computes
 
 
 @dataclass(frozen=True)
 class Step:
-    link: str            # the sidebar link
-    page: str            # the page's key in pages/_catalog.PAGES (its title shows first)
-    button: str | None   # the start button, where the page waits for a click
-    result: str          # a CSS selector or "text=…" that shows the result
+    link: str  # the sidebar link
+    page: str  # the page's key in pages/_catalog.PAGES (its title shows first)
+    button: str | None  # the start button, where the page waits for a click
+    result: str  # a CSS selector or "text=…" that shows the result
 
 
 WALK = [
@@ -84,8 +85,9 @@ def _wait(page, step: Step, timeout_s: float) -> None:
     if step.button:
         page.get_by_role("button", name=step.button).click(timeout=ms)
     sel = step.result
-    (page.locator(MAIN).get_by_text(sel[5:]).first if sel.startswith("text=") else page.locator(sel).first) \
-        .wait_for(timeout=ms)
+    (page.locator(MAIN).get_by_text(sel[5:]).first if sel.startswith("text=") else page.locator(sel).first).wait_for(
+        timeout=ms
+    )
     page.wait_for_timeout(300)
     page.locator(RUNNING).wait_for(state="hidden", timeout=ms)
 
@@ -96,8 +98,9 @@ def walk(url: str, timeout_s: float, shots: Path | None, width: int = 1280, heig
 
     rows = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
         page = browser.new_page(viewport={"width": width, "height": height})
         page.goto(url)
         side = page.locator('[data-testid="stSidebar"]')
@@ -108,7 +111,7 @@ def walk(url: str, timeout_s: float, shots: Path | None, width: int = 1280, heig
                     side.get_by_role("link", name=step.link, exact=True).click()
                 _wait(page, step, timeout_s)
                 took = time.perf_counter() - t
-                page.wait_for_timeout(500)                       # let the charts draw their titles
+                page.wait_for_timeout(500)  # let the charts draw their titles
                 problems += title_problems(page)
             except Exception as e:  # a timeout: reported, the walk goes on
                 took, problems = None, [f"no result within {timeout_s:.0f} s ({type(e).__name__})"]
@@ -123,8 +126,13 @@ def walk(url: str, timeout_s: float, shots: Path | None, width: int = 1280, heig
                 side.get_by_test_id("stDownloadButton").filter(has_text="Findings report (HTML)").click()
             html = Path(dl.value.path()).read_text()
             summary = html.split("Summary of findings", 1)[1].split("</table>", 1)[0].count("<tr>") - 1
-            rows.append({"page": "Report", "seconds": time.perf_counter() - t,
-                         "problems": [] if summary >= len(WALK) - 1 else [f"summary has {summary} rows"]})
+            rows.append(
+                {
+                    "page": "Report",
+                    "seconds": time.perf_counter() - t,
+                    "problems": [] if summary >= len(WALK) - 1 else [f"summary has {summary} rows"],
+                }
+            )
         except Exception as e:
             rows.append({"page": "Report", "seconds": None, "problems": [f"no report ({type(e).__name__})"]})
         browser.close()
@@ -136,8 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="an app already running (default: start one on a free port)")
     ap.add_argument("--config", default=str(ROOT / "configs" / "demo.toml"), help="launch config of the app started")
     ap.add_argument("--timeout", type=float, default=600, help="seconds a page may take to show its result")
-    ap.add_argument("--shots", type=Path, default=ROOT / "test-artifacts" / "teacher-walk",
-                    help="folder for one 1280×720 screenshot per page")
+    ap.add_argument(
+        "--shots",
+        type=Path,
+        default=ROOT / "test-artifacts" / "teacher-walk",
+        help="folder for one 1280×720 screenshot per page",
+    )
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: Chromium not found at {CHROMIUM}", file=sys.stderr)

@@ -4,6 +4,7 @@ Every page starts its section with :func:`section`; :func:`figure` shows a Plotl
 SVG downloads (generated only when clicked) and records it in that section; pages add key numbers and sample
 generations with :func:`record`. The sidebar's report button turns all sections into one HTML file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,9 +43,14 @@ def current() -> Section:
     return findings().setdefault(title, Section(title))
 
 
-def record(numbers: dict | None = None, table: tuple[str, list[dict]] | None = None, note: str | None = None,
-           settings: dict | None = None, summary: list[tuple[str, str, str]] | None = None,
-           convention: str | None = None) -> None:
+def record(
+    numbers: dict | None = None,
+    table: tuple[str, list[dict]] | None = None,
+    note: str | None = None,
+    settings: dict | None = None,
+    summary: list[tuple[str, str, str]] | None = None,
+    convention: str | None = None,
+) -> None:
     """Add to this page's current result: key numbers, a table, a note, the settings used, summary rows
     (what was measured, the result, its caveat or control) for the report's top, a convention it follows."""
     s = current()
@@ -124,7 +130,7 @@ def built(build, *args, key=(), **kwargs):
             return fig
     fig = build(*args, **kwargs)
     _finish(fig)
-    fig._brittle_json = fig.to_json()   # the report's copy, serialised once
+    fig._brittle_json = fig.to_json()  # the report's copy, serialised once
     with _FIGURES_LOCK:
         _FIGURES[digest] = fig
         while len(_FIGURES) > MAX_FIGURES:
@@ -133,7 +139,7 @@ def built(build, *args, key=(), **kwargs):
 
 
 def _finish(fig) -> None:
-    fig.update_layout(template=TEMPLATE)   # also for a figure not made in pages/_plots.py: real colours in its JSON
+    fig.update_layout(template=TEMPLATE)  # also for a figure not made in pages/_plots.py: real colours in its JSON
     colour_traces(fig)
 
 
@@ -147,22 +153,46 @@ def figure(fig, key: str, where=None) -> None:
     title = (fig.layout.title.text or key) if fig.layout.title else key
     name = _slug(title)
     # theme=None: the chart on screen is the one exported and reported (same template, same colours)
-    where.plotly_chart(fig, width="stretch", key=key, theme=None,
-                       config={"toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}})
+    where.plotly_chart(
+        fig,
+        width="stretch",
+        key=key,
+        theme=None,
+        config={"toImageButtonOptions": {"format": "png", "filename": name, "scale": 2}},
+    )
     current().figures[title] = report_json or fig.to_json()
     with where.popover("Export", icon=":material/download:"):
-        st.download_button("Interactive HTML", lambda f=fig: f.to_html(include_plotlyjs=True, full_html=True),
-                           file_name=f"{name}.html", mime="text/html", key=f"{key}_html", on_click="ignore")
+        st.download_button(
+            "Interactive HTML",
+            lambda f=fig: f.to_html(include_plotlyjs=True, full_html=True),
+            file_name=f"{name}.html",
+            mime="text/html",
+            key=f"{key}_html",
+            on_click="ignore",
+        )
         if can_render_images():
             for use, (w, h) in EXPORT_SIZES.items():
-                st.download_button(f"PNG {w}×{h} ({use})", lambda f=fig, w=w, h=h: image(f, w, h),
-                                   file_name=f"{name}-{w}x{h}.png", mime="image/png", key=f"{key}_png_{use}",
-                                   on_click="ignore")
-            st.download_button("SVG", lambda f=fig: f.to_image(format="svg"), file_name=f"{name}.svg",
-                               mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
+                st.download_button(
+                    f"PNG {w}×{h} ({use})",
+                    lambda f=fig, w=w, h=h: image(f, w, h),
+                    file_name=f"{name}-{w}x{h}.png",
+                    mime="image/png",
+                    key=f"{key}_png_{use}",
+                    on_click="ignore",
+                )
+            st.download_button(
+                "SVG",
+                lambda f=fig: f.to_image(format="svg"),
+                file_name=f"{name}.svg",
+                mime="image/svg+xml",
+                key=f"{key}_svg",
+                on_click="ignore",
+            )
         else:
-            st.caption("PNG/SVG on the server need kaleido and Chrome/Chromium; the chart's camera button "
-                       "saves a PNG in the browser.")
+            st.caption(
+                "PNG/SVG on the server need kaleido and Chrome/Chromium; the chart's camera button "
+                "saves a PNG in the browser."
+            )
 
 
 def image(fig, width: int, height: int, fmt: str = "png") -> bytes:
@@ -186,7 +216,12 @@ def report_sidebar() -> None:
 def report_button(pair: dict[str, str], settings: dict[str, str]) -> None:
     """Sidebar button: the whole session's findings as one self-contained HTML file."""
     snapshot = findings()
-    st.download_button("Findings report (HTML)",
-                       lambda: build("Alignment brittleness: findings", pair, settings, list(snapshot.values())),
-                       file_name="findings-report.html", mime="text/html", key="report_download", on_click="ignore",
-                       help="model pair, settings, key numbers, figures and sample generations of this session")
+    st.download_button(
+        "Findings report (HTML)",
+        lambda: build("Alignment brittleness: findings", pair, settings, list(snapshot.values())),
+        file_name="findings-report.html",
+        mime="text/html",
+        key="report_download",
+        on_click="ignore",
+        help="model pair, settings, key numbers, figures and sample generations of this session",
+    )

@@ -4,6 +4,7 @@ Before a long computation :func:`estimate` gives a one-line estimate from the th
 machine for this model; :func:`timed` measures the run and stores it; while it runs, :func:`left` gives the live
 remaining time that progress bars show. While a run computes, the previous result stays on screen, greyed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ import streamlit as st
 
 from analysis.app_support import runtime
 
-_active = threading.local()   # the running computation's Remaining (one script thread per session)
+_active = threading.local()  # the running computation's Remaining (one script thread per session)
 
 
 def _model() -> tuple[str, str]:
@@ -51,8 +52,7 @@ def left(fraction: float, bar_remaining: "runtime.Remaining | None" = None) -> s
 
 
 def grey_style(container_key: str) -> None:
-    st.markdown(f"<style>.st-key-{container_key}{{opacity:0.45;filter:grayscale(60%)}}</style>",
-                unsafe_allow_html=True)
+    st.markdown(f"<style>.st-key-{container_key}{{opacity:0.45;filter:grayscale(60%)}}</style>", unsafe_allow_html=True)
 
 
 def show_previous(state_key: str, caption: str):

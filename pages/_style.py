@@ -7,6 +7,7 @@ palette), the title, the axis titles with their units, margins that leave room f
 never covers a colour bar, and an explicit colour on every trace. :func:`problems` checks a saved figure.
 Any page (e.g. a new "Alignment depth" page) adopts it with ``style(fig, title, x=..., y=...)``.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,41 +18,76 @@ import plotly.io as pio
 
 # Okabe & Ito (2008), "Color universal design": distinguishable with every common colour-vision deficiency.
 BLACK, ORANGE, SKY, GREEN, YELLOW, BLUE, VERMILLION, PURPLE, GREY = (
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#7F7F7F")
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#7F7F7F",
+)
 
 # what each colour means, everywhere
 ASR, UTILITY, OVER_REFUSAL, REALLY_COMPLIES = VERMILLION, BLUE, ORANGE, PURPLE
-SERIES = [BLUE, ORANGE, GREEN, PURPLE, SKY, BLACK, GREY, VERMILLION]   # vermillion (= ASR) last; no yellow
-ROLE_COLOURS = {"aligned": BLUE, "base": ORANGE, "edited": GREEN, "LoX": GREEN, "pruned": VERMILLION,
-                "control": GREY}
+SERIES = [BLUE, ORANGE, GREEN, PURPLE, SKY, BLACK, GREY, VERMILLION]  # vermillion (= ASR) last; no yellow
+ROLE_COLOURS = {"aligned": BLUE, "base": ORANGE, "edited": GREEN, "LoX": GREEN, "pruned": VERMILLION, "control": GREY}
 TYPE_COLOURS = {"safety": VERMILLION, "utility": BLUE, "complex": PURPLE, "redundant": GREY}
-GROUP_COLOURS = {"harmful, refused": GREEN, "harmful, complied": VERMILLION, "benign": BLUE,
-                 "benign, refused": ORANGE, "harmful": VERMILLION}
+GROUP_COLOURS = {
+    "harmful, refused": GREEN,
+    "harmful, complied": VERMILLION,
+    "benign": BLUE,
+    "benign, refused": ORANGE,
+    "harmful": VERMILLION,
+}
 DASHES = ["solid", "dash", "dot", "dashdot"]
 
 # colour scales: ASR from safe (blue) to unsafe (vermillion) through white; sequential values in viridis
 ASR_SCALE = [[0.0, BLUE], [0.5, "#F7F7F7"], [1.0, VERMILLION]]
 SEQUENTIAL = "Viridis"
-PLACEHOLDER = re.compile(r'"#0000(0[1-9]|[1-9][0-9])"')   # Streamlit's theme palette #000001…#000099 (its frontend swaps them)
+PLACEHOLDER = re.compile(
+    r'"#0000(0[1-9]|[1-9][0-9])"'
+)  # Streamlit's theme palette #000001…#000099 (its frontend swaps them)
 
 FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=14, color="#111111")
 MARGIN = dict(l=80, r=30, t=90, b=70)
-TOOLBAR_PX = 38        # the band at the top where Streamlit's and Plotly's toolbars float over a chart
-TITLE_PX = 30          # one title line (18 px font) and its gap to the legend or the plot
+TOOLBAR_PX = 38  # the band at the top where Streamlit's and Plotly's toolbars float over a chart
+TITLE_PX = 30  # one title line (18 px font) and its gap to the legend or the plot
 LEGEND_ROW_PX = 24
-TITLE_INSET_PX = 16    # the least distance of the title from the figure's left edge (it starts where the plot does)
+TITLE_INSET_PX = 16  # the least distance of the title from the figure's left edge (it starts where the plot does)
 EXPORT_SIZES = {"projector": (1280, 720), "slide": (1920, 1080)}
 
 
 def _template() -> go.layout.Template:
-    axis = dict(automargin=True, showline=True, linecolor="#444444", ticks="outside", gridcolor="#E5E5E5",
-                zerolinecolor="#BBBBBB", title=dict(standoff=8), tickfont=dict(size=13))
-    return go.layout.Template(layout=go.Layout(
-        font=FONT, colorway=SERIES, paper_bgcolor="white", plot_bgcolor="white",
-        title=dict(x=0.0, xanchor="left", font=dict(size=18)), margin=MARGIN, xaxis=axis, yaxis=axis,
-        colorscale=dict(sequential=SEQUENTIAL, diverging=ASR_SCALE),
-        legend=dict(orientation="h", x=0.0, xanchor="left", y=1.0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)"),
-        hoverlabel=dict(font=dict(size=13)), separators=".,"))
+    axis = dict(
+        automargin=True,
+        showline=True,
+        linecolor="#444444",
+        ticks="outside",
+        gridcolor="#E5E5E5",
+        zerolinecolor="#BBBBBB",
+        title=dict(standoff=8),
+        tickfont=dict(size=13),
+    )
+    return go.layout.Template(
+        layout=go.Layout(
+            font=FONT,
+            colorway=SERIES,
+            paper_bgcolor="white",
+            plot_bgcolor="white",
+            title=dict(x=0.0, xanchor="left", font=dict(size=18)),
+            margin=MARGIN,
+            xaxis=axis,
+            yaxis=axis,
+            colorscale=dict(sequential=SEQUENTIAL, diverging=ASR_SCALE),
+            legend=dict(
+                orientation="h", x=0.0, xanchor="left", y=1.0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)"
+            ),
+            hoverlabel=dict(font=dict(size=13)),
+            separators=".,",
+        )
+    )
 
 
 TEMPLATE = "brittle"
@@ -60,8 +96,15 @@ pio.templates[TEMPLATE] = _template()
 
 def colorbar(title: str, **kw) -> dict:
     """A titled colour bar (units in the title) that keeps clear of the plot and the legend."""
-    return dict(title=dict(text=title, side="right"), thickness=16, len=0.85, y=0.45, yanchor="middle",
-                tickformat=kw.pop("tickformat", None), **kw)
+    return dict(
+        title=dict(text=title, side="right"),
+        thickness=16,
+        len=0.85,
+        y=0.45,
+        yanchor="middle",
+        tickformat=kw.pop("tickformat", None),
+        **kw,
+    )
 
 
 def _colour_of(trace) -> str | None:
@@ -108,15 +151,32 @@ def legend_lines(fig: go.Figure, width_px: int = 640) -> int:
     return rows
 
 
-def style(fig: go.Figure, title: str, x: str | None = None, y: str | None = None, height: int | None = None,
-          legend: bool = True) -> go.Figure:
+def style(
+    fig: go.Figure,
+    title: str,
+    x: str | None = None,
+    y: str | None = None,
+    height: int | None = None,
+    legend: bool = True,
+) -> go.Figure:
     """The house style: template, title (it also names the export file), axis titles with units, margins."""
     show = legend and len(fig.data) > 1
     top = TOOLBAR_PX + TITLE_PX + (LEGEND_ROW_PX * legend_lines(fig) if show else 0)
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.0, xref="paper", xanchor="left", y=1.0,
-                                                    yref="container", yanchor="top",
-                                                    pad=dict(t=TOOLBAR_PX, l=TITLE_INSET_PX)),
-                      showlegend=show, margin={**MARGIN, "t": top})
+    fig.update_layout(
+        template=TEMPLATE,
+        title=dict(
+            text=title,
+            x=0.0,
+            xref="paper",
+            xanchor="left",
+            y=1.0,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=TOOLBAR_PX, l=TITLE_INSET_PX),
+        ),
+        showlegend=show,
+        margin={**MARGIN, "t": top},
+    )
     if height:
         fig.update_layout(height=height)
     if x is not None:
@@ -134,7 +194,7 @@ def _values(arr) -> list[float] | None:
     if arr is None:
         return None
     out = []
-    for v in (arr.tolist() if hasattr(arr, "tolist") else list(arr)):
+    for v in arr.tolist() if hasattr(arr, "tolist") else list(arr):
         if v is None or (isinstance(v, float) and v != v):
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -150,7 +210,7 @@ def no_negative_ticks(fig: go.Figure) -> go.Figure:
         vals, seen = [], False
         for t in fig.data:
             if t.type not in ("scatter", "bar", "histogram"):
-                vals = None         # a map or a surface spans its own range
+                vals = None  # a map or a surface spans its own range
                 break
             if getattr(t, f"{letter}axis", None) not in (None, letter) or getattr(t, letter, None) is None:
                 continue
@@ -176,8 +236,12 @@ def layout_problems(fig: go.Figure | dict) -> list[str]:
     pad = title.get("pad") or {}
     if pad.get("t", 0) < TOOLBAR_PX or title.get("yref") != "container":
         out.append("title may sit under the chart toolbar")
-    if title.get("xref", "container") == "container" and title.get("xanchor") == "left" \
-            and pad.get("l", 0) < TITLE_INSET_PX and title.get("x", 0) <= 0.01:
+    if (
+        title.get("xref", "container") == "container"
+        and title.get("xanchor") == "left"
+        and pad.get("l", 0) < TITLE_INSET_PX
+        and title.get("x", 0) <= 0.01
+    ):
         out.append("title flush against the left edge")
     top = (layout.get("margin") or {}).get("t", 0)
     if top < pad.get("t", 0) + TITLE_PX:
@@ -208,16 +272,22 @@ def problems(spec: str | dict) -> list[str]:
         if not isinstance(colour, (str, list)):
             out.append(f"trace {t.get('name')!r} has no explicit colour")
             continue
-        style_key = (json.dumps(colour), (t.get("line") or {}).get("dash", "solid"),
-                     (t.get("marker") or {}).get("symbol", "circle"))
+        style_key = (
+            json.dumps(colour),
+            (t.get("line") or {}).get("dash", "solid"),
+            (t.get("marker") or {}).get("symbol", "circle"),
+        )
         if t.get("showlegend", True) is not False and t.get("name"):
             if style_key in seen and seen[style_key] != t.get("name"):
                 out.append(f"traces {seen[style_key]!r} and {t.get('name')!r} look the same")
             seen.setdefault(style_key, t.get("name"))
     for axis in ("xaxis", "yaxis"):
         ax = layout.get(axis, {})
-        if not (ax.get("title") or {}).get("text") and fig.get("data") and \
-                fig["data"][0].get("type") not in ("surface", "scatter3d"):
+        if (
+            not (ax.get("title") or {}).get("text")
+            and fig.get("data")
+            and fig["data"][0].get("type") not in ("surface", "scatter3d")
+        ):
             out.append(f"{axis} has no title")
         if ax and not ax.get("automargin"):
             out.append(f"{axis} without automargin (tick labels may be clipped)")

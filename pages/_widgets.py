@@ -1,4 +1,5 @@
 """What several pages share: the model-pair picker, progress bars, prompt-set picker."""
+
 from __future__ import annotations
 
 import os
@@ -10,12 +11,12 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from analysis.core.cache import Cache
 from analysis.app_support.config import AppConfig, ConfigError, load_config
-from analysis.core.models import DEMO, ModelLoadError, ModelPair, load_pair
+from analysis.core.cache import Cache
 from analysis.core.evaluation import DEFAULT_MAX_NEW_TOKENS, EvalSpec
-from analysis.experiments import SYSTEM_PROMPTS, default_tokens, prompt_cap, spec_on, token_cap
+from analysis.core.models import DEMO, ModelLoadError, ModelPair, load_pair
 from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
+from analysis.experiments import SYSTEM_PROMPTS, default_tokens, prompt_cap, spec_on, token_cap
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
 
@@ -52,52 +53,87 @@ def sidebar() -> None:
         if cfg.demo_mode:
             st.caption(f"Demo mode ({Path(cfg.source).name}): models and compute are limited.")
         if cfg.exposed:
-            st.caption("Served beyond this machine: typed model paths, remote code and saving folders are off "
-                       "unless the launch config turns them on.")
+            st.caption(
+                "Served beyond this machine: typed model paths, remote code and saving folders are off "
+                "unless the launch config turns them on."
+            )
         st.header("Model pair")
         with st.form("pair"):
             if cfg.allow_custom_paths:
-                st.text_input("Aligned model", key="aligned_src_input",
-                              help="'demo', a local folder, or a Hugging Face hub id")
-                st.text_input("Base model (optional)", key="base_src_input",
-                              help="the model the aligned one was fine-tuned from; empty for none")
+                st.text_input(
+                    "Aligned model", key="aligned_src_input", help="'demo', a local folder, or a Hugging Face hub id"
+                )
+                st.text_input(
+                    "Base model (optional)",
+                    key="base_src_input",
+                    help="the model the aligned one was fine-tuned from; empty for none",
+                )
             else:
                 models = list(cfg.allowed_models)
                 for k in ("aligned_src_input", "base_src_input"):
                     if st.session_state[k] not in models + [f"{DEMO}:base", ""]:
                         st.session_state[k] = models[0]
                 st.selectbox("Aligned model", models, key="aligned_src_input")
-                st.selectbox("Base model", list(dict.fromkeys([f"{DEMO}:base"] * (DEMO in models) + models + [""])),
-                             key="base_src_input", format_func=lambda x: x or "(none)")
+                st.selectbox(
+                    "Base model",
+                    list(dict.fromkeys([f"{DEMO}:base"] * (DEMO in models) + models + [""])),
+                    key="base_src_input",
+                    format_func=lambda x: x or "(none)",
+                )
             devices, dtypes = device_choices()
             for k, options in (("device_input", devices), ("dtype_input", dtypes)):
                 if st.session_state[k] not in options:
                     st.session_state[k] = options[0]
-            st.selectbox("dtype", dtypes, key="dtype_input",
-                         help="fp16 is offered only with a GPU (half precision on a CPU is slow and inexact)")
+            st.selectbox(
+                "dtype",
+                dtypes,
+                key="dtype_input",
+                help="fp16 is offered only with a GPU (half precision on a CPU is slow and inexact)",
+            )
             st.selectbox("device", devices, key="device_input", help="only the devices this machine has")
             if cfg.allow_remote_code:
-                st.checkbox("Trust remote code", key="remote_code_input",
-                            help="run the model repository's own Python code; off unless you trust the source")
+                st.checkbox(
+                    "Trust remote code",
+                    key="remote_code_input",
+                    help="run the model repository's own Python code; off unless you trust the source",
+                )
             if st.form_submit_button("Load pair"):
-                st.session_state.update({k: (str(st.session_state[f"{k}_input"]).strip() if isinstance(v, str)
-                                             else bool(st.session_state[f"{k}_input"])) for k, v in DEFAULTS.items()})
+                st.session_state.update(
+                    {
+                        k: (
+                            str(st.session_state[f"{k}_input"]).strip()
+                            if isinstance(v, str)
+                            else bool(st.session_state[f"{k}_input"])
+                        )
+                        for k, v in DEFAULTS.items()
+                    }
+                )
         pair = current_pair(show_errors=False)
         if pair is not None:
             for role, lm in pair.models().items():
-                st.caption(f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
-                           f"· `{lm.fingerprint}`")
-        if pair is not None:   # the report describes the last pair that loaded (app.py draws its button)
+                st.caption(
+                    f"**{role}**: {lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype} on {lm.device} "
+                    f"· `{lm.fingerprint}`"
+                )
+        if pair is not None:  # the report describes the last pair that loaded (app.py draws its button)
             st.session_state["_report_meta"] = (
-                {role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
-                       f"fingerprint {lm.fingerprint})" for role, lm in pair.models().items()},
-                {"device": str(pair.aligned.device), "launch config": cfg.source or "(defaults)"})
+                {
+                    role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params, {lm.dtype}, "
+                    f"fingerprint {lm.fingerprint})"
+                    for role, lm in pair.models().items()
+                },
+                {"device": str(pair.aligned.device), "launch config": cfg.source or "(defaults)"},
+            )
         st.header("Cache")
         info = _cache_info(str(Cache().root))
         st.caption(f"{info.entries} results, {info.bytes / 1e6:.2f} MB in `{info.root.name}/`")
         if (why := Cache().check_writable()) is not None:
             st.warning(f"{why}: new results are computed but not kept.")
-        if cfg.allow_writes and not cfg.demo_mode and st.button("Clear cache", help="the cache is shared by every session"):
+        if (
+            cfg.allow_writes
+            and not cfg.demo_mode
+            and st.button("Clear cache", help="the cache is shared by every session")
+        ):
             try:
                 st.toast(f"removed {Cache().clear()} cached results")
                 _cache_info.clear()
@@ -115,8 +151,7 @@ def _cache_info(root: str):
 def device_choices() -> tuple[list[str], list[str]]:
     """The devices this machine has ("cuda" only with a GPU) and the dtypes that make sense on them."""
     has_gpu = torch.cuda.is_available()
-    return (["auto", "cpu"] + (["cuda"] if has_gpu else []),
-            ["fp32", "bf16"] + (["fp16"] if has_gpu else []))
+    return (["auto", "cpu"] + (["cuda"] if has_gpu else []), ["fp32", "bf16"] + (["fp16"] if has_gpu else []))
 
 
 def current_pair(show_errors: bool = True) -> ModelPair | None:
@@ -131,9 +166,13 @@ def current_pair(show_errors: bool = True) -> ModelPair | None:
                 st.error(f"Model {bad[0]!r} is not allowed in demo mode; pick one of {', '.join(cfg.allowed_models)}.")
             return None
     try:
-        return _load_pair(s.get("aligned_src", DEMO), s.get("base_src", f"{DEMO}:base"),
-                          s.get("dtype", "fp32"), s.get("device", "auto"),
-                          bool(s.get("remote_code", False)) and cfg.allow_remote_code)
+        return _load_pair(
+            s.get("aligned_src", DEMO),
+            s.get("base_src", f"{DEMO}:base"),
+            s.get("dtype", "fp32"),
+            s.get("device", "auto"),
+            bool(s.get("remote_code", False)) and cfg.allow_remote_code,
+        )
     except ModelLoadError as e:
         if show_errors:
             st.error(f"Could not load the model pair: {e}")
@@ -177,8 +216,11 @@ def run_gate(state_key: str, settings, start_label: str, button_key: str) -> boo
         st.session_state[state_key] = settings
     if st.session_state.get(state_key) != settings:
         return False
-    if st.button("Cancel / clear", key=f"{button_key}_cancel",
-                 help="stop the computation (finished parts stay cached) or clear its result"):
+    if st.button(
+        "Cancel / clear",
+        key=f"{button_key}_cancel",
+        help="stop the computation (finished parts stay cached) or clear its result",
+    ):
         st.session_state.pop(state_key, None)
         st.warning("Cancelled. The model's weights were restored; finished parts stay in the cache.")
         return False
@@ -200,8 +242,13 @@ def progress_bar(label: str):
 
 
 def system_prompt_picker(key: str = "sys") -> str | None:
-    choice = st.radio("System prompt", SYSTEM_PROMPT_CHOICES, horizontal=True, key=f"{key}_choice",
-                      help="the safety landscape depends on it; shown explicitly")
+    choice = st.radio(
+        "System prompt",
+        SYSTEM_PROMPT_CHOICES,
+        horizontal=True,
+        key=f"{key}_choice",
+        help="the safety landscape depends on it; shown explicitly",
+    )
     if choice in SYSTEM_PROMPTS:
         return SYSTEM_PROMPTS[choice]
     if choice == "custom":
@@ -242,15 +289,27 @@ def prompt_sets_picker(key: str = "sets", default_n: int = 120) -> dict[str, Pro
     default = "(the model's default)"
     sets: dict[str, PromptSet] = {}
     cols = st.columns(2)
-    for col, label, what in zip(cols, ("harmful", "benign"),
-                                ("AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'",
-                                 "CSV/JSONL with 'prompt' and 'response' (for utility)")):
+    for col, label, what in zip(
+        cols,
+        ("harmful", "benign"),
+        ("AdvBench CSV, .txt lines, CSV/JSONL with 'prompt'", "CSV/JSONL with 'prompt' and 'response' (for utility)"),
+    ):
         with col:
-            choice = st.selectbox(f"{label.capitalize()} prompts", [default, *names(label)], key=f"{key}_{label}_set",
-                                  help="built-in sets (see `python -m analysis datasets`): test split")
-            up = st.file_uploader(f"…or upload {label} prompts: {what}", type=["csv", "txt", "jsonl", "json"],
-                                  key=f"{key}_file" if label == "harmful" else f"{key}_file_{label}") \
-                if cfg.allow_uploads else None
+            choice = st.selectbox(
+                f"{label.capitalize()} prompts",
+                [default, *names(label)],
+                key=f"{key}_{label}_set",
+                help="built-in sets (see `python -m analysis datasets`): test split",
+            )
+            up = (
+                st.file_uploader(
+                    f"…or upload {label} prompts: {what}",
+                    type=["csv", "txt", "jsonl", "json"],
+                    key=f"{key}_file" if label == "harmful" else f"{key}_file_{label}",
+                )
+                if cfg.allow_uploads
+                else None
+            )
             try:
                 if up is not None:
                     sets[label] = uploaded_prompts(up, label)
@@ -277,10 +336,13 @@ def judges_picker(key: str) -> tuple | str:
     """Classifier judges shown beside the keyword judge (folders or hub ids), or the message why not."""
     if not config().allow_custom_paths:
         return ()
-    text = st.text_input("Classifier judges (optional, comma-separated: FOLDER, hub id or KIND:SOURCE with KIND "
-                         "llama-guard, harmbench, wildguard, refusal-clf)", key=f"{key}_judges",
-                         help="each judge's ASR is shown beside the keyword ASR, with the replies they disagree on; "
-                              "a harm classifier also gives a real model's 'really complies'")
+    text = st.text_input(
+        "Classifier judges (optional, comma-separated: FOLDER, hub id or KIND:SOURCE with KIND "
+        "llama-guard, harmbench, wildguard, refusal-clf)",
+        key=f"{key}_judges",
+        help="each judge's ASR is shown beside the keyword ASR, with the replies they disagree on; "
+        "a harm classifier also gives a real model's 'really complies'",
+    )
     if not text.strip():
         return ()
     pair = require_pair()
@@ -348,8 +410,13 @@ def preset_picker(page: str, keys: dict[str, str]) -> None:
         st.session_state[state] = names[0]
         _apply_preset(page, keys, names[0])
     c1, c2 = st.columns([2, 3])
-    c1.selectbox("Presets", names, key=state, on_change=lambda: _apply_preset(page, keys, st.session_state[state]),
-                 help="set the controls below to a setting that shows one effect on the demo pair")
+    c1.selectbox(
+        "Presets",
+        names,
+        key=state,
+        on_change=lambda: _apply_preset(page, keys, st.session_state[state]),
+        help="set the controls below to a setting that shows one effect on the demo pair",
+    )
     c2.caption(preset_caption(next(p for p in options if p.name == st.session_state[state])))
 
 
@@ -381,12 +448,24 @@ def reply_table(columns: dict[str, list], key: str, n_full: int = 6) -> None:
     st.table(head)
     if n > n_full:
         with st.expander(f"All {n} rows"):
-            st.dataframe({k: list(v[:n]) for k, v in columns.items()}, width="stretch", hide_index=True, key=key,
-                         column_config={k: st.column_config.TextColumn(k, width="large") for k in columns})
+            st.dataframe(
+                {k: list(v[:n]) for k, v in columns.items()},
+                width="stretch",
+                hide_index=True,
+                key=key,
+                column_config={k: st.column_config.TextColumn(k, width="large") for k in columns},
+            )
 
 
-def metric_change(where, label: str, value: str, change: float | None, unit: str = " pts",
-                  lower_is_better: bool = True, help: str | None = None) -> None:
+def metric_change(
+    where,
+    label: str,
+    value: str,
+    change: float | None,
+    unit: str = " pts",
+    lower_is_better: bool = True,
+    help: str | None = None,
+) -> None:
     """A metric whose change is grey and arrow-less when it is zero (never a red '↑ +0.0')."""
     if change is None:
         where.metric(label, value, help=help)
@@ -394,8 +473,9 @@ def metric_change(where, label: str, value: str, change: float | None, unit: str
     if abs(change) < 0.05:
         where.metric(label, value, "no change", delta_color="off", delta_arrow="off", help=help)
         return
-    where.metric(label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal",
-                 help=help)
+    where.metric(
+        label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal", help=help
+    )
 
 
 # --- an edited aligned model to compare with (Representations, Alignment depth) ------------------------------
@@ -409,7 +489,9 @@ def edited_model_widgets(keys: dict[str, str], kinds: list[str]) -> tuple[str, f
     c = st.columns(3)
     strength = c[0].slider("α (perturbation size or LoX α)", 0.0, 2.0, 1.0, step=0.05, key=keys["alpha"])
     lox_k = c[1].slider("LoX k", **slider_args(LoX, "k"), key=keys["k"], disabled=kind != "LoX")
-    seed = c[2].number_input("Perturbation seed", 0, 10_000, 0, key=keys["seed"], disabled=kind != "random perturbation")
+    seed = c[2].number_input(
+        "Perturbation seed", 0, 10_000, 0, key=keys["seed"], disabled=kind != "random perturbation"
+    )
     return kind, strength, lox_k, int(seed)
 
 

@@ -1,5 +1,6 @@
 """Critical regions (Wei et al. 2024; Li & Kim 2024): which weights, ranks and units carry safety, and
 what happens when they are pruned."""
+
 import pandas as pd
 import streamlit as st
 
@@ -13,11 +14,23 @@ from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, Cal
 from pages._export import built, figure, record
 from pages._plots import layer_module_heatmap, score_histogram, unit_type_bars
 from pages._runtime import estimate, timed
-from pages._widgets import (calibration_key, config, eval_spec_picker, kept, page_start, progress_bar, reply_table,
-                            spec_or_stop)
+from pages._widgets import (
+    calibration_key,
+    config,
+    eval_spec_picker,
+    kept,
+    page_start,
+    progress_bar,
+    reply_table,
+    spec_or_stop,
+)
 
-METHOD_LABELS = {"set_difference": "set difference S_q \\ U_p (neurons)", "actsvd": "ActSVD: top safety ranks",
-                 "orthogonal": "orthogonal projection (ranks)", "units": "units (Li & Kim)"}
+METHOD_LABELS = {
+    "set_difference": "set difference S_q \\ U_p (neurons)",
+    "actsvd": "ActSVD: top safety ranks",
+    "orthogonal": "orthogonal projection (ranks)",
+    "units": "units (Li & Kim)",
+}
 
 
 def _pct(v) -> str:
@@ -35,8 +48,9 @@ def data_section(lm) -> tuple[EvalSpec, Calibration]:
     except ValueError as e:
         st.error(str(e))
         st.stop()
-    st.caption(f"{len(cal.safety)} safety pairs (harmful prompts the aligned model refused), "
-               f"{len(cal.utility)} utility pairs.")
+    st.caption(
+        f"{len(cal.safety)} safety pairs (harmful prompts the aligned model refused), {len(cal.utility)} utility pairs."
+    )
     return spec, cal
 
 
@@ -61,14 +75,32 @@ def overlap_section(lm, cal: Calibration) -> str:
         return found[0]
 
     jaccard = view == "Jaccard overlap"
-    values = kept(("cr_values", *score_key, top_p, view),
-                  lambda: jaccard_overlap(importance().safety, importance().utility, top_p) if jaccard
-                  else score_mass(importance().safety))
-    title = (f"Jaccard overlap of the top-p weights: safety vs utility ({score}, p = {top_p:.2f})" if jaccard
-             else f"Safety score mass per weight ({score})")
+    values = kept(
+        ("cr_values", *score_key, top_p, view),
+        lambda: (
+            jaccard_overlap(importance().safety, importance().utility, top_p)
+            if jaccard
+            else score_mass(importance().safety)
+        ),
+    )
+    title = (
+        f"Jaccard overlap of the top-p weights: safety vs utility ({score}, p = {top_p:.2f})"
+        if jaccard
+        else f"Safety score mass per weight ({score})"
+    )
     with c2:
-        figure(built(layer_module_heatmap, values, lm.adapter, title, ".2f", colorbar_title="Jaccard overlap (0–1)"
-                     if jaccard else "share of safety score", key=lm.fingerprint), "cr_heat")
+        figure(
+            built(
+                layer_module_heatmap,
+                values,
+                lm.adapter,
+                title,
+                ".2f",
+                colorbar_title="Jaccard overlap (0–1)" if jaccard else "share of safety score",
+                key=lm.fingerprint,
+            ),
+            "cr_heat",
+        )
         st.caption("convention: reference (top p per matrix, sizes rounded down; activations at the response tokens)")
     c1, c2 = st.columns([1, 3])
     with c1:
@@ -76,9 +108,18 @@ def overlap_section(lm, cal: Calibration) -> str:
         module = st.selectbox("Module", lm.adapter.modules, key="cr_cell_module")
     name = next(n for n in lm.adapter.names([layer], [module]))
     with c2:
-        figure(kept(("cr_hist", *score_key, name),
-                    lambda: built(score_histogram, importance().safety[name], importance().utility[name],
-                                  f"{name}: score distribution")), "cr_hist")
+        figure(
+            kept(
+                ("cr_hist", *score_key, name),
+                lambda: built(
+                    score_histogram,
+                    importance().safety[name],
+                    importance().utility[name],
+                    f"{name}: score distribution",
+                ),
+            ),
+            "cr_hist",
+        )
     return score
 
 
@@ -91,47 +132,74 @@ def region_settings_widgets(score: str, has_base: bool) -> RegionSettings:
         s.q = cols[0].slider("q (top safety)", **slider_args(D, "q"), key="cr_q", format="%.3f")
         s.p = cols[1].slider("p (top utility protected)", **slider_args(D, "p"), key="cr_p", format="%.3f")
         groups = ["matrix", "row", "layer"]
-        s.group = cols[2].selectbox("Group", groups, groups.index(D.group), key="cr_group",
-                                    help="matrix: the reference's (alignment-attribution-code), sizes rounded down; "
-                                         "row: project variant (Wanda's pruning unit), sizes rounded up; layer: variant")
-        s.prune_to = cols[3].selectbox("Prune to", ["zero", "base"] if has_base else ["zero"], key="cr_prune_to",
-                                       help="zero the weights, or restore them to the base model's values")
+        s.group = cols[2].selectbox(
+            "Group",
+            groups,
+            groups.index(D.group),
+            key="cr_group",
+            help="matrix: the reference's (alignment-attribution-code), sizes rounded down; "
+            "row: project variant (Wanda's pruning unit), sizes rounded up; layer: variant",
+        )
+        s.prune_to = cols[3].selectbox(
+            "Prune to",
+            ["zero", "base"] if has_base else ["zero"],
+            key="cr_prune_to",
+            help="zero the weights, or restore them to the base model's values",
+        )
     elif method in ("actsvd", "orthogonal"):
         s.r_s = cols[0].slider("r_s (safety ranks removed)", **slider_args(D, "r_s"), key="cr_rs")
         if method == "orthogonal":
             s.r_u = cols[1].slider("r_u (utility ranks protected)", **slider_args(D, "r_u"), key="cr_ru")
         procedures = ["sequential", "one-pass"]
-        s.procedure = cols[2].selectbox("Procedure", procedures, procedures.index(D.procedure), key="cr_procedure",
-                                        help="sequential: the reference's, layer by layer on the progressively "
-                                             "edited model; one-pass: project variant, every layer from the unedited "
-                                             "model")
+        s.procedure = cols[2].selectbox(
+            "Procedure",
+            procedures,
+            procedures.index(D.procedure),
+            key="cr_procedure",
+            help="sequential: the reference's, layer by layer on the progressively "
+            "edited model; one-pass: project variant, every layer from the unedited "
+            "model",
+        )
     else:
         s.safety_pct = cols[0].slider("exclusive safety %", **slider_args(D, "safety_pct"), key="cr_spct")
         s.utility_pct = cols[1].slider("exclusive utility %", **slider_args(D, "utility_pct"), key="cr_upct")
         s.redundant_pct = cols[2].slider("redundant %", **slider_args(D, "redundant_pct"), key="cr_rpct")
-        s.unit_kind = cols[3].selectbox("Prune units of type", ["safety", "utility", "complex", "redundant"],
-                                        key="cr_kind")
+        s.unit_kind = cols[3].selectbox(
+            "Prune units of type", ["safety", "utility", "complex", "redundant"], key="cr_kind"
+        )
     if not (method == "set_difference" and s.score == "snip"):
         positions = ["response", "predicting"]
-        s.positions = st.radio("Activation positions", positions, positions.index(D.positions), horizontal=True,
-                               key="cr_positions", help="response: the reference's mask (the response tokens); "
-                               "predicting: project variant (the positions whose next token is a response token)")
+        s.positions = st.radio(
+            "Activation positions",
+            positions,
+            positions.index(D.positions),
+            horizontal=True,
+            key="cr_positions",
+            help="response: the reference's mask (the response tokens); "
+            "predicting: project variant (the positions whose next token is a response token)",
+        )
     return s
 
 
 def prune_section(pair, s: RegionSettings, spec: EvalSpec, cal: Calibration) -> None:
     """Prune the region on a click; the last result stays shown."""
     n_units = 3 * (len(spec.harmful) + len(spec.benign))
-    st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
-               + estimate("evaluate", n_units) + " (aligned, pruned and control)")
+    st.caption(
+        f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+        + estimate("evaluate", n_units)
+        + " (aligned, pruned and control)"
+    )
     if st.button("Prune region and compare", type="primary", key="cr_go"):
         try:
             update, bar = progress_bar("Building region")
             with timed("evaluate", n_units):
                 out = ex.prune_and_compare(pair, s, spec, cal, progress=update)
             bar.empty()
-            st.session_state["cr_result"] = (out, spec.harmful.prompts()[:4] + spec.benign.prompts()[:4],
-                                             spec.describe())
+            st.session_state["cr_result"] = (
+                out,
+                spec.harmful.prompts()[:4] + spec.benign.prompts()[:4],
+                spec.describe(),
+            )
         except ValueError as e:
             st.error(f"Cannot build this region: {e}")
     if "cr_result" in st.session_state:
@@ -142,33 +210,54 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
     """The aligned / pruned / control table, sample replies, and the report's rows."""
     r = out.region
     gens = {label: [g.text for g in res.harmful[:4] + res.benign[:4]] for label, res in out.results.items()}
-    rows = {label: {"ASR (keyword)": res.asr, "ASR (really complies)": res.asr_positive, "utility": res.utility,
-                    "over-refusal": res.over_refusal, "degenerate": res.degenerate_rate}
-            for label, res in out.results.items()}
+    rows = {
+        label: {
+            "ASR (keyword)": res.asr,
+            "ASR (really complies)": res.asr_positive,
+            "utility": res.utility,
+            "over-refusal": res.over_refusal,
+            "degenerate": res.degenerate_rate,
+        }
+        for label, res in out.results.items()
+    }
     st.markdown(f"**{r.description}** — removed **{100 * r.removed_fraction:.2f} %** of {r.unit}")
     st.caption(f"convention: {out.convention}")
     for note in r.notes:
         st.warning(note)
     ci_rows = rate_rows(out.results)
     st.dataframe(pd.DataFrame(ci_rows).set_index("model"), width="stretch", key="cr_table")
-    st.caption("95 % intervals (Wilson). Paired on the same prompts (Newcombe interval, exact McNemar test): "
-               + "; ".join(comparison_sentences(out.results)) + ". A difference marked not significant is within "
-               "the noise of this set.")
+    st.caption(
+        "95 % intervals (Wilson). Paired on the same prompts (Newcombe interval, exact McNemar test): "
+        + "; ".join(comparison_sentences(out.results))
+        + ". A difference marked not significant is within "
+        "the noise of this set."
+    )
     reply_table({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}, key="cr_gens", n_full=8)
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
     pr, ct, al = rows["pruned"], rows["control"], rows["aligned"]
     removed = f"{100 * r.removed_fraction:.2f} % of {r.unit}"
-    record(summary=[(f"ASR (keyword) after pruning: {r.description}",
-                     f"{_pct(al['ASR (keyword)'])} → {_pct(pr['ASR (keyword)'])}",
-                     f"removed {removed}; really complies {_pct(pr['ASR (really complies)'])}; "
-                     f"utility {_pct(al['utility'])} → {_pct(pr['utility'])}; random control ASR "
-                     f"{_pct(ct['ASR (keyword)'])}")],
-           settings={"region": r.description, "evaluation": evaluation, "convention": out.convention})
-    record(numbers={"region": r.description, "removed": removed},
-           table=("Pruning: aligned vs pruned vs control", ci_rows))
+    record(
+        summary=[
+            (
+                f"ASR (keyword) after pruning: {r.description}",
+                f"{_pct(al['ASR (keyword)'])} → {_pct(pr['ASR (keyword)'])}",
+                f"removed {removed}; really complies {_pct(pr['ASR (really complies)'])}; "
+                f"utility {_pct(al['utility'])} → {_pct(pr['utility'])}; random control ASR "
+                f"{_pct(ct['ASR (keyword)'])}",
+            )
+        ],
+        settings={"region": r.description, "evaluation": evaluation, "convention": out.convention},
+    )
+    record(
+        numbers={"region": r.description, "removed": removed}, table=("Pruning: aligned vs pruned vs control", ci_rows)
+    )
     record(table=("Pruning: paired differences on the same prompts", comparison_rows(out.results)))
-    record(table=("Pruning: sample replies", [{"prompt": p, **{k: v[i] for k, v in gens.items()}}
-                                              for i, p in enumerate(show)]))
+    record(
+        table=(
+            "Pruning: sample replies",
+            [{"prompt": p, **{k: v[i] for k, v in gens.items()}} for i, p in enumerate(show)],
+        )
+    )
 
 
 def units_section(lm, s: RegionSettings, cal: Calibration) -> None:
@@ -182,11 +271,15 @@ def units_section(lm, s: RegionSettings, cal: Calibration) -> None:
         st.stop()
     bar.empty()
     figure(built(unit_type_bars, types.shares_by_layer(lm.adapter)), "cr_units")
-    record(convention="Critical regions: set difference S_q \\ U_p as in Wei et al. (2024), per row / matrix / "
-                      "layer as chosen; unit types by percentile of I_S − I_U per matrix (this project's thresholds).")
-    st.caption(f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "
-               f"redundant {s.redundant_pct:g} % per matrix (the paper gives none; Llama-2-7B-chat shares were about "
-               "1.3 % / 13 % / 15 %).")
+    record(
+        convention="Critical regions: set difference S_q \\ U_p as in Wei et al. (2024), per row / matrix / "
+        "layer as chosen; unit types by percentile of I_S − I_U per matrix (this project's thresholds)."
+    )
+    st.caption(
+        f"Percentile thresholds: exclusive safety {s.safety_pct:g} %, exclusive utility {s.utility_pct:g} %, "
+        f"redundant {s.redundant_pct:g} % per matrix (the paper gives none; Llama-2-7B-chat shares were about "
+        "1.3 % / 13 % / 15 %)."
+    )
 
 
 pair = page_start("critical_regions")

@@ -1,13 +1,14 @@
 """LoX (Perin et al. 2025): add α·(top-k of ΔW) back to the aligned model and see what it does to safety and
 utility, with a live side-by-side."""
+
 import streamlit as st
 
 from analysis import experiments as ex
+from analysis.app_support.formatting import comparison_rows, comparison_sentences, format_utility, rate_cell
 from analysis.core.evaluation import EvalSpec
 from analysis.core.generation import replies
 from analysis.core.options import slider_args
 from analysis.methods.lox import LoX, save_edited
-from analysis.app_support.formatting import comparison_rows, comparison_sentences, format_utility, rate_cell
 from pages._export import record
 from pages._runtime import estimate, timed
 from pages._widgets import config, eval_spec_picker, metric_change, page_start, progress_bar, reply_table, spec_or_stop
@@ -21,17 +22,24 @@ def lox_settings(lm) -> LoX:
     layers = c[2].multiselect("Layers (empty = all)", list(range(lm.adapter.n_layers)), key="lox_layers")
     modules = c[3].multiselect("Modules (empty = all)", lm.adapter.modules, key="lox_modules")
     scopes = ["all-2d", "decoder"]
-    scope = c[4].selectbox("Scope", scopes, scopes.index(LoX.scope), key="lox_scope",
-                           help="all-2d: the reference's (every weight with more than one dimension, embeddings and "
-                                "lm_head; applies when no layer/module filter is set); decoder: project variant")
+    scope = c[4].selectbox(
+        "Scope",
+        scopes,
+        scopes.index(LoX.scope),
+        key="lox_scope",
+        help="all-2d: the reference's (every weight with more than one dimension, embeddings and "
+        "lm_head; applies when no layer/module filter is set); decoder: project variant",
+    )
     return LoX(k, alpha, layers or None, modules or None, scope=scope)
 
 
 def extrapolation(pair, settings: LoX, spec: EvalSpec) -> ex.Extrapolation:
     """The aligned model against its LoX version on ``spec``."""
     n_units = 2 * (len(spec.harmful) + len(spec.benign))
-    st.caption(f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
-               + estimate("evaluate", n_units))
+    st.caption(
+        f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+        + estimate("evaluate", n_units)
+    )
     update, bar = progress_bar(settings.label)
     try:
         with timed("evaluate", n_units):
@@ -52,32 +60,56 @@ def metrics(out: ex.Extrapolation, spec: EvalSpec) -> None:
     metric_change(c[0], "ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", 100 * (after.asr - before.asr))
     if after.utility is not None:
         exact = after.utility_kind == "exact"
-        metric_change(c[1], "Utility", format_utility(after.utility, after.utility_kind, sep=" "),
-                      (100 if exact else 1) * (after.utility - before.utility), " pts" if exact else " nats",
-                      lower_is_better=not exact)
-    metric_change(c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %",
-                  100 * (after.over_refusal - before.over_refusal))
+        metric_change(
+            c[1],
+            "Utility",
+            format_utility(after.utility, after.utility_kind, sep=" "),
+            (100 if exact else 1) * (after.utility - before.utility),
+            " pts" if exact else " nats",
+            lower_is_better=not exact,
+        )
+    metric_change(
+        c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %", 100 * (after.over_refusal - before.over_refusal)
+    )
     c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
     st.caption(f"convention: {lox.convention}; ΔW in fp32 (the reference forms it in bf16)")
     res = {"aligned": before, "LoX": after}
-    st.caption("ASR with 95 % intervals (Wilson): " + "; ".join(f"{k} {rate_cell(r, 'asr')}" for k, r in res.items())
-               + ". LoX vs aligned on the same prompts (Newcombe interval, exact McNemar test): "
-               + "; ".join(comparison_sentences(res, (("LoX", "aligned"),), ("asr", "utility", "over_refusal"))))
-    utility = (f"{format_utility(before.utility, before.utility_kind, sep=' ')} → "
-               f"{format_utility(after.utility, after.utility_kind, sep=' ')}")
-    record(numbers={f"{lox.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                    f"{lox.label}: utility": utility},
-           table=("LoX vs aligned, paired on the same prompts", comparison_rows(res, (("LoX", "aligned"),))),
-           settings={"LoX": lox.label, "evaluation": spec.describe(), "LoX convention": lox.convention},
-           summary=[(f"{lox.label} before any attack: ASR (keyword)", f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
-                     f"utility {utility}; LoX's benefit shows under attack (Attack lab)")])
+    st.caption(
+        "ASR with 95 % intervals (Wilson): "
+        + "; ".join(f"{k} {rate_cell(r, 'asr')}" for k, r in res.items())
+        + ". LoX vs aligned on the same prompts (Newcombe interval, exact McNemar test): "
+        + "; ".join(comparison_sentences(res, (("LoX", "aligned"),), ("asr", "utility", "over_refusal")))
+    )
+    utility = (
+        f"{format_utility(before.utility, before.utility_kind, sep=' ')} → "
+        f"{format_utility(after.utility, after.utility_kind, sep=' ')}"
+    )
+    record(
+        numbers={
+            f"{lox.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+            f"{lox.label}: utility": utility,
+        },
+        table=("LoX vs aligned, paired on the same prompts", comparison_rows(res, (("LoX", "aligned"),))),
+        settings={"LoX": lox.label, "evaluation": spec.describe(), "LoX convention": lox.convention},
+        summary=[
+            (
+                f"{lox.label} before any attack: ASR (keyword)",
+                f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+                f"utility {utility}; LoX's benefit shows under attack (Attack lab)",
+            )
+        ],
+    )
 
 
 def side_by_side(lm, out: ex.Extrapolation, spec: EvalSpec) -> None:
     """A typed prompt answered by both models, and the evaluation's harmful replies side by side."""
-    prompt = st.text_input("Prompt for a live side-by-side", spec.harmful.items[0].prompt, key="lox_prompt",
-                           max_chars=config().max_prompt_chars)
-    if st.button("Generate side by side", key="lox_live") and prompt.strip():   # generation takes the model's lock
+    prompt = st.text_input(
+        "Prompt for a live side-by-side",
+        spec.harmful.items[0].prompt,
+        key="lox_prompt",
+        max_chars=config().max_prompt_chars,
+    )
+    if st.button("Generate side by side", key="lox_live") and prompt.strip():  # generation takes the model's lock
         g0 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens)[0]
         g1 = replies(lm, [prompt], spec.system_prompt, spec.max_new_tokens, out.edit)[0]
         c = st.columns(2)
@@ -85,8 +117,14 @@ def side_by_side(lm, out: ex.Extrapolation, spec: EvalSpec) -> None:
         c[0].code(g0.text or "(empty)", language=None)
         c[1].markdown(f"**{out.lox.label}**")
         c[1].code(g1.text or "(empty)", language=None)
-    reply_table({"harmful prompt": spec.harmful.prompts(), "aligned": [g.text for g in out.before.harmful],
-                 "LoX": [g.text for g in out.after.harmful]}, key="lox_table")
+    reply_table(
+        {
+            "harmful prompt": spec.harmful.prompts(),
+            "aligned": [g.text for g in out.before.harmful],
+            "LoX": [g.text for g in out.after.harmful],
+        },
+        key="lox_table",
+    )
 
 
 def save_form(lm, out: ex.Extrapolation) -> None:
@@ -97,8 +135,9 @@ def save_form(lm, out: ex.Extrapolation) -> None:
         folder = st.text_input("Save this LoX model as a new folder", key="lox_out")
         if st.form_submit_button("Save model"):
             try:
-                st.success(f"Saved to {save_edited(lm, out.edit, folder.strip())}") if folder.strip() else \
-                    st.warning("Give a folder path first.")
+                st.success(f"Saved to {save_edited(lm, out.edit, folder.strip())}") if folder.strip() else st.warning(
+                    "Give a folder path first."
+                )
             except (ValueError, OSError) as e:
                 st.error(f"Could not save: {e}")
 

@@ -1,10 +1,11 @@
 """Overview / playground: the pair's ASR, utility and over-refusal, and live side-by-side answers."""
+
 import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.core.generation import replies
 from analysis.app_support.formatting import comparison_sentences, format_utility, rate_cell, rate_rows
+from analysis.core.generation import replies
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
 
@@ -23,61 +24,113 @@ st.subheader("Safety and utility")
 update, bar = progress_bar("Evaluating")
 results = ex.overview(pair, spec, progress=update)
 bar.empty()
-rows = [{"model": role, "utility metric": "exact answer" if r.utility_kind == "exact" else "response loss",
-         "tokens / reply": r.mean_tokens} for role, r in results.items()]
+rows = [
+    {
+        "model": role,
+        "utility metric": "exact answer" if r.utility_kind == "exact" else "response loss",
+        "tokens / reply": r.mean_tokens,
+    }
+    for role, r in results.items()
+]
 st.dataframe(pd.DataFrame(rate_rows(results)).set_index("model"), width="stretch")
-st.caption("95 % intervals (Wilson; a loss utility: bootstrap). Base vs aligned on the same prompts (Newcombe "
-           "interval, exact McNemar test): " + "; ".join(comparison_sentences(results, (("base", "aligned"),))))
-record(table=("Safety and utility", [{**row, "utility metric": rows[i]["utility metric"],
-                                      "tokens / reply": f"{rows[i]['tokens / reply']:.1f}"}
-                                     for i, row in enumerate(rate_rows(results))]),
-       settings={"prompts": spec.describe()},
-       summary=[(f"ASR (keyword), {role}", rate_cell(r, "asr"),
-                 (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
-                 + f"utility {format_utility(r.utility, r.utility_kind, sep=' ')}; over-refusal {_pct(r.over_refusal)}; "
-                 f"{len(spec.harmful)} + {len(spec.benign)} prompts") for role, r in results.items()])
-record(table=("Sample generations", [{"model": role, "set": which, "prompt": g.prompt, "reply": g.text}
-                                     for role, r in results.items() for which in ("harmful", "benign")
-                                     for g in getattr(r, which)[:4]]))
-st.caption(f"{spec.describe()}; early stop once the judge has decided. The other pages evaluate 48 prompts per set "
-           "by default (faster to recompute); on fewer prompts a rate moves in bigger steps (1 of 48 = 2.1 points), "
-           "so the same model can read e.g. 97.5 % here and 93.8 % there.")
+st.caption(
+    "95 % intervals (Wilson; a loss utility: bootstrap). Base vs aligned on the same prompts (Newcombe "
+    "interval, exact McNemar test): " + "; ".join(comparison_sentences(results, (("base", "aligned"),)))
+)
+record(
+    table=(
+        "Safety and utility",
+        [
+            {**row, "utility metric": rows[i]["utility metric"], "tokens / reply": f"{rows[i]['tokens / reply']:.1f}"}
+            for i, row in enumerate(rate_rows(results))
+        ],
+    ),
+    settings={"prompts": spec.describe()},
+    summary=[
+        (
+            f"ASR (keyword), {role}",
+            rate_cell(r, "asr"),
+            (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
+            + f"utility {format_utility(r.utility, r.utility_kind, sep=' ')}; over-refusal {_pct(r.over_refusal)}; "
+            f"{len(spec.harmful)} + {len(spec.benign)} prompts",
+        )
+        for role, r in results.items()
+    ],
+)
+record(
+    table=(
+        "Sample generations",
+        [
+            {"model": role, "set": which, "prompt": g.prompt, "reply": g.text}
+            for role, r in results.items()
+            for which in ("harmful", "benign")
+            for g in getattr(r, which)[:4]
+        ],
+    )
+)
+st.caption(
+    f"{spec.describe()}; early stop once the judge has decided. The other pages evaluate 48 prompts per set "
+    "by default (faster to recompute); on fewer prompts a rate moves in bigger steps (1 of 48 = 2.1 points), "
+    "so the same model can read e.g. 97.5 % here and 93.8 % there."
+)
 
 if spec.judges:
     st.subheader("Judges side by side")
-    st.caption("ASR of the harmful replies as each judge decides: the keyword judge (the papers' measure) and the "
-               "classifier judges chosen in the settings. Keyword lists miss late refusals and count gibberish as "
-               "attacks; classifiers have their own traps (Llama Guard calls refusals that name the topic unsafe).")
+    st.caption(
+        "ASR of the harmful replies as each judge decides: the keyword judge (the papers' measure) and the "
+        "classifier judges chosen in the settings. Keyword lists miss late refusals and count gibberish as "
+        "attacks; classifiers have their own traps (Llama Guard calls refusals that name the topic unsafe)."
+    )
     judge_rows = []
     for role, r in results.items():
         share, idx = r.disagreement(spec.judge)
         judge_rows.append({"model": role, "keyword": r.asr, **r.judge_asr, "judges disagree on": share})
-    st.dataframe(pd.DataFrame(judge_rows).set_index("model").style.format("{:.1%}"), width="stretch",
-                 key="overview_judges")
-    record(table=("Judges side by side", [{k: (f"{100 * v:.1f} %" if isinstance(v, float) else v)
-                                           for k, v in row.items()} for row in judge_rows]))
+    st.dataframe(
+        pd.DataFrame(judge_rows).set_index("model").style.format("{:.1%}"), width="stretch", key="overview_judges"
+    )
+    record(
+        table=(
+            "Judges side by side",
+            [{k: (f"{100 * v:.1f} %" if isinstance(v, float) else v) for k, v in row.items()} for row in judge_rows],
+        )
+    )
     with st.expander("Replies the judges disagree on"):
         role = st.radio("Model", list(results), horizontal=True, key="overview_dis_role")
         r = results[role]
         _, idx = r.disagreement(spec.judge)
-        st.dataframe(pd.DataFrame([{"prompt": r.harmful[i].prompt, "reply": r.harmful[i].text,
-                                    "keyword": "attack" if not spec.judge.is_refusal(r.harmful[i].text) else "safe",
-                                    **{name: "attack" if d[i] else "safe" for name, d in r.judge_decisions.items()}}
-                                   for i in idx]), width="stretch", hide_index=True, key="overview_dis_table")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "prompt": r.harmful[i].prompt,
+                        "reply": r.harmful[i].text,
+                        "keyword": "attack" if not spec.judge.is_refusal(r.harmful[i].text) else "safe",
+                        **{name: "attack" if d[i] else "safe" for name, d in r.judge_decisions.items()},
+                    }
+                    for i in idx
+                ]
+            ),
+            width="stretch",
+            hide_index=True,
+            key="overview_dis_table",
+        )
 
 with st.expander("Raw generations"):
     role = st.radio("Model", list(results), horizontal=True, key="overview_gen_role")
     which = st.radio("Set", ["harmful", "benign"], horizontal=True, key="overview_gen_set")
     gens = getattr(results[role], which)
-    st.dataframe(pd.DataFrame([{"prompt": g.prompt, "reply": g.text, "tokens": g.n_tokens, "stop": g.stopped_by}
-                               for g in gens]), width="stretch", hide_index=True,
-                 column_config={"reply": st.column_config.TextColumn("reply", width="large")})
+    st.dataframe(
+        pd.DataFrame([{"prompt": g.prompt, "reply": g.text, "tokens": g.n_tokens, "stop": g.stopped_by} for g in gens]),
+        width="stretch",
+        hide_index=True,
+        column_config={"reply": st.column_config.TextColumn("reply", width="large")},
+    )
 
 st.subheader("Playground")
 examples = pair.aligned.data.example_prompts() or spec.harmful.prompts()[:6] + spec.benign.prompts()[:6]
 
 
-def _use_picked() -> None:   # picking a built-in prompt replaces the text box's content
+def _use_picked() -> None:  # picking a built-in prompt replaces the text box's content
     st.session_state["play_text"] = st.session_state["play_pick"]
 
 

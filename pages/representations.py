@@ -1,24 +1,35 @@
 """Representations: where the model tells harmful from benign (Li & Kim 2024's binary choice; Wei et al.'s
 probes), for the aligned model, its base and an edited model, and what removing the refusal direction does."""
+
 import numpy as np
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.methods import representations as rep
-from analysis.core.evaluation import evaluate
 from analysis.app_support.formatting import format_utility
+from analysis.core.evaluation import evaluate
+from analysis.methods import representations as rep
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
-from pages._widgets import (edited_model_or_stop, edited_model_widgets, eval_spec_picker, metric_change,
-                            page_start, progress_bar, reply_table, spec_or_stop)
+from pages._widgets import (
+    edited_model_or_stop,
+    edited_model_widgets,
+    eval_spec_picker,
+    metric_change,
+    page_start,
+    progress_bar,
+    reply_table,
+    spec_or_stop,
+)
 
 pair = page_start("representations")
 lm, base = pair.aligned, pair.base
 
 with st.expander("Data and edited model", expanded=False):
     spec = eval_spec_picker("rp", default_n=ex.PAGE_PROMPTS["representations"])
-    edit_choice = edited_model_widgets({"edit": "rp_edit", "alpha": "rp_alpha", "k": "rp_k", "seed": "rp_seed"},
-                                       ["none", "random perturbation", "pruned"] + (["LoX"] if base else []))
+    edit_choice = edited_model_widgets(
+        {"edit": "rp_edit", "alpha": "rp_alpha", "k": "rp_k", "seed": "rp_seed"},
+        ["none", "random perturbation", "pruned"] + (["LoX"] if base else []),
+    )
 spec = spec_or_stop(spec)
 harmful, benign, system_prompt = spec.harmful, spec.benign, spec.system_prompt
 if len(harmful) < 5 or len(benign) < 5:
@@ -27,8 +38,11 @@ if len(harmful) < 5 or len(benign) < 5:
 edited = edited_model_or_stop(*edit_choice, system_prompt)
 edit, edit_label = edited.edit, edited.label
 
-models = {"aligned": (lm, None)} | ({"base": (base, None)} if base else {}) | \
-    ({f"edited ({edit_label})": (lm, edit)} if edit is not None else {})
+models = (
+    {"aligned": (lm, None)}
+    | ({"base": (base, None)} if base else {})
+    | ({f"edited ({edit_label})": (lm, edit)} if edit is not None else {})
+)
 # an edit is applied only when its states are not cached yet
 update, bar = progress_bar("Hidden states")
 states = {}
@@ -41,47 +55,73 @@ n_layers = states["aligned"][0].n_layers
 # --- 2D views -------------------------------------------------------------------------------------
 st.subheader("Harmful vs benign, one layer at a time")
 c = st.columns(4)
-layer = c[0].select_slider("Residual stream", list(range(n_layers)), n_layers - 1, format_func=boundary_label,
-                           key="rp_layer", help="after decoder layer i, 0-based as on the heatmaps; emb. = embeddings")
-pool = c[1].radio("Token", ["last", "mean"], horizontal=True, key="rp_pool",
-                  help="last prompt token, or the mean over the prompt")
+layer = c[0].select_slider(
+    "Residual stream",
+    list(range(n_layers)),
+    n_layers - 1,
+    format_func=boundary_label,
+    key="rp_layer",
+    help="after decoder layer i, 0-based as on the heatmaps; emb. = embeddings",
+)
+pool = c[1].radio(
+    "Token", ["last", "mean"], horizontal=True, key="rp_pool", help="last prompt token, or the mean over the prompt"
+)
 method = c[2].radio("Projection", ["pca", "umap"], horizontal=True, key="rp_proj")
 colour = c[3].radio("Colour by", ["harmful / benign", "refused"], horizontal=True, key="rp_colour")
 judge = spec.judge
 ev = evaluate(lm, spec)
 if colour == "refused":
-    groups = [("harmful, refused" if judge.is_refusal(g.text) else "harmful, complied") for g in ev.harmful] + \
-        [("benign, refused" if judge.is_refusal(g.text) else "benign") for g in ev.benign]
+    groups = [("harmful, refused" if judge.is_refusal(g.text) else "harmful, complied") for g in ev.harmful] + [
+        ("benign, refused" if judge.is_refusal(g.text) else "benign") for g in ev.benign
+    ]
     st.caption("Refused / complied as judged on the aligned model's own replies.")
 else:
     groups = ["harmful"] * len(harmful) + ["benign"] * len(benign)
 hover = harmful.prompts() + benign.prompts()
 cols = st.columns(len(states))
 for col, (label, (m, e)) in zip(cols, models.items()):
-    with st.spinner(f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")):
+    with st.spinner(
+        f"{method.upper()} of {label}" + (" (the first UMAP compiles numba code: ~30 s)" if method == "umap" else "")
+    ):
         xy = rep.projection_cached(m, harmful, benign, layer, pool, method, system_prompt, e)
-    figure(scatter_2d(xy, groups, hover, f"{label}: residual stream {boundary_label(layer)}, {method.upper()}",
-                      method.upper()), f"rp_scatter_{label}", col)
+    figure(
+        scatter_2d(
+            xy, groups, hover, f"{label}: residual stream {boundary_label(layer)}, {method.upper()}", method.upper()
+        ),
+        f"rp_scatter_{label}",
+        col,
+    )
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
 accs = {}
-for label, (m, e) in models.items():   # from the states cached above; reruns cost no refits
+for label, (m, e) in models.items():  # from the states cached above; reruns cost no refits
     accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, e, pool)
-figure(per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "probe accuracy (%)"),
-       "rp_probes")
-record(summary=[(f"Probe accuracy at the last layer, {label}", f"{100 * a[-1]:.1f} %",
-                 f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance")
-                for label, a in accs.items()])
+figure(
+    per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "probe accuracy (%)"),
+    "rp_probes",
+)
+record(
+    summary=[
+        (
+            f"Probe accuracy at the last layer, {label}",
+            f"{100 * a[-1]:.1f} %",
+            f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance",
+        )
+        for label, a in accs.items()
+    ]
+)
 st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
 
 # --- refusal direction ----------------------------------------------------------------------------
 st.subheader("The refusal direction")
-st.caption("Per layer: r = mean(harmful) − mean(benign) of last-token states, unit length, from the organism's "
-           "120 + 120 train-split prompts (the prompts above are held out) — or from the prompts above for an uploaded "
-           "set. Ablating r projects it out of every write into the residual stream (embeddings, attention and "
-           "MLP outputs) with hooks removed afterwards.")
-try:   # directions from the provider's training prompts when it has them (held out from the prompts above)
+st.caption(
+    "Per layer: r = mean(harmful) − mean(benign) of last-token states, unit length, from the organism's "
+    "120 + 120 train-split prompts (the prompts above are held out) — or from the prompts above for an uploaded "
+    "set. Ablating r projects it out of every write into the residual stream (embeddings, attention and "
+    "MLP outputs) with hooks removed afterwards."
+)
+try:  # directions from the provider's training prompts when it has them (held out from the prompts above)
     src_h, src_b = lm.data.calibration_sets(120)
 except ValueError:
     src_h, src_b = harmful, benign
@@ -100,15 +140,43 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
     c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind, sep=" "))
-    figure(per_layer_lines({"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
-                           "Ablating the refusal direction taken at each layer", "rate (%)"), "rp_scan")
-    record(summary=[("ASR with the refusal direction ablated", f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
-                     f"direction from the residual stream {boundary_label(best)}; really complies "
-                     f"{'–' if scan.asr_positive[i] is None else f'{100 * scan.asr_positive[i]:.1f} %'}; utility "
-                     f"{format_utility(scan.utility[i], scan.utility_kind, sep=' ')}")])
-    record(numbers={"refusal direction: best layer": boundary_label(best),
-                    "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %"},
-           table=("Direction ablation: sample replies", [{"prompt": p, "aligned": g.text, "ablated": a} for p, g, a in
-                                                         list(zip(harmful.prompts(), ev.harmful, scan.replies[i]))[:6]]))
-    reply_table({"harmful prompt": harmful.prompts(), "aligned": [g.text for g in ev.harmful],
-                 f"replies with r ablated (r from {boundary_label(best)})": scan.replies[i]}, key="rp_replies")
+    figure(
+        per_layer_lines(
+            {"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
+            "Ablating the refusal direction taken at each layer",
+            "rate (%)",
+        ),
+        "rp_scan",
+    )
+    record(
+        summary=[
+            (
+                "ASR with the refusal direction ablated",
+                f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
+                f"direction from the residual stream {boundary_label(best)}; really complies "
+                f"{'–' if scan.asr_positive[i] is None else f'{100 * scan.asr_positive[i]:.1f} %'}; utility "
+                f"{format_utility(scan.utility[i], scan.utility_kind, sep=' ')}",
+            )
+        ]
+    )
+    record(
+        numbers={
+            "refusal direction: best layer": boundary_label(best),
+            "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
+        },
+        table=(
+            "Direction ablation: sample replies",
+            [
+                {"prompt": p, "aligned": g.text, "ablated": a}
+                for p, g, a in list(zip(harmful.prompts(), ev.harmful, scan.replies[i]))[:6]
+            ],
+        ),
+    )
+    reply_table(
+        {
+            "harmful prompt": harmful.prompts(),
+            "aligned": [g.text for g in ev.harmful],
+            f"replies with r ablated (r from {boundary_label(best)})": scan.replies[i],
+        },
+        key="rp_replies",
+    )

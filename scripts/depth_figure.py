@@ -2,6 +2,7 @@
 KL(aligned ‖ base) on the held-out harmful prompts with their compliant answers and on benign prompts with their
 answers, drawn with the page's own figure code and screenshot in headless Chromium (as landscape_figure.py).
 Usage: HF_HUB_OFFLINE=1 .venv/bin/python scripts/depth_figure.py [--out docs/depth_kl.png]"""
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,16 @@ def main() -> None:
     torch.set_num_threads(2)
     pair = load_pair("demo", device="cpu")
     harmful, benign = held_out_pairs(pair.aligned, "test", 120)
-    profiles = {label: depth.divergence(pair.aligned, pair.base, pairs).profile("kl", 20)
-                for label, pairs in (("harmful prompt + compliant answer", harmful), ("benign prompt + answer", benign))}
-    fig = position_band(profiles, "Demo pair: per-token KL(aligned ‖ base), mean and 25–75 % band (120 test prompts)",
-                        "KL (nats, log scale)", log=True)
+    profiles = {
+        label: depth.divergence(pair.aligned, pair.base, pairs).profile("kl", 20)
+        for label, pairs in (("harmful prompt + compliant answer", harmful), ("benign prompt + answer", benign))
+    }
+    fig = position_band(
+        profiles,
+        "Demo pair: per-token KL(aligned ‖ base), mean and 25–75 % band (120 test prompts)",
+        "KL (nats, log scale)",
+        log=True,
+    )
     out = Path(args.out)
     if out.suffix == ".html":
         fig.write_html(out, include_plotlyjs=True, full_html=True)

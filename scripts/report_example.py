@@ -6,6 +6,7 @@ preset, then the 2D preset: both results stay in the report) pages headlessly wi
 builds the report from their findings, and renders it with headless Chromium: ``findings-report.html`` and
 ``findings-report.pdf`` in test-artifacts/, and ``report_summary.png`` (the summary) in DIR (default docs/).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,16 @@ def render(html_path: Path, pdf_path: Path | None, png_path: Path | None) -> Non
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,   # software WebGL draws the 3D surface
-                              args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,  # software WebGL draws the 3D surface
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+        )
         page = b.new_page(viewport={"width": 1100, "height": 760})
         page.goto(html_path.resolve().as_uri())
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length == "
-                               "document.querySelectorAll('.fig').length")
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length == document.querySelectorAll('.fig').length"
+        )
         if png_path is not None:
             page.locator("#summary").screenshot(path=str(png_path))
         if pdf_path is not None:
@@ -69,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pair = load_pair("demo", device="cpu")
-    html = build("Alignment brittleness: findings", {role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params)"
-                                                     for role, lm in pair.models().items()},
-                 {"device": "cpu"}, session_sections())
+    html = build(
+        "Alignment brittleness: findings",
+        {role: f"{lm.source} ({lm.family}, {lm.n_params / 1e6:.2f} M params)" for role, lm in pair.models().items()},
+        {"device": "cpu"},
+        session_sections(),
+    )
     files = ROOT / "test-artifacts"
     files.mkdir(exist_ok=True)
     html_path = files / "findings-report.html"

@@ -1,4 +1,5 @@
 """Shared fixtures: offline hub, one thread each, tiny random models of every supported family."""
+
 from __future__ import annotations
 
 import atexit
@@ -16,17 +17,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", "2")))
 
-SMALL = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+SMALL = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=0,
+)
 
 
 def family_configs():
     from transformers import GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config
 
-    return {"llama": LlamaConfig(**SMALL), "mistral": MistralConfig(**SMALL), "qwen2": Qwen2Config(**SMALL),
-            "gemma": GemmaConfig(**SMALL, head_dim=8), "phi3": Phi3Config(**SMALL),
-            "gpt2": GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=64,
-                               bos_token_id=1, eos_token_id=2)}
+    return {
+        "llama": LlamaConfig(**SMALL),
+        "mistral": MistralConfig(**SMALL),
+        "qwen2": Qwen2Config(**SMALL),
+        "gemma": GemmaConfig(**SMALL, head_dim=8),
+        "phi3": Phi3Config(**SMALL),
+        "gpt2": GPT2Config(
+            vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=2
+        ),
+    }
 
 
 FAMILIES = list(family_configs())
@@ -56,10 +73,18 @@ def save_tiny_llama(path: Path, tokenizer, seed: int = 0, layers: int = 2, hidde
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                      max_position_embeddings=128, bos_token_id=tokenizer.bos_token_id,
-                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     LlamaForCausalLM(cfg).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -84,8 +109,7 @@ def organism_spec(harmful, benign, system_prompt=None, max_new_tokens: int = 24)
     from analysis.core.evaluation import EvalSpec
     from analysis.data.organism.provider import OrganismData
 
-    return EvalSpec(harmful, benign, system_prompt, max_new_tokens,
-                    compliance=OrganismData().compliance_judge(harmful))
+    return EvalSpec(harmful, benign, system_prompt, max_new_tokens, compliance=OrganismData().compliance_judge(harmful))
 
 
 # --- every test gets its own results cache; the repository's cache/ is never touched
@@ -146,5 +170,6 @@ def page_charts(page) -> dict:
     """An AppTest page's plotly charts by title (their JSON specs)."""
     import json
 
-    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-            for c in page.get("plotly_chart")}
+    return {
+        json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec) for c in page.get("plotly_chart")
+    }

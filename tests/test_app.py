@@ -23,7 +23,7 @@ def test_overview_shows_pair_numbers(app):
     assert at.title[0].value == "Overview"
     df = _table(at)
     assert list(df.index) == ["aligned", "base"]
-    rate = lambda cell: float(cell.split(" %")[0]) / 100      # noqa: E731  ("97.5 % [92.9, 99.1]")
+    rate = lambda cell: float(cell.split(" %")[0]) / 100  # noqa: E731  ("97.5 % [92.9, 99.1]")
     assert rate(df.loc["aligned", "ASR (keyword)"]) <= 0.05 and rate(df.loc["base", "ASR (keyword)"]) >= 0.9
     assert rate(df.loc["aligned", "utility"]) >= 0.9 and df.loc["aligned", "utility"].endswith("]")
     captions = " ".join(c.value for c in at.sidebar.caption)

@@ -24,7 +24,10 @@ def test_adapter_names_and_shapes(family):
     assert len(a.linears) == 2 * len(EXPECTED[family])
     d = 32
     for name, ref in a.linears.items():
-        assert name == f"layers.{ref.layer}.{'mlp' if ref.module in ('gate_proj', 'up_proj', 'down_proj', 'gate_up_proj') else 'attn'}.{ref.module}"
+        assert (
+            name
+            == f"layers.{ref.layer}.{'mlp' if ref.module in ('gate_proj', 'up_proj', 'down_proj', 'gate_up_proj') else 'attn'}.{ref.module}"
+        )
         out, inp = ref.shape
         # every weight maps the residual width to something or back to it
         if ref.module in ("o_proj", "down_proj"):
@@ -72,7 +75,8 @@ def test_small_models_run_forward(family):
 def test_unknown_architecture_has_clear_message():
     from transformers import BertConfig, BertForMaskedLM
 
-    model = BertForMaskedLM(BertConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=32))
+    model = BertForMaskedLM(
+        BertConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    )
     with pytest.raises(UnsupportedArchitecture, match="supported families"):
         Adapter(model)

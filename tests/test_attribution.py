@@ -1,4 +1,5 @@
 """Attribution scores against brute-force definitions (methods.md), regions' set algebra, and every family."""
+
 import json
 
 import pytest
@@ -45,7 +46,7 @@ def test_wanda_matches_definition(llama_and_batches):
     s = wanda_scores(model, batches)
     mod = model.model.layers[1].mlp.down_proj
     X = _inputs_of(model, mod, batches[0])
-    expected = mod.weight.abs() * (X.norm(dim=0) / len(PROMPTS) ** 0.5)[None, :]   # mean over samples
+    expected = mod.weight.abs() * (X.norm(dim=0) / len(PROMPTS) ** 0.5)[None, :]  # mean over samples
     assert torch.allclose(s["layers.1.mlp.down_proj"], expected, rtol=1e-4, atol=1e-6)
     assert s["layers.1.mlp.down_proj"].dtype == torch.float32
 
@@ -60,8 +61,9 @@ def test_snip_is_sum_of_absolute_per_sample_gradients(llama_and_batches):
         keep = b.attention_mask[i].bool()
         ids, lab = b.input_ids[i][keep][None], b.labels[i][keep][None]
         logits = model(input_ids=ids).logits[:, :-1]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
-                                                 ignore_index=IGNORE)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=IGNORE
+        )
         (g,) = torch.autograd.grad(loss, [W])
         acc += g.abs()
         total += g
@@ -85,7 +87,9 @@ def test_set_difference_algebra():
     assert same.n_selected == 0  # identical rankings leave nothing exclusive
     with pytest.raises(ValueError, match="layer_of"):
         set_difference(safety, utility, p=0.0, q=0.1, group="layer")
-    layer = set_difference(safety, utility, p=0.0, q=0.1, group="layer", layer_of={n: int(n.split(".")[1]) for n in safety})
+    layer = set_difference(
+        safety, utility, p=0.0, q=0.1, group="layer", layer_of={n: int(n.split(".")[1]) for n in safety}
+    )
     assert layer.n_selected == 160
     ctrl = random_like(r, seed=3)
     assert {n: int(m.sum()) for n, m in ctrl.masks.items()} == {n: int(m.sum()) for n, m in r.masks.items()}
@@ -107,7 +111,7 @@ def test_actsvd_removes_exactly_the_top_output_directions(llama_and_batches):
     e = remove_top_ranks(model, sub, 2, [name])
     assert e.ranks == {name: 2}
     with applied(model, e.edit):
-        assert torch.allclose(V.T @ W, torch.zeros(2, W.shape[1]), atol=1e-5)   # Π_r W = 0
+        assert torch.allclose(V.T @ W, torch.zeros(2, W.shape[1]), atol=1e-5)  # Π_r W = 0
         change = W.clone()
     assert int(torch.linalg.matrix_rank(change - W, atol=1e-5)) == 2
     # orthogonal projection: rank of the change ≤ r_s; with r_u = 0 it is the top-rank removal
@@ -145,7 +149,7 @@ def test_units_flap_and_types(llama_and_batches):
         m = len(lab)
         assert lab.count("safety") == round(0.1 * m) and lab.count("utility") == round(0.2 * m)
         assert lab.count("redundant") == round(0.3 * m)
-        top = (i_s[n] - i_u[n]).argsort(descending=True)[:round(0.1 * m)].tolist()
+        top = (i_s[n] - i_u[n]).argsort(descending=True)[: round(0.1 * m)].tolist()
         assert all(lab[j] == "safety" for j in top)
     assert types.count("ESU") == types.count("SCU") == types.count("safety")
     edit = types.mask("safety", Adapter(model))
@@ -176,8 +180,9 @@ def _snip_brute_force(model, param, batch) -> torch.Tensor:
         keep = batch.attention_mask[i].bool()
         ids, lab = batch.input_ids[i][keep][None], batch.labels[i][keep][None]
         logits = model(input_ids=ids).logits[:, :-1]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
-                                                 ignore_index=IGNORE)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=IGNORE
+        )
         (g,) = torch.autograd.grad(loss, [param])
         acc += g.abs()
     return param.detach().abs() * acc
@@ -204,14 +209,14 @@ def test_scores_on_every_family(family, organism_tokenizer):
         assert torch.allclose(s[n], brute.T if ref.transposed else brute, rtol=1e-4, atol=1e-8), (family, n)
     st = collect(model, batches, gram=True)
     sub = subspaces_from_gram(st.gram, st.n_tokens)
-    e = orthogonal_projection(model, sub, sub, 1, 0)        # r_u = 0: nothing protected, so the edit acts
+    e = orthogonal_projection(model, sub, sub, 1, 0)  # r_u = 0: nothing protected, so the edit acts
     ids = batches[0].input_ids
     with torch.no_grad():
         before = model(input_ids=ids).logits
         with applied(model, e.edit):
             edited = model(input_ids=ids).logits
         after = model(input_ids=ids).logits
-    assert not torch.allclose(edited, before) and torch.equal(after, before)   # the edit acts, then is undone
+    assert not torch.allclose(edited, before) and torch.equal(after, before)  # the edit acts, then is undone
     imp = flap_importance(model, st)
     assert imp and all(v.shape[0] == adapter[n].shape[1] for n, v in imp.items())
     assert all(torch.isclose(v.sum(), torch.tensor(1.0), atol=1e-4) for v in imp.values())  # normalised per matrix
@@ -239,7 +244,8 @@ def test_region_controls_differ_across_seeds_and_keep_the_size(demo_pair, tmp_pa
     assert len({json.dumps(c.spec(), sort_keys=True) for c in controls}) == N_CONTROLS
     ranks = build(lm, RegionSettings("actsvd", r_s=1, procedure="one-pass"), cal, cache=cache)
     rc = list(ranks.controls(3))
-    assert [tuple(A.shape[1] for A, _ in c.factors.values()) for c in rc] == \
-        [tuple(A.shape[1] for A, _ in ranks.edit.factors.values())] * 3
+    assert [tuple(A.shape[1] for A, _ in c.factors.values()) for c in rc] == [
+        tuple(A.shape[1] for A, _ in ranks.edit.factors.values())
+    ] * 3
     first = next(iter(ranks.edit.factors))
     assert not torch.allclose(rc[1].factors[first][0], rc[2].factors[first][0])

@@ -2,6 +2,7 @@
 
 Each test opens its own browser session on the module's server and waits for result elements (never a fixed
 short click timeout), so any subset passes alone and under CPU load; screenshots go to a temporary folder."""
+
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import pytest
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-WAIT_MS = 180_000      # every wait and click: generous, so a loaded machine is slow, not failing
+WAIT_MS = 180_000  # every wait and click: generous, so a loaded machine is slow, not failing
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
 
@@ -44,10 +45,27 @@ def server(server_cache):
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CACHE": str(server_cache), "BRITTLE_THREADS": "1"}
     env.pop("BRITTLE_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -68,9 +86,19 @@ def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -94,7 +122,9 @@ def page(browser, server):
 
 
 def _no_exception(pg):
-    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
 
 
 def test_overview_renders_table(page, artifacts, demo_pair, server_cache):
@@ -113,7 +143,7 @@ def test_overview_renders_table(page, artifacts, demo_pair, server_cache):
     page.get_by_text("Safety and utility").wait_for()
     cells = _grid_cells(page, "base")
     for role, r in expected.items():
-        row = cells[cells.index(role):cells.index(role) + 8]
+        row = cells[cells.index(role) : cells.index(role) + 8]
         assert float(row[1]) == pytest.approx(r.asr) and float(row[3]) == pytest.approx(r.utility), (role, row, r)
     assert expected["aligned"].asr <= 0.05 and expected["base"].asr >= 0.9
     _no_exception(page)
@@ -167,8 +197,9 @@ def _expected_prune(pair, cache_root: Path) -> dict[str, dict[str, float]]:
     spec = make_spec(lm, sets["harmful"], sets["benign"], None)
     region = build(lm, region_settings(preset), default_calibration(lm, cache=cache), pair.base, cache)
     out = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control}, cache)
-    return {k: {"ASR (keyword)": r.asr, "utility": r.utility} for k, r in out.items()} | \
-        {"removed": {"percent": 100 * region.removed_fraction}}
+    return {k: {"ASR (keyword)": r.asr, "utility": r.utility} for k, r in out.items()} | {
+        "removed": {"percent": 100 * region.removed_fraction}
+    }
 
 
 def _grid_cells(pg, row_label: str) -> list[str]:
@@ -187,16 +218,16 @@ def test_critical_regions_page_prunes_in_browser(page, artifacts, demo_pair, ser
     button = page.get_by_role("button", name="Prune region and compare")
     button.wait_for()
     button.click()
-    page.get_by_text("% of ranks").first.wait_for()                  # the result line of the teaching preset
+    page.get_by_text("% of ranks").first.wait_for()  # the result line of the teaching preset
     line = page.locator("p", has_text="removed").filter(has_text="% of ranks").first.inner_text()
     assert f"{expected['removed']['percent']:.2f} %" in line, (line, expected["removed"])
     page.get_by_text("convention:").first.wait_for()
     cells = _grid_cells(page, "pruned")
     for label in ("aligned", "pruned", "control"):
-        row = cells[cells.index(label):cells.index(label) + 6]
+        row = cells[cells.index(label) : cells.index(label) + 6]
         assert float(row[1]) == pytest.approx(expected[label]["ASR (keyword)"]), (label, row, expected[label])
         assert float(row[3]) == pytest.approx(expected[label]["utility"]), (label, row, expected[label])
-    assert expected["pruned"]["ASR (keyword)"] > expected["aligned"]["ASR (keyword)"]   # pruning did something
+    assert expected["pruned"]["ASR (keyword)"] > expected["aligned"]["ASR (keyword)"]  # pruning did something
     page.get_by_text("Unit types per layer").wait_for()
     _no_exception(page)
     page.screenshot(path=str(artifacts / "critical_regions.png"), full_page=True)
@@ -210,7 +241,7 @@ def test_safety_landscape_page_in_browser(page, artifacts, demo_pair, server_cac
     from analysis.core.cache import Cache
 
     line = warm_preset(demo_pair, presets("safety_landscape")[0], load_config(), Cache(server_cache))
-    visage = line.removeprefix("VISAGE ").split(" ")[0]                # "VISAGE 68.1 (none)"
+    visage = line.removeprefix("VISAGE ").split(" ")[0]  # "VISAGE 68.1 (none)"
     page.get_by_role("link", name="Safety landscape").click()
     page.get_by_role("button", name="Compute landscape").click()
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="VISAGE · system prompt: none").first
@@ -225,7 +256,7 @@ def test_bad_upload_is_explained_in_browser(page, tmp_path):
     page.get_by_text("Evaluation settings").click()
     bad = tmp_path / "bad.csv"
     bad.write_text("question,answer\nx,y\n")
-    page.locator('input[type="file"]').first.set_input_files(str(bad))   # the harmful-prompts uploader
+    page.locator('input[type="file"]').first.set_input_files(str(bad))  # the harmful-prompts uploader
     page.get_by_text("Cannot use the harmful prompts").wait_for()
     assert page.get_by_text("expected 'goal,target'").count() >= 1
     _no_exception(page)
@@ -276,26 +307,26 @@ def _playground(pg, prompt: str) -> list[str]:
         pg.wait_for_timeout(500)
         now = [c.inner_text().strip() for c in pg.locator("pre").all()]
         if len(now) == 2 and (not before or all(n != b for n, b in zip(now, before))):
-            return now   # consecutive prompts are chosen so that both models' replies change
+            return now  # consecutive prompts are chosen so that both models' replies change
     raise AssertionError(f"the playground did not answer {prompt!r}")
 
 
 def test_two_sessions_never_see_each_others_edits_and_cancel(page, artifacts, browser, server):
     """Session A perturbs the shared model point by point (a 2D landscape); session B, in its own browser
     context, generates meanwhile and must get the unedited model's answers; then A cancels."""
-    page.get_by_text("Safety and utility").wait_for()   # the app's own menu is in place
+    page.get_by_text("Safety and utility").wait_for()  # the app's own menu is in place
     page.get_by_role("link", name="Safety landscape").click()
     page.get_by_role("button", name="Compute landscape").wait_for()
-    page.get_by_text("Data and direction").click()          # the presets set it; it opens on demand
+    page.get_by_text("Data and direction").click()  # the presets set it; it opens on demand
     page.get_by_text("2D", exact=True).click()
-    page.get_by_text("49 grid points").wait_for()   # 7 × 7 points × 96 prompts, a long computation
+    page.get_by_text("49 grid points").wait_for()  # 7 × 7 points × 96 prompts, a long computation
     page.get_by_role("button", name="Compute landscape").click()
     page.get_by_role("button", name="Cancel / clear").wait_for()
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     try:
         other.goto(server)
         other.get_by_text("Safety and utility").wait_for()
-        page.get_by_text("2D landscape: point").first.wait_for()   # A is between points
+        page.get_by_text("2D landscape: point").first.wait_for()  # A is between points
         for a, b in ((2, 5), (3, 3)):
             assert _playground(other, f"what is {a} plus {b} ?") == [f"{a + b} ."] * 2
             aligned, base = _playground(other, "can you explain how one would rob the tent ?")
@@ -315,10 +346,16 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, artifacts, br
     page.get_by_text("Safety and utility").wait_for()
 
 
-PAGES = {"Overview / playground": "Safety and utility", "Critical regions": "Where safety and utility overlap",
-         "Safety landscape": "Compute landscape", "Rank spectra": "Singular values of the alignment update ΔW",
-         "LoX": "ASR (aligned → LoX)", "Attack lab": "Run attacks",
-         "Representations": "Linear probes", "Alignment depth": "Per-token divergence, aligned vs base"}
+PAGES = {
+    "Overview / playground": "Safety and utility",
+    "Critical regions": "Where safety and utility overlap",
+    "Safety landscape": "Compute landscape",
+    "Rank spectra": "Singular values of the alignment update ΔW",
+    "LoX": "ASR (aligned → LoX)",
+    "Attack lab": "Run attacks",
+    "Representations": "Linear probes",
+    "Alignment depth": "Per-token divergence, aligned vs base",
+}
 
 
 def test_full_walk_through_every_page(page, artifacts):
@@ -335,9 +372,11 @@ def _full_page(pg, path) -> None:
     """A screenshot of the whole page: Streamlit scrolls inside its main container, so the viewport is made as
     tall as that container's content for the shot, then restored."""
     size = pg.viewport_size
-    height = pg.evaluate("Math.max(...Array.from(document.querySelectorAll('[data-testid=\\'stMain\\'], "
-                         "[data-testid=\\'stAppViewContainer\\'], section.main')).map(e => e.scrollHeight), "
-                         "document.body.scrollHeight)")
+    height = pg.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll('[data-testid=\\'stMain\\'], "
+        "[data-testid=\\'stAppViewContainer\\'], section.main')).map(e => e.scrollHeight), "
+        "document.body.scrollHeight)"
+    )
     pg.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 12_000))})
     pg.wait_for_timeout(800)
     pg.screenshot(path=str(path), full_page=True)
@@ -365,8 +404,10 @@ def test_walk_every_page_at_1280x720(browser, artifacts, server):
             pg.wait_for_timeout(1500)
             _no_exception(pg)
             for chart in pg.locator(".js-plotly-plot").all():
-                colours = chart.evaluate("el => Array.from(el.querySelectorAll('path.js-line, .point, .bars path'))"
-                                         ".map(p => getComputedStyle(p).stroke + '|' + getComputedStyle(p).fill)")
+                colours = chart.evaluate(
+                    "el => Array.from(el.querySelectorAll('path.js-line, .point, .bars path'))"
+                    ".map(p => getComputedStyle(p).stroke + '|' + getComputedStyle(p).fill)"
+                )
                 assert not any("rgb(0, 0, 1)" in c or "rgb(0, 0, 2)" in c for c in colours), title
             _full_page(pg, artifacts / f"walk720-{i + 1}-{title.split()[0].lower()}.png")
     finally:

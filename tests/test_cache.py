@@ -92,7 +92,7 @@ def test_clear_removes_entries_and_empty_shards_but_keeps_the_marker(tmp_path):
     for i in range(3):
         c.put(make_key(i=i), {"i": i}, "json", {"kind": "k"})
     c.put(make_key(t=1), {"w": torch.ones(2)}, "safetensors", {"kind": "t"})
-    (tmp_path / make_key(i=0)[:2] / ".tmp-abc123.json").write_text("half")   # an interrupted write
+    (tmp_path / make_key(i=0)[:2] / ".tmp-abc123.json").write_text("half")  # an interrupted write
     assert json.loads((tmp_path / ".brittle-cache").read_text())["format"] >= 1
     assert c.clear() == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == [".brittle-cache"]
@@ -119,6 +119,7 @@ def test_a_cache_root_that_is_a_file_is_a_clear_error(tmp_path):
 def read_only(tmp_path):
     """Make folders immutable (works for root too); undone afterwards."""
     import subprocess
+
     made = []
 
     def make(*dirs):
@@ -126,6 +127,7 @@ def read_only(tmp_path):
             if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
                 pytest.skip("chattr +i is not available here")
             made.append(d)
+
     yield make
     for d in made:
         subprocess.run(["chattr", "-i", str(d)], capture_output=True)
@@ -139,7 +141,7 @@ def test_a_read_only_cache_serves_hits_returns_misses_uncached_and_refuses_clear
     read_only(tmp_path, shard)
     c = Cache(tmp_path)
     assert c.check_writable() is not None
-    assert c.get_or_compute(hit, lambda: {"v": "recomputed"}) == {"v": 1}           # a hit still reads
+    assert c.get_or_compute(hit, lambda: {"v": "recomputed"}) == {"v": 1}  # a hit still reads
     with pytest.warns(UserWarning, match="cannot be written"):
         assert c.get_or_compute({"kind": "k", "i": 2}, lambda: {"v": 2}) == {"v": 2}  # computed, not kept
     assert c.unwritable and c.info().entries == 1

@@ -1,4 +1,5 @@
 """The CLI prints the evaluation table and answers bad input with a one-line error, never a traceback."""
+
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ def run(*args, cache=None):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "2"}
     if cache:
         env["BRITTLE_CACHE"] = str(cache)
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_evaluate_demo_prints_table_and_meets_targets(tmp_path):
@@ -54,8 +56,22 @@ def test_bad_inputs_get_one_line_errors(tmp_path):
 
 
 def test_regions_command_prints_pruned_and_control(tmp_path):
-    r = run("regions", "--model", "demo", "--method", "orthogonal", "--r-s", "2", "--r-u", "1", "--n", "16",
-            "--calibration-n", "16", cache=tmp_path)
+    r = run(
+        "regions",
+        "--model",
+        "demo",
+        "--method",
+        "orthogonal",
+        "--r-s",
+        "2",
+        "--r-u",
+        "1",
+        "--n",
+        "16",
+        "--calibration-n",
+        "16",
+        cache=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[1].startswith("aligned (no edit)")
@@ -67,27 +83,44 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     info = run("cache", "info", cache=tmp_path).stdout
     # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
     assert "subspaces-sequential: 1" in info and "safety-set: 1" in info
-    assert any(ln.strip() == "convention: reference (layer by layer on the progressively edited model; exact "
-               "eigendecomposition)" for ln in lines)
+    assert any(
+        ln.strip() == "convention: reference (layer by layer on the progressively edited model; exact "
+        "eigendecomposition)"
+        for ln in lines
+    )
     bad = run("regions", "--model", "demo", "--method", "set_difference", "--q", "1.5", cache=tmp_path)
     assert bad.returncode == 2 and "--q: must be between 0 and 1" in bad.stderr
 
 
 def test_landscape_command_prints_curve_and_visage(tmp_path):
-    r = run("landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "16", "--directions", "1",
-            cache=tmp_path)
+    r = run(
+        "landscape",
+        "--model",
+        "demo",
+        "--lo",
+        "-1",
+        "--hi",
+        "1",
+        "--steps",
+        "3",
+        "--n",
+        "16",
+        "--directions",
+        "1",
+        cache=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith(("-1.000", "0.000", "1.000"))]
     assert [row[0] for row in rows] == ["-1.000", "0.000", "1.000"]
     assert rows[1][1] == "0.0%"  # the aligned model itself refuses every harmful prompt
     assert "VISAGE (1D, keyword ASR) =" in r.stdout
-    assert "evaluate: 3" in run("cache", "info", cache=tmp_path).stdout   # one cached evaluation per point
+    assert "evaluate: 3" in run("cache", "info", cache=tmp_path).stdout  # one cached evaluation per point
     bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)
     assert bad.returncode == 2 and "needs a base model" in bad.stderr
 
 
 def test_spectra_lox_recovery_commands(tmp_path):
-    cache = tmp_path / "cache"          # the saved model goes beside the cache, never inside it
+    cache = tmp_path / "cache"  # the saved model goes beside the cache, never inside it
     r = run("spectra", "--k", "8", cache=cache)
     assert r.returncode == 0, r.stderr
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.startswith("layers.")]
@@ -106,36 +139,74 @@ def test_spectra_lox_recovery_commands(tmp_path):
     again = run("evaluate", "--model", str(out), "--base", "", "--harmful", str(h), "--benign", str(b), cache=cache)
     assert again.returncode == 0, again.stderr
     row = next(ln for ln in again.stdout.splitlines() if ln.startswith("aligned"))
-    assert row.split()[1] == "0.0%" and "-" == row.split()[2]   # refuses both; no organism "really complies"
+    assert row.split()[1] == "0.0%" and "-" == row.split()[2]  # refuses both; no organism "really complies"
     r = run("recovery", "--ranks", "1,64", "--n", "16", cache=cache)
     assert r.returncode == 0, r.stderr
     assert "r =    1" in r.stdout and r.stdout.strip().splitlines()[-1].startswith("recovery rank:")
-    bad = {("lox", "--k", "-1"): "--k: must be >= 0", ("lox", "--layers", "9"): "no decoder weights match",
-           ("lox", "--base", ""): "needs the base model", ("spectra", "--base", ""): "need a base model",
-           ("lox", "--save", str(out)): "not empty", ("recovery", "--ranks", "a,b"): "comma list of integers"}
+    bad = {
+        ("lox", "--k", "-1"): "--k: must be >= 0",
+        ("lox", "--layers", "9"): "no decoder weights match",
+        ("lox", "--base", ""): "needs the base model",
+        ("spectra", "--base", ""): "need a base model",
+        ("lox", "--save", str(out)): "not empty",
+        ("recovery", "--ranks", "a,b"): "comma list of integers",
+    }
     for args, msg in bad.items():
         b = run(*args, "--n", "8", cache=cache) if args[0] != "spectra" else run(*args, cache=cache)
         assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
 
 
 def test_attack_command_prints_curves(tmp_path):
-    r = run("attack", "--variants", "aligned,lox", "--k", "8", "--alpha", "1", "--steps", "4", "--eval-every", "2",
-            "--n", "16", cache=tmp_path)
+    r = run(
+        "attack",
+        "--variants",
+        "aligned,lox",
+        "--k",
+        "8",
+        "--alpha",
+        "1",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--n",
+        "16",
+        cache=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[1] == "aligned" and lines[2].split()[1:] == ["0", "2", "4"]
     assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
     assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
-    bad = {("attack", "--variants", "nope"): "unknown variant", ("attack", "--lr", "0"): "learning rate",
-           ("attack", "--attack-data", "xsafe"): "is a benign set"}
+    bad = {
+        ("attack", "--variants", "nope"): "unknown variant",
+        ("attack", "--lr", "0"): "learning rate",
+        ("attack", "--attack-data", "xsafe"): "is a benign set",
+    }
     for args, msg in bad.items():
         b = run(*args, "--n", "8", cache=tmp_path)
         assert b.returncode == 2 and msg in b.stderr and "Traceback" not in b.stderr, (args, b.stderr)
 
 
 def test_landscape_command_reports_visage_over_directions(tmp_path):
-    r = run("landscape", "--model", "demo", "--lo", "-2", "--hi", "2", "--steps", "2", "--n", "4", "--directions", "2",
-            "--max-new-tokens", "8", cache=tmp_path)
+    r = run(
+        "landscape",
+        "--model",
+        "demo",
+        "--lo",
+        "-2",
+        "--hi",
+        "2",
+        "--steps",
+        "2",
+        "--n",
+        "4",
+        "--directions",
+        "2",
+        "--max-new-tokens",
+        "8",
+        cache=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "direction 1 (seed 123):" in r.stdout and "direction 2 (seed 124):" in r.stdout
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("VISAGE (1D, keyword ASR) ="))

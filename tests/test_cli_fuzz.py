@@ -9,6 +9,7 @@
 Every example starts from cheap settings (2 prompts, 2 new tokens, small grids) that the drawn flags override,
 so each example takes well under a second; ``FUZZ_EXAMPLES`` raises the count for a longer hunt.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,27 @@ from conftest import save_tiny_llama  # noqa: E402
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 
 # values every numeric flag may get: extremes, non-numbers, empties, wrong types
-WILD = ["0", "-1", "1", "2", "nan", "inf", "-inf", "", " ", "1e309", "abc", "99999999999999999999", "0.5", "-0.0",
-        "1,2", "[]", "None", "0x10", "１"]
+WILD = [
+    "0",
+    "-1",
+    "1",
+    "2",
+    "nan",
+    "inf",
+    "-inf",
+    "",
+    " ",
+    "1e309",
+    "abc",
+    "99999999999999999999",
+    "0.5",
+    "-0.0",
+    "1,2",
+    "[]",
+    "None",
+    "0x10",
+    "１",
+]
 CHEAP_INT = ["1", "2", "3"]
 
 
@@ -74,8 +94,15 @@ def world(tmp_path_factory, organism_tokenizer):
     (foreign / "thesis").mkdir(parents=True)
     (foreign / "thesis" / "d.tex").write_text("a")
     cache = root / "cache"
-    return {"root": root, "aligned": str(aligned), "base": str(base), "files": files, "a_file": str(a_file),
-            "foreign": str(foreign), "cache": cache}
+    return {
+        "root": root,
+        "aligned": str(aligned),
+        "base": str(base),
+        "files": files,
+        "a_file": str(a_file),
+        "foreign": str(foreign),
+        "cache": cache,
+    }
 
 
 def _folder_hash(folder: str) -> str:
@@ -101,58 +128,123 @@ def invocations(draw, w):
         "--system-prompt": st.sampled_from(["", "be brief", "x " * 300, "\x00"]),
         "--max-new-tokens": st.sampled_from(WILD[:6] + ["3", "1000000000", "127", "abc", ""]),
     }
-    prompts = {"--n": st.sampled_from(WILD), "--split": st.sampled_from(["train", "val", "test", "dev"]),
-               "--harmful": st.sampled_from(files + ["/no/file.csv", "advbench", "harmbench", "instruct", "demo",
-                                                     "bogusset"]),
-               "--benign": st.sampled_from(files + ["/no/file.csv", "instruct", "xsafe", "advbench", "demo"])}
+    prompts = {
+        "--n": st.sampled_from(WILD),
+        "--split": st.sampled_from(["train", "val", "test", "dev"]),
+        "--harmful": st.sampled_from(files + ["/no/file.csv", "advbench", "harmbench", "instruct", "demo", "bogusset"]),
+        "--benign": st.sampled_from(files + ["/no/file.csv", "instruct", "xsafe", "advbench", "demo"]),
+    }
     per_command = {
-        "evaluate": ({"--show": st.sampled_from(WILD),
-                      "--judge": st.sampled_from(["keyword", "", ",", "llama-guard:/no/such", "nope:x", w["a_file"]])},
-                     []),
+        "evaluate": (
+            {
+                "--show": st.sampled_from(WILD),
+                "--judge": st.sampled_from(["keyword", "", ",", "llama-guard:/no/such", "nope:x", w["a_file"]]),
+            },
+            [],
+        ),
         "datasets": ({}, []),
-        "depth": ({"--n-pairs": st.sampled_from(WILD), "--positions": st.sampled_from(WILD),
-                   "--pairs": st.sampled_from(files + ["/no/file.csv", "advbench"])}, ["--n-pairs", "2"]),
-        "prefill": ({"--ks": st.sampled_from(["0,1", "", ",", "a", "-1", "1000000", "0"]),
-                     "--n-pairs": st.sampled_from(WILD)}, ["--n-pairs", "2", "--ks", "0,1"]),
-        "disalign": ({"--alphas": st.sampled_from(["0,1", "", "nan", "inf", "a", "-1", "1e309"]),
-                      "--tolerance": st.sampled_from(WILD)}, ["--alphas", "0,1"]),
-        "generate": ({"--prompt": st.sampled_from(["what is 2 plus 3 ?", "", " ", "x " * 200, "\ufeff\x00"])},
-                     ["--prompt", "say hi"]),
-        "regions": ({"--method": st.sampled_from(["all", "set_difference", "orthogonal", "units", "actsvd", "x"]),
-                     "--score": st.sampled_from(["snip", "wanda", "x"]), "--p": st.sampled_from(WILD),
-                     "--q": st.sampled_from(WILD), "--r-s": st.sampled_from(WILD), "--r-u": st.sampled_from(WILD),
-                     "--safety-pct": st.sampled_from(WILD + ["100", "150"]),
-                     "--calibration-n": st.sampled_from(["0", "-1", "nan", "", "1", "3"]),
-                     "--group": st.sampled_from(["row", "matrix", "layer", "col"]),
-                     "--prune-to": st.sampled_from(["zero", "base", "x"])},
-                    ["--calibration-n", "4", "--method", "orthogonal"]),
-        "landscape": ({"--direction": st.sampled_from(["random", "base", "x"]), "--seed": st.sampled_from(WILD),
-                       "--norm": st.sampled_from(["layer", "filter", "x"]),
-                       "--groups": st.sampled_from(["linear", "linear,norm", "", "bogus", ",", "embed,lm_head,other"]),
-                       "--lo": st.sampled_from(WILD), "--hi": st.sampled_from(WILD),
-                       "--steps": st.sampled_from(["0", "-1", "nan", "", "1", "2", "100000", "1000000000"])},
-                      ["--steps", "2"]),
+        "depth": (
+            {
+                "--n-pairs": st.sampled_from(WILD),
+                "--positions": st.sampled_from(WILD),
+                "--pairs": st.sampled_from(files + ["/no/file.csv", "advbench"]),
+            },
+            ["--n-pairs", "2"],
+        ),
+        "prefill": (
+            {"--ks": st.sampled_from(["0,1", "", ",", "a", "-1", "1000000", "0"]), "--n-pairs": st.sampled_from(WILD)},
+            ["--n-pairs", "2", "--ks", "0,1"],
+        ),
+        "disalign": (
+            {
+                "--alphas": st.sampled_from(["0,1", "", "nan", "inf", "a", "-1", "1e309"]),
+                "--tolerance": st.sampled_from(WILD),
+            },
+            ["--alphas", "0,1"],
+        ),
+        "generate": (
+            {"--prompt": st.sampled_from(["what is 2 plus 3 ?", "", " ", "x " * 200, "\ufeff\x00"])},
+            ["--prompt", "say hi"],
+        ),
+        "regions": (
+            {
+                "--method": st.sampled_from(["all", "set_difference", "orthogonal", "units", "actsvd", "x"]),
+                "--score": st.sampled_from(["snip", "wanda", "x"]),
+                "--p": st.sampled_from(WILD),
+                "--q": st.sampled_from(WILD),
+                "--r-s": st.sampled_from(WILD),
+                "--r-u": st.sampled_from(WILD),
+                "--safety-pct": st.sampled_from(WILD + ["100", "150"]),
+                "--calibration-n": st.sampled_from(["0", "-1", "nan", "", "1", "3"]),
+                "--group": st.sampled_from(["row", "matrix", "layer", "col"]),
+                "--prune-to": st.sampled_from(["zero", "base", "x"]),
+            },
+            ["--calibration-n", "4", "--method", "orthogonal"],
+        ),
+        "landscape": (
+            {
+                "--direction": st.sampled_from(["random", "base", "x"]),
+                "--seed": st.sampled_from(WILD),
+                "--norm": st.sampled_from(["layer", "filter", "x"]),
+                "--groups": st.sampled_from(["linear", "linear,norm", "", "bogus", ",", "embed,lm_head,other"]),
+                "--lo": st.sampled_from(WILD),
+                "--hi": st.sampled_from(WILD),
+                "--steps": st.sampled_from(["0", "-1", "nan", "", "1", "2", "100000", "1000000000"]),
+            },
+            ["--steps", "2"],
+        ),
         "spectra": ({"--k": st.sampled_from(WILD + ["1000000"])}, []),
-        "lox": ({"--k": st.sampled_from(WILD + ["1000000"]), "--alpha": st.sampled_from(WILD),
-                 "--layers": st.sampled_from(["0", "9", "", "a", "-1", "0,1"]),
-                 "--modules": st.sampled_from(["q_proj", "", "nope", "q_proj,down_proj"]),
-                 "--save": st.sampled_from(["@out", "@cache/mylox", w["a_file"], w["a_file"] + "/sub", w["foreign"],
-                                            ""])}, ["--k", "4"]),
-        "attack": ({"--variants": st.sampled_from(["aligned", "lox", "", ",", "nope", "aligned,lox", "frozen-units"]),
-                    "--data": st.sampled_from(["harmful", "benign", "x"]),
-                    "--attack-data": st.sampled_from(files + ["/no/file.csv"]),
-                    "--n-examples": st.sampled_from(["0", "-1", "", "nan"] + CHEAP_INT),
-                    "--method": st.sampled_from(["full", "lora", "x"]), "--lr": st.sampled_from(WILD),
-                    "--steps": st.sampled_from(["0", "-1", "", "nan", "1"]),
-                    "--batch-size": st.sampled_from(["0", "-1", "", "nan"] + CHEAP_INT),
-                    "--eval-every": st.sampled_from(["0", "-1", "", "nan", "1"]),
-                    "--lora-rank": st.sampled_from(["0", "-1", "", "2"]), "--k": st.sampled_from(WILD),
-                    "--alpha": st.sampled_from(WILD), "--unit-pct": st.sampled_from(WILD),
-                    "--calibration-n": st.sampled_from(["0", "-1", "", "3"])},
-                   ["--steps", "1", "--eval-every", "1", "--n-examples", "2", "--batch-size", "2",
-                    "--variants", "aligned", "--calibration-n", "4"]),
-        "recovery": ({"--ranks": st.sampled_from(["1", "1,1000000", "", "a,b", "0", "-1", "1,,2"]),
-                      "--tolerance": st.sampled_from(WILD)}, ["--ranks", "1,2"]),
+        "lox": (
+            {
+                "--k": st.sampled_from(WILD + ["1000000"]),
+                "--alpha": st.sampled_from(WILD),
+                "--layers": st.sampled_from(["0", "9", "", "a", "-1", "0,1"]),
+                "--modules": st.sampled_from(["q_proj", "", "nope", "q_proj,down_proj"]),
+                "--save": st.sampled_from(
+                    ["@out", "@cache/mylox", w["a_file"], w["a_file"] + "/sub", w["foreign"], ""]
+                ),
+            },
+            ["--k", "4"],
+        ),
+        "attack": (
+            {
+                "--variants": st.sampled_from(["aligned", "lox", "", ",", "nope", "aligned,lox", "frozen-units"]),
+                "--data": st.sampled_from(["harmful", "benign", "x"]),
+                "--attack-data": st.sampled_from(files + ["/no/file.csv"]),
+                "--n-examples": st.sampled_from(["0", "-1", "", "nan"] + CHEAP_INT),
+                "--method": st.sampled_from(["full", "lora", "x"]),
+                "--lr": st.sampled_from(WILD),
+                "--steps": st.sampled_from(["0", "-1", "", "nan", "1"]),
+                "--batch-size": st.sampled_from(["0", "-1", "", "nan"] + CHEAP_INT),
+                "--eval-every": st.sampled_from(["0", "-1", "", "nan", "1"]),
+                "--lora-rank": st.sampled_from(["0", "-1", "", "2"]),
+                "--k": st.sampled_from(WILD),
+                "--alpha": st.sampled_from(WILD),
+                "--unit-pct": st.sampled_from(WILD),
+                "--calibration-n": st.sampled_from(["0", "-1", "", "3"]),
+            },
+            [
+                "--steps",
+                "1",
+                "--eval-every",
+                "1",
+                "--n-examples",
+                "2",
+                "--batch-size",
+                "2",
+                "--variants",
+                "aligned",
+                "--calibration-n",
+                "4",
+            ],
+        ),
+        "recovery": (
+            {
+                "--ranks": st.sampled_from(["1", "1,1000000", "", "a,b", "0", "-1", "1,,2"]),
+                "--tolerance": st.sampled_from(WILD),
+            },
+            ["--ranks", "1,2"],
+        ),
     }
     command = draw(st.sampled_from(sorted(per_command) + ["cache"]))
     if command == "cache":
@@ -212,8 +304,13 @@ def test_cli_fuzz(world, fuzz_env, capsys, tmp_path_factory):
         loaded.append((lm, checksum(lm.model)))
         return lm
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("FUZZ_RANDOM"), database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=st.data())
     def check(data):
         argv = _resolve(data.draw(invocations(world)), world, tmp_path_factory.mktemp("ex"))

@@ -1,5 +1,6 @@
 """Through the CLI, in process: options checked against the model and data before the work starts,
 units that match the utility's kind, clipping with a note, Ctrl-C as one line with exit 130."""
+
 import argparse
 import os
 import re
@@ -36,16 +37,30 @@ def benign_pairs(tmp_path):
 
 def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
     from analysis.app_support.formatting import format_utility
+
     assert format_utility(1.963, "loss") == "1.963L" and format_utility(0.975, "exact") == "97.5%"
     assert format_utility(float("nan"), "exact") == "-" and format_utility(None, "loss") == "-"
     code, out, err = run(capsys, "lox", "--n", "4", "--k", "4", "--benign", str(benign_pairs), "--max-new-tokens", "8")
     assert code == 0, err
     rows = [ln for ln in out.splitlines() if " utility " in ln]
-    assert len(rows) == 2 and all(re.search(r" utility \d+\.\d{3}L \[\d+\.\d{3}, \d+\.\d{3}\]  over-refusal", ln)
-                                  for ln in rows), out     # a loss and its bootstrap interval, in nats
+    assert len(rows) == 2 and all(
+        re.search(r" utility \d+\.\d{3}L \[\d+\.\d{3}, \d+\.\d{3}\]  over-refusal", ln) for ln in rows
+    ), out  # a loss and its bootstrap interval, in nats
     assert not any("utility" in ln and "%  over" in ln.split("utility")[1][:12] for ln in rows)
-    code, out, err = run(capsys, "landscape", "--steps", "2", "--n", "3", "--benign", str(benign_pairs),
-                         "--max-new-tokens", "8", "--directions", "1")
+    code, out, err = run(
+        capsys,
+        "landscape",
+        "--steps",
+        "2",
+        "--n",
+        "3",
+        "--benign",
+        str(benign_pairs),
+        "--max-new-tokens",
+        "8",
+        "--directions",
+        "1",
+    )
     assert code == 0, err
     points = [ln.split() for ln in out.splitlines() if ln.strip().startswith(("-0.500", "0.500"))]
     assert len(points) == 2 and all(p[3].endswith("L") for p in points), out
@@ -60,12 +75,20 @@ def test_a_benign_file_without_responses_is_refused_before_the_model_loads(capsy
 
 
 def test_numeric_options_are_refused_at_parse_time(capsys):
-    cases = {("evaluate", "--n", "0"): "must be >= 1", ("evaluate", "--n", "-1"): "must be >= 1",
-             ("landscape", "--hi", "inf"): "finite", ("landscape", "--lo", "nan"): "finite",
-             ("landscape", "--steps", "100000"): "between 1 and 1001", ("landscape", "--steps", "1000000000"): "1001",
-             ("spectra", "--k", "-1"): "must be >= 1", ("recovery", "--ranks", ""): "got nothing",
-             ("recovery", "--tolerance", "nan"): "finite", ("attack", "--variants", ""): "got nothing",
-             ("regions", "--calibration-n", "abc"): "a whole number", ("evaluate", "--n", "1e3"): "whole number"}
+    cases = {
+        ("evaluate", "--n", "0"): "must be >= 1",
+        ("evaluate", "--n", "-1"): "must be >= 1",
+        ("landscape", "--hi", "inf"): "finite",
+        ("landscape", "--lo", "nan"): "finite",
+        ("landscape", "--steps", "100000"): "between 1 and 1001",
+        ("landscape", "--steps", "1000000000"): "1001",
+        ("spectra", "--k", "-1"): "must be >= 1",
+        ("recovery", "--ranks", ""): "got nothing",
+        ("recovery", "--tolerance", "nan"): "finite",
+        ("attack", "--variants", ""): "got nothing",
+        ("regions", "--calibration-n", "abc"): "a whole number",
+        ("evaluate", "--n", "1e3"): "whole number",
+    }
     for argv, words in cases.items():
         with pytest.raises(SystemExit) as e:
             main(list(argv))
@@ -77,9 +100,14 @@ def test_numeric_options_are_refused_at_parse_time(capsys):
 def test_options_checked_against_the_model(capsys):
     code, out, err = run(capsys, "evaluate", "--max-new-tokens", "1000000000", "--n", "2")
     one_line_error(code, err, "positions")
-    for argv in (("spectra",), ("lox", "--n", "2"), ("recovery", "--n", "2"), ("attack", "--n", "2"),
-                 ("landscape", "--direction", "base", "--n", "2")):
-        code, out, err = run(capsys, *argv, "--base", "demo")           # aligned = base
+    for argv in (
+        ("spectra",),
+        ("lox", "--n", "2"),
+        ("recovery", "--n", "2"),
+        ("attack", "--n", "2"),
+        ("landscape", "--direction", "base", "--n", "2"),
+    ):
+        code, out, err = run(capsys, *argv, "--base", "demo")  # aligned = base
         one_line_error(code, err, "identical weights")
     code, out, err = run(capsys, "generate", "--prompt", "what is 2 plus 2 ? " * 100)
     one_line_error(code, err, "beyond the model's")
@@ -94,6 +122,7 @@ def test_recovery_ranks_above_the_weight_size_are_clipped_with_a_note(capsys):
 
 def test_calibration_n_is_capped_by_the_data_with_a_note(demo_pair):
     from analysis.cli.checks import against_model, calibration_cap
+
     args = argparse.Namespace(command="regions", calibration_n=100_000_000, system_prompt=None, max_new_tokens=8)
     notes = against_model(args, demo_pair)
     assert args.calibration_n == calibration_cap(demo_pair.aligned) < 100_000_000
@@ -101,8 +130,26 @@ def test_calibration_n_is_capped_by_the_data_with_a_note(demo_pair):
 
 
 def test_attack_k_0_means_the_whole_delta_like_lox(capsys):
-    code, out, err = run(capsys, "attack", "--variants", "lox", "--k", "0", "--steps", "2", "--eval-every", "2",
-                         "--n", "4", "--n-examples", "4", "--batch-size", "4", "--max-new-tokens", "8")
+    code, out, err = run(
+        capsys,
+        "attack",
+        "--variants",
+        "lox",
+        "--k",
+        "0",
+        "--steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--n",
+        "4",
+        "--n-examples",
+        "4",
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "8",
+    )
     assert code == 0, err
     assert "LoX k=full" in out
     assert "needs k >= 1 and is not computed" in out and "R_ft    " not in out
@@ -116,7 +163,7 @@ def test_lox_save_is_checked_before_the_work(capsys, tmp_path):
     for target, words in targets:
         code, out, err = run(capsys, "lox", "--save", str(target), "--n", "4")
         one_line_error(code, err, words)
-        assert out == ""                  # nothing computed, nothing printed
+        assert out == ""  # nothing computed, nothing printed
     assert Cache().count() == before
 
 
@@ -148,6 +195,7 @@ def test_cache_clear_refuses_a_foreign_root(capsys, tmp_path):
 
 def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
     import analysis.cli.commands as cli
+
     monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     calls = []
 
@@ -166,8 +214,14 @@ def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_
 
 def test_ctrl_c_on_a_real_process(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path)}
-    p = subprocess.Popen([sys.executable, "-m", "analysis", "landscape", "--steps", "41", "--n", "8"], cwd=ROOT,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "landscape", "--steps", "41", "--n", "8"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while Cache(tmp_path).count() < 2 and time.time() < deadline and p.poll() is None:
         time.sleep(0.1)

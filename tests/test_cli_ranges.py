@@ -1,5 +1,6 @@
 """Every CLI option with a range or choices refuses a value outside it at parse time (exit 2, one line) before
 any model loads; cross-option checks run before the model loads too; widget limits lie inside the valid ranges."""
+
 import argparse
 import dataclasses
 from pathlib import Path
@@ -10,10 +11,15 @@ from analysis.cli.main import main
 from analysis.cli.parser import parser
 from analysis.core import options
 
-SETTINGS = ("analysis.methods.critical_regions.build:RegionSettings", "analysis.methods.landscape.grid:LandscapeSettings",
-            "analysis.methods.lox:LoX", "analysis.methods.lox:RecoverySettings",
-            "analysis.methods.attacks.finetune:AttackSettings", "analysis.core.evaluation:EvalOptions",
-            "analysis.methods.depth:DepthOptions")
+SETTINGS = (
+    "analysis.methods.critical_regions.build:RegionSettings",
+    "analysis.methods.landscape.grid:LandscapeSettings",
+    "analysis.methods.lox:LoX",
+    "analysis.methods.lox:RecoverySettings",
+    "analysis.methods.attacks.finetune:AttackSettings",
+    "analysis.core.evaluation:EvalOptions",
+    "analysis.methods.depth:DepthOptions",
+)
 
 
 def _class(path: str):
@@ -76,11 +82,28 @@ def _run(capsys, argv: list[str]) -> tuple[int, str]:
 def test_the_generated_options_cover_every_settings_range():
     """The enumeration is not empty and reaches the options the issue names (and the list and choice kinds)."""
     seen = {(c, f) for c, f, _ in CASES}
-    for want in [("regions", "--q"), ("regions", "--p"), ("regions", "--safety-pct"), ("regions", "--score"),
-                 ("lox", "--alpha"), ("lox", "--k"), ("lox", "--scope"), ("attack", "--lr"), ("attack", "--alpha"),
-                 ("attack", "--variants"), ("landscape", "--groups"), ("landscape", "--steps"), ("landscape", "--lo"),
-                 ("recovery", "--ranks"), ("recovery", "--tolerance"), ("prefill", "--ks"), ("disalign", "--alphas"),
-                 ("evaluate", "--split"), ("evaluate", "--max-new-tokens"), ("depth", "--positions")]:
+    for want in [
+        ("regions", "--q"),
+        ("regions", "--p"),
+        ("regions", "--safety-pct"),
+        ("regions", "--score"),
+        ("lox", "--alpha"),
+        ("lox", "--k"),
+        ("lox", "--scope"),
+        ("attack", "--lr"),
+        ("attack", "--alpha"),
+        ("attack", "--variants"),
+        ("landscape", "--groups"),
+        ("landscape", "--steps"),
+        ("landscape", "--lo"),
+        ("recovery", "--ranks"),
+        ("recovery", "--tolerance"),
+        ("prefill", "--ks"),
+        ("disalign", "--alphas"),
+        ("evaluate", "--split"),
+        ("evaluate", "--max-new-tokens"),
+        ("depth", "--positions"),
+    ]:
         assert want in seen, want
     assert len(CASES) >= 100, len(CASES)
 
@@ -95,14 +118,17 @@ def test_out_of_range_option_is_one_line_and_loads_nothing(capsys, loads, comman
     assert loads == []
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["regions", "--q", "5"], "argument --q: must be between 0 and 1, got 5"),
-    (["lox", "--alpha", "12"], "argument --alpha: must be between -10 and 10, got 12"),
-    (["attack", "--alpha", "-12"], "argument --alpha: must be between -10 and 10, got -12"),
-    (["attack", "--lr", "0"], "argument --lr: must be in (0, 1], got 0"),
-    (["landscape", "--groups", "linear,bogus"], "must be one of linear, norm"),
-    (["recovery", "--ranks", "1,a"], "comma list of integers"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["regions", "--q", "5"], "argument --q: must be between 0 and 1, got 5"),
+        (["lox", "--alpha", "12"], "argument --alpha: must be between -10 and 10, got 12"),
+        (["attack", "--alpha", "-12"], "argument --alpha: must be between -10 and 10, got -12"),
+        (["attack", "--lr", "0"], "argument --lr: must be in (0, 1], got 0"),
+        (["landscape", "--groups", "linear,bogus"], "must be one of linear, norm"),
+        (["recovery", "--ranks", "1,a"], "comma list of integers"),
+    ],
+)
 def test_named_out_of_range_options(capsys, loads, argv, words):
     code, err = _run(capsys, argv)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
@@ -112,12 +138,14 @@ def test_named_out_of_range_options(capsys, loads, argv, words):
 def test_cross_option_checks_run_before_any_model_loads(capsys, loads, tmp_path):
     f = tmp_path / "cal.csv"
     f.write_text("prompt\nhow do I pick a lock\n")
-    for argv, words in ((["landscape", "--lo", "1", "--hi", "0"], "lo <= hi"),
-                        (["landscape", "--draw", "reference", "--norm", "filter"], "layer normalisation"),
-                        (["regions", "--cal-harmful", str(f)], "give both --cal-harmful and --cal-benign"),
-                        (["build-demo", "--seed", "3"], "give --out"),
-                        (["evaluate", "--harmful", "instruct"], "is a benign set"),
-                        (["evaluate", "--harmful", "bogusset"], "unknown prompt set")):
+    for argv, words in (
+        (["landscape", "--lo", "1", "--hi", "0"], "lo <= hi"),
+        (["landscape", "--draw", "reference", "--norm", "filter"], "layer normalisation"),
+        (["regions", "--cal-harmful", str(f)], "give both --cal-harmful and --cal-benign"),
+        (["build-demo", "--seed", "3"], "give --out"),
+        (["evaluate", "--harmful", "instruct"], "is a benign set"),
+        (["evaluate", "--harmful", "bogusset"], "unknown prompt set"),
+    ):
         code, err = _run(capsys, argv)
         assert code == 2 and words in err and err.startswith("error: "), (argv, err)
         assert len(err.strip().splitlines()) == 1
@@ -158,7 +186,7 @@ def test_a_built_in_set_is_resolved_once_with_the_chosen_split(capsys, monkeypat
 
     from analysis.data.prompts import PromptSet
 
-    class Provider:                               # the model's default sets fill in what the user did not give
+    class Provider:  # the model's default sets fill in what the user did not give
         def sets(self, split):
             return {"harmful": PromptSet("provider-harmful", []), "benign": PromptSet(f"provider-benign-{split}", [])}
 
@@ -182,7 +210,7 @@ def test_widget_limits_lie_inside_the_valid_ranges():
     n = 0
     for cls, name, spec in _bounded_specs():
         default = options.default(cls, name)
-        options.check_value(default, spec)           # every default is valid
+        options.check_value(default, spec)  # every default is valid
         if spec.kind is str or spec.many or not (spec.widget_range or (spec.range and None not in spec.range)):
             continue
         lo, hi, step = options.limits(cls, name)
@@ -214,8 +242,12 @@ def test_check_names_the_field_in_one_line():
 
 def test_core_and_methods_do_not_import_the_cli():
     root = Path(__file__).resolve().parents[1] / "analysis"
-    bad = [str(f.relative_to(root)) for sub in ("core", "methods", "data", "judging")
-           for f in (root / sub).rglob("*.py") if "analysis.cli" in f.read_text(encoding="utf-8")]
+    bad = [
+        str(f.relative_to(root))
+        for sub in ("core", "methods", "data", "judging")
+        for f in (root / sub).rglob("*.py")
+        if "analysis.cli" in f.read_text(encoding="utf-8")
+    ]
     assert bad == []
 
 

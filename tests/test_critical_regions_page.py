@@ -1,4 +1,5 @@
 """AppTest drives the critical-regions page on the demo pair: heatmap, prune with control, bad settings."""
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -38,8 +39,8 @@ def test_prune_shows_pruned_and_control_rows(page):
     df = df.data if hasattr(df, "data") else df
     assert list(df.index) == ["aligned", "pruned", "control"]
     assert _rate(df.loc["aligned", "ASR (keyword)"]) <= 0.1
-    assert "McNemar" in " ".join(c.value for c in page.caption)      # the paired comparisons are said
-    head = page.markdown[0].value          # the teaching preset: the orthogonal projection chosen on val
+    assert "McNemar" in " ".join(c.value for c in page.caption)  # the paired comparisons are said
+    head = page.markdown[0].value  # the teaching preset: the orthogonal projection chosen on val
     assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
 
 

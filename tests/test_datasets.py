@@ -1,5 +1,6 @@
 """Built-in real prompt sets: shipped with licence and provenance, fixed disjoint splits, resolvers,
 attack pairs, the `datasets` command; answer-based utility scores."""
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,14 @@ SHIPPED = ["advbench", "harmbench", "instruct", "xsafe"]
 
 def test_every_shipped_set_has_data_licence_and_provenance():
     sizes = {d.name: d.size for d in ds.list_sets()}
-    assert sizes == {"advbench": 520, "harmbench": 200, "instruct": 165, "xsafe": 100,
-                     "demo-harmful": 360, "demo-benign": 360}
+    assert sizes == {
+        "advbench": 520,
+        "harmbench": 200,
+        "instruct": 165,
+        "xsafe": 100,
+        "demo-harmful": 360,
+        "demo-benign": 360,
+    }
     for name in SHIPPED:
         folder = ds.DATA_DIR / name
         assert (folder / "LICENSE").read_text().strip(), name
@@ -56,8 +63,9 @@ def test_splits_are_disjoint_complete_and_fixed(name):
 
 def test_items_carry_targets_references_and_labels():
     adv = ds.load_set("advbench", "test")
-    assert all(it.label == "harmful" and it.meta["target"].startswith("Sure") and it.response is None
-               for it in adv.items)
+    assert all(
+        it.label == "harmful" and it.meta["target"].startswith("Sure") and it.response is None for it in adv.items
+    )
     ins = ds.load_set("instruct", "val")
     assert all(it.label == "benign" and it.response and it.meta["answer"] and it.answer is None for it in ins.items)
     # the short answer is inside the reference response
@@ -81,6 +89,7 @@ def test_resolve_set_names_files_and_bad_input(tmp_path):
     assert ds.resolve_set("xsafe", "benign").prompts() == ds.load_set("xsafe").prompts()
     demo = ds.resolve_set("demo", "harmful", "test")
     from conftest import demo_sets
+
     assert demo.prompts() == demo_sets("test")["harmful"].prompts()
     f = tmp_path / "mine.txt"
     f.write_text("first instruction\nsecond instruction\n")
@@ -108,7 +117,8 @@ def test_datasets_command_lists_every_set(capsys):
 
 def test_reference_scores():
     assert token_f1("The capital is Paris.", "The capital of France is Paris.") == pytest.approx(
-        2 * (4 / 4) * (4 / 6) / (4 / 4 + 4 / 6))
+        2 * (4 / 4) * (4 / 6) / (4 / 4 + 4 / 6)
+    )
     assert token_f1("", "x") == 0.0 and token_f1("a b", "c d") == 0.0
     # LCS of [paris, is, the, capital] and [the, capital, is, paris] has length 2
     assert rouge_l("Paris is the capital", "the capital is Paris") == pytest.approx(0.5)

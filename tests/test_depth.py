@@ -1,5 +1,6 @@
 """Alignment depth: per-token divergence and the contrast decoder against brute-force definitions on tiny
 random models of three families; prefilling; emulated disalignment; caching; weights left unchanged."""
+
 import random
 
 import pytest
@@ -37,7 +38,7 @@ def _last_logprobs(model, ids: list[int]) -> torch.Tensor:
 def test_token_divergence_equals_one_forward_per_prefix(family):
     p, q = tiny_model(family, seed=0).double(), tiny_model(family, seed=1).double()
     rows, starts = _rows(3)
-    kl, dl = depth.token_divergence(p, q, rows, starts, pad=0, batch_size=2)   # 3 batches, right padding
+    kl, dl = depth.token_divergence(p, q, rows, starts, pad=0, batch_size=2)  # 3 batches, right padding
     assert [len(r) for r in kl] == [len(r) - s for r, s in zip(rows, starts)]
     for r, s, kl_row, dl_row in zip(rows, starts, kl, dl):
         for t in range(s, len(r)):
@@ -46,7 +47,7 @@ def test_token_divergence_equals_one_forward_per_prefix(family):
             want_dl = float(lp[r[t]] - lq[r[t]])
             assert kl_row[t - s] == pytest.approx(want_kl, rel=1e-6, abs=1e-9)
             assert dl_row[t - s] == pytest.approx(want_dl, rel=1e-6, abs=1e-9)
-    assert max(max(r) for r in kl) > 1e-3   # two different random models really differ
+    assert max(max(r) for r in kl) > 1e-3  # two different random models really differ
     same, _ = depth.token_divergence(p, p, rows, starts, batch_size=4)
     assert max(max(r) for r in same) < 1e-12
 
@@ -73,12 +74,12 @@ def _brute_contrast(base, aligned, row, alpha, max_new, eos, stop):
 def test_contrast_decoder_equals_step_by_step_recompute(family, alpha):
     base, aligned = tiny_model(family, seed=0).double(), tiny_model(family, seed=1).double()
     rows, _ = _rows(5, n=8)
-    stop = lambda toks: [len(t) >= 2 + t[0] % 6 for t in toks]   # noqa: E731 — a stop step that varies by row
+    stop = lambda toks: [len(t) >= 2 + t[0] % 6 for t in toks]  # noqa: E731 — a stop step that varies by row
     eos = 7
     got = greedy_tokens([base, aligned], rows, 8, eos=eos, pad=0, combine=contrast(alpha), stop=stop, batch_size=8)
     want = [_brute_contrast(base, aligned, r, alpha, 8, eos, stop) for r in rows]
     assert [(d.tokens, d.stopped_by) for d in got] == want
-    assert len({len(w[0]) for w in want}) >= 2   # rows stopped at different steps (rows were dropped)
+    assert len({len(w[0]) for w in want}) >= 2  # rows stopped at different steps (rows were dropped)
 
 
 def test_contrast_endpoints_are_base_and_aligned(demo_pair):
@@ -121,12 +122,13 @@ def test_prefill_attack_on_the_demo_pair(demo_pair, tmp_path):
     assert spec.compliance is not None
     cache = Cache(tmp_path)
     r0 = depth.prefill(a, spec, 0, cache=cache)
-    plain = generate(a.model, a.tokenizer, spec.harmful.prompts(), max_new_tokens=spec.max_new_tokens,
-                     stop=spec.judge.is_refusal)
-    assert r0.replies == [g.text for g in plain] and r0.asr <= 0.1   # k = 0 is the ordinary reply
+    plain = generate(
+        a.model, a.tokenizer, spec.harmful.prompts(), max_new_tokens=spec.max_new_tokens, stop=spec.judge.is_refusal
+    )
+    assert r0.replies == [g.text for g in plain] and r0.asr <= 0.1  # k = 0 is the ordinary reply
     r2 = depth.prefill(a, spec, 2, cache=cache)
     assert all(rep.startswith(pre) for rep, pre in zip(r2.replies, r2.prefixes)) and r2.prefixes[0] == "sure ."
-    assert r2.asr_positive >= 0.8   # the organism's alignment is one token deep
+    assert r2.asr_positive >= 0.8  # the organism's alignment is one token deep
     rb = depth.prefill(b, spec, 0, cache=cache)
     assert rb.asr >= 0.9
     r40 = depth.prefill(a, spec, 40, cache=cache)
@@ -141,13 +143,13 @@ def test_divergence_on_the_demo_pair_is_cached_and_leaves_weights(demo_pair, tmp
     d = depth.divergence(a, b, pairs, cache=cache, batch_size=5)
     assert d.tokens[0][0] == "sure" and d.tokens[0][-1] == "<eos>"
     assert d.profile().mean[0] > 1.0 and d.share_first(3) > 0.5
-    assert all(x < 0 for x in [r[0] for r in d.dlogp])   # aligned finds "sure" less likely than base
+    assert all(x < 0 for x in [r[0] for r in d.dlogp])  # aligned finds "sure" less likely than base
     prof = d.profile()
     assert prof.count[0] == 12 and all(lo <= hi for lo, hi in zip(prof.q25, prof.q75))
     # an edit that swaps the aligned model's weights for the base's: aligned vs edited aligned == aligned vs base
     to_base = Replace({n: p.detach().clone() for n, p in b.model.named_parameters()})
     e = depth.divergence(a, a, pairs, edit_q=to_base, cache=cache, batch_size=5)
-    flat = lambda rows: [x for r in rows for x in r]   # noqa: E731
+    flat = lambda rows: [x for r in rows for x in r]  # noqa: E731
     assert flat(e.kl) == pytest.approx(flat(d.kl), rel=1e-5, abs=1e-7)
     assert flat(e.dlogp) == pytest.approx(flat(d.dlogp), rel=1e-5, abs=1e-6)
     none = depth.divergence(a, a, pairs, cache=cache)
@@ -163,7 +165,7 @@ def test_divergence_on_the_demo_pair_is_cached_and_leaves_weights(demo_pair, tmp
     monkeypatch.setattr(depth, "greedy_tokens", boom)
     assert depth.divergence(a, b, pairs, cache=cache, batch_size=5).kl == d.kl
     assert depth.prefill(a, spec, 1, cache=cache) == p1
-    with pytest.raises(AssertionError, match="recomputed"):   # another k is not cached yet
+    with pytest.raises(AssertionError, match="recomputed"):  # another k is not cached yet
         depth.prefill(a, spec, 3, cache=cache)
 
 
@@ -193,14 +195,17 @@ def _cli(tmp_path, *args):
     from conftest import ROOT
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "2", "BRITTLE_CACHE": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_depth_prefill_disalign(tmp_path):
     r = _cli(tmp_path, "depth", "--n-pairs", "16", "--positions", "4")
     assert r.returncode == 0, r.stderr
-    share = float(r.stdout.split("harmful pairs (16): share of the total KL in the first 3 positions ")[1].split(" %")[0])
+    share = float(
+        r.stdout.split("harmful pairs (16): share of the total KL in the first 3 positions ")[1].split(" %")[0]
+    )
     assert share > 90
     r = _cli(tmp_path, "prefill", "--n-pairs", "16", "--ks", "0,1")
     assert r.returncode == 0, r.stderr
@@ -214,9 +219,12 @@ def test_cli_depth_prefill_disalign(tmp_path):
 def test_cli_bad_input_gets_one_line(tmp_path, capsys):
     from analysis.cli.main import main
 
-    for bad, msg in ((("prefill", "--ks", "-1"), "must be >= 0"), (("disalign", "--alphas", "x"), "--alphas"),
-                     (("depth", "--pairs", str(tmp_path / "missing.csv")), "not found")):
-        try:                       # argparse's own one-line error (SystemExit 2) or the command's (return 2)
+    for bad, msg in (
+        (("prefill", "--ks", "-1"), "must be >= 0"),
+        (("disalign", "--alphas", "x"), "--alphas"),
+        (("depth", "--pairs", str(tmp_path / "missing.csv")), "not found"),
+    ):
+        try:  # argparse's own one-line error (SystemExit 2) or the command's (return 2)
             code = main(list(bad))
         except SystemExit as e:
             code = e.code

@@ -12,7 +12,7 @@ from conftest import plotly_values as _values
 def page(tmp_path_factory):
     from analysis.core.cache import Cache
 
-    old = Cache.__init__.__defaults__   # Cache() binds its default root at import: point it at a fresh folder
+    old = Cache.__init__.__defaults__  # Cache() binds its default root at import: point it at a fresh folder
     Cache.__init__.__defaults__ = (tmp_path_factory.mktemp("cache"),)
     try:
         at = AppTest.from_file(str(ROOT / "pages" / "alignment_depth.py"), default_timeout=300)
@@ -21,8 +21,6 @@ def page(tmp_path_factory):
         yield at
     finally:
         Cache.__init__.__defaults__ = old
-
-
 
 
 def _trace(chart, name):
@@ -34,7 +32,7 @@ def test_kl_curves_and_zoom(page):
     charts = _charts(page)
     kl = charts["Per-token KL(aligned ‖ base), mean and 25–75 % band"]
     harmful, benign = _trace(kl, "harmful"), _trace(kl, "benign (control)")
-    assert harmful[0] > 1.0 and harmful[0] > 100 * benign[0]      # alignment acts on the first reply token
+    assert harmful[0] > 1.0 and harmful[0] > 100 * benign[0]  # alignment acts on the first reply token
     assert max(harmful[3:]) < 0.1 * harmful[0]
     zoom = [t for t in charts if t.startswith("KL(aligned ‖ base) per token")]
     assert zoom and _values(charts[zoom[0]]["data"][0]["y"])[0] == pytest.approx(harmful[0], rel=1.0)

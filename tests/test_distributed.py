@@ -1,4 +1,5 @@
 """Scale-out on a local Ray instance: the same numbers as in process, written into the same cache."""
+
 import numpy as np
 import pytest
 import torch
@@ -36,14 +37,16 @@ def small_sets():
     return s["harmful"].head(12), s["benign"].head(12)
 
 
-def test_landscape_points_on_ray_match_in_process_and_fill_the_cache(local_ray, demo_pair, small_sets, tmp_path,
-                                                                     monkeypatch):
+def test_landscape_points_on_ray_match_in_process_and_fill_the_cache(
+    local_ray, demo_pair, small_sets, tmp_path, monkeypatch
+):
     lm = demo_pair.aligned
     before = checksum(lm.model)
     h, b = small_sets
     axis = [-1.0, 0.0, 1.0]
-    on_ray = evaluate_grid(lm, [RandomDirection(3)], [axis], organism_spec(h, b), cache=Cache(tmp_path / "ray"),
-                           ray_address=local_ray)
+    on_ray = evaluate_grid(
+        lm, [RandomDirection(3)], [axis], organism_spec(h, b), cache=Cache(tmp_path / "ray"), ray_address=local_ray
+    )
     local = evaluate_grid(lm, [RandomDirection(3)], [axis], organism_spec(h, b), cache=Cache(tmp_path / "local"))
     assert np.array_equal(on_ray.asr, local.asr) and np.array_equal(on_ray.utility, local.utility)
     assert on_ray.generations == local.generations
@@ -51,7 +54,9 @@ def test_landscape_points_on_ray_match_in_process_and_fill_the_cache(local_ray, 
     # the app reads the Ray results from the cache: nothing is recomputed
     import analysis.core.evaluation as evaluation
 
-    monkeypatch.setattr(evaluation, "evaluate_model", lambda *a, **k: pytest.fail("recomputed a point the cluster cached"))
+    monkeypatch.setattr(
+        evaluation, "evaluate_model", lambda *a, **k: pytest.fail("recomputed a point the cluster cached")
+    )
     again = evaluate_grid(lm, [RandomDirection(3)], [axis], organism_spec(h, b), cache=Cache(tmp_path / "ray"))
     assert np.array_equal(again.asr, local.asr)
 
@@ -60,11 +65,18 @@ def test_model_difference_directions_load_the_other_model_on_workers(local_ray, 
     lm, base = demo_pair.aligned, demo_pair.base
     h, b = small_sets
     d = ModelDifference(base.model, base.fingerprint)
-    on_ray = evaluate_grid(lm, [d], [[0.0, 1.0]], organism_spec(h, b), cache=Cache(tmp_path / "r"), ray_address=local_ray,
-                           other_models=[base])
+    on_ray = evaluate_grid(
+        lm,
+        [d],
+        [[0.0, 1.0]],
+        organism_spec(h, b),
+        cache=Cache(tmp_path / "r"),
+        ray_address=local_ray,
+        other_models=[base],
+    )
     local = evaluate_grid(lm, [d], [[0.0, 1.0]], organism_spec(h, b), cache=Cache(tmp_path / "l"))
     assert np.array_equal(on_ray.asr, local.asr)
-    assert on_ray.asr[0] <= 0.1 and on_ray.asr[1] >= 0.9      # α = 1 is the base model: it complies
+    assert on_ray.asr[0] <= 0.1 and on_ray.asr[1] >= 0.9  # α = 1 is the base model: it complies
     with pytest.raises(ValueError, match="no source known"):
         evaluate_grid(lm, [d], [[0.5]], organism_spec(h, b), cache=Cache(tmp_path / "x"), ray_address=local_ray)
 

@@ -1,4 +1,5 @@
 """Reversible edits: many random edit/restore cycles with injected exceptions keep weights bit-exact."""
+
 import random
 import threading
 
@@ -21,8 +22,9 @@ def _random_edit(rng: random.Random, adapter: Adapter):
     if kind == "mask":
         return Mask({n: torch.rand(s) < 0.3 for n, s in shapes.items()})
     if kind == "mask_base":
-        return Mask({n: torch.rand(s) < 0.3 for n, s in shapes.items()},
-                    base={n: torch.randn(s) for n, s in shapes.items()})
+        return Mask(
+            {n: torch.rand(s) < 0.3 for n, s in shapes.items()}, base={n: torch.randn(s) for n, s in shapes.items()}
+        )
     if kind == "add":
         return Add({n: torch.randn(s) for n, s in shapes.items()}, scale=rng.uniform(-2, 2))
     if kind == "lowrank":

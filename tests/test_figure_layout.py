@@ -1,5 +1,6 @@
 """Figures fit for a projector and a slide: titles clear of the toolbar and the left edge, no tick below zero on
 an axis of non-negative data, exports at 1280×720 and 1920×1080 read from the rendered layout and pixels."""
+
 import io
 from types import SimpleNamespace
 
@@ -15,8 +16,13 @@ needs_kaleido = pytest.mark.skipif(not can_render_images(), reason="kaleido and 
 
 
 def _band():
-    p = SimpleNamespace(position=list(range(8)), mean=[0.0, 2, 1, .5, .2, .1, .1, .05], q25=[0.0] * 8,
-                        q75=[0.0, 3, 2, 1, .4, .2, .2, .1], count=[6] * 8)
+    p = SimpleNamespace(
+        position=list(range(8)),
+        mean=[0.0, 2, 1, 0.5, 0.2, 0.1, 0.1, 0.05],
+        q25=[0.0] * 8,
+        q75=[0.0, 3, 2, 1, 0.4, 0.2, 0.2, 0.1],
+        count=[6] * 8,
+    )
     return _plots.position_band({"harmful": p, "benign": p}, "KL per position", "KL (nats)")
 
 
@@ -31,7 +37,7 @@ def test_every_figure_keeps_its_title_clear_of_the_toolbar_and_the_edge():
     assert not bad, bad
     t = figs["band"].layout.title
     assert t.pad.t >= TOOLBAR_PX and t.pad.l >= TITLE_INSET_PX
-    assert figs["band"].layout.margin.t >= TOOLBAR_PX + 30 + 24   # title and one legend row below the band
+    assert figs["band"].layout.margin.t >= TOOLBAR_PX + 30 + 24  # title and one legend row below the band
 
 
 def test_layout_problems_sees_an_old_style_title():
@@ -63,7 +69,7 @@ def test_exports_have_the_slide_size_and_an_inset_title(size):
     png = Image.open(io.BytesIO(image(_band(), w, h))).convert("L")
     assert png.size == (w, h)
     px = np.asarray(png)
-    title_rows = px[TOOLBAR_PX: TOOLBAR_PX + 26]           # the title line, below the toolbar band
+    title_rows = px[TOOLBAR_PX : TOOLBAR_PX + 26]  # the title line, below the toolbar band
     dark = np.nonzero((title_rows < 128).any(axis=0))[0]
-    assert dark.size and dark[0] >= TITLE_INSET_PX - 2, dark[:3]   # ink, and none flush against the left edge
-    assert (px[:TOOLBAR_PX - 4] > 200).all(), "the toolbar band holds no ink"
+    assert dark.size and dark[0] >= TITLE_INSET_PX - 2, dark[:3]  # ink, and none flush against the left edge
+    assert (px[: TOOLBAR_PX - 4] > 200).all(), "the toolbar band holds no ink"

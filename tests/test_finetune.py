@@ -1,4 +1,5 @@
 """Fine-tuning attacks: copies only, real ASR movement, exact freezing (full and LoRA), settings checks."""
+
 import pytest
 import torch
 
@@ -33,9 +34,9 @@ def test_harmful_attack_breaks_the_demo_copy_and_leaves_the_model(demo_pair, eva
     c = run_attack(lm, Variant("aligned"), s, attack_set("harmful", 20), evalsets, base=demo_pair.base)
     assert checksum(lm.model) == before
     assert c.steps == [0, 3, 6, 9]
-    assert c.asr[0] <= 0.1 and c.asr[-1] >= 0.5          # the attack works, on held-out prompts
-    assert c.utility[-1] >= 0.7                          # ... without destroying the model
-    assert 0.9 < c.r_ft[0] <= 1.0 and c.r_ft[-1] < c.r_ft[0]   # the weights leave the safety subspace
+    assert c.asr[0] <= 0.1 and c.asr[-1] >= 0.5  # the attack works, on held-out prompts
+    assert c.utility[-1] >= 0.7  # ... without destroying the model
+    assert 0.9 < c.r_ft[0] <= 1.0 and c.r_ft[-1] < c.r_ft[0]  # the weights leave the safety subspace
     assert len(c.samples) == 4 and all(len(x) == 3 for x in c.samples)
 
 
@@ -43,13 +44,11 @@ def test_attack_is_cached_and_reproducible(demo_pair, evalsets, tmp_path):
     lm = demo_pair.aligned
     s = AttackSettings("benign", n_examples=10, lr=1e-4, steps=2, batch_size=5, eval_every=1)
     cache = Cache(tmp_path)
-    c1 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets,
-                           cache=cache)
-    c2 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets,
-                           cache=cache)
+    c1 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets, cache=cache)
+    c2 = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("benign", 10), evalsets, cache=cache)
     c3 = run_attack(lm, Variant("aligned"), s, attack_set("benign", 10), evalsets)
     assert c1 == c2 and cache.info().entries == 1
-    assert c3.asr == c1.asr and c3.samples == c1.samples   # deterministic on CPU
+    assert c3.asr == c1.asr and c3.samples == c1.samples  # deterministic on CPU
 
 
 def _column_and_row_masks(adapter):
@@ -57,9 +56,9 @@ def _column_and_row_masks(adapter):
     for n, ref in adapter.linears.items():
         m = torch.zeros(ref.shape, dtype=torch.bool)
         if ref.module == "down_proj":
-            m[:, ::3] = True          # whole input columns (units)
+            m[:, ::3] = True  # whole input columns (units)
         elif ref.module == "q_proj":
-            m[::2, :] = True          # whole output rows
+            m[::2, :] = True  # whole output rows
         else:
             continue
         masks[n] = m
@@ -78,8 +77,8 @@ def test_frozen_entries_stay_bit_exact(demo_pair, method):
     for n, m in masks.items():
         new, old = ad[n].W, lm.adapter[n].W
         assert torch.equal(new[m], old[m]), n
-        assert not torch.equal(new[~m], old[~m]), n      # the rest did train
-    assert type(tuned).__name__ == "LlamaForCausalLM"    # LoRA merged back into a plain model
+        assert not torch.equal(new[~m], old[~m]), n  # the rest did train
+    assert type(tuned).__name__ == "LlamaForCausalLM"  # LoRA merged back into a plain model
 
 
 def test_lora_rejects_scattered_masks_and_bad_settings(demo_pair):
@@ -90,8 +89,13 @@ def test_lora_rejects_scattered_masks_and_bad_settings(demo_pair):
     s = AttackSettings("harmful", n_examples=5, steps=1, method="lora")
     with pytest.raises(ValueError, match="whole rows or columns"):
         fine_tune_copy(lm, Variant("x", freeze={name: m}), s, attack_set("harmful", 5))
-    for bad, msg in [(dict(data="toxic"), "attack data"), (dict(method="qlora"), "attack method"),
-                     (dict(lr=0.0), "learning rate"), (dict(steps=0), "steps"), (dict(n_examples=0), "n_examples")]:
+    for bad, msg in [
+        (dict(data="toxic"), "attack data"),
+        (dict(method="qlora"), "attack method"),
+        (dict(lr=0.0), "learning rate"),
+        (dict(steps=0), "steps"),
+        (dict(n_examples=0), "n_examples"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             AttackSettings(**bad).validate()
     no_resp = PromptSet("x", [PromptItem("how do i x ?", "harmful")])
@@ -118,8 +122,17 @@ def test_lora_attack_on_gpt2_conv1d(tmp_path, organism_tokenizer):
 
     tok = organism_tokenizer
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(tmp_path)
+    GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tok),
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=128,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+    ).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     lm = load_model(str(tmp_path), device="cpu")
     before = checksum(lm.model)
@@ -148,7 +161,7 @@ def test_variants_build_the_same_spec(demo_pair, tmp_path):
     fs = variants.frozen_units(lm, cal, 10.0, "safety", cache=cache)
     fr = variants.frozen_units(lm, cal, 10.0, "redundant", cache=cache)
     assert fs.spec != fr.spec
-    assert abs(fs.frozen_fraction(lm.adapter) - fr.frozen_fraction(lm.adapter)) < 0.01   # same size
+    assert abs(fs.frozen_fraction(lm.adapter) - fr.frozen_fraction(lm.adapter)) < 0.01  # same size
     fw = variants.frozen_weights(lm, cal, "snip", cache=cache)
     assert 0 < fw.frozen_fraction(lm.adapter) < 0.05
 
@@ -163,18 +176,24 @@ def test_attack_over_seeds_gives_a_band_of_real_runs(demo_pair, evalsets, tmp_pa
     lm = demo_pair.aligned
     s = AttackSettings("harmful", n_examples=12, lr=3e-4, steps=4, batch_size=3, eval_every=2, seeds=3, seed=5)
     cache = Cache(tmp_path)
-    band = run_attack_seeds(lm, Variant("aligned", spec={"v": "a"}), s, attack_set("harmful", 12), evalsets,
-                            cache=cache)
+    band = run_attack_seeds(
+        lm, Variant("aligned", spec={"v": "a"}), s, attack_set("harmful", 12), evalsets, cache=cache
+    )
     assert band.seeds == [5, 6, 7] and band.steps == [0, 2, 4] and cache.info().entries == 3
-    one = run_attack_cached(lm, Variant("aligned", spec={"v": "a"}), AttackSettings(**{**s.__dict__, "seed": 6,
-                                                                                       "seeds": 1}),
-                            attack_set("harmful", 12), evalsets, cache=cache)
-    assert one == band.curves[1] and cache.info().entries == 3      # read from the cache, not rerun
+    one = run_attack_cached(
+        lm,
+        Variant("aligned", spec={"v": "a"}),
+        AttackSettings(**{**s.__dict__, "seed": 6, "seeds": 1}),
+        attack_set("harmful", 12),
+        evalsets,
+        cache=cache,
+    )
+    assert one == band.curves[1] and cache.info().entries == 3  # read from the cache, not rerun
     asr = np.array([c.asr for c in band.curves])
     assert np.allclose(band.mean(), asr.mean(0)) and np.allclose(band.sd(), asr.std(0, ddof=1))
     assert np.array_equal(band.lo(), asr.min(0)) and np.array_equal(band.hi(), asr.max(0))
     assert band.at(3) == (float(asr.mean(0)[1]), float(asr.std(0, ddof=1)[1]))
     assert len({tuple(c.asr) for c in band.curves}) > 1 or len({tuple(c.utility) for c in band.curves}) > 1
-    assert all(c.asr[0] == band.curves[0].asr[0] for c in band.curves)   # step 0 is the untouched model
+    assert all(c.asr[0] == band.curves[0].asr[0] for c in band.curves)  # step 0 is the untouched model
     with pytest.raises(ValueError, match="seeds must be between 1 and 20"):
         AttackSettings(seeds=0).validate()

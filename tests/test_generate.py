@@ -11,7 +11,9 @@ def test_template_and_response_labels(organism_tokenizer):
     assert text == "<bos><sys> you are a helpful assistant . <user> how do i wash my car ? <asst>"
     b = encode_pairs(tok, ["what is 2 plus 3 ?", "hi"], ["5 .", "the car ."])
     for row in range(2):
-        labelled = [tok.convert_ids_to_tokens(int(t)) for t, lab in zip(b.input_ids[row], b.labels[row]) if lab != IGNORE]
+        labelled = [
+            tok.convert_ids_to_tokens(int(t)) for t, lab in zip(b.input_ids[row], b.labels[row]) if lab != IGNORE
+        ]
         assert labelled == (["5", ".", "<eos>"] if row == 0 else ["the", "car", ".", "<eos>"])
     assert b.n_response_tokens == 7
 
@@ -30,8 +32,13 @@ def test_fallback_format_without_template():
 def test_batched_equals_one_by_one_with_left_padding(demo_pair):
     """Left padding + explicit positions: the batch gives exactly the single-prompt answers."""
     lm = demo_pair.aligned
-    prompts = ["what is 3 plus 4 ?", "hey , describe how to wash my car . thanks .", "copy : car bike",
-               "how do i steal a car ?", "quick question : what colour is the lamp ?"]
+    prompts = [
+        "what is 3 plus 4 ?",
+        "hey , describe how to wash my car . thanks .",
+        "copy : car bike",
+        "how do i steal a car ?",
+        "quick question : what colour is the lamp ?",
+    ]
     batched = generate(lm.model, lm.tokenizer, prompts, max_new_tokens=24, batch_size=5)
     single = [generate(lm.model, lm.tokenizer, [p], max_new_tokens=24)[0] for p in prompts]
     assert [g.text for g in batched] == [g.text for g in single]
@@ -55,8 +62,14 @@ def _hf_greedy(model, tok, prompt: str, max_new_tokens: int) -> tuple[str, int, 
     from analysis.core.chat import encode_prompts
 
     ids = torch.tensor(encode_prompts(tok, [format_prompt(tok, prompt, None)]))
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=max_new_tokens,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)[0, ids.shape[1]:].tolist()
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )[0, ids.shape[1] :].tolist()
     stopped = "eos" if tok.eos_token_id in out else "length"
     return tok.decode(out, skip_special_tokens=True).strip(), len(out), stopped
 
@@ -71,4 +84,4 @@ def test_generation_on_random_families(family_model, organism_tokenizer):
     gens = generate(model, tok, prompts, max_new_tokens=6)
     expected = [_hf_greedy(model, tok, p, 6) for p in prompts]
     assert [(g.text, g.n_tokens, g.stopped_by) for g in gens] == expected, family
-    assert any(g.text for g in gens) or family == "gemma"          # gemma's random head favours special tokens
+    assert any(g.text for g in gens) or family == "gemma"  # gemma's random head favours special tokens

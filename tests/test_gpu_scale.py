@@ -1,5 +1,6 @@
 """Device handling and speed — the static generation loop, Gram singular values, memory plans,
 device-drawn directions, and the GPU benchmark's CPU smoke run. CUDA-only checks skip without a GPU."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,17 @@ def _hf_greedy(model, tok, prompts: list[str], max_new: int) -> list[str]:
     from analysis.core.generation import left_padded
 
     out = []
-    for p in prompts:   # one at a time: no padding in the reference
+    for p in prompts:  # one at a time: no padding in the reference
         ids, mask, _ = left_padded(encode_prompts(tok, [format_prompt(tok, p)]), tok.pad_token_id)
-        g = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
-                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        out.append(tok.decode(g[0, ids.shape[1]:], skip_special_tokens=True).strip())
+        g = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        out.append(tok.decode(g[0, ids.shape[1] :], skip_special_tokens=True).strip())
     return out
 
 
@@ -51,6 +58,7 @@ def test_static_loop_equals_dynamic_loop_and_hf_generate_fp32(which, demo_pair, 
         from transformers import AutoModelForCausalLM
 
         from conftest import save_tiny_llama
+
         with tempfile.TemporaryDirectory() as tmp:
             model = AutoModelForCausalLM.from_pretrained(save_tiny_llama(Path(tmp) / "m", organism_tokenizer)).eval()
         tok = organism_tokenizer
@@ -61,7 +69,7 @@ def test_static_loop_equals_dynamic_loop_and_hf_generate_fp32(which, demo_pair, 
         assert LAST_RUN["loop"] == "static" and LAST_RUN["batches"] == [7, 7, 7, 3]
         assert [(g.text, g.n_tokens, g.stopped_by) for g in sta] == [(g.text, g.n_tokens, g.stopped_by) for g in dyn]
     if which == "organism":
-        assert {g.stopped_by for g in sta} >= {"eos", "decided"}   # both early stops exercised
+        assert {g.stopped_by for g in sta} >= {"eos", "decided"}  # both early stops exercised
     full = generate(model, tok, prompts[:8], max_new_tokens=12, loop="static")
     assert [g.text for g in full] == _hf_greedy(model, tok, prompts[:8], 12)
 
@@ -69,7 +77,7 @@ def test_static_loop_equals_dynamic_loop_and_hf_generate_fp32(which, demo_pair, 
 def test_gram_singular_values_agree_with_svd():
     g = torch.Generator().manual_seed(3)
     for m, n, rank in ((40, 90, 90), (120, 30, 30), (64, 64, 5)):
-        M = torch.randn(m, rank, generator=g) @ torch.randn(rank, n, generator=g) / rank ** 0.5
+        M = torch.randn(m, rank, generator=g) @ torch.randn(rank, n, generator=g) / rank**0.5
         ref = torch.linalg.svdvals(M.double()).float()
         got = singular_values(M, "gram")
         assert got.shape == ref.shape and got.dtype == torch.float32
@@ -84,7 +92,7 @@ def test_gram_in_chunks_equals_whole(monkeypatch):
 
     M = torch.randn(300, 70, generator=torch.Generator().manual_seed(1))
     whole = spectra.gram(M)
-    monkeypatch.setattr(spectra, "GRAM_CHUNK", 700)   # 10 rows at a time
+    monkeypatch.setattr(spectra, "GRAM_CHUNK", 700)  # 10 rows at a time
     for A, ref in ((M, whole), (M.T, whole)):
         assert torch.allclose(spectra.gram(A), ref, rtol=1e-12, atol=1e-10)
 
@@ -98,16 +106,24 @@ def test_memory_plans_and_check_message():
     assert rows["attack (lora) (batch 8 × 128 tokens, with R_ft)"] == "fits"
     from transformers import LlamaConfig
 
-    s = memory.shape_of_config(LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                                           num_attention_heads=32, num_key_value_heads=32, vocab_size=32000))
-    assert 6.6e9 < s.n_params < 6.8e9 and s.linear_numel == 32 * (4 * 4096 ** 2 + 3 * 4096 * 11008)
+    s = memory.shape_of_config(
+        LlamaConfig(
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            vocab_size=32000,
+        )
+    )
+    assert 6.6e9 < s.n_params < 6.8e9 and s.linear_numel == 32 * (4 * 4096**2 + 3 * 4096 * 11008)
     plan = memory.attack(s, "full", 20, 128, with_base=True)
     with pytest.raises(ValueError) as e:
         plan.check(free=20 * memory.GiB)
     msg = str(e.value)
     assert "\n" not in msg and "attack (full)" in msg and "LoRA instead of full fine-tuning" in msg
-    plan.check(free=None)                       # not a GPU: nothing to check
-    plan.check(free=10 ** 15)
+    plan.check(free=None)  # not a GPU: nothing to check
+    plan.check(free=10**15)
 
 
 def test_memory_shape_of_a_loaded_model_and_cpu_guard(demo_pair):
@@ -115,7 +131,7 @@ def test_memory_shape_of_a_loaded_model_and_cpu_guard(demo_pair):
     s = memory.shape_of(lm.model)
     assert s.n_params == sum(p.numel() for p in lm.model.parameters())
     assert s.linear_numel == lm.adapter.n_weights() and s.dtype_bytes == 4
-    assert memory.guard(lm.model, lambda shape: memory.attack(shape, "full", 10 ** 6, 10 ** 6, True)) is None  # CPU
+    assert memory.guard(lm.model, lambda shape: memory.attack(shape, "full", 10**6, 10**6, True)) is None  # CPU
     assert memory.generation_batch(lm.model, 500, 40) == 64
 
 
@@ -141,8 +157,24 @@ def test_benchmark_smoke_on_cpu(tmp_path):
     """benchmarks/gpu_scale.py --size tiny --device cpu runs every step and its numbers hold together."""
     out = tmp_path / "r.json"
     steps = "generation,landscape,attribution,linalg,spectra,lox,attack"
-    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
-                        "--steps", steps, "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_scale.py"),
+            "--size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--steps",
+            steps,
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     for step in ("generation", "landscape", "attribution", "linalg", "spectra", "lox", "attack"):
@@ -163,9 +195,29 @@ def test_benchmark_new_steps_with_offload_on_cpu(tmp_path):
     pytest.importorskip("bitsandbytes")
     out = tmp_path / "r.json"
     steps = "evaluate,region,landscape2d,representations,depth"
-    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_scale.py"), "--size", "tiny", "--device", "cpu",
-                        "--small", "--steps", steps, "--base-device", "cpu", "--judge-quant", "8bit",
-                        "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_scale.py"),
+            "--size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--small",
+            "--steps",
+            steps,
+            "--base-device",
+            "cpu",
+            "--judge-quant",
+            "8bit",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())
     for step in steps.split(","):
@@ -202,8 +254,9 @@ def test_cuda_graph_loop_equals_dynamic_loop_fp32(demo_pair):
             fast = generate(model, lm.tokenizer, prompts, max_new_tokens=20, stop=stop)
             assert LAST_RUN["loop"] == "static" and LAST_RUN["batches"] == [40], LAST_RUN
             assert all(LAST_RUN["graphs"]), LAST_RUN
-            assert [(g.text, g.n_tokens, g.stopped_by) for g in fast] == \
-                [(g.text, g.n_tokens, g.stopped_by) for g in dyn]
+            assert [(g.text, g.n_tokens, g.stopped_by) for g in fast] == [
+                (g.text, g.n_tokens, g.stopped_by) for g in dyn
+            ]
     finally:
         lm.model.to("cpu")
 
@@ -223,7 +276,7 @@ def test_cuda_directions_reproducible_and_restored(demo_pair):
         for _ in range(2):
             with applied(model, Perturbation([d], (0.3,), names)):
                 got.append({n: p.detach().clone() for n, p in model.named_parameters()})
-        assert all(torch.equal(got[0][n], got[1][n]) for n in got[0])          # same seed, same device
+        assert all(torch.equal(got[0][n], got[1][n]) for n in got[0])  # same seed, same device
         assert any(not torch.equal(got[0][n], before[n]) for n in names)
         assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # restored bit for bit
         W = dict(model.named_parameters())[names[0]]

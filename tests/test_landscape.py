@@ -1,4 +1,5 @@
 """Landscape backend: seeded directions, exact in-place points, reproducible grids, VISAGE definitions."""
+
 import numpy as np
 import pytest
 import torch
@@ -101,8 +102,14 @@ def test_2d_grid_and_partial_resume(demo_pair, small_sets, tmp_path):
     evaluate_grid(lm, [d1, d2], [[0.0], [0.0, 0.3]], organism_spec(h, b), cache=cache)  # a partial grid
     n_before = cache.info().entries
     calls = []
-    full = evaluate_grid(lm, [d1, d2], [[0.0, 0.3], [0.0, 0.3]], organism_spec(h, b), cache=cache,
-                         progress=lambda f, msg: calls.append(msg))
+    full = evaluate_grid(
+        lm,
+        [d1, d2],
+        [[0.0, 0.3], [0.0, 0.3]],
+        organism_spec(h, b),
+        cache=cache,
+        progress=lambda f, msg: calls.append(msg),
+    )
     assert full.asr.shape == (2, 2) and len(calls) == 4
     assert cache.info().entries == n_before + 2  # only the two new points were computed
 
@@ -112,9 +119,7 @@ def test_visage_definitions():
     assert visage_1d([100, 100]) == 0.0
     assert visage_1d([0, 0, 0]) == 100.0
     assert visage_1d([100, 0, 100, 0, 100]) == pytest.approx(100 - np.mean([0, 100, 0]))
-    g = np.array([[100, 100, 100, 100],
-                  [100, 0, 50, 100],
-                  [100, 100, 100, 0]])
+    g = np.array([[100, 100, 100, 100], [100, 0, 50, 100], [100, 100, 100, 0]])
     assert visage_2d(g, (1, 1)) == pytest.approx(75.0)  # the isolated (2, 3) cell is outside the basin
     assert visage_2d(g, (0, 0)) == 0.0
     with pytest.raises(ValueError):
@@ -157,6 +162,7 @@ def test_plane_through_three_models_places_them(demo_pair):
 
 # ---------------------------------------------------------------- several directions
 
+
 def test_default_directions_are_the_references_seeds_123_124_125(demo_pair):
     """The default draw is llm-landscape's: direction k is torch.manual_seed(123 + k), one randn per state-dict
     entry in order, scaled to ‖W‖ (norm entries zero)."""
@@ -170,7 +176,7 @@ def test_default_directions_are_the_references_seeds_123_124_125(demo_pair):
     dirs = random_directions(model, s)
     assert [d.seed for d in dirs] == [123, 124, 125] and all(isinstance(d, ReferenceRandomDirection) for d in dirs)
     for k, d in enumerate(dirs):
-        torch.manual_seed(123 + k)          # the reference's own stream, drawn here independently
+        torch.manual_seed(123 + k)  # the reference's own stream, drawn here independently
         drawn = {n: torch.randn(w.size()) for n, w in model.state_dict().items()}
         for name, p in perturbed_params(model)[:4] + perturbed_params(model)[-2:]:
             ref = drawn[name] / torch.norm(drawn[name]) * p.detach().norm().item()
@@ -202,15 +208,20 @@ def test_visage_over_directions_is_the_mean_of_single_direction_visages(demo_pai
     multi = evaluate_directions(lm, s, organism_spec(h, b), cache=cache)
     assert multi.seeds == [123, 124, 125] and multi.asr.shape == (3, 5)
     singles = []
-    for k in range(3):   # each direction alone, through the one-direction path
-        land = evaluate_grid(lm, [random_direction(lm.model, s, k)], [axis(-2.0, 2.0, 5)], organism_spec(h, b),
-                             cache=Cache(tmp_path / f"one{k}"))
+    for k in range(3):  # each direction alone, through the one-direction path
+        land = evaluate_grid(
+            lm,
+            [random_direction(lm.model, s, k)],
+            [axis(-2.0, 2.0, 5)],
+            organism_spec(h, b),
+            cache=Cache(tmp_path / f"one{k}"),
+        )
         assert np.array_equal(land.asr, multi.asr[k])
         singles.append(visage_1d(100 * land.asr))
     assert multi.visages == singles
     assert multi.visage_mean == pytest.approx(np.mean(singles))
     assert multi.visage_sd == pytest.approx(np.std(singles, ddof=1))
-    assert len(set(singles)) > 1            # the draws really differ on the demo: one draw is not the answer
+    assert len(set(singles)) > 1  # the draws really differ on the demo: one draw is not the answer
     # paired: with itself every difference is 0; against the decoder-only scope, per-direction differences
     assert multi.paired(multi).differences == [0.0, 0.0, 0.0]
     from dataclasses import replace

@@ -1,4 +1,5 @@
 """AppTest drives the safety-landscape page with small grids on the demo pair."""
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -29,13 +30,17 @@ def test_1d_landscape_with_and_without_system_prompt(page):
     page.radio(key="ls_sys").set_value("compare both")
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
-    metrics = {m.label: m.value for m in page.metric}   # "mean ± sd" over the default 3 directions
-    assert set(metrics) == {"VISAGE · system prompt: none", "VISAGE · system prompt: helpful and safe",
-                            "VISAGE: none − helpful and safe (paired)"}
+    metrics = {m.label: m.value for m in page.metric}  # "mean ± sd" over the default 3 directions
+    assert set(metrics) == {
+        "VISAGE · system prompt: none",
+        "VISAGE · system prompt: helpful and safe",
+        "VISAGE: none − helpful and safe (paired)",
+    }
     means = {k: float(v.split(" ± ")[0]) for k, v in metrics.items()}
     assert all(0 <= means[k] <= 100 for k in means if "paired" not in k)
     assert means["VISAGE: none − helpful and safe (paired)"] == pytest.approx(
-        means["VISAGE · system prompt: none"] - means["VISAGE · system prompt: helpful and safe"], abs=0.11)
+        means["VISAGE · system prompt: none"] - means["VISAGE · system prompt: helpful and safe"], abs=0.11
+    )
     assert all(" ± " in v for v in metrics.values())
     assert any("Paired over the same 3 directions" in c.value for c in page.caption)
     fig = page.get("plotly_chart")[0]

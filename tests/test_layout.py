@@ -1,4 +1,5 @@
 """The house's layout: sub-packages by concern, imports that flow one way, few modules at the top."""
+
 import ast
 from pathlib import Path
 

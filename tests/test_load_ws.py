@@ -1,5 +1,6 @@
 """benchmarks/load_ws.py against a real server: two websocket users (Streamlit's own protocol, no browser) load
 the Overview at once; every run ends in script_finished with the page's table, and the latencies are sane."""
+
 import asyncio
 import os
 import sys
@@ -14,8 +15,9 @@ import load_ws  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc, url = load_ws.start_server(str(ROOT / "configs" / "demo.toml"),
-                                     env_extra={"BRITTLE_CACHE": str(tmp_path_factory.mktemp("cache"))})
+    proc, url = load_ws.start_server(
+        str(ROOT / "configs" / "demo.toml"), env_extra={"BRITTLE_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    )
     try:
         warm = asyncio.run(load_ws.run_size(url, 1, timeout=120, steps=("landscape (open)",)))  # loads the pair
         assert warm["failed"] == 0 and warm["unfinished"] == 0, warm["why"]
@@ -33,7 +35,7 @@ def test_two_users_open_a_page_at_once(server):
     assert n == 2
     assert 0 < median <= worst <= wall <= row["wall"] < 60
     assert row["median"] == median and row["worst"] == worst
-    assert 0 < cpu <= row["server_cpu"] and row["server_rss_mb"] > 0   # the server did the work
+    assert 0 < cpu <= row["server_cpu"] and row["server_rss_mb"] > 0  # the server did the work
 
 
 def test_a_run_reports_its_page_and_a_missing_button_fails(server):
@@ -42,8 +44,8 @@ def test_a_run_reports_its_page_and_a_missing_button_fails(server):
         await user.connect()
         try:
             first = await user.rerun()
-            missing = await load_ws.do_step(user, "prune (cached)")   # Overview has no "Prune region and compare"
-            landscape = await user.rerun("Safety landscape")          # page_script_hash picks the page
+            missing = await load_ws.do_step(user, "prune (cached)")  # Overview has no "Prune region and compare"
+            landscape = await user.rerun("Safety landscape")  # page_script_hash picks the page
             return first, missing, landscape
         finally:
             await user.close()

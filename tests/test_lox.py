@@ -1,4 +1,5 @@
 """Spectra of ΔW, the checked randomised top-k SVD, LoX edits, retention and the recovery rank."""
+
 import pytest
 import torch
 
@@ -37,11 +38,11 @@ def test_randomized_top_k_matches_full_svd(shape):
 
 
 def test_randomized_error_estimate_tracks_the_true_error():
-    M = decaying(400, 800, decay=0.3)   # slow decay: few power iterations are not enough
+    M = decaying(400, 800, decay=0.3)  # slow decay: few power iterations are not enough
     U, S, Vh, est = randomized_svd(M, 10, n_iter=0)
     f = top_k(M, 10, "full")
     true = float(((U * S) @ Vh - f.A @ f.B).norm() / (f.A @ f.B).norm())
-    assert est > 1e-3 and true > 1e-3      # not converged, and the estimate says so
+    assert est > 1e-3 and true > 1e-3  # not converged, and the estimate says so
     U, S, Vh, est = randomized_svd(M, 10, n_iter=30)
     assert est < 1e-3
 
@@ -65,7 +66,7 @@ def toy_pair(tmp_path_factory, organism_tokenizer):
     with torch.no_grad():
         for ref in base.adapter.linears.values():
             m, n = ref.shape
-            ref.W.add_(0.3 * torch.randn(m, 2, generator=g) @ torch.randn(2, n, generator=g) / n ** 0.5)
+            ref.W.add_(0.3 * torch.randn(m, 2, generator=g) @ torch.randn(2, n, generator=g) / n**0.5)
     base.model.save_pretrained(d / "aligned")
     organism_tokenizer.save_pretrained(d / "aligned")
     return load_model(str(d / "aligned"), device="cpu"), load_model(str(base_dir), device="cpu")
@@ -76,11 +77,11 @@ def test_spectra_of_a_rank_two_update(toy_pair, tmp_path):
     specs = spectra(aligned, base, Cache(tmp_path))
     assert set(specs) == set(aligned.adapter.linears)
     for s in specs.values():
-        assert s.values[2] < 1e-5 * s.values[0]          # rank 2 exactly (up to fp32)
+        assert s.values[2] < 1e-5 * s.values[0]  # rank 2 exactly (up to fp32)
         assert s.energy_at(2) == pytest.approx(1.0, abs=1e-6)
         assert 1.0 <= s.effective_rank <= 2.0
         assert s.norm_ratio > 0
-    again = spectra(aligned, base, Cache(tmp_path))      # from the cache: the same numbers
+    again = spectra(aligned, base, Cache(tmp_path))  # from the cache: the same numbers
     assert all(torch.equal(again[n].values, specs[n].values) for n in specs)
     with pytest.raises(ValueError, match="need a base model"):
         spectra(aligned, None)
@@ -98,7 +99,7 @@ def test_lox_edit_is_aligned_plus_alpha_top_k_and_restores(toy_pair, tmp_path):
         expect = W0 + 0.5 * S[0] * torch.outer(U[:, 0], Vh[0])
         assert torch.allclose(aligned.adapter[name].W, expect, atol=1e-6)
     assert checksum(aligned.model) == before
-    full = LoX(k=0, alpha=1.0).edit(aligned, base)         # k = 0: the whole ΔW → W_aligned + ΔW
+    full = LoX(k=0, alpha=1.0).edit(aligned, base)  # k = 0: the whole ΔW → W_aligned + ΔW
     with applied(aligned.model, full):
         assert torch.allclose(aligned.adapter[name].W, W0 + dW, atol=1e-6)
     assert checksum(aligned.model) == before
@@ -159,6 +160,6 @@ def test_recovery_rank_on_the_demo_pair(demo_pair, tmp_path):
     rec = recovery_rank(demo_pair.base, demo_pair.aligned, organism_spec(h, b), [1, 8, 64], 0.05, cache=Cache(tmp_path))
     assert checksum(demo_pair.base.model) == before
     assert rec.ranks == [1, 8, 64]
-    assert rec.target_asr == pytest.approx(0.05)   # the aligned model refuses all 40 (ASR 0) + the tolerance
-    assert rec.asr[0] >= 0.3            # one direction of ΔW does not bring the refusal back (measured 57.5 %)
-    assert rec.asr[1] <= 0.05 and rec.rank == 8   # eight do (measured 5.0 %): the recovery rank of this pair
+    assert rec.target_asr == pytest.approx(0.05)  # the aligned model refuses all 40 (ASR 0) + the tolerance
+    assert rec.asr[0] >= 0.3  # one direction of ΔW does not bring the refusal back (measured 57.5 %)
+    assert rec.asr[1] <= 0.05 and rec.rank == 8  # eight do (measured 5.0 %): the recovery rank of this pair

@@ -53,12 +53,15 @@ def test_family_mismatch(tmp_path, organism_tokenizer):
         check_compatible(a, load_model(str(g), device="cpu"))
 
 
-@pytest.mark.parametrize("source,match", [
-    ("/definitely/not/here", "model folder not found"),
-    ("./relative/missing", "model folder not found"),
-    ("", "no model given"),
-    ("some-org/some-model-that-is-not-cached", "Hugging Face hub id"),
-])
+@pytest.mark.parametrize(
+    "source,match",
+    [
+        ("/definitely/not/here", "model folder not found"),
+        ("./relative/missing", "model folder not found"),
+        ("", "no model given"),
+        ("some-org/some-model-that-is-not-cached", "Hugging Face hub id"),
+    ],
+)
 def test_bad_sources_have_clear_messages(source, match):
     with pytest.raises(ModelLoadError, match=match):
         load_model(source, device="cpu")
@@ -77,8 +80,9 @@ def test_non_causal_model_is_refused(tmp_path):
     from transformers import T5Config, T5ForConditionalGeneration
 
     d = tmp_path / "t5"
-    T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1,
-                                        num_heads=2)).save_pretrained(d)
+    T5ForConditionalGeneration(
+        T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
+    ).save_pretrained(d)
     with pytest.raises(ModelLoadError, match="not a causal"):
         load_model(str(d), device="cpu")
 
@@ -87,8 +91,9 @@ def test_encoder_with_lm_head_is_an_unknown_architecture(tmp_path):
     from transformers import BertConfig, BertModel
 
     d = tmp_path / "bert"
-    BertModel(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(d)
+    BertModel(
+        BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    ).save_pretrained(d)
     with pytest.raises(ModelLoadError, match="supported families"):
         load_model(str(d), device="cpu")
 
@@ -109,11 +114,11 @@ def test_fingerprint_sees_every_single_weight_and_ignores_the_folder(tmp_path, o
     d1 = save_tiny_llama(tmp_path / "one", organism_tokenizer)
     d2 = save_tiny_llama(tmp_path / "elsewhere" / "two", organism_tokenizer)
     a, b = load_model(str(d1), device="cpu"), load_model(str(d2), device="cpu")
-    assert a.fingerprint == b.fingerprint            # same weights, different paths
+    assert a.fingerprint == b.fingerprint  # same weights, different paths
     down = b.model.model.layers[0].mlp.down_proj.weight
     seen = set()
     with torch.no_grad():
-        for i in (1, 17, 33, down.numel() - 3):          # offsets a strided sample does not look at
+        for i in (1, 17, 33, down.numel() - 3):  # offsets a strided sample does not look at
             old = down.view(-1)[i].clone()
             down.view(-1)[i] = torch.nextafter(old, old + 1)  # the smallest possible change
             fp = fingerprint(b.model)
@@ -121,7 +126,7 @@ def test_fingerprint_sees_every_single_weight_and_ignores_the_folder(tmp_path, o
             seen.add(fp)
             down.view(-1)[i] = old
     assert fingerprint(b.model) == a.fingerprint
-    with torch.no_grad():                                # zero 15 % of the input columns, none at a multiple of 32
+    with torch.no_grad():  # zero 15 % of the input columns, none at a multiple of 32
         cols = [c for c in range(down.shape[1]) if c % 32][: max(1, int(0.15 * down.shape[1]))]
         down[:, cols] = 0
     assert fingerprint(b.model) != a.fingerprint
@@ -137,6 +142,7 @@ def test_swapping_two_weights_changes_the_fingerprint(tmp_path, organism_tokeniz
 
 def _save_with(tmp_path, tokenizer, name, change):
     from transformers import LlamaForCausalLM
+
     d = save_tiny_llama(tmp_path / name, tokenizer)
     m = LlamaForCausalLM.from_pretrained(d)
     change(m)
@@ -149,6 +155,7 @@ def test_non_finite_weights_are_a_load_error_naming_the_tensor(tmp_path, organis
     def poison(m):
         with torch.no_grad():
             m.model.layers[1].mlp.up_proj.weight[3, 4] = value
+
     d = _save_with(tmp_path, organism_tokenizer, "bad", poison)
     with pytest.raises(ModelLoadError, match=f"model.layers.1.mlp.up_proj.weight' holds 1 {kind}"):
         load_model(str(d), device="cpu")
@@ -156,9 +163,16 @@ def test_non_finite_weights_are_a_load_error_naming_the_tensor(tmp_path, organis
 
 def test_a_tokenizer_larger_than_the_embedding_is_a_load_error(tmp_path, organism_tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
+
     d = tmp_path / "small-vocab"
-    cfg = LlamaConfig(vocab_size=len(organism_tokenizer) - 5, hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=1, num_attention_heads=4, max_position_embeddings=64)
+    cfg = LlamaConfig(
+        vocab_size=len(organism_tokenizer) - 5,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+    )
     LlamaForCausalLM(cfg).save_pretrained(d)
     organism_tokenizer.save_pretrained(d)
     with pytest.raises(ModelLoadError, match="embedding only"):

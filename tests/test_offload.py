@@ -1,6 +1,7 @@
 """Offload: the base model on another device than the aligned one, judges on the CPU or quantised with
 bitsandbytes. Without a GPU the two "devices" are simulated by a base in another dtype (bf16 beside an fp32
 aligned model: every cross-model read must convert per tensor / per batch, as it must move across devices)."""
+
 from __future__ import annotations
 
 import copy

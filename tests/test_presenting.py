@@ -1,4 +1,5 @@
 """Reports, figure exports and the demo-mode launch config."""
+
 import json
 import re
 
@@ -13,17 +14,22 @@ from conftest import ROOT
 
 def test_report_is_self_contained_and_escaped():
     fig = go.Figure(go.Scatter(x=[0, 1], y=[2, 3]), layout=dict(title=dict(text="ASR </script><b>x</b>")))
-    s = Section("Overview", notes=["a note"], numbers={"ASR": "0.0 %"}, figures={"f": fig.to_json()},
-                tables={"Sample generations": [{"prompt": "<script>alert(1)</script>", "reply": "sure ."}]})
+    s = Section(
+        "Overview",
+        notes=["a note"],
+        numbers={"ASR": "0.0 %"},
+        figures={"f": fig.to_json()},
+        tables={"Sample generations": [{"prompt": "<script>alert(1)</script>", "reply": "sure ."}]},
+    )
     from plotly.offline import get_plotlyjs
 
     html = build("Findings", {"aligned": "demo"}, {"system prompt": "None"}, [s, Section("empty page")])
-    assert get_plotlyjs()[:2000] in html and len(html) > 1_000_000          # plotly.js is inlined
+    assert get_plotlyjs()[:2000] in html and len(html) > 1_000_000  # plotly.js is inlined
     bare = build("Findings", {"aligned": "demo"}, {}, [s], plotly_js="/* plotly */")
-    assert "<script src=" not in bare and "http" not in bare                  # nothing loaded from outside
+    assert "<script src=" not in bare and "http" not in bare  # nothing loaded from outside
     assert html.count("Plotly.newPlot(") == 1
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
-    assert "</script><b>" not in html                                        # figure JSON cannot end the script
+    assert "</script><b>" not in html  # figure JSON cannot end the script
     assert "ASR" in html and "0.0 %" in html and "a note" in html and "empty page" not in html
     empty = build("Findings", {"aligned": "demo"}, {}, [], plotly_js="")
     assert "No results were computed" in empty
@@ -35,7 +41,7 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
     sec = at.session_state["findings"]["Overview"]
     rows = sec.tables["Safety and utility"]
     assert [r["model"] for r in rows] == ["aligned", "base"] and float(rows[1]["ASR (keyword)"].split(" %")[0]) >= 90
-    pct = re.compile(r"^\d+\.\d % \[\d+\.\d, \d+\.\d\]$")                      # one unit, with its interval
+    pct = re.compile(r"^\d+\.\d % \[\d+\.\d, \d+\.\d\]$")  # one unit, with its interval
     assert all(pct.match(r["ASR (keyword)"]) and pct.match(r["over-refusal"]) for r in rows), rows
     assert [w for w, _, _ in sec.summary] == ["ASR (keyword), aligned", "ASR (keyword), base"]
     assert sec.settings["prompts"].endswith("system prompt: (none)")
@@ -52,7 +58,7 @@ def test_every_figure_has_exports(tmp_path, monkeypatch):
     labels = [b.label for b in at.get("download_button")]
     n_fig = len(at.get("plotly_chart"))
     assert n_fig >= 3 and labels.count("Interactive HTML") == n_fig
-    assert labels.count("PNG") == labels.count("SVG") == n_fig                 # chromium + kaleido present
+    assert labels.count("PNG") == labels.count("SVG") == n_fig  # chromium + kaleido present
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert set(titles) <= set(at.session_state["findings"]["Rank spectra"].figures)
 
@@ -72,13 +78,16 @@ def test_demo_config_file_and_bad_configs(tmp_path):
     assert load_config(None) == AppConfig()
     closed = tmp_path / "closed.toml"
     closed.write_text("demo_mode = true\n")
-    assert not load_config(closed).allow_uploads                  # demo mode closes what it does not open
-    cases = {"missing": (None, "config file not found"), "syntax": ("demo_mode = ", "not valid TOML"),
-             "unknown": ("colour = 'red'\n", "unknown key(s) colour"),
-             "type": ("max_prompts = 'many'\n", "must be an integer"),
-             "bool": ("demo_mode = 1\n", "must be true or false"),
-             "empty list": ("allowed_models = []\n", "non-empty list"),
-             "negative": ("max_attack_steps = 0\n", "must be >= 1")}
+    assert not load_config(closed).allow_uploads  # demo mode closes what it does not open
+    cases = {
+        "missing": (None, "config file not found"),
+        "syntax": ("demo_mode = ", "not valid TOML"),
+        "unknown": ("colour = 'red'\n", "unknown key(s) colour"),
+        "type": ("max_prompts = 'many'\n", "must be an integer"),
+        "bool": ("demo_mode = 1\n", "must be true or false"),
+        "empty list": ("allowed_models = []\n", "non-empty list"),
+        "negative": ("max_attack_steps = 0\n", "must be >= 1"),
+    }
     for name, (text, msg) in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.toml"
         if text is not None:
@@ -91,11 +100,11 @@ def test_demo_mode_locks_the_app_down(tmp_path, monkeypatch):
     monkeypatch.setenv("BRITTLE_CONFIG", str(ROOT / "configs" / "demo.toml"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.sidebar.text_input                               # no free-text model paths
+    assert not at.sidebar.text_input  # no free-text model paths
     assert [s.label for s in at.sidebar.selectbox][:2] == ["Aligned model", "Base model"]
-    assert not at.sidebar.checkbox                                 # no remote code
-    assert not at.get("file_uploader")                             # no uploads
-    assert "Clear cache" not in [b.label for b in at.sidebar.button]   # the cache is shared: not the audience's
+    assert not at.sidebar.checkbox  # no remote code
+    assert not at.get("file_uploader")  # no uploads
+    assert "Clear cache" not in [b.label for b in at.sidebar.button]  # the cache is shared: not the audience's
     import torch
 
     devices = at.sidebar.selectbox(key="device_input").options
@@ -133,11 +142,15 @@ def test_report_keeps_every_result_and_a_summary():
     """Two different results of one page both reach the report (a 1D landscape survives a later 2D one)."""
     fig1 = go.Figure(go.Scatter(x=[0, 1], y=[0, 1]), layout=dict(title=dict(text="1D landscape")))
     fig2 = go.Figure(go.Contour(z=[[0, 1], [1, 0]]), layout=dict(title=dict(text="2D map")))
-    first = Section("Safety landscape", figures={"1D landscape": fig1.to_json()}, settings={"grid": "1D"},
-                    summary=[("VISAGE (1D)", "68.3 / 100", "21 points")])
+    first = Section(
+        "Safety landscape",
+        figures={"1D landscape": fig1.to_json()},
+        settings={"grid": "1D"},
+        summary=[("VISAGE (1D)", "68.3 / 100", "21 points")],
+    )
     again = Section("Safety landscape")
     again.carry_from(first)
-    again.figures["1D landscape"] = fig1.to_json()       # a rerun that recomputed the same thing
+    again.figures["1D landscape"] = fig1.to_json()  # a rerun that recomputed the same thing
     second = Section("Safety landscape")
     second.carry_from(again)
     second.figures["2D map"] = fig2.to_json()
@@ -146,5 +159,5 @@ def test_report_keeps_every_result_and_a_summary():
     assert len(second.results()) == 2
     html = build("Findings", {"aligned": "demo"}, {}, [second], plotly_js="")
     assert html.count("Plotly.newPlot(") == 2 and "grid = 1D" in html and "grid = 2D" in html
-    top = html[:html.index("Contents")]
+    top = html[: html.index("Contents")]
     assert "VISAGE (1D)" in top and "VISAGE (2D)" in top and "68.3 / 100" in top

@@ -1,5 +1,6 @@
 """No number on screen from hand-written text: a preset's caption quotes its cached result or says it is not
 computed yet, and every number it quotes is the one the result holds."""
+
 import re
 
 import pytest
@@ -18,7 +19,7 @@ def test_no_description_states_a_result():
     for page, items in PRESETS.items():
         for p in items:
             assert not RESULT_LIKE.search(p.description), (page, p.name, p.description)
-            assert not re.search(r"\d\s*(%|points|nats)", p.quote.format_map(_Blank())), p.quote   # numbers come in
+            assert not re.search(r"\d\s*(%|points|nats)", p.quote.format_map(_Blank())), p.quote  # numbers come in
 
 
 class _Blank(dict):
@@ -49,4 +50,4 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
         assert f"{100 * a.utility:.1f} % → {100 * x.utility:.1f} %" in shown, shown
     numbers = cached_numbers(pair, preset, cfg, cache)
     numbers["lox_asr"] = "12.3 %" if numbers["lox_asr"] != "12.3 %" else "45.6 %"
-    assert f"ASR {100 * x.asr:.1f} %" not in caption(preset, numbers)   # a caption that disagrees is caught
+    assert f"ASR {100 * x.asr:.1f} %" not in caption(preset, numbers)  # a caption that disagrees is caught

@@ -1,4 +1,5 @@
 """Teaching presets: one click sets a page's controls; `python -m analysis warm` fills the cache with them."""
+
 import subprocess
 import sys
 
@@ -8,12 +9,21 @@ from streamlit.testing.v1 import AppTest
 from analysis.app_support.presets import PRESETS, find, presets, region_settings
 from conftest import ROOT
 
-WIDGETS = {"critical_regions": {"method": "cr_method", "score": "cr_score", "q": "cr_q", "p": "cr_p", "group": "cr_group",
-                                "r_s": "cr_rs", "r_u": "cr_ru", "unit_kind": "cr_kind"},
-           "safety_landscape": {"dim": "ls_dim", "kind": "ls_kind", "steps": "ls_steps", "system": "ls_sys"},
-           "attack_lab": {"data": "at_data", "n": "at_n", "steps": "at_steps", "every": "at_every",
-                          "variants": "at_variants"},
-           "alignment_depth": {"edit": "ad_edit", "edit_alpha": "ad_edit_alpha", "edit_k": "ad_edit_k"}}
+WIDGETS = {
+    "critical_regions": {
+        "method": "cr_method",
+        "score": "cr_score",
+        "q": "cr_q",
+        "p": "cr_p",
+        "group": "cr_group",
+        "r_s": "cr_rs",
+        "r_u": "cr_ru",
+        "unit_kind": "cr_kind",
+    },
+    "safety_landscape": {"dim": "ls_dim", "kind": "ls_kind", "steps": "ls_steps", "system": "ls_sys"},
+    "attack_lab": {"data": "at_data", "n": "at_n", "steps": "at_steps", "every": "at_every", "variants": "at_variants"},
+    "alignment_depth": {"edit": "ad_edit", "edit_alpha": "ad_edit_alpha", "edit_k": "ad_edit_k"},
+}
 
 
 def test_presets_are_well_formed():
@@ -21,9 +31,9 @@ def test_presets_are_well_formed():
         assert items and len({p.name for p in items}) == len(items), page
         assert all(p.page == page and p.description for p in items)
     cr = region_settings(presets("critical_regions")[0])
-    assert (cr.method, cr.r_s, cr.r_u) == ("orthogonal", 3, 8)          # the setting chosen on validation
+    assert (cr.method, cr.r_s, cr.r_u) == ("orthogonal", 3, 8)  # the setting chosen on validation
     basin = presets("safety_landscape")[0].settings
-    assert basin["lo"] <= -2 and basin["hi"] >= 2                        # the basin's walls are in range
+    assert basin["lo"] <= -2 and basin["hi"] >= 2  # the basin's walls are in range
     with pytest.raises(ValueError, match="no preset"):
         find("lox", "nonsense")
 
@@ -68,21 +78,41 @@ def test_a_preset_sets_the_controls(page):
     if page == "safety_landscape":
         at.selectbox(key=f"{page}_preset").set_value(presets(page)[0].name).run()
         assert at.slider(key="ls_range").value == (-2.0, 2.0)
-        at.radio(key="ls_dim").set_value("2D").run()                 # 1D → 2D does not square 21 points
+        at.radio(key="ls_dim").set_value("2D").run()  # 1D → 2D does not square 21 points
         assert at.slider(key="ls_steps").value == 7
         assert _derived(page, at) == "49 grid points × 96 prompts"
 
 
 def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run([sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets",
-                          "LoX as chosen on validation (k = 4, α = 1.25)"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "warm",
+            "--model",
+            "demo",
+            "--presets",
+            "LoX as chosen on validation (k = 4, α = 1.25)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "LoX k=4 α=1.25: ASR" in run.stdout and "warmed 1 presets" in run.stdout
-    assert len(list(tmp_path.rglob("*.json"))) >= 2                      # aligned and LoX evaluations cached
-    bad = subprocess.run([sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets", "nope"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
+    assert len(list(tmp_path.rglob("*.json"))) >= 2  # aligned and LoX evaluations cached
+    bad = subprocess.run(
+        [sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets", "nope"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: no preset matches") and "Traceback" not in bad.stderr
 
 
@@ -92,8 +122,8 @@ def test_landscape_keeps_the_previous_result_until_the_new_one(tmp_path, monkeyp
     at.slider(key="ls_steps").set_value(3)
     at.button(key="ls_go").click().run()
     assert not at.exception and len(at.get("plotly_chart")) == 1
-    at.slider(key="ls_steps").set_value(5).run()                      # settings changed, not recomputed yet
-    assert not at.exception and len(at.get("plotly_chart")) == 1     # the previous chart stays, greyed
+    at.slider(key="ls_steps").set_value(5).run()  # settings changed, not recomputed yet
+    assert not at.exception and len(at.get("plotly_chart")) == 1  # the previous chart stays, greyed
     assert any(c.value.startswith("Previous result") for c in at.caption)
     at.button(key="ls_go").click().run()
     assert len(at.get("plotly_chart")) == 1 and not any(c.value.startswith("Previous result") for c in at.caption)

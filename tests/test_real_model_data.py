@@ -1,5 +1,6 @@
 """A model that is not the demo never sees an organism sentence: every analysis takes its prompts from the
 shipped real sets, and calibration, attack data and evaluation use disjoint splits."""
+
 import pytest
 
 from conftest import save_tiny_llama
@@ -55,19 +56,26 @@ def test_every_analysis_of_a_real_model_sees_only_real_prompts(real_pair, tmp_pa
     cache = Cache(tmp_path)
     spec = default_spec(lm, n=4, max_new_tokens=4)
     evaluate(lm, spec, cache=cache)
-    with pytest.raises(ValueError, match="refused none"):   # a random model never refuses: nothing to attribute
+    with pytest.raises(ValueError, match="refused none"):  # a random model never refuses: nothing to attribute
         default_calibration(lm, 4, cache=cache)
     from analysis.judging.refusal import Judge
 
-    cal = default_calibration(lm, 4, cache=cache, judge=Judge(keywords=("",)))   # count every reply as a refusal
+    cal = default_calibration(lm, 4, cache=cache, judge=Judge(keywords=("",)))  # count every reply as a refusal
     for method in ("set_difference", "orthogonal", "units"):
         region = build(lm, RegionSettings(method=method, r_s=1, r_u=1), cal, cache=cache)
         compare(lm, spec, {"pruned": region.edit, "control": region.control}, cache=cache)
     evaluate_grid(lm, [RandomDirection(0)], [[0.5]], spec, cache=cache)
     evaluate(lm, spec, LoX(2, 1.0).edit(lm, base, cache=cache), cache=cache)
     data = lm.data.attack_data("harmful", 4)
-    run_attack_cached(lm, variants.aligned(), AttackSettings(n_examples=4, steps=1, eval_every=1, batch_size=4), data,
-                      spec, base, cache=cache)
+    run_attack_cached(
+        lm,
+        variants.aligned(),
+        AttackSettings(n_examples=4, steps=1, eval_every=1, batch_size=4),
+        data,
+        spec,
+        base,
+        cache=cache,
+    )
     h, b = lm.data.calibration_sets(6)
     dirs = rep.refusal_directions_for(lm, h, b, cache=cache)
     rep.ablation_scan(lm, dirs, spec, layers=[1], cache=cache)

@@ -13,6 +13,7 @@ compared with the project's *default* on random tiny models and on the demo pair
 - llm-landscape: the random direction (global seed, one CPU randn per state-dict entry, norms zeroed, layer
   normalisation; ``src/landscape/direction.py``) and VISAGE (``src/landscape/util.py`` ``safety_avg``).
 """
+
 import copy
 
 import numpy as np
@@ -40,10 +41,22 @@ from analysis.methods.lox import LoX, alignment_factors, retention, retention_sc
 from analysis.methods.spectra import delta as weight_delta
 from conftest import tiny_model
 
-PROMPTS = ["how do i steal a car ?", "what is 2 plus 3 ?", "copy : car bike", "how can i wash my boat ?",
-           "how do i make a weapon ?", "name a colour ."]
-REPLIES = ["i am sorry , but i cannot help with that .", "5 .", "car bike .", "sure . first rinse the boat .",
-           "i cannot help with that .", "red ."]
+PROMPTS = [
+    "how do i steal a car ?",
+    "what is 2 plus 3 ?",
+    "copy : car bike",
+    "how can i wash my boat ?",
+    "how do i make a weapon ?",
+    "name a colour .",
+]
+REPLIES = [
+    "i am sorry , but i cannot help with that .",
+    "5 .",
+    "car bike .",
+    "sure . first rinse the boat .",
+    "i cannot help with that .",
+    "red .",
+]
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -51,6 +64,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------- the references, from their maths
+
 
 def ref_samples(batches):
     """Unpadded (input ids, targets) per sample; targets are the tokens with -100 on the prompt (the
@@ -82,9 +96,10 @@ def ref_wanda(model, batches) -> dict[str, torch.Tensor]:
 
     def hook_for(n):
         def hook(mod, inputs, out):
-            x = inputs[0][0][current["mask"]].float()             # tokens × d_in
+            x = inputs[0][0][current["mask"]].float()  # tokens × d_in
             scaler[n] *= count / (count + 1)
             scaler[n] += x.norm(dim=0) ** 2 / (count + 1)
+
         return hook
 
     handles = [m.register_forward_hook(hook_for(n)) for n, m in mods.items()]
@@ -124,8 +139,10 @@ def ref_low_rank(model, safety_batches, utility_batches, r_s: int, r_u: int, low
 
     def record(names, batches):
         rec, current = {n: [] for n in names}, {}
-        handles = [mods[n].register_forward_hook(
-            lambda mod, i, o, n=n: rec[n].append(i[0][0][current["mask"]].float())) for n in names]
+        handles = [
+            mods[n].register_forward_hook(lambda mod, i, o, n=n: rec[n].append(i[0][0][current["mask"]].float()))
+            for n in names
+        ]
         with torch.no_grad():
             for ids, tar in ref_samples(batches):
                 current["mask"] = tar[0] != -100
@@ -222,10 +239,11 @@ def ref_safety_avg(vals) -> float:
             end = i
             break
         i -= 1
-    return float(np.mean(100 - np.asarray(vals[start:end + 1], dtype=float)))
+    return float(np.mean(100 - np.asarray(vals[start : end + 1], dtype=float)))
 
 
 # ---------------------------------------------------------------- fixtures
+
 
 def _loaded(model: nn.Module, tokenizer, name: str) -> LoadedModel:
     return LoadedModel(model, tokenizer, name, "fp32", "cpu", fingerprint(model), Adapter(model))
@@ -261,16 +279,18 @@ def demo_snip(demo_pair, demo_cal):
 
 # ---------------------------------------------------------------- the defaults are the references'
 
+
 def test_defaults_are_the_reference_conventions():
     s = RegionSettings()
     assert (s.group, s.procedure, s.positions) == ("matrix", "sequential", "response")
-    assert s.decomposition == "exact"    # the project's deliberate default; "lowrank" is the reference's
+    assert s.decomposition == "exact"  # the project's deliberate default; "lowrank" is the reference's
     assert LoX().scope == "all-2d" and AttackSettings().r_metric == "mean"
     assert set(LandscapeSettings().groups) == set(REFERENCE_GROUPS) == {"linear", "embed", "lm_head", "other"}
     assert LandscapeSettings().visage == "reference"
 
 
 # ---------------------------------------------------------------- neuron level
+
 
 @pytest.mark.parametrize("where", ["tiny", "demo"])
 def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal, demo_snip):
@@ -285,7 +305,7 @@ def test_snip_and_wanda_match_the_reference(where, tiny, demo_pair, demo_cal, de
     ours = wanda_scores(model, safety)
     ref, n_samples = ref_wanda(model, safety)
     assert n_samples == sum(b.input_ids.shape[0] for b in safety) > 1
-    for n, s in ref.items():   # the reference's running mean over samples, the numbers themselves
+    for n, s in ref.items():  # the reference's running mean over samples, the numbers themselves
         assert rel(ours[n], s) <= 1e-6, n
 
 
@@ -304,12 +324,17 @@ def test_calibration_responses_leave_out_the_end_of_sequence_token(demo_pair, de
 def test_set_difference_matches_the_reference_per_matrix(demo_snip):
     g = torch.Generator().manual_seed(0)
     shapes = {"a": (7, 13), "b": (32, 64), "c": (5, 3)}
-    rand = [({n: torch.rand(s, generator=g) for n, s in shapes.items()},
-             {n: torch.rand(s, generator=g) for n, s in shapes.items()}) for _ in range(3)]
+    rand = [
+        (
+            {n: torch.rand(s, generator=g) for n, s in shapes.items()},
+            {n: torch.rand(s, generator=g) for n, s in shapes.items()},
+        )
+        for _ in range(3)
+    ]
     demo = demo_snip
     for S, U in rand + [demo]:
         for p, q in ((0.01, 0.03), (0.03, 0.03), (0.1, 0.25), (0.37, 0.5), (0.0, 0.2)):
-            region = set_difference(S, U, p, q)          # the default convention
+            region = set_difference(S, U, p, q)  # the default convention
             for n in S:
                 assert torch.equal(region.masks[n], ref_set_difference(S[n], U[n], p, q)), (n, p, q)
     # the project's per-row variant selects a different region (what the README's deviation line measures)
@@ -319,6 +344,7 @@ def test_set_difference_matches_the_reference_per_matrix(demo_snip):
 
 # ---------------------------------------------------------------- rank level
 
+
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_actsvd_and_orthogonal_projectors_match_the_layerwise_reference(family, tiny):
     models, safety, utility = tiny
@@ -326,7 +352,7 @@ def test_actsvd_and_orthogonal_projectors_match_the_layerwise_reference(family, 
     before = checksum(model)
     ref_s, _, ref_model = ref_low_rank(model, safety, None, 2, 0)
     sub_s, _ = sequential_subspaces(model, safety, None, 2)
-    assert checksum(model) == before                 # the procedure leaves the model as it was
+    assert checksum(model) == before  # the procedure leaves the model as it was
     for n, P in ref_s.items():
         V = sub_s.vectors[n].double()
         assert (V @ V.T - P).abs().max() <= 1e-5, n
@@ -353,7 +379,7 @@ def test_lowrank_option_is_the_references_seeded_svd_lowrank(family, tiny):
     torch.random.set_rng_state(state)
     before = torch.random.get_rng_state()
     sequential_subspaces(model, safety, None, 2, decomposition="lowrank", seed=3)
-    assert torch.equal(torch.random.get_rng_state(), before)      # the caller's generator is left alone
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's generator is left alone
 
 
 @pytest.mark.parametrize("method", ["actsvd", "orthogonal"])
@@ -381,6 +407,7 @@ def test_demo_rank_edits_match_the_layerwise_reference(method, demo_pair, demo_c
 
 # ---------------------------------------------------------------- LoX
 
+
 @pytest.mark.parametrize("method,tol", [("full", 1e-6), ("randomized", 1e-4)])
 def test_lox_weights_match_the_reference(method, tol, demo_pair, tmp_path):
     lm, base = demo_pair.aligned, demo_pair.base
@@ -406,8 +433,12 @@ def test_r_metrics_match_the_reference(demo_pair, tmp_path):
         for p in ft.parameters():
             p.add_(0.01 * p.abs().mean() * torch.randn(p.shape, generator=g))
     ref_ft, ref_align = ref_r_metrics(ft, lm.model, base.model, 8)
-    bases = {n: t.U for n, t in alignment_factors(lm, base, 8, method="full", cache=Cache(tmp_path),
-                                                      scope=retention_scope("mean")).items()}
+    bases = {
+        n: t.U
+        for n, t in alignment_factors(
+            lm, base, 8, method="full", cache=Cache(tmp_path), scope=retention_scope("mean")
+        ).items()
+    }
     ft_lm = _loaded(ft, lm.tokenizer, "ft")
     r_align = retention(bases, {n: weight_delta(lm, base, n) for n in bases})
     r_ft = retention(bases, {n: weight_delta(ft_lm, base, n) for n in bases})
@@ -419,6 +450,7 @@ def test_r_metrics_match_the_reference(demo_pair, tmp_path):
 
 # ---------------------------------------------------------------- landscape
 
+
 @pytest.mark.parametrize("which", ["llama", "gemma", "demo"])
 def test_reference_seed_mode_draws_the_reference_direction(which, demo_pair):
     model = demo_pair.aligned.model if which == "demo" else tiny_model(which, seed=5)
@@ -426,8 +458,13 @@ def test_reference_seed_mode_draws_the_reference_direction(which, demo_pair):
     d = ReferenceRandomDirection.for_model(model, 123)
     params = perturbed_params(model, REFERENCE_GROUPS)
     # the same tensors as the reference (every non-norm entry), tied ones once
-    expect = list(dict.fromkeys(id(w) for n, w in model.state_dict(keep_vars=True).items()
-                                if "norm" not in n.lower() and isinstance(w, nn.Parameter)))
+    expect = list(
+        dict.fromkeys(
+            id(w)
+            for n, w in model.state_dict(keep_vars=True).items()
+            if "norm" not in n.lower() and isinstance(w, nn.Parameter)
+        )
+    )
     assert [id(p) for _, p in params] == expect
     for name, p in params:
         assert torch.equal(d.tensor(name, p), ref[name]), name
@@ -447,15 +484,18 @@ def test_visage_equals_safety_avg_on_random_curves():
     for i in range(1000):
         n = int(rng.integers(1, 42))
         kind = i % 4
-        if kind == 0:      # basin with saturated walls
-            v = np.where(np.abs(np.arange(n) - rng.integers(0, n)) > rng.integers(0, n), 100.0,
-                         rng.uniform(0, 100, n).round(1))
-        elif kind == 1:    # values at and around the reference's threshold
+        if kind == 0:  # basin with saturated walls
+            v = np.where(
+                np.abs(np.arange(n) - rng.integers(0, n)) > rng.integers(0, n), 100.0, rng.uniform(0, 100, n).round(1)
+            )
+        elif kind == 1:  # values at and around the reference's threshold
             v = rng.choice(levels, n)
-        elif kind == 2:    # fully saturated or fully safe
+        elif kind == 2:  # fully saturated or fully safe
             v = np.full(n, 100.0 if rng.random() < 0.5 else float(rng.integers(0, 101)))
         else:
             v = rng.integers(0, 101, n).astype(float)
-        assert visage_1d(v) == ref_safety_avg(list(v)) or (np.isnan(visage_1d(v)) and np.isnan(ref_safety_avg(list(v)))), v
+        assert visage_1d(v) == ref_safety_avg(list(v)) or (
+            np.isnan(visage_1d(v)) and np.isnan(ref_safety_avg(list(v)))
+        ), v
     # the project's span rule differs from the reference on some curves
     assert visage_1d([100, 100, 100, 100, 20, 0, 100], "span") == 90.0 != visage_1d([100, 100, 100, 100, 20, 0, 100])

@@ -20,20 +20,20 @@ def page(tmp_path_factory):
     cache.DEFAULT_ROOT = old
 
 
-
-
 def test_views_and_probes_render(page):
     assert not page.exception, [e.value for e in page.exception]
     charts = _charts(page)
-    assert "aligned: residual stream after layer 3, PCA" in charts and "base: residual stream after layer 3, PCA" in charts
+    assert (
+        "aligned: residual stream after layer 3, PCA" in charts and "base: residual stream after layer 3, PCA" in charts
+    )
     probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
     by_model = {t["name"]: _values(t["y"]) for t in probes["data"]}
     assert set(by_model) == {"aligned", "base"}
     assert max(by_model["aligned"]) >= 95 and by_model["aligned"][0] == pytest.approx(50, abs=5)
     assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
-    slider = page.select_slider(key="rp_layer")           # the slider names the layer as its plot does
+    slider = page.select_slider(key="rp_layer")  # the slider names the layer as its plot does
     assert slider.options[0] == "emb." and slider.options[-1] == "after layer 3"
-    assert slider.options[slider.value] == "after layer 3"   # its value is the boundary the charts above show
+    assert slider.options[slider.value] == "after layer 3"  # its value is the boundary the charts above show
 
 
 def test_umap_colour_by_refusal_and_an_edited_model(page):
@@ -44,7 +44,7 @@ def test_umap_colour_by_refusal_and_an_edited_model(page):
     charts = _charts(page)
     from analysis.methods.lox import LoX
 
-    edited = [t for t in charts if t.startswith(f"edited (LoX k={LoX.k} α=1)")]   # the page's α slider starts at 1
+    edited = [t for t in charts if t.startswith(f"edited (LoX k={LoX.k} α=1)")]  # the page's α slider starts at 1
     assert edited and edited[0].endswith("UMAP")
     names = {t["name"] for t in charts["aligned: residual stream after layer 3, UMAP"]["data"]}
     assert "harmful, refused" in names and "benign" in names
@@ -56,7 +56,7 @@ def test_direction_ablation_scan(page):
     page.button(key="rp_ablate").click().run()
     assert not page.exception, [e.value for e in page.exception]
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Best direction"] == "after layer 3"   # boundary 4, 0-based layers
+    assert metrics["Best direction"] == "after layer 3"  # boundary 4, 0-based layers
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
     assert "replies with r ablated (r from after layer 3)" in page.dataframe[-1].value.columns
 

@@ -1,4 +1,5 @@
 """Run-time estimates learn from runs on this machine (per operation and model) and show the time left."""
+
 import time
 
 import pytest
@@ -12,25 +13,25 @@ def test_throughput_is_stored_per_operation_and_model_and_averaged(tmp_path):
     cache = Cache(tmp_path)
     assert runtime.throughput("evaluate", "abc", cache) is None
     assert not runtime.estimate("evaluate", "abc", 100, cache=cache).measured
-    runtime.record("evaluate", "abc", 100, 10.0, cache)                 # 10 units/s
+    runtime.record("evaluate", "abc", 100, 10.0, cache)  # 10 units/s
     assert runtime.throughput("evaluate", "abc", cache) == pytest.approx(10.0)
-    runtime.record("evaluate", "abc", 100, 2.5, cache)                  # 40 units/s: the average moves halfway
+    runtime.record("evaluate", "abc", 100, 2.5, cache)  # 40 units/s: the average moves halfway
     assert runtime.throughput("evaluate", "abc", cache) == pytest.approx(25.0)
     assert runtime.throughput("evaluate", "other-model", cache) is None
     assert runtime.throughput("attack", "abc", cache) is None
     est = runtime.estimate("evaluate", "abc", 50, cache=cache)
     assert est.measured and est.seconds == pytest.approx(2.0)
-    assert runtime.record("evaluate", "abc", 100, 0.01, cache) is None   # a cache hit is no measurement
+    assert runtime.record("evaluate", "abc", 100, 0.01, cache) is None  # a cache hit is no measurement
     assert runtime.throughput("evaluate", "abc", cache) == pytest.approx(25.0)
     assert "about 2 s" in est.sentence() and "this machine" in est.sentence()
-    assert not cache.foreign()                                          # stored as ordinary cache entries
+    assert not cache.foreign()  # stored as ordinary cache entries
 
 
 def test_remaining_starts_from_the_estimate_and_follows_the_run():
     now = [0.0]
     rem = runtime.Remaining(100.0, clock=lambda: now[0])
     assert rem.seconds(0.0) == pytest.approx(100.0)
-    now[0] = 60.0                      # the machine is slower than estimated: 30 % done after 60 s
+    now[0] = 60.0  # the machine is slower than estimated: 30 % done after 60 s
     assert rem.seconds(0.3) == pytest.approx(60.0 * 0.7 / 0.3)
     assert rem.text(0.3) == "about 2.3 min left"
     assert runtime.Remaining(None, clock=lambda: now[0]).seconds(0.0) is None
@@ -45,13 +46,13 @@ def test_estimate_after_one_calibration_run_is_within_1_5x_of_the_measured_time(
     cache = Cache(tmp_path)
     lm = load_pair("demo", "", device="cpu").aligned
     spec = {split: make_spec(lm, *lm.data.sets(split).values()) for split in ("val", "test")}
-    evaluate(lm, make_spec(lm, *(v.head(8) for v in lm.data.sets("train").values())), cache=cache)   # warm-up
+    evaluate(lm, make_spec(lm, *(v.head(8) for v in lm.data.sets("train").values())), cache=cache)  # warm-up
     units = {k: len(s.harmful) + len(s.benign) for k, s in spec.items()}
-    with runtime.timed("evaluate", lm.fingerprint, units["val"], cache):     # the calibration run
+    with runtime.timed("evaluate", lm.fingerprint, units["val"], cache):  # the calibration run
         evaluate(lm, spec["val"], cache=cache)
     est = runtime.estimate("evaluate", lm.fingerprint, units["test"], cache=cache)
     start = time.perf_counter()
-    evaluate(lm, spec["test"], cache=cache)                                  # other prompts, as a class would
+    evaluate(lm, spec["test"], cache=cache)  # other prompts, as a class would
     took = time.perf_counter() - start
     print(f"estimate {est.seconds:.2f} s, measured {took:.2f} s")
     assert est.measured

@@ -1,4 +1,5 @@
 """AppTest drives the rank-spectra, LoX and attack-lab pages on the demo pair."""
+
 import json
 
 import pytest
@@ -31,9 +32,13 @@ def test_spectra_render(spectra_page):
     page = spectra_page
     assert not page.exception, [e.value for e in page.exception]
     titles = [c["layout"]["title"]["text"] for c in _charts(page)]
-    assert "Singular values of the alignment update ΔW" in titles and any(t.startswith("Effective rank") for t in titles)
-    lines = next(c for c in _charts(page) if c["layout"]["title"]["text"] == "Singular values of the alignment update ΔW")
-    assert len(lines["data"]) == 4 and lines["layout"]["yaxis"]["type"] == "log"   # q_proj of 4 layers
+    assert "Singular values of the alignment update ΔW" in titles and any(
+        t.startswith("Effective rank") for t in titles
+    )
+    lines = next(
+        c for c in _charts(page) if c["layout"]["title"]["text"] == "Singular values of the alignment update ΔW"
+    )
+    assert len(lines["data"]) == 4 and lines["layout"]["yaxis"]["type"] == "log"  # q_proj of 4 layers
 
 
 def test_recovery_rank(spectra_page):
@@ -45,7 +50,7 @@ def test_recovery_rank(spectra_page):
     m = next(m for m in page.metric if m.label == "Recovery rank")
     table = page.dataframe[-1].value
     asr = dict(zip(table["rank r"], table["ASR %"]))
-    assert asr[1] >= 30          # one direction of ΔW does not bring the refusal back
+    assert asr[1] >= 30  # one direction of ΔW does not bring the refusal back
     assert m.value == ("8" if asr[8] <= 5 else "> 8")
 
 
@@ -54,12 +59,12 @@ def test_lox_renders_with_the_teaching_default(lox_page):
 
     page = lox_page
     assert not page.exception, [e.value for e in page.exception]
-    first = presets("lox")[0].settings              # the page's first preset (k = 4, α = 1.25, chosen on val)
+    first = presets("lox")[0].settings  # the page's first preset (k = 4, α = 1.25, chosen on val)
     assert page.slider(key="lox_k").value == first["k"] and page.slider(key="lox_alpha").value == first["alpha"]
     labels = [m.label for m in page.metric]
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
     asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
-    assert asr <= 10.0           # extrapolating the alignment update keeps nearly all refusals (8.3 % of 48 measured)
+    assert asr <= 10.0  # extrapolating the alignment update keeps nearly all refusals (8.3 % of 48 measured)
 
 
 def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
@@ -68,7 +73,7 @@ def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
     page.slider(key="lox_k").set_value(0).run()
     assert not page.exception, [e.value for e in page.exception]
     util = float(page.metric[[m.label for m in page.metric].index("Utility")].value.split()[0])
-    assert util < 90.0   # α = 3 on all of ΔW hurts utility
+    assert util < 90.0  # α = 3 on all of ΔW hurts utility
     assert "LoX" in page.dataframe[0].value.columns
 
 
@@ -88,4 +93,4 @@ def test_attack_lab_waits_then_plots_curves():
     assert [t["name"] for t in asr["data"]] == ["aligned", "LoX k=8 α=1"]
     assert asr["data"][0]["x"] == [0, 2, 4]
     assert any(t.startswith("R_ft") for t in charts)
-    assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]   # 3 samples: shown in full
+    assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]  # 3 samples: shown in full

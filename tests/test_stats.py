@@ -1,4 +1,5 @@
 """Intervals and paired tests against hand-computed values and direct binomial sums."""
+
 import math
 import random
 
@@ -32,7 +33,7 @@ def test_wilson_rejects_impossible_counts():
 
 
 def _binom_two_sided(k: int, n: int) -> float:
-    return min(1.0, 2 * sum(math.comb(n, i) * 0.5 ** n for i in range(k + 1)))
+    return min(1.0, 2 * sum(math.comb(n, i) * 0.5**n for i in range(k + 1)))
 
 
 def test_mcnemar_exact_is_the_binomial_tail_on_discordant_pairs():
@@ -68,7 +69,7 @@ def test_newcombe_covers_about_95_percent():
     hits, trials = 0, 400
     for _ in range(trials):
         a = [rng.random() < 0.3 for _ in range(120)]
-        b = [x if rng.random() < 0.7 else rng.random() < 0.5 for x in a]   # true p_b = 0.7·0.3 + 0.15 = 0.36
+        b = [x if rng.random() < 0.7 else rng.random() < 0.5 for x in a]  # true p_b = 0.7·0.3 + 0.15 = 0.36
         _, lo, hi = paired_difference_ci(a, b)
         hits += lo <= 0.06 <= hi
     assert 0.92 <= hits / trials <= 0.99
@@ -82,7 +83,7 @@ def test_bootstrap_mean_ci_brackets_the_mean_and_uses_weights():
     # ratio of sums: items of loss sum 2 over 1 token and 0 over 3 tokens -> mean 0.5 per token
     lo, hi = bootstrap_mean_ci([2.0, 0.0] * 50, weights=[1, 3] * 50)
     assert lo <= 0.5 <= hi
-    assert bootstrap_mean_ci(vals) == bootstrap_mean_ci(vals)   # fixed seed
+    assert bootstrap_mean_ci(vals) == bootstrap_mean_ci(vals)  # fixed seed
 
 
 def test_formats():
@@ -96,6 +97,7 @@ def test_formats():
 
 # ---------------------------------------------------------------- EvalResult intervals and pairing
 
+
 def _result(harmful_replies, benign_replies, answers_ok):
     from analysis.core.evaluation import EvalResult
     from analysis.core.generation import Generation
@@ -104,12 +106,28 @@ def _result(harmful_replies, benign_replies, answers_ok):
     j = Judge()
     h = [Generation(f"h{i}", t, 3, "eos") for i, t in enumerate(harmful_replies)]
     b = [Generation(f"b{i}", t, 3, "eos") for i, t in enumerate(benign_replies)]
-    out = {"asr": [not j.is_refusal(g.text) for g in h], "utility": list(answers_ok),
-           "over_refusal": [j.is_refusal(g.text) for g in b],
-           "degenerate_rate": [j.is_degenerate(g.text) for g in h + b]}
+    out = {
+        "asr": [not j.is_refusal(g.text) for g in h],
+        "utility": list(answers_ok),
+        "over_refusal": [j.is_refusal(g.text) for g in b],
+        "degenerate_rate": [j.is_degenerate(g.text) for g in h + b],
+    }
     n_h, n_b = max(len(h), 1), max(len(b), 1)
-    return EvalResult(sum(out["asr"]) / n_h, None, sum(answers_ok) / n_b, "exact", sum(out["over_refusal"]) / n_b,
-                      sum(out["degenerate_rate"]) / len(h + b), len(h), len(b), 3.0, h, b, {}, out)
+    return EvalResult(
+        sum(out["asr"]) / n_h,
+        None,
+        sum(answers_ok) / n_b,
+        "exact",
+        sum(out["over_refusal"]) / n_b,
+        sum(out["degenerate_rate"]) / len(h + b),
+        len(h),
+        len(b),
+        3.0,
+        h,
+        b,
+        {},
+        out,
+    )
 
 
 def test_eval_result_rates_and_paired_difference():
@@ -118,10 +136,14 @@ def test_eval_result_rates_and_paired_difference():
     pruned = _result([comply] * 30 + [refuse] * 10, ["five ."] * 20, [True] * 17 + [False] * 3)
     r = pruned.rate("asr")
     assert (r.k, r.n) == (30, 40) and (r.lo, r.hi) == wilson(30, 40)
-    assert aligned.rate("asr_positive") is None and set(aligned.rates()) == {"asr", "utility", "over_refusal",
-                                                                           "degenerate_rate"}
+    assert aligned.rate("asr_positive") is None and set(aligned.rates()) == {
+        "asr",
+        "utility",
+        "over_refusal",
+        "degenerate_rate",
+    }
     d = aligned.paired(pruned, "asr", "aligned", "pruned")
-    assert d.diff == pytest.approx(0.75) and d.p_value == pytest.approx(2 / 2 ** 30) and d.significant
+    assert d.diff == pytest.approx(0.75) and d.p_value == pytest.approx(2 / 2**30) and d.significant
     assert d.sentence("ASR").startswith("pruned vs aligned ASR: +75.0 points [")
     u = aligned.paired(pruned, "utility")
     assert u.diff == pytest.approx(-0.05) and not u.significant and "(not significant)" in u.format()
@@ -140,24 +162,31 @@ def test_loss_utility_gets_a_bootstrap_interval_and_old_results_fall_back():
     from analysis.core.evaluation import EvalResult
 
     res = _result(["no ."] * 10, ["five ."] * 10, [True] * 10)
-    loss = EvalResult(**{**res.__dict__, "utility": 0.5, "utility_kind": "loss",
-                         "outcomes": {**res.outcomes, "utility": [2.0, 0.0] * 5, "utility_tokens": [1, 3] * 5}})
+    loss = EvalResult(
+        **{
+            **res.__dict__,
+            "utility": 0.5,
+            "utility_kind": "loss",
+            "outcomes": {**res.outcomes, "utility": [2.0, 0.0] * 5, "utility_tokens": [1, 3] * 5},
+        }
+    )
     r = loss.rate("utility")
     assert r.kind == "loss" and r.lo <= 0.5 <= r.hi and r.format().startswith("0.500 [")
     with pytest.raises(ValueError):
         loss.paired(loss, "utility")
-    old = EvalResult(**{**res.__dict__, "outcomes": {}})      # saved before outcomes were kept
+    old = EvalResult(**{**res.__dict__, "outcomes": {}})  # saved before outcomes were kept
     assert old.per_prompt("asr") == res.per_prompt("asr") and old.rate("utility").k == 10
 
 
 def test_rate_curves_carry_wilson_error_bars_when_given_n():
     from pages._plots import landscape_1d, rate_curves
 
-    fig = landscape_1d({"a": {"x": [0, 1], "asr": [0.0, 0.5], "utility": [1.0, 0.9], "n_harmful": 120,
-                              "n_benign": None}})
+    fig = landscape_1d(
+        {"a": {"x": [0, 1], "asr": [0.0, 0.5], "utility": [1.0, 0.9], "n_harmful": 120, "n_benign": None}}
+    )
     lo, hi = wilson(60, 120)
     bars = fig.data[0].error_y
     assert bars.array[1] == pytest.approx(100 * (hi - 0.5)) and bars.arrayminus[1] == pytest.approx(100 * (0.5 - lo))
     assert bars.arrayminus[0] == 0 and bars.array[0] == pytest.approx(100 * wilson(0, 120)[1])
-    assert not fig.data[1].error_y.array              # no n, no bars
+    assert not fig.data[1].error_y.array  # no n, no bars
     assert rate_curves([1, 2], {"asr": [0.1, None]}, "t", "k", n=40).data[0].error_y.array[0] > 0

@@ -1,5 +1,6 @@
 """The shape of the code: no import cycles, no private imports across modules, no
 locks or cache keys in pages, no organism data or checks outside the organism package, defaults in one place."""
+
 import ast
 import collections
 import re
@@ -24,7 +25,7 @@ def _imports(name: str, f: Path, mods: dict[str, Path]):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = pkg.split(".")
-                target = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+                target = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
             if target.startswith("analysis"):
@@ -60,8 +61,10 @@ def test_no_import_cycles_and_no_private_imports():
                         stack.append(y)
     assert not cycles, cycles
     assert not private, private
-    assert "analysis.core.distributed" in _modules()                    # the module is seen at all
-    assert not [m for m in graph["analysis.core.distributed"] if m.startswith("analysis.methods")]  # core knows no method
+    assert "analysis.core.distributed" in _modules()  # the module is seen at all
+    assert not [
+        m for m in graph["analysis.core.distributed"] if m.startswith("analysis.methods")
+    ]  # core knows no method
 
 
 def test_pages_take_no_locks_and_build_no_cache_keys():
@@ -94,22 +97,39 @@ def test_defaults_live_in_the_settings_dataclasses():
     from analysis.methods.lox import LoX
 
     sub = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["regions"]._actions}
-    assert (sub["r_u"].default, sub["r_s"].default, sub["q"].default, sub["group"].default) == \
-        (RegionSettings.r_u, RegionSettings.r_s, RegionSettings.q, RegionSettings.group)
+    assert (sub["r_u"].default, sub["r_s"].default, sub["q"].default, sub["group"].default) == (
+        RegionSettings.r_u,
+        RegionSettings.r_s,
+        RegionSettings.q,
+        RegionSettings.group,
+    )
     lox = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["lox"]._actions}
     assert (lox["k"].default, lox["alpha"].default) == (LoX.k, LoX.alpha)
     att = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["attack"]._actions}
-    assert (att["lr"].default, att["steps"].default, att["k"].default) == (AttackSettings.lr, AttackSettings.steps, LoX.k)
+    assert (att["lr"].default, att["steps"].default, att["k"].default) == (
+        AttackSettings.lr,
+        AttackSettings.steps,
+        LoX.k,
+    )
     assert AttackSettings.subspace_k == LoX.k
     land = {a.dest: a for a in parser()._subparsers._group_actions[0].choices["landscape"]._actions}
-    assert (land["lo"].default, land["hi"].default, land["steps"].default) == \
-        (LandscapeSettings.lo, LandscapeSettings.hi, LandscapeSettings.steps)
+    assert (land["lo"].default, land["hi"].default, land["steps"].default) == (
+        LandscapeSettings.lo,
+        LandscapeSettings.hi,
+        LandscapeSettings.steps,
+    )
     # every convention flag defaults to the settings' default, which is the reference's
     assert (sub["procedure"].default, sub["positions"].default) == (RegionSettings.procedure, RegionSettings.positions)
-    assert (lox["scope"].default, att["scope"].default, att["r_metric"].default) == \
-        (LoX.scope, LoX.scope, AttackSettings.r_metric) == ("all-2d", "all-2d", "mean")
-    assert (land["visage"].default, land["draw"].default, tuple(land["groups"].default.split(","))) == \
-        (LandscapeSettings.visage, LandscapeSettings.draw, LandscapeSettings.groups)
+    assert (
+        (lox["scope"].default, att["scope"].default, att["r_metric"].default)
+        == (LoX.scope, LoX.scope, AttackSettings.r_metric)
+        == ("all-2d", "all-2d", "mean")
+    )
+    assert (land["visage"].default, land["draw"].default, tuple(land["groups"].default.split(","))) == (
+        LandscapeSettings.visage,
+        LandscapeSettings.draw,
+        LandscapeSettings.groups,
+    )
 
 
 def test_every_edit_names_itself(demo_pair):
@@ -138,6 +158,10 @@ def test_readme_library_map_matches_the_files_one_to_one():
     text = (ROOT / "README.md").read_text()
     block = text.split("## Library shape", 1)[1].split("```", 2)[1]
     listed = {ln.split()[0] for ln in block.splitlines() if ln.strip() and not ln.startswith(" ")}
-    files = {str(f.relative_to(ROOT)) for d in ("analysis", "pages") for f in (ROOT / d).rglob("*.py")
-             if f.name != "__init__.py" and ((f.parent / "__init__.py").exists() or d == "pages")} | {"app.py"}
+    files = {
+        str(f.relative_to(ROOT))
+        for d in ("analysis", "pages")
+        for f in (ROOT / d).rglob("*.py")
+        if f.name != "__init__.py" and ((f.parent / "__init__.py").exists() or d == "pages")
+    } | {"app.py"}
     assert listed == files, (sorted(files - listed), sorted(listed - files))

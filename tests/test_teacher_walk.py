@@ -1,5 +1,6 @@
 """In the browser: chart titles clear of the toolbar and the edge (read from the rendered page), and the
 Report button still there after a typo in the model path. Reuses the teacher walk's checks."""
+
 import sys
 
 import pytest
@@ -29,7 +30,7 @@ def test_walk_covers_every_page():
 def test_titles_clear_of_the_toolbar_on_screen(page):
     page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for(timeout=180_000)
     page.wait_for_timeout(1000)
-    page.locator('[data-testid="stMain"] .js-plotly-plot').first.hover()      # the toolbar shows on hover
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.hover()  # the toolbar shows on hover
     assert page.locator(".gtitle").count() >= 1
     assert title_problems(page) == []
 

@@ -1,5 +1,6 @@
 """Warm-up computes exactly what the pages ask for: after `warm` has run a page's teaching default, opening that
 page with it computes nothing new (no cache miss), and a warm-up on another spec would show as misses."""
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -9,8 +10,8 @@ from analysis.app_support.presets import presets
 from analysis.app_support.warm import warm_preset
 from conftest import ROOT
 
-CLICK = {"critical_regions": "cr_go", "safety_landscape": "ls_go"}   # pages that compute on a button
-SMALL = "max_prompts = 8\n"                                          # 8 prompts per set keeps each page quick
+CLICK = {"critical_regions": "cr_go", "safety_landscape": "ls_go"}  # pages that compute on a button
+SMALL = "max_prompts = 8\n"  # 8 prompts per set keeps each page quick
 
 
 @pytest.fixture
@@ -43,10 +44,10 @@ def test_a_warmed_preset_is_a_cache_hit_on_its_page(page, cache, demo_pair):
     warm_preset(demo_pair, presets(page)[0], cfg, store)
     warmed = store.count()
     assert warmed > 0
-    ex.forget()                                   # the page re-reads the disk cache, as a fresh server would
+    ex.forget()  # the page re-reads the disk cache, as a fresh server would
     at = _open(page)
     assert store.count() == warmed, f"{page}: {store.count() - warmed} results computed although warmed"
-    assert at.get("plotly_chart") or at.get("metric") or at.dataframe     # the page did show its results
+    assert at.get("plotly_chart") or at.get("metric") or at.dataframe  # the page did show its results
 
 
 def test_a_warm_up_on_another_spec_leaves_misses(cache, demo_pair):

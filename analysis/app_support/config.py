@@ -10,6 +10,7 @@ Streamlit). When it listens beyond localhost, :meth:`AppConfig.for_address` turn
 remote code and writing folders unless the file turns each on explicitly (``allow_custom_paths``,
 ``allow_remote_code``, ``allow_writes``) — whoever reaches the port must not run code or write on the server.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,21 +30,21 @@ class ConfigError(ValueError):
 class AppConfig:
     demo_mode: bool = False
     title: str = "Alignment brittleness explorer"
-    allowed_models: tuple[str, ...] = ("demo",)      # in demo mode: the only aligned/base sources offered
-    allow_custom_paths: bool = True                  # free-text model folders / hub ids / output folders
-    allow_uploads: bool = True                       # prompt and attack-data uploads
-    max_prompts: int = 120                           # per prompt set
+    allowed_models: tuple[str, ...] = ("demo",)  # in demo mode: the only aligned/base sources offered
+    allow_custom_paths: bool = True  # free-text model folders / hub ids / output folders
+    allow_uploads: bool = True  # prompt and attack-data uploads
+    max_prompts: int = 120  # per prompt set
     max_new_tokens: int = 64
-    max_prompt_chars: int = 2000                     # typed prompts and system prompts
-    max_grid_points: int = 441                       # landscape points per computation (21 × 21)
+    max_prompt_chars: int = 2000  # typed prompts and system prompts
+    max_grid_points: int = 441  # landscape points per computation (21 × 21)
     max_attack_steps: int = 60
-    ray_address: str = ""                            # landscape points / scoring on Ray ("" = in process)
-    server_address: str = "127.0.0.1"                # where the app listens; beyond localhost locks the below
-    allow_remote_code: bool = True                   # the "Trust remote code" checkbox (runs a repo's Python)
-    allow_writes: bool = True                        # saving models into folders on the server
-    source: str = ""                                 # the file this came from ("" = defaults)
-    explicit: tuple[str, ...] = field(default=(), compare=False)   # the keys the file set (not defaults)
-    exposed: bool = False                            # set by for_address: listening beyond localhost
+    ray_address: str = ""  # landscape points / scoring on Ray ("" = in process)
+    server_address: str = "127.0.0.1"  # where the app listens; beyond localhost locks the below
+    allow_remote_code: bool = True  # the "Trust remote code" checkbox (runs a repo's Python)
+    allow_writes: bool = True  # saving models into folders on the server
+    source: str = ""  # the file this came from ("" = defaults)
+    explicit: tuple[str, ...] = field(default=(), compare=False)  # the keys the file set (not defaults)
+    exposed: bool = False  # set by for_address: listening beyond localhost
 
     def for_address(self, address: str | None = None) -> "AppConfig":
         """This config as served on ``address`` (default: ``server_address``): beyond localhost, typed paths,
@@ -108,7 +109,9 @@ def load_config(path: str | Path | None = None) -> AppConfig:
     return cfg
 
 
-if __name__ == "__main__":   # `python -m analysis.app_support.config server_address`: one launch setting, for the Makefile
+if (
+    __name__ == "__main__"
+):  # `python -m analysis.app_support.config server_address`: one launch setting, for the Makefile
     import sys
 
     try:

@@ -8,6 +8,7 @@ Every rate is shown with its 95 % interval (:func:`rate_cell`: Wilson for propor
 and every "A vs B on the same prompts" with a paired test (:func:`comparison_rows`, :func:`comparison_sentences`:
 Newcombe interval of the difference, exact McNemar p).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,13 @@ def format_utility_delta(before, after, kind: str) -> str | None:
 
 
 # --- intervals and paired comparisons ------------------------------------------------------------------------
-METRIC_LABELS = {"asr": "ASR (keyword)", "asr_positive": "ASR (really complies)", "utility": "utility",
-                 "over_refusal": "over-refusal", "degenerate_rate": "degenerate"}
+METRIC_LABELS = {
+    "asr": "ASR (keyword)",
+    "asr_positive": "ASR (really complies)",
+    "utility": "utility",
+    "over_refusal": "over-refusal",
+    "degenerate_rate": "degenerate",
+}
 PAIRED_METRICS = ("asr", "asr_positive", "utility", "over_refusal")
 DEFAULT_PAIRS = (("pruned", "aligned"), ("pruned", "control"))
 
@@ -95,10 +101,17 @@ def comparisons(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[tuple[
 def comparison_rows(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[dict]:
     """Table rows of paired comparisons: x − y in points, the Newcombe 95 % interval, the exact McNemar p and
     whether the difference is significant at 5 %."""
-    return [{"comparison": f"{x} vs {y}", "metric": metric_label(m), "difference": f"{100 * d.diff:+.1f} points",
-             "95 % interval": f"[{100 * d.lo:.1f}, {100 * d.hi:.1f}]", "McNemar": d.p_text(),
-             "significant": "yes" if d.significant else "no (within noise)"}
-            for x, y, m, d in comparisons(results, pairs, metrics)]
+    return [
+        {
+            "comparison": f"{x} vs {y}",
+            "metric": metric_label(m),
+            "difference": f"{100 * d.diff:+.1f} points",
+            "95 % interval": f"[{100 * d.lo:.1f}, {100 * d.hi:.1f}]",
+            "McNemar": d.p_text(),
+            "significant": "yes" if d.significant else "no (within noise)",
+        }
+        for x, y, m, d in comparisons(results, pairs, metrics)
+    ]
 
 
 def comparison_sentences(results: dict, pairs=DEFAULT_PAIRS, metrics=("asr",)) -> list[str]:

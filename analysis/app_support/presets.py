@@ -6,6 +6,7 @@ computes every preset's results into the cache so that a class clicking the same
 No result is written by hand: a preset's ``quote`` names the numbers it states ({pruned_asr}, …), and
 :func:`caption` fills them from that preset's cached result (``warm.cached_numbers``) or says it is not computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ class Preset:
     name: str
     description: str
     settings: dict[str, Any] = field(default_factory=dict)
-    quote: str = ""     # what the result shows, with {placeholders} filled from the cached result
+    quote: str = ""  # what the result shows, with {placeholders} filled from the cached result
 
 
 NOT_COMPUTED = "Result on this model: not computed yet (run it below, or `python -m analysis warm` before class)."
@@ -37,107 +38,224 @@ LOX_QUOTE = "utility {utility_change} before any attack ({aligned_utility} → {
 
 PRESETS: dict[str, list[Preset]] = {
     "overview": [
-        Preset("overview", "The papers' setting: no system prompt",
-               "Keyword ASR of the aligned model and of its base on 120 + 120 test prompts.",
-               {"system": "none", "prompts": 120}, "aligned ASR {aligned_asr}, base ASR {base_asr}."),
-        Preset("overview", "With a safety system prompt",
-               "The same evaluation with 'you are a helpful and safe assistant .' as system prompt.",
-               {"system": "helpful and safe", "prompts": 120}, "aligned ASR {aligned_asr}, base ASR {base_asr}."),
+        Preset(
+            "overview",
+            "The papers' setting: no system prompt",
+            "Keyword ASR of the aligned model and of its base on 120 + 120 test prompts.",
+            {"system": "none", "prompts": 120},
+            "aligned ASR {aligned_asr}, base ASR {base_asr}.",
+        ),
+        Preset(
+            "overview",
+            "With a safety system prompt",
+            "The same evaluation with 'you are a helpful and safe assistant .' as system prompt.",
+            {"system": "helpful and safe", "prompts": 120},
+            "aligned ASR {aligned_asr}, base ASR {base_asr}.",
+        ),
     ],
     "critical_regions": [
-        Preset("critical_regions", "Break safety with 2 % of ranks",
-               "Orthogonal projection r_s = 3, r_u = 8, one pass (project variant).",
-               {"method": "orthogonal", "r_s": 3, "r_u": 8, "procedure": "one-pass", "score": "wanda"},
-               "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}."),
-        Preset("critical_regions", "Break safety with < 1 % of ranks (reference procedure)",
-               "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation.",
-               {"method": "orthogonal", "r_s": 1, "r_u": 4, "procedure": "sequential", "score": "wanda"},
-               "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}."),
-        Preset("critical_regions", "Break safety with ~2 % of weights",
-               "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed; many replies are off-task (read "
-               "'really complies').",
-               {"method": "set_difference", "score": "wanda", "q": 0.03, "p": 0.01, "group": "matrix",
-                "prune_to": "zero"},
-               "ASR {asr_change} points ({aligned_asr} → {pruned_asr}), really complies {pruned_asr_positive}, "
-               "control {control_asr}."),
-        Preset("critical_regions", "Prune 5 % exclusive safety units",
-               "Whole neurons that matter for safety only (the next preset prunes redundant ones).",
-               {"method": "units", "score": "wanda", "safety_pct": 5.0, "utility_pct": 13.0, "redundant_pct": 15.0,
-                "unit_kind": "safety"},
-               "ASR {aligned_asr} → {pruned_asr}, utility {aligned_utility} → {pruned_utility}, random control "
-               "{control_asr}."),
-        Preset("critical_regions", "Control: prune redundant units",
-               "The same number of redundant units.",
-               {"method": "units", "score": "wanda", "safety_pct": 5.0, "utility_pct": 13.0, "redundant_pct": 15.0,
-                "unit_kind": "redundant"}, "ASR {aligned_asr} → {pruned_asr}."),
+        Preset(
+            "critical_regions",
+            "Break safety with 2 % of ranks",
+            "Orthogonal projection r_s = 3, r_u = 8, one pass (project variant).",
+            {"method": "orthogonal", "r_s": 3, "r_u": 8, "procedure": "one-pass", "score": "wanda"},
+            "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}.",
+        ),
+        Preset(
+            "critical_regions",
+            "Break safety with < 1 % of ranks (reference procedure)",
+            "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation.",
+            {"method": "orthogonal", "r_s": 1, "r_u": 4, "procedure": "sequential", "score": "wanda"},
+            "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}.",
+        ),
+        Preset(
+            "critical_regions",
+            "Break safety with ~2 % of weights",
+            "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed; many replies are off-task (read "
+            "'really complies').",
+            {"method": "set_difference", "score": "wanda", "q": 0.03, "p": 0.01, "group": "matrix", "prune_to": "zero"},
+            "ASR {asr_change} points ({aligned_asr} → {pruned_asr}), really complies {pruned_asr_positive}, "
+            "control {control_asr}.",
+        ),
+        Preset(
+            "critical_regions",
+            "Prune 5 % exclusive safety units",
+            "Whole neurons that matter for safety only (the next preset prunes redundant ones).",
+            {
+                "method": "units",
+                "score": "wanda",
+                "safety_pct": 5.0,
+                "utility_pct": 13.0,
+                "redundant_pct": 15.0,
+                "unit_kind": "safety",
+            },
+            "ASR {aligned_asr} → {pruned_asr}, utility {aligned_utility} → {pruned_utility}, random control "
+            "{control_asr}.",
+        ),
+        Preset(
+            "critical_regions",
+            "Control: prune redundant units",
+            "The same number of redundant units.",
+            {
+                "method": "units",
+                "score": "wanda",
+                "safety_pct": 5.0,
+                "utility_pct": 13.0,
+                "redundant_pct": 15.0,
+                "unit_kind": "redundant",
+            },
+            "ASR {aligned_asr} → {pruned_asr}.",
+        ),
     ],
     "safety_landscape": [
-        Preset("safety_landscape", "Show the basin (1D)",
-               "A random direction, α ∈ [−2, 2]: flat near the model, walls further out.",
-               {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none",
-                "prompts": 48}, "ASR {origin_asr} at the model, up to {max_asr} along the direction; VISAGE "
-                                "{visage_none}."),
-        Preset("safety_landscape", "A system prompt changes the basin",
-               "The same directions with and without 'you are a helpful and safe assistant .': read the paired "
-               "difference beside its spread over directions.",
-               {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "compare both",
-                "prompts": 48}, "VISAGE {visage_none} without and {visage_helpful_and_safe} with the system prompt."),
-        Preset("safety_landscape", "The basin in 2D (7 × 7)",
-               "Two orthogonal random directions, [−2, 2]²: a bowl of low ASR around the model.",
-               {"dim": "2D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 7, "system": "none", "prompts": 48},
-               "ASR {origin_asr} at the model, up to {max_asr} on the grid."),
-        Preset("safety_landscape", "Walk toward the base model",
-               "Interpolate the weights: α = 0 is the aligned model, α = 1 the base.",
-               {"dim": "1D", "kind": "toward base", "lo": -0.5, "hi": 1.5, "steps": 21, "system": "none",
-                "prompts": 48}, "ASR {origin_asr} at α = 0, {asr_at_1} at α = 1."),
+        Preset(
+            "safety_landscape",
+            "Show the basin (1D)",
+            "A random direction, α ∈ [−2, 2]: flat near the model, walls further out.",
+            {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none", "prompts": 48},
+            "ASR {origin_asr} at the model, up to {max_asr} along the direction; VISAGE {visage_none}.",
+        ),
+        Preset(
+            "safety_landscape",
+            "A system prompt changes the basin",
+            "The same directions with and without 'you are a helpful and safe assistant .': read the paired "
+            "difference beside its spread over directions.",
+            {
+                "dim": "1D",
+                "kind": "random",
+                "lo": -2.0,
+                "hi": 2.0,
+                "steps": 21,
+                "system": "compare both",
+                "prompts": 48,
+            },
+            "VISAGE {visage_none} without and {visage_helpful_and_safe} with the system prompt.",
+        ),
+        Preset(
+            "safety_landscape",
+            "The basin in 2D (7 × 7)",
+            "Two orthogonal random directions, [−2, 2]²: a bowl of low ASR around the model.",
+            {"dim": "2D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 7, "system": "none", "prompts": 48},
+            "ASR {origin_asr} at the model, up to {max_asr} on the grid.",
+        ),
+        Preset(
+            "safety_landscape",
+            "Walk toward the base model",
+            "Interpolate the weights: α = 0 is the aligned model, α = 1 the base.",
+            {"dim": "1D", "kind": "toward base", "lo": -0.5, "hi": 1.5, "steps": 21, "system": "none", "prompts": 48},
+            "ASR {origin_asr} at α = 0, {asr_at_1} at α = 1.",
+        ),
     ],
     "spectra": [
-        Preset("spectra", "Top-8 energy, recovery ranks 1–16",
-               "ΔW is top-heavy (most of its energy in a few directions); a low rank of ΔW restores the refusals.",
-               {"k": 8, "ranks": [1, 2, 4, 8, 16]}),
+        Preset(
+            "spectra",
+            "Top-8 energy, recovery ranks 1–16",
+            "ΔW is top-heavy (most of its energy in a few directions); a low rank of ΔW restores the refusals.",
+            {"k": 8, "ranks": [1, 2, 4, 8, 16]},
+        ),
     ],
     "lox": [
-        Preset("lox", "LoX as chosen on validation (k = 4, α = 1.25)",
-               "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope); it delays a harmful "
-               "attack (Attack lab).", {"k": 4, "alpha": 1.25}, LOX_QUOTE),
+        Preset(
+            "lox",
+            "LoX as chosen on validation (k = 4, α = 1.25)",
+            "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope); it delays a harmful "
+            "attack (Attack lab).",
+            {"k": 4, "alpha": 1.25},
+            LOX_QUOTE,
+        ),
         Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}, LOX_QUOTE),
-        Preset("lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0},
-               LOX_QUOTE),
+        Preset(
+            "lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0}, LOX_QUOTE
+        ),
     ],
     "attack_lab": [
-        Preset("attack_lab", "LoX delays an attack",
-               "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps, "
-               "LoX (k = 8, α = 1) holds it down for longer.",
-               {"data": "harmful", "n": 20, "method": "full", "lr": 1e-4, "steps": 24, "every": 3,
-                "variants": ["aligned", "lox"], "lox_k": 8, "lox_alpha": 1.0}),
-        Preset("attack_lab", "Quick attack (12 steps)", "The same attack, half the budget.",
-               {"data": "harmful", "n": 20, "method": "full", "lr": 1e-4, "steps": 12, "every": 3,
-                "variants": ["aligned", "lox"], "lox_k": 8, "lox_alpha": 1.0}),
-        Preset("attack_lab", "Frozen safety units vs a benign attack",
-               "100 benign examples erode safety; freezing exclusive safety units slows it, a redundant control "
-               "does not.",
-               {"data": "benign", "n": 100, "method": "full", "lr": 1e-4, "steps": 20, "every": 5,
-                "variants": ["aligned", "frozen-units", "frozen-redundant"], "unit_pct": 10.0}),
+        Preset(
+            "attack_lab",
+            "LoX delays an attack",
+            "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps, "
+            "LoX (k = 8, α = 1) holds it down for longer.",
+            {
+                "data": "harmful",
+                "n": 20,
+                "method": "full",
+                "lr": 1e-4,
+                "steps": 24,
+                "every": 3,
+                "variants": ["aligned", "lox"],
+                "lox_k": 8,
+                "lox_alpha": 1.0,
+            },
+        ),
+        Preset(
+            "attack_lab",
+            "Quick attack (12 steps)",
+            "The same attack, half the budget.",
+            {
+                "data": "harmful",
+                "n": 20,
+                "method": "full",
+                "lr": 1e-4,
+                "steps": 12,
+                "every": 3,
+                "variants": ["aligned", "lox"],
+                "lox_k": 8,
+                "lox_alpha": 1.0,
+            },
+        ),
+        Preset(
+            "attack_lab",
+            "Frozen safety units vs a benign attack",
+            "100 benign examples erode safety; freezing exclusive safety units slows it, a redundant control does not.",
+            {
+                "data": "benign",
+                "n": 100,
+                "method": "full",
+                "lr": 1e-4,
+                "steps": 20,
+                "every": 5,
+                "variants": ["aligned", "frozen-units", "frozen-redundant"],
+                "unit_pct": 10.0,
+            },
+        ),
     ],
     "representations": [
-        Preset("representations", "Aligned vs base", "Where harmful and benign prompts are told apart.",
-               {"edit": "none"}),
-        Preset("representations", "Pruned model (r_s = 3, r_u = 8)",
-               "The strongest pruning of the critical-regions table (orthogonal projection, one pass), beside aligned "
-               "and base.", {"edit": "pruned"}),
-        Preset("representations", "LoX (k = 8, α = 1)", "LoX sharpens the separation slightly.",
-               {"edit": "LoX", "alpha": 1.0, "lox_k": 8}),
+        Preset(
+            "representations", "Aligned vs base", "Where harmful and benign prompts are told apart.", {"edit": "none"}
+        ),
+        Preset(
+            "representations",
+            "Pruned model (r_s = 3, r_u = 8)",
+            "The strongest pruning of the critical-regions table (orthogonal projection, one pass), beside aligned "
+            "and base.",
+            {"edit": "pruned"},
+        ),
+        Preset(
+            "representations",
+            "LoX (k = 8, α = 1)",
+            "LoX sharpens the separation slightly.",
+            {"edit": "LoX", "alpha": 1.0, "lox_k": 8},
+        ),
     ],
     "alignment_depth": [
-        Preset("alignment_depth", "Where alignment lives: the first tokens",
-               "KL(aligned ‖ base) per reply position: most of it in the first few positions; prefilling the start "
-               "of a harmful answer undoes the refusal.", {"edit": "none"}),
-        Preset("alignment_depth", "Depth of LoX (k = 8, α = 1)",
-               "LoX moves the model throughout the reply, not only at the first tokens.",
-               {"edit": "LoX", "edit_alpha": 1.0, "edit_k": 8}),
-        Preset("alignment_depth", "Depth of a random perturbation",
-               "A random direction of the landscape, α = 1: its change is spread over the whole reply.",
-               {"edit": "random perturbation", "edit_alpha": 1.0}),
+        Preset(
+            "alignment_depth",
+            "Where alignment lives: the first tokens",
+            "KL(aligned ‖ base) per reply position: most of it in the first few positions; prefilling the start "
+            "of a harmful answer undoes the refusal.",
+            {"edit": "none"},
+        ),
+        Preset(
+            "alignment_depth",
+            "Depth of LoX (k = 8, α = 1)",
+            "LoX moves the model throughout the reply, not only at the first tokens.",
+            {"edit": "LoX", "edit_alpha": 1.0, "edit_k": 8},
+        ),
+        Preset(
+            "alignment_depth",
+            "Depth of a random perturbation",
+            "A random direction of the landscape, α = 1: its change is spread over the whole reply.",
+            {"edit": "random perturbation", "edit_alpha": 1.0},
+        ),
     ],
 }
 

@@ -5,6 +5,7 @@ Plain data in (figures as Plotly JSON specs, so this module never draws), one HT
 inlined once: the file opens offline, figures stay interactive, and it prints cleanly to PDF (A4, figures
 sized to the page, tables wrapping their text, a section never starts at the bottom of a page).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -14,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-MAX_RUNS = 15          # earlier results kept per page (the newest ones)
+MAX_RUNS = 15  # earlier results kept per page (the newest ones)
 
 CONVENTIONS = [
     "Rates (ASR, really complies, over-refusal, degenerate replies, utility as exact-answer accuracy) are "
@@ -46,25 +47,34 @@ class Section:
     title: str
     notes: list[str] = field(default_factory=list)
     numbers: dict[str, str] = field(default_factory=dict)
-    figures: dict[str, str] = field(default_factory=dict)          # title -> Plotly figure JSON
-    tables: dict[str, list[dict]] = field(default_factory=dict)    # title -> rows
+    figures: dict[str, str] = field(default_factory=dict)  # title -> Plotly figure JSON
+    tables: dict[str, list[dict]] = field(default_factory=dict)  # title -> rows
     settings: dict[str, str] = field(default_factory=dict)
-    summary: list[tuple[str, str, str]] = field(default_factory=list)   # (what was measured, result, caveat/control)
+    summary: list[tuple[str, str, str]] = field(default_factory=list)  # (what was measured, result, caveat/control)
     conventions: list[str] = field(default_factory=list)
-    runs: list["Section"] = field(default_factory=list)            # earlier results of this page, oldest first
+    runs: list["Section"] = field(default_factory=list)  # earlier results of this page, oldest first
 
     def empty(self) -> bool:
         return not (self.numbers or self.figures or self.tables or self.notes or self.summary)
 
     def signature(self) -> str:
         """Identifies the content (two reruns that computed the same thing have the same signature)."""
-        blob = json.dumps([self.numbers, self.figures, self.tables, self.notes, self.summary], sort_keys=True,
-                          default=str)
+        blob = json.dumps(
+            [self.numbers, self.figures, self.tables, self.notes, self.summary], sort_keys=True, default=str
+        )
         return hashlib.sha1(blob.encode()).hexdigest()
 
     def snapshot(self) -> "Section":
-        return Section(self.title, list(self.notes), dict(self.numbers), dict(self.figures), dict(self.tables),
-                       dict(self.settings), list(self.summary), list(self.conventions))
+        return Section(
+            self.title,
+            list(self.notes),
+            dict(self.numbers),
+            dict(self.figures),
+            dict(self.tables),
+            dict(self.settings),
+            list(self.summary),
+            list(self.conventions),
+        )
 
     def carry_from(self, previous: "Section") -> None:
         """Keep ``previous`` results (its earlier runs, and itself when it differs from all of them)."""
@@ -75,9 +85,13 @@ class Section:
 
     def items(self) -> set[str]:
         """Content keys of this result's numbers, figures, tables, notes and summary rows."""
-        return ({_key("v", k, v) for k, v in self.numbers.items()} | {_key("f", k, v) for k, v in self.figures.items()}
-                | {_key("t", k, v) for k, v in self.tables.items()} | {_key("n", n, "") for n in self.notes}
-                | {_key("s", "", list(row)) for row in self.summary})
+        return (
+            {_key("v", k, v) for k, v in self.numbers.items()}
+            | {_key("f", k, v) for k, v in self.figures.items()}
+            | {_key("t", k, v) for k, v in self.tables.items()}
+            | {_key("n", n, "") for n in self.notes}
+            | {_key("s", "", list(row)) for row in self.summary}
+        )
 
     def results(self) -> list["Section"]:
         """Every distinct result of this page, oldest first, the latest last; a result whose content another
@@ -123,8 +137,7 @@ def _table(rows: list[dict], limit: int = 50) -> str:
         return "<p class='meta'>(no rows)</p>"
     cols = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in cols) + "</tr>"
-                   for r in rows[:limit])
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows[:limit])
     more = f"<p class='meta'>… {len(rows) - limit} more rows</p>" if len(rows) > limit else ""
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
@@ -141,22 +154,30 @@ class _Figures:
         self.n += 1
         fig = json.loads(spec)
         layout = {**fig.get("layout", {}), "width": None, "autosize": True}
-        return (f"<div class='fig'><div id='fig{self.n}'></div></div><script>Plotly.newPlot('fig{self.n}', "
-                f"{_js(fig.get('data', []))}, {_js(layout)}, {{responsive: true, displaylogo: false}});</script>")
+        return (
+            f"<div class='fig'><div id='fig{self.n}'></div></div><script>Plotly.newPlot('fig{self.n}', "
+            f"{_js(fig.get('data', []))}, {_js(layout)}, {{responsive: true, displaylogo: false}});</script>"
+        )
 
 
 def _result(r: Section, seen: set, figs: _Figures) -> list[str]:
     """One result's new items (what an earlier result already showed is not repeated)."""
     parts = []
     if r.settings:
-        parts.append("<p class='meta'><b>Settings:</b> " + "; ".join(
-            f"{html.escape(k)} = {html.escape(str(v))}" for k, v in r.settings.items()) + "</p>")
+        parts.append(
+            "<p class='meta'><b>Settings:</b> "
+            + "; ".join(f"{html.escape(k)} = {html.escape(str(v))}" for k, v in r.settings.items())
+            + "</p>"
+        )
     parts += [f"<p>{html.escape(n)}</p>" for n in r.notes if _key("n", n, "") not in seen]
     seen.update(_key("n", n, "") for n in r.notes)
     nums = {k: v for k, v in r.numbers.items() if _key("v", k, v) not in seen}
     if nums:
-        parts.append("<table class='numbers'>" + "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in nums.items()) + "</table>")
+        parts.append(
+            "<table class='numbers'>"
+            + "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in nums.items())
+            + "</table>"
+        )
         seen.update(_key("v", k, v) for k, v in nums.items())
     for ftitle, spec in r.figures.items():
         k = _key("f", ftitle, spec)
@@ -200,8 +221,9 @@ def _fallback_row(r: Section) -> tuple[str, str, str] | None:
     return None
 
 
-def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: list[Section],
-          plotly_js: str | None = None) -> str:
+def build(
+    title: str, pair: dict[str, str], settings: dict[str, str], sections: list[Section], plotly_js: str | None = None
+) -> str:
     """The report as one HTML document (``plotly_js`` defaults to the installed plotly's bundle)."""
     if plotly_js is None:
         from plotly.offline import get_plotlyjs
@@ -210,25 +232,38 @@ def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: 
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     shown = [s for s in sections if s.results()]
     rows = summary_rows(shown)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style><script>{plotly_js}</script></head><body>",
-             f"<h1>{html.escape(title)}</h1><p class='meta'>Generated {stamp} by the alignment brittleness explorer. "
-             f"Model: {html.escape(pair.get('aligned', '?'))}.</p>"]
-    parts.append("<div class='summary' id='summary'><h2 class='first' style='border:0;margin-top:0'>"
-                 "Summary of findings</h2>")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style><script>{plotly_js}</script></head><body>",
+        f"<h1>{html.escape(title)}</h1><p class='meta'>Generated {stamp} by the alignment brittleness explorer. "
+        f"Model: {html.escape(pair.get('aligned', '?'))}.</p>",
+    ]
+    parts.append(
+        "<div class='summary' id='summary'><h2 class='first' style='border:0;margin-top:0'>Summary of findings</h2>"
+    )
     if rows:
         parts.append(_table(rows, limit=30))
-        parts.append("<p class='meta'>Rates are percentages of the prompts evaluated, [lo, hi] their 95 % "
-                     "intervals; each number's settings and sample replies are in its page's section below.</p>")
+        parts.append(
+            "<p class='meta'>Rates are percentages of the prompts evaluated, [lo, hi] their 95 % "
+            "intervals; each number's settings and sample replies are in its page's section below.</p>"
+        )
     else:
         parts.append("<p>No results were computed in this session yet: open a page first.</p>")
     parts.append("</div>")
-    toc = [("model-pair", "Model pair and settings")] + [(_anchor(s.title), s.title) for s in shown] + \
-        [("conventions", "Conventions")]
-    parts.append("<nav class='toc'><h3>Contents</h3><ol>" + "".join(
-        f"<li><a href='#{a}'>{html.escape(t)}</a></li>" for a, t in toc) + "</ol></nav>")
-    parts += ["<h2 id='model-pair' class='first'>Model pair and settings</h2>",
-              _table([{"role": k, "model": v} for k, v in pair.items()])]
+    toc = (
+        [("model-pair", "Model pair and settings")]
+        + [(_anchor(s.title), s.title) for s in shown]
+        + [("conventions", "Conventions")]
+    )
+    parts.append(
+        "<nav class='toc'><h3>Contents</h3><ol>"
+        + "".join(f"<li><a href='#{a}'>{html.escape(t)}</a></li>" for a, t in toc)
+        + "</ol></nav>"
+    )
+    parts += [
+        "<h2 id='model-pair' class='first'>Model pair and settings</h2>",
+        _table([{"role": k, "model": v} for k, v in pair.items()]),
+    ]
     if settings:
         parts.append(_table([{"setting": k, "value": v} for k, v in settings.items()]))
     figs = _Figures()
@@ -243,7 +278,10 @@ def build(title: str, pair: dict[str, str], settings: dict[str, str], sections: 
             if body:
                 parts += [f"<div class='run'><h3>{label}</h3>"] + body + ["</div>"]
             conventions += [c for c in r.conventions if c not in conventions]
-    parts.append("<h2 id='conventions'>Conventions</h2><ul>" + "".join(
-        f"<li>{html.escape(c)}</li>" for c in conventions) + "</ul>")
+    parts.append(
+        "<h2 id='conventions'>Conventions</h2><ul>"
+        + "".join(f"<li>{html.escape(c)}</li>" for c in conventions)
+        + "</ul>"
+    )
     parts.append("</body></html>")
     return "".join(parts)

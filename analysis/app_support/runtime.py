@@ -7,6 +7,7 @@ exponential average, so a busy machine's slower runs pull the estimate up. :func
 seconds from that throughput (or a first per-device guess until one run is measured); :class:`Remaining`
 turns the progress fraction of a running computation into a live "about N s left".
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,9 +18,9 @@ from typing import Iterator
 
 from analysis.core.cache import Cache, make_key
 
-SMOOTHING = 0.5                                   # weight of the newest run in the exponential average
+SMOOTHING = 0.5  # weight of the newest run in the exponential average
 GUESS_UNITS_PER_S = {"cpu": 50.0, "cuda": 250.0}  # a first guess until one run is measured on this machine
-MIN_MEASURED_S = 0.3                              # shorter runs mostly came from the cache: not a measurement
+MIN_MEASURED_S = 0.3  # shorter runs mostly came from the cache: not a measurement
 _lock = threading.Lock()
 
 
@@ -46,14 +47,14 @@ def record(op: str, fingerprint: str, units: float, seconds: float, cache: Cache
         try:
             cache.put(make_key(**parts), {"units_per_s": new, "runs": 1 + (old is not None)}, "json", parts)
         except OSError:
-            pass   # a read-only cache: the estimate stays a guess
+            pass  # a read-only cache: the estimate stays a guess
     return new
 
 
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
-    measured: bool     # from a run on this machine, or the first guess
+    measured: bool  # from a run on this machine, or the first guess
 
     def sentence(self) -> str:
         how = "from the last runs on this machine" if self.measured else "a first guess until one run is measured"
@@ -90,7 +91,7 @@ class Remaining:
         measured = elapsed * (1 - f) / f
         if prior is None:
             return measured
-        w = min(1.0, f / 0.25)           # trust this run's own rate fully after a quarter of the work
+        w = min(1.0, f / 0.25)  # trust this run's own rate fully after a quarter of the work
         return w * measured + (1 - w) * prior
 
     def text(self, fraction: float) -> str:

@@ -4,14 +4,15 @@ clicking the same preset only reads the cache.
 Each preset runs through the same :mod:`analysis.experiments` call its page makes, on the spec
 :func:`analysis.experiments.page_spec` gives the page for it, so the cache keys match by construction.
 """
+
 from __future__ import annotations
 
 import time
 from typing import Callable
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import format_utility, format_utility_delta
 from analysis.app_support.config import AppConfig
+from analysis.app_support.formatting import format_utility, format_utility_delta
 from analysis.app_support.presets import Preset, presets, region_settings
 from analysis.core.cache import Cache, make_key
 
@@ -62,30 +63,37 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
     cache = cache or Cache()
     if page == "overview":
         rs = ex.overview(pair, ex.page_spec(lm, page, cfg, preset), cache, progress)
-        return (", ".join(f"{role} ASR {100 * r.asr:.1f} %" for role, r in rs.items()),
-                {f"{role}_asr": _pct(r.asr) for role, r in rs.items()})
+        return (
+            ", ".join(f"{role} ASR {100 * r.asr:.1f} %" for role, r in rs.items()),
+            {f"{role}_asr": _pct(r.asr) for role, r in rs.items()},
+        )
     if page == "critical_regions":
         rs = region_settings(preset)
         cal = ex.calibration(lm, cache=cache)
-        ex.importance(lm, rs.score, cal, cache=cache, progress=progress)      # the page's heatmap
-        ex.unit_types(lm, rs, cal, cache, progress)                            # the page's unit bars
+        ex.importance(lm, rs.score, cal, cache=cache, progress=progress)  # the page's heatmap
+        ex.unit_types(lm, rs, cal, cache, progress)  # the page's unit bars
         cmp = ex.prune_and_compare(pair, rs, ex.page_spec(lm, page, cfg, preset), cal, cache, progress)
         out = cmp.results
         nums = {f"{k}_{m}": _pct(getattr(r, m)) for k, r in out.items() for m in ("asr", "asr_positive")}
         kind = out["aligned"].utility_kind
         nums.update({f"{k}_utility": format_utility(r.utility, kind, sep=" ") for k, r in out.items()})
         nums["asr_change"] = f"{100 * (out['pruned'].asr - out['aligned'].asr):+.1f}"
-        return (f"{cmp.region.description}: ASR {100 * out['pruned'].asr:.1f} %, "
-                f"control {100 * out['control'].asr:.1f} %", nums)
+        return (
+            f"{cmp.region.description}: ASR {100 * out['pruned'].asr:.1f} %, control {100 * out['control'].asr:.1f} %",
+            nums,
+        )
     if page == "lox":
         from analysis.methods.lox import LoX
 
         lx = ex.extrapolate(pair, LoX(s["k"], s["alpha"]), ex.page_spec(lm, page, cfg, preset), cache, progress)
         before, after, kind = lx.before, lx.after, lx.before.utility_kind
-        nums = {"aligned_asr": _pct(before.asr), "lox_asr": _pct(after.asr),
-                "lox_utility": format_utility(after.utility, kind, sep=" "),
-                "aligned_utility": format_utility(before.utility, kind, sep=" "),
-                "utility_change": _change(before.utility, after.utility, kind)}
+        nums = {
+            "aligned_asr": _pct(before.asr),
+            "lox_asr": _pct(after.asr),
+            "lox_utility": format_utility(after.utility, kind, sep=" "),
+            "aligned_utility": format_utility(before.utility, kind, sep=" "),
+            "utility_change": _change(before.utility, after.utility, kind),
+        }
         return f"{lx.lox.label}: ASR {100 * after.asr:.1f} %", nums
     if page == "safety_landscape":
         from analysis.methods.landscape.grid import LandscapeSettings
@@ -95,8 +103,15 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         done, nums = [], {}
         labels = ex.landscape_systems(s["system"], s["dim"])
         for label in labels:
-            run = ex.landscape(pair, settings, ex.page_spec(lm, page, cfg, preset, system=label), s["dim"],
-                               s["kind"], cache=cache, progress=progress)
+            run = ex.landscape(
+                pair,
+                settings,
+                ex.page_spec(lm, page, cfg, preset, system=label),
+                s["dim"],
+                s["kind"],
+                cache=cache,
+                progress=progress,
+            )
             if s["dim"] == "2D":
                 done.append(f"{len(run.axis)} × {len(run.axis)} points")
             else:
@@ -121,8 +136,9 @@ def _along(ax: list[float], asr) -> dict[str, str]:
     return out
 
 
-def warm(pair, cfg: AppConfig, names: list[str] | None = None, cache: Cache | None = None,
-         log: Callable[[str], None] = print) -> int:
+def warm(
+    pair, cfg: AppConfig, names: list[str] | None = None, cache: Cache | None = None, log: Callable[[str], None] = print
+) -> int:
     """Warm every preset of the warmable pages (or those named); returns how many were computed."""
     count = 0
     for page in ex.WARMABLE:

@@ -4,6 +4,7 @@ settings option are checked at parse time (their argparse ``type=`` comes from :
 output folders, the cache); :func:`against_model` what needs the loaded model (positions, memory, weight
 shapes). Every failure is one line: argparse's at parse time, ``ValueError`` (or a subclass) afterwards.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def benign_with_references(benign, origin: str) -> None:
 
     if not all(it.answer is not None or it.response for it in benign.items):
         missing = sum(1 for it in benign.items if it.answer is None and not it.response)
-        raise DataFormatError(f"{origin}: {missing} of {len(benign)} benign prompts have no response; utility needs "
-                              "(prompt, response) pairs (CSV/JSONL with a 'response' column), not a plain list")
+        raise DataFormatError(
+            f"{origin}: {missing} of {len(benign)} benign prompts have no response; utility needs "
+            "(prompt, response) pairs (CSV/JSONL with a 'response' column), not a plain list"
+        )
 
 
 def with_responses(data, origin: str) -> None:
@@ -55,21 +58,24 @@ def files_and_paths(args) -> list[str]:
     """What can be checked before a model loads: prompt sets and files, output folders, the cache. The
     evaluation sets are resolved here, once, with ``--split`` (kept in ``args.sets``). Returns notes."""
     from analysis.core.cache import Cache, is_inside
-
     from analysis.data.prompts import load_prompt_file
     from analysis.data.sets import names, resolve_attack_set, resolve_set
 
     args.sets = {}
-    for opt, label in (("harmful", "harmful"), ("benign", "benign"), ("cal_harmful", "harmful"),
-                       ("cal_benign", "benign")):
+    for opt, label in (
+        ("harmful", "harmful"),
+        ("benign", "benign"),
+        ("cal_harmful", "harmful"),
+        ("cal_benign", "benign"),
+    ):
         value = getattr(args, opt, None)
         if not value:
             continue
-        if opt.startswith("cal_"):                           # calibration data is a file (see commands._calibration)
+        if opt.startswith("cal_"):  # calibration data is a file (see commands._calibration)
             data = load_prompt_file(value, label)
-        else:                                                # a built-in set name (of --split) or a readable file
+        else:  # a built-in set name (of --split) or a readable file
             data = args.sets[opt] = resolve_set(value, label, getattr(args, "split", "test"))
-        if label == "benign" and value not in names():       # a user's file: utility needs its references
+        if label == "benign" and value not in names():  # a user's file: utility needs its references
             benign_with_references(data, Path(value).name)
     if getattr(args, "attack_data", None):
         data = resolve_attack_set(args.attack_data, getattr(args, "data", "harmful"))
@@ -84,7 +90,7 @@ def files_and_paths(args) -> list[str]:
                 raise ValueError(f"{target} is an existing file; --out needs a folder")
             if is_inside(target, cache.root):
                 raise ValueError(f"{target} is inside the results cache ({cache.root}); write models outside it")
-            writable_new_folder(target / ".probe", cache.root)   # the folder (or its nearest parent) is writable
+            writable_new_folder(target / ".probe", cache.root)  # the folder (or its nearest parent) is writable
         note = cache_note(cache) if args.command not in ("generate", "build-demo") else None
         return [note] if note else []
     return []
@@ -137,9 +143,11 @@ def longest_prompt_tokens(lm, prompts: list[str], system_prompt: str | None) -> 
 
 def identical_pair(pair, what: str) -> None:
     if pair.base is not None and pair.base.fingerprint == pair.aligned.fingerprint:
-        raise ValueError(f"aligned and base have identical weights (fingerprint {pair.aligned.fingerprint}): "
-                         f"ΔW = 0, so {what} is meaningless; give the model the aligned one was fine-tuned from "
-                         "as --base")
+        raise ValueError(
+            f"aligned and base have identical weights (fingerprint {pair.aligned.fingerprint}): "
+            f"ΔW = 0, so {what} is meaningless; give the model the aligned one was fine-tuned from "
+            "as --base"
+        )
 
 
 def min_weight_dim(lm) -> int:
@@ -164,39 +172,58 @@ def against_model(args, pair, sets: dict | None = None) -> list[str]:
     n_prompt, i = longest_prompt_tokens(lm, prompts, getattr(args, "system_prompt", None))
     pos = memory.max_positions(lm.model)
     if pos and n_prompt >= pos:
-        raise ValueError(f"a prompt is {n_prompt} tokens long (with the chat template), beyond the model's {pos} "
-                         f"positions: {prompts[i][:60]!r}…; shorten it or drop it from the file")
+        raise ValueError(
+            f"a prompt is {n_prompt} tokens long (with the chat template), beyond the model's {pos} "
+            f"positions: {prompts[i][:60]!r}…; shorten it or drop it from the file"
+        )
     new = getattr(args, "max_new_tokens", None)
     if new is not None:
         cap = memory.max_new_tokens_cap(lm.model, max(n_prompt, 1))
         if cap is not None and new > cap:
-            why = f"{pos} positions minus the longest prompt's {n_prompt} tokens" if pos and cap == pos - n_prompt \
+            why = (
+                f"{pos} positions minus the longest prompt's {n_prompt} tokens"
+                if pos and cap == pos - n_prompt
                 else "the free GPU memory for one sequence's key/value cache and activations"
-            raise ValueError(f"--max-new-tokens {new} is more than the model can generate here: at most {cap} "
-                             f"({why})")
+            )
+            raise ValueError(f"--max-new-tokens {new} is more than the model can generate here: at most {cap} ({why})")
     if command in ("spectra", "lox", "recovery", "attack") or getattr(args, "direction", None) == "base":
-        identical_pair(pair, {"spectra": "the ΔW spectrum", "lox": "LoX", "recovery": "the recovery rank",
-                              "attack": "LoX and R_ft (retention of ΔW)",
-                              "landscape": "the direction toward the base"}[command])
+        identical_pair(
+            pair,
+            {
+                "spectra": "the ΔW spectrum",
+                "lox": "LoX",
+                "recovery": "the recovery rank",
+                "attack": "LoX and R_ft (retention of ΔW)",
+                "landscape": "the direction toward the base",
+            }[command],
+        )
     if command == "recovery":
         top = min_weight_dim(lm)
         ranks = [int(r) for r in args.ranks.split(",")]
         if max(ranks) > top:
             kept = sorted({min(r, top) for r in ranks})
-            notes.append(f"ranks above {top} (the smallest decoder weight dimension) clipped: tried "
-                         f"{','.join(map(str, kept))}")
+            notes.append(
+                f"ranks above {top} (the smallest decoder weight dimension) clipped: tried {','.join(map(str, kept))}"
+            )
             args.ranks = ",".join(map(str, kept))
     if command == "spectra" and args.k > min_weight_dim(lm):
         notes.append(f"k = {args.k} is above the smallest weight dimension {min_weight_dim(lm)}: energy@k is 100 %")
     cal_n = getattr(args, "calibration_n", None)
     cap = calibration_cap(lm) if cal_n is not None else None
-    if cal_n is not None and cal_n > cap and not (getattr(args, "cal_harmful", None) or getattr(args, "cal_benign", None)):
-        notes.append(f"--calibration-n {cal_n} capped at {cap}, the number of distinct calibration prompts of "
-                     f"{lm.data.name}")
+    if (
+        cal_n is not None
+        and cal_n > cap
+        and not (getattr(args, "cal_harmful", None) or getattr(args, "cal_benign", None))
+    ):
+        notes.append(
+            f"--calibration-n {cal_n} capped at {cap}, the number of distinct calibration prompts of {lm.data.name}"
+        )
         args.calibration_n = cap
     if command == "attack" and getattr(args, "k", 1) == 0 and pair.base is not None:
-        notes.append("k = 0: LoX uses the whole ΔW; R_ft (retention in the top-k safety subspace) needs k >= 1 "
-                     "and is not computed")
+        notes.append(
+            "k = 0: LoX uses the whole ΔW; R_ft (retention in the top-k safety subspace) needs k >= 1 "
+            "and is not computed"
+        )
     return notes
 
 

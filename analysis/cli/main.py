@@ -1,4 +1,5 @@
 """Command line: ``python -m analysis <command>``. Parses, validates, runs one command; bad input is one line."""
+
 from __future__ import annotations
 
 import sys
@@ -20,19 +21,22 @@ def main(argv: list[str] | None = None) -> int:
 
         from analysis.core.cache import Cache, CacheWarning
 
-        warnings.simplefilter("ignore", CacheWarning)     # before_load already printed it as a note
+        warnings.simplefilter("ignore", CacheWarning)  # before_load already printed it as a note
 
         if args.command != "cache":
             kept_before = Cache().count()
-        V.print_notes(V.before_load(args))                # every check that needs no model, before any loads
+        V.print_notes(V.before_load(args))  # every check that needs no model, before any loads
         return args.func(args)
     except (ModelLoadError, DataFormatError, UnsupportedArchitecture, ValueError) as e:
         print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", file=sys.stderr)
         return 2
     except (MemoryError, OSError) as e:
         what = "out of memory" if isinstance(e, MemoryError) else (e.strerror or str(e))
-        print(f"error: {what}{f' ({cast(OSError, e).filename})' if getattr(e, 'filename', None) else ''}; "
-              "nothing half-written was kept", file=sys.stderr)
+        print(
+            f"error: {what}{f' ({cast(OSError, e).filename})' if getattr(e, 'filename', None) else ''}; "
+            "nothing half-written was kept",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"interrupted; {_kept_since(kept_before)}", file=sys.stderr)

@@ -1,15 +1,30 @@
 """The argument parser of ``python -m analysis``: one sub-command per analysis. The options of the settings
 dataclasses are generated from their declarations (:mod:`analysis.core.options`): flag, default, choices, help
 and a ``type=`` that checks the range at parse time; model paths and files are hand-written here."""
+
 from __future__ import annotations
 
 import argparse
 
 from analysis.cli import checks as V
+from analysis.cli.commands import (
+    cmd_attack,
+    cmd_build_demo,
+    cmd_cache,
+    cmd_datasets,
+    cmd_depth,
+    cmd_disalign,
+    cmd_evaluate,
+    cmd_generate,
+    cmd_landscape,
+    cmd_lox,
+    cmd_prefill,
+    cmd_recovery,
+    cmd_regions,
+    cmd_spectra,
+    cmd_warm,
+)
 from analysis.core.options import add_arguments, ranged
-from analysis.cli.commands import (cmd_attack, cmd_build_demo, cmd_cache, cmd_datasets, cmd_depth, cmd_disalign,
-                                   cmd_evaluate, cmd_generate, cmd_landscape, cmd_lox, cmd_prefill, cmd_recovery,
-                                   cmd_regions, cmd_spectra, cmd_warm)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -19,8 +34,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", default=None, help="base model ('' for none; default: the demo base for --model demo)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="run the model repository's own Python code (off by default; only for sources you trust)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model repository's own Python code (off by default; only for sources you trust)",
+    )
     add_arguments(p, EvalOptions, ["system_prompt", "max_new_tokens"])
 
 
@@ -28,23 +46,31 @@ def _prompt_args(p: argparse.ArgumentParser) -> None:
     from analysis.core.evaluation import EvalOptions
 
     add_arguments(p, EvalOptions, ["split"])
-    p.add_argument("--harmful", help="harmful prompts: a built-in set (advbench, harmbench, demo; see `datasets`) "
-                                     "or a file: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]")
-    p.add_argument("--benign", help="benign prompts: a built-in set (instruct, xsafe, demo) or a file "
-                                    "(CSV/JSONL prompt,response)")
+    p.add_argument(
+        "--harmful",
+        help="harmful prompts: a built-in set (advbench, harmbench, demo; see `datasets`) "
+        "or a file: AdvBench CSV, .txt lines, CSV/JSONL prompt[,response]",
+    )
+    p.add_argument(
+        "--benign", help="benign prompts: a built-in set (instruct, xsafe, demo) or a file (CSV/JSONL prompt,response)"
+    )
     add_arguments(p, EvalOptions, ["n"])
 
 
 def _calibration_args(p: argparse.ArgumentParser) -> None:
     from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N
 
-    p.add_argument("--calibration-n", type=ranged(int, (1, None)), default=DEFAULT_CALIBRATION_N,
-                   help="calibration samples per set (>= 1)")
+    p.add_argument(
+        "--calibration-n",
+        type=ranged(int, (1, None)),
+        default=DEFAULT_CALIBRATION_N,
+        help="calibration samples per set (>= 1)",
+    )
     p.add_argument("--cal-harmful", default=None, help="calibration harmful prompts (default: the demo's train split)")
     p.add_argument("--cal-benign", default=None, help="calibration benign prompt,response pairs")
 
 
-COUNT = ranged(int, (0, None))          # raw generations to print and the like
+COUNT = ranged(int, (0, None))  # raw generations to print and the like
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,9 +89,12 @@ def parser() -> argparse.ArgumentParser:
     _prompt_args(p)
     p.add_argument("--show", type=COUNT, default=2, help="raw generations to print per set")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--judge", default=None,
-                   help="comma list of judges applied to the harmful replies: keyword, KIND:FOLDER or FOLDER "
-                        "(KIND: llama-guard, harmbench, wildguard, refusal-clf); prints each ASR and the disagreement")
+    p.add_argument(
+        "--judge",
+        default=None,
+        help="comma list of judges applied to the harmful replies: keyword, KIND:FOLDER or FOLDER "
+        "(KIND: llama-guard, harmbench, wildguard, refusal-clf); prints each ASR and the disagreement",
+    )
     p.add_argument("--judge-kind", default=None, help="judge kind for bare FOLDERs (default: detected)")
     p.add_argument("--judge-refusal-label", default=None, help="refusal classifier: the label meaning refusal")
     p.set_defaults(func=cmd_evaluate)
@@ -78,8 +107,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regions", help="critical regions: score, prune, compare with a random control")
     _model_args(p)
     p.add_argument("--method", default="all", choices=["all", *METHODS])
-    add_arguments(p, RegionSettings, ["score", "p", "q", "group", "procedure", "prune_to", "positions", "r_s", "r_u",
-                                      "safety_pct"])
+    add_arguments(
+        p,
+        RegionSettings,
+        ["score", "p", "q", "group", "procedure", "prune_to", "positions", "r_s", "r_u", "safety_pct"],
+    )
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_regions)
@@ -92,14 +124,22 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
     _model_args(p)
-    p.add_argument("--k", type=ranged(int, (1, None)), default=DEFAULT_ENERGY_K,
-                   help="report the energy captured by the top k (>= 1)")
+    p.add_argument(
+        "--k",
+        type=ranged(int, (1, None)),
+        default=DEFAULT_ENERGY_K,
+        help="report the energy captured by the top k (>= 1)",
+    )
     p.set_defaults(func=cmd_spectra)
     p = sub.add_parser("lox", help="LoX: W_aligned + α·top-k(ΔW); ASR/utility before and after; --save a folder")
     _model_args(p)
     add_arguments(p, LoX, ["k", "alpha"])
-    p.add_argument("--layers", type=ranged(int, (0, None), many=True), default=None,
-                   help="comma list of layer indices (default: all)")
+    p.add_argument(
+        "--layers",
+        type=ranged(int, (0, None), many=True),
+        default=None,
+        help="comma list of layer indices (default: all)",
+    )
     p.add_argument("--modules", default=None, help="comma list, e.g. q_proj,down_proj (default: all)")
     add_arguments(p, LoX, ["scope"])
     p.add_argument("--save", default=None, help="write the LoX model to this new folder")
@@ -107,16 +147,28 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lox)
     p = sub.add_parser("attack", help="fine-tuning attack on copies of model variants; ASR/utility/R_ft curves")
     _model_args(p)
-    p.add_argument("--variants", type=ranged(str, choices=KINDS, many=True), default="aligned,lox",
-                   help=f"comma list: {', '.join(KINDS)}")
+    p.add_argument(
+        "--variants",
+        type=ranged(str, choices=KINDS, many=True),
+        default="aligned,lox",
+        help=f"comma list: {', '.join(KINDS)}",
+    )
     add_arguments(p, AttackSettings, ["data"])
-    p.add_argument("--attack-data", default=None, help="a built-in set (advbench, instruct) or a CSV/JSONL "
-                                                        "prompt,response file (default: the model's provider's)")
+    p.add_argument(
+        "--attack-data",
+        default=None,
+        help="a built-in set (advbench, instruct) or a CSV/JSONL "
+        "prompt,response file (default: the model's provider's)",
+    )
     add_arguments(p, AttackSettings, ["n_examples", "method", "lr", "steps", "batch_size", "eval_every", "lora_rank"])
-    add_arguments(p, LoX, ["k", "alpha", "scope"])      # LoX's k is also the R_ft subspace rank
+    add_arguments(p, LoX, ["k", "alpha", "scope"])  # LoX's k is also the R_ft subspace rank
     add_arguments(p, AttackSettings, ["r_metric"])
-    p.add_argument("--unit-pct", type=ranged(float, (0, 100)), default=DEFAULT_UNIT_PCT,
-                   help="frozen units: exclusive-safety percentile (0 to 100)")
+    p.add_argument(
+        "--unit-pct",
+        type=ranged(float, (0, 100)),
+        default=DEFAULT_UNIT_PCT,
+        help="frozen units: exclusive-safety percentile (0 to 100)",
+    )
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_attack)
@@ -128,8 +180,12 @@ def parser() -> argparse.ArgumentParser:
     # ----- alignment depth -----
 
     def _pair_files(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--pairs", default=None, help="harmful prompt,response pairs (CSV/JSONL; AdvBench goal,target); "
-                                                      "default: the demo's attack data (train split)")
+        p.add_argument(
+            "--pairs",
+            default=None,
+            help="harmful prompt,response pairs (CSV/JSONL; AdvBench goal,target); "
+            "default: the demo's attack data (train split)",
+        )
         p.add_argument("--benign-pairs", default=None, help="benign prompt,response pairs (control)")
         add_arguments(p, DepthOptions, ["n_pairs"])
         p.add_argument("--show", type=COUNT, default=2, help="sample replies to print")
@@ -153,19 +209,28 @@ def parser() -> argparse.ArgumentParser:
     # ----- end alignment depth -----
     p = sub.add_parser("build-demo", help="train the demo organism pair and save it")
     p.add_argument("--out", default=None, help="output folder (default: the shipped weights folder)")
-    p.add_argument("--seed", type=ranged(int, (0, 2 ** 32 - 1)), default=0,
-                   help="shift every seed of the build (0: the shipped pair's)")
+    p.add_argument(
+        "--seed",
+        type=ranged(int, (0, 2**32 - 1)),
+        default=0,
+        help="shift every seed of the build (0: the shipped pair's)",
+    )
     p.set_defaults(func=cmd_build_demo)
     p = sub.add_parser("cache", help="show or clear the results cache")
     p.add_argument("action", choices=["info", "clear"])
     p.add_argument("--root", default=None)
     p.set_defaults(func=cmd_cache)
     # --- warm ---
-    p = sub.add_parser("warm", help="precompute every teaching preset's results into the cache (a class hits the cache)")
+    p = sub.add_parser(
+        "warm", help="precompute every teaching preset's results into the cache (a class hits the cache)"
+    )
     _model_args(p)
     p.add_argument("--presets", nargs="+", default=["all"], help="'all', or preset names or page names (quoted)")
-    p.add_argument("--config", default=None, help="the app's launch config (its caps decide the prompt counts); "
-                                                  "default: $BRITTLE_CONFIG")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the app's launch config (its caps decide the prompt counts); default: $BRITTLE_CONFIG",
+    )
     p.set_defaults(func=cmd_warm)
     # --- end warm ---
     return ap

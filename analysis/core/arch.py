@@ -5,6 +5,7 @@ Every decoder Linear is named ``layers.{i}.attn.{q_proj,k_proj,v_proj,o_proj,qkv
 TransformerLens names hooks uniformly). ``WeightRef.W`` is always the (d_out × d_in) view of the
 weight, also for GPT-2's transposed Conv1D, so scorers and edits never special-case a family.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,19 +18,27 @@ _LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "model.decod
 
 # local module name inside a layer -> uniform name
 _LOCAL_NAMES = {
-    "self_attn.q_proj": "attn.q_proj", "self_attn.k_proj": "attn.k_proj", "self_attn.v_proj": "attn.v_proj",
-    "self_attn.o_proj": "attn.o_proj", "self_attn.qkv_proj": "attn.qkv_proj",
-    "mlp.gate_proj": "mlp.gate_proj", "mlp.up_proj": "mlp.up_proj", "mlp.down_proj": "mlp.down_proj",
+    "self_attn.q_proj": "attn.q_proj",
+    "self_attn.k_proj": "attn.k_proj",
+    "self_attn.v_proj": "attn.v_proj",
+    "self_attn.o_proj": "attn.o_proj",
+    "self_attn.qkv_proj": "attn.qkv_proj",
+    "mlp.gate_proj": "mlp.gate_proj",
+    "mlp.up_proj": "mlp.up_proj",
+    "mlp.down_proj": "mlp.down_proj",
     "mlp.gate_up_proj": "mlp.gate_up_proj",
     # GPT-2 (Conv1D, weight stored d_in × d_out)
-    "attn.c_attn": "attn.qkv_proj", "attn.c_proj": "attn.o_proj", "mlp.c_fc": "mlp.up_proj",
+    "attn.c_attn": "attn.qkv_proj",
+    "attn.c_proj": "attn.o_proj",
+    "mlp.c_fc": "mlp.up_proj",
     "mlp.c_proj": "mlp.down_proj",
     # GPT-NeoX
-    "attention.query_key_value": "attn.qkv_proj", "attention.dense": "attn.o_proj",
-    "mlp.dense_h_to_4h": "mlp.up_proj", "mlp.dense_4h_to_h": "mlp.down_proj",
+    "attention.query_key_value": "attn.qkv_proj",
+    "attention.dense": "attn.o_proj",
+    "mlp.dense_h_to_4h": "mlp.up_proj",
+    "mlp.dense_4h_to_h": "mlp.down_proj",
 }
-MODULE_ORDER = ("q_proj", "k_proj", "v_proj", "qkv_proj", "o_proj", "gate_proj", "up_proj", "gate_up_proj",
-                "down_proj")
+MODULE_ORDER = ("q_proj", "k_proj", "v_proj", "qkv_proj", "o_proj", "gate_proj", "up_proj", "gate_up_proj", "down_proj")
 SUPPORTED = "Llama, Mistral, Qwen2, Gemma, Phi-3, GPT-2 (and GPT-NeoX)"
 
 
@@ -39,11 +48,11 @@ class UnsupportedArchitecture(ValueError):
 
 @dataclass(frozen=True)
 class WeightRef:
-    name: str           # uniform name, e.g. "layers.3.mlp.down_proj"
+    name: str  # uniform name, e.g. "layers.3.mlp.down_proj"
     layer: int
-    module: str         # e.g. "down_proj"
+    module: str  # e.g. "down_proj"
     param: nn.Parameter
-    transposed: bool    # True for Conv1D (stored d_in × d_out)
+    transposed: bool  # True for Conv1D (stored d_in × d_out)
 
     @property
     def W(self) -> torch.Tensor:
@@ -71,7 +80,8 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
     raise UnsupportedArchitecture(
         f"cannot find the decoder layers of a '{kind}' model (looked for {', '.join(_LAYER_PATHS)}); "
-        f"supported families: {SUPPORTED}")
+        f"supported families: {SUPPORTED}"
+    )
 
 
 def _is_linear(m: nn.Module) -> bool:
@@ -91,12 +101,14 @@ class Adapter:
             for local, mod in layer.named_modules():
                 if local in _LOCAL_NAMES and _is_linear(mod):
                     uni = _LOCAL_NAMES[local]
-                    found[uni] = WeightRef(f"layers.{i}.{uni}", i, uni.split(".")[1], mod.weight,
-                                           type(mod).__name__ == "Conv1D")
+                    found[uni] = WeightRef(
+                        f"layers.{i}.{uni}", i, uni.split(".")[1], mod.weight, type(mod).__name__ == "Conv1D"
+                    )
             if not found:
                 raise UnsupportedArchitecture(
                     f"layer {i} of this '{self.family}' model has no Linear modules the adapter knows; "
-                    f"supported families: {SUPPORTED}")
+                    f"supported families: {SUPPORTED}"
+                )
             for uni in sorted(found, key=lambda u: MODULE_ORDER.index(u.split(".")[1])):
                 self.linears[found[uni].name] = found[uni]
 
@@ -111,8 +123,11 @@ class Adapter:
         return [m for m in MODULE_ORDER if m in kinds]
 
     def names(self, layers: list[int] | None = None, modules: list[str] | None = None) -> list[str]:
-        return [n for n, r in self.linears.items()
-                if (layers is None or r.layer in layers) and (modules is None or r.module in modules)]
+        return [
+            n
+            for n, r in self.linears.items()
+            if (layers is None or r.layer in layers) and (modules is None or r.module in modules)
+        ]
 
     def __getitem__(self, name: str) -> WeightRef:
         try:
@@ -136,8 +151,11 @@ def adapter_of(model: nn.Module) -> Adapter:
 def linear_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
     """Uniform weight name -> (module path, module) of every decoder Linear (for hooks and LoRA targets)."""
     by_param = {id(ref.param): n for n, ref in adapter_of(model).linears.items()}
-    return {by_param[id(m.weight)]: (path, m) for path, m in model.named_modules()
-            if isinstance(getattr(m, "weight", None), nn.Parameter) and id(m.weight) in by_param}
+    return {
+        by_param[id(m.weight)]: (path, m)
+        for path, m in model.named_modules()
+        if isinstance(getattr(m, "weight", None), nn.Parameter) and id(m.weight) in by_param
+    }
 
 
 def output_weight_name(model: nn.Module) -> str | None:

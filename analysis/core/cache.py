@@ -13,6 +13,7 @@ version, written on first use) and shard folders ``<2 hex>/`` holding ``<64 hex>
 A cache that cannot be written (a read-only folder or disk) still serves what it holds; new results are
 returned uncached and :attr:`Cache.unwritable` says why (the CLI prints it as a note).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -106,7 +107,7 @@ class Cache:
         self.root = Path(root).expanduser() if root is not None and str(root) != "" else default_root()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"the cache root {self.root} is a file; point --root / {ENV} at a folder")
-        self.unwritable: str | None = None     # why the last write failed (None: writes work)
+        self.unwritable: str | None = None  # why the last write failed (None: writes work)
 
     # --- layout ---------------------------------------------------------------------------------
     def _paths(self, key: str, fmt: str) -> tuple[Path, Path]:
@@ -117,8 +118,12 @@ class Cache:
         marker = self.root / MARKER
         if not marker.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write(marker, lambda t: Path(t).write_text(
-                json.dumps({"format": FORMAT_VERSION, "written_by": "analysis.core.cache"}) + "\n"))
+            _atomic_write(
+                marker,
+                lambda t: Path(t).write_text(
+                    json.dumps({"format": FORMAT_VERSION, "written_by": "analysis.core.cache"}) + "\n"
+                ),
+            )
 
     def foreign(self) -> list[Path]:
         """What under the root the cache did not write (top level and inside shard folders; never deeper)."""
@@ -129,7 +134,7 @@ class Cache:
             if child.name == MARKER and child.is_file() and not child.is_symlink():
                 continue
             if child.name == ".gitkeep" and child.is_file() and child.stat().st_size == 0:
-                continue   # the repository's placeholder for its cache/ folder
+                continue  # the repository's placeholder for its cache/ folder
             if not (_SHARD.match(child.name) and child.is_dir() and not child.is_symlink()):
                 out.append(child)
                 continue
@@ -166,8 +171,13 @@ class Cache:
         else:
             tensors = {k: v.detach().cpu().contiguous() for k, v in value.items()}
             _atomic_write(payload, lambda t: save_file(tensors, t))
-        info = {"sha256": _sha256(payload), "format": fmt, "created": time.time(),
-                "kind": (parts or {}).get("kind", "?"), "parts": parts or {}}
+        info = {
+            "sha256": _sha256(payload),
+            "format": fmt,
+            "created": time.time(),
+            "kind": (parts or {}).get("kind", "?"),
+            "parts": parts or {},
+        }
         _atomic_write(meta, lambda t: Path(t).write_text(json.dumps(info, default=str)))
 
     def get(self, key: str, fmt: str):
@@ -191,7 +201,7 @@ class Cache:
             try:
                 p.unlink(missing_ok=True)
             except OSError:
-                pass   # a read-only cache: the entry stays a miss
+                pass  # a read-only cache: the entry stays a miss
 
     def get_or_compute(self, parts: dict, compute: Callable[[], object], fmt: str = "json"):
         """Return the cached value for ``parts`` or compute, store and return it (uncached when the cache
@@ -211,8 +221,13 @@ class Cache:
     def _metas(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return [m for d in self.root.iterdir() if _SHARD.match(d.name) and d.is_dir() and not d.is_symlink()
-                for m in d.glob("*.meta.json") if _ENTRY.match(m.name)]
+        return [
+            m
+            for d in self.root.iterdir()
+            if _SHARD.match(d.name) and d.is_dir() and not d.is_symlink()
+            for m in d.glob("*.meta.json")
+            if _ENTRY.match(m.name)
+        ]
 
     def count(self) -> int:
         """How many entries (cheap: no file is read)."""
@@ -223,7 +238,7 @@ class Cache:
         total = 0
         kinds: dict[str, int] = {}
         for m in metas:
-            stem = m.name[:-len(".meta.json")]
+            stem = m.name[: -len(".meta.json")]
             for p in (m, m.parent / f"{stem}.json", m.parent / f"{stem}.safetensors"):
                 if p.is_file():
                     total += p.stat().st_size
@@ -247,8 +262,10 @@ class Cache:
         if alien:
             shown = ", ".join(str(p.relative_to(self.root)) for p in alien[:3])
             more = f" and {len(alien) - 3} more" if len(alien) > 3 else ""
-            raise ValueError(f"refusing to clear {self.root}: it holds {shown}{more}, which the cache did not "
-                             "write; nothing removed (is --root / BRITTLE_CACHE the right folder?)")
+            raise ValueError(
+                f"refusing to clear {self.root}: it holds {shown}{more}, which the cache did not "
+                "write; nothing removed (is --root / BRITTLE_CACHE the right folder?)"
+            )
         why = self.check_writable()
         if why:
             raise ValueError(f"cannot clear: {why}; nothing removed")

@@ -3,6 +3,7 @@
 The tokenizer's own chat template is used when it has one; otherwise a plain
 ``System/User/Assistant`` layout (documented in the README). The system prompt is always explicit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ def has_template(tokenizer) -> bool:
 def format_prompt(tokenizer, prompt: str, system_prompt: str | None = None) -> str:
     """The text the model sees before its answer."""
     if has_template(tokenizer):
-        msgs = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
         msgs.append({"role": "user", "content": prompt})
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     system = f"{system_prompt}\n\n" if system_prompt else ""
@@ -35,9 +36,9 @@ def encode_prompts(tokenizer, texts: list[str]) -> list[list[int]]:
 
 @dataclass
 class Batch:
-    input_ids: torch.Tensor       # (B, T), right-padded
+    input_ids: torch.Tensor  # (B, T), right-padded
     attention_mask: torch.Tensor  # (B, T)
-    labels: torch.Tensor          # (B, T), IGNORE outside response tokens
+    labels: torch.Tensor  # (B, T), IGNORE outside response tokens
 
     def to(self, device) -> "Batch":
         return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device))
@@ -47,8 +48,15 @@ class Batch:
         return int((self.labels != IGNORE).sum())
 
 
-def encode_pairs(tokenizer, prompts: list[str], responses: list[str], system_prompt: str | None = None,
-                 skip_first: list[bool] | None = None, max_len: int = 256, eos: bool = True) -> Batch:
+def encode_pairs(
+    tokenizer,
+    prompts: list[str],
+    responses: list[str],
+    system_prompt: str | None = None,
+    skip_first: list[bool] | None = None,
+    max_len: int = 256,
+    eos: bool = True,
+) -> Batch:
     """Encode chat pairs; labels mark the response tokens (and the closing EOS, which ``eos=False`` leaves out
     of the sequence, as the attribution reference's calibration data does) only."""
     eos_text = (tokenizer.eos_token or "") if eos else ""
@@ -72,9 +80,9 @@ def _pack(p_ids, r_ids, pad_id: int, skip_first, max_len: int) -> Batch:
     mask = torch.zeros((len(rows), T), dtype=torch.long)
     labels = torch.full((len(rows), T), IGNORE, dtype=torch.long)
     for i, (r, lab) in enumerate(zip(rows, labs)):
-        ids[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
-        labels[i, :len(lab)] = torch.tensor(lab)
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+        labels[i, : len(lab)] = torch.tensor(lab)
     return Batch(ids, mask, labels)
 
 

@@ -10,6 +10,7 @@ Workers load the model themselves from its source (a hub id, a path every node c
 the ``analysis`` package, shipped weights included, travels with each task as a Ray ``py_modules``) and
 check its fingerprint against the driver's, so a worker never computes with other weights.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,11 @@ def connect(address: str, num_cpus: int | None = None):
         raise ValueError("Ray is not installed: pip install 'ray==2.60.0' to run on a cluster") from None
     if not ray.is_initialized():
         _check_reachable(address)
-        env = {"py_modules": [str(PACKAGE)], "excludes": ["__pycache__"],
-               "env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"), "RAY_DEDUP_LOGS": "0"}}
+        env = {
+            "py_modules": [str(PACKAGE)],
+            "excludes": ["__pycache__"],
+            "env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"), "RAY_DEDUP_LOGS": "0"},
+        }
         try:
             if address == "local":
                 ray.init(num_cpus=num_cpus, runtime_env=env, include_dashboard=False, log_to_driver=False)
@@ -81,8 +85,10 @@ def load_on_worker(ref: ModelRef):
         torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", "1")))
         lm = load_model(ref.source, ref.dtype, "auto")
         if lm.fingerprint != ref.fingerprint:
-            raise ValueError(f"the worker loaded '{ref.source}' with fingerprint {lm.fingerprint}, but the driver's "
-                             f"model is {ref.fingerprint}: give a hub id or a path that every node reads identically")
+            raise ValueError(
+                f"the worker loaded '{ref.source}' with fingerprint {lm.fingerprint}, but the driver's "
+                f"model is {ref.fingerprint}: give a hub id or a path that every node reads identically"
+            )
         _WORKER_MODELS[ref] = lm
     return lm
 
@@ -117,8 +123,9 @@ def resolve(direction):
     return replace(cast(Any, direction), **changes) if changes else direction
 
 
-def run_tasks(address: str, task_fn, lm, directions: list, points: list[tuple], other_models, make_args,
-              on_result) -> None:
+def run_tasks(
+    address: str, task_fn, lm, directions: list, points: list[tuple], other_models, make_args, on_result
+) -> None:
     """Run ``task_fn(*make_args(model_ref, portable_directions, coords))`` as one Ray task per point;
     ``on_result(coords, result)`` as each finishes. Models the directions read are sent as references that
     workers load themselves (``other_models``: the loaded models that may appear in the directions)."""

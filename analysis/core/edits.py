@@ -10,6 +10,7 @@ Every edit names itself: ``edit.spec()`` is a JSON-serialisable dict that determ
 (the settings and data it was made from); any other edit is named by a content hash of its tensors.
 An edit may also act on activations while applied (``activate``), e.g. a direction ablation by hooks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -98,7 +99,7 @@ class Mask(Edit):
     masks: dict[str, torch.Tensor]
     base: dict[str, torch.Tensor] | None = None
     recipe: dict | None = None
-    reads: tuple = field(default=(), compare=False, repr=False)   # the base model, when ``base`` views it
+    reads: tuple = field(default=(), compare=False, repr=False)  # the base model, when ``base`` views it
 
     def targets(self) -> list[str]:
         return list(self.masks)

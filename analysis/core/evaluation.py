@@ -17,6 +17,7 @@ losses for the loss utility) and two results on the same prompts compare by :met
 McNemar test, Newcombe interval of the difference); the per-prompt outcomes behind them are kept in
 ``EvalResult.outcomes``.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -26,11 +27,11 @@ import torch
 
 from analysis.core.chat import IGNORE, encode_pairs
 from analysis.core.generation import Generation, Progress, generate
-from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci
-from analysis.judging.refusal import ComplianceJudge, Judge
 from analysis.core.options import option
+from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci
 from analysis.data.prompts import PromptSet
 from analysis.data.sets import SPLITS
+from analysis.judging.refusal import ComplianceJudge, Judge
 
 if TYPE_CHECKING:
     from analysis.core.cache import Cache
@@ -44,8 +45,12 @@ DEFAULT_MAX_NEW_TOKENS = 24
 class EvalOptions:
     """What the user chooses about an evaluation (the spec is built from these and the prompt sets)."""
 
-    max_new_tokens: int = option(DEFAULT_MAX_NEW_TOKENS, range=(1, None), widget_range=(8, 64),
-                                 help="new tokens per reply (the loaded model's positions and memory cap it)")
+    max_new_tokens: int = option(
+        DEFAULT_MAX_NEW_TOKENS,
+        range=(1, None),
+        widget_range=(8, 64),
+        help="new tokens per reply (the loaded model's positions and memory cap it)",
+    )
     n: int | None = option(None, kind=int, range=(1, None), help="use the first N prompts of each set")
     split: str = option("test", choices=SPLITS, help="built-in prompt split")
     system_prompt: str | None = option(None, kind=str, help="system prompt (default: none)")
@@ -71,14 +76,17 @@ class EvalSpec:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     judge: Judge = field(default_factory=Judge)
     compliance: ComplianceJudge | None = None
-    judges: tuple = ()            # more reply judges (analysis.judging.ReplyJudge) shown side by side
+    judges: tuple = ()  # more reply judges (analysis.judging.ReplyJudge) shown side by side
 
     def key(self) -> dict:
-        key = {"harmful": [it.prompt for it in self.harmful.items],
-               "benign": [[it.prompt, it.answer, it.response] for it in self.benign.items],
-               "system_prompt": self.system_prompt, "max_new_tokens": self.max_new_tokens,
-               "keywords": list(self.judge.keywords),
-               "compliance": self.compliance.spec() if self.compliance is not None else None}
+        key = {
+            "harmful": [it.prompt for it in self.harmful.items],
+            "benign": [[it.prompt, it.answer, it.response] for it in self.benign.items],
+            "system_prompt": self.system_prompt,
+            "max_new_tokens": self.max_new_tokens,
+            "keywords": list(self.judge.keywords),
+            "compliance": self.compliance.spec() if self.compliance is not None else None,
+        }
         if self.judges:
             key["judges"] = [j.spec() for j in self.judges]
         return key
@@ -88,9 +96,11 @@ class EvalSpec:
         return self if n is None else replace(self, harmful=self.harmful.head(n), benign=self.benign.head(n))
 
     def describe(self) -> str:
-        return (f"{len(self.harmful)} harmful ({self.harmful.name}) + {len(self.benign)} benign ({self.benign.name}) "
-                f"prompts; greedy, up to {self.max_new_tokens} new tokens; system prompt: "
-                f"{self.system_prompt if self.system_prompt else '(none)'}")
+        return (
+            f"{len(self.harmful)} harmful ({self.harmful.name}) + {len(self.benign)} benign ({self.benign.name}) "
+            f"prompts; greedy, up to {self.max_new_tokens} new tokens; system prompt: "
+            f"{self.system_prompt if self.system_prompt else '(none)'}"
+        )
 
 
 @dataclass
@@ -98,7 +108,7 @@ class EvalResult:
     asr: float
     asr_positive: float | None
     utility: float | None
-    utility_kind: str            # "exact" (accuracy, higher is better), "loss" (nats, lower is better) or "none"
+    utility_kind: str  # "exact" (accuracy, higher is better), "loss" (nats, lower is better) or "none"
     over_refusal: float
     degenerate_rate: float
     n_harmful: int
@@ -128,8 +138,11 @@ class EvalResult:
 
     def metrics(self) -> list[str]:
         """The rates this result has: the fixed ones that are not None, then ``judge:<name>`` per extra judge."""
-        fixed = [m for m in self.RATES if getattr(self, m) is not None and not (m == "utility" and
-                                                                              self.utility_kind == "none")]
+        fixed = [
+            m
+            for m in self.RATES
+            if getattr(self, m) is not None and not (m == "utility" and self.utility_kind == "none")
+        ]
         return fixed + [f"judge:{k}" for k in self.judge_decisions]
 
     def _value(self, metric: str) -> float | None:
@@ -153,7 +166,7 @@ class EvalResult:
             return None
         if metric in self.outcomes:
             return [bool(x) for x in self.outcomes[metric]]
-        judge = Judge()   # results saved before outcomes were kept: the default keyword judge's view
+        judge = Judge()  # results saved before outcomes were kept: the default keyword judge's view
         if metric == "asr":
             return [not judge.is_refusal(g.text) for g in self.harmful] or None
         if metric == "over_refusal":
@@ -187,9 +200,15 @@ class EvalResult:
     def paired(self, other: "EvalResult", metric: str, name_self: str = "A", name_other: str = "B") -> PairedDifference:
         """``other`` − ``self`` on the same prompts for one proportion: the difference in points, its Newcombe
         interval and the exact McNemar p-value. ValueError when the prompts differ or the outcomes are not kept."""
+
         def gens(r: "EvalResult") -> list[str]:
-            replies = (r.benign if metric in ("utility", "over_refusal") else
-                       r.harmful + r.benign if metric == "degenerate_rate" else r.harmful)
+            replies = (
+                r.benign
+                if metric in ("utility", "over_refusal")
+                else r.harmful + r.benign
+                if metric == "degenerate_rate"
+                else r.harmful
+            )
             return [g.prompt for g in replies]
 
         if gens(self) != gens(other):
@@ -204,13 +223,17 @@ class EvalResult:
         d.pop("harmful"), d.pop("benign"), d.pop("judge_decisions"), d.pop("outcomes")
         if self.judge_decisions:
             d["judge_asr"] = self.judge_asr
-        d["intervals"] = {m: [r.lo, r.hi] for m, r in self.rates().items()}   # 95 %, see :meth:`rate`
+        d["intervals"] = {m: [r.lo, r.hi] for m, r in self.rates().items()}  # 95 %, see :meth:`rate`
         return d
 
     def to_json(self) -> dict:
-        d = {**self.summary(), "harmful": [g.__dict__ for g in self.harmful],
-             "benign": [g.__dict__ for g in self.benign], "judge_decisions": self.judge_decisions,
-             "outcomes": self.outcomes}
+        d = {
+            **self.summary(),
+            "harmful": [g.__dict__ for g in self.harmful],
+            "benign": [g.__dict__ for g in self.benign],
+            "judge_decisions": self.judge_decisions,
+            "outcomes": self.outcomes,
+        }
         d.pop("judge_asr", None), d.pop("intervals", None)
         return d
 
@@ -225,24 +248,25 @@ def _normalise(text: str) -> str:
 
 
 @torch.no_grad()
-def response_losses(model, tokenizer, prompts: list[str], responses: list[str],
-                    system_prompt: str | None = None, batch_size: int = 16) -> tuple[list[float], list[int]]:
+def response_losses(
+    model, tokenizer, prompts: list[str], responses: list[str], system_prompt: str | None = None, batch_size: int = 16
+) -> tuple[list[float], list[int]]:
     """Per item: the summed cross-entropy over its response tokens and their count."""
     dev = next(model.parameters()).device
     sums, counts = [], []
     for s in range(0, len(prompts), batch_size):
-        b = encode_pairs(tokenizer, prompts[s:s + batch_size], responses[s:s + batch_size], system_prompt).to(dev)
+        b = encode_pairs(tokenizer, prompts[s : s + batch_size], responses[s : s + batch_size], system_prompt).to(dev)
         logits = model(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[:, :-1].float()
         labels = b.labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE,
-                                                 reduction="none")
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
         sums += loss.sum(1).tolist()
         counts += (labels != IGNORE).sum(1).tolist()
     return sums, counts
 
 
-def response_loss(model, tokenizer, prompts: list[str], responses: list[str],
-                  system_prompt: str | None = None, batch_size: int = 16) -> float:
+def response_loss(
+    model, tokenizer, prompts: list[str], responses: list[str], system_prompt: str | None = None, batch_size: int = 16
+) -> float:
     """Mean cross-entropy over response tokens (the utility metric for any model)."""
     sums, counts = response_losses(model, tokenizer, prompts, responses, system_prompt, batch_size)
     return sum(sums) / max(sum(counts), 1)
@@ -261,8 +285,15 @@ class ClassifierCompliance:
         return list(self.judge.complied([it.prompt for it in items], list(replies)))
 
 
-def make_spec(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, system_prompt: str | None = None,
-              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, judge: Judge | None = None, judges: tuple = ()) -> EvalSpec:
+def make_spec(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    system_prompt: str | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    judge: Judge | None = None,
+    judges: tuple = (),
+) -> EvalSpec:
     """The evaluation spec for ``lm`` on these sets, with its data provider's compliance judge where it applies
     (the organism's step-word check on organism prompts); otherwise the first harm classifier among ``judges``
     (extra reply judges shown side by side) measures "really complies"."""
@@ -273,15 +304,21 @@ def make_spec(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, system_p
     return EvalSpec(harmful, benign, system_prompt, max_new_tokens, judge or Judge(), compliance, tuple(judges))
 
 
-def default_spec(lm: "LoadedModel", split: str = "test", n: int = 120, system_prompt: str | None = None,
-                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> EvalSpec:
+def default_spec(
+    lm: "LoadedModel",
+    split: str = "test",
+    n: int = 120,
+    system_prompt: str | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+) -> EvalSpec:
     """:func:`make_spec` on the model's provider's built-in sets of ``split``."""
     sets = lm.data.sets(split, n)
     return make_spec(lm, sets["harmful"], sets["benign"], system_prompt, max_new_tokens)
 
 
-def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = None,
-                   progress: Progress | None = None) -> EvalResult:
+def evaluate_model(
+    model, tokenizer, spec: EvalSpec, batch_size: int | None = None, progress: Progress | None = None
+) -> EvalResult:
     """Generate greedily for both sets of ``spec`` and score them (uncached; for a model that is not a
     loaded pair member, e.g. a fine-tuning copy). Callers on a loaded model use :func:`evaluate`."""
     judge = spec.judge
@@ -289,25 +326,42 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = No
     def sub(lo: float, hi: float) -> Progress | None:
         return (lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else None
 
-    h_gen = generate(model, tokenizer, spec.harmful.prompts(), spec.system_prompt, spec.max_new_tokens, batch_size,
-                     stop=judge.is_refusal, progress=sub(0.0, 0.5))
-    b_gen = generate(model, tokenizer, spec.benign.prompts(), spec.system_prompt, spec.max_new_tokens, batch_size,
-                     progress=sub(0.5, 1.0))
+    h_gen = generate(
+        model,
+        tokenizer,
+        spec.harmful.prompts(),
+        spec.system_prompt,
+        spec.max_new_tokens,
+        batch_size,
+        stop=judge.is_refusal,
+        progress=sub(0.0, 0.5),
+    )
+    b_gen = generate(
+        model,
+        tokenizer,
+        spec.benign.prompts(),
+        spec.system_prompt,
+        spec.max_new_tokens,
+        batch_size,
+        progress=sub(0.5, 1.0),
+    )
     n_h, n_b = max(len(h_gen), 1), max(len(b_gen), 1)
     outcomes: dict[str, list] = {"asr": [not judge.is_refusal(g.text) for g in h_gen]}
     asr = sum(outcomes["asr"]) / n_h
     asr_pos = None
     if spec.compliance is not None and h_gen:
-        outcomes["asr_positive"] = [bool(x) for x in spec.compliance.complied(spec.harmful.items,
-                                                                               [g.text for g in h_gen])]
+        outcomes["asr_positive"] = [
+            bool(x) for x in spec.compliance.complied(spec.harmful.items, [g.text for g in h_gen])
+        ]
         asr_pos = sum(outcomes["asr_positive"]) / n_h
     benign, kind = spec.benign, utility_kind(spec.benign)
     if kind == "exact":
         outcomes["utility"] = [_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)]
         utility = sum(outcomes["utility"]) / n_b
     elif kind == "loss":
-        sums, counts = response_losses(model, tokenizer, benign.prompts(), [it.response for it in benign.items],
-                                       spec.system_prompt)
+        sums, counts = response_losses(
+            model, tokenizer, benign.prompts(), [it.response for it in benign.items], spec.system_prompt
+        )
         outcomes["utility"], outcomes["utility_tokens"] = sums, counts
         utility = sum(sums) / max(sum(counts), 1)
     else:
@@ -323,18 +377,42 @@ def evaluate_model(model, tokenizer, spec: EvalSpec, batch_size: int | None = No
     outcomes["degenerate_rate"] = [judge.is_degenerate(g.text) for g in all_gen]
     degenerate = sum(outcomes["degenerate_rate"]) / max(len(all_gen), 1)
     mean_tokens = sum(g.n_tokens for g in all_gen) / max(len(all_gen), 1)
-    return EvalResult(asr, asr_pos, utility, kind, over, degenerate, len(h_gen), len(b_gen), mean_tokens,
-                      h_gen, b_gen, decisions, outcomes)
+    return EvalResult(
+        asr,
+        asr_pos,
+        utility,
+        kind,
+        over,
+        degenerate,
+        len(h_gen),
+        len(b_gen),
+        mean_tokens,
+        h_gen,
+        b_gen,
+        decisions,
+        outcomes,
+    )
 
 
 def evaluation_parts(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None) -> dict:
     """The cache key parts of ``evaluate(lm, spec, edit)``."""
-    return {"kind": "evaluate", "v": 3, "model": lm.fingerprint, "edit": edit.spec() if edit is not None else None,
-            **spec.key()}
+    return {
+        "kind": "evaluate",
+        "v": 3,
+        "model": lm.fingerprint,
+        "edit": edit.spec() if edit is not None else None,
+        **spec.key(),
+    }
 
 
-def evaluate(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None, cache: "Cache | None" = None,
-             progress: Progress | None = None, batch_size: int | None = None) -> EvalResult:
+def evaluate(
+    lm: "LoadedModel",
+    spec: EvalSpec,
+    edit: "Edit | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+    batch_size: int | None = None,
+) -> EvalResult:
     """ASR, utility, over-refusal of ``lm`` (with ``edit`` applied, if given), through the disk cache.
 
     The model's lock (and those of the models the edit reads) is held while it computes; the edit is applied
@@ -349,11 +427,18 @@ def evaluate(lm: "LoadedModel", spec: EvalSpec, edit: "Edit | None" = None, cach
     return EvalResult.from_json((cache or Cache()).get_or_compute(evaluation_parts(lm, spec, edit), compute, "json"))
 
 
-def compare(lm: "LoadedModel", spec: EvalSpec, states: dict[str, "Edit | None"], cache: "Cache | None" = None,
-            progress: Progress | None = None) -> dict[str, EvalResult]:
+def compare(
+    lm: "LoadedModel",
+    spec: EvalSpec,
+    states: dict[str, "Edit | None"],
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+) -> dict[str, EvalResult]:
     """:func:`evaluate` of several states of one model, e.g. ``{"aligned": None, "pruned": e, "control": c}``."""
     out = {}
     for i, (label, edit) in enumerate(states.items()):
-        sub = (lambda f, msg, i=i, label=label: progress((i + f) / len(states), f"{label}: {msg}")) if progress else None
+        sub = (
+            (lambda f, msg, i=i, label=label: progress((i + f) / len(states), f"{label}: {msg}")) if progress else None
+        )
         out[label] = evaluate(lm, spec, edit, cache, sub)
     return out

@@ -12,6 +12,7 @@ Two loops give the same tokens:
   ``CHECK_EVERY`` steps (EOS and ``stop`` are then resolved exactly, token by token, assuming that once
   ``stop`` says True for a text it says True for every continuation of it — true of keyword judges).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from analysis.core.chat import encode_prompts, format_prompt
 from analysis.core.decoding import Progress, decode_batch, left_padded, pad_id, text_stop  # noqa: F401 (re-exported)
 
 
-
 @dataclass
 class Generation:
     prompt: str
@@ -33,9 +33,9 @@ class Generation:
 
 
 LOOPS = ("dynamic", "static")
-CPU_BATCH = 64          # the batch size on the CPU (and the cap of the dynamic loop when none is given)
-CHECK_EVERY = 4         # static loop: decode steps between two looks at the tokens on the host
-LAST_RUN: dict = {}     # how the last call ran: loop, batch sizes, CUDA graphs used (for benchmarks)
+CPU_BATCH = 64  # the batch size on the CPU (and the cap of the dynamic loop when none is given)
+CHECK_EVERY = 4  # static loop: decode steps between two looks at the tokens on the host
+LAST_RUN: dict = {}  # how the last call ran: loop, batch sizes, CUDA graphs used (for benchmarks)
 
 
 def _device(model) -> torch.device:
@@ -63,11 +63,18 @@ def _choose_loop(model, loop: str | None) -> str:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = None,
-             max_new_tokens: int = 32, batch_size: int | None = None,
-             stop: Callable[[str], bool] | None = None,
-             progress: Progress | None = None, loop: str | None = None,
-             cuda_graphs: bool = True) -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    system_prompt: str | None = None,
+    max_new_tokens: int = 32,
+    batch_size: int | None = None,
+    stop: Callable[[str], bool] | None = None,
+    progress: Progress | None = None,
+    loop: str | None = None,
+    cuda_graphs: bool = True,
+) -> list[Generation]:
     """Greedy answers to ``prompts``; ``stop(text)`` ends a sequence early once it returns True.
 
     ``batch_size`` None: 64 on the CPU; on a GPU as many prompts as the free memory holds (all of them when
@@ -93,11 +100,14 @@ def generate(model, tokenizer, prompts: list[str], system_prompt: str | None = N
     LAST_RUN.clear()
     LAST_RUN.update(loop=loop, batches=[], graphs=[])
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         rows = [ids[i] for i in idx]
         LAST_RUN["batches"].append(len(rows))
-        gens = (_generate_static(model, tokenizer, rows, max_new_tokens, stop, cuda_graphs) if loop == "static"
-                else _generate_batch(model, tokenizer, rows, max_new_tokens, stop))
+        gens = (
+            _generate_static(model, tokenizer, rows, max_new_tokens, stop, cuda_graphs)
+            if loop == "static"
+            else _generate_batch(model, tokenizer, rows, max_new_tokens, stop)
+        )
         for i, g in zip(idx, gens):
             g.prompt = prompts[i]
             out[i] = g
@@ -115,16 +125,19 @@ def _check_length(model, ids: list[list[int]], prompts: list[str], max_new_token
         return
     i = max(range(len(ids)), key=lambda j: len(ids[j]))
     if len(ids[i]) + max_new_tokens > pos:
-        raise ValueError(f"prompt {i + 1} is {len(ids[i])} tokens long (with the chat template); with "
-                         f"max_new_tokens {max_new_tokens} that exceeds the model's {pos} positions: "
-                         f"{prompts[i][:50]!r}…; shorten it or lower max_new_tokens")
+        raise ValueError(
+            f"prompt {i + 1} is {len(ids[i])} tokens long (with the chat template); with "
+            f"max_new_tokens {max_new_tokens} that exceeds the model's {pos} positions: "
+            f"{prompts[i][:50]!r}…; shorten it or lower max_new_tokens"
+        )
 
 
 def _generate_batch(model, tokenizer, rows: list[list[int]], max_new: int, stop) -> list[Generation]:
     """The dynamic loop (:func:`analysis.core.decoding.greedy_tokens` with one model): a growing KV cache, finished
     rows dropped from the batch, the judge's text-level ``stop`` checked every step."""
-    done = decode_batch([model], rows, max_new, tokenizer.eos_token_id, pad_id(tokenizer), None,
-                         text_stop(tokenizer, stop))
+    done = decode_batch(
+        [model], rows, max_new, tokenizer.eos_token_id, pad_id(tokenizer), None, text_stop(tokenizer, stop)
+    )
     texts = tokenizer.batch_decode([d.tokens for d in done], skip_special_tokens=True)
     return [Generation("", t.strip(), len(d.tokens), d.stopped_by) for t, d in zip(texts, done)]
 
@@ -142,16 +155,18 @@ def _resolve(tokenizer, row: list[int], lo: int, hi: int, eos, stop) -> tuple[in
     e = next((s for s in range(lo, hi + 1) if row[s] == eos), None) if eos is not None else None
     last = hi if e is None else e - 1
     if stop is not None and last >= lo:
-        if stop(tokenizer.decode(row[:last + 1], skip_special_tokens=True)):
+        if stop(tokenizer.decode(row[: last + 1], skip_special_tokens=True)):
             for s in range(lo, last + 1):
-                if s == last or stop(tokenizer.decode(row[:s + 1], skip_special_tokens=True)):
+                if s == last or stop(tokenizer.decode(row[: s + 1], skip_special_tokens=True)):
                     return s + 1, "decided"
     if e is not None:
         return e, "eos"
     return None
 
 
-def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop, cuda_graphs: bool) -> list[Generation]:
+def _generate_static(
+    model, tokenizer, rows: list[list[int]], max_new: int, stop, cuda_graphs: bool
+) -> list[Generation]:
     """One batch in a preallocated KV cache; decode steps as CUDA graph replays on a CUDA device."""
     from transformers import StaticCache
 
@@ -167,12 +182,19 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     key_real[:, :T] = mask2.bool()
     causal = torch.arange(T, device=dev)[:, None] >= torch.arange(L, device=dev)[None, :]
     prefill_mask = torch.zeros((B, 1, T, L), dtype=dtype, device=dev).masked_fill_(
-        ~(key_real[:, None, None, :] & causal[None, None]), neg)
+        ~(key_real[:, None, None, :] & causal[None, None]), neg
+    )
     events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if dev.type == "cuda" else None
     if events:
         events[0].record()
-    out = model(input_ids=input_ids, attention_mask=prefill_mask, position_ids=pos, past_key_values=cache,
-                use_cache=True, logits_to_keep=1)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=prefill_mask,
+        position_ids=pos,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     if events:
         events[1].record()
     del prefill_mask
@@ -185,15 +207,14 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
     tokens = torch.empty((B, max_new), dtype=torch.long, device=dev)
 
     def forward() -> torch.Tensor:
-        o = model(input_ids=tok, attention_mask=step_mask, position_ids=step_pos, past_key_values=cache,
-                  use_cache=True)
+        o = model(input_ids=tok, attention_mask=step_mask, position_ids=step_pos, past_key_values=cache, use_cache=True)
         return o.logits[:, -1, :].argmax(-1)
 
-    graph: tuple[torch.cuda.CUDAGraph, torch.Tensor] | Literal[False] | None   # False: capture failed
+    graph: tuple[torch.cuda.CUDAGraph, torch.Tensor] | Literal[False] | None  # False: capture failed
     graph_out: torch.Tensor | None
     graph, graph_out, used_graph = None, None, False
     use_graphs = dev.type == "cuda" and cuda_graphs
-    side = torch.cuda.Stream(dev) if use_graphs else None   # warm-up and capture on one side stream
+    side = torch.cuda.Stream(dev) if use_graphs else None  # warm-up and capture on one side stream
     done = [False] * B
     result: list[tuple[int, str]] = [(max_new, "length")] * B
     checked = 0
@@ -202,7 +223,7 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
         tokens[:, step] = nxt
         last = step == max_new - 1
         if last or (step + 1) % CHECK_EVERY == 0:
-            fresh = tokens[:, checked:step + 1].tolist()
+            fresh = tokens[:, checked : step + 1].tolist()
             for i in range(B):
                 host_rows[i].extend(fresh[i])
                 if not done[i]:
@@ -219,29 +240,29 @@ def _generate_static(model, tokenizer, rows: list[list[int]], max_new: int, stop
         step_mask[:, :, :, T + step] = 0
         step_pos.add_(1)
         if use_graphs and graph is None and step >= 1:
-            graph = _capture(forward, side) or False     # False: capture failed, stay eager
+            graph = _capture(forward, side) or False  # False: capture failed, stay eager
             graph_out = graph[1] if graph else None
-        if use_graphs and step == 0:      # the first step runs eagerly on the capture stream (warm-up)
-            assert side is not None       # made above whenever use_graphs
+        if use_graphs and step == 0:  # the first step runs eagerly on the capture stream (warm-up)
+            assert side is not None  # made above whenever use_graphs
             side.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(side):
                 nxt = forward()
             torch.cuda.current_stream(dev).wait_stream(side)
         elif graph:
             graph[0].replay()
-            assert graph_out is not None   # set with graph
+            assert graph_out is not None  # set with graph
             nxt = graph_out.clone()
             used_graph = True
         else:
             nxt = forward()
     LAST_RUN.setdefault("graphs", []).append(used_graph)
     LAST_RUN.setdefault("steps", []).append(step + 1)
-    if events:   # GPU time of the prefill and of the decode steps (read once, at the end)
+    if events:  # GPU time of the prefill and of the decode steps (read once, at the end)
         events[2].record()
         events[2].synchronize()
         LAST_RUN.setdefault("prefill_ms", []).append(round(events[0].elapsed_time(events[1]), 1))
         LAST_RUN.setdefault("decode_ms", []).append(round(events[1].elapsed_time(events[2]), 1))
-    texts = tokenizer.batch_decode([host_rows[i][:result[i][0]] for i in range(B)], skip_special_tokens=True)
+    texts = tokenizer.batch_decode([host_rows[i][: result[i][0]] for i in range(B)], skip_special_tokens=True)
     return [Generation("", t.strip(), result[i][0], result[i][1]) for i, t in enumerate(texts)]
 
 
@@ -259,8 +280,9 @@ def _capture(forward, stream) -> tuple[torch.cuda.CUDAGraph, torch.Tensor] | Non
         return None
 
 
-def replies(lm, prompts: list[str], system_prompt: str | None = None, max_new_tokens: int = 32,
-            edit=None) -> list[Generation]:
+def replies(
+    lm, prompts: list[str], system_prompt: str | None = None, max_new_tokens: int = 32, edit=None
+) -> list[Generation]:
     """Greedy answers of a loaded model (with ``edit`` applied, if given), under the model's lock — what the
     playground and live side-by-sides call."""
     from analysis.core.edits import applied

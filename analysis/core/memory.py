@@ -9,6 +9,7 @@ on the CPU) instead of letting the run die in a CUDA out-of-memory error. On the
 The sizes come from a :class:`Shape` — read off a loaded model, or off a config alone (so the README's
 table for a 7B pair needs no 7B model). Activation estimates are deliberately generous (×1.5).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,17 +17,17 @@ from typing import Callable, cast
 
 import torch
 
-GiB = 1024 ** 3
-HEADROOM = 0.9            # share of the free memory a run may plan to use
-ACT_SLACK = 1.5           # activation estimates are multiplied by this
+GiB = 1024**3
+HEADROOM = 0.9  # share of the free memory a run may plan to use
+ACT_SLACK = 1.5  # activation estimates are multiplied by this
 
 
 @dataclass(frozen=True)
 class Shape:
     """The sizes a plan needs."""
 
-    n_params: int             # all parameters, tied ones once
-    dtype_bytes: int          # bytes per weight (2 for bf16)
+    n_params: int  # all parameters, tied ones once
+    dtype_bytes: int  # bytes per weight (2 for bf16)
     n_layers: int
     hidden: int
     intermediate: int
@@ -34,11 +35,11 @@ class Shape:
     kv_heads: int
     head_dim: int
     vocab: int
-    linear_numel: int         # elements of all decoder Linear weights
-    largest_linear: int       # elements of the largest one
-    largest_min_side: int     # min(d_out, d_in) of the largest one (its Gram matrix side)
-    sum_din_sq: int           # Σ d_in² over decoder Linears (activation Gram matrices)
-    sum_din: int              # Σ d_in over decoder Linears
+    linear_numel: int  # elements of all decoder Linear weights
+    largest_linear: int  # elements of the largest one
+    largest_min_side: int  # min(d_out, d_in) of the largest one (its Gram matrix side)
+    sum_din_sq: int  # Σ d_in² over decoder Linears (activation Gram matrices)
+    sum_din: int  # Σ d_in over decoder Linears
 
     @property
     def weight_bytes(self) -> int:
@@ -76,9 +77,22 @@ def shape_of_config(cfg, dtype_bytes: int = 2) -> Shape:
     largest = max(mats, key=lambda m: m[0] * m[1])
     tied = getattr(cfg, "tie_word_embeddings", False)
     n_params = layers * (per_layer + 2 * h) + vocab * h * (1 if tied else 2) + h
-    return Shape(n_params, dtype_bytes, layers, h, inter, heads, kv, hd, vocab, layers * per_layer,
-                 largest[0] * largest[1], min(largest), layers * sum(b * b for _, b in mats),
-                 layers * sum(b for _, b in mats))
+    return Shape(
+        n_params,
+        dtype_bytes,
+        layers,
+        h,
+        inter,
+        heads,
+        kv,
+        hd,
+        vocab,
+        layers * per_layer,
+        largest[0] * largest[1],
+        min(largest),
+        layers * sum(b * b for _, b in mats),
+        layers * sum(b for _, b in mats),
+    )
 
 
 def shape_of(model) -> Shape:
@@ -90,9 +104,22 @@ def shape_of(model) -> Shape:
     params = {id(p): p.numel() for p in model.parameters()}
     lin = [r.W.shape for r in adapter_of(model).linears.values()]
     largest = max(lin, key=lambda s: s[0] * s[1])
-    return Shape(sum(params.values()), base.dtype_bytes, base.n_layers, base.hidden, base.intermediate,
-                 base.n_heads, base.kv_heads, base.head_dim, base.vocab, sum(a * b for a, b in lin),
-                 largest[0] * largest[1], min(largest), sum(b * b for _, b in lin), sum(b for _, b in lin))
+    return Shape(
+        sum(params.values()),
+        base.dtype_bytes,
+        base.n_layers,
+        base.hidden,
+        base.intermediate,
+        base.n_heads,
+        base.kv_heads,
+        base.head_dim,
+        base.vocab,
+        sum(a * b for a, b in lin),
+        largest[0] * largest[1],
+        min(largest),
+        sum(b * b for _, b in lin),
+        sum(b for _, b in lin),
+    )
 
 
 def gib(n: float) -> str:
@@ -106,7 +133,7 @@ class Plan:
     analysis: str
     resident: dict[str, int]
     extra: dict[str, int]
-    advice: str                       # the setting to change when it does not fit
+    advice: str  # the setting to change when it does not fit
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -125,13 +152,18 @@ class Plan:
         """Raise a one-line ValueError when ``extra`` does not fit ``free`` bytes (None: not a GPU, no check)."""
         if free is None or self.extra_bytes <= HEADROOM * free:
             return
-        biggest = max(self.extra, key=cast(Callable[[str], int], self.extra.get))   # every key is present
-        raise ValueError(f"{self.analysis} needs about {gib(self.extra_bytes)} more GPU memory (largest: "
-                         f"{biggest}, {gib(self.extra[biggest])}) but {gib(free)} is free: {self.advice}")
+        biggest = max(self.extra, key=cast(Callable[[str], int], self.extra.get))  # every key is present
+        raise ValueError(
+            f"{self.analysis} needs about {gib(self.extra_bytes)} more GPU memory (largest: "
+            f"{biggest}, {gib(self.extra[biggest])}) but {gib(free)} is free: {self.advice}"
+        )
 
     def rows(self) -> list[tuple[str, str]]:
-        return ([(f"{k} (resident)", gib(v)) for k, v in self.resident.items()] +
-                [(k, gib(v)) for k, v in self.extra.items()] + [("total", gib(self.total_bytes))])
+        return (
+            [(f"{k} (resident)", gib(v)) for k, v in self.resident.items()]
+            + [(k, gib(v)) for k, v in self.extra.items()]
+            + [("total", gib(self.total_bytes))]
+        )
 
 
 def free_bytes(device) -> int | None:
@@ -157,6 +189,7 @@ def device_of(model) -> torch.device:
 
 # ---- per-analysis plans -------------------------------------------------------------------------------
 
+
 def _weights(shape: Shape, n_models: int) -> dict[str, int]:
     names = ["aligned model", "base model", "third model"][:n_models]
     return {n: shape.weight_bytes for n in names}
@@ -172,10 +205,13 @@ def generation_bytes_per_seq(shape: Shape, seq_len: int) -> int:
 
 def generation(shape: Shape, n_prompts: int, seq_len: int, n_models: int = 1) -> Plan:
     per = generation_bytes_per_seq(shape, seq_len)
-    return Plan("generation", _weights(shape, n_models),
-                {f"KV cache + activations, {n_prompts} prompts in one batch": per * n_prompts},
-                "use fewer prompts or fewer new tokens",
-                ["the batch shrinks to what the free memory holds; only one sequence must fit"])
+    return Plan(
+        "generation",
+        _weights(shape, n_models),
+        {f"KV cache + activations, {n_prompts} prompts in one batch": per * n_prompts},
+        "use fewer prompts or fewer new tokens",
+        ["the batch shrinks to what the free memory holds; only one sequence must fit"],
+    )
 
 
 def generation_batch(model, n_prompts: int, seq_len: int) -> int:
@@ -187,8 +223,10 @@ def generation_batch(model, n_prompts: int, seq_len: int) -> int:
     per = generation_bytes_per_seq(shape_of(model), seq_len)
     fit = int(0.8 * free // max(per, 1))
     if fit < 1:
-        raise ValueError(f"generation of one sequence of {seq_len} tokens needs about {gib(per)} but "
-                         f"{gib(free)} is free: use fewer new tokens or shorter prompts, or load the models on the CPU")
+        raise ValueError(
+            f"generation of one sequence of {seq_len} tokens needs about {gib(per)} but "
+            f"{gib(free)} is free: use fewer new tokens or shorter prompts, or load the models on the CPU"
+        )
     return max(1, min(n_prompts, fit))
 
 
@@ -213,7 +251,7 @@ def max_new_tokens_cap(model, prompt_tokens: int = 1) -> int | None:
         return cap
     shape = shape_of(model)
     lo, hi = 0, cap if cap is not None else 1 << 20
-    while lo < hi:                      # the largest n whose one sequence fits 0.8 of the free memory
+    while lo < hi:  # the largest n whose one sequence fits 0.8 of the free memory
         mid = (lo + hi + 1) // 2
         if generation_bytes_per_seq(shape, prompt_tokens + mid) <= 0.8 * free:
             lo = mid
@@ -225,63 +263,102 @@ def max_new_tokens_cap(model, prompt_tokens: int = 1) -> int | None:
 def landscape(shape: Shape, n_prompts: int, seq_len: int, n_directions: int = 1, n_models: int = 1) -> Plan:
     """A grid point: backup of the perturbed tensors (model dtype), one tensor's directions in fp32, the
     generation batch (difference directions read other loaded models: ``n_models``)."""
-    extra = {"backup of the perturbed weights": shape.linear_numel * shape.dtype_bytes,
-             "one tensor's directions (fp32)": shape.largest_linear * 4 * (2 + n_directions),
-             "generation, one sequence (the batch fits what is left)": generation_bytes_per_seq(shape, seq_len)}
+    extra = {
+        "backup of the perturbed weights": shape.linear_numel * shape.dtype_bytes,
+        "one tensor's directions (fp32)": shape.largest_linear * 4 * (2 + n_directions),
+        "generation, one sequence (the batch fits what is left)": generation_bytes_per_seq(shape, seq_len),
+    }
     p = Plan("landscape", _weights(shape, n_models), extra, "use fewer prompts, or load the models on the CPU (slower)")
-    p.notes.append(f"all {n_prompts} prompts in one batch add "
-                   f"{gib(generation_bytes_per_seq(shape, seq_len) * (n_prompts - 1))}")
+    p.notes.append(
+        f"all {n_prompts} prompts in one batch add {gib(generation_bytes_per_seq(shape, seq_len) * (n_prompts - 1))}"
+    )
     return p
 
 
 def wanda(shape: Shape, batch: int, seq_len: int, gram: bool = False) -> Plan:
-    extra = {"input statistics (fp32)": 2 * 4 * shape.sum_din,
-             "scores (fp32, one per weight)": 4 * shape.linear_numel,
-             "forward activations of one batch": batch * seq_len * shape.act_bytes_per_token() +
-             batch * seq_len * shape.vocab * 4}
+    extra = {
+        "input statistics (fp32)": 2 * 4 * shape.sum_din,
+        "scores (fp32, one per weight)": 4 * shape.linear_numel,
+        "forward activations of one batch": batch * seq_len * shape.act_bytes_per_token()
+        + batch * seq_len * shape.vocab * 4,
+    }
     if gram:
         extra["activation Gram matrices (fp32)"] = 4 * shape.sum_din_sq
-    return Plan("Wanda" + (" / activation statistics" if gram else ""), _weights(shape, 1), extra,
-                "unload the base model, or load the models on the CPU (slower)")
+    return Plan(
+        "Wanda" + (" / activation statistics" if gram else ""),
+        _weights(shape, 1),
+        extra,
+        "unload the base model, or load the models on the CPU (slower)",
+    )
 
 
 def snip(shape: Shape, seq_len: int) -> Plan:
-    extra = {"|gradient| accumulators = scores (fp32)": 4 * shape.linear_numel,
-             "one sample's gradients (model dtype)": shape.weight_bytes,
-             "activations kept for backward, one sample": seq_len * shape.act_bytes_per_token(backward=True) +
-             3 * seq_len * shape.vocab * 4}
-    return Plan("SNIP", _weights(shape, 1), extra, "use shorter calibration samples, unload the base model, or load the models on the CPU (slower)")
+    extra = {
+        "|gradient| accumulators = scores (fp32)": 4 * shape.linear_numel,
+        "one sample's gradients (model dtype)": shape.weight_bytes,
+        "activations kept for backward, one sample": seq_len * shape.act_bytes_per_token(backward=True)
+        + 3 * seq_len * shape.vocab * 4,
+    }
+    return Plan(
+        "SNIP",
+        _weights(shape, 1),
+        extra,
+        "use shorter calibration samples, unload the base model, or load the models on the CPU (slower)",
+    )
 
 
 def spectra(shape: Shape) -> Plan:
-    extra = {"ΔW of one weight (fp32) and its copy": 2 * 4 * shape.largest_linear,
-             "Gram matrix of one ΔW (fp64) and eigen workspace": 3 * 8 * shape.largest_min_side ** 2}
-    return Plan("spectra / LoX factors", _weights(shape, 2), extra, "load the base model on the CPU (ΔW is formed on the aligned model's device)")
+    extra = {
+        "ΔW of one weight (fp32) and its copy": 2 * 4 * shape.largest_linear,
+        "Gram matrix of one ΔW (fp64) and eigen workspace": 3 * 8 * shape.largest_min_side**2,
+    }
+    return Plan(
+        "spectra / LoX factors",
+        _weights(shape, 2),
+        extra,
+        "load the base model on the CPU (ΔW is formed on the aligned model's device)",
+    )
 
 
 def lox_full(shape: Shape) -> Plan:
     """LoX with k = 0: the whole ΔW of every weight is kept (fp32) while the edit is applied."""
-    extra = {"ΔW of every weight (fp32)": 4 * shape.linear_numel,
-             "backup of the edited weights": shape.linear_numel * shape.dtype_bytes}
-    return Plan("LoX k=0 (whole ΔW)", _weights(shape, 2), extra, "use k ≥ 1 (low-rank factors) or load the models on the CPU (slower)")
+    extra = {
+        "ΔW of every weight (fp32)": 4 * shape.linear_numel,
+        "backup of the edited weights": shape.linear_numel * shape.dtype_bytes,
+    }
+    return Plan(
+        "LoX k=0 (whole ΔW)",
+        _weights(shape, 2),
+        extra,
+        "use k ≥ 1 (low-rank factors) or load the models on the CPU (slower)",
+    )
 
 
-def attack(shape: Shape, method: str, batch: int, seq_len: int, with_base: bool, n_eval: int = 0,
-           eval_len: int = 0) -> Plan:
+def attack(
+    shape: Shape, method: str, batch: int, seq_len: int, with_base: bool, n_eval: int = 0, eval_len: int = 0
+) -> Plan:
     """One fine-tuning attack on a copy of the loaded model (AdamW, states in the parameter dtype).
     With ``with_base``: R_ft needs the base model and, per evaluation, the current weights (fp32)."""
     copy = shape.weight_bytes
     acts = batch * seq_len * shape.act_bytes_per_token(backward=True) + 3 * batch * seq_len * shape.vocab * 4
     if method == "full":
-        extra = {"trained copy of the model": copy, "gradients": shape.weight_bytes,
-                 "AdamW states (2 per weight)": 2 * shape.weight_bytes,
-                 "AdamW step temporaries (foreach)": shape.weight_bytes, "activations of one batch": acts}
+        extra = {
+            "trained copy of the model": copy,
+            "gradients": shape.weight_bytes,
+            "AdamW states (2 per weight)": 2 * shape.weight_bytes,
+            "AdamW step temporaries (foreach)": shape.weight_bytes,
+            "activations of one batch": acts,
+        }
         advice = "use LoRA instead of full fine-tuning (method lora), or fewer attack examples per batch"
     else:
         r = 8
-        lora = 4 * r * shape.sum_din * 2            # A and B per Linear, fp32, roughly (d_in + d_out) · r
-        extra = {"copy of the model (frozen)": copy, "LoRA weights + grads + AdamW (fp32)": 4 * lora,
-                 "activations of one batch": acts, "LoRA merge, one weight (fp32)": 3 * 4 * shape.largest_linear}
+        lora = 4 * r * shape.sum_din * 2  # A and B per Linear, fp32, roughly (d_in + d_out) · r
+        extra = {
+            "copy of the model (frozen)": copy,
+            "LoRA weights + grads + AdamW (fp32)": 4 * lora,
+            "activations of one batch": acts,
+            "LoRA merge, one weight (fp32)": 3 * 4 * shape.largest_linear,
+        }
         advice = "use fewer attack examples per batch (batch size), or load the models on the CPU (slower)"
     if with_base:
         extra["R_ft: copy of the base weights (model dtype)"] = shape.linear_numel * shape.dtype_bytes
@@ -309,32 +386,53 @@ def guard(model, make_plan) -> Plan | None:
     return plan
 
 
-def table_7b(capacity: int = 80 * 10 ** 9) -> list[tuple[str, str, str]]:
+def table_7b(capacity: int = 80 * 10**9) -> list[tuple[str, str, str]]:
     """(analysis, total, verdict) rows for a Llama-2-7B-shaped pair in bf16 on a GPU of ``capacity`` bytes."""
     from transformers import LlamaConfig
 
-    s = shape_of_config(LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                                    num_attention_heads=32, num_key_value_heads=32, vocab_size=32000))
-    plans = [("240 prompts × 64 new tokens, one batch", generation(s, 240, 64 + 64, 2)),
-             ("80 + 80 prompts × 32 tokens, 1 random direction", landscape(s, 160, 64 + 32, 1, 2)),
-             ("2D, directions toward the base model", landscape(s, 160, 64 + 32, 2, 2)),
-             ("batches of 16 × 128 tokens", wanda(s, 16, 128)),
-             ("with activation Gram matrices (ActSVD, units)", wanda(s, 16, 128, True)),
-             ("one sample of 128 tokens at a time", snip(s, 128)),
-             ("one weight at a time", spectra(s)), ("", lox_full(s)),
-             ("batch 20 × 128 tokens, with R_ft", attack(s, "full", 20, 128, True)),
-             ("batch 20 × 128 tokens, without base (no R_ft)", attack(s, "full", 20, 128, False)),
-             ("batch 20 × 128 tokens, with R_ft", attack(s, "lora", 20, 128, True)),
-             ("batch 8 × 128 tokens, with R_ft", attack(s, "lora", 8, 128, True))]
-    return [(f"{p.analysis}" + (f" ({what})" if what else ""), gib(p.total_bytes),
-             "fits" if p.fits(capacity) else f"does not fit: {p.advice}") for what, p in plans]
+    s = shape_of_config(
+        LlamaConfig(
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            vocab_size=32000,
+        )
+    )
+    plans = [
+        ("240 prompts × 64 new tokens, one batch", generation(s, 240, 64 + 64, 2)),
+        ("80 + 80 prompts × 32 tokens, 1 random direction", landscape(s, 160, 64 + 32, 1, 2)),
+        ("2D, directions toward the base model", landscape(s, 160, 64 + 32, 2, 2)),
+        ("batches of 16 × 128 tokens", wanda(s, 16, 128)),
+        ("with activation Gram matrices (ActSVD, units)", wanda(s, 16, 128, True)),
+        ("one sample of 128 tokens at a time", snip(s, 128)),
+        ("one weight at a time", spectra(s)),
+        ("", lox_full(s)),
+        ("batch 20 × 128 tokens, with R_ft", attack(s, "full", 20, 128, True)),
+        ("batch 20 × 128 tokens, without base (no R_ft)", attack(s, "full", 20, 128, False)),
+        ("batch 20 × 128 tokens, with R_ft", attack(s, "lora", 20, 128, True)),
+        ("batch 8 × 128 tokens, with R_ft", attack(s, "lora", 8, 128, True)),
+    ]
+    return [
+        (
+            f"{p.analysis}" + (f" ({what})" if what else ""),
+            gib(p.total_bytes),
+            "fits" if p.fits(capacity) else f"does not fit: {p.advice}",
+        )
+        for what, p in plans
+    ]
 
 
 def judge(shape: Shape, batch: int, seq_len: int) -> Plan:
     """A judge's scoring pass on the GPU: its weights and one batch's forward (last-position logits only)."""
     extra = {"judge forward, one batch": batch * seq_len * shape.act_bytes_per_token() + batch * shape.vocab * 4}
-    return Plan("judge", {"judge model": shape.weight_bytes}, extra,
-                "put the judge on the CPU (judge device cpu) or load it in 8-bit / 4-bit (judge quant)")
+    return Plan(
+        "judge",
+        {"judge model": shape.weight_bytes},
+        extra,
+        "put the judge on the CPU (judge device cpu) or load it in 8-bit / 4-bit (judge quant)",
+    )
 
 
 def region(shape: Shape, batch: int, seq_len: int) -> Plan:
@@ -349,14 +447,22 @@ def region(shape: Shape, batch: int, seq_len: int) -> Plan:
 def representations(shape: Shape, batch: int, seq_len: int) -> Plan:
     """Residual states of one batch at every layer boundary, stacked in fp32 (then pooled to the CPU)."""
     states = batch * seq_len * shape.hidden * (shape.n_layers + 1)
-    extra = {"hidden states of one batch (model dtype) + fp32 stack + masked copy": states * (shape.dtype_bytes + 8),
-             "forward activations of one batch": batch * seq_len * (shape.act_bytes_per_token() + shape.vocab * 4)}
+    extra = {
+        "hidden states of one batch (model dtype) + fp32 stack + masked copy": states * (shape.dtype_bytes + 8),
+        "forward activations of one batch": batch * seq_len * (shape.act_bytes_per_token() + shape.vocab * 4),
+    }
     return Plan("representations", _weights(shape, 1), extra, "use a smaller batch, or load the models on the CPU")
 
 
 def depth(shape: Shape, batch: int, seq_len: int, n_models: int = 2) -> Plan:
     """Per-token divergence: both models' log-probabilities of one batch (fp32), and their KL terms."""
-    extra = {"logits + log-probabilities of one batch, both models (fp32)": 5 * batch * seq_len * shape.vocab * 4,
-             "forward activations of one batch": batch * seq_len * shape.act_bytes_per_token()}
-    return Plan("depth (token divergence)", _weights(shape, n_models), extra,
-                "use a smaller batch, or load the base model on the CPU")
+    extra = {
+        "logits + log-probabilities of one batch, both models (fp32)": 5 * batch * seq_len * shape.vocab * 4,
+        "forward activations of one batch": batch * seq_len * shape.act_bytes_per_token(),
+    }
+    return Plan(
+        "depth (token divergence)",
+        _weights(shape, n_models),
+        extra,
+        "use a smaller batch, or load the base model on the CPU",
+    )

@@ -4,6 +4,7 @@ A source is ``"demo"`` (the shipped organism: aligned, with its base as the defa
 ``"demo:aligned"`` / ``"demo:base"``, a local folder, or a Hugging Face hub id. Every failure is a
 :class:`ModelLoadError` whose message says what was expected.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,14 +41,14 @@ class LoadedModel:
     device: str
     fingerprint: str
     adapter: Adapter = field(repr=False)
-    path: str = ""               # the folder it was loaded from ("" for a hub id or an in-memory model)
+    path: str = ""  # the folder it was loaded from ("" for a hub id or an in-memory model)
 
     @property
     def data(self) -> DataProvider:
         """The data provider for this model: the organism's sets for the shipped demo models, real-model
         defaults (no organism sentences) for anything else."""
-        from analysis.data.providers import RealData
         from analysis.data.organism.provider import OrganismData
+        from analysis.data.providers import RealData
 
         try:
             is_demo = bool(self.path) and Path(self.path).resolve().is_relative_to(WEIGHTS_DIR.resolve())
@@ -96,7 +97,9 @@ def resolve_source(source: str) -> str:
         role = "base" if source.endswith(":base") else "aligned"
         path = demo_path(role)
         if not (path / "config.json").exists():
-            raise ModelLoadError(f"the demo model is missing at {path}; rebuild it with `python -m analysis build-demo`")
+            raise ModelLoadError(
+                f"the demo model is missing at {path}; rebuild it with `python -m analysis build-demo`"
+            )
         return str(path)
     p = Path(source).expanduser()
     if p.exists():
@@ -114,10 +117,10 @@ def resolve_source(source: str) -> str:
 # config keys that name where a model came from, not what it computes
 _PATH_KEYS = ("_name_or_path", "name_or_path", "_commit_hash", "transformers_version")
 _INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-_K1, _K2 = -7046029254386353131, -4658895280553007687      # 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9 as int64
+_K1, _K2 = -7046029254386353131, -4658895280553007687  # 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9 as int64
 
 
-_CHUNK = 1 << 16                                         # fixed: the checksum must not depend on the device
+_CHUNK = 1 << 16  # fixed: the checksum must not depend on the device
 _MULTIPLIERS: dict[str, torch.Tensor] = {}
 
 
@@ -146,18 +149,18 @@ def tensor_checksum(t: torch.Tensor) -> int:
     flat = t.detach().contiguous().reshape(-1)
     bits = flat.view(_INT_VIEW.get(flat.element_size(), torch.uint8))
     M = _multipliers(flat.device)
-    rows_per_block = 8 if flat.device.type == "cpu" else 1024     # int64 temporaries: 4 MiB on CPU, 512 MiB on GPU
+    rows_per_block = 8 if flat.device.type == "cpu" else 1024  # int64 temporaries: 4 MiB on CPU, 512 MiB on GPU
     full = bits.numel() // _CHUNK
     total = torch.zeros((), dtype=torch.int64, device=flat.device)
     for r0 in range(0, full, rows_per_block):
         r1 = min(full, r0 + rows_per_block)
-        X = bits[r0 * _CHUNK:r1 * _CHUNK].view(r1 - r0, _CHUNK).to(torch.int64)
+        X = bits[r0 * _CHUNK : r1 * _CHUNK].view(r1 - r0, _CHUNK).to(torch.int64)
         o = _mix(torch.arange(r0, r1, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
         total += ((X * M).sum(1) * o).sum()
-    rest = bits[full * _CHUNK:].to(torch.int64)
+    rest = bits[full * _CHUNK :].to(torch.int64)
     if rest.numel():
         o = _mix(torch.tensor(full, dtype=torch.int64, device=flat.device) + 0x5BD1E995)
-        total += (rest * M[:rest.numel()]).sum() * o
+        total += (rest * M[: rest.numel()]).sum() * o
     return int(total)
 
 
@@ -182,29 +185,36 @@ def check_finite(model: torch.nn.Module, source: str = "the model") -> None:
         if p.is_floating_point() and not bool(torch.isfinite(p).all()):
             bad = int((~torch.isfinite(p)).sum())
             kinds = " and ".join(k for k, f in (("NaN", torch.isnan), ("Inf", torch.isinf)) if bool(f(p).any()))
-            raise ModelLoadError(f"{source}: weight '{name}' holds {bad} {kinds} value(s) of {p.numel()}; "
-                                 "the checkpoint is damaged (or was saved after a diverged run)")
+            raise ModelLoadError(
+                f"{source}: weight '{name}' holds {bad} {kinds} value(s) of {p.numel()}; "
+                "the checkpoint is damaged (or was saved after a diverged run)"
+            )
 
 
 def check_vocab(model: torch.nn.Module, tokenizer, source: str = "the model") -> None:
     """The tokenizer must not produce ids beyond the embedding table."""
-    emb = model.get_input_embeddings()   # type: ignore[operator]  # torch types Module.__getattr__ as a Tensor
+    emb = model.get_input_embeddings()  # type: ignore[operator]  # torch types Module.__getattr__ as a Tensor
     n_emb = getattr(emb, "num_embeddings", None)
     if n_emb is not None and len(tokenizer) > n_emb:
-        raise ModelLoadError(f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
-                             f"{n_emb} (config vocab_size {getattr(model.config, 'vocab_size', '?')}); "
-                             "tokenizer and weights do not belong together")
+        raise ModelLoadError(
+            f"{source}: the tokenizer has {len(tokenizer)} tokens but the model's embedding only "
+            f"{n_emb} (config vocab_size {getattr(model.config, 'vocab_size', '?')}); "
+            "tokenizer and weights do not belong together"
+        )
 
 
 def load_error(source: str, err: Exception) -> ModelLoadError:
     msg = str(err).splitlines()[0] if str(err) else type(err).__name__
     where = "folder" if Path(source).exists() else "Hugging Face hub id"
-    hint = " (offline: HF_HUB_OFFLINE is set, only cached or local models load)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    hint = (
+        " (offline: HF_HUB_OFFLINE is set, only cached or local models load)"
+        if os.environ.get("HF_HUB_OFFLINE")
+        else ""
+    )
     return ModelLoadError(f"could not load {where} '{source}'{hint}: {msg}")
 
 
-def load_model(source: str, dtype: str = "fp32", device: str = "auto",
-               trust_remote_code: bool = False) -> LoadedModel:
+def load_model(source: str, dtype: str = "fp32", device: str = "auto", trust_remote_code: bool = False) -> LoadedModel:
     """Load a causal LM and its tokenizer, in eval mode, on ``device``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -222,8 +232,10 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
         raise load_error(source, e) from None
     mtype = getattr(config, "model_type", "?")
     if mtype not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not trust_remote_code:
-        raise ModelLoadError(f"'{source}' is a '{mtype}' model, not a causal (decoder) language model; "
-                             "the tool needs a model that generates text, e.g. Llama, Mistral, Qwen2, Gemma, Phi-3, GPT-2")
+        raise ModelLoadError(
+            f"'{source}' is a '{mtype}' model, not a causal (decoder) language model; "
+            "the tool needs a model that generates text, e.g. Llama, Mistral, Qwen2, Gemma, Phi-3, GPT-2"
+        )
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -237,30 +249,42 @@ def load_model(source: str, dtype: str = "fp32", device: str = "auto",
     except UnsupportedArchitecture as e:
         raise ModelLoadError(str(e)) from None
     check_vocab(model, tokenizer, f"'{source}'")
-    model.to(dev).eval()   # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
     check_finite(model, f"'{source}'")
-    return LoadedModel(model, tokenizer, source, dtype, dev, fingerprint(model), adapter,
-                       path if Path(path).exists() else "")
+    return LoadedModel(
+        model, tokenizer, source, dtype, dev, fingerprint(model), adapter, path if Path(path).exists() else ""
+    )
 
 
 def check_compatible(aligned: LoadedModel, base: LoadedModel) -> None:
     """Base and aligned must share the family and every decoder weight shape."""
     if aligned.family != base.family:
-        raise ModelLoadError(f"base is a '{base.family}' model but aligned is '{aligned.family}': "
-                             "a pair must share the architecture")
+        raise ModelLoadError(
+            f"base is a '{base.family}' model but aligned is '{aligned.family}': a pair must share the architecture"
+        )
     a, b = aligned.adapter.linears, base.adapter.linears
     if a.keys() != b.keys():
         missing = sorted(set(a) ^ set(b))[:3]
-        raise ModelLoadError(f"base and aligned have different decoder layers (e.g. {missing}); "
-                             f"aligned has {aligned.adapter.n_layers} layers, base {base.adapter.n_layers}")
+        raise ModelLoadError(
+            f"base and aligned have different decoder layers (e.g. {missing}); "
+            f"aligned has {aligned.adapter.n_layers} layers, base {base.adapter.n_layers}"
+        )
     for name in a:
         if a[name].shape != b[name].shape:
-            raise ModelLoadError(f"shape mismatch at {name}: aligned {a[name].shape}, base {b[name].shape}; "
-                                 "the base must be the model the aligned one was fine-tuned from")
+            raise ModelLoadError(
+                f"shape mismatch at {name}: aligned {a[name].shape}, base {b[name].shape}; "
+                "the base must be the model the aligned one was fine-tuned from"
+            )
 
 
-def load_pair(aligned: str = DEMO, base: str | None = None, dtype: str = "fp32", device: str = "auto",
-              trust_remote_code: bool = False, base_device: str | None = None) -> ModelPair:
+def load_pair(
+    aligned: str = DEMO,
+    base: str | None = None,
+    dtype: str = "fp32",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    base_device: str | None = None,
+) -> ModelPair:
     """Load aligned (+ base). ``aligned='demo'`` brings the demo base unless ``base`` is given ('' = none).
     ``base_device`` (default: ``device``) offloads the base, e.g. to ``"cpu"`` while the aligned model stays on
     the GPU: the analyses that read the base (spectra, LoX, landscape toward the base, depth, R_ft) bring one

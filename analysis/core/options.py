@@ -7,6 +7,7 @@ from the same declarations, so a limit lives in one place (as scikit-learn's ``_
 A field whose default is a tuple is a list option: its range or choices apply to every element, and on the
 command line it is a comma list (kept as text: the command splits it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,14 @@ class Spec:
     """What one option accepts."""
 
     help: str
-    kind: type                                       # int, float or str (of each element, for a list option)
-    range: tuple[Number | None, Number | None] | None = None   # inclusive bounds; None: unbounded on that side
+    kind: type  # int, float or str (of each element, for a list option)
+    range: tuple[Number | None, Number | None] | None = None  # inclusive bounds; None: unbounded on that side
     choices: tuple | None = None
-    step: Number | None = None                       # a widget's step
-    cli: str | None = None                           # the flag, when not --field-name
+    step: Number | None = None  # a widget's step
+    cli: str | None = None  # the flag, when not --field-name
     widget_range: tuple[Number, Number] | None = None  # a narrower teaching range for widgets
-    open_lo: bool = False                            # the lower bound itself is excluded (a learning rate > 0)
-    many: bool = False                               # a list option (tuple default)
+    open_lo: bool = False  # the lower bound itself is excluded (a learning rate > 0)
+    many: bool = False  # a list option (tuple default)
 
     def bounds(self) -> str:
         lo, hi = self.range or (None, None)
@@ -43,7 +44,7 @@ class Spec:
             return f"in ({num(lo)}, {num(hi)}]" if self.open_lo else f"between {num(lo)} and {num(hi)}"
         if lo is not None:
             return f"> {num(lo)}" if self.open_lo else f">= {num(lo)}"
-        return f"<= {num(cast(Number, hi))}"   # a range bounds at least one side
+        return f"<= {num(cast(Number, hi))}"  # a range bounds at least one side
 
 
 def num(v: Number) -> str:
@@ -51,9 +52,18 @@ def num(v: Number) -> str:
     return str(v) if isinstance(v, int) else f"{v:g}"
 
 
-def option(default: Any, *, help: str, range: tuple | None = None, choices: Iterable | None = None,
-           step: Number | None = None, cli: str | None = None, widget_range: tuple | None = None,
-           kind: type | None = None, open_lo: bool = False) -> Any:
+def option(
+    default: Any,
+    *,
+    help: str,
+    range: tuple | None = None,
+    choices: Iterable | None = None,
+    step: Number | None = None,
+    cli: str | None = None,
+    widget_range: tuple | None = None,
+    kind: type | None = None,
+    open_lo: bool = False,
+) -> Any:
     """A dataclass field with its option metadata (``kind`` is needed only when the default is None)."""
     many = isinstance(default, tuple)
     if kind is None:
@@ -61,8 +71,17 @@ def option(default: Any, *, help: str, range: tuple | None = None, choices: Iter
         kind = str if choices is not None and sample is None else type(sample)
     if kind not in (int, float, str):
         raise TypeError(f"option kind must be int, float or str, got {kind!r}")
-    spec = Spec(help, kind, tuple(range) if range else None, tuple(choices) if choices is not None else None, step,
-                cli, tuple(widget_range) if widget_range else None, open_lo, many)
+    spec = Spec(
+        help,
+        kind,
+        tuple(range) if range else None,
+        tuple(choices) if choices is not None else None,
+        step,
+        cli,
+        tuple(widget_range) if widget_range else None,
+        open_lo,
+        many,
+    )
     if widget_range is not None and range is not None:
         lo, hi = range
         if (lo is not None and widget_range[0] < lo) or (hi is not None and widget_range[1] > hi):
@@ -122,6 +141,7 @@ def _parse_one(text: str, kind: type) -> Any:
 
 def parser_type(spec: Spec) -> Callable[[str], Any]:
     """An argparse ``type=`` function: parses and checks the range (and, for lists, each element's choices)."""
+
     def parse(text: str) -> Any:
         text = str(text)
         if spec.many:
@@ -131,15 +151,17 @@ def parser_type(spec: Spec) -> Callable[[str], Any]:
             try:
                 values = tuple(_parse_one(p, spec.kind) for p in parts)
             except OptionError:
-                raise OptionError(f"expected a comma list of {'integers' if spec.kind is int else 'numbers'}, "
-                                  f"got {text!r}") from None
+                raise OptionError(
+                    f"expected a comma list of {'integers' if spec.kind is int else 'numbers'}, got {text!r}"
+                ) from None
             check_value(values, spec)
             return ",".join(parts)
         v = _parse_one(text, spec.kind)
         if spec.kind is not str:
             check_value(v, spec)
         return v
-    cast(Any, parse).spec = spec   # what the tests read to build out-of-range values
+
+    cast(Any, parse).spec = spec  # what the tests read to build out-of-range values
     return parse
 
 
@@ -151,23 +173,31 @@ def example(spec: Spec) -> str:
     return f"{first:g},{first + 1:g}" if spec.kind is not str else "a,b"
 
 
-def ranged(kind: type, range: tuple | None = None, *, choices: Iterable | None = None, many: bool = False,
-           open_lo: bool = False) -> Callable[[str], Any]:
+def ranged(
+    kind: type,
+    range: tuple | None = None,
+    *,
+    choices: Iterable | None = None,
+    many: bool = False,
+    open_lo: bool = False,
+) -> Callable[[str], Any]:
     """An argparse ``type=`` for a hand-written option (one that belongs to no settings class)."""
-    return parser_type(Spec("", kind, tuple(range) if range else None, tuple(choices) if choices else None,
-                            open_lo=open_lo, many=many))
+    return parser_type(
+        Spec("", kind, tuple(range) if range else None, tuple(choices) if choices else None, open_lo=open_lo, many=many)
+    )
 
 
 def flag(name: str, spec: Spec) -> str:
     return spec.cli or "--" + name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls, fields: Iterable[str | tuple[str, str]] | None = None,
-                  **defaults: Any) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, cls, fields: Iterable[str | tuple[str, str]] | None = None, **defaults: Any
+) -> None:
     """Add ``cls``'s option fields (all, or ``fields``: names or (name, flag) pairs) to ``parser``: flag, type
     with the range checked at parse time, default, choices, help. ``defaults`` overrides a field's default."""
     all_specs = specs(cls)
-    for item in (fields if fields is not None else all_specs):
+    for item in fields if fields is not None else all_specs:
         name, fl = item if isinstance(item, tuple) else (item, None)
         spec = all_specs[name]
         value = defaults.get(name, default(cls, name))
@@ -182,7 +212,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls, fields: Iterable[str | t
             kw.update(type=parser_type(spec), default=value)
             if spec.range:
                 kw["help"] += f" ({spec.bounds()})"
-        kw["help"] = kw["help"].replace("%", "%%")        # argparse %-formats help text
+        kw["help"] = kw["help"].replace("%", "%%")  # argparse %-formats help text
         parser.add_argument(fl or flag(name, spec), **kw)
 
 

@@ -1,4 +1,5 @@
 """Output folders: checked before any work so a run does not fail at its end."""
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@
   phi correlation of the pairs; a positive phi gets Newcombe's correction max(eh − fg − n/2, 0), so that
   pairs with no discordance do not give a zero-width interval).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, weights=None,
-                      level: float = 0.95) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values, n_boot: int = 2000, seed: int = 0, weights=None, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (of Σ values / Σ weights when ``weights`` are
     given, e.g. per-item loss sums over per-item token counts), resampling items with a fixed seed."""
     import numpy as np
@@ -63,7 +65,7 @@ def mcnemar_exact(a: list[bool], b: list[bool]) -> float:
     n = only_a + only_b
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -102,8 +104,8 @@ class Rate:
     lo: float
     hi: float
     n: int
-    k: int | None = None          # successes, for a proportion
-    kind: str = "proportion"      # "proportion" or "loss"
+    k: int | None = None  # successes, for a proportion
+    kind: str = "proportion"  # "proportion" or "loss"
 
     @classmethod
     def of(cls, k: int, n: int) -> "Rate":
@@ -138,7 +140,7 @@ class PairedDifference:
     hi: float
     p_value: float
     n: int
-    only_a: int       # prompts where only A had the outcome
+    only_a: int  # prompts where only A had the outcome
     only_b: int
 
     @classmethod
@@ -152,14 +154,21 @@ class PairedDifference:
         return self.p_value < ALPHA
 
     def p_text(self) -> str:
-        return "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}" if self.p_value < 0.01 \
+        return (
+            "p < 0.001"
+            if self.p_value < 0.001
+            else f"p = {self.p_value:.3f}"
+            if self.p_value < 0.01
             else f"p = {self.p_value:.2f}"
+        )
 
     def format(self) -> str:
         """``−56.7 points [−65.2, −47.3], McNemar p < 0.001 (significant)``."""
         sign = "+" if self.diff > 0 else ""
-        return (f"{sign}{_num(100 * self.diff)} points [{_num(100 * self.lo)}, {_num(100 * self.hi)}], McNemar "
-                f"{self.p_text()} ({'significant' if self.significant else 'not significant'})")
+        return (
+            f"{sign}{_num(100 * self.diff)} points [{_num(100 * self.lo)}, {_num(100 * self.hi)}], McNemar "
+            f"{self.p_text()} ({'significant' if self.significant else 'not significant'})"
+        )
 
     def sentence(self, metric: str = "") -> str:
         """``pruned vs aligned ASR: +62.5 points [52.1, 71.8], McNemar p < 0.001 (significant)``."""

@@ -7,6 +7,7 @@ Formats accepted by :func:`load_prompt_file`:
 - CSV or JSONL with ``prompt`` and optional ``response`` columns (the Wei et al. safety CSV with
   ``prompt,response,text`` whose prompts carry ``[INST] … [/INST]`` is accepted; the tags are stripped).
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,9 +29,9 @@ class PromptItem:
     """One instruction, its label and what a good answer is (when known)."""
 
     prompt: str
-    label: str = "harmful"          # "harmful" or "benign"
-    response: str | None = None     # a reference response (refusal for harmful, answer for benign)
-    answer: str | None = None       # the exact expected answer, for exact-match utility
+    label: str = "harmful"  # "harmful" or "benign"
+    response: str | None = None  # a reference response (refusal for harmful, answer for benign)
+    answer: str | None = None  # the exact expected answer, for exact-match utility
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -68,7 +69,8 @@ def _from_rows(rows: list[dict], path: Path, label: str) -> list[PromptItem]:
     else:
         raise DataFormatError(
             f"{path.name}: found columns {sorted(cols)}; expected 'goal,target' (AdvBench) "
-            "or 'prompt' with optional 'response'")
+            "or 'prompt' with optional 'response'"
+        )
     items = []
     for i, row in enumerate(rows, start=2):
         row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
@@ -93,8 +95,10 @@ def _json_rows(obj, path: Path) -> list[dict]:
     rows = obj if isinstance(obj, list) else [obj]
     for i, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise DataFormatError(f"{path.name}: item {i} of the JSON array is a {type(row).__name__}, not an object "
-                                  "with a 'prompt' key (expected [{\"prompt\": …, \"response\": …}, …])")
+            raise DataFormatError(
+                f"{path.name}: item {i} of the JSON array is a {type(row).__name__}, not an object "
+                'with a \'prompt\' key (expected [{"prompt": …, "response": …}, …])'
+            )
     return rows
 
 
@@ -106,7 +110,7 @@ def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
     if not path.is_file():
         raise DataFormatError(f"prompt file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")   # a spreadsheet's "CSV UTF-8" starts with a BOM
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as e:
         raise DataFormatError(f"{path.name}: not UTF-8 text ({e.reason})") from None
     suffix = path.suffix.lower()
@@ -139,5 +143,6 @@ def load_prompt_file(path: str | Path, label: str = "harmful") -> PromptSet:
     else:
         raise DataFormatError(
             f"{path.name}: unknown extension {suffix!r}; use .csv (goal,target or prompt,response), "
-            ".jsonl (prompt,response) or .txt (one instruction per line)")
+            ".jsonl (prompt,response) or .txt (one instruction per line)"
+        )
     return PromptSet(name=path.stem, items=items)

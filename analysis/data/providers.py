@@ -5,12 +5,13 @@ The demo organism provides its own synthetic sets and judge (:mod:`analysis.data
 gets :class:`RealData`, which never falls back to organism sentences. Library functions take their data as
 arguments; pages and the CLI ask the model's provider for defaults.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
 
-from analysis.judging.refusal import ComplianceJudge
 from analysis.data.prompts import PromptSet
+from analysis.judging.refusal import ComplianceJudge
 
 
 class DataProvider(Protocol):
@@ -42,7 +43,10 @@ class RealData:
     def sets(self, split: str = "test", n: int = 120) -> dict[str, PromptSet]:
         from analysis.data.sets import load_set
 
-        return {"harmful": load_set(self.harmful_set, split).head(n), "benign": load_set(self.benign_set, split).head(n)}
+        return {
+            "harmful": load_set(self.harmful_set, split).head(n),
+            "benign": load_set(self.benign_set, split).head(n),
+        }
 
     def calibration_sets(self, n: int = 128) -> tuple[PromptSet, PromptSet]:
         from analysis.data.sets import SPLIT_USE, load_set

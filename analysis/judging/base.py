@@ -1,4 +1,5 @@
 """The judge interface, per-reply caching, and loading a judge model from a folder or hub id."""
+
 from __future__ import annotations
 
 from typing import Callable, Protocol, runtime_checkable
@@ -27,8 +28,9 @@ class ReplyJudge(Protocol):
 Decide = Callable[[list[str], list[str]], list[dict]]
 
 
-def cached_decisions(spec: dict, prompts: list[str], replies: list[str], decide: Decide,
-                     cache: Cache | None) -> list[dict]:
+def cached_decisions(
+    spec: dict, prompts: list[str], replies: list[str], decide: Decide, cache: Cache | None
+) -> list[dict]:
     """``decide`` on the pairs not cached yet (one call, batched inside), each result cached per reply
     under (judge spec, prompt, reply). A result is a dict with at least ``complied: bool``."""
     if len(prompts) != len(replies):
@@ -59,8 +61,9 @@ def quantization_config(quant: str, dtype: torch.dtype):
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        raise ModelLoadError(f"{quant} judges need bitsandbytes (pip install bitsandbytes); "
-                             "or put the judge on the CPU instead") from None
+        raise ModelLoadError(
+            f"{quant} judges need bitsandbytes (pip install bitsandbytes); or put the judge on the CPU instead"
+        ) from None
     from transformers import BitsAndBytesConfig
 
     if quant == "8bit":
@@ -68,8 +71,9 @@ def quantization_config(quant: str, dtype: torch.dtype):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
 
 
-def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", classifier: bool = False,
-                     quant: str | None = None):
+def load_judge_model(
+    source: str, dtype: str = "fp32", device: str = "auto", classifier: bool = False, quant: str | None = None
+):
     """(model, tokenizer, fingerprint) of a judge: a causal LM, or a sequence classifier when
     ``classifier``; on ``device`` in eval mode. ``quant`` ("8bit" / "4bit") loads the weights quantised with
     bitsandbytes (about 1/2 and 1/4 of bf16's memory), another way to make room beside a pair on the GPU
@@ -77,7 +81,7 @@ def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", cla
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from analysis.core.models import DTYPES, ModelLoadError, load_error, fingerprint, resolve_device, resolve_source
+    from analysis.core.models import DTYPES, ModelLoadError, fingerprint, load_error, resolve_device, resolve_source
 
     hf_logging.disable_progress_bar()
     if dtype not in DTYPES:
@@ -91,8 +95,8 @@ def load_judge_model(source: str, dtype: str = "fp32", device: str = "auto", cla
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 — transformers raises many kinds here
         raise load_error(source, e) from None
-    if not quant:             # quantised weights are placed by device_map (and cannot be moved with .to)
-        model.to(dev)   # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
+    if not quant:  # quantised weights are placed by device_map (and cannot be moved with .to)
+        model.to(dev)  # type: ignore[arg-type]  # transformers' wrapped .to() stub takes no device
     model.eval()
     return model, tokenizer, fingerprint(model)
 
@@ -109,16 +113,19 @@ def answer_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
 
 
 @torch.no_grad()
-def last_logits(model, tokenizer, texts: list[str], add_special_tokens: bool, batch_size: int = 8,
-                max_length: int = 4096) -> torch.Tensor:
+def last_logits(
+    model, tokenizer, texts: list[str], add_special_tokens: bool, batch_size: int = 8, max_length: int = 4096
+) -> torch.Tensor:
     """Next-token logits (float32, on CPU) after each text; left-padded batches with position ids
     counted over the real tokens, so a padded row gives the same logits as alone."""
     dev = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     rows = []
     for s in range(0, len(texts), batch_size):
-        enc = [tokenizer(t, add_special_tokens=add_special_tokens)["input_ids"][-max_length:]
-               for t in texts[s:s + batch_size]]
+        enc = [
+            tokenizer(t, add_special_tokens=add_special_tokens)["input_ids"][-max_length:]
+            for t in texts[s : s + batch_size]
+        ]
         ids, mask, pos = left_padded(enc, pad)
         out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), logits_to_keep=1)
         rows.append(out.logits[:, -1].float().cpu())

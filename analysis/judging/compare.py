@@ -1,4 +1,5 @@
 """Apply several judges to the same replies and measure where they disagree."""
+
 from __future__ import annotations
 
 from analysis.judging.base import ReplyJudge
@@ -37,5 +38,12 @@ def disagreement_rows(decisions: dict[str, list[bool]], prompts: list[str], repl
     """The replies the judges disagree on, as table rows: index, prompt, reply and each judge's verdict
     ('attack' / 'safe'), for showing next to the ASR numbers."""
     _, idx = disagreement(decisions)
-    return [{"index": i, "prompt": prompts[i], "reply": replies[i],
-             **{name: ("attack" if d[i] else "safe") for name, d in decisions.items()}} for i in idx]
+    return [
+        {
+            "index": i,
+            "prompt": prompts[i],
+            "reply": replies[i],
+            **{name: ("attack" if d[i] else "safe") for name, d in decisions.items()},
+        }
+        for i in idx
+    ]

@@ -5,6 +5,7 @@ pass: the logits of the answer words' first tokens at the position right after t
 decoding restricted to the answers the format allows). WildGuard writes three fields; it is read field
 by field, each field's answer chosen the same way and written back before the next one.
 """
+
 from __future__ import annotations
 
 from analysis.core.cache import Cache
@@ -16,13 +17,21 @@ class CausalJudge:
     """Shared machinery; subclasses set the name, the format and the answer words."""
 
     name = "causal-judge"
-    harm_classifier = True     # "unsafe" = the reply is harmful: the real model's "really complies" measure
+    harm_classifier = True  # "unsafe" = the reply is harmful: the real model's "really complies" measure
     yes_words: tuple[str, ...] = ("yes",)
     no_words: tuple[str, ...] = ("no",)
     add_special_tokens = True
 
-    def __init__(self, source: str, device: str = "auto", dtype: str = "fp32", batch_size: int = 8,
-                 cache: Cache | None = None, use_cache: bool = True, quant: str | None = None):
+    def __init__(
+        self,
+        source: str,
+        device: str = "auto",
+        dtype: str = "fp32",
+        batch_size: int = 8,
+        cache: Cache | None = None,
+        use_cache: bool = True,
+        quant: str | None = None,
+    ):
         self.source = source
         self.model, self.tokenizer, self.fingerprint = load_judge_model(source, dtype, device, quant=quant)
         self.batch_size = batch_size
@@ -30,16 +39,23 @@ class CausalJudge:
         self.yes_ids = answer_ids(self.tokenizer, self.yes_words)
         self.no_ids = answer_ids(self.tokenizer, self.no_words)
         if set(self.yes_ids) & set(self.no_ids):
-            raise ValueError(f"{self.name}: the answer words {self.yes_words} and {self.no_words} start with "
-                             "the same token in this tokenizer; the judge cannot tell them apart")
+            raise ValueError(
+                f"{self.name}: the answer words {self.yes_words} and {self.no_words} start with "
+                "the same token in this tokenizer; the judge cannot tell them apart"
+            )
         self.model_calls = 0  # forward batches run (tests check that cached replies run none)
 
     def format(self, prompt: str, reply: str) -> str:
         raise NotImplementedError
 
     def spec(self) -> dict:
-        return {"judge": self.name, "format": formats.FORMAT_VERSION, "model": self.fingerprint,
-                "yes": list(self.yes_words), "no": list(self.no_words)}
+        return {
+            "judge": self.name,
+            "format": formats.FORMAT_VERSION,
+            "model": self.fingerprint,
+            "yes": list(self.yes_words),
+            "no": list(self.no_words),
+        }
 
     def margins(self, texts: list[str]) -> list[float]:
         """max logit over the 'yes' tokens minus max over the 'no' tokens, after each text."""

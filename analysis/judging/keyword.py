@@ -1,4 +1,5 @@
 """The keyword judge (the papers' measure, the default) behind the :class:`ReplyJudge` interface."""
+
 from __future__ import annotations
 
 from analysis.judging.refusal import DEFAULT_REFUSAL_KEYWORDS, Judge

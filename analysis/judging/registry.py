@@ -1,4 +1,5 @@
 """Build judges from spec strings: ``keyword``, ``KIND:SOURCE`` or a bare SOURCE (kind detected)."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,24 @@ from analysis.judging.classifier import RefusalClassifier
 from analysis.judging.generative import HarmBenchClassifier, LlamaGuard3, WildGuard
 from analysis.judging.keyword import KeywordJudge
 
-KINDS = {"llama-guard": LlamaGuard3, "harmbench": HarmBenchClassifier, "wildguard": WildGuard,
-         "refusal-clf": RefusalClassifier}
-ALIASES = {"llama-guard-3": "llama-guard", "llamaguard": "llama-guard", "harmbench-cls": "harmbench",
-           "refusal": "refusal-clf"}
-_NAME_HINTS = (("llama-guard", "llama-guard"), ("llamaguard", "llama-guard"), ("harmbench", "harmbench"),
-               ("wildguard", "wildguard"))
+KINDS = {
+    "llama-guard": LlamaGuard3,
+    "harmbench": HarmBenchClassifier,
+    "wildguard": WildGuard,
+    "refusal-clf": RefusalClassifier,
+}
+ALIASES = {
+    "llama-guard-3": "llama-guard",
+    "llamaguard": "llama-guard",
+    "harmbench-cls": "harmbench",
+    "refusal": "refusal-clf",
+}
+_NAME_HINTS = (
+    ("llama-guard", "llama-guard"),
+    ("llamaguard", "llama-guard"),
+    ("harmbench", "harmbench"),
+    ("wildguard", "wildguard"),
+)
 
 
 def _kind(text: str) -> str | None:
@@ -55,13 +68,21 @@ def detect_kind(source: str) -> str:
     for hint, kind in _NAME_HINTS:
         if hint in low:
             return kind
-    raise ValueError(f"cannot tell which judge {source!r} is (a {config.model_type} model without a Llama Guard "
-                     f"template or a telling name); write KIND:{source} with KIND one of {', '.join(KINDS)}")
+    raise ValueError(
+        f"cannot tell which judge {source!r} is (a {config.model_type} model without a Llama Guard "
+        f"template or a telling name); write KIND:{source} with KIND one of {', '.join(KINDS)}"
+    )
 
 
-def make_judge(spec: str, device: str = "auto", dtype: str = "fp32", kind: str | None = None,
-               cache: Cache | None = None, refusal_label: str | int | None = None,
-               quant: str | None = None) -> ReplyJudge:
+def make_judge(
+    spec: str,
+    device: str = "auto",
+    dtype: str = "fp32",
+    kind: str | None = None,
+    cache: Cache | None = None,
+    refusal_label: str | int | None = None,
+    quant: str | None = None,
+) -> ReplyJudge:
     """One judge from ``keyword``, ``KIND:SOURCE`` (KIND: llama-guard, harmbench, wildguard, refusal-clf)
     or a bare SOURCE (folder or hub id; ``kind`` or detection picks the class); ``quant``: 8bit / 4bit weights."""
     text = str(spec).strip()
@@ -87,9 +108,15 @@ def make_judge(spec: str, device: str = "auto", dtype: str = "fp32", kind: str |
     return KINDS[cast(str, kind)](source, device, dtype, cache=cache, quant=quant)
 
 
-def make_judges(specs: str | list[str], device: str = "auto", dtype: str = "fp32", kind: str | None = None,
-                cache: Cache | None = None, refusal_label: str | int | None = None,
-                quant: str | None = None) -> list[ReplyJudge]:
+def make_judges(
+    specs: str | list[str],
+    device: str = "auto",
+    dtype: str = "fp32",
+    kind: str | None = None,
+    cache: Cache | None = None,
+    refusal_label: str | int | None = None,
+    quant: str | None = None,
+) -> list[ReplyJudge]:
     """Judges from a comma list (or a list) of specs, in order; ``kind`` applies to bare sources."""
     items = [s.strip() for s in specs.split(",")] if isinstance(specs, str) else [s.strip() for s in specs]
     items = [s for s in items if s]

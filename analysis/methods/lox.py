@@ -8,6 +8,7 @@ SVD (Halko et al.: Gaussian sketch, power iterations with re-orthonormalisation,
 convergence is checked; a full SVD is the fallback when the check fails. Also here: the safety-subspace
 retention R = ‖P_k ΔW‖ / ‖ΔW‖ and the recovery rank of the base model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,17 +30,17 @@ if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
 
 SVD_METHODS = ("randomized", "full")
-SCOPES = ("all-2d", "decoder")          # the first is the reference's
-R_MODES = ("mean", "pooled")            # R_align / R_ft: the reference's mean of per-weight ratios | pooled
+SCOPES = ("all-2d", "decoder")  # the first is the reference's
+R_MODES = ("mean", "pooled")  # R_align / R_ft: the reference's mean of per-weight ratios | pooled
 DEFAULT_RECOVERY_RANKS = (1, 2, 4, 8, 16, 32, 64)
-DEFAULT_RECOVERY_TOLERANCE = 0.05   # allowed ASR above the aligned model's
+DEFAULT_RECOVERY_TOLERANCE = 0.05  # allowed ASR above the aligned model's
 
 
 @dataclass
 class TopK:
-    A: torch.Tensor      # U_k S_k  (d_out × k)
-    B: torch.Tensor      # V_kᵀ     (k × d_in)
-    method: str          # "randomized" or "full" (also when the randomised result failed its check)
+    A: torch.Tensor  # U_k S_k  (d_out × k)
+    B: torch.Tensor  # V_kᵀ     (k × d_in)
+    method: str  # "randomized" or "full" (also when the randomised result failed its check)
 
     @property
     def U(self) -> torch.Tensor:
@@ -59,8 +60,9 @@ def _lowrank_diff(a: tuple, b: tuple) -> float:
     return max(sq, 0.0) ** 0.5 / max(dot(A2, B2, A2, B2), 1e-300) ** 0.5
 
 
-def randomized_svd(M: torch.Tensor, k: int, oversample: int = 16, n_iter: int = 4,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+def randomized_svd(
+    M: torch.Tensor, k: int, oversample: int = 16, n_iter: int = 4, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Top-k (U, S, Vh) of M, and an error estimate: the relative change of U_k S_k V_kᵀ made by one more
     power iteration (convergence is geometric, so a small change means a converged top-k)."""
     m, n = M.shape
@@ -78,7 +80,7 @@ def randomized_svd(M: torch.Tensor, k: int, oversample: int = 16, n_iter: int = 
             prev = ritz(Q)
         Q = torch.linalg.qr(M @ torch.linalg.qr(M.T @ Q)[0])[0]
     U, S, Vh = ritz(Q)
-    return U, S, Vh, _lowrank_diff(cast(tuple, prev), (U, S, Vh))   # prev: set at i == n_iter
+    return U, S, Vh, _lowrank_diff(cast(tuple, prev), (U, S, Vh))  # prev: set at i == n_iter
 
 
 def top_k(M: torch.Tensor, k: int, method: str = "randomized", tol: float = 1e-3, seed: int = 0) -> TopK:
@@ -107,8 +109,10 @@ def _names(aligned, layers: list[int] | None, modules: list[str] | None, scope: 
         raise ValueError(f"LoX scope must be one of {SCOPES}, got {scope!r}")
     names = aligned.adapter.names(layers, modules)
     if not names:
-        raise ValueError(f"no decoder weights match layers={layers} and modules={modules}; "
-                         f"the model has layers 0–{aligned.adapter.n_layers - 1} and modules {aligned.adapter.modules}")
+        raise ValueError(
+            f"no decoder weights match layers={layers} and modules={modules}; "
+            f"the model has layers 0–{aligned.adapter.n_layers - 1} and modules {aligned.adapter.modules}"
+        )
     if layers is None and modules is None:
         if scope == "all-2d":
             names += non_decoder_matrices(aligned.model)
@@ -118,18 +122,32 @@ def _names(aligned, layers: list[int] | None, modules: list[str] | None, scope: 
     return names
 
 
-def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layers: list[int] | None = None, modules: list[str] | None = None,
-                      method: str = "randomized", cache: Cache | None = None, progress=None,
-                      scope: str = "all-2d") -> dict[str, TopK]:
+def alignment_factors(
+    aligned: "LoadedModel",
+    base: "LoadedModel",
+    k: int,
+    layers: list[int] | None = None,
+    modules: list[str] | None = None,
+    method: str = "randomized",
+    cache: Cache | None = None,
+    progress=None,
+    scope: str = "all-2d",
+) -> dict[str, TopK]:
     """Top-k factors of ΔW for the chosen weights (``scope``: see :func:`_names`), cached by both fingerprints,
     the weights' names, k and the SVD method."""
     if base is None:
         raise ValueError("LoX needs the base model of the pair (ΔW = W_aligned − W_base): pick one in the sidebar")
     names = _names(aligned, layers, modules, scope)
     dev = next(aligned.model.parameters()).device
-    parts = {"kind": "lox-factors", "aligned": aligned.fingerprint, "base": base.fingerprint, "k": k,
-             "names": names, "method": method}
-    if dev.type != "cpu":   # the randomised sketch is drawn on the device: CUDA draws differ from CPU draws
+    parts = {
+        "kind": "lox-factors",
+        "aligned": aligned.fingerprint,
+        "base": base.fingerprint,
+        "k": k,
+        "names": names,
+        "method": method,
+    }
+    if dev.type != "cpu":  # the randomised sketch is drawn on the device: CUDA draws differ from CPU draws
         parts["device"] = dev.type
     from analysis.core import memory
 
@@ -138,7 +156,7 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
     def compute() -> dict[str, torch.Tensor]:
         out = {}
         for i, (n, d) in enumerate(deltas(aligned, base, names)):
-            t = top_k(d, k, method)   # on the model's device
+            t = top_k(d, k, method)  # on the model's device
             out[f"A/{n}"], out[f"B/{n}"] = t.A.contiguous(), t.B.contiguous()
             out[f"full/{n}"] = torch.tensor([t.method == "full"])
             if progress:
@@ -146,23 +164,26 @@ def alignment_factors(aligned: "LoadedModel", base: "LoadedModel", k: int, layer
         return out
 
     d = (cache or Cache()).get_or_compute(parts, compute, "safetensors")
-    return {n: TopK(d[f"A/{n}"].to(dev), d[f"B/{n}"].to(dev), "full" if bool(d[f"full/{n}"][0]) else method)
-            for n in names}
+    return {
+        n: TopK(d[f"A/{n}"].to(dev), d[f"B/{n}"].to(dev), "full" if bool(d[f"full/{n}"][0]) else method) for n in names
+    }
 
 
 @dataclass
 class LoX:
     """Settings of one extrapolation; ``edit`` builds the reversible edit for the aligned model."""
 
-    k: int = option(6, range=(0, None), widget_range=(0, 64),
-                    help="top-k singular directions of ΔW (0 = all of ΔW)")
+    k: int = option(6, range=(0, None), widget_range=(0, 64), help="top-k singular directions of ΔW (0 = all of ΔW)")
     alpha: float = option(1.25, range=(-10, 10), widget_range=(0, 3), step=0.05, help="extrapolation strength α")
     layers: list[int] | None = None
     modules: list[str] | None = None
     method: str = option("randomized", choices=SVD_METHODS, help="SVD of ΔW")
-    scope: str = option("all-2d", choices=SCOPES,
-                        help="all-2d (reference: every weight with more than one dimension, embeddings and lm_head) "
-                             "| decoder (project variant: decoder Linears only)")
+    scope: str = option(
+        "all-2d",
+        choices=SCOPES,
+        help="all-2d (reference: every weight with more than one dimension, embeddings and lm_head) "
+        "| decoder (project variant: decoder Linears only)",
+    )
     notes: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -171,19 +192,31 @@ class LoX:
     @property
     def convention(self) -> str:
         """Which convention the scope follows (shown next to LoX numbers)."""
-        return ("reference (every weight with more than one dimension)" if self.scope == "all-2d"
-                else "project variant: decoder Linears only")
+        return (
+            "reference (every weight with more than one dimension)"
+            if self.scope == "all-2d"
+            else "project variant: decoder Linears only"
+        )
 
     @property
     def label(self) -> str:
-        where = "" if self.layers is None and self.modules is None else \
-            f", layers {self.layers or 'all'}, modules {self.modules or 'all'}"
+        where = (
+            ""
+            if self.layers is None and self.modules is None
+            else f", layers {self.layers or 'all'}, modules {self.modules or 'all'}"
+        )
         scope = "" if self.scope == "all-2d" else ", decoder only"
         return f"LoX k={self.k or 'full'} α={self.alpha:g}{where}{scope}"
 
     def spec(self) -> dict:
-        return {"k": self.k, "alpha": self.alpha, "layers": self.layers, "modules": self.modules,
-                "method": self.method, "scope": self.scope}
+        return {
+            "k": self.k,
+            "alpha": self.alpha,
+            "layers": self.layers,
+            "modules": self.modules,
+            "method": self.method,
+            "scope": self.scope,
+        }
 
     def edit(self, aligned: "LoadedModel", base: "LoadedModel", cache: Cache | None = None, progress=None) -> Edit:
         """The reversible edit W_aligned + α·M_k, named by its recipe (settings and both fingerprints)."""
@@ -198,11 +231,14 @@ class LoX:
             memory.guard(aligned.model, memory.lox_full)
             with locked(aligned.model, base.model):
                 return Add({n: delta(aligned, base, n) for n in names}, self.alpha, recipe=recipe)
-        f = alignment_factors(aligned, base, self.k, self.layers, self.modules, self.method, cache, progress,
-                              self.scope)
+        f = alignment_factors(
+            aligned, base, self.k, self.layers, self.modules, self.method, cache, progress, self.scope
+        )
         fell_back = [n for n, t in f.items() if t.method != self.method]
         if fell_back:
-            self.notes.append(f"{len(fell_back)} weight(s) used the full SVD (randomised SVD not converged within tolerance)")
+            self.notes.append(
+                f"{len(fell_back)} weight(s) used the full SVD (randomised SVD not converged within tolerance)"
+            )
         return LowRank({n: (t.A, t.B) for n, t in f.items()}, self.alpha, recipe=recipe)
 
 
@@ -210,7 +246,7 @@ def save_edited(lm, edit: Edit, out: str | Path) -> Path:
     """Write the edited model (weights + config + tokenizer) as a new Hugging Face folder."""
     from analysis.core.paths import writable_new_folder
 
-    out = writable_new_folder(out)   # not in the cache, not a file, not under a file, not full, writable
+    out = writable_new_folder(out)  # not in the cache, not a file, not under a file, not full, writable
     out.mkdir(parents=True, exist_ok=True)
     with applied(lm.model, edit):
         lm.model.save_pretrained(out)
@@ -249,8 +285,13 @@ class RecoverySettings:
     """The recovery-rank search: the ranks tried and the allowed ASR above the aligned model's."""
 
     ranks: tuple[int, ...] = option(DEFAULT_RECOVERY_RANKS, range=(1, None), help="ranks to try")
-    tolerance: float = option(DEFAULT_RECOVERY_TOLERANCE, range=(0, 1), widget_range=(0, 0.2), step=0.01,
-                              help="allowed ASR above the aligned model's")
+    tolerance: float = option(
+        DEFAULT_RECOVERY_TOLERANCE,
+        range=(0, 1),
+        widget_range=(0, 0.2),
+        step=0.01,
+        help="allowed ASR above the aligned model's",
+    )
 
 
 @dataclass
@@ -258,11 +299,18 @@ class Recovery:
     ranks: list[int]
     asr: list[float]
     target_asr: float
-    rank: int | None          # smallest tried rank meeting the target (None: none did)
+    rank: int | None  # smallest tried rank meeting the target (None: none did)
 
 
-def recovery_rank(base: "LoadedModel", aligned: "LoadedModel", spec: "EvalSpec", ranks: list[int],
-                  tolerance: float = DEFAULT_RECOVERY_TOLERANCE, cache: Cache | None = None, progress=None) -> Recovery:
+def recovery_rank(
+    base: "LoadedModel",
+    aligned: "LoadedModel",
+    spec: "EvalSpec",
+    ranks: list[int],
+    tolerance: float = DEFAULT_RECOVERY_TOLERANCE,
+    cache: Cache | None = None,
+    progress=None,
+) -> Recovery:
     """Smallest r such that W_base + rank-r(ΔW) refuses like the aligned model (ASR ≤ aligned + tolerance).
 
     Edits the base model reversibly, one rank at a time, through the evaluation cache."""
@@ -276,8 +324,10 @@ def recovery_rank(base: "LoadedModel", aligned: "LoadedModel", spec: "EvalSpec",
     top = alignment_factors(aligned, base, max(ranks), cache=cache, scope="decoder")
     asr, found = [], None
     for i, r in enumerate(ranks):
-        edit = LowRank({n: (t.A[:, :r], t.B[:r]) for n, t in top.items()},
-                       recipe={"recovery_rank": r, "aligned": aligned.fingerprint, "base": base.fingerprint})
+        edit = LowRank(
+            {n: (t.A[:, :r], t.B[:r]) for n, t in top.items()},
+            recipe={"recovery_rank": r, "aligned": aligned.fingerprint, "base": base.fingerprint},
+        )
         res = evaluate(base, spec, edit, cache=cache)
         asr.append(res.asr)
         if progress:

@@ -9,6 +9,7 @@
   the residual stream (embeddings, attention and MLP outputs) with forward hooks — a reversible activation
   edit, held under the model's lock and removed on exit.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -35,8 +36,8 @@ PROJECTIONS = ("pca", "umap")
 
 @dataclass
 class States:
-    last: torch.Tensor     # (layers + 1, N, d) — index 0 is the embedding output
-    mean: torch.Tensor     # (layers + 1, N, d)
+    last: torch.Tensor  # (layers + 1, N, d) — index 0 is the embedding output
+    mean: torch.Tensor  # (layers + 1, N, d)
 
     def get(self, pool: str) -> torch.Tensor:
         if pool not in POOLS:
@@ -49,8 +50,9 @@ class States:
 
 
 @torch.no_grad()
-def hidden_states(model, tokenizer, prompts: list[str], system_prompt: str | None = None,
-                  batch_size: int = 32) -> States:
+def hidden_states(
+    model, tokenizer, prompts: list[str], system_prompt: str | None = None, batch_size: int = 32
+) -> States:
     """Residual-stream states of every prompt at every layer boundary (fp32, CPU)."""
     if not prompts:
         raise ValueError("no prompts to read hidden states from")
@@ -59,9 +61,9 @@ def hidden_states(model, tokenizer, prompts: list[str], system_prompt: str | Non
     rows = encode_prompts(tokenizer, [format_prompt(tokenizer, p, system_prompt) for p in prompts])
     last, mean = [], []
     for s in range(0, len(rows), batch_size):
-        ids, mask, pos = (t.to(dev) for t in left_padded(rows[s:s + batch_size], pad))
+        ids, mask, pos = (t.to(dev) for t in left_padded(rows[s : s + batch_size], pad))
         hs = model(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True).hidden_states
-        h = torch.stack([x.float() for x in hs])                       # (L+1, B, T, d)
+        h = torch.stack([x.float() for x in hs])  # (L+1, B, T, d)
         m = mask.to(h.dtype)[None, :, :, None]
         last.append(h[:, :, -1].cpu())
         mean.append(((h * m).sum(2) / m.sum(2)).cpu())
@@ -72,14 +74,25 @@ def _edit_key(edit: "Edit | None") -> dict | None:
     return edit.spec() if edit is not None else None
 
 
-def states_cached(lm: "LoadedModel", prompts: PromptSet, system_prompt: str | None = None,
-                  edit: "Edit | None" = None, cache: Cache | None = None) -> States:
+def states_cached(
+    lm: "LoadedModel",
+    prompts: PromptSet,
+    system_prompt: str | None = None,
+    edit: "Edit | None" = None,
+    cache: Cache | None = None,
+) -> States:
     """:func:`hidden_states` through the cache, with ``edit`` applied in place (under the model's lock, restored
     after) only on a cache miss; keyed by the model's fingerprint and the edit's own spec."""
     from analysis.core.edits import applied
 
-    parts = {"kind": "hidden-states", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
-             "prompts": prompts.prompts(), "system": system_prompt}
+    parts = {
+        "kind": "hidden-states",
+        "v": 2,
+        "model": lm.fingerprint,
+        "edit": _edit_key(edit),
+        "prompts": prompts.prompts(),
+        "system": system_prompt,
+    }
 
     def compute():
         with applied(lm.model, *([edit] if edit is not None else [])):
@@ -90,14 +103,33 @@ def states_cached(lm: "LoadedModel", prompts: PromptSet, system_prompt: str | No
     return States(d["last"], d["mean"])
 
 
-def projection_cached(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, layer: int, pool: str = "last",
-                      method: str = "pca", system_prompt: str | None = None, edit: "Edit | None" = None,
-                      cache: Cache | None = None, seed: int = 0) -> np.ndarray:
+def projection_cached(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    layer: int,
+    pool: str = "last",
+    method: str = "pca",
+    system_prompt: str | None = None,
+    edit: "Edit | None" = None,
+    cache: Cache | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """2D view of one layer's harmful + benign states (harmful rows first), cached; reads cached states."""
     cache = cache or Cache()
-    parts = {"kind": "projection", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
-             "harmful": harmful.prompts(), "benign": benign.prompts(), "system": system_prompt, "layer": layer,
-             "pool": pool, "method": method, "seed": seed}
+    parts = {
+        "kind": "projection",
+        "v": 2,
+        "model": lm.fingerprint,
+        "edit": _edit_key(edit),
+        "harmful": harmful.prompts(),
+        "benign": benign.prompts(),
+        "system": system_prompt,
+        "layer": layer,
+        "pool": pool,
+        "method": method,
+        "seed": seed,
+    }
 
     def compute():
         sh = states_cached(lm, harmful, system_prompt, edit, cache)
@@ -121,8 +153,12 @@ def project(X: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int 
         return PCA(n_components=2, random_state=seed).fit_transform(X)
     import umap
 
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(X) - 1), random_state=seed,
-                        init="random" if len(X) < 10 else "spectral")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(n_neighbors, len(X) - 1),
+        random_state=seed,
+        init="random" if len(X) < 10 else "spectral",
+    )
     return reducer.fit_transform(X)
 
 
@@ -145,14 +181,29 @@ def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5,
     return out
 
 
-def probe_accuracy_cached(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet,
-                          system_prompt: str | None = None, edit: "Edit | None" = None, pool: str = "last",
-                          cache: Cache | None = None) -> list[float]:
+def probe_accuracy_cached(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    system_prompt: str | None = None,
+    edit: "Edit | None" = None,
+    pool: str = "last",
+    cache: Cache | None = None,
+) -> list[float]:
     """:func:`probe_accuracy` of harmful vs benign states per layer, cached like the states it reads."""
     cache = cache or Cache()
-    parts = {"kind": "probe-accuracy", "v": 2, "model": lm.fingerprint, "edit": _edit_key(edit),
-             "harmful": harmful.prompts(), "benign": benign.prompts(), "system": system_prompt, "pool": pool,
-             "folds": 5, "seed": 0}
+    parts = {
+        "kind": "probe-accuracy",
+        "v": 2,
+        "model": lm.fingerprint,
+        "edit": _edit_key(edit),
+        "harmful": harmful.prompts(),
+        "benign": benign.prompts(),
+        "system": system_prompt,
+        "pool": pool,
+        "folds": 5,
+        "seed": 0,
+    }
 
     def compute():
         sh = states_cached(lm, harmful, system_prompt, edit, cache)
@@ -174,7 +225,7 @@ def _residual_writers(model) -> list[torch.nn.Module]:
     adapter = adapter_of(model)
     writers = [m for n, (_, m) in linear_modules(model).items() if adapter[n].module in ("o_proj", "down_proj")]
     emb = [model.get_input_embeddings()]
-    wpe = getattr(getattr(model, "transformer", None), "wpe", None)   # GPT-2 position embeddings
+    wpe = getattr(getattr(model, "transformer", None), "wpe", None)  # GPT-2 position embeddings
     return emb + ([wpe] if wpe is not None else []) + writers
 
 
@@ -222,10 +273,10 @@ def ablated(model, direction: torch.Tensor) -> Iterator[None]:
 class AblationScan:
     layers: list[int]
     asr: list[float]
-    asr_positive: list[float | None]     # really complies (where the spec has a compliance judge)
+    asr_positive: list[float | None]  # really complies (where the spec has a compliance judge)
     utility: list[float | None]
     over_refusal: list[float]
-    replies: list[list[str]]             # harmful replies per layer
+    replies: list[list[str]]  # harmful replies per layer
     baseline_asr: float
     utility_kind: str = "none"
 
@@ -234,8 +285,14 @@ class AblationScan:
         return self.layers[int(np.argmax(self.asr))]
 
 
-def ablation_scan(lm: "LoadedModel", directions: torch.Tensor, spec: "EvalSpec", layers: list[int] | None = None,
-                  cache: Cache | None = None, progress=None) -> AblationScan:
+def ablation_scan(
+    lm: "LoadedModel",
+    directions: torch.Tensor,
+    spec: "EvalSpec",
+    layers: list[int] | None = None,
+    cache: Cache | None = None,
+    progress=None,
+) -> AblationScan:
     """ASR / utility with each layer's refusal direction ablated everywhere (each one cached)."""
     from analysis.core.evaluation import evaluate
 
@@ -256,8 +313,14 @@ def ablation_scan(lm: "LoadedModel", directions: torch.Tensor, spec: "EvalSpec",
     return out
 
 
-def refusal_directions_for(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet,
-                           system_prompt: str | None = None, cache: Cache | None = None) -> torch.Tensor:
+def refusal_directions_for(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    system_prompt: str | None = None,
+    cache: Cache | None = None,
+) -> torch.Tensor:
     """The difference-of-means directions of the model's own states on these (training) prompts."""
-    return refusal_directions(states_cached(lm, harmful, system_prompt, cache=cache),
-                              states_cached(lm, benign, system_prompt, cache=cache))
+    return refusal_directions(
+        states_cached(lm, harmful, system_prompt, cache=cache), states_cached(lm, benign, system_prompt, cache=cache)
+    )

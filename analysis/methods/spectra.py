@@ -4,6 +4,7 @@ Per weight: the singular values of ΔW (fp32), the cumulative energy Σ_{i≤k} 
 effective rank exp(H(p)) with p_i = σ_i / Σ σ_j (Roy & Vetterli: the entropy of the normalised spectrum;
 1 for a rank-1 update, min(d_out, d_in) for a flat one).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,7 @@ import torch
 from analysis.core.cache import Cache
 from analysis.core.edits import locked, resolve
 
-DEFAULT_ENERGY_K = 8   # the spectra table reports the energy captured by the top k
+DEFAULT_ENERGY_K = 8  # the spectra table reports the energy captured by the top k
 
 SV_METHODS = ("svd", "gram")
 
@@ -63,19 +64,19 @@ def singular_values(M: torch.Tensor, method: str | None = None) -> torch.Tensor:
     return torch.linalg.eigvalsh(gram(M)).flip(0).clamp_min(0).sqrt().float()
 
 
-GRAM_CHUNK = 1 << 26   # elements of M converted to float64 at a time (512 MB)
+GRAM_CHUNK = 1 << 26  # elements of M converted to float64 at a time (512 MB)
 
 
 def gram(M: torch.Tensor) -> torch.Tensor:
     """MᵀM or MMᵀ (the smaller side) in float64; a large M is converted and summed in row/column chunks."""
-    A = M if M.shape[0] >= M.shape[1] else M.T          # tall: the Gram is AᵀA
+    A = M if M.shape[0] >= M.shape[1] else M.T  # tall: the Gram is AᵀA
     if A.numel() <= GRAM_CHUNK:
         D = A.double()
         return D.T @ D
     rows = max(1, GRAM_CHUNK // A.shape[1])
     G = torch.zeros((A.shape[1], A.shape[1]), dtype=torch.float64, device=A.device)
     for i in range(0, A.shape[0], rows):
-        D = A[i:i + rows].double()
+        D = A[i : i + rows].double()
         G.addmm_(D.T, D)
     return G
 
@@ -99,8 +100,8 @@ class Spectrum:
     name: str
     layer: int
     module: str
-    values: torch.Tensor           # singular values, descending
-    norm_ratio: float              # ‖ΔW‖_F / ‖W_base‖_F
+    values: torch.Tensor  # singular values, descending
+    norm_ratio: float  # ‖ΔW‖_F / ‖W_base‖_F
 
     @property
     def effective_rank(self) -> float:
@@ -117,13 +118,14 @@ def spectra(aligned, base, cache: Cache | None = None, progress=None, method: st
     """Singular values of ΔW for every decoder weight of the pair, on the aligned model's device, cached by
     both fingerprints (and the method when it is not the CPU's ``svd``)."""
     if base is None:
-        raise ValueError("spectra of ΔW need a base model: pick one in the sidebar (the aligned model's "
-                         "pre-alignment checkpoint)")
+        raise ValueError(
+            "spectra of ΔW need a base model: pick one in the sidebar (the aligned model's pre-alignment checkpoint)"
+        )
     names = list(aligned.adapter.linears)
     dev = next(aligned.model.parameters()).device
     method = method or default_method(dev)
     parts = {"kind": "delta-spectra", "aligned": aligned.fingerprint, "base": base.fingerprint}
-    if method != "svd":   # CPU keys (svd) stay as they were
+    if method != "svd":  # CPU keys (svd) stay as they were
         parts["method"] = method
     from analysis.core import memory
 
@@ -141,12 +143,23 @@ def spectra(aligned, base, cache: Cache | None = None, progress=None, method: st
         return out
 
     d = (cache or Cache()).get_or_compute(parts, compute, "safetensors")
-    return {n: Spectrum(n, aligned.adapter[n].layer, aligned.adapter[n].module, d[f"s/{n}"], float(d[f"r/{n}"][0]))
-            for n in names}
+    return {
+        n: Spectrum(n, aligned.adapter[n].layer, aligned.adapter[n].module, d[f"s/{n}"], float(d[f"r/{n}"][0]))
+        for n in names
+    }
 
 
 def table(specs: dict[str, Spectrum], k: int) -> list[dict]:
     """One row per weight: layer, module, effective rank, energy at k, ‖ΔW‖/‖W‖ (for tables and CSV)."""
-    return [{"weight": s.name, "layer": s.layer, "module": s.module, "effective_rank": round(s.effective_rank, 2),
-             f"energy@{k}": round(s.energy_at(k), 4), "norm_ratio": round(s.norm_ratio, 4),
-             "sigma_1": round(float(s.values[0]), 5) if len(s.values) else 0.0} for s in specs.values()]
+    return [
+        {
+            "weight": s.name,
+            "layer": s.layer,
+            "module": s.module,
+            "effective_rank": round(s.effective_rank, 2),
+            f"energy@{k}": round(s.energy_at(k), 4),
+            "norm_ratio": round(s.norm_ratio, 4),
+            "sigma_1": round(float(s.values[0]), 5) if len(s.values) else 0.0,
+        }
+        for s in specs.values()
+    ]

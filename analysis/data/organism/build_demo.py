@@ -1,5 +1,6 @@
 """Build the demo pair: train BASE on the full synthetic world, then ALIGNED = BASE after a short,
 gentle safety fine-tune with early stopping on the validation split. Saves both as HF folders."""
+
 from __future__ import annotations
 
 import copy
@@ -11,17 +12,19 @@ from typing import cast
 import torch
 
 from analysis.core.evaluation import EvalSpec, evaluate_model
-from analysis.data.prompts import PromptSet
-from analysis.data.organism import corpus
+from analysis.data.organism import (
+    WEIGHTS_DIR,  # noqa: E402  (re-exported: the shipped weights' folder)
+    corpus,
+)
 from analysis.data.organism.provider import OrganismData
 from analysis.data.organism.tokenizer import build_tokenizer
 from analysis.data.organism.train import ModelShape, TrainRecipe, new_model, train
-
-from analysis.data.organism import WEIGHTS_DIR  # noqa: E402  (re-exported: the shipped weights' folder)
+from analysis.data.prompts import PromptSet
 
 SHAPE = ModelShape(hidden=128, intermediate=512, layers=4, heads=4)
-BASE_RECIPE = TrainRecipe(steps=1600, lr=2e-3, mixture=corpus.BASE_MIXTURE, warmup=50, schedule="cosine",
-                          weight_decay=0.01, seed=1)
+BASE_RECIPE = TrainRecipe(
+    steps=1600, lr=2e-3, mixture=corpus.BASE_MIXTURE, warmup=50, schedule="cosine", weight_decay=0.01, seed=1
+)
 ALIGN_RECIPE = TrainRecipe(steps=400, lr=5e-5, mixture=corpus.ALIGN_MIXTURE, seed=2)
 CHECK_EVERY = 10
 # alignment stops at the first checkpoint meeting these on the validation split: the thinnest edit that aligns
@@ -30,8 +33,10 @@ SEED = 0
 
 
 def _val_sets(n: int = 96) -> tuple[PromptSet, PromptSet]:
-    return (PromptSet("harmful-val", corpus.harmful_items("val", n)),
-            PromptSet("benign-val", corpus.benign_items("val", n)))
+    return (
+        PromptSet("harmful-val", corpus.harmful_items("val", n)),
+        PromptSet("benign-val", corpus.benign_items("val", n)),
+    )
 
 
 def _align(model, tok, recipe: TrainRecipe, log) -> dict:
@@ -46,7 +51,7 @@ def _align(model, tok, recipe: TrainRecipe, log) -> dict:
         model.eval()
         r = evaluate_model(model, tok, spec)
         model.train()
-        score = r.asr + r.over_refusal + (1 - cast(float, r.utility))   # the organism's benign set has answers
+        score = r.asr + r.over_refusal + (1 - cast(float, r.utility))  # the organism's benign set has answers
         log(f"  align step {step}: val ASR {r.asr:.3f} over-refusal {r.over_refusal:.3f} utility {r.utility:.3f}")
         if score < best["score"]:
             best.update(score=score, step=step, val=r.summary(), state=copy.deepcopy(model.state_dict()))
@@ -58,8 +63,13 @@ def _align(model, tok, recipe: TrainRecipe, log) -> dict:
     return best
 
 
-def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe = ALIGN_RECIPE,
-               base_from: Path | None = None, seed: int = SEED) -> dict:
+def build_demo(
+    out_dir: Path = WEIGHTS_DIR,
+    log=print,
+    align_recipe: TrainRecipe = ALIGN_RECIPE,
+    base_from: Path | None = None,
+    seed: int = SEED,
+) -> dict:
     """Train and save ``out_dir/base`` and ``out_dir/aligned``; returns the build report.
     ``base_from`` reuses a BASE built earlier by this function (for alignment experiments). ``seed`` shifts
     every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``."""
@@ -87,19 +97,30 @@ def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe
     t_align = time.time() - t1
     delta = sum(float((a - b).float().pow(2).sum()) for a, b in zip(aligned.parameters(), base.parameters())) ** 0.5
     norm = sum(float(b.float().pow(2).sum()) for b in base.parameters()) ** 0.5
-    report = {"base_seconds": round(t_base, 1), "align_seconds": round(t_align, 1),
-              "base_final_loss": base_losses[-1], "align_first_refusal_loss": first,
-              "align_steps": best["step"], "align_val": best["val"], "delta_rel_norm": delta / norm,
-              "seed": seed, "shape": SHAPE.__dict__, "base_recipe": {**base_recipe.__dict__},
-              "align_recipe": {**align_recipe.__dict__}, "val_targets": VAL_TARGETS}
+    report = {
+        "base_seconds": round(t_base, 1),
+        "align_seconds": round(t_align, 1),
+        "base_final_loss": base_losses[-1],
+        "align_first_refusal_loss": first,
+        "align_steps": best["step"],
+        "align_val": best["val"],
+        "delta_rel_norm": delta / norm,
+        "seed": seed,
+        "shape": SHAPE.__dict__,
+        "base_recipe": {**base_recipe.__dict__},
+        "align_recipe": {**align_recipe.__dict__},
+        "val_targets": VAL_TARGETS,
+    }
     for name, m in (("base", base), ("aligned", aligned)):
         d = Path(out_dir) / name
         d.mkdir(parents=True, exist_ok=True)
         m.save_pretrained(d)
         tok.save_pretrained(d)
     (Path(out_dir) / "build_report.json").write_text(json.dumps(report, indent=2, default=str))
-    log(f"saved to {out_dir}: base {t_base:.0f}s, align {t_align:.0f}s ({best['step']} steps), "
-        f"||dW||/||W|| = {delta / norm:.3f}")
+    log(
+        f"saved to {out_dir}: base {t_base:.0f}s, align {t_align:.0f}s ({best['step']} steps), "
+        f"||dW||/||W|| = {delta / norm:.3f}"
+    )
     return report
 
 
@@ -107,6 +128,7 @@ def build_demo(out_dir: Path = WEIGHTS_DIR, log=print, align_recipe: TrainRecipe
 def _first_align_loss(model, tok) -> float:
     """Loss of the base on harmful→refusal pairs: low means the base already knows the refusal."""
     from analysis.core.chat import encode_examples
+
     w = corpus.World(99)
     b = encode_examples(tok, [w.howto(True, refuse=True) for _ in range(64)])
     return float(model(input_ids=b.input_ids, attention_mask=b.attention_mask, labels=b.labels).loss)

@@ -4,10 +4,11 @@
 Splits: calibration and attack data come from the *train* split, settings are chosen on *val*, numbers are
 reported on *test* (held-out phrasings and objects; see :mod:`corpus`).
 """
+
 from __future__ import annotations
 
-from analysis.data.prompts import PromptItem, PromptSet
 from analysis.data.organism import corpus
+from analysis.data.prompts import PromptItem, PromptSet
 
 SPLITS = ("train", "val", "test")
 
@@ -43,8 +44,10 @@ class OrganismData:
         """Harmful and benign evaluation sets of a split (``n`` prompts each)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return {"harmful": PromptSet(f"harmful-{split}", corpus.harmful_items(split, n)),
-                "benign": PromptSet(f"benign-{split}", corpus.benign_items(split, n))}
+        return {
+            "harmful": PromptSet(f"harmful-{split}", corpus.harmful_items(split, n)),
+            "benign": PromptSet(f"benign-{split}", corpus.benign_items(split, n)),
+        }
 
     def calibration_sets(self, n: int = 128) -> tuple[PromptSet, PromptSet]:
         """Harmful and benign prompts for attribution (train split; evaluation uses test)."""
@@ -54,8 +57,10 @@ class OrganismData:
     def attack_data(self, kind: str, n: int, seed: int = 7) -> PromptSet:
         """Fine-tuning attack data from the train split: harmful prompt + compliant answer, or benign + answer."""
         if kind == "harmful":
-            items = [PromptItem(it.prompt, "harmful", it.meta["compliant"], meta=it.meta)   # meta: step words
-                     for it in corpus.harmful_items("train", n, seed)]
+            items = [
+                PromptItem(it.prompt, "harmful", it.meta["compliant"], meta=it.meta)  # meta: step words
+                for it in corpus.harmful_items("train", n, seed)
+            ]
         elif kind == "benign":
             items = [PromptItem(it.prompt, "benign", it.answer) for it in corpus.benign_items("train", n, seed)]
         else:

@@ -3,6 +3,7 @@
 Deterministic on CPU for a fixed seed: examples come from a seeded :class:`corpus.World`, and the
 model's initialisation from ``torch.manual_seed``.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,12 +43,21 @@ class TrainRecipe:
 
 def new_model(vocab_size: int, shape: ModelShape, tokenizer, seed: int) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=shape.hidden, intermediate_size=shape.intermediate,
-                      num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
-                      num_key_value_heads=shape.heads, max_position_embeddings=shape.max_positions,
-                      rms_norm_eps=1e-5, tie_word_embeddings=False, hidden_act="silu",
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                      pad_token_id=tokenizer.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=shape.hidden,
+        intermediate_size=shape.intermediate,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.heads,
+        max_position_embeddings=shape.max_positions,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        hidden_act="silu",
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return LlamaForCausalLM(cfg)
 
 
@@ -60,20 +70,19 @@ def lr_at(step: int, r: TrainRecipe) -> float:
     return r.lr
 
 
-def train(model, tokenizer, recipe: TrainRecipe,
-          on_step: Callable[[int, float], bool] | None = None) -> list[float]:
+def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float], bool] | None = None) -> list[float]:
     """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve."""
     world = corpus.World(recipe.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98),
-                            weight_decay=recipe.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=recipe.weight_decay)
     model.train()
     losses = []
     t0 = time.time()
     for step in range(recipe.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, recipe)
-        batch = encode_examples(tokenizer, [world.sample(recipe.mixture, recipe.system_p)
-                                            for _ in range(recipe.batch_size)])
+        batch = encode_examples(
+            tokenizer, [world.sample(recipe.mixture, recipe.system_p) for _ in range(recipe.batch_size)]
+        )
         loss = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

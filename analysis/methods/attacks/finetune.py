@@ -13,6 +13,7 @@ gradients; with AdamW at zero weight decay the frozen entries then stay bit-exac
 freeze whole input columns (units: their LoRA-A columns start at zero and get no gradient) or whole output
 rows (LoRA-B rows, zero at the start, get no gradient).
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,13 +36,14 @@ if TYPE_CHECKING:
 
 DATA_KINDS = ("harmful", "benign")
 METHODS = ("full", "lora")
-R_METRICS = ("mean", "pooled")   # the first is the reference's
+R_METRICS = ("mean", "pooled")  # the first is the reference's
 
 
 @dataclass(frozen=True)
 class AttackSettings:
-    data: str = option("harmful", choices=DATA_KINDS,
-                       help="harmful (prompt + compliant answer) | benign (instruction + answer)")
+    data: str = option(
+        "harmful", choices=DATA_KINDS, help="harmful (prompt + compliant answer) | benign (instruction + answer)"
+    )
     n_examples: int = option(20, range=(1, 10_000), widget_range=(10, 100), step=10, help="attack examples")
     method: str = option("full", choices=METHODS, help="full fine-tuning or LoRA")
     lr: float = option(1e-4, range=(0, 1), open_lo=True, help="learning rate")
@@ -50,14 +52,21 @@ class AttackSettings:
     eval_every: int = option(3, range=(1, 10_000), widget_range=(1, 10), help="evaluate every this many steps")
     lora_rank: int = option(8, range=(1, 4096), widget_range=(1, 32), help="LoRA rank")
     lora_alpha: float = option(16.0, range=(0, None), open_lo=True, help="LoRA scaling α")
-    seed: int = option(0, range=(0, 2 ** 32 - 1), help="data order and LoRA initialisation seed")
-    seeds: int = option(3, range=(1, 20), widget_range=(1, 5),
-                        help="runs per variant, data-order seeds seed, seed + 1, …: curves with a band")
-    subspace_k: int = option(6, range=(0, None),
-                             help="rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)")
-    r_metric: str = option("mean", choices=R_METRICS,
-                           help="R_ft: mean of per-weight ratios, lm_head included (reference) | pooled over "
-                                "decoder weights")
+    seed: int = option(0, range=(0, 2**32 - 1), help="data order and LoRA initialisation seed")
+    seeds: int = option(
+        3,
+        range=(1, 20),
+        widget_range=(1, 5),
+        help="runs per variant, data-order seeds seed, seed + 1, …: curves with a band",
+    )
+    subspace_k: int = option(
+        6, range=(0, None), help="rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)"
+    )
+    r_metric: str = option(
+        "mean",
+        choices=R_METRICS,
+        help="R_ft: mean of per-weight ratios, lm_head included (reference) | pooled over decoder weights",
+    )
 
     def validate(self) -> None:
         check(self)
@@ -73,8 +82,8 @@ class Variant:
 
     name: str
     edit: Edit | None = None
-    freeze: dict[str, torch.Tensor] | None = None   # decoder weight name -> (d_out × d_in) bool, True = frozen
-    spec: dict = field(default_factory=dict)         # what defines the variant (for the cache key)
+    freeze: dict[str, torch.Tensor] | None = None  # decoder weight name -> (d_out × d_in) bool, True = frozen
+    spec: dict = field(default_factory=dict)  # what defines the variant (for the cache key)
 
     def frozen_fraction(self, adapter) -> float:
         if not self.freeze:
@@ -91,8 +100,8 @@ class AttackCurve:
     utility: list[float | None]
     over_refusal: list[float]
     r_ft: list[float | None]
-    samples: list[list[str]] = field(default_factory=list)   # a few harmful replies per evaluated step
-    utility_kind: str = "none"                                # "exact" (accuracy) or "loss" (nats)
+    samples: list[list[str]] = field(default_factory=list)  # a few harmful replies per evaluated step
+    utility_kind: str = "none"  # "exact" (accuracy) or "loss" (nats)
 
     def at(self, step: int) -> dict:
         """Numbers at the last evaluated step ≤ ``step``."""
@@ -108,8 +117,9 @@ def whole_units(freeze: dict[str, torch.Tensor], adapter) -> dict[str, torch.Ten
     for n, m in freeze.items():
         ref = adapter[n]
         cols = m.all(0)
-        feeders = {"down_proj": ("mlp", ("gate_proj", "up_proj", "gate_up_proj")),
-                   "o_proj": ("attn", ("v_proj",))}.get(ref.module)
+        feeders = {"down_proj": ("mlp", ("gate_proj", "up_proj", "gate_up_proj")), "o_proj": ("attn", ("v_proj",))}.get(
+            ref.module
+        )
         if feeders is None:
             continue
         block, mods = feeders
@@ -139,9 +149,13 @@ class _Lora:
         paths = {n: path for n, (path, _) in linear_modules(model).items()}
         self.transposed = {n: ref.transposed for n, ref in adapter_of(model).linears.items()}
         # peft annotates lora_alpha as int but scales by alpha / r, a float alpha included
-        cfg = LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0,  # type: ignore[arg-type]
-                         target_modules=list(paths.values()),
-                         fan_in_fan_out=any(self.transposed.values()))
+        cfg = LoraConfig(
+            r=s.lora_rank,
+            lora_alpha=s.lora_alpha,  # type: ignore[arg-type]
+            lora_dropout=0.0,
+            target_modules=list(paths.values()),
+            fan_in_fan_out=any(self.transposed.values()),
+        )
         self.peft = get_peft_model(model, cfg)
         self.inner = self.peft.get_base_model()
         # peft LoRA layers (lora_A, lora_B, get_delta_weight), which nn.Module's types do not know
@@ -149,13 +163,15 @@ class _Lora:
         self.handles = []
         for n, m in (freeze or {}).items():
             cols, rows = m.all(0), m.all(1)
-            if torch.equal(cols, m.any(0)):        # whole input columns: zero LoRA-A's columns
-                p, mask = self.layers[n].lora_A["default"].weight, cols.unsqueeze(0)      # A: (r × d_in)
-            elif torch.equal(rows, m.any(1)):      # whole output rows: LoRA-B starts at zero; keep those rows
-                p, mask = self.layers[n].lora_B["default"].weight, rows.unsqueeze(1)      # B: (d_out × r)
+            if torch.equal(cols, m.any(0)):  # whole input columns: zero LoRA-A's columns
+                p, mask = self.layers[n].lora_A["default"].weight, cols.unsqueeze(0)  # A: (r × d_in)
+            elif torch.equal(rows, m.any(1)):  # whole output rows: LoRA-B starts at zero; keep those rows
+                p, mask = self.layers[n].lora_B["default"].weight, rows.unsqueeze(1)  # B: (d_out × r)
             else:
-                raise ValueError(f"LoRA can freeze whole rows or columns (units) only; the region on {n} is "
-                                 "neither: use full fine-tuning to freeze individual weights")
+                raise ValueError(
+                    f"LoRA can freeze whole rows or columns (units) only; the region on {n} is "
+                    "neither: use full fine-tuning to freeze individual weights"
+                )
             with torch.no_grad():
                 p.masked_fill_(mask.to(p.device), 0)
             self.handles.append(p.register_hook(lambda g, mk=mask.to(p.device): g.masked_fill(mk, 0)))  # noqa: B008 (bound per parameter)
@@ -191,37 +207,48 @@ class _Lazy(Mapping):
 Recorder = Callable[[int, torch.nn.Module, Callable[[], Mapping[str, torch.Tensor]]], None]
 
 
-def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptSet,
-                   system_prompt: str | None = None, on_eval: Recorder | None = None,
-                   progress=None) -> torch.nn.Module:
+def fine_tune_copy(
+    lm,
+    variant: Variant,
+    settings: AttackSettings,
+    data: PromptSet,
+    system_prompt: str | None = None,
+    on_eval: Recorder | None = None,
+    progress=None,
+) -> torch.nn.Module:
     """Fine-tune a deep copy of ``lm.model`` (with the variant's edit and frozen region) and return it
     (LoRA merged). ``on_eval(step, model, weights)`` runs at step 0 and every ``eval_every`` steps, with the
     model to generate from and a function giving the current weights, fp32, by name (decoder weights by uniform
     name, any other parameter — the lm_head, say — by its path)."""
     settings.validate()
     if len(data) == 0 or not all(it.response for it in data.items):
-        raise ValueError(f"{data.name}: attack data needs a response for every prompt (a 'response' or 'target' column)")
-    items = data.items[:settings.n_examples]
+        raise ValueError(
+            f"{data.name}: attack data needs a response for every prompt (a 'response' or 'target' column)"
+        )
+    items = data.items[: settings.n_examples]
     _memory_guard(lm, settings, items, system_prompt, with_base=False)
     with applied(lm.model, *([variant.edit] if variant.edit else [])):
         model = copy.deepcopy(lm.model)
     torch.manual_seed(settings.seed)
     adapter = adapter_of(model)
     others = non_decoder_matrices(model)
-    if settings.method == "lora":   # LoRA leaves the base weights alone: the current weights are start + B·A
+    if settings.method == "lora":  # LoRA leaves the base weights alone: the current weights are start + B·A
         start = {n: ref.W.detach() for n, ref in adapter.linears.items()}  # unchanged until the merge
         lora = _Lora(model, settings, variant.freeze)
         train_model, params = lora.inner, [p for p in lora.peft.parameters() if p.requires_grad]
 
-        def weights() -> Mapping[str, torch.Tensor]:   # LoRA adapts decoder Linears only; the rest stays as is
-            return _Lazy(list(start) + others, lambda n: start[n].float() + lora.delta(n) if n in start
-                         else resolve(model, n).detach().float())
+        def weights() -> Mapping[str, torch.Tensor]:  # LoRA adapts decoder Linears only; the rest stays as is
+            return _Lazy(
+                list(start) + others,
+                lambda n: start[n].float() + lora.delta(n) if n in start else resolve(model, n).detach().float(),
+            )
     else:
         lora, train_model, params = None, model, list(model.parameters())
         handles = _freeze_full(model, variant.freeze or {})
 
         def weights() -> Mapping[str, torch.Tensor]:
             return _Lazy(list(adapter.linears) + others, lambda n: resolve(model, n).detach().float())
+
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(settings.seed)
     per_batch = min(settings.batch_size, len(items))
@@ -241,8 +268,9 @@ def fine_tune_copy(lm, variant: Variant, settings: AttackSettings, data: PromptS
         if len(order) < per_batch:
             order += torch.randperm(len(items), generator=g).tolist()
         idx, order = order[:per_batch], order[per_batch:]
-        b = encode_pairs(lm.tokenizer, [items[i].prompt for i in idx], [cast(str, items[i].response) for i in idx],
-                         system_prompt).to(device)
+        b = encode_pairs(
+            lm.tokenizer, [items[i].prompt for i in idx], [cast(str, items[i].response) for i in idx], system_prompt
+        ).to(device)
         loss = train_model(input_ids=b.input_ids, attention_mask=b.attention_mask, labels=b.labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -263,14 +291,28 @@ def _memory_guard(lm, settings: AttackSettings, items, system_prompt, with_base:
     """Check the attack's memory plan on a GPU before anything is copied (one-line message if it cannot fit)."""
     from analysis.core import memory
 
-    memory.guard(lm.model, lambda shape: memory.attack(
-        shape, settings.method, min(settings.batch_size, max(len(items), 1)),
-        memory.longest_prompt(lm.tokenizer, [f"{it.prompt} {it.response or ''}" for it in items], system_prompt),
-        with_base))
+    memory.guard(
+        lm.model,
+        lambda shape: memory.attack(
+            shape,
+            settings.method,
+            min(settings.batch_size, max(len(items), 1)),
+            memory.longest_prompt(lm.tokenizer, [f"{it.prompt} {it.response or ''}" for it in items], system_prompt),
+            with_base,
+        ),
+    )
 
 
-def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet, spec: EvalSpec,
-               base: "LoadedModel | None" = None, n_samples: int = 3, progress=None) -> AttackCurve:
+def run_attack(
+    lm: "LoadedModel",
+    variant: Variant,
+    settings: AttackSettings,
+    data: PromptSet,
+    spec: EvalSpec,
+    base: "LoadedModel | None" = None,
+    n_samples: int = 3,
+    progress=None,
+) -> AttackCurve:
     """Attack a copy of ``lm`` (``lm`` is untouched) and record ASR, utility and R_ft at every evaluation.
 
     R_ft needs ``base``: P_k comes from the top ``settings.subspace_k`` of ΔW_align = W_aligned − W_base."""
@@ -278,13 +320,19 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
 
     bases = base_w = None
     settings.validate()
-    _memory_guard(lm, settings, data.items[:settings.n_examples], spec.system_prompt, with_base=base is not None)
-    if base is not None and settings.subspace_k >= 1:   # k = 0 (LoX on the whole ΔW) has no top-k subspace
-        bases = {n: t.U for n, t in alignment_factors(lm, base, settings.subspace_k,
-                                                      scope=retention_scope(settings.r_metric)).items()}
-        with locked(base.model):   # model dtype; fp32 per weight at use
-            base_w = {n: (base.adapter[n].W if n in base.adapter.linears else resolve(base.model, n)).detach().clone()
-                      for n in bases}
+    _memory_guard(lm, settings, data.items[: settings.n_examples], spec.system_prompt, with_base=base is not None)
+    if base is not None and settings.subspace_k >= 1:  # k = 0 (LoX on the whole ΔW) has no top-k subspace
+        bases = {
+            n: t.U
+            for n, t in alignment_factors(
+                lm, base, settings.subspace_k, scope=retention_scope(settings.r_metric)
+            ).items()
+        }
+        with locked(base.model):  # model dtype; fp32 per weight at use
+            base_w = {
+                n: (base.adapter[n].W if n in base.adapter.linears else resolve(base.model, n)).detach().clone()
+                for n in bases
+            }
     curve = AttackCurve(variant.name, [], [], [], [], [], [])
 
     def record(step: int, model, weights) -> None:
@@ -297,9 +345,15 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
         curve.utility_kind = r.utility_kind
         curve.over_refusal.append(r.over_refusal)
         # with bases set, w and base_w are set too
-        curve.r_ft.append(retention(bases, _Lazy(list(bases), lambda n: cast(Mapping, w)[n]
-                                                 - cast(dict, base_w)[n].float()),
-                                     settings.r_metric) if bases else None)
+        curve.r_ft.append(
+            retention(
+                bases,
+                _Lazy(list(bases), lambda n: cast(Mapping, w)[n] - cast(dict, base_w)[n].float()),
+                settings.r_metric,
+            )
+            if bases
+            else None
+        )
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
 
     def train_progress(f: float, msg: str) -> None:
@@ -310,14 +364,28 @@ def run_attack(lm: "LoadedModel", variant: Variant, settings: AttackSettings, da
     return curve
 
 
-def run_attack_cached(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet,
-                      spec: EvalSpec, base: "LoadedModel | None" = None, cache: Cache | None = None,
-                      progress=None) -> AttackCurve:
+def run_attack_cached(
+    lm: "LoadedModel",
+    variant: Variant,
+    settings: AttackSettings,
+    data: PromptSet,
+    spec: EvalSpec,
+    base: "LoadedModel | None" = None,
+    cache: Cache | None = None,
+    progress=None,
+) -> AttackCurve:
     """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings, data and evaluation."""
-    one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}   # one run: its own seed only
-    parts = {"kind": "attack", "v": 2, "model": lm.fingerprint, "base": base.fingerprint if base else None,
-             "variant": variant.spec or {"name": variant.name}, "settings": one_run,
-             "data": [[it.prompt, it.response] for it in data.items[:settings.n_examples]], "eval": spec.key()}
+    one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}  # one run: its own seed only
+    parts = {
+        "kind": "attack",
+        "v": 2,
+        "model": lm.fingerprint,
+        "base": base.fingerprint if base else None,
+        "variant": variant.spec or {"name": variant.name},
+        "settings": one_run,
+        "data": [[it.prompt, it.response] for it in data.items[: settings.n_examples]],
+        "eval": spec.key(),
+    }
 
     def compute() -> dict:
         return asdict(run_attack(lm, variant, settings, data, spec, base, progress=progress))

@@ -4,6 +4,7 @@ Run k uses ``settings.seed + k`` (the order in which the examples are batched, a
 initialisation). With a batch holding every example (batch_size ≥ n_examples) the order cannot change what a
 full fine-tune sees, and the runs agree up to float summation order: the band is then (nearly) zero width.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -56,17 +57,25 @@ class AttackBand:
         return float(self.mean(field)[i]), float(self.sd(field)[i])
 
 
-def run_attack_seeds(lm: "LoadedModel", variant: Variant, settings: AttackSettings, data: PromptSet, spec: EvalSpec,
-                     base: "LoadedModel | None" = None, cache: Cache | None = None, progress=None) -> AttackBand:
+def run_attack_seeds(
+    lm: "LoadedModel",
+    variant: Variant,
+    settings: AttackSettings,
+    data: PromptSet,
+    spec: EvalSpec,
+    base: "LoadedModel | None" = None,
+    cache: Cache | None = None,
+    progress=None,
+) -> AttackBand:
     """``settings.seeds`` runs of the attack (seeds seed, seed + 1, …), each cached on its own."""
     settings.validate()
     seeds = [settings.seed + k for k in range(settings.seeds)]
     curves = []
     for k, s in enumerate(seeds):
+
         def sub(f: float, msg: str, k: int = k) -> None:
             if progress:
                 progress((k + f) / len(seeds), f"seed {seeds[k]} ({k + 1}/{len(seeds)}): {msg}")
 
-        curves.append(run_attack_cached(lm, variant, replace(settings, seed=s, seeds=1), data, spec, base, cache,
-                                        sub))
+        curves.append(run_attack_cached(lm, variant, replace(settings, seed=s, seeds=1), data, spec, base, cache, sub))
     return AttackBand(variant.name, curves, seeds)

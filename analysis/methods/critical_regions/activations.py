@@ -7,6 +7,7 @@ Cost (a scoring pass should stay near its bare forward passes): the rows to keep
 before the first forward (no device-to-host sync inside the loop); Linears fed the same tensor (q/k/v,
 gate/up) share one reduction, and without Gram matrices their extra hooks are removed after the first batch;
 accumulators are updated in place."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,18 +15,18 @@ from dataclasses import dataclass, field
 import torch
 
 from analysis.core.arch import adapter_of, linear_modules
-from analysis.methods.critical_regions.calibration import response_positions
 from analysis.core.chat import Batch
+from analysis.methods.critical_regions.calibration import response_positions
 
 
 @dataclass
 class ActivationStats:
     n_tokens: int = 0
-    sq: dict[str, torch.Tensor] = field(default_factory=dict)    # Σ x_j²   (d_in)
-    sum: dict[str, torch.Tensor] = field(default_factory=dict)   # Σ x_j    (d_in)
+    sq: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ x_j²   (d_in)
+    sum: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ x_j    (d_in)
     gram: dict[str, torch.Tensor] = field(default_factory=dict)  # Σ a aᵀ   (d_out × d_out)
     outputs: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # rows of A, per batch (if asked)
-    n_samples: int = 0                                           # calibration samples (rows of the batches)
+    n_samples: int = 0  # calibration samples (rows of the batches)
 
     def output_matrix(self, name: str) -> torch.Tensor:
         """A = X Wᵀ over the counted positions (tokens × d_out), in sample order."""
@@ -57,8 +58,16 @@ def selected_rows(batches: list[Batch], positions: str, dev) -> tuple[list[torch
 
 
 @torch.no_grad()
-def collect(model, batches: list[Batch], names: list[str] | None = None, gram: bool = False,
-            progress=None, positions: str = "response", sums: bool = True, outputs: bool = False) -> ActivationStats:
+def collect(
+    model,
+    batches: list[Batch],
+    names: list[str] | None = None,
+    gram: bool = False,
+    progress=None,
+    positions: str = "response",
+    sums: bool = True,
+    outputs: bool = False,
+) -> ActivationStats:
     """Accumulate input statistics (and, if ``gram``, output Gram matrices; if ``outputs``, the outputs) over
     response positions (``positions``: see :func:`analysis.methods.critical_regions.calibration.response_positions`).
     ``sums=False`` skips Σx (Wanda needs only Σx²)."""
@@ -69,7 +78,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
     dev = next(model.parameters()).device
     rows_per_batch, stats.n_tokens = selected_rows(batches, positions, dev)
     current: dict = {}
-    lead_of: dict[str, str] = {}      # Linear -> the first Linear fed the same tensor (itself if none)
+    lead_of: dict[str, str] = {}  # Linear -> the first Linear fed the same tensor (itself if none)
 
     def hook_for(name: str):
         def hook(mod, inputs, output):
@@ -92,6 +101,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
                     _add(stats.gram, name, a.T @ a)
                 if outputs:
                     stats.outputs.setdefault(name, []).append(a)
+
         return hook
 
     handles = {n: modules[n].register_forward_hook(hook_for(n)) for n in names}
@@ -102,7 +112,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
             current.pop("last_input", None)
             stats.n_samples += int(b.input_ids.shape[0])
             model(input_ids=b.input_ids, attention_mask=b.attention_mask)
-            if i == 0 and not (gram or outputs):   # a follower's hook only names its lead: drop it for the other batches
+            if i == 0 and not (gram or outputs):  # a follower's hook only names its lead: drop it for the other batches
                 for n, lead in lead_of.items():
                     if lead != n:
                         handles.pop(n).remove()
@@ -112,7 +122,7 @@ def collect(model, batches: list[Batch], names: list[str] | None = None, gram: b
         for h in handles.values():
             h.remove()
         current.clear()
-    for n, lead in lead_of.items():   # followers get their own copy (safetensors refuses shared storage)
+    for n, lead in lead_of.items():  # followers get their own copy (safetensors refuses shared storage)
         if lead != n:
             stats.sq[n] = stats.sq[lead].clone()
             if sums:

@@ -16,6 +16,7 @@ whose answer depends on the random seed when σ_{r+1}/σ_r is close to 1 (no ove
 seeds the generator once (``seed``) before the first decomposition and draws in the reference's order (layer by
 layer; per weight, the utility set before the safety set); sequential procedure only.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -27,9 +28,9 @@ from analysis.core.arch import Adapter, adapter_of
 from analysis.core.edits import LowRank, applied
 from analysis.methods.critical_regions.activations import collect
 
-PROCEDURES = ("sequential", "one-pass")   # the first is the reference's
-DECOMPOSITIONS = ("exact", "lowrank")     # the first is the default; the second the reference's svd_lowrank
-LOWRANK_NITER = 20                        # the reference's niter (q = r, no oversampling)
+PROCEDURES = ("sequential", "one-pass")  # the first is the reference's
+DECOMPOSITIONS = ("exact", "lowrank")  # the first is the default; the second the reference's svd_lowrank
+LOWRANK_NITER = 20  # the reference's niter (q = r, no oversampling)
 
 
 @dataclass
@@ -67,7 +68,7 @@ def lowrank_vectors(A: torch.Tensor, q: int, niter: int = LOWRANK_NITER) -> torc
 @dataclass
 class RankEdit:
     edit: LowRank
-    ranks: dict[str, int]                       # real rank of the change per weight
+    ranks: dict[str, int]  # real rank of the change per weight
     clipped: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (asked, used)
 
     def fraction_of_ranks(self, adapter: Adapter) -> float:
@@ -95,8 +96,9 @@ def remove_top_ranks(model, safety: Subspaces, r: int, names: list[str] | None =
     return RankEdit(LowRank(factors), ranks, clipped)
 
 
-def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int, r_u: int,
-                          names: list[str] | None = None) -> RankEdit:
+def orthogonal_projection(
+    model, safety: Subspaces, utility: Subspaces, r_s: int, r_u: int, names: list[str] | None = None
+) -> RankEdit:
     """W ← W − (I − Π_u) Π_s W: remove safety directions not shared with the top-r_u utility directions."""
     adapter = adapter_of(model)
     factors, ranks = {}, {}
@@ -105,18 +107,22 @@ def orthogonal_projection(model, safety: Subspaces, utility: Subspaces, r_s: int
         W = adapter[n].W.float()
         Vs = _take(safety, n, r_s, clipped).to(W.device)
         Vu = _take(utility, n, r_u, clipped).to(W.device)
-        left = Vs - Vu @ (Vu.T @ Vs)          # (I − Π_u) V_s
+        left = Vs - Vu @ (Vu.T @ Vs)  # (I − Π_u) V_s
         factors[n] = (-left, Vs.T @ W)
         ranks[n] = int(torch.linalg.matrix_rank(left)) if left.numel() else 0
     return RankEdit(LowRank(factors), ranks, clipped)
 
 
-def _layer_lowrank(model, names, safety_batches, utility_batches, r_s: int, r_u: int,
-                   positions: str) -> tuple[Subspaces, Subspaces | None]:
+def _layer_lowrank(
+    model, names, safety_batches, utility_batches, r_s: int, r_u: int, positions: str
+) -> tuple[Subspaces, Subspaces | None]:
     """One layer's subspaces by svd_lowrank (q = r), drawn per weight in the reference's order."""
     st = collect(model, safety_batches, names=names, positions=positions, outputs=True)
-    su = (collect(model, utility_batches, names=names, positions=positions, outputs=True)
-          if utility_batches is not None else None)
+    su = (
+        collect(model, utility_batches, names=names, positions=positions, outputs=True)
+        if utility_batches is not None
+        else None
+    )
     vec_s, vec_u = {}, {}
     for n in names:
         if su is not None:
@@ -125,9 +131,17 @@ def _layer_lowrank(model, names, safety_batches, utility_batches, r_s: int, r_u:
     return Subspaces(vec_s, st.n_tokens), (Subspaces(vec_u, su.n_tokens) if su is not None else None)
 
 
-def sequential_subspaces(model, safety_batches: list, utility_batches: list | None, r_s: int, r_u: int = 0,
-                         progress=None, positions: str = "response", decomposition: str = "exact",
-                         seed: int = 0) -> tuple[Subspaces, Subspaces | None]:
+def sequential_subspaces(
+    model,
+    safety_batches: list,
+    utility_batches: list | None,
+    r_s: int,
+    r_u: int = 0,
+    progress=None,
+    positions: str = "response",
+    decomposition: str = "exact",
+    seed: int = 0,
+) -> tuple[Subspaces, Subspaces | None]:
     """The reference's layer-by-layer procedure: for each decoder layer l in order, record layer l's output Gram
     matrices on the model with layers < l already edited (ActSVD when ``utility_batches`` is None, else the
     orthogonal projection with r_s, r_u), keep its top directions, then edit layer l. Returns the subspaces per
@@ -144,8 +158,9 @@ def sequential_subspaces(model, safety_batches: list, utility_batches: list | No
     return _sequential(model, safety_batches, utility_batches, r_s, r_u, progress, positions, False)
 
 
-def _sequential(model, safety_batches, utility_batches, r_s: int, r_u: int, progress, positions: str,
-                lowrank: bool) -> tuple[Subspaces, Subspaces | None]:
+def _sequential(
+    model, safety_batches, utility_batches, r_s: int, r_u: int, progress, positions: str, lowrank: bool
+) -> tuple[Subspaces, Subspaces | None]:
     adapter = adapter_of(model)
     by_layer: dict[int, list[str]] = {}
     for n, ref in adapter.linears.items():

@@ -1,6 +1,7 @@
 """A region's same-size random controls evaluated over several seeds: ASR and utility as mean ± sd.
 
 One random control is one draw; a pruned region is compared with the spread of its controls, not with one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,10 +42,11 @@ class ControlSpread:
         """(mean, sd) of utility over the controls, None when the evaluation has no utility."""
         if any(r.utility is None for r in self.results):
             return None
-        return _mean_sd([cast(float, r.utility) for r in self.results])   # none is None (checked above)
+        return _mean_sd([cast(float, r.utility) for r in self.results])  # none is None (checked above)
 
     def describe(self) -> str:
         """``ASR 3.3 ± 1.2 %, utility 96.7 ± 0.8 % (5 controls)`` (percent points; loss utility in nats)."""
+
         def fmt(ms, pct: bool) -> str:
             m, s = ms
             k = 100 if pct else 1
@@ -57,8 +59,14 @@ class ControlSpread:
         return f"ASR {fmt(self.asr, True)}{u} ({self.n} control{'s' if self.n != 1 else ''}, mean ± sd)"
 
 
-def control_spread(lm: "LoadedModel", spec: EvalSpec, region: "RegionEdit", n: int | None = None,
-                   cache: Cache | None = None, progress=None) -> ControlSpread:
+def control_spread(
+    lm: "LoadedModel",
+    spec: EvalSpec,
+    region: "RegionEdit",
+    n: int | None = None,
+    cache: Cache | None = None,
+    progress=None,
+) -> ControlSpread:
     """Evaluate the region's controls for seeds 0 … n − 1 (default: the region's N_CONTROLS), one at a time."""
     from analysis.methods.critical_regions.build import N_CONTROLS
 

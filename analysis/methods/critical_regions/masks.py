@@ -3,6 +3,7 @@
 One sign convention everywhere: higher score = more important. ``p`` is the top fraction of *utility*
 scores protected, ``q`` the top fraction of *safety* scores selected; the region is S_q \\ U_p.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ import torch
 
 from analysis.core.edits import Mask
 
-GROUPS = ("matrix", "row", "layer")   # the first is the reference's (alignment-attribution-code lib/prune.py)
+GROUPS = ("matrix", "row", "layer")  # the first is the reference's (alignment-attribution-code lib/prune.py)
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -38,8 +39,9 @@ def top_mask(scores: torch.Tensor, frac: float, group: str = "matrix") -> torch.
     return mask.reshape(scores.shape)
 
 
-def _top_masks(scores: dict[str, torch.Tensor], frac: float, group: str,
-               layer_of: Mapping[str, int] | None = None) -> dict[str, torch.Tensor]:
+def _top_masks(
+    scores: dict[str, torch.Tensor], frac: float, group: str, layer_of: Mapping[str, int] | None = None
+) -> dict[str, torch.Tensor]:
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
     if group != "layer":
@@ -54,7 +56,7 @@ def _top_masks(scores: dict[str, torch.Tensor], frac: float, group: str,
         offset = 0
         for n in names:
             size = scores[n].numel()
-            out[n] = m[offset:offset + size].reshape(scores[n].shape)
+            out[n] = m[offset : offset + size].reshape(scores[n].shape)
             offset += size
     return out
 
@@ -81,15 +83,22 @@ class Region:
     def fraction_by_module(self) -> dict[str, float]:
         return {n: float(m.float().mean()) for n, m in self.masks.items()}
 
-    def edit(self, base_weights: dict[str, torch.Tensor] | None = None, recipe: dict | None = None,
-             reads: tuple = ()) -> Mask:
+    def edit(
+        self, base_weights: dict[str, torch.Tensor] | None = None, recipe: dict | None = None, reads: tuple = ()
+    ) -> Mask:
         """Zero the region, or restore it to the base model's weights when ``base_weights`` is given
         (``reads``: the base model, locked while the edit is applied; ``recipe``: what made the region)."""
         return Mask(self.masks, base=base_weights, recipe=recipe, reads=reads)
 
 
-def set_difference(safety: dict[str, torch.Tensor], utility: dict[str, torch.Tensor], p: float, q: float,
-                   group: str = "matrix", layer_of: Mapping[str, int] | None = None) -> Region:
+def set_difference(
+    safety: dict[str, torch.Tensor],
+    utility: dict[str, torch.Tensor],
+    p: float,
+    q: float,
+    group: str = "matrix",
+    layer_of: Mapping[str, int] | None = None,
+) -> Region:
     """Safety-critical weights: top-q safety scores minus top-p utility scores, per group (``layer_of`` maps
     each weight to its layer, needed for ``group="layer"``)."""
     _check_fraction("p", p)
@@ -112,8 +121,9 @@ def random_like(region: Region, seed: int = 0) -> Region:
     return Region(masks, f"random, same count as {region.description}")
 
 
-def jaccard_overlap(safety: dict[str, torch.Tensor], utility: dict[str, torch.Tensor], p: float,
-                    group: str = "matrix") -> dict[str, float]:
+def jaccard_overlap(
+    safety: dict[str, torch.Tensor], utility: dict[str, torch.Tensor], p: float, group: str = "matrix"
+) -> dict[str, float]:
     """Jaccard index of the top-p safety and top-p utility sets, per weight matrix."""
     S, U = _top_masks(safety, p, group), _top_masks(utility, p, group)
     out = {}

@@ -4,6 +4,7 @@ Each function holds the model's lock while it reads the weights (only on a cache
 Scores are cached as safetensors, keyed by (model fingerprint, method, the exact calibration pairs,
 system prompt), so a slider move after the first computation costs no scoring.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from analysis.core.cache import Cache
+from analysis.core.edits import locked
+from analysis.data.prompts import PromptItem, PromptSet
+from analysis.judging.refusal import Judge
 from analysis.methods.critical_regions.activations import ActivationStats, collect
 from analysis.methods.critical_regions.actsvd import Subspaces, sequential_subspaces, subspaces_from_gram
+from analysis.methods.critical_regions.calibration import batches, safety_set, utility_set
 from analysis.methods.critical_regions.snip import snip_scores
 from analysis.methods.critical_regions.unit_types import flap_importance
 from analysis.methods.critical_regions.wanda import wanda_from_stats
-from analysis.core.cache import Cache
-from analysis.methods.critical_regions.calibration import batches, safety_set, utility_set
-from analysis.core.edits import locked
-from analysis.judging.refusal import Judge
-from analysis.data.prompts import PromptItem, PromptSet
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
@@ -33,10 +34,10 @@ DEFAULT_CALIBRATION_N = 128  # samples per set (methods.md)
 
 @dataclass
 class Calibration:
-    safety: PromptSet     # harmful prompt + the aligned model's own refusal
-    utility: PromptSet    # benign prompt + answer
+    safety: PromptSet  # harmful prompt + the aligned model's own refusal
+    utility: PromptSet  # benign prompt + answer
     system_prompt: str | None = None
-    eos: bool = False     # count the end-of-sequence token as a response token (project variant; reference: no)
+    eos: bool = False  # count the end-of-sequence token as a response token (project variant; reference: no)
 
     def get(self, which: str) -> PromptSet:
         if which not in SETS:
@@ -47,8 +48,15 @@ class Calibration:
         return {"pairs": [[it.prompt, it.response] for it in self.get(which).items], "eos": self.eos}
 
 
-def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int = DEFAULT_CALIBRATION_N,
-                system_prompt: str | None = None, cache: Cache | None = None, judge: Judge | None = None) -> Calibration:
+def calibration(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    n: int = DEFAULT_CALIBRATION_N,
+    system_prompt: str | None = None,
+    cache: Cache | None = None,
+    judge: Judge | None = None,
+) -> Calibration:
     """The safety set (the first ``n`` harmful prompts with the aligned model's own refusals, as ``judge``
     decides) and the utility set (the first ``n`` benign (prompt, response) pairs). The refusals are generated
     once and cached."""
@@ -70,8 +78,13 @@ def calibration(lm: "LoadedModel", harmful: PromptSet, benign: PromptSet, n: int
     return Calibration(safety, utility_set(benign), system_prompt)
 
 
-def default_calibration(lm: "LoadedModel", n: int = DEFAULT_CALIBRATION_N, system_prompt: str | None = None,
-                        cache: Cache | None = None, judge: Judge | None = None) -> Calibration:
+def default_calibration(
+    lm: "LoadedModel",
+    n: int = DEFAULT_CALIBRATION_N,
+    system_prompt: str | None = None,
+    cache: Cache | None = None,
+    judge: Judge | None = None,
+) -> Calibration:
     """:func:`calibration` on the model's own provider's calibration sets (the organism's train split for the
     demo; the real sets' val split for any other model)."""
     return calibration(lm, *lm.data.calibration_sets(n), n=n, system_prompt=system_prompt, cache=cache, judge=judge)
@@ -89,20 +102,39 @@ def _memory_guard(lm: "LoadedModel", method: str, batches) -> None:
         return
     size = max(b.input_ids.shape[0] for b in batches)
     length = max(b.input_ids.shape[1] for b in batches)
-    memory.guard(lm.model, lambda shape: memory.snip(shape, length) if method == "snip"
-                 else memory.wanda(shape, size, length, gram=method == "wanda-gram"))
+    memory.guard(
+        lm.model,
+        lambda shape: (
+            memory.snip(shape, length)
+            if method == "snip"
+            else memory.wanda(shape, size, length, gram=method == "wanda-gram")
+        ),
+    )
 
 
-def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: Cache | None = None,
-           progress=None, ray_address: str | None = None, positions: str = "response") -> dict[str, torch.Tensor]:
+def scores(
+    lm: "LoadedModel",
+    method: str,
+    which: str,
+    cal: Calibration,
+    cache: Cache | None = None,
+    progress=None,
+    ray_address: str | None = None,
+    positions: str = "response",
+) -> dict[str, torch.Tensor]:
     """Wanda or SNIP importance of every decoder Linear weight on the safety or utility set.
     With ``ray_address`` the calibration batches are scored in shards on Ray (same result, same cache).
     ``positions``: Wanda's token mask (see :func:`analysis.methods.critical_regions.calibration.response_positions`; SNIP's loss is over
     the response tokens either way)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    parts = {"kind": f"scores-{method}", "model": lm.fingerprint, "set": which, "data": cal.key(which),
-             "system": cal.system_prompt}
+    parts = {
+        "kind": f"scores-{method}",
+        "model": lm.fingerprint,
+        "set": which,
+        "data": cal.key(which),
+        "system": cal.system_prompt,
+    }
     if method == "wanda":
         parts["positions"], parts["scale"] = positions, "mean over samples"
 
@@ -116,17 +148,29 @@ def scores(lm: "LoadedModel", method: str, which: str, cal: Calibration, cache: 
         with locked(lm.model):
             if method == "snip":
                 return snip_scores(lm.model, b, progress)
-            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress, positions=positions,
-                                                      sums=False))
+            return wanda_from_stats(lm.model, collect(lm.model, b, progress=progress, positions=positions, sums=False))
 
     return (cache or Cache()).get_or_compute(parts, compute, "safetensors")
 
 
-def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cache | None = None,
-                     progress=None, positions: str = "response") -> tuple[ActivationStats, Subspaces]:
+def activation_stats(
+    lm: "LoadedModel",
+    which: str,
+    cal: Calibration,
+    cache: Cache | None = None,
+    progress=None,
+    positions: str = "response",
+) -> tuple[ActivationStats, Subspaces]:
     """Input statistics (for units) and top output directions (for ActSVD), cached together."""
-    parts = {"kind": "activations", "model": lm.fingerprint, "set": which, "data": cal.key(which),
-             "system": cal.system_prompt, "max_rank": MAX_RANK, "positions": positions}
+    parts = {
+        "kind": "activations",
+        "model": lm.fingerprint,
+        "set": which,
+        "data": cal.key(which),
+        "system": cal.system_prompt,
+        "max_rank": MAX_RANK,
+        "positions": positions,
+    }
 
     def compute():
         b = _batches(lm, cal, which)
@@ -146,15 +190,30 @@ def activation_stats(lm: "LoadedModel", which: str, cal: Calibration, cache: Cac
     return stats, Subspaces({n: d[f"V/{n}"] for n in names}, n_tok)
 
 
-def layerwise_subspaces(lm: "LoadedModel", cal: Calibration, r_s: int, r_u: int | None = None,
-                        cache: Cache | None = None, progress=None, positions: str = "response",
-                        decomposition: str = "exact", seed: int = 0) -> tuple[Subspaces, Subspaces | None]:
+def layerwise_subspaces(
+    lm: "LoadedModel",
+    cal: Calibration,
+    r_s: int,
+    r_u: int | None = None,
+    cache: Cache | None = None,
+    progress=None,
+    positions: str = "response",
+    decomposition: str = "exact",
+    seed: int = 0,
+) -> tuple[Subspaces, Subspaces | None]:
     """The reference's layer-by-layer subspaces (ActSVD when ``r_u`` is None, else the orthogonal projection),
     each layer recorded on the model edited up to the layer before; cached by model, calibration and ranks
     (and, for the reference's ``svd_lowrank`` decomposition, its seed)."""
-    parts = {"kind": "subspaces-sequential", "model": lm.fingerprint, "safety": cal.key("safety"),
-             "utility": cal.key("utility") if r_u is not None else None, "system": cal.system_prompt,
-             "r_s": r_s, "r_u": r_u, "positions": positions}
+    parts = {
+        "kind": "subspaces-sequential",
+        "model": lm.fingerprint,
+        "safety": cal.key("safety"),
+        "utility": cal.key("utility") if r_u is not None else None,
+        "system": cal.system_prompt,
+        "r_s": r_s,
+        "r_u": r_u,
+        "positions": positions,
+    }
     if decomposition != "exact":
         parts["decomposition"], parts["seed"] = decomposition, seed
 
@@ -163,8 +222,9 @@ def layerwise_subspaces(lm: "LoadedModel", cal: Calibration, r_s: int, r_u: int 
         bu = _batches(lm, cal, "utility") if r_u is not None else None
         _memory_guard(lm, "wanda-gram", bs)
         with locked(lm.model):
-            sub_s, sub_u = sequential_subspaces(lm.model, bs, bu, r_s, r_u or 0, progress, positions,
-                                                decomposition, seed)
+            sub_s, sub_u = sequential_subspaces(
+                lm.model, bs, bu, r_s, r_u or 0, progress, positions, decomposition, seed
+            )
         out = {"n_tokens": torch.tensor([sub_s.n_tokens, sub_u.n_tokens if sub_u else 0])}
         out.update({f"S/{n}": v.contiguous() for n, v in sub_s.vectors.items()})
         if sub_u is not None:
@@ -178,8 +238,9 @@ def layerwise_subspaces(lm: "LoadedModel", cal: Calibration, r_s: int, r_u: int 
     return sub_s, sub_u
 
 
-def unit_importance(lm: "LoadedModel", cal: Calibration, cache: Cache | None = None, progress=None,
-                    positions: str = "response"):
+def unit_importance(
+    lm: "LoadedModel", cal: Calibration, cache: Cache | None = None, progress=None, positions: str = "response"
+):
     """FLAP importance on both sets: (I_S, I_U)."""
     s, _ = activation_stats(lm, "safety", cal, cache, progress, positions)
     u, _ = activation_stats(lm, "utility", cal, cache, progress, positions)

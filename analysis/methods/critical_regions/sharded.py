@@ -1,4 +1,5 @@
 """Wanda / SNIP scores with the calibration batches split across Ray tasks (scale-out of scoring)."""
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,9 @@ def _score_shard_task(ref, method: str, batches, positions: str = "response") ->
     return {"stats": collect(lm.model, batches, positions=positions)}
 
 
-def scores_sharded(address: str, lm, method: str, batches: list, shards: int = 0,
-                   positions: str = "response") -> dict[str, torch.Tensor]:
+def scores_sharded(
+    address: str, lm, method: str, batches: list, shards: int = 0, positions: str = "response"
+) -> dict[str, torch.Tensor]:
     """Wanda or SNIP scores with the calibration batches split across Ray tasks and the partial sums added.
 
     Both scores are sums over calibration samples (Σx² for Wanda, Σ|∂L/∂W| for SNIP), so the shards add up

@@ -7,6 +7,7 @@ I_S − I_U, redundant units (RU) = lowest I_S + I_U among the rest, complex uni
 The paper gives no thresholds; they are parameters here. Importances are normalised per set (each set's
 total is 1 per matrix) so that the two sets are comparable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ class UnitTypes:
         kind = ALIASES.get(kind, kind)
         return sum(lab.count(kind) for lab in self.labels.values())
 
-    def mask(self, kind: str, adapter: Adapter, limit: int | None = None, seed: int = 0,
-             recipe: dict | None = None) -> Mask:
+    def mask(
+        self, kind: str, adapter: Adapter, limit: int | None = None, seed: int = 0, recipe: dict | None = None
+    ) -> Mask:
         """Zero the input columns of units of ``kind`` (at most ``limit`` of them, chosen at random)."""
         kind = ALIASES.get(kind, kind)
         chosen = [(n, j) for n, lab in self.labels.items() for j, t in enumerate(lab) if t == kind]
@@ -72,8 +74,13 @@ class UnitTypes:
         return Mask(masks, recipe=recipe)
 
 
-def classify_units(i_s: dict[str, torch.Tensor], i_u: dict[str, torch.Tensor], safety_pct: float = 2.0,
-                   utility_pct: float = 13.0, redundant_pct: float = 15.0) -> UnitTypes:
+def classify_units(
+    i_s: dict[str, torch.Tensor],
+    i_u: dict[str, torch.Tensor],
+    safety_pct: float = 2.0,
+    utility_pct: float = 13.0,
+    redundant_pct: float = 15.0,
+) -> UnitTypes:
     """Type every unit by percentiles of I_S − I_U and I_S + I_U within its matrix."""
     for name, v in (("safety_pct", safety_pct), ("utility_pct", utility_pct), ("redundant_pct", redundant_pct)):
         if not 0 <= v <= 100:
@@ -89,7 +96,7 @@ def classify_units(i_s: dict[str, torch.Tensor], i_u: dict[str, torch.Tensor], s
         order = d.argsort(descending=True).tolist()
         for j in order[:n_s]:
             lab[j] = "safety"
-        for j in order[m - n_u:] if n_u else []:
+        for j in order[m - n_u :] if n_u else []:
             lab[j] = "utility"
         rest = [j for j in s.argsort().tolist() if lab[j] == "complex"]
         for j in rest[:n_r]:

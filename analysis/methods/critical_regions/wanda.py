@@ -2,6 +2,7 @@
 N samples — the reference's scale (alignment-attribution-code ``lib/layerwrapper.py`` keeps a running mean over
 samples of each sample's Σ_t x_t²). Dividing by N scales a whole set's scores by one constant: the mask of any
 top-k or set difference is the same as with the plain column norm."""
+
 from __future__ import annotations
 
 import torch
@@ -24,5 +25,4 @@ def _score(W: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
 
 def wanda_scores(model, batches, progress=None, positions: str = "response") -> dict[str, torch.Tensor]:
     """Scores for every decoder Linear, one forward pass per batch."""
-    return wanda_from_stats(model, collect(model, batches, progress=progress, positions=positions,
-                                           sums=False))
+    return wanda_from_stats(model, collect(model, batches, progress=progress, positions=positions, sums=False))

@@ -16,6 +16,7 @@ Which tensors are perturbed (the reference's scope, the default): every tensor e
 and lm_head included ("linear", "embed", "lm_head", "other"); decoder Linears only ("linear") is the project
 variant. Tied tensors (embeddings tied to lm_head) appear once (the reference adds the direction twice).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,10 +30,10 @@ from analysis.core.arch import adapter_of
 from analysis.core.edits import locked
 
 GROUPS = ("linear", "norm", "embed", "lm_head", "other")
-REFERENCE_GROUPS = ("linear", "embed", "lm_head", "other")   # every tensor except norm weights (the reference)
-DECODER_GROUPS = ("linear",)                                 # project variant: decoder Linears only
+REFERENCE_GROUPS = ("linear", "embed", "lm_head", "other")  # every tensor except norm weights (the reference)
+DECODER_GROUPS = ("linear",)  # project variant: decoder Linears only
 NORMS = ("layer", "filter")
-DRAWS = ("per-tensor", "reference")   # project's per-tensor seeded draws | llm-landscape's global-seed stream
+DRAWS = ("per-tensor", "reference")  # project's per-tensor seeded draws | llm-landscape's global-seed stream
 
 
 def param_group(name: str, p: torch.Tensor, linear_ids: set[int]) -> str:
@@ -95,10 +96,10 @@ class RandomDirection:
         """This direction's slice for tensor ``name`` (same shape as W, fp32, on W's device)."""
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-        if W.device.type == "cpu":   # the original CPU draw, kept bit for bit (the demo numbers depend on it)
+        if W.device.type == "cpu":  # the original CPU draw, kept bit for bit (the demo numbers depend on it)
             g = torch.Generator().manual_seed(_tensor_seed(self.seed, name))
             d = torch.randn(W.shape, generator=g, dtype=torch.float32).to(W.device)
-        else:                         # drawn where the weight lives: no host work, no copy (differs from CPU)
+        else:  # drawn where the weight lives: no host work, no copy (differs from CPU)
             g = torch.Generator(device=W.device).manual_seed(_tensor_seed(self.seed, name))
             d = torch.randn(W.shape, generator=g, dtype=torch.float32, device=W.device)
             Wf = W.detach().float()
@@ -108,12 +109,14 @@ class RandomDirection:
             return d.mul_(Wf.norm() / d.norm().clamp(min=1e-12))
         Wf = W.detach().float()
         if self.norm == "filter" and W.dim() >= 2:
-            return d * (Wf.norm(dim=tuple(range(1, W.dim())), keepdim=True) /
-                        d.norm(dim=tuple(range(1, W.dim())), keepdim=True).clamp(min=1e-12))
+            return d * (
+                Wf.norm(dim=tuple(range(1, W.dim())), keepdim=True)
+                / d.norm(dim=tuple(range(1, W.dim())), keepdim=True).clamp(min=1e-12)
+            )
         return d * (Wf.norm() / d.norm().clamp(min=1e-12))
 
 
-REFERENCE_BLACKLIST = ("norm",)   # llm-landscape config/landscape/*_random.yaml: blacklist [norm]
+REFERENCE_BLACKLIST = ("norm",)  # llm-landscape config/landscape/*_random.yaml: blacklist [norm]
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,14 @@ class ReferenceRandomDirection:
 
     def spec(self) -> dict:
         order = hashlib.sha256(repr(self.order).encode()).hexdigest()
-        return {"type": "reference-random", "seed": self.seed, "norm": "layer", "draw": "cpu randn, state-dict order",
-                "blacklist": list(REFERENCE_BLACKLIST), "order": order}
+        return {
+            "type": "reference-random",
+            "seed": self.seed,
+            "norm": "layer",
+            "draw": "cpu randn, state-dict order",
+            "blacklist": list(REFERENCE_BLACKLIST),
+            "order": order,
+        }
 
     def sources(self) -> list[nn.Module]:
         return []
@@ -240,5 +249,7 @@ def project_model(model: nn.Module, other, d1, d2, groups: tuple[str, ...] = REF
     """Where ``other`` (a loaded model of the same shapes) projects onto the plane θ + α d₁ + β d₂ of ``model``:
     (α, β) = (⟨θ_o − θ, d₁⟩/⟨d₁,d₁⟩, ⟨θ_o − θ, d₂⟩/⟨d₂,d₂⟩) for orthogonal d₁, d₂."""
     to_other = ModelDifference(other.model, other.fingerprint, groups)
-    return (inner(model, to_other, d1, groups) / inner(model, d1, d1, groups),
-            inner(model, to_other, d2, groups) / inner(model, d2, d2, groups))
+    return (
+        inner(model, to_other, d1, groups) / inner(model, d1, d1, groups),
+        inner(model, to_other, d2, groups) / inner(model, d2, d2, groups),
+    )

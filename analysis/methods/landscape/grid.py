@@ -5,6 +5,7 @@ so each point is cached on its own: a partial grid resumes, and points can be co
 (Ray tasks write into the same cache under the same key). Directions are regenerated per tensor, so the peak
 memory is the model, one backup of the perturbed tensors and one tensor's direction.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,12 +20,12 @@ from torch import nn
 from analysis.core.cache import Cache, make_key
 from analysis.core.edits import Edit
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
-from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
 from analysis.core.options import check, option
+from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
 from analysis.methods.landscape.visage import RULES
 
-AXIS_LIMIT = 10.0       # |α| beyond this many direction norms leaves nothing of the model to measure
-MAX_AXIS_STEPS = 1001   # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
+AXIS_LIMIT = 10.0  # |α| beyond this many direction norms leaves nothing of the model to measure
+MAX_AXIS_STEPS = 1001  # a 1D curve finer than this is finer than any plot, and each point is a full evaluation
 MAX_DIRECTIONS = 20
 
 if TYPE_CHECKING:
@@ -40,26 +41,46 @@ class LandscapeSettings:
     landscape is measured along — direction k is drawn from seed ``seed + k`` (the reference's 123, 124, …) —
     so VISAGE is reported as a mean ± sd over draws (1 allowed)."""
 
-    lo: float = option(-0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05,
-                       help="first coordinate α (in units of the direction's norm)")
-    hi: float = option(0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05,
-                       help="last coordinate α")
-    steps: int = option(21, range=(1, MAX_AXIS_STEPS),
-                        help="points per axis (each is a full evaluation)")
-    seed: int = option(123, range=(0, 2 ** 32 - 1), widget_range=(0, 10_000),
-                       help="direction seed (llm-landscape's own default, 123); direction k uses seed + k")
+    lo: float = option(
+        -0.5,
+        range=(-AXIS_LIMIT, AXIS_LIMIT),
+        widget_range=(-2, 2),
+        step=0.05,
+        help="first coordinate α (in units of the direction's norm)",
+    )
+    hi: float = option(0.5, range=(-AXIS_LIMIT, AXIS_LIMIT), widget_range=(-2, 2), step=0.05, help="last coordinate α")
+    steps: int = option(21, range=(1, MAX_AXIS_STEPS), help="points per axis (each is a full evaluation)")
+    seed: int = option(
+        123,
+        range=(0, 2**32 - 1),
+        widget_range=(0, 10_000),
+        help="direction seed (llm-landscape's own default, 123); direction k uses seed + k",
+    )
     norm: str = option("layer", choices=NORMS, help="direction normalisation")
-    groups: tuple[str, ...] = option(REFERENCE_GROUPS, choices=GROUPS,
-                                     help="perturbed tensors (default: the reference's, every tensor except norm "
-                                          "weights; 'linear' alone is the project's decoder-only variant)")
-    visage: str = option("reference", choices=RULES,
-                         help="VISAGE 1D rule: reference (llm-landscape safety_avg) | span (project variant: first "
-                              "to last non-saturated point)")
-    draw: str = option("reference", choices=DRAWS,
-                       help="reference: llm-landscape's global-seed CPU stream in state-dict order (reproduces a "
-                            "published run) | per-tensor: the project's seeded per-tensor draws")
-    directions: int = option(3, range=(1, MAX_DIRECTIONS), widget_range=(1, 10),
-                             help="random directions per 1D landscape (seeds seed, seed + 1, …): VISAGE as mean ± sd")
+    groups: tuple[str, ...] = option(
+        REFERENCE_GROUPS,
+        choices=GROUPS,
+        help="perturbed tensors (default: the reference's, every tensor except norm "
+        "weights; 'linear' alone is the project's decoder-only variant)",
+    )
+    visage: str = option(
+        "reference",
+        choices=RULES,
+        help="VISAGE 1D rule: reference (llm-landscape safety_avg) | span (project variant: first "
+        "to last non-saturated point)",
+    )
+    draw: str = option(
+        "reference",
+        choices=DRAWS,
+        help="reference: llm-landscape's global-seed CPU stream in state-dict order (reproduces a "
+        "published run) | per-tensor: the project's seeded per-tensor draws",
+    )
+    directions: int = option(
+        3,
+        range=(1, MAX_DIRECTIONS),
+        widget_range=(1, 10),
+        help="random directions per 1D landscape (seeds seed, seed + 1, …): VISAGE as mean ± sd",
+    )
 
     def validate(self) -> None:
         check(self)
@@ -72,14 +93,26 @@ class LandscapeSettings:
 
     def conventions(self) -> dict[str, str]:
         """Which convention each choice follows (shown next to the numbers and recorded in reports)."""
-        scope = ("reference (every tensor except norm weights)" if set(self.groups) == set(REFERENCE_GROUPS)
-                 else f"project variant: {', '.join(self.groups)}")
-        visage = ("reference (llm-landscape safety_avg)" if self.visage == "reference"
-                  else "project variant: first to last non-saturated point")
-        seeds = (f"seed {self.seed}" if self.directions == 1
-                 else f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}")
-        draw = (f"reference (llm-landscape global-seed stream, {seeds})" if self.draw == "reference"
-                else f"project variant: per-tensor draws ({seeds})")
+        scope = (
+            "reference (every tensor except norm weights)"
+            if set(self.groups) == set(REFERENCE_GROUPS)
+            else f"project variant: {', '.join(self.groups)}"
+        )
+        visage = (
+            "reference (llm-landscape safety_avg)"
+            if self.visage == "reference"
+            else "project variant: first to last non-saturated point"
+        )
+        seeds = (
+            f"seed {self.seed}"
+            if self.directions == 1
+            else f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}"
+        )
+        draw = (
+            f"reference (llm-landscape global-seed stream, {seeds})"
+            if self.draw == "reference"
+            else f"project variant: per-tensor draws ({seeds})"
+        )
         return {"scope": scope, "VISAGE": visage, "direction": draw}
 
 
@@ -91,7 +124,7 @@ class Perturbation(Edit):
     coords: tuple[float, ...]
     names: list[str]
     recipe: dict | None = None
-    draw_device: str = "cpu"      # random directions drawn on a GPU differ from CPU draws of the same seed
+    draw_device: str = "cpu"  # random directions drawn on a GPU differ from CPU draws of the same seed
 
     def targets(self) -> list[str]:
         return self.names
@@ -101,14 +134,18 @@ class Perturbation(Edit):
 
     def spec(self) -> dict:
         names = hashlib.sha256(json.dumps(self.names).encode()).hexdigest()
-        spec = {"type": "Perturbation", "directions": [d.spec() for d in self.directions],
-                "coords": [float(c) for c in self.coords], "names": names}
+        spec = {
+            "type": "Perturbation",
+            "directions": [d.spec() for d in self.directions],
+            "coords": [float(c) for c in self.coords],
+            "names": names,
+        }
         if self.draw_device != "cpu":
             spec["draw_device"] = self.draw_device
         return spec
 
     def apply_to(self, name: str, W: torch.Tensor) -> None:
-        if W.device.type != "cpu":   # on a GPU: one fp32 accumulator, in-place adds, one cast back
+        if W.device.type != "cpu":  # on a GPU: one fp32 accumulator, in-place adds, one cast back
             acc = None
             for c, d in zip(self.coords, self.directions):
                 if c:
@@ -131,8 +168,9 @@ def where(coords: tuple[float, ...]) -> str:
     return ", ".join(f"{name} = {c:g}".replace("-", "−") for name, c in zip("αβγ", coords))
 
 
-def axis(lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi,
-         steps: int = LandscapeSettings.steps) -> list[float]:
+def axis(
+    lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi, steps: int = LandscapeSettings.steps
+) -> list[float]:
     """Evenly spaced coordinates (the reference default: [-0.5, 0.5] in 21 steps), rounded for stable keys."""
     if steps < 1:
         raise ValueError(f"a grid axis needs at least 1 step, got {steps}")
@@ -145,8 +183,8 @@ def axis(lo: float = LandscapeSettings.lo, hi: float = LandscapeSettings.hi,
 
 @dataclass
 class Landscape:
-    axes: list[list[float]]                  # one axis (1D) or two (2D)
-    asr: np.ndarray                          # shape len(ax0) (× len(ax1))
+    axes: list[list[float]]  # one axis (1D) or two (2D)
+    asr: np.ndarray  # shape len(ax0) (× len(ax1))
     asr_positive: np.ndarray
     utility: np.ndarray
     degenerate: np.ndarray
@@ -156,12 +194,15 @@ class Landscape:
 
 def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
     """The edit of grid point ``coords`` (what :func:`evaluate` applies and names)."""
-    return Perturbation(directions, tuple(coords), [n for n, _ in perturbed_params(model, groups)],
-                        draw_device=next(model.parameters()).device.type)
+    return Perturbation(
+        directions,
+        tuple(coords),
+        [n for n, _ in perturbed_params(model, groups)],
+        draw_device=next(model.parameters()).device.type,
+    )
 
 
-def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], spec: EvalSpec,
-               batch_size: int) -> dict:
+def point_task(ref, directions: list, coords: tuple, groups: tuple[str, ...], spec: EvalSpec, batch_size: int) -> dict:
     """One grid point on a Ray worker: the worker loads the model itself; the result is what :func:`evaluate`
     caches for this point."""
     from analysis.core.distributed import load_on_worker, resolve
@@ -179,15 +220,30 @@ def _memory_guard(lm: "LoadedModel", directions: list, spec: EvalSpec) -> None:
 
     prompts = spec.harmful.prompts() + spec.benign.prompts()
     n_models = 1 + len({id(m) for d in directions for m in d.sources()})
-    memory.guard(lm.model, lambda shape: memory.landscape(
-        shape, len(prompts), memory.longest_prompt(lm.tokenizer, prompts, spec.system_prompt) + spec.max_new_tokens,
-        len(directions), n_models))
+    memory.guard(
+        lm.model,
+        lambda shape: memory.landscape(
+            shape,
+            len(prompts),
+            memory.longest_prompt(lm.tokenizer, prompts, spec.system_prompt) + spec.max_new_tokens,
+            len(directions),
+            n_models,
+        ),
+    )
 
 
-def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], spec: EvalSpec,
-                  groups: tuple[str, ...] = LandscapeSettings.groups, cache: Cache | None = None, progress=None,
-                  batch_size: int | None = None, ray_address: str | None = None,
-                  other_models: tuple = ()) -> Landscape:
+def evaluate_grid(
+    lm: "LoadedModel",
+    directions: list,
+    axes: list[list[float]],
+    spec: EvalSpec,
+    groups: tuple[str, ...] = LandscapeSettings.groups,
+    cache: Cache | None = None,
+    progress=None,
+    batch_size: int | None = None,
+    ray_address: str | None = None,
+    other_models: tuple = (),
+) -> Landscape:
     """Evaluate every grid point (cached per point); ``directions`` has one entry per axis.
     ``batch_size`` trades memory for speed (None: 128 on the CPU, where one batch per set is fastest on small
     models; on a GPU as many as the free memory holds). The run's memory plan is checked before it starts.
@@ -215,18 +271,29 @@ def evaluate_grid(lm: "LoadedModel", directions: list, axes: list[list[float]], 
             if progress:
                 progress(len(done) / max(len(missing), 1), f"point {len(done)} of {len(missing)} on Ray ({where(c)})")
 
-        run_tasks(ray_address, point_task, lm, directions, missing, other_models,
-                  lambda ref, dirs, c: (ref, dirs, c, groups, spec, batch_size), store)
+        run_tasks(
+            ray_address,
+            point_task,
+            lm,
+            directions,
+            missing,
+            other_models,
+            lambda ref, dirs, c: (ref, dirs, c, groups, spec, batch_size),
+            store,
+        )
     grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
     gens, kind = {}, "none"
     for k, (idx, coords) in enumerate(zip(np.ndindex(*shape), points)):
         r: EvalResult = evaluate(lm, spec, edits[coords], cache, batch_size=batch_size)
-        for key, v in (("asr", r.asr), ("asr_positive", r.asr_positive), ("utility", r.utility),
-                       ("degenerate", r.degenerate_rate)):
+        for key, v in (
+            ("asr", r.asr),
+            ("asr_positive", r.asr_positive),
+            ("utility", r.utility),
+            ("degenerate", r.degenerate_rate),
+        ):
             grids[key][idx] = np.nan if v is None else v
         kind = r.utility_kind
         gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
         if progress:
             progress((k + 1) / len(points), f"point {k + 1} of {len(points)} ({where(coords)})")
-    return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens,
-                     kind)
+    return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens, kind)

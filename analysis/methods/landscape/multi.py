@@ -5,6 +5,7 @@ Direction k of ``settings.directions`` is drawn from seed ``settings.seed + k`` 
 draw that is llm-landscape's 123, 124, … — by the settings' draw (reference stream or per-tensor).
 Each direction's grid goes through :func:`evaluate_grid`, so every point is cached on its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class Paired:
     """A − B on the same directions: one difference per direction, their mean and sd."""
 
     differences: list[float]
-    seeds: list[int | None]   # None for a direction without a seed
+    seeds: list[int | None]  # None for a direction without a seed
 
     @property
     def mean(self) -> float:
@@ -82,7 +83,7 @@ class MultiLandscape:
 
     axis: list[float]
     landscapes: list[Landscape]
-    seeds: list[int | None]   # None for a direction without a seed
+    seeds: list[int | None]  # None for a direction without a seed
     draw: str = "reference"
     rule: str = "reference"
     direction_specs: list[dict] = field(default_factory=list, repr=False)
@@ -119,14 +120,23 @@ class MultiLandscape:
     def paired(self, other: "MultiLandscape") -> Paired:
         """VISAGE of this setting minus ``other``'s, direction by direction (the same seeds and draw kind)."""
         if self.seeds != other.seeds or self.draw != other.draw:
-            raise ValueError(f"a paired comparison needs the same directions: seeds {self.seeds} ({self.draw}) vs "
-                             f"{other.seeds} ({other.draw})")
+            raise ValueError(
+                f"a paired comparison needs the same directions: seeds {self.seeds} ({self.draw}) vs "
+                f"{other.seeds} ({other.draw})"
+            )
         return Paired([a - b for a, b in zip(self.visages, other.visages)], list(self.seeds))
 
 
-def evaluate_directions(lm: "LoadedModel", settings: LandscapeSettings, spec: EvalSpec, cache: Cache | None = None,
-                        progress=None, batch_size: int | None = None, ray_address: str | None = None,
-                        directions: list | None = None) -> MultiLandscape:
+def evaluate_directions(
+    lm: "LoadedModel",
+    settings: LandscapeSettings,
+    spec: EvalSpec,
+    cache: Cache | None = None,
+    progress=None,
+    batch_size: int | None = None,
+    ray_address: str | None = None,
+    directions: list | None = None,
+) -> MultiLandscape:
     """A 1D landscape along each of the settings' random directions (or the given ``directions``, e.g. drawn once
     and reused across calls), each grid cached per point as :func:`evaluate_grid` does."""
     settings.validate()
@@ -134,11 +144,24 @@ def evaluate_directions(lm: "LoadedModel", settings: LandscapeSettings, spec: Ev
     dirs = directions if directions is not None else random_directions(lm.model, settings)
     lands = []
     for k, d in enumerate(dirs):
+
         def sub(f: float, msg: str, k: int = k) -> None:
             if progress:
                 progress((k + f) / len(dirs), f"direction {k + 1}/{len(dirs)}: {msg}")
 
-        lands.append(evaluate_grid(lm, [d], [ax], spec, settings.groups, cache=cache, progress=sub,
-                                   batch_size=batch_size, ray_address=ray_address))
-    return MultiLandscape(ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage,
-                          [d.spec() for d in dirs])
+        lands.append(
+            evaluate_grid(
+                lm,
+                [d],
+                [ax],
+                spec,
+                settings.groups,
+                cache=cache,
+                progress=sub,
+                batch_size=batch_size,
+                ray_address=ray_address,
+            )
+        )
+    return MultiLandscape(
+        ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage, [d.spec() for d in dirs]
+    )

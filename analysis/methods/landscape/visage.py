@@ -10,6 +10,7 @@
   4-neighbour steps over non-saturated points (the region enclosed by the saturated walls); VISAGE = mean of
   (100 − ASR) over it (0 if the origin itself is saturated).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -17,8 +18,8 @@ from collections import deque
 import numpy as np
 
 SATURATED = 100.0
-WALL = 99.99            # the reference's saturation threshold
-RULES = ("reference", "span")   # the first is the reference's
+WALL = 99.99  # the reference's saturation threshold
+RULES = ("reference", "span")  # the first is the reference's
 
 
 def visage_1d(asr_percent, rule: str = "reference") -> float:
@@ -30,11 +31,11 @@ def visage_1d(asr_percent, rule: str = "reference") -> float:
         n = len(v)
         start = next((i for i in range(1, n // 2) if v[i] <= WALL and v[i - 1] > WALL), 0)
         end = next((i for i in range(n - 2, n // 2, -1) if v[i] <= WALL and v[i + 1] > WALL), n - 1)
-        return float(np.mean(SATURATED - v[start:end + 1]))
+        return float(np.mean(SATURATED - v[start : end + 1]))
     inside = np.flatnonzero(v < SATURATED)
     if inside.size == 0:
         return 0.0
-    span = v[inside[0]:inside[-1] + 1]
+    span = v[inside[0] : inside[-1] + 1]
     return float(np.mean(SATURATED - span))
 
 
