@@ -7,9 +7,9 @@ import pytest
 
 from analysis.app_support.config import AppConfig
 from analysis.app_support.presets import NOT_COMPUTED, PRESETS, caption, find
-from analysis.app_support.warm import _spec, cached_numbers, warm_preset
+from analysis.app_support.warm import cached_numbers, warm_preset
 from analysis.core.cache import Cache
-from analysis.core.evaluation import compare
+from analysis.core.evaluation import compare, make_spec
 from analysis.core.models import load_pair
 
 RESULT_LIKE = re.compile(r"\d\s*%|\bpoints\b|\bASR \d|\bstep \d|\d\s*→|VISAGE \d")
@@ -42,7 +42,9 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
     from analysis.methods.lox import LoX
 
     lm = pair.aligned
-    out = compare(lm, _spec(lm, 48, None), {"aligned": None, "LoX": LoX(4, 1.25).edit(lm, pair.base)}, cache)
+    sets = {k: v.head(48) for k, v in lm.data.sets("test").items()}  # the LoX page's default data, built here
+    spec = make_spec(lm, sets["harmful"], sets["benign"])
+    out = compare(lm, spec, {"aligned": None, "LoX": LoX(4, 1.25).edit(lm, pair.base)}, cache)
     a, x = out["aligned"], out["LoX"]
     assert f"ASR {100 * x.asr:.1f} %" in shown, shown
     if a.utility_kind == "exact":

@@ -420,6 +420,7 @@ def cmd_attack(args) -> int:
         args.batch_size,
         args.eval_every,
         args.lora_rank,
+        seeds=args.seeds,
         subspace_k=args.k,
         r_metric=args.r_metric,
     )
@@ -437,12 +438,20 @@ def cmd_attack(args) -> int:
         f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
         f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}"
     )
-    for c in attack(
+    bands = attack(
         pair, settings, chosen, LoX(args.k, args.alpha, scope=args.scope), data, spec, args.unit_pct, cal, progress=_bar
-    ):
-        print(f"{c.variant}")
+    )
+    for band in bands:
+        c = band.curves[0]  # the first seed's run; the spread over seeds below
+        print(
+            f"{c.variant}"
+            + (f" (data-order seeds {band.seeds}; curves of seed {band.seeds[0]})" if len(band.seeds) > 1 else "")
+        )
         print("  step    " + " ".join(f"{s:5d}" for s in c.steps))
         print("  ASR     " + " ".join(f"{100 * a:4.0f}%" for a in c.asr))
+        if len(band.seeds) > 1:
+            mean, sd = band.mean("asr"), band.sd("asr")
+            print("  ASR mean ± sd over seeds " + " ".join(f"{100 * m:.0f}±{100 * s:.0f}" for m, s in zip(mean, sd)))
         print("  utility " + " ".join(format_utility(u, c.utility_kind, 5) for u in c.utility))
         if base is not None and any(r is not None for r in c.r_ft):
             print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
@@ -455,7 +464,7 @@ def cmd_recovery(args) -> int:
     pair, spec = _pair_and_spec(args)
     if pair.base is None:
         raise ValueError("the recovery rank needs a base model (--base)")
-    rec = recovery(pair, spec, _ints(args.ranks), args.tolerance, progress=_bar)
+    rec = recovery(pair, spec, _ints(args.ranks) or [], args.tolerance, progress=_bar)
     print(
         "W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
         f"= {100 * rec.target_asr:.1f}%"

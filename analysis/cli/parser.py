@@ -160,7 +160,9 @@ def parser() -> argparse.ArgumentParser:
         help="a built-in set (advbench, instruct) or a CSV/JSONL "
         "prompt,response file (default: the model's provider's)",
     )
-    add_arguments(p, AttackSettings, ["n_examples", "method", "lr", "steps", "batch_size", "eval_every", "lora_rank"])
+    add_arguments(
+        p, AttackSettings, ["n_examples", "method", "lr", "steps", "batch_size", "eval_every", "lora_rank", "seeds"]
+    )
     add_arguments(p, LoX, ["k", "alpha", "scope"])  # LoX's k is also the R_ft subspace rank
     add_arguments(p, AttackSettings, ["r_metric"])
     p.add_argument(

@@ -194,8 +194,13 @@ class EvalResult:
         return Rate.of(round(value * n), n)
 
     def rates(self) -> dict[str, Rate]:
-        """:meth:`rate` of every metric this result has."""
-        return {m: self.rate(m) for m in self.metrics()}
+        """:meth:`rate` of every metric this result has (those with a value)."""
+        out = {}
+        for m in self.metrics():
+            rate = self.rate(m)
+            if rate is not None:
+                out[m] = rate
+        return out
 
     def paired(self, other: "EvalResult", metric: str, name_self: str = "A", name_other: str = "B") -> PairedDifference:
         """``other`` − ``self`` on the same prompts for one proportion: the difference in points, its Newcombe
@@ -239,8 +244,10 @@ class EvalResult:
 
     @classmethod
     def from_json(cls, d: dict) -> "EvalResult":
-        gens = {k: [Generation(**g) for g in d[k]] for k in ("harmful", "benign")}
-        return cls(**{k: v for k, v in d.items() if k not in gens and k not in ("judge_asr", "intervals")}, **gens)
+        fields = {k: v for k, v in d.items() if k not in ("harmful", "benign", "judge_asr", "intervals")}
+        harmful = [Generation(**g) for g in d["harmful"]]
+        benign = [Generation(**g) for g in d["benign"]]
+        return cls(**fields, harmful=harmful, benign=benign)
 
 
 def _normalise(text: str) -> str:
@@ -356,11 +363,11 @@ def evaluate_model(
         asr_pos = sum(outcomes["asr_positive"]) / n_h
     benign, kind = spec.benign, utility_kind(spec.benign)
     if kind == "exact":
-        outcomes["utility"] = [_normalise(g.text) == _normalise(it.answer) for g, it in zip(b_gen, benign.items)]
+        outcomes["utility"] = [_normalise(g.text) == _normalise(it.answer or "") for g, it in zip(b_gen, benign.items)]
         utility = sum(outcomes["utility"]) / n_b
     elif kind == "loss":
         sums, counts = response_losses(
-            model, tokenizer, benign.prompts(), [it.response for it in benign.items], spec.system_prompt
+            model, tokenizer, benign.prompts(), [it.response or "" for it in benign.items], spec.system_prompt
         )
         outcomes["utility"], outcomes["utility_tokens"] = sums, counts
         utility = sum(sums) / max(sum(counts), 1)
