@@ -201,7 +201,8 @@ def test_scores_on_every_family(family, organism_tokenizer):
     modules = {n: by_param[id(ref.param)] for n, ref in adapter.linears.items()}
     X = _response_inputs(model, modules, batches[0])
     for n, ref in adapter.linears.items():
-        expected = ref.W.detach().abs() * X[n].norm(dim=0)[None, :]
+        # Wanda is the reference's running mean over the N samples: |W| · ‖X_j‖ / √N
+        expected = ref.W.detach().abs() * X[n].norm(dim=0)[None, :] / len(PROMPTS) ** 0.5
         assert torch.allclose(w[n], expected, rtol=1e-4, atol=1e-6), (family, n)
     for n in (adapter.names()[0], adapter.names()[-1]):
         ref = adapter[n]

@@ -142,9 +142,11 @@ def test_overview_renders_table(page, artifacts, demo_pair, server_cache):
     page.reload()
     page.get_by_text("Safety and utility").wait_for()
     cells = _grid_cells(page, "base")
+    from analysis.app_support.formatting import rate_cell
+
     for role, r in expected.items():
-        row = cells[cells.index(role) : cells.index(role) + 8]
-        assert float(row[1]) == pytest.approx(r.asr) and float(row[3]) == pytest.approx(r.utility), (role, row, r)
+        row = cells[cells.index(role) : cells.index(role) + 8]  # rates with their 95 % intervals, as shown
+        assert row[1] == rate_cell(r, "asr") and rate_cell(r, "utility") in row, (role, row, r)
     assert expected["aligned"].asr <= 0.05 and expected["base"].asr >= 0.9
     _no_exception(page)
     page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
@@ -197,9 +199,12 @@ def _expected_prune(pair, cache_root: Path) -> dict[str, dict[str, float]]:
     spec = make_spec(lm, sets["harmful"], sets["benign"], None)
     region = build(lm, region_settings(preset), default_calibration(lm, cache=cache), pair.base, cache)
     out = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control}, cache)
-    return {k: {"ASR (keyword)": r.asr, "utility": r.utility} for k, r in out.items()} | {
-        "removed": {"percent": 100 * region.removed_fraction}
-    }
+    from analysis.app_support.formatting import rate_cell
+
+    return {
+        k: {"ASR (keyword)": r.asr, "utility": r.utility, "cells": (rate_cell(r, "asr"), rate_cell(r, "utility"))}
+        for k, r in out.items()
+    } | {"removed": {"percent": 100 * region.removed_fraction}}
 
 
 def _grid_cells(pg, row_label: str) -> list[str]:
@@ -224,9 +229,9 @@ def test_critical_regions_page_prunes_in_browser(page, artifacts, demo_pair, ser
     page.get_by_text("convention:").first.wait_for()
     cells = _grid_cells(page, "pruned")
     for label in ("aligned", "pruned", "control"):
-        row = cells[cells.index(label) : cells.index(label) + 6]
-        assert float(row[1]) == pytest.approx(expected[label]["ASR (keyword)"]), (label, row, expected[label])
-        assert float(row[3]) == pytest.approx(expected[label]["utility"]), (label, row, expected[label])
+        row = cells[cells.index(label) : cells.index(label) + 6]  # rates with their 95 % intervals, as shown
+        asr_cell, utility_cell = expected[label]["cells"]
+        assert row[1] == asr_cell and utility_cell in row, (label, row, expected[label])
     assert expected["pruned"]["ASR (keyword)"] > expected["aligned"]["ASR (keyword)"]  # pruning did something
     page.get_by_text("Unit types per layer").wait_for()
     _no_exception(page)
@@ -241,7 +246,7 @@ def test_safety_landscape_page_in_browser(page, artifacts, demo_pair, server_cac
     from analysis.core.cache import Cache
 
     line = warm_preset(demo_pair, presets("safety_landscape")[0], load_config(), Cache(server_cache))
-    visage = line.removeprefix("VISAGE ").split(" ")[0]  # "VISAGE 68.1 (none)"
+    visage = line.removeprefix("VISAGE ").split(" (")[0]  # "VISAGE 61.9 ± 8.4 (sd, n = 3) (none)" -> "61.9 ± 8.4"
     page.get_by_role("link", name="Safety landscape").click()
     page.get_by_role("button", name="Compute landscape").click()
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="VISAGE · system prompt: none").first

@@ -171,16 +171,20 @@ def test_attack_command_prints_curves(tmp_path):
         "2",
         "--n",
         "16",
+        "--seeds",
+        "2",
         cache=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[1] == "aligned" and lines[2].split()[1:] == ["0", "2", "4"]
+    assert lines[1] == "aligned (data-order seeds [0, 1]; curves of seed 0)" and lines[2].split()[1:] == ["0", "2", "4"]
+    spread = [ln for ln in lines if ln.strip().startswith("ASR mean ± sd over seeds")]
+    assert len(spread) == 2 and all(len(ln.split()[6:]) == 3 for ln in spread), spread
     assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
     assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
     bad = {
-        ("attack", "--variants", "nope"): "unknown variant",
-        ("attack", "--lr", "0"): "learning rate",
+        ("attack", "--variants", "nope"): "--variants: must be one of aligned, lox, frozen-units",
+        ("attack", "--lr", "0"): "--lr: must be in (0, 1], got 0",
         ("attack", "--attack-data", "xsafe"): "is a benign set",
     }
     for args, msg in bad.items():
@@ -213,4 +217,4 @@ def test_landscape_command_reports_visage_over_directions(tmp_path):
     assert "(sd, n = 2); per direction" in line
     assert "reference (llm-landscape global-seed stream, 2 directions, seeds 123–124)" in r.stdout
     bad = run("landscape", "--model", "demo", "--directions", "50", cache=tmp_path)
-    assert bad.returncode == 2 and "directions must be between 1 and 20" in bad.stderr
+    assert bad.returncode == 2 and "--directions: must be between 1 and 20, got 50" in bad.stderr

@@ -90,11 +90,12 @@ def test_lora_rejects_scattered_masks_and_bad_settings(demo_pair):
     with pytest.raises(ValueError, match="whole rows or columns"):
         fine_tune_copy(lm, Variant("x", freeze={name: m}), s, attack_set("harmful", 5))
     for bad, msg in [
-        (dict(data="toxic"), "attack data"),
-        (dict(method="qlora"), "attack method"),
-        (dict(lr=0.0), "learning rate"),
-        (dict(steps=0), "steps"),
-        (dict(n_examples=0), "n_examples"),
+        (dict(data="toxic"), r"data must be one of harmful, benign, got 'toxic'"),
+        (dict(method="qlora"), r"method must be one of full, lora, got 'qlora'"),
+        (dict(lr=0.0), r"lr must be in \(0, 1\], got 0"),
+        (dict(steps=0), "steps must be between 1 and 10000, got 0"),
+        (dict(n_examples=0), "n_examples must be between 1 and 10000, got 0"),
+        (dict(seeds=0), "seeds must be between 1 and 20, got 0"),
     ]:
         with pytest.raises(ValueError, match=msg):
             AttackSettings(**bad).validate()

@@ -58,7 +58,10 @@ def test_every_figure_has_exports(tmp_path, monkeypatch):
     labels = [b.label for b in at.get("download_button")]
     n_fig = len(at.get("plotly_chart"))
     assert n_fig >= 3 and labels.count("Interactive HTML") == n_fig
-    assert labels.count("PNG") == labels.count("SVG") == n_fig  # chromium + kaleido present
+    # chromium + kaleido present: a PNG at a projector's and at a slide's size, and an SVG, per figure
+    png = [lb for lb in labels if lb.startswith("PNG")]
+    assert png.count("PNG 1280×720 (projector)") == png.count("PNG 1920×1080 (slide)") == labels.count("SVG") == n_fig
+    assert len(png) == 2 * n_fig
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert set(titles) <= set(at.session_state["findings"]["Rank spectra"].figures)
 

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.app_support.presets import PRESETS, find, presets, region_settings
+from analysis.methods.landscape.grid import LandscapeSettings
 from conftest import ROOT
 
 WIDGETS = {
@@ -57,7 +58,8 @@ def _derived(page: str, at) -> str | None:
 def _expected_derived(page: str, settings: dict) -> str | None:
     if page == "safety_landscape":
         n = settings["steps"] if settings["dim"] == "1D" else settings["steps"] ** 2
-        return f"{n} grid points × {2 * settings['prompts']} prompts"
+        dirs = LandscapeSettings.directions if settings["dim"] == "1D" and settings["kind"] == "random" else 1
+        return f"{n} grid points × {dirs} direction(s) × {2 * settings['prompts']} prompts"
     return None
 
 
@@ -80,7 +82,7 @@ def test_a_preset_sets_the_controls(page):
         assert at.slider(key="ls_range").value == (-2.0, 2.0)
         at.radio(key="ls_dim").set_value("2D").run()  # 1D → 2D does not square 21 points
         assert at.slider(key="ls_steps").value == 7
-        assert _derived(page, at) == "49 grid points × 96 prompts"
+        assert _derived(page, at) == "49 grid points × 1 direction(s) × 96 prompts"
 
 
 def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):

@@ -4,7 +4,7 @@ Report button still there after a typo in the model path. Reuses the teacher wal
 import sys
 
 import pytest
-from test_browser import CHROMIUM, browser, server  # noqa: F401  (module fixtures: one server, one Chromium)
+from test_browser import CHROMIUM, browser, server, server_cache  # noqa: F401  (module fixtures: one server, one Chromium)
 
 from conftest import ROOT
 
