@@ -15,6 +15,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parent.parent
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # two workers on two cores: one thread each (oversubscription is slow)
+    os.environ.setdefault("BRITTLE_THREADS", "1")
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", "2")))
 
 SMALL = dict(
