@@ -18,61 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(config: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CONFIG": config, "BRITTLE_THREADS": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--client.toolbarMode",
-            "viewer",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("error: streamlit did not start")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import start_server  # noqa: E402  (shared with the other server benchmarks)
 
 
 async def _user(browser, url: str, latencies: list[tuple[str, float]], failures: list[str]) -> None:
@@ -183,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < 1 for n in args.users):
         print("error: --users must be >= 1", file=sys.stderr)
         return 2
-    rows = asyncio.run(main_async(args))
+    try:
+        rows = asyncio.run(main_async(args))
+    except RuntimeError as e:  # the server did not start
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0 if all(r["failed users"] == 0 for r in rows) else 1
 
 

@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,61 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("overview", "critical regions", "prune (cached)", "landscape (open)", "landscape (cached)")
 GOAL_MEDIAN_S, GOAL_WORST_S = 2.0, 10.0
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(config: str, env_extra: dict | None = None, log: str | None = None) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on 127.0.0.1 with the launch config and one torch thread; (process, url)."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CONFIG": config, "BRITTLE_THREADS": "1", **(env_extra or {})}
-    out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--client.toolbarMode",
-            "viewer",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        if proc.poll() is not None:
-            break
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("error: streamlit did not start")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import start_server, stop_server  # noqa: E402  (shared with the other server benchmarks)
 
 
 def rss_mb(pid: int) -> float:
@@ -432,7 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < 1 for n in args.users) or args.browsers < 0 or args.timeout <= 0:
         print("error: --users must be >= 1, --browsers >= 0, --timeout > 0", file=sys.stderr)
         return 2
-    rows = asyncio.run(main_async(args))
+    try:
+        rows = asyncio.run(main_async(args))
+    except RuntimeError as e:  # the server did not start
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0 if all(r["failed"] == 0 and r["unfinished"] == 0 for r in rows) else 1
 
 

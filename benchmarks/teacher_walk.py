@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from load_test import CHROMIUM, start_server  # noqa: E402
+from load_test import CHROMIUM  # noqa: E402
+from streamlit_server import start_server, stop_server  # noqa: E402
 
 MAIN = '[data-testid="stMain"] [data-testid="stElementContainer"]:not([data-stale="true"])'  # this run's elements
 CHART = f"{MAIN} .js-plotly-plot"
@@ -155,13 +156,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
     args.shots.mkdir(parents=True, exist_ok=True)
-    proc, url = (None, args.url) if args.url else start_server(args.config)
+    try:
+        proc, url = (None, args.url) if args.url else start_server(args.config)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         rows = walk(url, args.timeout, args.shots)
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_server(proc)
     print(f"{'page':24s} {'time to result':>15s}  problems")
     for r in rows:
         took = "—" if r["seconds"] is None else f"{r['seconds']:.1f} s"

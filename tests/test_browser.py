@@ -3,29 +3,17 @@
 Each test opens its own browser session on the module's server and waits for result elements (never a fixed
 short click timeout), so any subset passes alone and under CPU load; screenshots go to a temporary folder."""
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from benchmarks.streamlit_server import start_server, stop_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT_MS = 180_000  # every wait and click: generous, so a loaded machine is slow, not failing
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,43 +30,12 @@ def server_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(server_cache):
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_CACHE": str(server_cache), "BRITTLE_THREADS": "1"}
-    env.pop("BRITTLE_CONFIG", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    try:
+        proc, url = start_server(None, {"BRITTLE_CACHE": str(server_cache)}, viewer=False, wait_s=120)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
