@@ -106,7 +106,7 @@ def page_spec(
 
 
 # --- built objects kept per process, named by content ---------------------------------------------------------
-class _Memo:
+class Memo:
     """A small LRU of built objects (edits, directions) keyed by content; shared by every session."""
 
     def __init__(self, size: int = 32):
@@ -131,7 +131,7 @@ class _Memo:
             self._items.clear()
 
 
-_REGIONS, _UNITS, _EDITS, _DIRECTIONS = _Memo(), _Memo(), _Memo(16), _Memo(16)
+_REGIONS, _UNITS, _EDITS, _DIRECTIONS = Memo(), Memo(), Memo(16), Memo(16)
 
 
 def forget() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import streamlit as st
@@ -16,7 +14,7 @@ from analysis.core.cache import Cache
 from analysis.core.evaluation import DEFAULT_MAX_NEW_TOKENS, EvalSpec
 from analysis.core.models import DEMO, ModelLoadError, ModelPair, load_pair
 from analysis.data.prompts import DataFormatError, PromptSet, load_prompt_file
-from analysis.experiments import SYSTEM_PROMPTS, default_tokens, prompt_cap, spec_on, token_cap
+from analysis.experiments import SYSTEM_PROMPTS, Memo, default_tokens, prompt_cap, spec_on, token_cap
 
 torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
 
@@ -507,9 +505,7 @@ def edited_model_or_stop(kind: str, strength: float, lox_k: int, seed: int, syst
 
 
 # --- results derived from big cached ones, kept per server process ------------------------------------------
-_KEPT: OrderedDict = OrderedDict()
-_KEPT_LOCK = threading.Lock()
-MAX_KEPT = 64
+_KEPT = Memo(64)  # least recently used dropped past 64 entries
 
 
 def calibration_key(cal) -> str:
@@ -526,13 +522,4 @@ def kept(key: tuple, compute):
     heatmap's values, a figure), so a rerun neither reads the scores back from the disk cache (checksum
     included) nor recomputes the top-p masks: with a class rerunning a preset at once, those were about 30 % of
     a Critical regions rerun."""
-    with _KEPT_LOCK:
-        if key in _KEPT:
-            _KEPT.move_to_end(key)
-            return _KEPT[key]
-    value = compute()
-    with _KEPT_LOCK:
-        _KEPT[key] = value
-        while len(_KEPT) > MAX_KEPT:
-            _KEPT.popitem(last=False)
-    return value
+    return _KEPT.get(key, compute)
