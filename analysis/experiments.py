@@ -114,16 +114,19 @@ class Memo:
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, key: Hashable, compute: Callable[[], object]):
+    def get(self, key: Hashable, compute: Callable[[], object], keep: Callable[[object], bool] = lambda v: True):
+        """The value kept under ``key``, else ``compute()`` — kept only where ``keep(value)`` (e.g. not None, for
+        a value that may appear later)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
         value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+        if keep(value):
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
         return value
 
     def clear(self) -> None:

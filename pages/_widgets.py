@@ -419,21 +419,17 @@ def preset_picker(page: str, keys: dict[str, str]) -> None:
 
 
 def preset_caption(preset) -> str:
-    """The preset's caption, its quoted numbers read from its cached result (kept once found)."""
+    """The preset's caption, its quoted numbers read from its cached result (kept per server once found)."""
     from analysis.app_support.presets import caption
     from analysis.app_support.warm import cached_numbers
 
     pair = current_pair(show_errors=False)
     if pair is None or not preset.quote:
         return caption(preset, None)
-    key = ("_preset_numbers", preset.page, preset.name, pair.aligned.fingerprint)
-    found = st.session_state.setdefault("_preset_numbers", {})
-    if key not in found:
-        numbers = cached_numbers(pair, preset, config())
-        if numbers is None:
-            return caption(preset, None)
-        found[key] = numbers
-    return caption(preset, found[key])
+    # the same for every session: kept per server once found (a class's first visits read the cache once)
+    key = ("preset_numbers", preset.page, preset.name, pair.aligned.fingerprint, str(config()), str(Cache().root))
+    numbers = _KEPT.get(key, lambda: cached_numbers(pair, preset, config()), keep=lambda v: v is not None)
+    return caption(preset, numbers)
 
 
 def reply_table(columns: dict[str, list], key: str, n_full: int = 6) -> None:
