@@ -4,19 +4,30 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 import torch
 
 from analysis.core.chat import format_prompt
 
 
-def bench_args(quick: str | None = None, **extra) -> argparse.Namespace:
-    """Parse ``--threads`` (default $BRITTLE_THREADS, else 2) and, when ``quick`` names what it shrinks, ``--quick``;
-    ``extra`` adds options (name -> add_argument keywords). Sets torch's thread count."""
+def bench_args(quick: str | None = None, pair: bool = False, **extra) -> argparse.Namespace:
+    """Parse ``--threads`` (default $BRITTLE_THREADS, else 2); with ``pair``, ``--pair`` (another build of the demo
+    pair) and ``--verdict`` (a JSON file for the verdict, read by ``across_builds.py``); when ``quick`` names what
+    it shrinks, ``--quick``; ``extra`` adds options (name -> add_argument keywords). Sets torch's thread count."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=int(os.environ.get("BRITTLE_THREADS", 2)))
+    if pair:
+        ap.add_argument(
+            "--pair",
+            default=None,
+            help="a demo pair built with `build-demo --seed N --out DIR` (a folder with aligned/ and base/; "
+            "default: the shipped pair)",
+        )
+        ap.add_argument("--verdict", default=None, help="write the verdict (pass and its numbers) to this JSON file")
     if quick:
         ap.add_argument("--quick", action="store_true", help=f"smoke test: {quick} (numbers mean nothing)")
     for flag, kw in extra.items():
@@ -24,6 +35,24 @@ def bench_args(quick: str | None = None, **extra) -> argparse.Namespace:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     return args
+
+
+def bench_pair(args: argparse.Namespace):
+    """The pair a benchmark measures: ``--pair DIR`` (DIR/aligned + DIR/base) or the shipped demo pair."""
+    from analysis.core.models import load_pair
+
+    if args.pair:
+        for role in ("aligned", "base"):
+            if not (Path(args.pair) / role / "config.json").is_file():
+                raise SystemExit(f"error: {args.pair} has no {role}/ model (build one with build-demo --out)")
+        return load_pair(f"{args.pair}/aligned", f"{args.pair}/base", device="cpu")
+    return load_pair("demo", device="cpu")
+
+
+def write_verdict(args: argparse.Namespace, phenomenon: str, ok: bool, numbers: str) -> None:
+    """Record one phenomenon's verdict for ``across_builds.py`` (when ``--verdict`` is given)."""
+    if args.verdict:
+        Path(args.verdict).write_text(json.dumps({"phenomenon": phenomenon, "pass": bool(ok), "numbers": numbers}))
 
 
 def hf_generate(model, tok, prompts: list[str], max_new: int, batch_size: int) -> list[str]:

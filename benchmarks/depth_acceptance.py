@@ -9,7 +9,7 @@
 - Depth of two edits (LoX k = 8 α = 1; a random layer-normalised perturbation α = 1): share of KL(aligned ‖ edited)
   in the first three positions.
 ``--quick`` uses 16 prompts per set to smoke-test the script; its numbers mean nothing.
-Usage: python benchmarks/depth_acceptance.py [--threads 2] [--quick]
+Usage: python benchmarks/depth_acceptance.py [--threads 2] [--pair DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _reference import bench_args  # noqa: E402
+from _reference import bench_args, bench_pair  # noqa: E402
 
 from analysis.app_support.formatting import format_utility  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
 from analysis.data.prompts import PromptItem, PromptSet  # noqa: E402
 from analysis.methods import depth  # noqa: E402
 from analysis.methods.landscape.directions import RandomDirection  # noqa: E402
@@ -56,12 +55,12 @@ def pct(x) -> str:
 
 
 def main() -> None:
-    args = bench_args(quick="16 prompts per set")
+    args = bench_args(quick="16 prompts per set", pair=True)
     n = 16 if args.quick else 120
     if args.quick:
         print("QUICK smoke test: 16 prompts per set, the numbers mean nothing")
     t0 = time.time()
-    pair = load_pair("demo", device="cpu")
+    pair = bench_pair(args)
     a, b = pair.aligned, pair.base
     cache = Cache(tempfile.mkdtemp())
     test_h, test_b = held_out_pairs(a, "test", n)
