@@ -13,7 +13,7 @@ and reported on the *test* split:
 R_ft uses the top-8 safety subspace (subspace_k=8).
 Data order is a draw: the runs the verdicts read (aligned and the chosen LoX on test, the three benign variants)
 are repeated over ``--seeds`` data-order seeds (default 3: 0, 1, 2) and reported as mean ± sd per step, with
-min–max; the verdicts use the means. The LoX grid on val uses seed 0 only (selection, not a reported number).
+min–max; the verdicts use the means. The LoX grid on val uses seed 0 only and evaluates only step 0 and the budget (selection, not a reported number).
 ``--quick`` shrinks everything (8 prompts per set, 4 steps, two LoX settings, 16 calibration samples) to
 smoke-test the script; its numbers mean nothing.
 A LoX setting qualifies only when its pre-attack replies are clean: keyword ASR and degenerate rate inside the
@@ -141,7 +141,10 @@ def main() -> None:
     print(
         f"harmful attack: {harmful_s}; budget step {harmful_budget}; LoX scope {args.lox_scope}, R_ft {args.r_metric}"
     )
-    ref = {"val": attack(variants.aligned(), harmful_s, "val")}
+    # selection reads only step 0 and the budget: the val runs stop there and evaluate just those two steps
+    # (evaluation does not touch the training, so the ASR at the budget is the full run's)
+    select_s = replace(harmful_s, steps=harmful_budget, eval_every=harmful_budget)
+    ref = {"val": attack(variants.aligned(), select_s, "val")}
     plain = {s: evaluate(lm, specs[s], cache=cache) for s in specs}  # the aligned model's replies, no attack
     ref_band = attack_seeds(variants.aligned(), harmful_s, "test")
     ref["test"] = ref_band.curves[0]
@@ -153,7 +156,7 @@ def main() -> None:
     for scope in scopes:
         for k, a in grid:
             lox = lox_settings(k, a, scope)
-            c = attack(variants.lox(lm, base, lox, cache=cache), harmful_s, "val")
+            c = attack(variants.lox(lm, base, lox, cache=cache), select_s, "val")
             before = evaluate(lm, specs["val"], lox.edit(lm, base, cache), cache=cache)
             du = ref["val"].utility[0] - c.utility[0]
             ok_replies = clean(before, plain["val"])
