@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from analysis.methods.attacks.finetune import AttackSettings
     from analysis.methods.attacks.seeds import AttackBand
     from analysis.methods.critical_regions.build import RegionEdit, RegionSettings
+    from analysis.methods.critical_regions.controls import ControlSpread
     from analysis.methods.critical_regions.scoring import Calibration
     from analysis.methods.depth import Divergence, PrefillResult
     from analysis.methods.landscape.grid import Landscape, LandscapeSettings
@@ -176,11 +177,17 @@ class Importance:
 
 @dataclass
 class PruneComparison:
-    """A pruned region and the aligned / pruned / same-size control models evaluated on one spec."""
+    """A pruned region and the aligned / pruned / same-size control models evaluated on one spec; the control is
+    one draw, so its seeded draws (seeds 0 … N_CONTROLS − 1, seed 0 being ``results["control"]``) come too."""
 
     region: "RegionEdit"
-    results: dict[str, EvalResult]  # "aligned", "pruned", "control"
+    results: dict[str, EvalResult]  # "aligned", "pruned", "control" (seed 0)
     convention: str
+    controls: "ControlSpread"
+
+    def control_results(self) -> dict[str, EvalResult]:
+        """Each control seed's result, labelled ``control seed k``."""
+        return {f"control seed {k}": r for k, r in enumerate(self.controls.results)}
 
 
 def calibration(
@@ -269,12 +276,24 @@ def prune_and_compare(
     cache: "Cache | None" = None,
     progress: Progress | None = None,
 ) -> PruneComparison:
-    """Prune a region of the aligned model and compare it with the aligned model and the random control."""
+    """Prune a region of the aligned model and compare it with the aligned model and its same-size controls
+    (every seed of :data:`~analysis.methods.critical_regions.build.N_CONTROLS`; each evaluation cached)."""
+    from analysis.methods.critical_regions.build import N_CONTROLS
+    from analysis.methods.critical_regions.controls import control_spread
+
     lm = pair.aligned
     cal = cal if cal is not None else calibration(lm, cache=cache)
     r = region(lm, settings, cal, pair.base, cache, progress)
-    results = compare(lm, spec, {"aligned": None, "pruned": r.edit, "control": r.control}, cache, progress)
-    return PruneComparison(r, results, settings.convention())
+    share = 2 / (2 + min(N_CONTROLS, r.n_controls))  # of the evaluations: aligned and pruned, then the controls
+    results = compare(lm, spec, {"aligned": None, "pruned": r.edit}, cache, _scaled(progress, 0.0, share))
+    spread = control_spread(lm, spec, r, cache=cache, progress=_scaled(progress, share, 1.0))
+    results["control"] = spread.results[0] if spread.results else evaluate(lm, spec, r.control, cache)
+    return PruneComparison(r, results, settings.convention(), spread)
+
+
+def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """``progress`` with its fraction mapped onto [lo, hi]."""
+    return (lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else None
 
 
 # --- LoX and recovery -----------------------------------------------------------------------------------------------

@@ -520,9 +520,21 @@ def landscape_1d_band(
     return fig
 
 
-def attack_bands(bands: list, field: str, title: str, percent: bool = True, y_title: str | None = None) -> go.Figure:
+def _wilson_bars(band, field: str, n: int | None, scale: float) -> dict | None:
+    """Asymmetric error bars: the band's 95 % Wilson interval per step over ``n`` prompts (None without ``n``)."""
+    if n is None:
+        return None
+    mean, (lo, hi) = band.mean(field), band.wilson(field, n)
+    up, down = (scale * (hi - mean)).tolist(), (scale * (mean - lo)).tolist()
+    return dict(type="data", symmetric=False, array=up, arrayminus=down, width=4)
+
+
+def attack_bands(
+    bands: list, field: str, title: str, percent: bool = True, y_title: str | None = None, n: int | None = None
+) -> go.Figure:
     """One band per variant (:class:`analysis.methods.attacks.seeds.AttackBand`): the mean over data-order seeds
-    as a line, min–max over seeds shaded."""
+    as a line, min–max over seeds shaded; with ``n`` (prompts evaluated per point, for a rate) each point carries
+    its 95 % Wilson interval as an error bar."""
     fig = go.Figure()
     k_ = 100 if percent else 1
     for k, b in enumerate(bands):
@@ -531,6 +543,7 @@ def attack_bands(bands: list, field: str, title: str, percent: bool = True, y_ti
             go.Scatter(
                 x=x,
                 y=k_ * b.mean(field),
+                error_y=_wilson_bars(b, field, n, k_),
                 mode="lines+markers",
                 legendgroup=b.variant,
                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),

@@ -135,17 +135,30 @@ except ValueError as e:
     st.stop()
 bar.empty()
 c1, c2 = st.columns(2)
-figure(attack_bands(bands, "asr", "ASR during the attack"), "at_asr", c1)
+exact = curves[0].utility_kind == "exact"
+figure(attack_bands(bands, "asr", "ASR during the attack", n=len(spec.harmful)), "at_asr", c1)
 figure(
     attack_bands(
         bands,
         "utility",
         "Utility during the attack",
-        percent=curves[0].utility_kind == "exact",
-        y_title=None if curves[0].utility_kind == "exact" else "utility (response loss, nats)",
+        percent=exact,
+        y_title=None if exact else "utility (response loss, nats)",
+        n=len(spec.benign) if exact else None,
     ),
     "at_util",
     c2,
+)
+st.caption(
+    f"Error bars: 95 % Wilson interval of each point's rate over the evaluated prompts (ASR over "
+    f"{len(spec.harmful)} harmful prompts"
+    + (f", utility over {len(spec.benign)} benign ones" if exact else "; the loss utility has none")
+    + (
+        f"); with {n_seeds} seeds, of the seeds' mean rate taken as one run's (n = prompts): the sampling noise "
+        "of the evaluation set. Shaded bands: min–max over the data-order seeds (the noise of the attack itself)."
+        if n_seeds > 1
+        else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Seeds for it)."
+    )
 )
 if base is not None:
     figure(

@@ -5,10 +5,17 @@ import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import comparison_rows, comparison_sentences, rate_rows
+from analysis.app_support.formatting import (
+    comparison_rows,
+    comparison_sentences,
+    control_sentence,
+    rate_rows,
+    spread_cell,
+    spread_row,
+)
 from analysis.core.evaluation import EvalSpec
 from analysis.core.options import slider_args
-from analysis.methods.critical_regions.build import RegionSettings
+from analysis.methods.critical_regions.build import N_CONTROLS, RegionSettings
 from analysis.methods.critical_regions.masks import jaccard_overlap, score_mass
 from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, Calibration
 from pages._export import built, figure, record
@@ -183,11 +190,11 @@ def region_settings_widgets(score: str, has_base: bool) -> RegionSettings:
 
 def prune_section(pair, s: RegionSettings, spec: EvalSpec, cal: Calibration) -> None:
     """Prune the region on a click; the last result stays shown."""
-    n_units = 3 * (len(spec.harmful) + len(spec.benign))
+    n_units = (2 + N_CONTROLS) * (len(spec.harmful) + len(spec.benign))
     st.caption(
         f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
         + estimate("evaluate", n_units)
-        + " (aligned, pruned and control)"
+        + f" (aligned, pruned and {N_CONTROLS} seeded controls; finished ones come from the cache)"
     )
     if st.button("Prune region and compare", type="primary", key="cr_go"):
         try:
@@ -207,7 +214,7 @@ def prune_section(pair, s: RegionSettings, spec: EvalSpec, cal: Calibration) -> 
 
 
 def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -> None:
-    """The aligned / pruned / control table, sample replies, and the report's rows."""
+    """The aligned / pruned / controls table, sample replies, and the report's rows."""
     r = out.region
     gens = {label: [g.text for g in res.harmful[:4] + res.benign[:4]] for label, res in out.results.items()}
     rows = {
@@ -224,17 +231,28 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
     st.caption(f"convention: {out.convention}")
     for note in r.notes:
         st.warning(note)
-    ci_rows = rate_rows(out.results)
+    ci_rows = comparison_table(out)
     st.dataframe(pd.DataFrame(ci_rows).set_index("model"), width="stretch", key="cr_table")
+    pruned, controls = out.results["pruned"], out.control_results()
+    util = ["utility"] if "utility" in pruned.metrics() and pruned.utility_kind == "exact" else []
     st.caption(
-        "95 % intervals (Wilson). Paired on the same prompts (Newcombe interval, exact McNemar test): "
-        + "; ".join(comparison_sentences(out.results))
-        + ". A difference marked not significant is within "
-        "the noise of this set."
+        "95 % intervals (Wilson); the controls' row: mean ± sd over the same-size random controls' seeds. "
+        "Paired on the same prompts (Newcombe interval, exact McNemar test): "
+        + "; ".join(comparison_sentences(out.results, (("pruned", "aligned"),)))
+        + "; "
+        + "; ".join(control_sentence(pruned, controls, m) for m in ["asr", *util])
+        + ". A difference marked not significant is within the noise of this set."
     )
+    with st.expander(f"Each control seed ({out.controls.n})", expanded=False):
+        st.dataframe(pd.DataFrame(rate_rows(controls)).set_index("model"), width="stretch", key="cr_control_table")
+        st.dataframe(
+            pd.DataFrame(comparison_rows({"pruned": pruned, **controls}, [("pruned", c) for c in controls])),
+            width="stretch",
+            key="cr_control_paired",
+        )
     reply_table({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}, key="cr_gens", n_full=8)
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
-    pr, ct, al = rows["pruned"], rows["control"], rows["aligned"]
+    pr, al = rows["pruned"], rows["aligned"]
     removed = f"{100 * r.removed_fraction:.2f} % of {r.unit}"
     record(
         summary=[
@@ -242,22 +260,35 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
                 f"ASR (keyword) after pruning: {r.description}",
                 f"{_pct(al['ASR (keyword)'])} → {_pct(pr['ASR (keyword)'])}",
                 f"removed {removed}; really complies {_pct(pr['ASR (really complies)'])}; "
-                f"utility {_pct(al['utility'])} → {_pct(pr['utility'])}; random control ASR "
-                f"{_pct(ct['ASR (keyword)'])}",
+                f"utility {_pct(al['utility'])} → {_pct(pr['utility'])}; random controls ASR "
+                f"{spread_cell(out.controls, 'asr')} (mean ± sd of {out.controls.n})",
             )
         ],
         settings={"region": r.description, "evaluation": evaluation, "convention": out.convention},
     )
     record(
-        numbers={"region": r.description, "removed": removed}, table=("Pruning: aligned vs pruned vs control", ci_rows)
+        numbers={"region": r.description, "removed": removed}, table=("Pruning: aligned vs pruned vs controls", ci_rows)
     )
-    record(table=("Pruning: paired differences on the same prompts", comparison_rows(out.results)))
+    record(
+        table=(
+            "Pruning: paired differences on the same prompts",
+            comparison_rows({**out.results, **controls}, [("pruned", "aligned"), *(("pruned", c) for c in controls)]),
+        )
+    )
+    record(table=("Pruning: each control seed", rate_rows(controls)))
     record(
         table=(
             "Pruning: sample replies",
             [{"prompt": p, **{k: v[i] for k, v in gens.items()}} for i, p in enumerate(show)],
         )
     )
+
+
+def comparison_table(out: ex.PruneComparison) -> list[dict]:
+    """Aligned and pruned with their 95 % intervals, then the controls' mean ± sd over seeds."""
+    ci_rows = rate_rows({k: v for k, v in out.results.items() if k != "control"})
+    metrics = out.results["aligned"].metrics()
+    return ci_rows + [spread_row(out.controls, metrics)] if out.controls.n else ci_rows
 
 
 def units_section(lm, s: RegionSettings, cal: Calibration) -> None:

@@ -155,13 +155,19 @@ def _expected_prune(pair, cache_root: Path) -> dict[str, dict[str, float]]:
     sets = {k: v.head(48) for k, v in lm.data.sets("test").items()}
     spec = make_spec(lm, sets["harmful"], sets["benign"], None)
     region = build(lm, region_settings(preset), default_calibration(lm, cache=cache), pair.base, cache)
-    out = compare(lm, spec, {"aligned": None, "pruned": region.edit, "control": region.control}, cache)
-    from analysis.app_support.formatting import rate_cell
+    out = compare(lm, spec, {"aligned": None, "pruned": region.edit}, cache)
+    from analysis.app_support.formatting import rate_cell, spread_cell
+    from analysis.methods.critical_regions.controls import control_spread
 
-    return {
-        k: {"ASR (keyword)": r.asr, "utility": r.utility, "cells": (rate_cell(r, "asr"), rate_cell(r, "utility"))}
-        for k, r in out.items()
-    } | {"removed": {"percent": 100 * region.removed_fraction}}
+    spread = control_spread(lm, spec, region, cache=cache)
+    return (
+        {
+            k: {"ASR (keyword)": r.asr, "utility": r.utility, "cells": (rate_cell(r, "asr"), rate_cell(r, "utility"))}
+            for k, r in out.items()
+        }
+        | {"controls (mean ± sd of 5 seeds)": {"cells": (spread_cell(spread, "asr"), spread_cell(spread, "utility"))}}
+        | {"removed": {"percent": 100 * region.removed_fraction}}
+    )
 
 
 def _grid_cells(pg, row_label: str) -> list[str]:
@@ -185,7 +191,7 @@ def test_critical_regions_page_prunes_in_browser(page, artifacts, demo_pair, ser
     assert f"{expected['removed']['percent']:.2f} %" in line, (line, expected["removed"])
     page.get_by_text("convention:").first.wait_for()
     cells = _grid_cells(page, "pruned")
-    for label in ("aligned", "pruned", "control"):
+    for label in ("aligned", "pruned", "controls (mean ± sd of 5 seeds)"):
         row = cells[cells.index(label) : cells.index(label) + 6]  # rates with their 95 % intervals, as shown
         asr_cell, utility_cell = expected[label]["cells"]
         assert row[1] == asr_cell and utility_cell in row, (label, row, expected[label])

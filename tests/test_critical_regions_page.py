@@ -1,8 +1,12 @@
 """AppTest drives the critical-regions page on the demo pair: heatmap, prune with control, bad settings."""
 
+import json
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.core.stats import wilson
 from conftest import ROOT
 
 
@@ -37,11 +41,45 @@ def test_prune_shows_pruned_and_control_rows(page):
     assert not page.exception, [e.value for e in page.exception]
     df = page.dataframe[0].value
     df = df.data if hasattr(df, "data") else df
-    assert list(df.index) == ["aligned", "pruned", "control"]
+    assert list(df.index) == ["aligned", "pruned", "controls (mean ± sd of 5 seeds)"]
     assert _rate(df.loc["aligned", "ASR (keyword)"]) <= 0.1
-    assert "McNemar" in " ".join(c.value for c in page.caption)  # the paired comparisons are said
+    captions = " ".join(c.value for c in page.caption)
+    assert "McNemar" in captions and "pruned vs aligned" in captions  # the paired comparisons are said
+    assert "pruned vs the 5 controls, ASR (keyword)" in captions
     head = page.markdown[0].value  # the teaching preset: the orthogonal projection chosen on val
     assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
+
+
+def _frame(page, i: int):
+    df = page.dataframe[i].value
+    return df.data if hasattr(df, "data") else df
+
+
+def test_controls_row_is_the_mean_and_sd_of_five_seeded_controls(page):
+    """The controls' row is mean ± sd over the 5 seeds' own evaluations, which the expander lists one by one."""
+    out = page.session_state["cr_result"][0]
+    seeds = out.controls.results
+    assert len(seeds) == 5 and seeds[0] is out.results["control"]
+    edits = {json.dumps(e.spec(), sort_keys=True, default=str) for e in out.region.controls()}
+    assert len(edits) == 5  # five different random controls, not one evaluated five times
+    asr = np.array([r.asr for r in seeds])
+    util = np.array([r.utility for r in seeds])
+    row = _frame(page, 0).loc["controls (mean ± sd of 5 seeds)"]
+    assert row["ASR (keyword)"] == f"{100 * asr.mean():.1f} ± {100 * asr.std(ddof=1):.1f} %"
+    assert row["utility"] == f"{100 * util.mean():.1f} ± {100 * util.std(ddof=1):.1f} %"
+    per_seed = _frame(page, 1)
+    assert list(per_seed.index) == [f"control seed {k}" for k in range(5)]
+    for k, r in enumerate(seeds):  # each seed's rate with its Wilson interval
+        lo, hi = wilson(round(r.asr * r.n_harmful), r.n_harmful)
+        assert per_seed.loc[f"control seed {k}", "ASR (keyword)"] == (
+            f"{100 * r.asr:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+        )
+    paired = _frame(page, 2)
+    asr_rows = paired[paired["metric"] == "ASR (keyword)"]
+    assert list(asr_rows["comparison"]) == [f"pruned vs control seed {k}" for k in range(5)]
+    pruned = out.results["pruned"]
+    for k, r in enumerate(seeds):
+        assert asr_rows.iloc[k]["difference"] == f"{100 * (pruned.asr - r.asr):+.1f} points"
 
 
 def test_orthogonal_projection_reports_ranks(page):

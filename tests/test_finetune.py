@@ -6,6 +6,7 @@ import torch
 from analysis.core.cache import Cache
 from analysis.core.edits import checksum
 from analysis.core.models import load_model
+from analysis.core.stats import wilson
 from analysis.data.organism.provider import OrganismData
 from analysis.data.prompts import PromptItem, PromptSet
 from analysis.methods.attacks.finetune import (
@@ -194,6 +195,9 @@ def test_attack_over_seeds_gives_a_band_of_real_runs(demo_pair, evalsets, tmp_pa
     assert np.allclose(band.mean(), asr.mean(0)) and np.allclose(band.sd(), asr.std(0, ddof=1))
     assert np.array_equal(band.lo(), asr.min(0)) and np.array_equal(band.hi(), asr.max(0))
     assert band.at(3) == (float(asr.mean(0)[1]), float(asr.std(0, ddof=1)[1]))
+    n = len(evalsets.harmful)  # the sampling interval: the mean rate taken as k of the n evaluated prompts
+    for m, lo, hi in zip(asr.mean(0), *band.wilson("asr", n)):
+        assert (lo, hi) == wilson(round(m * n), n) and lo <= m <= hi
     assert len({tuple(c.asr) for c in band.curves}) > 1 or len({tuple(c.utility) for c in band.curves}) > 1
     assert all(c.asr[0] == band.curves[0].asr[0] for c in band.curves)  # step 0 is the untouched model
     with pytest.raises(ValueError, match="seeds must be between 1 and 20"):

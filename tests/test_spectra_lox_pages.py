@@ -1,10 +1,13 @@
 """AppTest drives the rank-spectra, LoX and attack-lab pages on the demo pair."""
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.core.stats import wilson
 from conftest import ROOT
 
 
@@ -77,6 +80,28 @@ def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
     assert "LoX" in page.dataframe[0].value.columns
 
 
+def _values(a) -> np.ndarray:
+    """A plotly JSON array: a list, or numpy's base64 ``{"dtype", "bdata"}``."""
+    if isinstance(a, dict):
+        return np.frombuffer(base64.b64decode(a["bdata"]), dtype=a["dtype"]).astype(float)
+    return np.asarray(a, dtype=float)
+
+
+def _assert_wilson_bars(chart: dict, n: int) -> None:
+    """Every curve's error bars are the 95 % Wilson interval of its plotted rate (k of ``n`` prompts)."""
+    widths = []
+    for trace in chart["data"]:
+        y = _values(trace["y"]) / 100
+        bars = trace["error_y"]
+        up, down = _values(bars["array"]) / 100, _values(bars["arrayminus"]) / 100
+        for rate, u, d in zip(y, up, down):
+            assert abs(rate * n - round(rate * n)) < 1e-9  # one seed: a rate of n prompts
+            lo, hi = wilson(round(rate * n), n)
+            assert rate - d == pytest.approx(lo, abs=1e-9) and rate + u == pytest.approx(hi, abs=1e-9)
+            widths.append(u + d)
+    assert max(widths) > 0.1  # 16 prompts: intervals tens of points wide
+
+
 def test_attack_lab_waits_then_plots_curves():
     page = _page("attack_lab.py")
     assert not page.exception, [e.value for e in page.exception]
@@ -93,4 +118,7 @@ def test_attack_lab_waits_then_plots_curves():
     assert [t["name"] for t in asr["data"]] == ["aligned", "LoX k=8 α=1"]
     assert asr["data"][0]["x"] == [0, 2, 4]
     assert any(t.startswith("R_ft") for t in charts)
+    _assert_wilson_bars(asr, 16)
+    _assert_wilson_bars(charts["Utility during the attack"], 16)  # the demo's utility is exact-answer accuracy
+    assert any("Error bars: 95 % Wilson interval" in c.value for c in page.caption)
     assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]  # 3 samples: shown in full

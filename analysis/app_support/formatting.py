@@ -117,3 +117,48 @@ def comparison_rows(results: dict, pairs=DEFAULT_PAIRS, metrics=None) -> list[di
 def comparison_sentences(results: dict, pairs=DEFAULT_PAIRS, metrics=("asr",)) -> list[str]:
     """'pruned vs control, ASR (keyword): +62.5 points [52.1, 71.8], McNemar p < 0.001 (significant)'."""
     return [f"{x} vs {y}, {metric_label(m)}: {d.format()}" for x, y, m, d in comparisons(results, pairs, metrics)]
+
+
+# --- a region's seeded controls -------------------------------------------------------------------------------
+def spread_cell(spread, metric: str) -> str:
+    """One rate over the controls of a :class:`~analysis.methods.critical_regions.controls.ControlSpread` as
+    mean ± sd: '3.3 ± 1.2 %' (a loss utility '1.234 ± 0.010 L'; no '±' for one control); '–' without the rate."""
+    ms = spread.mean_sd(metric)
+    if ms is None:
+        return "–"
+    (m, s), loss = ms, metric == "utility" and spread.results[0].utility_kind == "loss"
+    k, d, unit = (1, 3, "L") if loss else (100, 1, "%")
+    return f"{k * m:.{d}f}{'' if math.isnan(s) else f' ± {k * s:.{d}f}'} {unit}"
+
+
+def spread_row(spread, metrics: list[str], label: str = "model") -> dict:
+    """A table row like :func:`rate_rows`' of the controls' mean ± sd, labelled with their number."""
+    n = spread.n
+    name = f"controls (mean ± sd of {n} seeds)" if n > 1 else "control (1: deterministic)"
+    return {label: name, **{metric_label(m): spread_cell(spread, m) for m in metrics}}
+
+
+def control_differences(pruned, controls: dict, metric: str = "asr") -> list[PairedDifference]:
+    """pruned − each control on the same prompts (Newcombe interval, exact McNemar), in the order of ``controls``."""
+    return [c.paired(pruned, metric, name, "pruned") for name, c in controls.items()]
+
+
+def control_sentence(pruned, controls: dict, metric: str = "asr") -> str:
+    """'pruned vs the 5 controls, ASR (keyword): +61.7 points on average (per seed +60.0, …); significant against
+    5 of 5 (McNemar)' — or 'not significant against any of the 5'."""
+    ds = control_differences(pruned, controls, metric)
+    if not ds:
+        return f"pruned vs controls, {metric_label(metric)}: no control"
+    n_sig = sum(d.significant for d in ds)
+    mean = 100 * sum(d.diff for d in ds) / len(ds)
+    sig = (
+        f"not significant against any of the {len(ds)}"
+        if n_sig == 0
+        else f"significant against {n_sig} of {len(ds)}"
+        + ("" if n_sig == len(ds) else ", not significant against the others")
+    )
+    per = ", ".join(f"{100 * d.diff:+.1f}" for d in ds)
+    return (
+        f"pruned vs the {len(ds)} control{'s' if len(ds) > 1 else ''}, {metric_label(metric)}: {mean:+.1f} points on "
+        f"average (per seed {per}); {sig} (McNemar)"
+    )

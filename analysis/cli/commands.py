@@ -279,9 +279,7 @@ def cmd_regions(args) -> int:
         print(_row("  control (random / redundant, same size)", res["control"]))
         _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
         if region.n_controls > 1:  # one random control is one draw: its spread over seeds
-            from analysis.methods.critical_regions.controls import control_spread
-
-            print(f"  controls over seeds: {control_spread(lm, spec, region, progress=_bar).describe()}")
+            print(f"  controls over seeds: {out.controls.describe()}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
+from analysis.core.stats import wilson
 from analysis.data.prompts import PromptSet
 from analysis.methods.attacks.finetune import AttackCurve, AttackSettings, Variant, run_attack_cached
 
@@ -50,6 +51,12 @@ class AttackBand:
 
     def hi(self, field: str = "asr") -> np.ndarray:
         return np.nanmax(self.values(field), axis=0)
+
+    def wilson(self, field: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per step, the 95 % Wilson interval (lo, hi) of the seeds' mean rate of ``field`` taken as k = round(mean ·
+        n) of the ``n`` evaluated prompts (the sampling interval of one run; nan where the rate is missing)."""
+        bounds = [wilson(round(m * n), n) if np.isfinite(m) else (np.nan, np.nan) for m in self.mean(field)]
+        return np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
 
     def at(self, step: int, field: str = "asr") -> tuple[float, float]:
         """(mean, sd) of ``field`` at the last evaluated step ≤ ``step``."""

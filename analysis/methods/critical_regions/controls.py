@@ -32,6 +32,16 @@ class ControlSpread:
     def n(self) -> int:
         return len(self.results)
 
+    def mean_sd(self, metric: str) -> tuple[float, float] | None:
+        """(mean, sd) of one rate of :meth:`EvalResult.metrics` over the controls (sd nan for one control); None
+        when a control lacks it."""
+        values = [
+            r.judge_asr.get(metric[6:]) if metric.startswith("judge:") else getattr(r, metric) for r in self.results
+        ]
+        if not values or any(v is None for v in values):
+            return None
+        return _mean_sd([cast(float, v) for v in values])
+
     @property
     def asr(self) -> tuple[float, float]:
         """(mean, sd) of ASR over the controls (fractions; sd nan for one control)."""
