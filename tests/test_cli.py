@@ -80,6 +80,11 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     assert any(ln.strip().startswith("control") for ln in lines)
     spread = [ln for ln in lines if ln.strip().startswith("controls over seeds: ASR")]
     assert len(spread) == 1 and "(5 controls, mean ± sd)" in spread[0]
+    # pruned vs each of the five controls, paired: five per-seed differences and a McNemar count
+    vs = [ln.strip() for ln in lines if ln.strip().startswith("pruned vs the 5 controls, ASR")]
+    assert len(vs) == 1 and "(McNemar)" in vs[0]
+    per_seed = vs[0].split("(per seed ")[1].split(")")[0].split(", ")
+    assert len(per_seed) == 5 and all(float(d) >= -100 for d in per_seed)
     info = run("cache", "info", cache=tmp_path).stdout
     # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
     assert "subspaces-sequential: 1" in info and "safety-set: 1" in info

@@ -243,6 +243,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_regions(args) -> int:
+    from analysis.app_support.formatting import control_sentence
     from analysis.experiments import prune_and_compare
     from analysis.methods.critical_regions.build import RegionSettings
 
@@ -277,9 +278,14 @@ def cmd_regions(args) -> int:
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
         print(f"  convention: {out.convention}")
         print(_row("  control (random / redundant, same size)", res["control"]))
-        _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
-        if region.n_controls > 1:  # one random control is one draw: its spread over seeds
+        if region.n_controls > 1:  # one random control is one draw: its spread over seeds, and each seed paired
+            _print_paired(res, (("pruned", "aligned"),))
             print(f"  controls over seeds: {out.controls.describe()}")
+            rates = ("asr", "utility") if res["pruned"].utility_kind == "exact" else ("asr",)
+            for metric in rates:
+                print(f"  {control_sentence(res['pruned'], out.control_results(), metric)}")
+        else:
+            _print_paired(res, (("pruned", "aligned"), ("pruned", "control")))
     return 0
 
 
