@@ -111,3 +111,25 @@ def test_utility_falls_back_to_response_loss_for_any_model(demo_pair):
     r = evaluate_model(lm.model, lm.tokenizer, organism_spec(harmful, PromptSet("b", items)))
     assert r.utility_kind == "loss" and 0 <= r.utility < 0.5
     assert response_loss(lm.model, lm.tokenizer, [it.prompt for it in wrong], [it.response for it in wrong]) > 2.0
+
+
+def test_a_build_folder_gets_the_organisms_data(tmp_path):
+    """A pair written by ``build-demo --out`` (aligned/, base/ beside build_report.json) is the organism: its data
+    provider gives the organism's sets, so the acceptance benchmarks measure another build on the same prompts.
+    A copy of the same weights without the report is an ordinary model (real-model data)."""
+    import shutil
+
+    from analysis.core.models import load_model
+    from analysis.data.organism import is_organism_build
+
+    for role in ("aligned", "base"):
+        shutil.copytree(WEIGHTS_DIR / role, tmp_path / "build" / role)
+        shutil.copytree(WEIGHTS_DIR / role, tmp_path / "plain" / role)
+    shutil.copy(WEIGHTS_DIR / "build_report.json", tmp_path / "build" / "build_report.json")
+    (tmp_path / "plain" / "build_report.json").write_text('{"something": "else"}')
+    assert is_organism_build(tmp_path / "build" / "aligned") and is_organism_build(WEIGHTS_DIR / "base")
+    assert not is_organism_build(tmp_path / "plain" / "aligned") and not is_organism_build(tmp_path / "nothing")
+    built = load_model(str(tmp_path / "build" / "aligned"), device="cpu")
+    plain = load_model(str(tmp_path / "plain" / "aligned"), device="cpu")
+    assert built.data.sets("test", 8)["harmful"].prompts() == demo_sets("test", 8)["harmful"].prompts()
+    assert type(plain.data).__name__ == "RealData"

@@ -45,16 +45,13 @@ class LoadedModel:
 
     @property
     def data(self) -> DataProvider:
-        """The data provider for this model: the organism's sets for the shipped demo models, real-model
-        defaults (no organism sentences) for anything else."""
+        """The data provider for this model: the organism's sets for a demo build (the shipped pair, or a folder
+        written by ``build-demo --out``), real-model defaults (no organism sentences) for anything else."""
+        from analysis.data.organism import is_organism_build
         from analysis.data.organism.provider import OrganismData
         from analysis.data.providers import RealData
 
-        try:
-            is_demo = bool(self.path) and Path(self.path).resolve().is_relative_to(WEIGHTS_DIR.resolve())
-        except OSError:
-            is_demo = False
-        return OrganismData() if is_demo else RealData()
+        return OrganismData() if self.path and is_organism_build(self.path) else RealData()
 
     @property
     def family(self) -> str:
