@@ -143,6 +143,7 @@ def test_cross_option_checks_run_before_any_model_loads(capsys, loads, tmp_path)
         (["landscape", "--draw", "reference", "--norm", "filter"], "layer normalisation"),
         (["regions", "--cal-harmful", str(f)], "give both --cal-harmful and --cal-benign"),
         (["build-demo", "--seed", "3"], "give --out"),
+        (["build-demo", "--out", str(tmp_path / "o"), "--base-from", str(tmp_path)], "has no base/ model"),
         (["evaluate", "--harmful", "instruct"], "is a benign set"),
         (["evaluate", "--harmful", "bogusset"], "unknown prompt set"),
     ):

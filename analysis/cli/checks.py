@@ -120,6 +120,8 @@ def settings(args) -> None:
         raise ValueError("give both --cal-harmful and --cal-benign (benign with responses)")
     if command == "build-demo" and args.seed != 0 and not args.out:
         raise ValueError("--seed other than 0 builds a different pair: give --out FOLDER (the shipped pair is seed 0)")
+    if command == "build-demo" and args.base_from and not (Path(args.base_from) / "base" / "config.json").is_file():
+        raise ValueError(f"--base-from: {args.base_from} has no base/ model (a folder written by build-demo)")
 
 
 def before_load(args) -> list[str]:

@@ -489,7 +489,8 @@ def cmd_build_demo(args) -> int:
     _threads()
     if args.seed != 0 and not args.out:
         raise ValueError("--seed other than 0 builds a different pair: give --out FOLDER (the shipped pair is seed 0)")
-    build_demo(Path(args.out) if args.out else WEIGHTS_DIR, seed=args.seed)
+    base_from = Path(args.base_from) / "base" if args.base_from else None
+    build_demo(Path(args.out) if args.out else WEIGHTS_DIR, seed=args.seed, base_from=base_from)
     return 0
 
 
