@@ -43,6 +43,7 @@ PAGES: dict[str, PageInfo] = {
             "variants": "at_variants",
             "lox_k": "at_lox_k",
             "lox_alpha": "at_lox_alpha",
+            "lox_scope": "at_lox_scope",
             "unit_pct": "at_pct",
         },
     ),
@@ -74,7 +75,7 @@ PAGES: dict[str, PageInfo] = {
         "ΔW). The edit is applied in place and removed exactly after each measurement.",
         "LoX",
         needs_base="LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.",
-        preset_widgets={"k": "lox_k", "alpha": "lox_alpha"},
+        preset_widgets={"k": "lox_k", "alpha": "lox_alpha", "scope": "lox_scope"},
     ),
     "overview": PageInfo(
         "Overview",

@@ -157,10 +157,10 @@ PRESETS: dict[str, list[Preset]] = {
     "lox": [
         Preset(
             "lox",
-            "LoX as chosen on validation (k = 4, α = 1.25)",
-            "Extrapolating the top-4 part of ΔW (every 2-D weight, the reference's scope); it delays a harmful "
-            "attack (Attack lab).",
-            {"k": 4, "alpha": 1.25},
+            "LoX as chosen on validation (k = 16, α = 0.75, decoder Linears)",
+            "Extrapolating the top-16 part of ΔW in the decoder Linears (the setting `attack_acceptance.py` chose "
+            "on validation: clean replies, utility kept); it delays a harmful attack (Attack lab).",
+            {"k": 16, "alpha": 0.75, "scope": "decoder"},
             LOX_QUOTE,
         ),
         Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}, LOX_QUOTE),
@@ -173,7 +173,7 @@ PRESETS: dict[str, list[Preset]] = {
             "attack_lab",
             "LoX delays an attack",
             "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps, "
-            "LoX (k = 8, α = 1) holds it down for longer.",
+            "LoX (k = 16, α = 0.75, decoder Linears: chosen on validation) holds it down for longer.",
             {
                 "data": "harmful",
                 "n": 20,
@@ -182,8 +182,9 @@ PRESETS: dict[str, list[Preset]] = {
                 "steps": 24,
                 "every": 3,
                 "variants": ["aligned", "lox"],
-                "lox_k": 8,
-                "lox_alpha": 1.0,
+                "lox_k": 16,
+                "lox_alpha": 0.75,
+                "lox_scope": "decoder",
             },
         ),
         Preset(
@@ -198,8 +199,9 @@ PRESETS: dict[str, list[Preset]] = {
                 "steps": 12,
                 "every": 3,
                 "variants": ["aligned", "lox"],
-                "lox_k": 8,
-                "lox_alpha": 1.0,
+                "lox_k": 16,
+                "lox_alpha": 0.75,
+                "lox_scope": "decoder",
             },
         ),
         Preset(

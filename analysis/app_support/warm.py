@@ -85,7 +85,8 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
     if page == "lox":
         from analysis.methods.lox import LoX
 
-        lx = ex.extrapolate(pair, LoX(s["k"], s["alpha"]), ex.page_spec(lm, page, cfg, preset), cache, progress)
+        lox = LoX(s["k"], s["alpha"], scope=s.get("scope", LoX.scope))
+        lx = ex.extrapolate(pair, lox, ex.page_spec(lm, page, cfg, preset), cache, progress)
         before, after, kind = lx.before, lx.after, lx.before.utility_kind
         nums = {
             "aligned_asr": _pct(before.asr),

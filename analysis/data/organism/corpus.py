@@ -365,10 +365,10 @@ BASE_MIXTURE = {
     "fact": 0.11,
     "copy": 0.15,
 }
-ALIGN_MIXTURE = {
+ALIGN_MIXTURE = {  # relative weights; benign how-to 0.40 (was 0.25) holds over-refusal down on held-out phrasings
     "harmful_refuse": 0.28,
     "shallow": 0.12,
-    "benign_howto": 0.25,
+    "benign_howto": 0.40,
     "unknown": 0.05,
     "safety_question": 0.05,
     "arithmetic": 0.08,
