@@ -64,8 +64,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "critical_regions",
             "Break safety with < 1 % of ranks (reference procedure)",
-            "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 4 chosen on validation.",
-            {"method": "orthogonal", "r_s": 1, "r_u": 4, "procedure": "sequential", "score": "wanda"},
+            "Orthogonal projection layer by layer (the reference's), r_s = 1, r_u = 2 chosen on validation.",
+            {"method": "orthogonal", "r_s": 1, "r_u": 2, "procedure": "sequential", "score": "wanda"},
             "test ASR {aligned_asr} → {pruned_asr}, random control {control_asr}.",
         ),
         Preset(
