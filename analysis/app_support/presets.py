@@ -207,7 +207,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "attack_lab",
             "Frozen safety units vs a benign attack",
-            "100 benign examples erode safety; freezing exclusive safety units slows it, a redundant control does not.",
+            "100 benign examples erode safety; freezing exclusive safety units vs as many redundant units: over 3 "
+            "seeds the gap is smaller than the run-to-run spread (a tendency, not an effect).",
             {
                 "data": "benign",
                 "n": 100,
@@ -234,7 +235,7 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "representations",
             "LoX (k = 8, α = 1)",
-            "LoX sharpens the separation slightly.",
+            "Compare the separation by layer with the aligned model's (one CV run: read differences of a few points as noise).",
             {"edit": "LoX", "alpha": 1.0, "lox_k": 8},
         ),
     ],
