@@ -215,7 +215,9 @@ def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_
 def test_ctrl_c_on_a_real_process(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1", "BRITTLE_CACHE": str(tmp_path)}
     p = subprocess.Popen(
-        [sys.executable, "-m", "analysis", "landscape", "--steps", "41", "--n", "8"],
+        # long enough (303 points × 32 + 32 prompts) that the run cannot finish before the signal, even on a
+        # loaded machine: the demo pair's short refusals make a small landscape take seconds
+        [sys.executable, "-m", "analysis", "landscape", "--steps", "101", "--n", "32"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -34,7 +34,7 @@ def pair():
 
 def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path):
     cfg, cache = AppConfig(), Cache(tmp_path)
-    preset = find("lox", "LoX as chosen on validation (k = 4, α = 1.25)")
+    preset = find("lox", "LoX as chosen on validation (k = 16, α = 0.75, decoder Linears)")
     assert cached_numbers(pair, preset, cfg, cache) is None
     assert caption(preset, None).endswith(NOT_COMPUTED)
     warm_preset(pair, preset, cfg, cache)
@@ -44,7 +44,7 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
     lm = pair.aligned
     sets = {k: v.head(48) for k, v in lm.data.sets("test").items()}  # the LoX page's default data, built here
     spec = make_spec(lm, sets["harmful"], sets["benign"])
-    out = compare(lm, spec, {"aligned": None, "LoX": LoX(4, 1.25).edit(lm, pair.base)}, cache)
+    out = compare(lm, spec, {"aligned": None, "LoX": LoX(16, 0.75, scope="decoder").edit(lm, pair.base)}, cache)
     a, x = out["aligned"], out["LoX"]
     assert f"ASR {100 * x.asr:.1f} %" in shown, shown
     if a.utility_kind == "exact":

@@ -96,7 +96,7 @@ def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
             "--model",
             "demo",
             "--presets",
-            "LoX as chosen on validation (k = 4, α = 1.25)",
+            "LoX as chosen on validation (k = 16, α = 0.75, decoder Linears)",
         ],
         cwd=ROOT,
         env=env,
@@ -105,7 +105,7 @@ def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "LoX k=4 α=1.25: ASR" in run.stdout and "warmed 1 presets" in run.stdout
+    assert "LoX k=16 α=0.75, decoder only: ASR" in run.stdout and "warmed 1 presets" in run.stdout
     assert len(list(tmp_path.rglob("*.json"))) >= 2  # aligned and LoX evaluations cached
     bad = subprocess.run(
         [sys.executable, "-m", "analysis", "warm", "--model", "demo", "--presets", "nope"],

@@ -62,7 +62,7 @@ def test_lox_renders_with_the_teaching_default(lox_page):
 
     page = lox_page
     assert not page.exception, [e.value for e in page.exception]
-    first = presets("lox")[0].settings  # the page's first preset (k = 4, α = 1.25, chosen on val)
+    first = presets("lox")[0].settings  # the page's first preset (k = 16, α = 0.75, decoder, chosen on val)
     assert page.slider(key="lox_k").value == first["k"] and page.slider(key="lox_alpha").value == first["alpha"]
     labels = [m.label for m in page.metric]
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
@@ -108,6 +108,8 @@ def test_attack_lab_waits_then_plots_curves():
     assert any("press Run attacks" in i.value for i in page.info)
     page.slider(key="at_lox_k").set_value(8)
     page.slider(key="at_lox_alpha").set_value(1.0)
+    assert page.selectbox(key="at_lox_scope").value == "decoder"  # the first preset's, chosen on val
+    page.selectbox(key="at_lox_scope").set_value("all-2d")
     page.slider(key="at_sets_n").set_value(16)
     page.slider(key="at_steps").set_value(4)
     page.slider(key="at_every").set_value(2)

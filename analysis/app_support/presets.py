@@ -235,7 +235,7 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "representations",
             "LoX (k = 8, α = 1)",
-            "Compare the separation by layer with the aligned model's (one CV run: read differences of a few points as noise).",
+            "Compare the separation by layer with the aligned model's (one cross-validation run, no interval).",
             {"edit": "LoX", "alpha": 1.0, "lox_k": 8},
         ),
     ],
