@@ -1,0 +1,88 @@
+"""The across-builds table and the verdict rules it reads: the basin's half-width, LoX's clean-reply selection,
+and the script end to end on a build folder (evaluate targets only, 16 prompts: seconds)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+def _module(name: str):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_basin_half_width_is_the_widest_safe_neighbourhood_of_the_origin():
+    land = _module("landscape_acceptance")
+    axis = np.linspace(-2, 2, 21)
+    asr = np.ones(21)
+    asr[8:13] = 0.0  # |α| <= 0.4 safe
+    assert abs(land.basin_half_width(axis, asr, 0.03) - 0.4) < 1e-9
+    asr[12] = 0.1  # α = +0.4 unsafe: only |α| <= 0.2 on both sides
+    assert abs(land.basin_half_width(axis, asr, 0.03) - 0.2) < 1e-9
+    asr[11] = 0.5  # the origin's right neighbour unsafe: no basin
+    assert land.basin_half_width(axis, asr, 0.03) == 0.0
+
+
+def test_lox_selection_skips_settings_whose_replies_are_not_clean():
+    attack = _module("attack_acceptance")
+    stutters = {"at": 0.0, "du": 0.01, "clean": False, "lox": "k4 α1.25"}
+    costly = {"at": 0.1, "du": 0.2, "clean": True, "lox": "k16 α1.25"}
+    chosen = {"at": 0.5, "du": 0.02, "clean": True, "lox": "k16 α0.75"}
+    assert attack.choose([stutters, costly, chosen]) is chosen
+    assert attack.choose([stutters, costly]) is None
+
+
+def test_table_is_one_row_per_phenomenon_and_counts_whole_builds():
+    ab = _module("across_builds")
+    ok = {"pass": True, "numbers": "n"}
+    bad = {"pass": False, "numbers": "m"}
+    results = {
+        "shipped": {name: ok for name in [ab.TARGETS] + [p for p, _, _ in ab.PHENOMENA]},
+        "seed1": {ab.TARGETS: ok, "critical regions": bad},
+    }
+    lines = ab.table(results).splitlines()
+    assert lines[0] == "| phenomenon | shipped | seed1 |"
+    rows = [ln for ln in lines[2:] if ln.startswith("| ")]
+    assert len(rows) == 1 + len(ab.PHENOMENA)
+    assert rows[1] == "| critical regions | **PASS**: n | **FAIL**: m |"
+    assert "| – |" in rows[2]  # a phenomenon not run on a build
+    assert lines[-1] == "every phenomenon holds on 1 of 2 builds: shipped"
+
+
+def test_script_on_a_build_folder_and_on_a_folder_that_is_not_one(tmp_path):
+    from analysis.data.organism import WEIGHTS_DIR
+
+    build = tmp_path / "seed9"
+    for role in ("aligned", "base"):
+        shutil.copytree(WEIGHTS_DIR / role, build / role)
+    shutil.copy(WEIGHTS_DIR / "build_report.json", build / "build_report.json")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
+    cmd = [sys.executable, str(BENCH / "across_builds.py"), "--threads", "1", "--quick", "--only", "evaluate targets"]
+    out = tmp_path / "out.json"
+    run = subprocess.run(
+        [*cmd, "--pairs", str(build), "--json", str(out)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    [(label, verdicts)] = json.loads(out.read_text()).items()
+    assert label.startswith("seed9 (") and list(verdicts) == ["evaluate targets"]
+    # the organism's own sets (a build folder is the organism): 16 test prompts, aligned ASR 0 of 16
+    assert "aligned asr 0.0 % [0.0, 19.4]" in verdicts["evaluate targets"]["numbers"]
+    assert f"| evaluate targets | **{'PASS' if verdicts['evaluate targets']['pass'] else 'FAIL'}**" in run.stdout
+    bad = subprocess.run([*cmd, "--pairs", str(tmp_path / "nothing")], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in bad.stderr
