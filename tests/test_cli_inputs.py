@@ -223,6 +223,9 @@ def test_ctrl_c_on_a_real_process(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a test run started in the background (a shell's `&`, some CI runners) ignores SIGINT, and a child
+        # inherits that: give the CLI the terminal's default, as a user pressing Ctrl-C has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # signal once two points are cached, or after 10 s (model loaded, points running) should the count lag
     start = time.time()
