@@ -117,7 +117,7 @@ PRESETS: dict[str, list[Preset]] = {
         ),
         Preset(
             "safety_landscape",
-            "A system prompt changes the basin",
+            "Does a system prompt change the basin?",
             "The same directions with and without 'you are a helpful and safe assistant .': read the paired "
             "difference beside its spread over directions.",
             {
