@@ -520,15 +520,6 @@ def landscape_1d_band(
     return fig
 
 
-def _wilson_bars(band, field: str, n: int | None, scale: float) -> dict | None:
-    """Asymmetric error bars: the band's 95 % Wilson interval per step over ``n`` prompts (None without ``n``)."""
-    if n is None:
-        return None
-    mean, (lo, hi) = band.mean(field), band.wilson(field, n)
-    up, down = (scale * (hi - mean)).tolist(), (scale * (mean - lo)).tolist()
-    return dict(type="data", symmetric=False, array=up, arrayminus=down, width=4)
-
-
 def attack_bands(
     bands: list, field: str, title: str, percent: bool = True, y_title: str | None = None, n: int | None = None
 ) -> go.Figure:
@@ -543,7 +534,7 @@ def attack_bands(
             go.Scatter(
                 x=x,
                 y=k_ * b.mean(field),
-                error_y=_wilson_bars(b, field, n, k_),
+                error_y=wilson_error_y(list(b.mean(field)), n, colour) if percent else None,
                 mode="lines+markers",
                 legendgroup=b.variant,
                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),
