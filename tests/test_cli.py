@@ -185,6 +185,13 @@ def test_attack_command_prints_curves(tmp_path):
     assert lines[1] == "aligned (data-order seeds [0, 1]; curves of seed 0)" and lines[2].split()[1:] == ["0", "2", "4"]
     spread = [ln for ln in lines if ln.strip().startswith("ASR mean ± sd over seeds")]
     assert len(spread) == 2 and all(len(ln.split()[6:]) == 3 for ln in spread), spread
+    from analysis.core.stats import wilson
+
+    bars = [ln.strip() for ln in lines if ln.strip().startswith("ASR 95 % interval")]
+    assert len(bars) == 2 and all(len(ln.split("[")[1:]) == 3 for ln in bars), bars
+    asr0 = [float(x.rstrip("%")) / 100 for x in lines[3].split()[1:]]  # aligned, seed 0 (both seeds agree at step 0)
+    lo, hi = wilson(round(asr0[0] * 16), 16)
+    assert bars[0].split()[4] == f"[{100 * lo:.0f}," and bars[0].split()[5] == f"{100 * hi:.0f}]"
     assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
     assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
     bad = {

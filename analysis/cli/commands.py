@@ -445,6 +445,8 @@ def cmd_attack(args) -> int:
         if len(band.seeds) > 1:
             mean, sd = band.mean("asr"), band.sd("asr")
             print("  ASR mean ± sd over seeds " + " ".join(f"{100 * m:.0f}±{100 * s:.0f}" for m, s in zip(mean, sd)))
+        lo, hi = band.wilson("asr", len(spec.harmful))  # the sampling interval of the (mean) rate per step
+        print("  ASR 95 % interval " + " ".join(f"[{100 * a:.0f}, {100 * b:.0f}]" for a, b in zip(lo, hi)))
         print("  utility " + " ".join(format_utility(u, c.utility_kind, 5) for u in c.utility))
         if base is not None and any(r is not None for r in c.r_ft):
             print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
