@@ -135,9 +135,6 @@ def main() -> None:
             lm, variant, settings, lm.data.attack_data(settings.data, settings.n_examples), specs[split], base, cache
         )
 
-    def lox_settings(k: int, a: float, scope: str) -> LoX:
-        return LoX(k, a, scope=scope)
-
     print(
         f"harmful attack: {harmful_s}; budget step {harmful_budget}; LoX scope {args.lox_scope}, R_ft {args.r_metric}"
     )
@@ -155,9 +152,10 @@ def main() -> None:
     candidates = []
     for scope in scopes:
         for k, a in grid:
-            lox = lox_settings(k, a, scope)
-            c = attack(variants.lox(lm, base, lox, cache=cache), select_s, "val")
-            before = evaluate(lm, specs["val"], lox.edit(lm, base, cache), cache=cache)
+            lox = LoX(k, a, scope=scope)
+            v = variants.lox(lm, base, lox, cache=cache)  # one edit: attacked, and evaluated before the attack
+            c = attack(v, select_s, "val")
+            before = evaluate(lm, specs["val"], v.edit, cache=cache)
             du = ref["val"].utility[0] - c.utility[0]
             ok_replies = clean(before, plain["val"])
             print(
@@ -176,9 +174,10 @@ def main() -> None:
         )
     else:
         lox = best["lox"]
-        band = attack_seeds(variants.lox(lm, base, lox, cache=cache), harmful_s, "test")
+        v = variants.lox(lm, base, lox, cache=cache)
+        band = attack_seeds(v, harmful_s, "test")
         test = band.curves[0]
-        before = evaluate(lm, specs["test"], lox.edit(lm, base, cache), cache=cache)
+        before = evaluate(lm, specs["test"], v.edit, cache=cache)
         ok_replies = clean(before, plain["test"])
         (m0, s0), (m1, s1) = ref_band.at(harmful_budget), band.at(harmful_budget)
         gap = 100 * (m0 - m1)
