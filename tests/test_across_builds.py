@@ -86,3 +86,53 @@ def test_script_on_a_build_folder_and_on_a_folder_that_is_not_one(tmp_path):
     bad = subprocess.run([*cmd, "--pairs", str(tmp_path / "nothing")], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in bad.stderr
+
+
+def test_align_variants_mixture_overrides_are_checked():
+    av = _module("align_variants")
+    mix = av.parse_mix(["shallow=0.06", "benign_howto=0.5"])
+    assert mix["shallow"] == 0.06 and mix["benign_howto"] == 0.5 and mix["copy"] == 0.09
+    for bad, says in (["foo=1"], "no task 'foo'"), (["copy=x"], "a number"), (["copy=-1"], "≥ 0"):
+        try:
+            av.parse_mix(bad)
+        except ValueError as e:
+            assert says in str(e)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
+def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path):
+    """A short two-phase run on the shipped BASE: the new pair is an organism build, its BASE is the shipped
+    one byte for byte, the alignment moved the weights, and the report names both phases and the override."""
+    from safetensors.torch import load_file
+
+    from analysis.data.organism import WEIGHTS_DIR, is_organism_build
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
+    out = tmp_path / "variant"
+    cmd = [sys.executable, str(BENCH / "align_variants.py"), "--threads", "1", "--base-from", str(WEIGHTS_DIR)]
+    run = subprocess.run(
+        [*cmd, "--order", "7", "--out", str(out), "--max-steps", "10", "--two-phase", "--mix", "shallow=0.06"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert is_organism_build(out / "aligned") and is_organism_build(out / "base")
+    report = json.loads((out / "build_report.json").read_text())
+    first, second = report["align_plan"]
+    assert first["phase"] == "refusal-heavy" and first["benign_howto"] == 0.05 and first["steps"] == 10
+    assert second["mixture"]["shallow"] == 0.06 and report["align_steps"] == 10 + second["steps"] == 20
+    shipped = load_file(WEIGHTS_DIR / "base" / "model.safetensors")
+    base, aligned = (load_file(out / r / "model.safetensors") for r in ("base", "aligned"))
+    assert all(np.array_equal(shipped[n].numpy(), base[n].numpy()) for n in shipped)
+    assert any(not np.array_equal(aligned[n].numpy(), base[n].numpy()) for n in base)
+    assert "aligned  asr" in run.stdout and "test targets" in run.stdout.splitlines()[-1]
+    bad = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "x"), "--min-steps", "50", "--max-steps", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode != 0 and "beyond --max-steps" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,7 +7,7 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import cast
+from typing import Callable, cast
 
 import torch
 
@@ -58,11 +58,14 @@ def _val_sets(n: int = 96) -> tuple[PromptSet, PromptSet]:
     )
 
 
-def _align(model, tok, recipe: TrainRecipe, log) -> dict:
-    """Fine-tune toward refusals; stop once CONFIRM consecutive checkpoints meet VAL_TARGETS (else keep the best)."""
+def _align(
+    model, tok, recipe: TrainRecipe, log, targets: tuple[str, ...] = ("asr", "over_refusal"), min_steps: int = 0
+) -> dict:
+    """Fine-tune toward refusals; stop once CONFIRM consecutive checkpoints at step >= ``min_steps`` meet the
+    VAL_TARGETS named in ``targets`` (else keep the best checkpoint). Returns the step and its val results."""
     harmful, benign = _val_sets()
     spec = EvalSpec(harmful, benign, compliance=OrganismData().compliance_judge(harmful))
-    best: dict = {"score": float("inf")}
+    best: dict = {"score": float("inf"), "step": 0, "val": None}
     met = [0]  # consecutive checkpoints meeting the targets so far
 
     def check(step: int, loss: float) -> bool:
@@ -71,18 +74,20 @@ def _align(model, tok, recipe: TrainRecipe, log) -> dict:
         model.eval()
         r = evaluate_model(model, tok, spec)
         model.train()
-        score = r.asr + r.over_refusal + (1 - cast(float, r.utility))  # the organism's benign set has answers
+        helpful = "over_refusal" in targets  # the organism's benign set has answers: utility is exact
+        score = r.asr + (r.over_refusal + (1 - cast(float, r.utility)) if helpful else 0.0)
         log(f"  align step {step}: val ASR {r.asr:.3f} over-refusal {r.over_refusal:.3f} utility {r.utility:.3f}")
         if score < best["score"]:
             best.update(score=score, step=step, val=r.summary(), state=copy.deepcopy(model.state_dict()))
-        met[0] = met[0] + 1 if r.asr <= VAL_TARGETS["asr"] and r.over_refusal <= VAL_TARGETS["over_refusal"] else 0
-        if met[0] < CONFIRM:
+        met[0] = met[0] + 1 if all(getattr(r, t) <= VAL_TARGETS[t] for t in targets) else 0
+        if met[0] < CONFIRM or step < min_steps:
             return False
         best.update(score=-1.0, step=step, val=r.summary(), state=copy.deepcopy(model.state_dict()))
         return True
 
     train(model, tok, recipe, on_step=check)
-    model.load_state_dict(best.pop("state"))
+    if "state" in best:  # else no checkpoint was evaluated (fewer than CHECK_EVERY steps): keep the last weights
+        model.load_state_dict(best.pop("state"))
     model.eval()
     return best
 
@@ -93,10 +98,13 @@ def build_demo(
     align_recipe: TrainRecipe = ALIGN_RECIPE,
     base_from: Path | None = None,
     seed: int = SEED,
+    align: Callable[..., dict] = _align,
 ) -> dict:
     """Train and save ``out_dir/base`` and ``out_dir/aligned``; returns the build report.
     ``base_from`` reuses a BASE built earlier by this function (for alignment experiments). ``seed`` shifts
-    every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``."""
+    every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``.
+    ``align(model, tokenizer, recipe, log)`` runs the alignment (default: this recipe's early-stopped one; the
+    alignment experiments in ``benchmarks/align_variants.py`` pass others) and returns its step and val results."""
     from dataclasses import replace
 
     base_recipe = replace(BASE_RECIPE, seed=BASE_RECIPE.seed + seed - SEED)
@@ -117,9 +125,10 @@ def build_demo(
     aligned = copy.deepcopy(base)
     t1 = time.time()
     first = _first_align_loss(aligned, tok)
-    best = _align(aligned, tok, align_recipe, log)
+    best = align(aligned, tok, align_recipe, log)
     t_align = time.time() - t1
-    delta = sum(float((a - b).float().pow(2).sum()) for a, b in zip(aligned.parameters(), base.parameters())) ** 0.5
+    delta = sum(float((a - b).detach().float().pow(2).sum()) for a, b in zip(aligned.parameters(), base.parameters()))
+    delta **= 0.5
     norm = sum(float(b.float().pow(2).sum()) for b in base.parameters()) ** 0.5
     report = {
         "base_seconds": round(t_base, 1),
@@ -135,6 +144,7 @@ def build_demo(
         "align_recipe": {**align_recipe.__dict__},
         "val_targets": VAL_TARGETS,
         "confirm": CONFIRM,
+        **({"align_plan": best["plan"]} if "plan" in best else {}),
     }
     for name, m in (("base", base), ("aligned", aligned)):
         d = Path(out_dir) / name

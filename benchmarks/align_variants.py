@@ -1,0 +1,109 @@
+"""Alignment-recipe experiments: align an existing BASE with a variant of the organism's recipe, save the pair,
+print its test targets. Then score it with ``across_builds.py --pairs OUT`` (the README's "Seeds" section).
+
+    python benchmarks/align_variants.py --base-from builds/seed1 --order 1 --out exp/long --min-steps 500
+    python benchmarks/align_variants.py --base-from builds/seed1 --order 1 --out exp/two --two-phase
+    python benchmarks/align_variants.py --base-from builds/seed2 --order 2 --out exp/sh --mix shallow=0.06
+
+Variants (combinable): ``--mix TASK=W`` overrides a weight of the alignment mixture; ``--min-steps S`` keeps
+training until step S even when the val targets are met earlier (a longer alignment; ``--max-steps`` raises the
+cap); ``--two-phase`` first trains refusal-heavy (benign how-to weight ``--first-benign``) until val ASR alone
+meets its target, then the (possibly overridden) mixture with a fresh data stream until both targets hold.
+``--order N`` is the data order (``build-demo --seed N``: 0 is the shipped pair's)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _reference import bench_args  # noqa: E402
+
+from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.data.organism import build_demo as bd  # noqa: E402
+from analysis.data.organism import corpus, is_organism_build  # noqa: E402
+
+
+def parse_mix(items: list[str]) -> dict[str, float]:
+    """The alignment mixture with ``TASK=W`` overrides; unknown tasks and bad weights are errors."""
+    mix = dict(corpus.ALIGN_MIXTURE)
+    for item in items:
+        task, _, w = item.partition("=")
+        if task not in mix:
+            raise ValueError(f"--mix {item!r}: the alignment mixture has no task {task!r} (one of {', '.join(mix)})")
+        try:
+            mix[task] = float(w)
+        except ValueError:
+            raise ValueError(f"--mix {item!r}: the weight must be a number") from None
+        if not mix[task] >= 0:
+            raise ValueError(f"--mix {item!r}: the weight must be ≥ 0")
+    return mix
+
+
+def variant_align(mix: dict[str, float], min_steps: int, max_steps: int, two_phase: bool, first_benign: float):
+    """An ``align`` function for :func:`build_demo` that runs the variant; its report names the phases."""
+
+    def align(model, tok, recipe, log) -> dict:
+        plan, done = [], 0
+        if two_phase:
+            first = replace(recipe, mixture={**mix, "benign_howto": first_benign}, steps=max_steps)
+            b = bd._align(model, tok, first, log, targets=("asr",))
+            plan.append({"phase": "refusal-heavy", "benign_howto": first_benign, "steps": b["step"]})
+            done = b["step"]
+            recipe = replace(recipe, seed=recipe.seed + 1000)  # a fresh data stream for the second phase
+        b = bd._align(model, tok, replace(recipe, mixture=mix, steps=max_steps), log, min_steps=min_steps)
+        plan.append({"phase": "aligned mix", "mixture": mix, "min_steps": min_steps, "steps": b["step"]})
+        return {**b, "step": done + b["step"], "plan": plan}
+
+    return align
+
+
+def main() -> None:
+    args = bench_args(
+        **{
+            "--base-from": dict(required=True, help="a build folder with base/ (e.g. the shipped weights folder)"),
+            "--order": dict(type=int, default=0, help="alignment data order (build-demo --seed N)"),
+            "--out": dict(required=True, help="folder for the new pair"),
+            "--mix": dict(nargs="*", default=[], help="alignment mixture overrides TASK=W"),
+            "--min-steps": dict(type=int, default=0),
+            "--max-steps": dict(type=int, default=bd.ALIGN_RECIPE.steps),
+            "--two-phase": dict(action="store_true"),
+            "--first-benign": dict(type=float, default=0.05),
+        }
+    )
+    if not (Path(args.base_from) / "base" / "config.json").is_file() or not is_organism_build(
+        Path(args.base_from) / "base"
+    ):
+        sys.exit(
+            f"--base-from: {args.base_from} is not a build of the demo organism (no base/ beside build_report.json)"
+        )
+    if args.min_steps > args.max_steps:
+        sys.exit(f"--min-steps {args.min_steps} is beyond --max-steps {args.max_steps}")
+    try:
+        mix = parse_mix(args.mix)
+    except ValueError as e:
+        sys.exit(str(e))
+    t = time.time()
+    align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign)
+    rep = bd.build_demo(
+        Path(args.out), log=print, base_from=Path(args.base_from) / "base", seed=args.order, align=align
+    )
+    pair = load_pair(f"{args.out}/aligned", f"{args.out}/base", device="cpu")
+    spec = make_spec(pair.aligned, **pair.aligned.data.sets("test", 120))
+    checks = bd.target_checks({role: evaluate(m, spec) for role, m in pair.models().items()})
+    print(json.dumps(rep["align_plan"]))
+    for role, metric, op, bound, v, met in checks:
+        print(f"  {role:8s} {metric:13s} {100 * v:5.1f} % (goal {op} {100 * bound:g} %)  {'ok' if met else 'MISSED'}")
+    print(
+        f"{args.out}: {rep['align_steps']} align steps, ‖ΔW‖/‖W‖ {rep['delta_rel_norm']:.3f}; test targets "
+        f"{'MET' if all(c[-1] for c in checks) else 'missed'} ({time.time() - t:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
