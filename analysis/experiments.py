@@ -136,11 +136,12 @@ class Memo:
 
 
 _REGIONS, _UNITS, _EDITS, _DIRECTIONS = Memo(), Memo(), Memo(16), Memo(16)
+_LANDSCAPES = Memo(8)  # finished landscape runs: a cached 3-direction run reads 63 cache entries otherwise
 
 
 def forget() -> None:
     """Drop every object built in this process (the disk cache stays)."""
-    for memo in (_REGIONS, _UNITS, _EDITS, _DIRECTIONS):
+    for memo in (_REGIONS, _UNITS, _EDITS, _DIRECTIONS, _LANDSCAPES):
         memo.clear()
 
 
@@ -406,6 +407,37 @@ def _plane(pair: "ModelPair", settings: "LandscapeSettings", toward: str, other)
 
 
 def landscape(
+    pair: "ModelPair",
+    settings: "LandscapeSettings",
+    spec: EvalSpec,
+    dim: str = "1D",
+    toward: str = "random",
+    other: "LoadedModel | None" = None,
+    cache: "Cache | None" = None,
+    progress: Progress | None = None,
+    ray_address: str | None = None,
+) -> LandscapeRun:
+    """ASR and utility on a 1D line or a 2D plane of weight space around the aligned model. A finished run is
+    kept for this process (every session asking the same question gets it without reading the cache again)."""
+    from analysis.core.cache import Cache, make_key
+
+    key = make_key(
+        kind="landscape-run",
+        model=pair.aligned.fingerprint,
+        base=pair.base.fingerprint if pair.base is not None else "",
+        other=other.fingerprint if other is not None else "",
+        settings=repr(settings),
+        spec=spec.key(),
+        dim=dim,
+        toward=toward,
+        cache=str((cache or Cache()).root),
+    )
+    return _LANDSCAPES.get(
+        key, lambda: _landscape(pair, settings, spec, dim, toward, other, cache, progress, ray_address)
+    )
+
+
+def _landscape(
     pair: "ModelPair",
     settings: "LandscapeSettings",
     spec: EvalSpec,

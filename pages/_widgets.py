@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -225,6 +226,9 @@ def run_gate(state_key: str, settings, start_label: str, button_key: str) -> boo
     return True
 
 
+PROGRESS_EVERY_S = 0.2  # at most five progress messages a second per bar (each one is a message to the browser)
+
+
 def progress_bar(label: str):
     """A progress callback for the backend, drawing a Streamlit progress bar with the time left."""
     from analysis.app_support.runtime import Remaining
@@ -232,8 +236,13 @@ def progress_bar(label: str):
 
     bar = st.progress(0.0, text=label)
     pace = Remaining(None)
+    drawn = [float("-inf")]  # when the bar was last drawn
 
     def update(frac: float, msg: str) -> None:
+        now = time.monotonic()
+        if frac < 1.0 and now - drawn[0] < PROGRESS_EVERY_S:  # a cached run reports each point within a millisecond
+            return
+        drawn[0] = now
         bar.progress(min(max(frac, 0.0), 1.0), text=f"{label}: {msg}{left(frac, pace)}")
 
     return update, bar

@@ -234,3 +234,29 @@ def test_visage_over_directions_is_the_mean_of_single_direction_visages(demo_pai
     assert one.visages == singles[:1] and np.isnan(one.visage_sd) and "one direction" in one.describe()
     with pytest.raises(ValueError, match="same directions"):
         multi.paired(one)
+
+
+def test_a_finished_landscape_run_is_kept_per_process_and_keyed_by_question(demo_pair, small_sets, tmp_path):
+    """The second session asking the same question gets the same run without reading the disk cache (the
+    cached 3-direction page read 63 entries per session); another question or another cache folder computes."""
+    from dataclasses import replace
+
+    from analysis import experiments as ex
+    from analysis.methods.landscape.grid import LandscapeSettings
+
+    h, b = small_sets
+    s, spec, cache = LandscapeSettings(lo=-1.0, hi=1.0, steps=3, directions=2), organism_spec(h, b), Cache(tmp_path)
+    calls = []
+    first = ex.landscape(demo_pair, s, spec, cache=cache, progress=lambda f, m: calls.append(f))
+    assert calls and calls[-1] == 1.0 and first.multi.asr.shape == (2, 3)
+    entries = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    for p in entries:  # the disk cache gone: only the kept run can answer now
+        p.unlink()
+    again = ex.landscape(demo_pair, s, spec, cache=cache, progress=lambda f, m: calls.append(("again", f)))
+    assert again is first and not any(isinstance(c, tuple) for c in calls)
+    other = ex.landscape(demo_pair, replace(s, seed=7), spec, cache=cache)
+    assert other is not first and other.multi.seeds == [7, 8]
+    moved = ex.landscape(demo_pair, s, spec, cache=Cache(tmp_path / "elsewhere"))
+    assert moved is not first and np.array_equal(moved.multi.asr, first.multi.asr)
+    ex.forget()
+    assert ex.landscape(demo_pair, s, spec, cache=cache) is not first

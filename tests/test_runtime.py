@@ -57,3 +57,29 @@ def test_estimate_after_one_calibration_run_is_within_1_5x_of_the_measured_time(
     print(f"estimate {est.seconds:.2f} s, measured {took:.2f} s")
     assert est.measured
     assert took / 1.5 <= est.seconds <= took * 1.5, (est.seconds, took)
+
+
+def test_progress_bar_draws_at_most_five_updates_a_second_and_always_the_last(monkeypatch):
+    """A cached run calls progress once per point within milliseconds: each draw is a message to the browser
+    (37 % of the cached landscape page's server time under 30 users), so the bar skips draws closer than 0.2 s."""
+    import pages._widgets as w
+
+    drawn = []
+
+    class Bar:
+        def progress(self, frac, text=""):
+            drawn.append((frac, text))
+
+    monkeypatch.setattr(w.st, "progress", lambda frac, text="": Bar())
+    clock = [100.0]
+    monkeypatch.setattr(w.time, "monotonic", lambda: clock[0])
+    update, _ = w.progress_bar("Landscape")
+    for k in range(1, 64):  # 63 points, 1 ms apart
+        clock[0] += 0.001
+        update(k / 63, f"point {k} of 63")
+    assert [f for f, _ in drawn] == [1 / 63, 1.0] and drawn[-1][1].startswith("Landscape: point 63 of 63")
+    drawn.clear()
+    for k in range(1, 4):  # a slow run: every point drawn
+        clock[0] += 0.5
+        update(k / 4, f"point {k}")
+    assert len(drawn) == 3
