@@ -234,8 +234,13 @@ def test_region_controls_differ_across_seeds_and_keep_the_size(demo_pair, tmp_pa
     cache = Cache(tmp_path)
     cal = default_calibration(lm, 12, cache=cache)
     region = build(lm, RegionSettings("set_difference", "wanda", 0.01, 0.03), cal, cache=cache)
-    controls = list(region.controls())
-    assert len(controls) == N_CONTROLS >= 5 and controls[0] is region.control
+    from analysis.core.edits import Deferred
+
+    named = list(region.controls())
+    assert len(named) == N_CONTROLS >= 5 and named[0] is region.control
+    assert all(isinstance(c, Deferred) and c._built is None for c in named[1:])  # named, not built yet
+    controls = [c.built() if isinstance(c, Deferred) else c for c in named]
+    assert [c.spec() for c in controls] == [c.spec() for c in named]  # built as named
     counts = {n: int(m.sum()) for n, m in region.edit.masks.items()}
     assert sum(counts.values()) > 0
     for c in controls:
@@ -244,9 +249,39 @@ def test_region_controls_differ_across_seeds_and_keep_the_size(demo_pair, tmp_pa
     assert all(not torch.equal(flat[i], flat[j]) for i in range(len(flat)) for j in range(i))
     assert len({json.dumps(c.spec(), sort_keys=True) for c in controls}) == N_CONTROLS
     ranks = build(lm, RegionSettings("actsvd", r_s=1, procedure="one-pass"), cal, cache=cache)
-    rc = list(ranks.controls(3))
+    rc = [c.built() if isinstance(c, Deferred) else c for c in ranks.controls(3)]
     assert [tuple(A.shape[1] for A, _ in c.factors.values()) for c in rc] == [
         tuple(A.shape[1] for A, _ in ranks.edit.factors.values())
     ] * 3
     first = next(iter(ranks.edit.factors))
     assert not torch.allclose(rc[1].factors[first][0], rc[2].factors[first][0])
+
+
+def test_cached_controls_are_never_built(demo_pair, tmp_path, monkeypatch):
+    """On a cached run the seeded controls are named by their recipes and read from the cache: none is built
+    (building a rank control takes the model's lock; the critical-regions page spent 17 % of its server time
+    on it under 30 users). A changed recipe is caught when a control is built."""
+    from analysis.core.cache import Cache
+    from analysis.core.edits import Deferred
+    from analysis.methods.critical_regions.build import RegionSettings, build
+    from analysis.methods.critical_regions.controls import control_spread
+    from analysis.methods.critical_regions.scoring import default_calibration
+    from conftest import demo_sets, organism_spec
+
+    lm = demo_pair.aligned
+    cache = Cache(tmp_path)
+    cal = default_calibration(lm, 12, cache=cache)
+    region = build(lm, RegionSettings("actsvd", r_s=1, procedure="one-pass"), cal, cache=cache)
+    sets = demo_sets("val", 6)
+    spec = organism_spec(sets["harmful"], sets["benign"])
+    first = control_spread(lm, spec, region, cache=cache)
+    built = []
+    make = region.make_control
+    region.make_control = lambda seed: built.append(seed) or make(seed)
+    again = control_spread(lm, spec, region, cache=cache)
+    assert built == [] and [r.asr for r in again.results] == [r.asr for r in first.results] and again.n == 5
+    fresh = control_spread(lm, spec, region, cache=Cache(tmp_path / "empty"))
+    assert built == [1, 2, 3, 4] and [r.asr for r in fresh.results] == [r.asr for r in first.results]
+    wrong = Deferred("LowRank", lambda: make(1), {"not": "its recipe"})
+    with pytest.raises(RuntimeError, match="deferred edit built"):
+        wrong.targets()

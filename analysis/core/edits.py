@@ -18,7 +18,7 @@ import threading
 import weakref
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import ContextManager, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch import nn
@@ -192,6 +192,41 @@ class Replace(Edit):
         if new.shape != W.shape:
             raise ValueError(f"replacement for {name} has shape {tuple(new.shape)}, weight has {tuple(W.shape)}")
         W.copy_(new.to(W.device, W.dtype))
+
+
+@dataclass
+class Deferred(Edit):
+    """An edit named by its recipe and built only when it is applied: a cache hit never builds it (a seeded
+    random control, say, whose building takes the model's lock). ``kind`` is the built edit's class name, so
+    both name themselves alike; building checks that they do."""
+
+    kind: str
+    build: Callable[[], Edit] = field(repr=False, compare=False)
+    recipe: dict | None = None
+    _built: Edit | None = field(default=None, repr=False, compare=False)
+
+    def spec(self) -> dict:
+        return {"type": self.kind, "recipe": self.recipe}
+
+    def built(self) -> Edit:
+        if self._built is None:
+            edit = self.build()
+            if edit.spec() != self.spec():
+                raise RuntimeError(f"a deferred edit built {edit.spec()}, named {self.spec()}")
+            self._built = edit
+        return self._built
+
+    def targets(self) -> list[str]:
+        return self.built().targets()
+
+    def apply_to(self, name: str, W: torch.Tensor) -> None:
+        self.built().apply_to(name, W)
+
+    def sources(self) -> list[nn.Module]:  # called first by :func:`applied`, before it takes the locks
+        return self.built().sources()
+
+    def activate(self, model: nn.Module) -> ContextManager:
+        return self.built().activate(model)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, cast
 import torch
 
 from analysis.core.cache import Cache
-from analysis.core.edits import Edit, LowRank, locked
+from analysis.core.edits import Deferred, Edit, LowRank, locked
 from analysis.core.options import check, option
 from analysis.methods.critical_regions.actsvd import DECOMPOSITIONS, PROCEDURES, orthogonal_projection, remove_top_ranks
 from analysis.methods.critical_regions.calibration import POSITIONS
@@ -151,11 +151,17 @@ class RegionEdit:
 
     def controls(self, n: int | None = None) -> Iterator[Edit]:
         """The same-size controls for seeds 0 … n − 1 (default :data:`N_CONTROLS`, capped at the distinct ones),
-        built one at a time so that only one is in memory; seed 0 is ``control``."""
+        built one at a time, when applied, so that only one is in memory; seed 0 is ``control``."""
         n = min(N_CONTROLS if n is None else n, self.n_controls)
+        control = cast(Edit, self.control)  # callers check that a control exists before asking for its seeds
         for seed in range(n):
-            # callers check that a control exists before asking for its seeds
-            yield cast(Edit, self.control) if seed == 0 or self.make_control is None else self.make_control(seed)
+            if seed == 0 or self.make_control is None:
+                yield control
+            elif control.recipe is None:
+                yield self.make_control(seed)
+            else:  # named by its seeded recipe, built only if applied (a cached control is never built)
+                make = cast(Callable[[int], Edit], self.make_control)
+                yield Deferred(type(control).__name__, lambda s=seed: make(s), _seeded(control.recipe, seed))
 
 
 def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
