@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterator, cast
 
 import torch
@@ -161,7 +162,7 @@ class RegionEdit:
                 yield self.make_control(seed)
             else:  # named by its seeded recipe, built only if applied (a cached control is never built)
                 make = cast(Callable[[int], Edit], self.make_control)
-                yield Deferred(type(control).__name__, lambda s=seed: make(s), _seeded(control.recipe, seed))
+                yield Deferred(type(control).__name__, partial(make, seed), _seeded(control.recipe, seed))
 
 
 def _random_rank_control(edit: LowRank, model, seed: int = 0, recipe: dict | None = None) -> LowRank:
