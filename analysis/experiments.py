@@ -432,75 +432,68 @@ def landscape(
         toward=toward,
         cache=str((cache or Cache()).root),
     )
-    return _LANDSCAPES.get(
-        key, lambda: _landscape(pair, settings, spec, dim, toward, other, cache, progress, ray_address)
-    )
 
+    def run() -> LandscapeRun:
+        from analysis.methods.landscape.grid import axis, evaluate_grid
 
-def _landscape(
-    pair: "ModelPair",
-    settings: "LandscapeSettings",
-    spec: EvalSpec,
-    dim: str = "1D",
-    toward: str = "random",
-    other: "LoadedModel | None" = None,
-    cache: "Cache | None" = None,
-    progress: Progress | None = None,
-    ray_address: str | None = None,
-) -> LandscapeRun:
-    """ASR and utility on a 1D line or a 2D plane of weight space around the aligned model."""
-    from analysis.methods.landscape.grid import axis, evaluate_grid
+        settings.validate()
+        if dim not in ("1D", "2D"):
+            raise ValueError(f"dim must be 1D or 2D, got {dim!r}")
+        if toward not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {toward!r}")
+        ax = axis(settings.lo, settings.hi, settings.steps)
+        others = tuple(m for m in (pair.base, other) if m is not None)  # models directions may read (Ray)
+        if dim == "1D" and toward == "random":  # one random direction is one draw: every one of the settings'
+            from analysis.methods.landscape.multi import evaluate_directions, random_directions
 
-    settings.validate()
-    if dim not in ("1D", "2D"):
-        raise ValueError(f"dim must be 1D or 2D, got {dim!r}")
-    if toward not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {toward!r}")
-    ax = axis(settings.lo, settings.hi, settings.steps)
-    others = tuple(m for m in (pair.base, other) if m is not None)  # models directions may read (Ray)
-    if dim == "1D" and toward == "random":  # one random direction is one draw: every one of the settings'
-        from analysis.methods.landscape.multi import evaluate_directions, random_directions
-
-        dkey = (
-            "directions",
-            pair.aligned.fingerprint,
-            settings.seed,
-            settings.norm,
-            settings.draw,
-            settings.groups,
-            settings.directions,
+            dkey = (
+                "directions",
+                pair.aligned.fingerprint,
+                settings.seed,
+                settings.norm,
+                settings.draw,
+                settings.groups,
+                settings.directions,
+            )
+            directions = _DIRECTIONS.get(dkey, lambda: random_directions(pair.aligned.model, settings))
+            multi = evaluate_directions(
+                pair.aligned,
+                settings,
+                spec,
+                cache=cache,
+                progress=progress,
+                ray_address=ray_address,
+                directions=directions,
+            )
+            return LandscapeRun(multi.landscapes[0], ax, directions, {}, multi)
+        if dim == "1D":
+            directions, points = [first_direction(pair, settings, toward, other)], {}
+        else:
+            pkey = (
+                pair.aligned.fingerprint,
+                toward,
+                settings.seed,
+                settings.norm,
+                settings.draw,
+                settings.groups,
+                pair.base.fingerprint if pair.base else "",
+                other.fingerprint if other is not None else "",
+            )
+            directions, points = _DIRECTIONS.get(pkey, lambda: _plane(pair, settings, toward, other))
+        land = evaluate_grid(
+            pair.aligned,
+            directions,
+            [ax] * len(directions),
+            spec,
+            groups=settings.groups,
+            cache=cache,
+            progress=progress,
+            ray_address=ray_address,
+            other_models=others,
         )
-        directions = _DIRECTIONS.get(dkey, lambda: random_directions(pair.aligned.model, settings))
-        multi = evaluate_directions(
-            pair.aligned, settings, spec, cache=cache, progress=progress, ray_address=ray_address, directions=directions
-        )
-        return LandscapeRun(multi.landscapes[0], ax, directions, {}, multi)
-    if dim == "1D":
-        directions, points = [first_direction(pair, settings, toward, other)], {}
-    else:
-        key = (
-            pair.aligned.fingerprint,
-            toward,
-            settings.seed,
-            settings.norm,
-            settings.draw,
-            settings.groups,
-            pair.base.fingerprint if pair.base else "",
-            other.fingerprint if other is not None else "",
-        )
-        directions, points = _DIRECTIONS.get(key, lambda: _plane(pair, settings, toward, other))
-    land = evaluate_grid(
-        pair.aligned,
-        directions,
-        [ax] * len(directions),
-        spec,
-        groups=settings.groups,
-        cache=cache,
-        progress=progress,
-        ray_address=ray_address,
-        other_models=others,
-    )
-    return LandscapeRun(land, ax, directions, points)
+        return LandscapeRun(land, ax, directions, points)
+
+    return _LANDSCAPES.get(key, run)
 
 
 # --- attacks ------------------------------------------------------------------------------------------------------
