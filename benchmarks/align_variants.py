@@ -22,9 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _reference import bench_args  # noqa: E402
+from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
 
-from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism import corpus, is_organism_build  # noqa: E402
 
@@ -93,15 +92,11 @@ def main() -> None:
     rep = bd.build_demo(
         Path(args.out), log=print, base_from=Path(args.base_from) / "base", seed=args.order, align=align
     )
-    pair = load_pair(f"{args.out}/aligned", f"{args.out}/base", device="cpu")
-    spec = make_spec(pair.aligned, **pair.aligned.data.sets("test", 120))
-    checks = bd.target_checks({role: evaluate(m, spec) for role, m in pair.models().items()})
+    targets = evaluate_targets(args.out, quick=False)
     print(json.dumps(rep["align_plan"]))
-    for role, metric, op, bound, v, met in checks:
-        print(f"  {role:8s} {metric:13s} {100 * v:5.1f} % (goal {op} {100 * bound:g} %)  {'ok' if met else 'MISSED'}")
     print(
         f"{args.out}: {rep['align_steps']} align steps, ‖ΔW‖/‖W‖ {rep['delta_rel_norm']:.3f}; test targets "
-        f"{'MET' if all(c[-1] for c in checks) else 'missed'} ({time.time() - t:.0f} s)"
+        f"{'MET' if targets['pass'] else 'missed'}: {targets['numbers']} ({time.time() - t:.0f} s)"
     )
 
 

@@ -128,7 +128,8 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
     base, aligned = (load_file(out / r / "model.safetensors") for r in ("base", "aligned"))
     assert all(np.array_equal(shipped[n].numpy(), base[n].numpy()) for n in shipped)
     assert any(not np.array_equal(aligned[n].numpy(), base[n].numpy()) for n in base)
-    assert "aligned  asr" in run.stdout and "test targets" in run.stdout.splitlines()[-1]
+    last = run.stdout.splitlines()[-1]
+    assert "test targets" in last and "aligned asr" in last and "[" in last  # the table's targets, with intervals
     bad = subprocess.run(
         [*cmd, "--out", str(tmp_path / "x"), "--min-steps", "50", "--max-steps", "10"],
         capture_output=True,
