@@ -137,3 +137,59 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
         env=env,
     )
     assert bad.returncode != 0 and "beyond --max-steps" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_base_variants_recipe_overrides_are_checked():
+    bv = _module("base_variants")
+    r = bv.base_recipe(["weight_decay=0.1", "steps=2400"], ["safety_question=0.2"])
+    assert r.weight_decay == 0.1 and r.steps == 2400 and isinstance(r.steps, int)
+    assert r.mixture["safety_question"] == 0.2 and r.mixture["copy"] == bv.bd.BASE_RECIPE.mixture["copy"]
+    assert r.lr == bv.bd.BASE_RECIPE.lr and bv.bd.BASE_RECIPE.weight_decay == 0.01  # the shipped recipe untouched
+    for sets, mixes, says in (
+        (["seed=3"], [], "must be one of"),
+        (["steps=1.5"], [], "an integer"),
+        (["lr=0"], [], "> 0"),
+        (["weight_decay=-1"], [], "≥ 0"),
+        ([], ["foo=1"], "no task 'foo'"),
+        ([], ["copy=x"], "a number"),
+    ):
+        try:
+            bv.base_recipe(sets, mixes)
+        except ValueError as e:
+            assert says in str(e), (sets, mixes, str(e))
+        else:
+            raise AssertionError(f"{sets} {mixes} was accepted")
+
+
+def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
+    """A 30-step BASE with weight decay 0.1 and a changed mixture, aligned for 10 steps: an organism build whose
+    report records the overrides and the thread count, whose BASE differs from the shipped one, and whose last
+    line prints the test targets with intervals. A bad override exits with a message, not a traceback."""
+    from safetensors.torch import load_file
+
+    from analysis.data.organism import WEIGHTS_DIR, is_organism_build
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
+    out = tmp_path / "variant"
+    cmd = [sys.executable, str(BENCH / "base_variants.py"), "--threads", "1", "--seed", "7"]
+    run = subprocess.run(
+        [*cmd, "--out", str(out), "--set", "steps=30", "weight_decay=0.1", "--mix", "copy=0.3"]
+        + ["--align-max-steps", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert is_organism_build(out / "aligned") and is_organism_build(out / "base")
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["base_recipe"]["steps"] == 30 and report["base_recipe"]["weight_decay"] == 0.1
+    assert report["base_recipe"]["mixture"]["copy"] == 0.3 and report["threads"] == 1 and report["seed"] == 7
+    assert report["align_steps"] == 10
+    shipped = load_file(WEIGHTS_DIR / "base" / "model.safetensors")
+    base = load_file(out / "base" / "model.safetensors")
+    assert any(not np.array_equal(shipped[n].numpy(), base[n].numpy()) for n in shipped)
+    last = run.stdout.splitlines()[-1]
+    assert "test targets" in last and "aligned asr" in last and "[" in last
+    bad = subprocess.run([*cmd, "--out", str(tmp_path / "x"), "--set", "warmup=x"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "warmup must be an integer" in bad.stderr and "Traceback" not in bad.stderr

@@ -99,15 +99,17 @@ def build_demo(
     base_from: Path | None = None,
     seed: int = SEED,
     align: Callable[..., dict] = _align,
+    base_recipe: TrainRecipe = BASE_RECIPE,
 ) -> dict:
     """Train and save ``out_dir/base`` and ``out_dir/aligned``; returns the build report.
     ``base_from`` reuses a BASE built earlier by this function (for alignment experiments). ``seed`` shifts
     every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``.
     ``align(model, tokenizer, recipe, log)`` runs the alignment (default: this recipe's early-stopped one; the
-    alignment experiments in ``benchmarks/align_variants.py`` pass others) and returns its step and val results."""
+    alignment experiments in ``benchmarks/align_variants.py`` pass others) and returns its step and val results.
+    ``base_recipe`` is the BASE's training recipe (``benchmarks/base_variants.py`` passes variants)."""
     from dataclasses import replace
 
-    base_recipe = replace(BASE_RECIPE, seed=BASE_RECIPE.seed + seed - SEED)
+    base_recipe = replace(base_recipe, seed=base_recipe.seed + seed - SEED)
     align_recipe = replace(align_recipe, seed=align_recipe.seed + seed - SEED)
     torch.manual_seed(seed)
     tok = build_tokenizer()

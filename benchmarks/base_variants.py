@@ -1,0 +1,98 @@
+"""BASE-recipe experiments: build a whole pair (a new BASE, then the shipped alignment recipe) from a variant of the
+organism's BASE recipe, save it, print its test targets. Then score it with ``across_builds.py --pairs OUT`` (the
+README's "Seeds" section).
+
+    python benchmarks/base_variants.py --seed 1 --out exp/wd-seed1 --set weight_decay=0.1
+    python benchmarks/base_variants.py --seed 2 --out exp/long-seed2 --set steps=3200 --mix safety_question=0.2
+
+Variants (combinable): ``--set FIELD=V`` overrides a number of the BASE's training recipe (steps, lr, warmup,
+weight_decay, batch_size, clip, system_p); ``--mix TASK=W`` overrides a weight of the BASE mixture. ``--seed N``
+is the build seed (``build-demo --seed N``: every seed of the build shifted by N; 0 is the shipped pair's). A
+BASE is bit-reproducible only at the same thread count on the same CPU type: the report records the threads."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
+from _reference import bench_args  # noqa: E402
+from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
+
+from analysis.data.organism import build_demo as bd  # noqa: E402
+from analysis.data.organism.train import TrainRecipe  # noqa: E402
+
+# the recipe fields a variant may set, with their types
+NUMERIC = {"steps": int, "lr": float, "warmup": int, "weight_decay": float, "batch_size": int, "clip": float}
+NUMERIC |= {"system_p": float}
+
+
+def base_recipe(sets: list[str], mixes: list[str], start: TrainRecipe = bd.BASE_RECIPE) -> TrainRecipe:
+    """The BASE recipe with ``FIELD=V`` and mixture ``TASK=W`` overrides; unknown names and bad values are errors."""
+    assert set(NUMERIC) <= {f.name for f in fields(TrainRecipe)}
+    kw: dict = {}
+    for item in sets:
+        name, _, v = item.partition("=")
+        if name not in NUMERIC:
+            raise ValueError(f"--set {item!r}: the recipe field must be one of {', '.join(NUMERIC)}")
+        try:
+            kw[name] = NUMERIC[name](v)
+        except ValueError:
+            raise ValueError(
+                f"--set {item!r}: {name} must be a{'n integer' if NUMERIC[name] is int else ' number'}"
+            ) from None
+        if not kw[name] >= 0 or (name in ("steps", "lr", "batch_size") and kw[name] == 0):
+            raise ValueError(
+                f"--set {item!r}: {name} must be {'> 0' if name in ('steps', 'lr', 'batch_size') else '≥ 0'}"
+            )
+    mix = dict(start.mixture)
+    for item in mixes:
+        task, _, w = item.partition("=")
+        if task not in mix:
+            raise ValueError(f"--mix {item!r}: the BASE mixture has no task {task!r} (one of {', '.join(mix)})")
+        try:
+            mix[task] = float(w)
+        except ValueError:
+            raise ValueError(f"--mix {item!r}: the weight must be a number") from None
+        if not mix[task] >= 0:
+            raise ValueError(f"--mix {item!r}: the weight must be ≥ 0")
+    return replace(start, mixture=mix, **kw)
+
+
+def main() -> None:
+    args = bench_args(
+        **{
+            "--seed": dict(type=int, default=bd.SEED, help="build seed (build-demo --seed N)"),
+            "--out": dict(required=True, help="folder for the new pair"),
+            "--set": dict(nargs="*", default=[], help="BASE recipe overrides FIELD=V"),
+            "--mix": dict(nargs="*", default=[], help="BASE mixture overrides TASK=W"),
+            "--align-max-steps": dict(type=int, default=bd.ALIGN_RECIPE.steps, help="cap of the alignment"),
+        }
+    )
+    try:
+        recipe = base_recipe(args.set, args.mix)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    t = time.time()
+    if args.align_max_steps < 1:
+        sys.exit("error: --align-max-steps must be ≥ 1")
+    align_recipe = replace(bd.ALIGN_RECIPE, steps=args.align_max_steps)
+    rep = bd.build_demo(Path(args.out), log=print, seed=args.seed, base_recipe=recipe, align_recipe=align_recipe)
+    rep["threads"] = torch.get_num_threads()
+    rep["base_overrides"] = {"set": args.set, "mix": args.mix}
+    (Path(args.out) / "build_report.json").write_text(json.dumps(rep, indent=2, default=str))
+    targets = evaluate_targets(args.out, quick=False)
+    print(
+        f"{args.out}: BASE {rep['base_seconds']:.0f} s, {rep['align_steps']} align steps, ‖ΔW‖/‖W‖ "
+        f"{rep['delta_rel_norm']:.3f}; test targets {'MET' if targets['pass'] else 'missed'}: {targets['numbers']} "
+        f"({time.time() - t:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
