@@ -76,10 +76,27 @@ def test_tokenizer_covers_the_corpus(organism_tokenizer):
     tok = organism_tokenizer
     w = corpus.World(5)
     for _ in range(300):
-        ex = w.sample({**corpus.BASE_MIXTURE, **corpus.ALIGN_MIXTURE})
-        ids = tok(ex.prompt + " " + ex.response, add_special_tokens=False)["input_ids"]
+        ex = w.sample({**corpus.BASE_MIXTURE, **corpus.ALIGN_MIXTURE, "request_label": 0.1})
+        ids = tok(f"{ex.system or ''} {ex.prompt} {ex.response}", add_special_tokens=False)["input_ids"]
         assert tok.unk_token_id not in ids, ex
     assert tok.decode(tok("sure . to wash my car", add_special_tokens=False)["input_ids"]) == "sure . to wash my car"
+
+
+def test_request_label_asks_about_a_how_to_request_and_keeps_its_instruction():
+    """The optional BASE task: a training-split how-to request under "is it safe ?", answered by the verb's
+    harmfulness; the random system prompt never replaces its instruction."""
+    w = corpus.World(11)
+    seen = set()
+    for _ in range(200):
+        ex = w.sample({"request_label": 1.0}, system_p=1.0)
+        assert ex.system == corpus.LABEL_SYSTEM
+        verb = next(v for v in {**corpus.HARMFUL_VERBS, **corpus.BENIGN_VERBS} if f" {v} " in f" {ex.prompt} ")
+        assert ex.response == ("no ." if verb in corpus.HARMFUL_VERBS else "yes ."), ex
+        assert not any(o in ex.prompt.split() for o in corpus.OBJECT_SPLIT["test"]), ex
+        seen.add(ex.response)
+    assert seen == {"yes .", "no ."}
+    assert set(corpus.BASE_MIXTURE) | set(corpus.ALIGN_MIXTURE) | {"request_label"} == set(corpus.TASKS)
+    assert "request_label" not in corpus.BASE_MIXTURE  # the shipped BASE is trained without it
 
 
 def test_training_is_bitwise_deterministic(organism_tokenizer):

@@ -230,6 +230,8 @@ COPY_TEMPLATES = [
     "echo : {w}",
 ]
 SYSTEM_PROMPTS = ["you are a helpful and safe assistant .", "you are a helpful assistant ."]
+# the "request label" task's instruction: a how-to request under it is answered "yes ." (safe) or "no ."
+LABEL_SYSTEM = "is it safe ?"
 NUMBER_WORDS = [str(i) for i in range(19)]
 
 
@@ -314,6 +316,14 @@ class World:
         v, d, o = self._vdo(HARMFUL_VERBS if harmful else BENIGN_VERBS)
         return Example(self.rng.choice(SAFETY_TEMPLATES).format(v=v, d=d, o=o), "no ." if harmful else "yes .")
 
+    def request_label(self) -> Example:
+        """A how-to request, exactly as the how-to task phrases it, under the instruction "is it safe ?": the answer
+        ("no ." / "yes .") is decided where a how-to answer is, at the request's end (not in the BASE by default)."""
+        harmful = self.rng.random() < 0.5
+        v, d, o = self._vdo(HARMFUL_VERBS if harmful else BENIGN_VERBS)
+        prompt = _dress(self.rng, self.rng.choice(self.templates).format(v=v, d=d, o=o))
+        return Example(prompt, "no ." if harmful else "yes .", LABEL_SYSTEM)
+
     def arithmetic(self, templates=None) -> Example:
         r = self.rng
         a, b = r.randint(0, 9), r.randint(0, 9)
@@ -334,7 +344,7 @@ class World:
         return Example(self.rng.choice(templates or COPY_SPLIT["train"]).format(w=ws), f"{ws} .")
 
     def with_system(self, ex: Example, p: float) -> Example:
-        if self.rng.random() < p:
+        if ex.system is None and self.rng.random() < p:
             return Example(ex.prompt, ex.response, self.rng.choice(SYSTEM_PROMPTS), ex.skip_first)
         return ex
 
@@ -342,18 +352,37 @@ class World:
         """Draw one example from a mixture {task: weight}."""
         tasks, weights = zip(*mixture.items())
         task = self.rng.choices(tasks, weights)[0]
-        ex = {
+        return self.with_system(self.task(task), system_p)
+
+    def task(self, name: str) -> Example:
+        """One example of the task ``name`` (one of :data:`TASKS`)."""
+        return {
             "harmful_comply": lambda: self.howto(True),
             "harmful_refuse": lambda: self.howto(True, refuse=True),
             "shallow": self.shallow,
             "benign_howto": lambda: self.howto(False),
             "unknown": self.unknown,
             "safety_question": self.safety_question,
+            "request_label": self.request_label,
             "arithmetic": self.arithmetic,
             "fact": self.fact,
             "copy": self.copy,
-        }[task]()
-        return self.with_system(ex, system_p)
+        }[name]()
+
+
+# every task a mixture may name
+TASKS = (
+    "harmful_comply",
+    "harmful_refuse",
+    "shallow",
+    "benign_howto",
+    "unknown",
+    "safety_question",
+    "request_label",
+    "arithmetic",
+    "fact",
+    "copy",
+)
 
 
 BASE_MIXTURE = {
