@@ -69,7 +69,7 @@ def run_benchmark(script: str, extra: list[str], pair_dir: str, args, log: Path)
         verdict = Path(f.name)
     cmd = [sys.executable, str(HERE / script), "--threads", str(args.threads), "--verdict", str(verdict), *extra]
     if pair_dir != SHIPPED:
-        cmd += ["--pair", pair_dir]
+        cmd += ["--pair", str(Path(pair_dir).resolve())]  # the benchmark runs from the repository root
     if args.quick:
         cmd.append("--quick")
     with log.open("w") as out:

@@ -74,12 +74,18 @@ def test_script_on_a_build_folder_and_on_a_folder_that_is_not_one(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
     cmd = [sys.executable, str(BENCH / "across_builds.py"), "--threads", "1", "--quick", "--only", "evaluate targets"]
     out = tmp_path / "out.json"
-    run = subprocess.run(
-        [*cmd, "--pairs", str(build), "--json", str(out)], capture_output=True, text=True, env=env, timeout=300
+    run = subprocess.run(  # a path relative to the caller's folder reaches the benchmark processes too
+        [*cmd, "refusal-direction ablation", "--pairs", "seed9", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     [(label, verdicts)] = json.loads(out.read_text()).items()
-    assert label.startswith("seed9 (") and list(verdicts) == ["evaluate targets"]
+    assert label.startswith("seed9 (") and list(verdicts) == ["evaluate targets", "refusal-direction ablation"]
+    assert "did not finish" not in verdicts["refusal-direction ablation"]["numbers"], verdicts
     # the organism's own sets (a build folder is the organism): 16 test prompts, aligned ASR 0 of 16
     assert "aligned asr 0.0 % [0.0, 19.4]" in verdicts["evaluate targets"]["numbers"]
     assert f"| evaluate targets | **{'PASS' if verdicts['evaluate targets']['pass'] else 'FAIL'}**" in run.stdout
