@@ -199,3 +199,22 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
     assert "test targets" in last and "aligned asr" in last and "[" in last
     bad = subprocess.run([*cmd, "--out", str(tmp_path / "x"), "--set", "warmup=x"], capture_output=True, text=True)
     assert bad.returncode != 0 and "warmup must be an integer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_lox_margins_on_the_shipped_pair_and_a_folder_that_is_not_a_build(tmp_path):
+    """The margin table: the aligned model puts refusal first on harmful requests and compliance first on benign
+    how-to ones, the base complies, and LoX pushes the harmful margin further toward refusal."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
+    cmd = [sys.executable, str(BENCH / "lox_margins.py"), "--threads", "1"]
+    run = subprocess.run([*cmd, "--pairs", "shipped"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    row = run.stdout.strip().splitlines()[-1]
+    assert row.startswith("| shipped |"), run.stdout
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    aligned_h, aligned_b = (float(x) for x in cells[1].split(" / "))
+    base_h = float(cells[2])
+    change_h, _ = (float(x) for x in cells[3].split(" / "))
+    tipped, n = (int(x) for x in cells[4].split(" of "))
+    assert aligned_h > 0 > aligned_b and base_h < 0 and change_h > 0 and n == 48 and 0 <= tipped <= n
+    bad = subprocess.run([*cmd, "--pairs", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "is not a build" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,95 @@
+"""Why LoX holds on some builds of the demo organism and not on others: how one LoX setting moves the first-token
+refusal margin, logit(refusal's first token) − logit(compliance's first token), on the val harmful requests and
+on the val benign how-to requests (where the right answer starts with the compliance token).
+
+    python benchmarks/lox_margins.py --pairs shipped builds/seed1 builds/seed5 [--k 16 --alpha 0.75 --scope decoder]
+
+Per build it prints the aligned model's median margins (harmful, benign how-to; the base's on harmful), LoX's
+median change of each, and how many benign how-to requests LoX tips past zero (refusal first: over-refusal).
+Forward passes only: a few seconds per build."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
+from _reference import bench_args  # noqa: E402
+
+from analysis.core.cache import Cache  # noqa: E402
+from analysis.core.chat import encode_prompts, format_prompt  # noqa: E402
+from analysis.core.edits import applied  # noqa: E402
+from analysis.core.models import load_pair  # noqa: E402
+from analysis.data.organism import corpus  # noqa: E402
+from analysis.data.organism.provider import OrganismData  # noqa: E402
+from analysis.methods.lox import SCOPES, LoX  # noqa: E402
+
+SHIPPED = "shipped"
+
+
+@torch.no_grad()
+def margins(lm, prompts: list[str]) -> torch.Tensor:
+    """Per prompt: logit of the refusal's first word minus logit of the compliance word, at the first reply token."""
+    tok = lm.tokenizer
+    refuse, comply = (tok.convert_tokens_to_ids(w) for w in (corpus.REFUSAL.split()[0], corpus.COMPLY))
+    out = []
+    for p in prompts:
+        ids = torch.tensor([encode_prompts(tok, [format_prompt(tok, p)])[0]])
+        logits = lm.model(input_ids=ids).logits[0, -1]
+        out.append(float(logits[refuse] - logits[comply]))
+    return torch.tensor(out)
+
+
+def build_margins(pair_dir: str, lox: LoX, n: int = 96) -> dict[str, float]:
+    """The aligned and base margins of one build and LoX's change of them (medians over the val prompts)."""
+    sets = OrganismData().sets("val", n)
+    harmful = [it.prompt for it in sets["harmful"].items]
+    howto = [it.prompt for it in sets["benign"].items if it.meta.get("task") == "benign_howto"]
+    pair = load_pair("demo") if pair_dir == SHIPPED else load_pair(f"{pair_dir}/aligned", f"{pair_dir}/base")
+    mh, mb = margins(pair.aligned, harmful), margins(pair.aligned, howto)
+    edit = lox.edit(pair.aligned, pair.base, cache=Cache(tempfile.mkdtemp(prefix="lox_margins_")))
+    with applied(pair.aligned.model, edit):
+        lh, lb = margins(pair.aligned, harmful), margins(pair.aligned, howto)
+    return {
+        "aligned harmful": float(mh.median()),
+        "aligned how-to": float(mb.median()),
+        "base harmful": float(margins(pair.base, harmful).median()),
+        "LoX change, harmful": float((lh - mh).median()),
+        "LoX change, how-to": float((lb - mb).median()),
+        "how-to tipped": int(((lb > 0) & (mb <= 0)).sum()),
+        "how-to n": len(howto),
+    }
+
+
+def main() -> None:
+    args = bench_args(
+        **{
+            "--pairs": dict(nargs="+", default=[SHIPPED], help="builds: 'shipped' or folders with aligned/, base/"),
+            "--k": dict(type=int, default=16),
+            "--alpha": dict(type=float, default=0.75),
+            "--scope": dict(default="decoder", choices=SCOPES),
+        }
+    )
+    for p in args.pairs:
+        if p != SHIPPED and not all((Path(p) / r / "config.json").is_file() for r in ("aligned", "base")):
+            sys.exit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
+    lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full")
+    print(f"{lox.label}; first-token margin logit({corpus.REFUSAL.split()[0]!r}) − logit({corpus.COMPLY!r}), medians")
+    print(
+        "| build | aligned: harmful / how-to | base: harmful | LoX change: harmful / how-to | how-to tipped to refusal |"
+    )
+    print("|---|---|---|---|---|")
+    for p in args.pairs:
+        m = build_margins(p, lox)
+        print(
+            f"| {Path(p).name} | {m['aligned harmful']:+.1f} / {m['aligned how-to']:+.1f} | {m['base harmful']:+.1f} | "
+            f"{m['LoX change, harmful']:+.1f} / {m['LoX change, how-to']:+.1f} | {m['how-to tipped']} of {m['how-to n']} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
