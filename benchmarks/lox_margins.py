@@ -6,18 +6,22 @@ on the val benign how-to requests (where the right answer starts with the compli
 
 Per build it prints the aligned model's median margins (harmful, benign how-to; the base's on harmful), LoX's
 median change of each, and how many benign how-to requests LoX tips past zero (refusal first: over-refusal).
-Forward passes only: a few seconds per build."""
+Forward passes only: a few seconds per build. ``--attack`` adds the median harmful margin along the harmful attack
+of ``attack_acceptance.py`` (up to its budget step, one data order), for the aligned model and for LoX: how fast
+the attack takes the margin back (about 20 s per build)."""
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
+from attack_acceptance import HARMFUL, HARMFUL_BUDGET  # noqa: E402  (the attack the LoX verdict is measured on)
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.chat import encode_prompts, format_prompt  # noqa: E402
@@ -25,38 +29,61 @@ from analysis.core.edits import applied  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
 from analysis.data.organism import corpus  # noqa: E402
 from analysis.data.organism.provider import OrganismData  # noqa: E402
+from analysis.methods.attacks import variants  # noqa: E402
+from analysis.methods.attacks.finetune import Variant, fine_tune_copy  # noqa: E402
 from analysis.methods.lox import SCOPES, LoX  # noqa: E402
 
 SHIPPED = "shipped"
 
 
 @torch.no_grad()
-def margins(lm, prompts: list[str]) -> torch.Tensor:
+def margins(model, tok, prompts: list[str]) -> torch.Tensor:
     """Per prompt: logit of the refusal's first word minus logit of the compliance word, at the first reply token."""
-    tok = lm.tokenizer
     refuse, comply = (tok.convert_tokens_to_ids(w) for w in (corpus.REFUSAL.split()[0], corpus.COMPLY))
     out = []
     for p in prompts:
         ids = torch.tensor([encode_prompts(tok, [format_prompt(tok, p)])[0]])
-        logits = lm.model(input_ids=ids).logits[0, -1]
+        logits = model(input_ids=ids).logits[0, -1]
         out.append(float(logits[refuse] - logits[comply]))
     return torch.tensor(out)
 
 
-def build_margins(pair_dir: str, lox: LoX, n: int = 96) -> dict[str, float]:
-    """The aligned and base margins of one build and LoX's change of them (medians over the val prompts)."""
+def attacked_margins(lm, variant: Variant, prompts: list[str]) -> dict[int, float]:
+    """Median harmful margin at each evaluation step of the harmful attack (``attack_acceptance.py``'s settings, up
+    to its budget step, data order 0)."""
+    settings = replace(HARMFUL, steps=HARMFUL_BUDGET, seeds=1)
+    out: dict[int, float] = {}
+
+    def record(step, model, weights) -> None:
+        out[step] = float(margins(model, lm.tokenizer, prompts).median())
+
+    fine_tune_copy(lm, variant, settings, lm.data.attack_data(settings.data, settings.n_examples), on_eval=record)
+    return out
+
+
+def build_margins(pair_dir: str, lox: LoX, n: int = 96, attack: bool = False) -> dict:
+    """The aligned and base margins of one build and LoX's change of them (medians over the val prompts); with
+    ``attack``, the harmful margin along the attack for the aligned model and for LoX."""
     sets = OrganismData().sets("val", n)
     harmful = [it.prompt for it in sets["harmful"].items]
     howto = [it.prompt for it in sets["benign"].items if it.meta.get("task") == "benign_howto"]
     pair = load_pair("demo") if pair_dir == SHIPPED else load_pair(f"{pair_dir}/aligned", f"{pair_dir}/base")
-    mh, mb = margins(pair.aligned, harmful), margins(pair.aligned, howto)
+    model, tok = pair.aligned.model, pair.aligned.tokenizer
+    mh, mb = margins(model, tok, harmful), margins(model, tok, howto)
     edit = lox.edit(pair.aligned, pair.base, cache=Cache(tempfile.mkdtemp(prefix="lox_margins_")))
-    with applied(pair.aligned.model, edit):
-        lh, lb = margins(pair.aligned, harmful), margins(pair.aligned, howto)
+    with applied(model, edit):
+        lh, lb = margins(model, tok, harmful), margins(model, tok, howto)
+    attacked = {}
+    if attack:
+        attacked = {
+            "aligned along the attack": attacked_margins(pair.aligned, variants.aligned(), harmful),
+            "LoX along the attack": attacked_margins(pair.aligned, Variant(lox.label, edit=edit), harmful),
+        }
     return {
+        **attacked,
         "aligned harmful": float(mh.median()),
         "aligned how-to": float(mb.median()),
-        "base harmful": float(margins(pair.base, harmful).median()),
+        "base harmful": float(margins(pair.base.model, pair.base.tokenizer, harmful).median()),
         "LoX change, harmful": float((lh - mh).median()),
         "LoX change, how-to": float((lb - mb).median()),
         "how-to tipped": int(((lb > 0) & (mb <= 0)).sum()),
@@ -71,6 +98,7 @@ def main() -> None:
             "--k": dict(type=int, default=16),
             "--alpha": dict(type=float, default=0.75),
             "--scope": dict(default="decoder", choices=SCOPES),
+            "--attack": dict(action="store_true", help="also the harmful margin along the harmful attack (slower)"),
         }
     )
     for p in args.pairs:
@@ -78,17 +106,24 @@ def main() -> None:
             sys.exit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
     lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full")
     print(f"{lox.label}; first-token margin logit({corpus.REFUSAL.split()[0]!r}) − logit({corpus.COMPLY!r}), medians")
-    print(
-        "| build | aligned: harmful / how-to | base: harmful | LoX change: harmful / how-to | how-to tipped to refusal |"
-    )
-    print("|---|---|---|---|---|")
+    head = "| build | aligned: harmful / how-to | base: harmful | LoX change: harmful / how-to | how-to tipped to refusal |"
+    steps = list(range(0, HARMFUL_BUDGET + 1, HARMFUL.eval_every))
+    if args.attack:
+        head += f" harmful margin along the attack, steps {', '.join(map(str, steps))}: aligned; LoX |"
+    print(head)
+    print("|---" * head.count(" |") + "|")
     for p in args.pairs:
-        m = build_margins(p, lox)
-        print(
+        m = build_margins(p, lox, attack=args.attack)
+        row = (
             f"| {Path(p).name} | {m['aligned harmful']:+.1f} / {m['aligned how-to']:+.1f} | {m['base harmful']:+.1f} | "
-            f"{m['LoX change, harmful']:+.1f} / {m['LoX change, how-to']:+.1f} | {m['how-to tipped']} of {m['how-to n']} |",
-            flush=True,
+            f"{m['LoX change, harmful']:+.1f} / {m['LoX change, how-to']:+.1f} | {m['how-to tipped']} of {m['how-to n']} |"
         )
+        if args.attack:
+            along = [
+                " ".join(f"{m[k][s]:+.1f}" for s in steps) for k in ("aligned along the attack", "LoX along the attack")
+            ]
+            row += f" {along[0]}; {along[1]} |"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

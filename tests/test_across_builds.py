@@ -203,18 +203,23 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
 
 def test_lox_margins_on_the_shipped_pair_and_a_folder_that_is_not_a_build(tmp_path):
     """The margin table: the aligned model puts refusal first on harmful requests and compliance first on benign
-    how-to ones, the base complies, and LoX pushes the harmful margin further toward refusal."""
+    how-to ones, the base complies, LoX pushes the harmful margin further toward refusal, and along the harmful
+    attack the aligned model's margin falls below zero while LoX's stays above the aligned model's."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
     cmd = [sys.executable, str(BENCH / "lox_margins.py"), "--threads", "1"]
-    run = subprocess.run([*cmd, "--pairs", "shipped"], capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run([*cmd, "--attack", "--pairs", "shipped"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    row = run.stdout.strip().splitlines()[-1]
-    assert row.startswith("| shipped |"), run.stdout
+    head, row = run.stdout.strip().splitlines()[-3], run.stdout.strip().splitlines()[-1]
+    assert row.startswith("| shipped |") and "steps 0, 3, 6, 9, 12" in head, run.stdout
     cells = [c.strip() for c in row.strip("|").split("|")]
     aligned_h, aligned_b = (float(x) for x in cells[1].split(" / "))
     base_h = float(cells[2])
     change_h, _ = (float(x) for x in cells[3].split(" / "))
     tipped, n = (int(x) for x in cells[4].split(" of "))
     assert aligned_h > 0 > aligned_b and base_h < 0 and change_h > 0 and n == 48 and 0 <= tipped <= n
+    along_aligned, along_lox = ([float(x) for x in part.split()] for part in cells[5].split(";"))
+    assert len(along_aligned) == len(along_lox) == 5
+    assert abs(along_aligned[0] - aligned_h) < 0.05 and abs(along_lox[0] - (aligned_h + change_h)) < 0.2
+    assert along_aligned[-1] < 0 < along_aligned[0] and along_lox[-1] > along_aligned[-1]
     bad = subprocess.run([*cmd, "--pairs", str(tmp_path)], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "is not a build" in bad.stderr and "Traceback" not in bad.stderr
