@@ -5,7 +5,7 @@ print its test targets. Then score it with ``across_builds.py --pairs OUT`` (the
     python benchmarks/align_variants.py --base-from builds/seed1 --order 1 --out exp/two --two-phase
     python benchmarks/align_variants.py --base-from builds/seed2 --order 2 --out exp/sh --mix shallow=0.06
 
-Variants (combinable): ``--mix TASK=W`` overrides a weight of the alignment mixture; ``--min-steps S`` keeps
+Variants (combinable): ``--mix TASK=W`` sets a weight of the alignment mixture (any task of ``corpus.TASKS``); ``--min-steps S`` keeps
 training until step S even when the val targets are met earlier (a longer alignment; ``--max-steps`` raises the
 cap); ``--two-phase`` first trains refusal-heavy (benign how-to weight ``--first-benign``) until val ASR alone
 meets its target, then the (possibly overridden) mixture with a fresh data stream until both targets hold.
@@ -28,13 +28,14 @@ from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism import corpus, is_organism_build  # noqa: E402
 
 
-def parse_mix(items: list[str]) -> dict[str, float]:
-    """The alignment mixture with ``TASK=W`` overrides; unknown tasks and bad weights are errors."""
-    mix = dict(corpus.ALIGN_MIXTURE)
+def parse_mix(items: list[str], mixture: dict[str, float] = corpus.ALIGN_MIXTURE) -> dict[str, float]:
+    """``mixture`` (default: the alignment's) with ``TASK=W`` overrides, any task of ``corpus.TASKS``; unknown tasks
+    and bad weights are errors."""
+    mix = dict(mixture)
     for item in items:
         task, _, w = item.partition("=")
-        if task not in mix:
-            raise ValueError(f"--mix {item!r}: the alignment mixture has no task {task!r} (one of {', '.join(mix)})")
+        if task not in corpus.TASKS:
+            raise ValueError(f"--mix {item!r}: there is no task {task!r} (one of {', '.join(corpus.TASKS)})")
         try:
             mix[task] = float(w)
         except ValueError:

@@ -6,10 +6,10 @@ README's "Seeds" section).
     python benchmarks/base_variants.py --seed 2 --out exp/long-seed2 --set steps=3200 --mix safety_question=0.2
 
 Variants (combinable): ``--set FIELD=V`` overrides a number of the BASE's training recipe (steps, lr, warmup,
-weight_decay, batch_size, clip, system_p); ``--mix TASK=W`` sets a weight of the BASE mixture (any task of ``corpus.TASKS``, e.g. ``request_label``, which the
-shipped BASE does not have). ``--seed N``
-is the build seed (``build-demo --seed N``: every seed of the build shifted by N; 0 is the shipped pair's). A
-BASE is bit-reproducible only at the same thread count on the same CPU type: the report records the threads."""
+weight_decay, batch_size, clip, system_p); ``--mix TASK=W`` sets a weight of the BASE mixture (any task of
+``corpus.TASKS``, e.g. ``request_label``, which the shipped BASE does not have). ``--seed N`` is the build seed
+(``build-demo --seed N``: every seed of the build shifted by N; 0 is the shipped pair's). A BASE is
+bit-reproducible only at the same thread count on the same CPU type: the report records the threads."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
+from align_variants import parse_mix  # noqa: E402  (one parser for both mixtures)
 
 from analysis.data.organism import build_demo as bd  # noqa: E402
-from analysis.data.organism import corpus  # noqa: E402
 from analysis.data.organism.train import TrainRecipe  # noqa: E402
 
 # the recipe fields a variant may set, with their types
@@ -52,18 +52,7 @@ def base_recipe(sets: list[str], mixes: list[str], start: TrainRecipe = bd.BASE_
             raise ValueError(
                 f"--set {item!r}: {name} must be {'> 0' if name in ('steps', 'lr', 'batch_size') else '≥ 0'}"
             )
-    mix = dict(start.mixture)
-    for item in mixes:
-        task, _, w = item.partition("=")
-        if task not in corpus.TASKS:
-            raise ValueError(f"--mix {item!r}: there is no task {task!r} (one of {', '.join(corpus.TASKS)})")
-        try:
-            mix[task] = float(w)
-        except ValueError:
-            raise ValueError(f"--mix {item!r}: the weight must be a number") from None
-        if not mix[task] >= 0:
-            raise ValueError(f"--mix {item!r}: the weight must be ≥ 0")
-    return replace(start, mixture=mix, **kw)
+    return replace(start, mixture=parse_mix(mixes, start.mixture), **kw)
 
 
 def main() -> None:

@@ -94,6 +94,15 @@ def test_script_on_a_build_folder_and_on_a_folder_that_is_not_one(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+def _variant_report(run: subprocess.CompletedProcess, out: Path) -> dict:
+    """A variant script's run succeeded and saved an organism build at ``out``: its build report."""
+    from analysis.data.organism import is_organism_build
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert is_organism_build(out / "aligned") and is_organism_build(out / "base")
+    return json.loads((out / "build_report.json").read_text())
+
+
 def test_align_variants_mixture_overrides_are_checked():
     av = _module("align_variants")
     mix = av.parse_mix(["shallow=0.06", "benign_howto=0.5"])
@@ -112,7 +121,7 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
     one byte for byte, the alignment moved the weights, and the report names both phases and the override."""
     from safetensors.torch import load_file
 
-    from analysis.data.organism import WEIGHTS_DIR, is_organism_build
+    from analysis.data.organism import WEIGHTS_DIR
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
     out = tmp_path / "variant"
@@ -124,9 +133,7 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
         env=env,
         timeout=300,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert is_organism_build(out / "aligned") and is_organism_build(out / "base")
-    report = json.loads((out / "build_report.json").read_text())
+    report = _variant_report(run, out)
     first, second = report["align_plan"]
     assert first["phase"] == "refusal-heavy" and first["benign_howto"] == 0.05 and first["steps"] == 10
     assert second["mixture"]["shallow"] == 0.06 and report["align_steps"] == 10 + second["steps"] == 20
@@ -173,7 +180,7 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
     line prints the test targets with intervals. A bad override exits with a message, not a traceback."""
     from safetensors.torch import load_file
 
-    from analysis.data.organism import WEIGHTS_DIR, is_organism_build
+    from analysis.data.organism import WEIGHTS_DIR
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "BRITTLE_THREADS": "1"}
     out = tmp_path / "variant"
@@ -186,9 +193,7 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
         env=env,
         timeout=300,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert is_organism_build(out / "aligned") and is_organism_build(out / "base")
-    report = json.loads((out / "build_report.json").read_text())
+    report = _variant_report(run, out)
     assert report["base_recipe"]["steps"] == 30 and report["base_recipe"]["weight_decay"] == 0.1
     assert report["base_recipe"]["mixture"]["copy"] == 0.3 and report["threads"] == 1 and report["seed"] == 7
     assert report["align_steps"] == 10
