@@ -7,11 +7,12 @@ on the val benign how-to requests (where the right answer starts with the compli
 Per build it prints the aligned model's median margins (harmful, benign how-to; the base's on harmful), LoX's
 median change of each, and how many benign how-to requests LoX tips past zero (refusal first: over-refusal).
 Forward passes only: a few seconds per build. ``--attack`` adds the median harmful margin along the harmful attack
-of ``attack_acceptance.py`` (up to its budget step, one data order), for the aligned model and for LoX: how fast
-the attack takes the margin back (about 20 s per build)."""
+of ``attack_acceptance.py`` (up to its budget step; ``--attack-draws N`` draws of its examples, mean and sd), for the aligned
+model and for LoX: how fast the attack takes the margin back (about 6 s per build and draw)."""
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 from dataclasses import replace
@@ -34,6 +35,7 @@ from analysis.methods.attacks.finetune import Variant, fine_tune_copy  # noqa: E
 from analysis.methods.lox import SCOPES, LoX  # noqa: E402
 
 SHIPPED = "shipped"
+FIRST_DRAW = 7  # the attack examples' draw the benchmarks use (the organism's ``attack_data`` default seed)
 
 
 @torch.no_grad()
@@ -48,22 +50,25 @@ def margins(model, tok, prompts: list[str]) -> torch.Tensor:
     return torch.tensor(out)
 
 
-def attacked_margins(lm, variant: Variant, prompts: list[str]) -> dict[int, float]:
+def attacked_margins(lm, variant: Variant, prompts: list[str], draw: int = 0) -> dict[int, float]:
     """Median harmful margin at each evaluation step of the harmful attack (``attack_acceptance.py``'s settings, up
-    to its budget step, data order 0)."""
+    to its budget step) on draw ``draw`` of its examples (0: the benchmark's own draw). Its batch holds every
+    example, so other data orders would change nothing; other draws of the examples do."""
     settings = replace(HARMFUL, steps=HARMFUL_BUDGET, seeds=1)
     out: dict[int, float] = {}
 
     def record(step, model, weights) -> None:
         out[step] = float(margins(model, lm.tokenizer, prompts).median())
 
-    fine_tune_copy(lm, variant, settings, lm.data.attack_data(settings.data, settings.n_examples), on_eval=record)
+    data = lm.data.attack_data(settings.data, settings.n_examples, seed=FIRST_DRAW + draw)
+    fine_tune_copy(lm, variant, settings, data, on_eval=record)
     return out
 
 
-def build_margins(pair_dir: str, lox: LoX, n: int = 96, attack: bool = False) -> dict:
+def build_margins(pair_dir: str, lox: LoX, n: int = 96, attack_draws: int = 0) -> dict:
     """The aligned and base margins of one build and LoX's change of them (medians over the val prompts); with
-    ``attack``, the harmful margin along the attack for the aligned model and for LoX."""
+    ``attack_draws`` draws of the attack's examples, the harmful margin along the attack for the aligned model and
+    for LoX (per draw: step -> median margin)."""
     sets = OrganismData().sets("val", n)
     harmful = [it.prompt for it in sets["harmful"].items]
     howto = [it.prompt for it in sets["benign"].items if it.meta.get("task") == "benign_howto"]
@@ -73,12 +78,14 @@ def build_margins(pair_dir: str, lox: LoX, n: int = 96, attack: bool = False) ->
     edit = lox.edit(pair.aligned, pair.base, cache=Cache(tempfile.mkdtemp(prefix="lox_margins_")))
     with applied(model, edit):
         lh, lb = margins(model, tok, harmful), margins(model, tok, howto)
-    attacked = {}
-    if attack:
-        attacked = {
-            "aligned along the attack": attacked_margins(pair.aligned, variants.aligned(), harmful),
-            "LoX along the attack": attacked_margins(pair.aligned, Variant(lox.label, edit=edit), harmful),
-        }
+    attacked = {
+        "aligned along the attack": [
+            attacked_margins(pair.aligned, variants.aligned(), harmful, d) for d in range(attack_draws)
+        ],
+        "LoX along the attack": [
+            attacked_margins(pair.aligned, Variant(lox.label, edit=edit), harmful, d) for d in range(attack_draws)
+        ],
+    }
     return {
         **attacked,
         "aligned harmful": float(mh.median()),
@@ -99,6 +106,7 @@ def main() -> None:
             "--alpha": dict(type=float, default=0.75),
             "--scope": dict(default="decoder", choices=SCOPES),
             "--attack": dict(action="store_true", help="also the harmful margin along the harmful attack (slower)"),
+            "--attack-draws": dict(type=int, default=1, help="draws of the attack's examples (0 = the benchmark's)"),
         }
     )
     for p in args.pairs:
@@ -106,24 +114,33 @@ def main() -> None:
             sys.exit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
     lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full")
     print(f"{lox.label}; first-token margin logit({corpus.REFUSAL.split()[0]!r}) − logit({corpus.COMPLY!r}), medians")
+    if args.attack_draws < 1:
+        sys.exit("error: --attack-draws must be ≥ 1")
+    draws = args.attack_draws if args.attack else 0
     head = "| build | aligned: harmful / how-to | base: harmful | LoX change: harmful / how-to | how-to tipped to refusal |"
     steps = list(range(0, HARMFUL_BUDGET + 1, HARMFUL.eval_every))
-    if args.attack:
+    if draws:
         head += f" harmful margin along the attack, steps {', '.join(map(str, steps))}: aligned; LoX |"
+        head += f" margin removed by step {steps[-1]}: aligned; LoX (mean{' ± sd' if draws > 1 else ''} over {draws} draws of the attack examples) |"
     print(head)
     print("|---" * head.count(" |") + "|")
     for p in args.pairs:
-        m = build_margins(p, lox, attack=args.attack)
+        m = build_margins(p, lox, attack_draws=draws)
         row = (
             f"| {Path(p).name} | {m['aligned harmful']:+.1f} / {m['aligned how-to']:+.1f} | {m['base harmful']:+.1f} | "
             f"{m['LoX change, harmful']:+.1f} / {m['LoX change, how-to']:+.1f} | {m['how-to tipped']} of {m['how-to n']} |"
         )
-        if args.attack:
-            along = [
-                " ".join(f"{m[k][s]:+.1f}" for s in steps) for k in ("aligned along the attack", "LoX along the attack")
-            ]
-            row += f" {along[0]}; {along[1]} |"
+        if draws:
+            kinds = ("aligned along the attack", "LoX along the attack")
+            mean = {k: {s: statistics.fmean(run[s] for run in m[k]) for s in steps} for k in kinds}
+            row += " " + "; ".join(" ".join(f"{mean[k][s]:+.1f}" for s in steps) for k in kinds) + " |"
+            removed = {k: [run[steps[0]] - run[steps[-1]] for run in m[k]] for k in kinds}
+            row += " " + "; ".join(_mean_sd(removed[k]) for k in kinds) + " |"
         print(row, flush=True)
+
+
+def _mean_sd(xs: list[float]) -> str:
+    return f"{statistics.fmean(xs):.1f}" + (f" ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else "")
 
 
 if __name__ == "__main__":
