@@ -30,8 +30,15 @@ from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism.train import TrainRecipe  # noqa: E402
 
 # the recipe fields a variant may set, with their types
-NUMERIC = {"steps": int, "lr": float, "warmup": int, "weight_decay": float, "batch_size": int, "clip": float}
-NUMERIC |= {"system_p": float}
+NUMERIC = {
+    "steps": int,
+    "lr": float,
+    "warmup": int,
+    "weight_decay": float,
+    "batch_size": int,
+    "clip": float,
+    "system_p": float,
+}
 
 
 def base_recipe(sets: list[str], mixes: list[str], start: TrainRecipe = bd.BASE_RECIPE) -> TrainRecipe:
@@ -69,9 +76,9 @@ def main() -> None:
         recipe = base_recipe(args.set, args.mix)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    t = time.time()
     if args.align_max_steps < 1:
         sys.exit("error: --align-max-steps must be ≥ 1")
+    t = time.time()
     align_recipe = replace(bd.ALIGN_RECIPE, steps=args.align_max_steps)
     rep = bd.build_demo(Path(args.out), log=print, seed=args.seed, base_recipe=recipe, align_recipe=align_recipe)
     rep["threads"] = torch.get_num_threads()

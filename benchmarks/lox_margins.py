@@ -7,8 +7,8 @@ on the val benign how-to requests (where the right answer starts with the compli
 Per build it prints the aligned model's median margins (harmful, benign how-to; the base's on harmful), LoX's
 median change of each, and how many benign how-to requests LoX tips past zero (refusal first: over-refusal).
 Forward passes only: a few seconds per build. ``--attack`` adds the median harmful margin along the harmful attack
-of ``attack_acceptance.py`` (up to its budget step; ``--attack-draws N`` draws of its examples, mean and sd), for the aligned
-model and for LoX: how fast the attack takes the margin back (about 6 s per build and draw)."""
+of ``attack_acceptance.py`` (up to its budget step; ``--attack-draws N`` draws of its examples, mean and sd), for
+the aligned model and for LoX: how fast the attack takes the margin back (a few seconds per build and draw)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from _reference import bench_args  # noqa: E402
 from attack_acceptance import HARMFUL, HARMFUL_BUDGET  # noqa: E402  (the attack the LoX verdict is measured on)
 
 from analysis.core.cache import Cache  # noqa: E402
-from analysis.core.chat import encode_prompts, format_prompt  # noqa: E402
+from analysis.core.chat import format_prompt, has_template  # noqa: E402
 from analysis.core.edits import applied  # noqa: E402
 from analysis.core.models import load_pair  # noqa: E402
 from analysis.data.organism import corpus  # noqa: E402
 from analysis.data.organism.provider import OrganismData  # noqa: E402
+from analysis.judging.base import last_logits  # noqa: E402  (left-padded batches, same logits as alone)
 from analysis.methods.attacks import variants  # noqa: E402
 from analysis.methods.attacks.finetune import Variant, fine_tune_copy  # noqa: E402
 from analysis.methods.lox import SCOPES, LoX  # noqa: E402
@@ -38,16 +39,12 @@ SHIPPED = "shipped"
 FIRST_DRAW = 7  # the attack examples' draw the benchmarks use (the organism's ``attack_data`` default seed)
 
 
-@torch.no_grad()
 def margins(model, tok, prompts: list[str]) -> torch.Tensor:
     """Per prompt: logit of the refusal's first word minus logit of the compliance word, at the first reply token."""
     refuse, comply = (tok.convert_tokens_to_ids(w) for w in (corpus.REFUSAL.split()[0], corpus.COMPLY))
-    out = []
-    for p in prompts:
-        ids = torch.tensor([encode_prompts(tok, [format_prompt(tok, p)])[0]])
-        logits = model(input_ids=ids).logits[0, -1]
-        out.append(float(logits[refuse] - logits[comply]))
-    return torch.tensor(out)
+    texts = [format_prompt(tok, p) for p in prompts]
+    logits = last_logits(model, tok, texts, add_special_tokens=not has_template(tok), batch_size=32)
+    return logits[:, refuse] - logits[:, comply]
 
 
 def attacked_margins(lm, variant: Variant, prompts: list[str], draw: int = 0) -> dict[int, float]:
