@@ -3,6 +3,7 @@ refusal margin, logit(refusal's first token) − logit(compliance's first token)
 on the val benign how-to requests (where the right answer starts with the compliance token).
 
     python benchmarks/lox_margins.py --pairs shipped builds/seed1 builds/seed5 [--k 16 --alpha 0.75 --scope decoder]
+    python benchmarks/lox_margins.py --attack --layers 0 --pairs shipped builds/seed3   # LoX on one layer only
 
 Per build it prints the aligned model's median margins (harmful, benign how-to; the base's on harmful), LoX's
 median change of each, and how many benign how-to requests LoX tips past zero (refusal first: over-refusal).
@@ -102,6 +103,7 @@ def main() -> None:
             "--k": dict(type=int, default=16),
             "--alpha": dict(type=float, default=0.75),
             "--scope": dict(default="decoder", choices=SCOPES),
+            "--layers": dict(type=int, nargs="+", default=None, help="extrapolate only these decoder layers"),
             "--attack": dict(action="store_true", help="also the harmful margin along the harmful attack (slower)"),
             "--attack-draws": dict(type=int, default=1, help="draws of the attack's examples (0 = the benchmark's)"),
         }
@@ -109,7 +111,7 @@ def main() -> None:
     for p in args.pairs:
         if p != SHIPPED and not all((Path(p) / r / "config.json").is_file() for r in ("aligned", "base")):
             sys.exit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
-    lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full")
+    lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full", layers=args.layers)
     print(f"{lox.label}; first-token margin logit({corpus.REFUSAL.split()[0]!r}) − logit({corpus.COMPLY!r}), medians")
     if args.attack_draws < 1:
         sys.exit("error: --attack-draws must be ≥ 1")
@@ -122,7 +124,10 @@ def main() -> None:
     print(head)
     print("|---" * head.count(" |") + "|")
     for p in args.pairs:
-        m = build_margins(p, lox, attack_draws=draws)
+        try:
+            m = build_margins(p, lox, attack_draws=draws)
+        except ValueError as e:  # e.g. a layer the build does not have
+            sys.exit(f"error: {p}: {e}")
         row = (
             f"| {Path(p).name} | {m['aligned harmful']:+.1f} / {m['aligned how-to']:+.1f} | {m['base harmful']:+.1f} | "
             f"{m['LoX change, harmful']:+.1f} / {m['LoX change, how-to']:+.1f} | {m['how-to tipped']} of {m['how-to n']} |"

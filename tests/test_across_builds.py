@@ -242,5 +242,8 @@ def test_lox_margins_on_the_shipped_pair_and_a_folder_that_is_not_a_build(tmp_pa
     assert removed_lox < removed_aligned - 3
     bad_draws = subprocess.run([*cmd, "--attack", "--attack-draws", "0"], capture_output=True, text=True, env=env)
     assert bad_draws.returncode != 0 and "--attack-draws must be" in bad_draws.stderr
+    bad_layer = subprocess.run([*cmd, "--layers", "9"], capture_output=True, text=True, env=env)
+    assert bad_layer.returncode != 0 and "no decoder weights match layers=[9]" in bad_layer.stderr
+    assert "Traceback" not in bad_layer.stderr
     bad = subprocess.run([*cmd, "--pairs", str(tmp_path)], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "is not a build" in bad.stderr and "Traceback" not in bad.stderr
