@@ -1,5 +1,5 @@
-"""Shared by benchmarks: the command-line preamble (threads, --quick), the plain reference way to generate
-(HF ``model.generate``, greedy, left padding) and a best-of-N timer."""
+"""Shared by benchmarks: the command-line preamble (threads, --quick), the limit comparisons of the verdicts, the
+plain reference way to generate (HF ``model.generate``, greedy, left padding) and a best-of-N timer."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from pathlib import Path
 import torch
 
 from analysis.core.chat import format_prompt
+
+# a rate is k of n prompts, so a difference can sit exactly on a limit (12 of 120 = 10 points) and float rounding
+# must not decide which side: 115/120 − 103/120 is 0.10000000000000009
+LIMIT_TOLERANCE = 1e-9
+
+
+def within(x: float, limit: float) -> bool:
+    """``x <= limit``, with a difference of rates that lands exactly on the limit counted as within it."""
+    return x <= limit + LIMIT_TOLERANCE
+
+
+def reaches(x: float, goal: float) -> bool:
+    """``x >= goal``, with a difference of rates that lands exactly on the goal counted as reaching it."""
+    return x >= goal - LIMIT_TOLERANCE
 
 
 def bench_args(quick: str | None = None, pair: bool = False, **extra) -> argparse.Namespace:

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from _reference import bench_args, bench_pair, write_verdict  # noqa: E402
+from _reference import bench_args, bench_pair, reaches, within, write_verdict  # noqa: E402
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
@@ -91,7 +91,7 @@ def main() -> None:
                 continue
             r = ev("val", region.edit)
             gain, drop = r.asr - base["val"].asr, base["val"].utility - r.utility
-            if drop <= MAX_VAL_UTILITY_DROP and (best is None or gain > best[0]):
+            if within(drop, MAX_VAL_UTILITY_DROP) and (best is None or gain > best[0]):
                 best = (gain, s, region)
         if best is None:
             ok_all = False
@@ -105,7 +105,11 @@ def main() -> None:
         gain_val, s, region = best
         r, cs = ev("test", region.edit), control_spread(lm, specs["test"], region, cache=cache)
         d_asr, d_util, d_ctrl = r.asr - base["test"].asr, base["test"].utility - r.utility, cs.asr[0] - base["test"].asr
-        ok = d_asr >= 0.5 and d_util <= 0.10 and (not label.startswith("set difference") or abs(d_ctrl) <= 0.10)
+        ok = (
+            reaches(d_asr, 0.5)
+            and within(d_util, 0.10)
+            and (not label.startswith("set difference") or within(abs(d_ctrl), 0.10))
+        )
         ok_all &= ok
         if "variant" not in label:
             ok_defaults &= ok

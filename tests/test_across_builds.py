@@ -47,6 +47,20 @@ def test_lox_selection_skips_settings_whose_replies_are_not_clean():
     assert attack.choose([stutters, costly]) is None
 
 
+def test_a_difference_of_rates_exactly_on_a_limit_counts_as_within_it():
+    """12 of 120 prompts is 10 points, but 115/120 − 103/120 is 0.10000000000000009 in floats: the verdicts' limit
+    comparisons must not fail a build on that (the lr 0.001 variant's orthogonal projection did, before)."""
+    ref = _module("_reference")
+    on_limit = 115 / 120 - 103 / 120
+    assert on_limit > 0.10 and ref.within(on_limit, 0.10)  # plain <= says no; the limit helper says yes
+    assert not ref.within(116 / 120 - 103 / 120, 0.10)  # one prompt more is over the limit
+    assert ref.reaches(0.7 - 0.2, 0.5) and 0.7 - 0.2 < 0.5  # the same on a goal from below
+    assert not ref.reaches(59 / 120, 0.5)
+    attack = _module("attack_acceptance")
+    at_limit = {"at": 0.2, "du": 0.03 + 1e-12, "clean": True}  # a float overshoot of the 3-point limit
+    assert attack.choose([at_limit]) is at_limit
+
+
 def test_table_is_one_row_per_phenomenon_and_counts_whole_builds():
     ab = _module("across_builds")
     ok = {"pass": True, "numbers": "n"}
