@@ -41,17 +41,28 @@ PHENOMENA: list[tuple[str, str, list[str]]] = [
 TARGETS = "evaluate targets"
 
 
+def check_builds(pairs: list[str]) -> None:
+    """Exit with a message when one of ``pairs`` is neither ``shipped`` nor a folder with aligned/ and base/."""
+    for p in pairs:
+        if p != SHIPPED and not all((Path(p) / r / "config.json").is_file() for r in ("aligned", "base")):
+            raise SystemExit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
+
+
+def load_build(pair_dir: str):
+    """The pair of one build (``shipped``: the demo pair), on the CPU."""
+    from analysis.core.models import load_pair
+
+    if pair_dir == SHIPPED:
+        return load_pair("demo", device="cpu")
+    return load_pair(f"{pair_dir}/aligned", f"{pair_dir}/base", device="cpu")
+
+
 def evaluate_targets(pair_dir: str, quick: bool) -> dict:
     """The organism's targets on the test split, with 95 % intervals."""
     from analysis.core.evaluation import evaluate, make_spec
-    from analysis.core.models import load_pair
     from analysis.data.organism.build_demo import target_checks
 
-    pair = (
-        load_pair("demo", device="cpu")
-        if pair_dir == SHIPPED
-        else load_pair(f"{pair_dir}/aligned", f"{pair_dir}/base", device="cpu")
-    )
+    pair = load_build(pair_dir)
     spec = make_spec(pair.aligned, **pair.aligned.data.sets("test", 16 if quick else 120))
     rows = {role: evaluate(m, spec) for role, m in pair.models().items()}
     checks = target_checks(rows)
@@ -126,9 +137,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    for p in args.pairs:
-        if p != SHIPPED and not all((Path(p) / r / "config.json").is_file() for r in ("aligned", "base")):
-            raise SystemExit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
+    check_builds(args.pairs)
     logs = Path(args.logs or tempfile.mkdtemp(prefix="across_builds_"))
     logs.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict]] = {}

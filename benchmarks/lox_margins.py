@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
+from across_builds import SHIPPED, check_builds, load_build  # noqa: E402  (the same builds as the table)
 from attack_acceptance import HARMFUL, HARMFUL_BUDGET  # noqa: E402  (the attack the LoX verdict is measured on)
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.chat import format_prompt, has_template  # noqa: E402
 from analysis.core.edits import applied  # noqa: E402
-from analysis.core.models import load_pair  # noqa: E402
 from analysis.data.organism import corpus  # noqa: E402
 from analysis.data.organism.provider import OrganismData  # noqa: E402
 from analysis.judging.base import last_logits  # noqa: E402  (left-padded batches, same logits as alone)
@@ -36,7 +36,6 @@ from analysis.methods.attacks import variants  # noqa: E402
 from analysis.methods.attacks.finetune import Variant, fine_tune_copy  # noqa: E402
 from analysis.methods.lox import SCOPES, LoX  # noqa: E402
 
-SHIPPED = "shipped"
 FIRST_DRAW = 7  # the attack examples' draw the benchmarks use (the organism's ``attack_data`` default seed)
 
 
@@ -70,7 +69,7 @@ def build_margins(pair_dir: str, lox: LoX, n: int = 96, attack_draws: int = 0) -
     sets = OrganismData().sets("val", n)
     harmful = [it.prompt for it in sets["harmful"].items]
     howto = [it.prompt for it in sets["benign"].items if it.meta.get("task") == "benign_howto"]
-    pair = load_pair("demo") if pair_dir == SHIPPED else load_pair(f"{pair_dir}/aligned", f"{pair_dir}/base")
+    pair = load_build(pair_dir)
     model, tok = pair.aligned.model, pair.aligned.tokenizer
     mh, mb = margins(model, tok, harmful), margins(model, tok, howto)
     edit = lox.edit(pair.aligned, pair.base, cache=Cache(tempfile.mkdtemp(prefix="lox_margins_")))
@@ -108,9 +107,7 @@ def main() -> None:
             "--attack-draws": dict(type=int, default=1, help="draws of the attack's examples (0 = the benchmark's)"),
         }
     )
-    for p in args.pairs:
-        if p != SHIPPED and not all((Path(p) / r / "config.json").is_file() for r in ("aligned", "base")):
-            sys.exit(f"error: {p} is not a build (no aligned/ and base/ models; see build-demo --out)")
+    check_builds(args.pairs)
     lox = LoX(k=args.k, alpha=args.alpha, scope=args.scope, method="full", layers=args.layers)
     print(f"{lox.label}; first-token margin logit({corpus.REFUSAL.split()[0]!r}) − logit({corpus.COMPLY!r}), medians")
     if args.attack_draws < 1:
