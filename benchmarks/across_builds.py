@@ -12,6 +12,10 @@ A build is a folder made by ``python -m analysis build-demo --seed N --out DIR``
 - refusal-direction ablation: ``representations_acceptance.py`` (≥ +50 points of test ASR).
 Each benchmark runs as its own process (its log goes to ``--logs``) and writes its verdict as JSON.
 Usage: python benchmarks/across_builds.py --pairs shipped DIR1 DIR2 … [--threads 2] [--logs DIR] [--quick]
+    [--record base_seeds|alignment_runs]
+``--record GROUP`` adds (or replaces) these builds' verdicts in the shipped record
+``analysis/data/organism/across_builds.json``, in that group (``analysis.data.organism.robustness``: what the
+app says under each page on the shipped pair).
 ``--quick`` passes ``--quick`` to every benchmark and shrinks the evaluation: a smoke test, numbers mean nothing.
 """
 
@@ -29,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from analysis.data.organism.robustness import GROUPS, RECORD, load_record  # noqa: E402  (no torch: cheap)
 
 SHIPPED = "shipped"
 PHENOMENA: list[tuple[str, str, list[str]]] = [
@@ -133,7 +138,11 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--only", nargs="+", default=None, help="run only these phenomena (names as in the table)")
     ap.add_argument("--quick", action="store_true", help="smoke test: every benchmark's --quick (numbers mean nothing)")
+    ap.add_argument("--record", default=None, choices=list(GROUPS), help="add these verdicts to the shipped record")
+    ap.add_argument("--record-file", default=str(RECORD), help=argparse.SUPPRESS)  # tests write elsewhere
     args = ap.parse_args()
+    if args.record and (args.quick or args.only):
+        raise SystemExit("error: --record takes whole runs only (no --quick, no --only)")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -141,8 +150,10 @@ def main() -> None:
     logs = Path(args.logs or tempfile.mkdtemp(prefix="across_builds_"))
     logs.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict]] = {}
+    keys: dict[str, str] = {}  # label -> the record's name of the build
     for p in args.pairs:
         label = build_label(p)
+        keys[label] = build_key(p)
         results[label] = {}
         todo = [(TARGETS, None, [])] + PHENOMENA
         for name, script, extra in todo:
@@ -163,6 +174,28 @@ def main() -> None:
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.record:
+        record_verdicts(Path(args.record_file), args.record, {keys[label]: (label, v) for label, v in results.items()})
+        print(f"recorded in {args.record_file} ({args.record})")
+
+
+def build_key(pair_dir: str) -> str:
+    """The record's name of a build: ``shipped`` or its folder's name."""
+    return SHIPPED if pair_dir == SHIPPED else Path(pair_dir).resolve().name
+
+
+def record_verdicts(path: Path, group: str, builds: dict[str, tuple[str, dict]]) -> None:
+    """Add (or replace) builds' verdicts (name -> (label, phenomenon -> verdict)) in the record at ``path``, listed
+    in ``group``; the file is written whole through a temporary file, so a failed write leaves the old one."""
+    record = load_record(path) if path.is_file() else {"builds": {}, "groups": {}}
+    members = record.setdefault("groups", {}).setdefault(group, {"builds": []})["builds"]
+    for name, (label, verdicts) in builds.items():
+        record["builds"][name] = {"label": label, "verdicts": verdicts}
+        if name not in members:
+            members.append(name)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

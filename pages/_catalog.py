@@ -1,5 +1,7 @@
 """What each page is: its title, the caption under it, its section in the findings report, whether it needs
-the pair's base model, and which widgets its teaching presets set (``analysis/app_support/presets.py`` holds the presets)."""
+the pair's base model, which widgets its teaching presets set (``analysis/app_support/presets.py`` holds the presets),
+and which of the demo organism's headline phenomena it shows (how often each held on other builds is said under the
+title on the shipped pair: ``analysis/data/organism/robustness.py``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ class PageInfo:
     section: str  # the findings report's section
     needs_base: str | None = None  # shown (and the page stopped) without a base model
     preset_widgets: dict[str, str] = field(default_factory=dict)  # preset setting -> widget key
+    phenomenon: str | None = None  # the across-builds record's name of what the page shows on the demo
 
 
 PAGES: dict[str, PageInfo] = {
@@ -33,6 +36,7 @@ PAGES: dict[str, PageInfo] = {
         "— are recorded along the attack. Fix the attack budget before comparing, and read whole curves: an "
         "end point hides the delay.",
         "Attack lab",
+        phenomenon="LoX vs a harmful attack",
         preset_widgets={
             "data": "at_data",
             "n": "at_n",
@@ -53,6 +57,7 @@ PAGES: dict[str, PageInfo] = {
         "refusal) and a utility set (benign prompt + answer), response tokens only. Regions that matter for "
         "safety but not for utility are pruned reversibly; a same-size random region is the control.",
         "Critical regions",
+        phenomenon="critical regions",
         preset_widgets={
             "method": "cr_method",
             "score": "cr_score",
@@ -75,6 +80,7 @@ PAGES: dict[str, PageInfo] = {
         "ΔW). The edit is applied in place and removed exactly after each measurement.",
         "LoX",
         needs_base="LoX needs the base model (ΔW = W_aligned − W_base): give one in the sidebar.",
+        phenomenon="LoX vs a harmful attack",
         preset_widgets={"k": "lox_k", "alpha": "lox_alpha", "scope": "lox_scope"},
     ),
     "overview": PageInfo(
@@ -82,6 +88,7 @@ PAGES: dict[str, PageInfo] = {
         "How safe is the aligned model, how useful is it, and what does its base do with the same prompts? "
         "ASR counts replies without a refusal phrase; read the raw generations beside every number.",
         "Overview",
+        phenomenon="evaluate targets",
         preset_widgets={"system": "overview_choice", "prompts": "overview_sets_n"},
     ),
     "representations": PageInfo(
@@ -90,6 +97,7 @@ PAGES: dict[str, PageInfo] = {
         "prompt token or averaged over the prompt, for harmful and benign prompts. A linear probe's accuracy "
         "says where the two are told apart; the difference of their means is the 'refusal direction'.",
         "Representations",
+        phenomenon="refusal-direction ablation",
         preset_widgets={"edit": "rp_edit", "alpha": "rp_alpha", "lox_k": "rp_k"},
     ),
     "safety_landscape": PageInfo(
@@ -99,6 +107,7 @@ PAGES: dict[str, PageInfo] = {
         "higher = safer). Directions are regenerated from seeds; each point is applied in place and removed "
         "exactly.",
         "Safety landscape",
+        phenomenon="basin with walls",
         preset_widgets={
             "dim": "ls_dim",
             "kind": "ls_kind",

@@ -196,6 +196,8 @@ def page_start(page: str) -> ModelPair:
     st.title(info.title)
     st.caption(info.caption)
     pair = require_pair()
+    if info.phenomenon:
+        organism_caveat(pair, info.phenomenon)
     section(info.section)
     if info.needs_base and pair.base is None:
         st.info(info.needs_base)
@@ -203,6 +205,21 @@ def page_start(page: str) -> ModelPair:
     if info.preset_widgets:
         preset_picker(page, info.preset_widgets)
     return pair
+
+
+def organism_caveat(pair: ModelPair, phenomenon: str) -> None:
+    """On the shipped demo pair: how often the page's phenomenon held on other builds of the organism."""
+    from analysis.data.organism.robustness import caveat, is_shipped
+
+    if not is_shipped(pair.aligned.path):
+        return
+    try:
+        text = caveat(phenomenon)
+    except ValueError as e:  # a damaged record: say so, the page still works
+        st.caption(f"The across-builds record cannot be read: {e}")
+        return
+    if text:
+        st.info(text)
 
 
 def run_gate(state_key: str, settings, start_label: str, button_key: str) -> bool:

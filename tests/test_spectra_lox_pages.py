@@ -44,6 +44,10 @@ def test_spectra_render(spectra_page):
     assert len(lines["data"]) == 4 and lines["layout"]["yaxis"]["type"] == "log"  # q_proj of 4 layers
 
 
+def test_spectra_page_claims_no_phenomenon(spectra_page):
+    assert not any("On other builds" in i.value for i in spectra_page.info)
+
+
 def test_recovery_rank(spectra_page):
     page = spectra_page
     page.slider(key="sp_sets_n").set_value(40)
@@ -68,6 +72,9 @@ def test_lox_renders_with_the_teaching_default(lox_page):
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
     asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
     assert asr <= 10.0  # extrapolating the alignment update keeps nearly all refusals (8.3 % of 48 measured)
+    # on the shipped pair the page says how often LoX held on other builds of the organism (the record's counts)
+    note = next(i.value for i in page.info if "On other builds of the demo organism" in i.value)
+    assert "'LoX vs a harmful attack'" in note and "2 of 6 fresh builds" in note
 
 
 def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
