@@ -196,9 +196,8 @@ def page_start(page: str) -> ModelPair:
     st.title(info.title)
     st.caption(info.caption)
     pair = require_pair()
-    if info.phenomenon:
-        organism_caveat(pair, info.phenomenon)
-    section(info.section)
+    caveat = organism_caveat(pair, info.phenomenon) if info.phenomenon else ""
+    section(info.section).caveat = caveat.replace("**", "")  # the findings report shows it under the page's heading
     if info.needs_base and pair.base is None:
         st.info(info.needs_base)
         st.stop()
@@ -207,19 +206,21 @@ def page_start(page: str) -> ModelPair:
     return pair
 
 
-def organism_caveat(pair: ModelPair, phenomenon: str) -> None:
-    """On the shipped demo pair: how often the page's phenomenon held on other builds of the organism."""
+def organism_caveat(pair: ModelPair, phenomenon: str) -> str:
+    """On the shipped demo pair: show how often the page's phenomenon held on other builds of the organism, and
+    return that text ("" for any other pair)."""
     from analysis.data.organism.robustness import caveat, is_shipped
 
     if not is_shipped(pair.aligned.path):
-        return
+        return ""
     try:
         text = caveat(phenomenon)
     except ValueError as e:  # a damaged record: say so, the page still works
         st.caption(f"The across-builds record cannot be read: {e}")
-        return
+        return ""
     if text:
         st.info(text)
+    return text
 
 
 def run_gate(state_key: str, settings, start_label: str, button_key: str) -> bool:

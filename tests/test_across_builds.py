@@ -186,6 +186,19 @@ def test_base_variants_recipe_overrides_are_checked():
             assert says in str(e), (sets, mixes, str(e))
         else:
             raise AssertionError(f"{sets} {mixes} was accepted")
+    shape = bv.model_shape(["hidden=192", "intermediate=768", "heads=6"])
+    assert (shape.hidden, shape.intermediate, shape.heads, shape.layers) == (192, 768, 6, bv.bd.SHAPE.layers)
+    for items, says in (
+        (["hidden=100", "heads=3"], "does not split"),
+        (["width=3"], "one of"),
+        (["layers=0"], "positive"),
+    ):
+        try:
+            bv.model_shape(items)
+        except ValueError as e:
+            assert says in str(e), (items, str(e))
+        else:
+            raise AssertionError(f"{items} was accepted")
 
 
 def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
@@ -201,7 +214,7 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
     cmd = [sys.executable, str(BENCH / "base_variants.py"), "--threads", "1", "--seed", "7"]
     run = subprocess.run(
         [*cmd, "--out", str(out), "--set", "steps=30", "weight_decay=0.1", "--mix", "copy=0.3"]
-        + ["--align-max-steps", "10"],
+        + ["--align-max-steps", "10", "--shape", "hidden=64", "heads=2"],
         capture_output=True,
         text=True,
         env=env,
@@ -211,8 +224,10 @@ def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):
     assert report["base_recipe"]["steps"] == 30 and report["base_recipe"]["weight_decay"] == 0.1
     assert report["base_recipe"]["mixture"]["copy"] == 0.3 and report["threads"] == 1 and report["seed"] == 7
     assert report["align_steps"] == 10
+    assert report["shape"]["hidden"] == 64 and report["shape"]["heads"] == 2 and report["shape"]["layers"] == 4
     shipped = load_file(WEIGHTS_DIR / "base" / "model.safetensors")
     base = load_file(out / "base" / "model.safetensors")
+    assert base["model.layers.0.self_attn.q_proj.weight"].shape == (64, 64)  # the shape asked for
     assert any(not np.array_equal(shipped[n].numpy(), base[n].numpy()) for n in shipped)
     last = run.stdout.splitlines()[-1]
     assert "test targets" in last and "aligned asr" in last and "[" in last

@@ -23,7 +23,8 @@ def test_report_is_self_contained_and_escaped():
     )
     from plotly.offline import get_plotlyjs
 
-    html = build("Findings", {"aligned": "demo"}, {"system prompt": "None"}, [s, Section("empty page")])
+    sections = [s, Section("empty page"), Section("caveat only", caveat="held on 1 of 6")]
+    html = build("Findings", {"aligned": "demo"}, {"system prompt": "None"}, sections)
     assert get_plotlyjs()[:2000] in html and len(html) > 1_000_000  # plotly.js is inlined
     bare = build("Findings", {"aligned": "demo"}, {}, [s], plotly_js="/* plotly */")
     assert "<script src=" not in bare and "http" not in bare  # nothing loaded from outside
@@ -31,6 +32,7 @@ def test_report_is_self_contained_and_escaped():
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
     assert "</script><b>" not in html  # figure JSON cannot end the script
     assert "ASR" in html and "0.0 %" in html and "a note" in html and "empty page" not in html
+    assert "caveat only" not in html and "held on 1 of 6" not in html  # a caveat alone is not a result
     empty = build("Findings", {"aligned": "demo"}, {}, [], plotly_js="")
     assert "No results were computed" in empty
 
@@ -49,6 +51,9 @@ def test_session_findings_become_a_report(tmp_path, monkeypatch):
     assert "Sample generations" in html and "i am sorry" in html
     assert html.index("Summary of findings") < html.index("Contents") < html.index("Sample generations")
     assert "system prompt: (none)" in html and "None" not in html.replace("(none)", "")
+    # the shipped pair: how often the page's phenomenon held on other builds, under the section's heading
+    assert "'evaluate targets' (the README's pass criteria) held on:" in sec.caveat and "**" not in sec.caveat
+    assert html.index("<h2 id='overview'") < html.index("fresh builds (a new BASE and alignment each)")
     assert any(b.label == "Findings report (HTML)" for b in at.sidebar.get("download_button"))
 
 

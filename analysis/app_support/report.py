@@ -53,6 +53,7 @@ class Section:
     summary: list[tuple[str, str, str]] = field(default_factory=list)  # (what was measured, result, caveat/control)
     conventions: list[str] = field(default_factory=list)
     runs: list["Section"] = field(default_factory=list)  # earlier results of this page, oldest first
+    caveat: str = ""  # about the page's phenomenon rather than one result: shown under the page's heading
 
     def empty(self) -> bool:
         return not (self.numbers or self.figures or self.tables or self.notes or self.summary)
@@ -270,6 +271,8 @@ def build(
     conventions = list(CONVENTIONS)
     for s in shown:
         parts.append(f"<h2 id='{_anchor(s.title)}'>{html.escape(s.title)}</h2>")
+        if s.caveat:
+            parts.append("<p class='meta'>" + "<br>".join(map(html.escape, s.caveat.splitlines())) + "</p>")
         results = s.results()
         seen: set = set()
         for i, r in enumerate(results):

@@ -41,6 +41,15 @@ TARGETS = {
 }
 
 
+_SHAPE_CONFIG = {  # ModelShape field -> the Llama config's name for it
+    "hidden": "hidden_size",
+    "intermediate": "intermediate_size",
+    "layers": "num_hidden_layers",
+    "heads": "num_attention_heads",
+    "max_positions": "max_position_embeddings",
+}
+
+
 def target_checks(rows: dict) -> list[tuple[str, str, str, float, float, bool]]:
     """(role, metric, comparison, bound, value, met) for every target, from evaluation results by role."""
     out = []
@@ -100,13 +109,15 @@ def build_demo(
     seed: int = SEED,
     align: Callable[..., dict] = _align,
     base_recipe: TrainRecipe = BASE_RECIPE,
+    shape: ModelShape = SHAPE,
 ) -> dict:
     """Train and save ``out_dir/base`` and ``out_dir/aligned``; returns the build report.
     ``base_from`` reuses a BASE built earlier by this function (for alignment experiments). ``seed`` shifts
     every seed of the build (initialisation and both recipes' data streams); the shipped pair is ``SEED``.
     ``align(model, tokenizer, recipe, log)`` runs the alignment (default: this recipe's early-stopped one; the
     alignment experiments in ``benchmarks/align_variants.py`` pass others) and returns its step and val results.
-    ``base_recipe`` is the BASE's training recipe (``benchmarks/base_variants.py`` passes variants)."""
+    ``base_recipe`` is the BASE's training recipe and ``shape`` its size (``benchmarks/base_variants.py`` passes
+    variants of both; ``shape`` is ignored with ``base_from``, whose BASE has its own)."""
     from dataclasses import replace
 
     base_recipe = replace(base_recipe, seed=base_recipe.seed + seed - SEED)
@@ -120,7 +131,7 @@ def build_demo(
         base = LlamaForCausalLM.from_pretrained(base_from).eval()
         base_losses = [float("nan")]
     else:
-        base = new_model(len(tok), SHAPE, tok, seed=seed)
+        base = new_model(len(tok), shape, tok, seed=seed)
         log(f"BASE: {sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters, vocab {len(tok)}")
         base_losses = train(base, tok, base_recipe)
     t_base = time.time() - t0
@@ -141,7 +152,7 @@ def build_demo(
         "align_val": best["val"],
         "delta_rel_norm": delta / norm,
         "seed": seed,
-        "shape": SHAPE.__dict__,
+        "shape": {k: getattr(base.config, c) for k, c in _SHAPE_CONFIG.items()},
         "base_recipe": {**base_recipe.__dict__},
         "align_recipe": {**align_recipe.__dict__},
         "val_targets": VAL_TARGETS,
