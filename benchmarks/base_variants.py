@@ -7,7 +7,7 @@ README's "Seeds" section).
     python benchmarks/base_variants.py --seed 1 --out exp/wide-seed1 --shape hidden=192 intermediate=768 heads=6
 
 Variants (combinable): ``--set FIELD=V`` overrides a number of the BASE's training recipe (steps, lr, warmup,
-weight_decay, batch_size, clip, system_p); ``--mix TASK=W`` sets a weight of the BASE mixture (any task of
+weight_decay, batch_size, clip, system_p, label_smoothing); ``--mix TASK=W`` sets a weight of the BASE mixture (any task of
 ``corpus.TASKS``, e.g. ``request_label``, which the shipped BASE does not have); ``--shape FIELD=N`` changes the
 model's size (hidden, intermediate, layers, heads; hidden must split evenly into heads). ``--seed N`` is the build seed
 (``build-demo --seed N``: every seed of the build shifted by N; 0 is the shipped pair's). A BASE is
@@ -40,6 +40,7 @@ NUMERIC = {
     "batch_size": int,
     "clip": float,
     "system_p": float,
+    "label_smoothing": float,
 }
 
 

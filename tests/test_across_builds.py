@@ -186,6 +186,7 @@ def test_base_variants_recipe_overrides_are_checked():
             assert says in str(e), (sets, mixes, str(e))
         else:
             raise AssertionError(f"{sets} {mixes} was accepted")
+    assert bv.base_recipe(["label_smoothing=0.1"], []).label_smoothing == 0.1 and bv.bd.BASE_RECIPE.label_smoothing == 0
     shape = bv.model_shape(["hidden=192", "intermediate=768", "heads=6"])
     assert (shape.hidden, shape.intermediate, shape.heads, shape.layers) == (192, 768, 6, bv.bd.SHAPE.layers)
     for items, says in (
@@ -199,6 +200,24 @@ def test_base_variants_recipe_overrides_are_checked():
             assert says in str(e), (items, str(e))
         else:
             raise AssertionError(f"{items} was accepted")
+
+
+def test_label_smoothing_is_the_models_own_loss_at_zero_and_smooths_above():
+    import torch
+
+    from analysis.data.organism import corpus
+    from analysis.data.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.train import ModelShape, _loss, encode_examples, new_model
+
+    tok = build_tokenizer()
+    model = new_model(len(tok), ModelShape(hidden=32, intermediate=64, layers=1, heads=2), tok, seed=0)
+    world = corpus.World(0)
+    batch = encode_examples(tok, [world.sample(corpus.BASE_MIXTURE, 0.3) for _ in range(4)])
+    with torch.no_grad():
+        plain = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+        assert torch.equal(_loss(model, batch, 0.0), plain)
+        assert abs(float(_loss(model, batch, 1e-9)) - float(plain)) < 1e-4  # the same loss, computed by hand
+        assert float(_loss(model, batch, 0.5)) != float(plain)
 
 
 def test_base_variants_builds_a_pair_from_the_variant_recipe(tmp_path):

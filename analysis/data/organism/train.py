@@ -39,6 +39,7 @@ class TrainRecipe:
     clip: float = 1.0
     system_p: float = 0.3
     seed: int = 0
+    label_smoothing: float = 0.0  # 0: plain cross-entropy (the shipped recipes); > 0 caps the model's confidence
 
 
 def new_model(vocab_size: int, shape: ModelShape, tokenizer, seed: int) -> LlamaForCausalLM:
@@ -70,6 +71,19 @@ def lr_at(step: int, r: TrainRecipe) -> float:
     return r.lr
 
 
+def _loss(model, batch, label_smoothing: float) -> torch.Tensor:
+    """Next-token cross-entropy on the labelled tokens (the model's own loss when there is no smoothing)."""
+    if not label_smoothing:
+        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[:, :-1]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        batch.labels[:, 1:].reshape(-1),
+        ignore_index=-100,
+        label_smoothing=label_smoothing,
+    )
+
+
 def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float], bool] | None = None) -> list[float]:
     """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve."""
     world = corpus.World(recipe.seed)
@@ -83,7 +97,7 @@ def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float],
         batch = encode_examples(
             tokenizer, [world.sample(recipe.mixture, recipe.system_p) for _ in range(recipe.batch_size)]
         )
-        loss = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+        loss = _loss(model, batch, recipe.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
