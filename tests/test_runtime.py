@@ -22,6 +22,7 @@ def test_throughput_is_stored_per_operation_and_model_and_averaged(tmp_path):
     est = runtime.estimate("evaluate", "abc", 50, cache=cache)
     assert est.measured and est.seconds == pytest.approx(2.0)
     assert runtime.record("evaluate", "abc", 100, 0.01, cache) is None  # a cache hit is no measurement
+    assert runtime.record("evaluate", "abc", 10, 0.04, cache) is None  # too short to time, whatever the units
     assert runtime.throughput("evaluate", "abc", cache) == pytest.approx(25.0)
     assert "about 2 s" in est.sentence() and "this machine" in est.sentence()
     assert not cache.foreign()  # stored as ordinary cache entries
