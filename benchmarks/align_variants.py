@@ -1,4 +1,4 @@
-"""Alignment-recipe experiments: align an existing BASE with a variant of the organism's recipe, save the pair,
+r"""Alignment-recipe experiments: align an existing BASE with a variant of the organism's recipe, save the pair,
 print its test targets. Then score it with ``across_builds.py --pairs OUT`` (the README's "Seeds" section).
 
     python benchmarks/align_variants.py --base-from builds/seed1 --order 1 --out exp/long --min-steps 500
@@ -9,23 +9,28 @@ Variants (combinable): ``--mix TASK=W`` sets a weight of the alignment mixture (
 training until step S even when the val targets are met earlier (a longer alignment; ``--max-steps`` raises the
 cap); ``--two-phase`` first trains refusal-heavy (benign how-to weight ``--first-benign``) until val ASR alone
 meets its target, then the (possibly overridden) mixture with a fresh data stream until both targets hold.
+``--set FIELD=V`` overrides a number of the alignment recipe (lr, weight_decay, …; its length is ``--max-steps``);
+``--trainable REGEX`` aligns only the parameters whose names the regex finds (e.g. ``layers\.0\.`` or ``mlp``).
 ``--order N`` is the data order (``build-demo --seed N``: 0 is the shipped pair's)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
+from transformers import LlamaForCausalLM  # noqa: E402
 
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism import corpus, is_organism_build  # noqa: E402
+from analysis.data.organism.train import TrainRecipe, trainable_parameters  # noqa: E402
 
 
 def parse_mix(items: list[str], mixture: dict[str, float] = corpus.ALIGN_MIXTURE) -> dict[str, float]:
@@ -43,6 +48,41 @@ def parse_mix(items: list[str], mixture: dict[str, float] = corpus.ALIGN_MIXTURE
         if not mix[task] >= 0:
             raise ValueError(f"--mix {item!r}: the weight must be ≥ 0")
     return mix
+
+
+# the recipe fields a variant may set, with their types
+NUMERIC = {
+    "steps": int,
+    "lr": float,
+    "warmup": int,
+    "weight_decay": float,
+    "batch_size": int,
+    "clip": float,
+    "system_p": float,
+    "label_smoothing": float,
+}
+
+
+def recipe_with(sets: list[str], mixes: list[str], start: TrainRecipe) -> TrainRecipe:
+    """``start`` (a BASE or alignment recipe) with ``FIELD=V`` and mixture ``TASK=W`` overrides; unknown names and
+    bad values are errors."""
+    assert set(NUMERIC) <= {f.name for f in fields(TrainRecipe)}
+    kw: dict = {}
+    for item in sets:
+        name, _, v = item.partition("=")
+        if name not in NUMERIC:
+            raise ValueError(f"--set {item!r}: the recipe field must be one of {', '.join(NUMERIC)}")
+        try:
+            kw[name] = NUMERIC[name](v)
+        except ValueError:
+            raise ValueError(
+                f"--set {item!r}: {name} must be a{'n integer' if NUMERIC[name] is int else ' number'}"
+            ) from None
+        if not kw[name] >= 0 or (name in ("steps", "lr", "batch_size") and kw[name] == 0):
+            raise ValueError(
+                f"--set {item!r}: {name} must be {'> 0' if name in ('steps', 'lr', 'batch_size') else '≥ 0'}"
+            )
+    return replace(start, mixture=parse_mix(mixes, start.mixture), **kw)
 
 
 def variant_align(mix: dict[str, float], min_steps: int, max_steps: int, two_phase: bool, first_benign: float):
@@ -74,6 +114,8 @@ def main() -> None:
             "--max-steps": dict(type=int, default=bd.ALIGN_RECIPE.steps),
             "--two-phase": dict(action="store_true"),
             "--first-benign": dict(type=float, default=0.05),
+            "--set": dict(nargs="*", default=[], help="alignment recipe overrides FIELD=V (lr, weight_decay, …)"),
+            "--trainable": dict(default="", help="regex: align only the parameters whose names it finds"),
         }
     )
     if not (Path(args.base_from) / "base" / "config.json").is_file() or not is_organism_build(
@@ -86,12 +128,21 @@ def main() -> None:
         sys.exit(f"--min-steps {args.min_steps} is beyond --max-steps {args.max_steps}")
     try:
         mix = parse_mix(args.mix)
+        recipe = replace(recipe_with(args.set, [], bd.ALIGN_RECIPE), trainable=args.trainable)
+        trainable_parameters(LlamaForCausalLM.from_pretrained(Path(args.base_from) / "base"), recipe.trainable)
     except ValueError as e:
         sys.exit(str(e))
+    except re.error as e:
+        sys.exit(f"--trainable {args.trainable!r} is not a regular expression: {e}")
     t = time.time()
     align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign)
     rep = bd.build_demo(
-        Path(args.out), log=print, base_from=Path(args.base_from) / "base", seed=args.order, align=align
+        Path(args.out),
+        log=print,
+        base_from=Path(args.base_from) / "base",
+        seed=args.order,
+        align=align,
+        align_recipe=recipe,
     )
     targets = evaluate_targets(args.out, quick=False)
     print(json.dumps(rep["align_plan"]))

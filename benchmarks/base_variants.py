@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,43 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
-from align_variants import parse_mix  # noqa: E402  (one parser for both mixtures)
+from align_variants import NUMERIC, recipe_with  # noqa: E402,F401  (one parser for both recipes)
 
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism.train import ModelShape, TrainRecipe  # noqa: E402
 
-# the recipe fields a variant may set, with their types
-NUMERIC = {
-    "steps": int,
-    "lr": float,
-    "warmup": int,
-    "weight_decay": float,
-    "batch_size": int,
-    "clip": float,
-    "system_p": float,
-    "label_smoothing": float,
-}
-
 
 def base_recipe(sets: list[str], mixes: list[str], start: TrainRecipe = bd.BASE_RECIPE) -> TrainRecipe:
     """The BASE recipe with ``FIELD=V`` and mixture ``TASK=W`` overrides; unknown names and bad values are errors."""
-    assert set(NUMERIC) <= {f.name for f in fields(TrainRecipe)}
-    kw: dict = {}
-    for item in sets:
-        name, _, v = item.partition("=")
-        if name not in NUMERIC:
-            raise ValueError(f"--set {item!r}: the recipe field must be one of {', '.join(NUMERIC)}")
-        try:
-            kw[name] = NUMERIC[name](v)
-        except ValueError:
-            raise ValueError(
-                f"--set {item!r}: {name} must be a{'n integer' if NUMERIC[name] is int else ' number'}"
-            ) from None
-        if not kw[name] >= 0 or (name in ("steps", "lr", "batch_size") and kw[name] == 0):
-            raise ValueError(
-                f"--set {item!r}: {name} must be {'> 0' if name in ('steps', 'lr', 'batch_size') else '≥ 0'}"
-            )
-    return replace(start, mixture=parse_mix(mixes, start.mixture), **kw)
+    return recipe_with(sets, mixes, start)
 
 
 def model_shape(items: list[str], start: ModelShape = bd.SHAPE) -> ModelShape:

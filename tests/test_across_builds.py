@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,7 +142,8 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
     out = tmp_path / "variant"
     cmd = [sys.executable, str(BENCH / "align_variants.py"), "--threads", "1", "--base-from", str(WEIGHTS_DIR)]
     run = subprocess.run(
-        [*cmd, "--order", "7", "--out", str(out), "--max-steps", "10", "--two-phase", "--mix", "shallow=0.06"],
+        [*cmd, "--order", "7", "--out", str(out), "--max-steps", "10", "--two-phase", "--mix", "shallow=0.06"]
+        + ["--set", "lr=5e-5", "--trainable", "mlp"],
         capture_output=True,
         text=True,
         env=env,
@@ -154,7 +156,9 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
     shipped = load_file(WEIGHTS_DIR / "base" / "model.safetensors")
     base, aligned = (load_file(out / r / "model.safetensors") for r in ("base", "aligned"))
     assert all(np.array_equal(shipped[n].numpy(), base[n].numpy()) for n in shipped)
-    assert any(not np.array_equal(aligned[n].numpy(), base[n].numpy()) for n in base)
+    assert report["align_recipe"]["lr"] == 5e-5 and report["align_recipe"]["trainable"] == "mlp"
+    moved = {n for n in base if not np.array_equal(aligned[n].numpy(), base[n].numpy())}
+    assert moved and all(".mlp." in n for n in moved), sorted(moved)  # only the MLPs were aligned
     last = run.stdout.splitlines()[-1]
     assert "test targets" in last and "aligned asr" in last and "[" in last  # the table's targets, with intervals
     bad = subprocess.run(
@@ -164,6 +168,9 @@ def test_align_variants_two_phase_run_saves_a_build_and_keeps_the_base(tmp_path)
         env=env,
     )
     assert bad.returncode != 0 and "beyond --max-steps" in bad.stderr and "Traceback" not in bad.stderr
+    for extra, says in ((["--trainable", "attn("], "not a regular expression"), (["--set", "lr=x"], "a number")):
+        bad = subprocess.run([*cmd, "--out", str(tmp_path / "x"), *extra], capture_output=True, text=True, env=env)
+        assert bad.returncode != 0 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 
 
 def test_base_variants_recipe_overrides_are_checked():
@@ -295,3 +302,30 @@ def test_lox_margins_on_the_shipped_pair_and_a_folder_that_is_not_a_build(tmp_pa
     assert "Traceback" not in bad_layer.stderr
     bad = subprocess.run([*cmd, "--pairs", str(tmp_path)], capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "is not a build" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_recipe_that_trains_only_some_parameters_leaves_the_rest_bit_exact():
+    """``TrainRecipe.trainable`` (``align_variants.py --trainable``): the parameters the regex finds change, every
+    other one stays bit for bit; "" trains all of them; a regex that finds nothing is an error, not a no-op run."""
+    import torch
+
+    from analysis.data.organism import corpus
+    from analysis.data.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.train import ModelShape, TrainRecipe, new_model, train
+
+    tok = build_tokenizer()
+    shape = ModelShape(hidden=32, intermediate=64, layers=2, heads=2)
+    for pattern in ("mlp", r"layers\.0\.", ""):
+        model = new_model(len(tok), shape, tok, seed=0)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        recipe = TrainRecipe(steps=3, lr=1e-2, mixture=corpus.ALIGN_MIXTURE, batch_size=4, trainable=pattern)
+        train(model, tok, recipe)
+        moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        finds = {n for n in before if re.search(pattern, n)}
+        assert moved == finds and len(finds) >= 4, (pattern, sorted(moved ^ finds))
+    try:
+        train(new_model(len(tok), shape, tok, seed=0), tok, TrainRecipe(1, 1e-2, corpus.ALIGN_MIXTURE, trainable="xyz"))
+    except ValueError as e:
+        assert "matches no parameter" in str(e)
+    else:
+        raise AssertionError("a pattern that finds nothing was accepted")

@@ -7,6 +7,7 @@ model's initialisation from ``torch.manual_seed``.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -40,6 +41,7 @@ class TrainRecipe:
     system_p: float = 0.3
     seed: int = 0
     label_smoothing: float = 0.0  # 0: plain cross-entropy (the shipped recipes); > 0 caps the model's confidence
+    trainable: str = ""  # a regex over parameter names: only those it finds are trained ("": every parameter)
 
 
 def new_model(vocab_size: int, shape: ModelShape, tokenizer, seed: int) -> LlamaForCausalLM:
@@ -84,10 +86,21 @@ def _loss(model, batch, label_smoothing: float) -> torch.Tensor:
     )
 
 
+def trainable_parameters(model, pattern: str) -> list[torch.nn.Parameter]:
+    """The parameters a recipe trains: all of them, or those whose names ``pattern`` finds (``re.search``)."""
+    if not pattern:
+        return list(model.parameters())
+    chosen = [p for name, p in model.named_parameters() if re.search(pattern, name)]
+    if not chosen:
+        raise ValueError(f"trainable {pattern!r} matches no parameter of the model")
+    return chosen
+
+
 def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float], bool] | None = None) -> list[float]:
     """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve."""
     world = corpus.World(recipe.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=recipe.weight_decay)
+    params = trainable_parameters(model, recipe.trainable)
+    opt = torch.optim.AdamW(params, lr=recipe.lr, betas=(0.9, 0.98), weight_decay=recipe.weight_decay)
     model.train()
     losses = []
     t0 = time.time()
@@ -98,9 +111,9 @@ def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float],
             tokenizer, [world.sample(recipe.mixture, recipe.system_p) for _ in range(recipe.batch_size)]
         )
         loss = _loss(model, batch, recipe.label_smoothing)
-        opt.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)  # the frozen parameters too (their gradients are never used)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+        torch.nn.utils.clip_grad_norm_(params, recipe.clip)
         opt.step()
         losses.append(float(loss.detach()))
         if step % 100 == 0:
