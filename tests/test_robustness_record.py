@@ -60,6 +60,9 @@ def test_counts_are_the_verdicts_of_each_group():
 def test_caveat_names_the_counts_and_intervals():
     text = robustness.caveat("LoX vs a harmful attack")
     assert "2 of 6 fresh builds" in text and "95 % interval [10, 70] %" in text
+    assert (
+        "\n\nWhere that share is low" in text
+    )  # its own paragraph, not glued to the last bullet (seen in the browser)
     assert text.count("\n- ") == 2  # one line per group
     assert robustness.caveat("no such phenomenon") == ""
 

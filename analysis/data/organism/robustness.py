@@ -38,7 +38,7 @@ class Held:
     def describe(self) -> str:
         lo, hi = self.interval()
         text = f"{self.passed} of {self.total} {GROUPS[self.group]}, 95 % interval [{100 * lo:.0f}, {100 * hi:.0f}] %"
-        return text + (f" ({self.note})" if self.note else "")
+        return text + (f" — {self.note}" if self.note else "")  # notes carry their own parentheses
 
 
 def load_record(path: Path = RECORD) -> dict:
@@ -97,7 +97,7 @@ def caveat(phenomenon: str, path: Path = RECORD) -> str:
     lines = [f"**On other builds of the demo organism**, '{phenomenon}' (the README's pass criteria) held on:"]
     lines += [f"- {h.describe()}" for h in groups]
     lines.append(
-        "Where that share is low, what this page shows on the shipped pair is that build's, not the organism's "
+        "\nWhere that share is low, what this page shows on the shipped pair is that build's, not the organism's "
         "(README, 'Seeds')."
     )
     return "\n".join(lines)
