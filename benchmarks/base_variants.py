@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
-from align_variants import NUMERIC, recipe_with  # noqa: E402,F401  (one parser for both recipes)
+from align_variants import recipe_with  # noqa: E402  (one parser for both recipes)
 
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism.train import ModelShape, TrainRecipe  # noqa: E402
