@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
-from transformers import LlamaForCausalLM  # noqa: E402
+from safetensors import safe_open  # noqa: E402
 
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism import corpus, is_organism_build  # noqa: E402
-from analysis.data.organism.train import TrainRecipe, trainable_parameters  # noqa: E402
+from analysis.data.organism.train import TrainRecipe, trainable_names  # noqa: E402
 
 
 def parse_mix(items: list[str], mixture: dict[str, float] = corpus.ALIGN_MIXTURE) -> dict[str, float]:
@@ -129,7 +129,8 @@ def main() -> None:
     try:
         mix = parse_mix(args.mix)
         recipe = replace(recipe_with(args.set, [], bd.ALIGN_RECIPE), trainable=args.trainable)
-        trainable_parameters(LlamaForCausalLM.from_pretrained(Path(args.base_from) / "base"), recipe.trainable)
+        with safe_open(Path(args.base_from) / "base" / "model.safetensors", "pt") as f:  # names only, no weights
+            trainable_names(list(f.keys()), recipe.trainable)
     except ValueError as e:
         sys.exit(str(e))
     except re.error as e:

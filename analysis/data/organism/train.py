@@ -86,14 +86,21 @@ def _loss(model, batch, label_smoothing: float) -> torch.Tensor:
     )
 
 
-def trainable_parameters(model, pattern: str) -> list[torch.nn.Parameter]:
-    """The parameters a recipe trains: all of them, or those whose names ``pattern`` finds (``re.search``)."""
-    if not pattern:
-        return list(model.parameters())
-    chosen = [p for name, p in model.named_parameters() if re.search(pattern, name)]
+def trainable_names(names: list[str], pattern: str) -> list[str]:
+    """The parameter names a recipe trains: all of them, or those ``pattern`` finds (``re.search``); a pattern that
+    finds none is an error (ValueError; a malformed pattern raises ``re.error``)."""
+    chosen = [n for n in names if re.search(pattern, n)] if pattern else list(names)
     if not chosen:
         raise ValueError(f"trainable {pattern!r} matches no parameter of the model")
     return chosen
+
+
+def trainable_parameters(model, pattern: str) -> list[torch.nn.Parameter]:
+    """The parameters a recipe trains (see :func:`trainable_names`)."""
+    if not pattern:
+        return list(model.parameters())
+    params = dict(model.named_parameters())
+    return [params[n] for n in trainable_names(list(params), pattern)]
 
 
 def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float], bool] | None = None) -> list[float]:
