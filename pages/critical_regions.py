@@ -15,6 +15,7 @@ from analysis.app_support.formatting import (
 )
 from analysis.core.evaluation import EvalSpec
 from analysis.core.options import slider_args
+from analysis.methods.critical_regions.actsvd import DECOMPOSITIONS
 from analysis.methods.critical_regions.build import N_CONTROLS, RegionSettings
 from analysis.methods.critical_regions.masks import jaccard_overlap, score_mass
 from analysis.methods.critical_regions.scoring import DEFAULT_CALIBRATION_N, Calibration
@@ -167,6 +168,18 @@ def region_settings_widgets(score: str, has_base: bool) -> RegionSettings:
             "edited model; one-pass: project variant, every layer from the unedited "
             "model",
         )
+        s.decomposition = cols[3].selectbox(
+            "Decomposition",
+            list(DECOMPOSITIONS),
+            DECOMPOSITIONS.index(D.decomposition),
+            key="cr_decomposition",
+            help="exact: the eigendecomposition (default, deterministic); lowrank: the reference's "
+            "svd_lowrank (q = r, niter = 20), whose answer depends on its seed (sequential procedure only)",
+        )
+        if s.decomposition == "lowrank":
+            s.lowrank_seed = int(
+                cols[3].number_input("svd_lowrank seed", **slider_args(D, "lowrank_seed"), key="cr_lowrank_seed")
+            )
     else:
         s.safety_pct = cols[0].slider("exclusive safety %", **slider_args(D, "safety_pct"), key="cr_spct")
         s.utility_pct = cols[1].slider("exclusive utility %", **slider_args(D, "utility_pct"), key="cr_upct")

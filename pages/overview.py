@@ -6,8 +6,18 @@ import streamlit as st
 from analysis import experiments as ex
 from analysis.app_support.formatting import comparison_sentences, format_utility, rate_cell, rate_rows
 from analysis.core.generation import replies
+from pages._catalog import PAGES
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
+
+
+def other_pages_prompts() -> str:
+    """The other pages' default prompts per set, grouped: "Critical regions, LoX, …: 48; …"."""
+    by_n: dict[int, list[str]] = {}
+    for page, n in ex.PAGE_PROMPTS.items():
+        if page != "overview":
+            by_n.setdefault(n, []).append(PAGES[page].section)
+    return "; ".join(f"{', '.join(names)}: {n}" for n, names in sorted(by_n.items()))
 
 
 def _pct(v) -> str:
@@ -69,9 +79,9 @@ record(
     )
 )
 st.caption(
-    f"{spec.describe()}; early stop once the judge has decided. The other pages evaluate 48 prompts per set "
-    "by default (faster to recompute); on fewer prompts a rate moves in bigger steps (1 of 48 = 2.1 points), "
-    "so the same model can read e.g. 97.5 % here and 93.8 % there."
+    f"{spec.describe()}; early stop once the judge has decided. Prompts per set the other pages evaluate by "
+    f"default: {other_pages_prompts()} (fewer recompute faster); on fewer prompts a rate moves in bigger steps "
+    "(1 of 48 = 2.1 points), so the same model can read e.g. 97.5 % here and 93.8 % there."
 )
 
 if spec.judges:

@@ -28,6 +28,10 @@ def test_overview_shows_pair_numbers(app):
     assert rate(df.loc["aligned", "utility"]) >= 0.9 and df.loc["aligned", "utility"].endswith("]")
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "llama" in captions and "results" in captions
+    # the prompt counts of the other pages, as experiments.PAGE_PROMPTS sets them
+    page = " ".join(c.value for c in at.caption)
+    assert "Critical regions, LoX, Attack lab, Rank spectra: 48" in page and "Alignment depth: 40" in page, page
+    assert "Safety landscape, Representations: 120" in page, page
 
 
 def test_playground_generates_side_by_side(app):

@@ -97,6 +97,20 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     assert bad.returncode == 2 and "--q: must be between 0 and 1" in bad.stderr
 
 
+def test_regions_command_takes_the_reference_lowrank_decomposition(tmp_path):
+    """``--decomposition lowrank --lowrank-seed S`` runs the reference's seeded svd_lowrank and says so; it needs
+    the reference's layer-by-layer procedure, and the one-pass procedure with it is a one-line error."""
+    args = ["regions", "--model", "demo", "--method", "actsvd", "--r-s", "1", "--n", "8", "--calibration-n", "8"]
+    r = run(*args, "--decomposition", "lowrank", "--lowrank-seed", "3", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    conv = [ln.strip() for ln in r.stdout.splitlines() if ln.strip().startswith("convention:")]
+    assert conv and "svd_lowrank, q = r, niter = 20, seed 3" in conv[0], r.stdout
+    assert any(ln.startswith("ActSVD: remove top 1 safety rank") for ln in r.stdout.splitlines()), r.stdout
+    bad = run(*args, "--decomposition", "lowrank", "--procedure", "one-pass", cache=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert "use procedure sequential" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
 def test_landscape_command_prints_curve_and_visage(tmp_path):
     r = run(
         "landscape",

@@ -93,6 +93,26 @@ def test_orthogonal_projection_reports_ranks(page):
     assert _rate(df.loc["pruned", "ASR (keyword)"]) > _rate(df.loc["aligned", "ASR (keyword)"])  # refusal broken
 
 
+def test_lowrank_decomposition_is_chosen_with_its_seed(page):
+    """The reference's seeded svd_lowrank is a widget: the convention caption names it with its seed, and the
+    one-pass procedure with it is a message on the page, not a traceback."""
+    page.selectbox(key="cr_method").set_value("orthogonal").run()
+    page.selectbox(key="cr_procedure").set_value("sequential").run()
+    page.selectbox(key="cr_decomposition").set_value("lowrank").run()
+    page.number_input(key="cr_lowrank_seed").set_value(5).run()
+    page.button(key="cr_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("svd_lowrank, q = r, niter = 20, seed 5" in c.value for c in page.caption), [
+        c.value for c in page.caption
+    ]
+    page.selectbox(key="cr_procedure").set_value("one-pass").run()
+    page.button(key="cr_go").click().run()
+    assert not page.exception
+    assert any("use procedure sequential" in e.value for e in page.error), [e.value for e in page.error]
+    page.selectbox(key="cr_decomposition").set_value("exact").run()
+    page.selectbox(key="cr_procedure").set_value("sequential").run()
+
+
 def test_extreme_sliders_do_not_crash(page):
     page.selectbox(key="cr_method").set_value("set_difference").run()
     page.slider(key="cr_q").set_value(0.0)

@@ -268,6 +268,8 @@ def cmd_regions(args) -> int:
             safety_pct=args.safety_pct,
             procedure=args.procedure,
             positions=args.positions,
+            decomposition=args.decomposition,
+            lowrank_seed=args.lowrank_seed,
         )
         out = prune_and_compare(pair, st, spec, cal, progress=_bar)
         region, res = out.region, out.results

@@ -110,7 +110,20 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(
         p,
         RegionSettings,
-        ["score", "p", "q", "group", "procedure", "prune_to", "positions", "r_s", "r_u", "safety_pct"],
+        [
+            "score",
+            "p",
+            "q",
+            "group",
+            "procedure",
+            "prune_to",
+            "positions",
+            "r_s",
+            "r_u",
+            "safety_pct",
+            "decomposition",
+            "lowrank_seed",
+        ],
     )
     _calibration_args(p)
     _prompt_args(p)
