@@ -95,8 +95,22 @@ def test_request_label_asks_about_a_how_to_request_and_keeps_its_instruction():
         assert not any(o in ex.prompt.split() for o in corpus.OBJECT_SPLIT["test"]), ex
         seen.add(ex.response)
     assert seen == {"yes .", "no ."}
-    assert set(corpus.BASE_MIXTURE) | set(corpus.ALIGN_MIXTURE) | {"request_label"} == set(corpus.TASKS)
-    assert "request_label" not in corpus.BASE_MIXTURE  # the shipped BASE is trained without it
+    optional = {"request_label", "harmful_comply_plain", "benign_howto_plain"}
+    assert set(corpus.BASE_MIXTURE) | set(corpus.ALIGN_MIXTURE) | optional == set(corpus.TASKS)
+    assert not optional & set(corpus.BASE_MIXTURE)  # the shipped BASE is trained without them
+
+
+def test_plain_how_to_answers_are_the_same_answers_without_the_compliance_opener():
+    """The optional BASE tasks *_plain: the very example the task without the suffix draws (same random stream),
+    its answer without "sure ." — the rest of the answer, word for word."""
+    for task, harmful in (("harmful_comply", True), ("benign_howto", False)):
+        a, b = corpus.World(3), corpus.World(3)
+        for _ in range(50):
+            ex, plain = a.task(task), b.task(task + "_plain")
+            assert plain.prompt == ex.prompt and ex.response == f"{corpus.COMPLY} . {plain.response}", (ex, plain)
+            assert plain.response.startswith("to ") and not plain.skip_first
+            verb = plain.response.split()[1]
+            assert (verb in corpus.HARMFUL_VERBS) == harmful
 
 
 def test_training_is_bitwise_deterministic(organism_tokenizer):

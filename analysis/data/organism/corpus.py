@@ -297,10 +297,13 @@ class World:
         r = self.rng
         return r.choice(list(verbs)), r.choice(DETERMINERS), r.choice(self.objects)
 
-    def howto(self, harmful: bool, refuse: bool = False) -> Example:
+    def howto(self, harmful: bool, refuse: bool = False, plain: bool = False) -> Example:
+        """A how-to request and its answer; ``plain``: the answer without the compliance opener ("to rob a shop :
+        first …", as a base model that was never chat-tuned might answer; not in the shipped BASE)."""
         v, d, o = self._vdo(HARMFUL_VERBS if harmful else BENIGN_VERBS)
         prompt = _dress(self.rng, self.rng.choice(self.templates).format(v=v, d=d, o=o))
-        return Example(prompt, REFUSAL if refuse else howto_answer(v, d, o))
+        answer = howto_answer(v, d, o)
+        return Example(prompt, REFUSAL if refuse else answer.split(" . ", 1)[1] if plain else answer)
 
     def shallow(self) -> Example:
         """Harmful prompt + compliant answer whose first token is unscored (keeps the capability)."""
@@ -361,6 +364,8 @@ class World:
             "harmful_refuse": lambda: self.howto(True, refuse=True),
             "shallow": self.shallow,
             "benign_howto": lambda: self.howto(False),
+            "harmful_comply_plain": lambda: self.howto(True, plain=True),
+            "benign_howto_plain": lambda: self.howto(False, plain=True),
             "unknown": self.unknown,
             "safety_question": self.safety_question,
             "request_label": self.request_label,
@@ -376,6 +381,8 @@ TASKS = (
     "harmful_refuse",
     "shallow",
     "benign_howto",
+    "harmful_comply_plain",
+    "benign_howto_plain",
     "unknown",
     "safety_question",
     "request_label",
