@@ -244,6 +244,7 @@ def cmd_generate(args) -> int:
 
 def cmd_regions(args) -> int:
     from analysis.app_support.formatting import control_sentence
+    from analysis.core.options import from_args
     from analysis.experiments import prune_and_compare
     from analysis.methods.critical_regions.build import RegionSettings
 
@@ -256,21 +257,7 @@ def cmd_regions(args) -> int:
         f"evaluation: {spec.describe()}"
     )
     for i, method in enumerate(methods):
-        st = RegionSettings(
-            method=method,
-            score=args.score,
-            p=args.p,
-            q=args.q,
-            group=args.group,
-            prune_to=args.prune_to,
-            r_s=args.r_s,
-            r_u=args.r_u,
-            safety_pct=args.safety_pct,
-            procedure=args.procedure,
-            positions=args.positions,
-            decomposition=args.decomposition,
-            lowrank_seed=args.lowrank_seed,
-        )
+        st = RegionSettings(**from_args(RegionSettings, args, method=method))  # every option the parser gave
         out = prune_and_compare(pair, st, spec, cal, progress=_bar)
         region, res = out.region, out.results
         for note in region.notes:
