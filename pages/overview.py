@@ -80,7 +80,7 @@ record(
 )
 st.caption(
     f"{spec.describe()}; early stop once the judge has decided. Prompts per set the other pages evaluate by "
-    f"default: {other_pages_prompts()} (fewer recompute faster); on fewer prompts a rate moves in bigger steps "
+    f"default: {other_pages_prompts()} (fewer prompts recompute faster); on fewer prompts a rate moves in bigger steps "
     "(1 of 48 = 2.1 points), so the same model can read e.g. 97.5 % here and 93.8 % there."
 )
 
