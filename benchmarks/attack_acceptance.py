@@ -222,7 +222,7 @@ def main() -> None:
         print(
             f"  {name:24s} ({100 * v.frozen_fraction(lm.adapter):4.1f}% of weights frozen) test ASR % by step "
             f"{bands[name].steps}, mean±sd[min–max] over seeds {bands[name].seeds}: {fmt_band(bands[name])}; "
-            f"utility at end {100 * bands[name].mean('utility')[-1]:.1f}%"
+            f"utility at end {100 * bands[name].mean('utility')[-1]:.1f} ± {100 * bands[name].sd('utility')[-1]:.1f}%"
         )
     (b0, e0), (b1, e1), (b2, e2) = (
         bands[n].at(benign_budget) for n in ("not frozen", "frozen safety units", "frozen redundant units")

@@ -49,6 +49,7 @@ PAGES: dict[str, PageInfo] = {
             "lox_alpha": "at_lox_alpha",
             "lox_scope": "at_lox_scope",
             "unit_pct": "at_pct",
+            "seeds": "at_seeds",
         },
     ),
     "critical_regions": PageInfo(

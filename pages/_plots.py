@@ -345,8 +345,11 @@ def scatter_2d(xy, groups: list[str], hover: list[str], title: str, method: str 
     return style(fig, title, x=f"{method} 1 (arbitrary units)", y=f"{method} 2 (arbitrary units)", height=440)
 
 
-def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, percent: bool = True) -> go.Figure:
-    """One line per model over residual-stream boundaries (0 = embeddings, b = after decoder layer b − 1)."""
+def per_layer_lines(
+    series: dict[str, list[float]], title: str, yaxis: str, percent: bool = True, n: dict[str, int] | None = None
+) -> go.Figure:
+    """One line per model over residual-stream boundaries (0 = embeddings, b = after decoder layer b − 1); ``n``
+    (prompts per point, by series) adds 95 % Wilson error bars to those rates."""
     fig = go.Figure()
     for k, (label, ys) in enumerate(series.items()):
         y = 100 * np.asarray(ys, dtype=float) if percent else np.asarray(ys, dtype=float)
@@ -359,6 +362,7 @@ def per_layer_lines(series: dict[str, list[float]], title: str, yaxis: str, perc
                 mode="lines+markers",
                 line=dict(color=colour, width=3, dash=DASHES[k // len(SERIES) % 4]),
                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4]),
+                error_y=wilson_error_y(list(ys), (n or {}).get(label), colour) if percent else None,
             )
         )
     style(fig, title, x=BOUNDARY_AXIS, y=yaxis, height=400)
@@ -431,10 +435,10 @@ def rate_curves(
     title: str,
     xaxis: str,
     refs: dict[str, float] | None = None,
-    n: int | None = None,
+    n: int | dict[str, int] | None = None,
 ) -> go.Figure:
     """Rates (0–1, drawn in %) against a setting, with horizontal reference lines (e.g. aligned and base); with
-    ``n`` (prompts per point) 95 % Wilson error bars."""
+    ``n`` (prompts per point: one number, or one per series) 95 % Wilson error bars."""
     fig = go.Figure()
     for i, (label, ys) in enumerate(series.items()):
         y = [np.nan if v is None else 100 * v for v in ys]
@@ -447,7 +451,7 @@ def rate_curves(
                 mode="lines+markers",
                 line=dict(color=colour, width=3),
                 marker=dict(color=colour),
-                error_y=wilson_error_y(ys, n, colour),
+                error_y=wilson_error_y(ys, n.get(label) if isinstance(n, dict) else n, colour),
             )
         )
     for label, v in (refs or {}).items():
@@ -466,8 +470,10 @@ def landscape_1d_band(
     title: str = "Safety landscape (1D): ASR and utility along α, several directions",
 ) -> go.Figure:
     """Several directions per setting: ``curves`` maps a label to {"x", "asr", "utility"} with ``asr`` and
-    ``utility`` arrays of directions × points. Each direction is a thin line, the mean a thick one, the min–max
-    over directions a shaded band (ASR vermillion, utility blue; a second setting dashed)."""
+    ``utility`` arrays of directions × points, and for error bars the prompt counts "n_harmful" / "n_benign". Each
+    direction is a thin line, the mean a thick one with 95 % Wilson error bars (the mean rate taken as one run's:
+    the evaluation set's sampling noise), the min–max over directions a shaded band (the directions' spread); ASR
+    vermillion, utility blue, a second setting dashed."""
     fig = go.Figure()
     for k, (label, c) in enumerate(curves.items()):
         dash, symbol = DASHES[k % len(DASHES)], ["circle", "square", "diamond", "cross"][k % 4]
@@ -475,15 +481,19 @@ def landscape_1d_band(
         for what, colour in (("asr", ASR), ("utility", UTILITY)):
             v = 100 * np.atleast_2d(np.asarray(c[what], dtype=float))
             name = f"{'ASR' if what == 'asr' else 'utility'} · {label}"
+            mean = np.nanmean(v, 0)
             fig.add_trace(
                 go.Scatter(
                     x=x,
-                    y=np.nanmean(v, 0),
+                    y=mean,
                     mode="lines+markers",
                     legendgroup=name,  # mean first
                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
                     line=dict(color=colour, dash=dash, width=3),
                     marker=dict(color=colour, symbol=symbol),
+                    error_y=wilson_error_y(
+                        list(mean / 100), c.get(f"n_{'harmful' if what == 'asr' else 'benign'}"), colour
+                    ),
                 )
             )
             if len(v) > 1:

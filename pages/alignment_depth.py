@@ -6,9 +6,10 @@ import html
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import format_utility
+from analysis.app_support.formatting import comparison_sentences, rate_rows
 from analysis.core.evaluation import make_spec
 from analysis.core.options import limits
+from analysis.core.stats import PairedDifference, Rate
 from analysis.data.prompts import DataFormatError, PromptSet
 from analysis.methods import depth
 from pages._export import figure, record
@@ -148,25 +149,37 @@ if run_gate(
         series |= {
             f"{role} · {pf_spec.compliance.name}": [cv[k].asr_positive for k in ks] for role, cv in curves.items()
         }
+    n_pf = len(harmful)
     figure(
-        rate_curves(ks, series, "Prefilling attack: ASR against prefilled tokens k", "prefilled tokens k"), "ad_prefill"
+        rate_curves(ks, series, "Prefilling attack: ASR against prefilled tokens k", "prefilled tokens k", n=n_pf),
+        "ad_prefill",
     )
-    record(
-        table=(
-            "Prefilling attack: ASR (keyword / really complies) against k",
-            [
-                {
-                    "k": k,
-                    **{f"{role} ASR": f"{100 * cv[k].asr:.1f} %" for role, cv in curves.items()},
-                    **{
-                        f"{role} complies": ("–" if cv[k].asr_positive is None else f"{100 * cv[k].asr_positive:.1f} %")
-                        for role, cv in curves.items()
-                    },
-                }
-                for k in ks
-            ],
+
+    def _rate(v: float | None) -> str:
+        return "–" if v is None else Rate.of(round(v * n_pf), n_pf).format()
+
+    pf_rows = [
+        {
+            "k": k,
+            **{f"{role} ASR": _rate(cv[k].asr) for role, cv in curves.items()},
+            **{f"{role} complies": _rate(cv[k].asr_positive) for role, cv in curves.items()},
+        }
+        for k in ks
+    ]
+    st.dataframe(pf_rows, hide_index=True, key="ad_pf_rates")
+    paired = ""
+    if "base" in curves:
+        diffs = {
+            k: PairedDifference.of(
+                curves["aligned"][k].attacks(pf_spec.judge), curves["base"][k].attacks(pf_spec.judge), "aligned", "base"
+            )
+            for k in ks
+        }
+        paired = " Base vs aligned at each k on the same prompts (keyword ASR; Newcombe interval, exact McNemar): " + (
+            "; ".join(f"k={k}: {d.format()}" for k, d in diffs.items())
         )
-    )
+    st.caption(f"Error bars and intervals: 95 % Wilson over the {n_pf} harmful prompts.{paired}")
+    record(table=("Prefilling attack: ASR (keyword / really complies) against k", pf_rows))
     k_show = st.select_slider("Generations at k", ks, value=ks[min(1, len(ks) - 1)], key="ad_pf_k")
     record(
         table=(
@@ -224,6 +237,7 @@ if run_gate(
         series["really complies"] = [r.asr_positive for r in curve.values()]
     if kind == "exact":
         series["utility"] = [r.utility for r in curve.values()]
+    n_h, n_b = len(ed_spec.harmful), len(ed_spec.benign)
     figure(
         rate_curves(
             alphas,
@@ -231,28 +245,18 @@ if run_gate(
             "Emulated disalignment: ASR and utility against α",
             "α",
             {f"{role} ASR {100 * r.asr:.0f} %": r.asr for role, r in refs.items()},
+            n={"ASR (keyword)": n_h, "really complies": n_h, "utility": n_b},
         ),
         "ad_ed",
     )
-    rows = [
-        {
-            "model": role,
-            "ASR": f"{100 * r.asr:.1f} %",
-            "utility": format_utility(r.utility, r.utility_kind, sep=" "),
-            "degenerate": f"{100 * r.degenerate_rate:.1f} %",
-        }
-        for role, r in refs.items()
-    ]
-    rows += [
-        {
-            "model": f"ED α={a:g}",
-            "ASR": f"{100 * r.asr:.1f} %",
-            "utility": format_utility(r.utility, r.utility_kind, sep=" "),
-            "degenerate": f"{100 * r.degenerate_rate:.1f} %",
-        }
-        for a, r in curve.items()
-    ]
+    states = {**refs, **{f"ED α={a:g}": r for a, r in curve.items()}}
+    rows = rate_rows(states)
     st.dataframe(rows, hide_index=True, key="ad_ed_table")
+    st.caption(
+        "95 % intervals (Wilson; a loss utility: bootstrap). Each α vs the aligned model on the same prompts "
+        "(Newcombe interval, exact McNemar): "
+        + "; ".join(comparison_sentences(states, [(f"ED α={a:g}", "aligned") for a in curve], ("asr", "utility")))
+    )
     record(table=("Emulated disalignment against α", rows))
     a_show = st.select_slider("Generations at α", alphas, value=alphas[len(alphas) // 2], key="ad_ed_a")
     record(

@@ -5,6 +5,7 @@ import streamlit as st
 
 from analysis import experiments as ex
 from analysis.core.options import limits, slider_args
+from analysis.core.stats import Rate
 from analysis.data.prompts import DataFormatError
 from analysis.methods.attacks import variants
 from analysis.methods.attacks.finetune import AttackSettings
@@ -179,16 +180,32 @@ if n_seeds > 1:
         + "; ".join(f"{b.variant} {100 * b.at(steps)[0]:.0f} ± {100 * b.at(steps)[1]:.0f} %" for b in bands)
         + " (mean ± sd). The numbers and replies below are the first seed's run."
     )
+n_h = len(spec.harmful)
+
+
+def _asr(v: float) -> str:
+    """One run's ASR with its 95 % Wilson interval over the harmful prompts."""
+    return Rate.of(round(v * n_h), n_h).format()
+
+
+def _seed_spread(b) -> str:
+    """'; over 3 seeds at step 24: 41.7 ± 5.2 % (mean ± sd)' — nothing with one seed."""
+    if len(b.curves) < 2:
+        return ""
+    return f"; over {len(b.curves)} seeds at step {b.steps[-1]}: {100 * b.mean()[-1]:.1f} ± {100 * b.sd()[-1]:.1f} %"
+
+
 record(
     summary=[
         (
             f"ASR after a {data_kind} fine-tuning attack ({steps} steps): {c.variant}",
-            f"{100 * c.asr[0]:.0f} % → {100 * c.asr[-1]:.0f} %",
+            f"{_asr(c.asr[0])} → {_asr(c.asr[-1])}",
             "by step: "
             + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr))
+            + _seed_spread(b)
             + "; read whole curves: an end point hides a delay",
         )
-        for c in curves
+        for b, c in zip(bands, curves)
     ],
     convention="Attack lab: each variant is a fine-tuned copy; the loaded models never change. R_ft is the share "
     "of ‖W − W_base‖ in the top-k subspace of ΔW (Perin et al. 2025).",
@@ -200,8 +217,8 @@ record(
         "LoX convention": LoX(scope=lox_scope).convention,
     },
     table=(
-        "Attack: ASR by step",
-        [{"variant": c.variant, **{f"step {s}": f"{100 * a:.0f} %" for s, a in zip(c.steps, c.asr)}} for c in curves],
+        "Attack: ASR by step" + (" (the first seed's run)" if n_seeds > 1 else ""),
+        [{"variant": c.variant, **{f"step {s}": _asr(a) for s, a in zip(c.steps, c.asr)}} for c in curves],
     ),
 )
 step = st.select_slider("Generations at step", curves[0].steps, curves[0].steps[-1], key="at_gen_step")

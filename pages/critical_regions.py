@@ -9,6 +9,7 @@ from analysis.app_support.formatting import (
     comparison_rows,
     comparison_sentences,
     control_sentence,
+    rate_cell,
     rate_rows,
     spread_cell,
     spread_row,
@@ -39,10 +40,6 @@ METHOD_LABELS = {
     "orthogonal": "orthogonal projection (ranks)",
     "units": "units (Li & Kim)",
 }
-
-
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 def data_section(lm) -> tuple[EvalSpec, Calibration]:
@@ -230,16 +227,6 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
     """The aligned / pruned / controls table, sample replies, and the report's rows."""
     r = out.region
     gens = {label: [g.text for g in res.harmful[:4] + res.benign[:4]] for label, res in out.results.items()}
-    rows = {
-        label: {
-            "ASR (keyword)": res.asr,
-            "ASR (really complies)": res.asr_positive,
-            "utility": res.utility,
-            "over-refusal": res.over_refusal,
-            "degenerate": res.degenerate_rate,
-        }
-        for label, res in out.results.items()
-    }
     st.markdown(f"**{r.description}** — removed **{100 * r.removed_fraction:.2f} %** of {r.unit}")
     st.caption(f"convention: {out.convention}")
     for note in r.notes:
@@ -265,16 +252,17 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
         )
     reply_table({"prompt": show, **{f"{k} reply": v for k, v in gens.items()}}, key="cr_gens", n_full=8)
     st.caption("Harmful replies stop once the judge has decided (a refusal is cut after its first words).")
-    pr, al = rows["pruned"], rows["aligned"]
+    pr, al = out.results["pruned"], out.results["aligned"]
     removed = f"{100 * r.removed_fraction:.2f} % of {r.unit}"
     record(
         summary=[
             (
                 f"ASR (keyword) after pruning: {r.description}",
-                f"{_pct(al['ASR (keyword)'])} → {_pct(pr['ASR (keyword)'])}",
-                f"removed {removed}; really complies {_pct(pr['ASR (really complies)'])}; "
-                f"utility {_pct(al['utility'])} → {_pct(pr['utility'])}; random controls ASR "
-                f"{spread_cell(out.controls, 'asr')} (mean ± sd of {out.controls.n})",
+                f"{rate_cell(al, 'asr')} → {rate_cell(pr, 'asr')}",
+                f"removed {removed}; really complies {rate_cell(pr, 'asr_positive')}; "
+                f"utility {rate_cell(al, 'utility')} → {rate_cell(pr, 'utility')}; random controls ASR "
+                f"{spread_cell(out.controls, 'asr')}, utility {spread_cell(out.controls, 'utility')} (mean ± sd of "
+                f"{out.controls.n})",
             )
         ],
         settings={"region": r.description, "evaluation": evaluation, "convention": out.convention},

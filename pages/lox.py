@@ -1,10 +1,18 @@
 """LoX (Perin et al. 2025): add α·(top-k of ΔW) back to the aligned model and see what it does to safety and
 utility, with a live side-by-side."""
 
+import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import comparison_rows, comparison_sentences, format_utility, rate_cell
+from analysis.app_support.formatting import (
+    PAIRED_METRICS,
+    comparison_rows,
+    comparison_sentences,
+    format_utility,
+    rate_cell,
+    rate_rows,
+)
 from analysis.core.evaluation import EvalSpec
 from analysis.core.generation import replies
 from analysis.core.options import slider_args
@@ -74,19 +82,15 @@ def metrics(out: ex.Extrapolation, spec: EvalSpec) -> None:
     c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
     st.caption(f"convention: {lox.convention}; ΔW in fp32 (the reference forms it in bf16)")
     res = {"aligned": before, "LoX": after}
+    st.dataframe(pd.DataFrame(rate_rows(res)).set_index("model"), width="stretch", key="lox_rates")
     st.caption(
-        "ASR with 95 % intervals (Wilson): "
-        + "; ".join(f"{k} {rate_cell(r, 'asr')}" for k, r in res.items())
-        + ". LoX vs aligned on the same prompts (Newcombe interval, exact McNemar test): "
-        + "; ".join(comparison_sentences(res, (("LoX", "aligned"),), ("asr", "utility", "over_refusal")))
+        "95 % intervals (Wilson; a loss utility: bootstrap). LoX vs aligned on the same prompts (Newcombe "
+        "interval, exact McNemar test): " + "; ".join(comparison_sentences(res, (("LoX", "aligned"),), PAIRED_METRICS))
     )
-    utility = (
-        f"{format_utility(before.utility, before.utility_kind, sep=' ')} → "
-        f"{format_utility(after.utility, after.utility_kind, sep=' ')}"
-    )
+    utility = f"{rate_cell(before, 'utility')} → {rate_cell(after, 'utility')}"
     record(
         numbers={
-            f"{lox.label}: ASR": f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+            f"{lox.label}: ASR": f"{rate_cell(before, 'asr')} → {rate_cell(after, 'asr')}",
             f"{lox.label}: utility": utility,
         },
         table=("LoX vs aligned, paired on the same prompts", comparison_rows(res, (("LoX", "aligned"),))),
@@ -94,7 +98,7 @@ def metrics(out: ex.Extrapolation, spec: EvalSpec) -> None:
         summary=[
             (
                 f"{lox.label} before any attack: ASR (keyword)",
-                f"{100 * before.asr:.1f} % → {100 * after.asr:.1f} %",
+                f"{rate_cell(before, 'asr')} → {rate_cell(after, 'asr')}",
                 f"utility {utility}; LoX's benefit shows under attack (Attack lab)",
             )
         ],

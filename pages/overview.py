@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import comparison_sentences, format_utility, rate_cell, rate_rows
+from analysis.app_support.formatting import comparison_sentences, rate_cell, rate_rows
 from analysis.core.generation import replies
+from analysis.core.stats import Rate
 from pages._catalog import PAGES
 from pages._export import record
 from pages._widgets import config, eval_spec_picker, page_start, progress_bar, spec_or_stop
@@ -18,10 +19,6 @@ def other_pages_prompts() -> str:
         if page != "overview":
             by_n.setdefault(n, []).append(PAGES[page].section)
     return "; ".join(f"{', '.join(names)}: {n}" for n, names in sorted(by_n.items()))
-
-
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 pair = page_start("overview")
@@ -60,8 +57,8 @@ record(
         (
             f"ASR (keyword), {role}",
             rate_cell(r, "asr"),
-            (f"really complies {_pct(r.asr_positive)}; " if r.asr_positive is not None else "")
-            + f"utility {format_utility(r.utility, r.utility_kind, sep=' ')}; over-refusal {_pct(r.over_refusal)}; "
+            (f"really complies {rate_cell(r, 'asr_positive')}; " if r.asr_positive is not None else "")
+            + f"utility {rate_cell(r, 'utility')}; over-refusal {rate_cell(r, 'over_refusal')}; "
             f"{len(spec.harmful)} + {len(spec.benign)} prompts",
         )
         for role, r in results.items()
@@ -93,17 +90,18 @@ if spec.judges:
     )
     judge_rows = []
     for role, r in results.items():
-        share, idx = r.disagreement(spec.judge)
-        judge_rows.append({"model": role, "keyword": r.asr, **r.judge_asr, "judges disagree on": share})
-    st.dataframe(
-        pd.DataFrame(judge_rows).set_index("model").style.format("{:.1%}"), width="stretch", key="overview_judges"
-    )
-    record(
-        table=(
-            "Judges side by side",
-            [{k: (f"{100 * v:.1f} %" if isinstance(v, float) else v) for k, v in row.items()} for row in judge_rows],
+        _, idx = r.disagreement(spec.judge)
+        judge_rows.append(
+            {
+                "model": role,
+                "keyword": rate_cell(r, "asr"),
+                **{name: rate_cell(r, f"judge:{name}") for name in r.judge_decisions},
+                "judges disagree on": Rate.of(len(idx), len(r.harmful)).format(),
+            }
         )
-    )
+    st.dataframe(pd.DataFrame(judge_rows).set_index("model"), width="stretch", key="overview_judges")
+    st.caption("95 % intervals (Wilson) over the harmful prompts.")
+    record(table=("Judges side by side", judge_rows))
     with st.expander("Replies the judges disagree on"):
         role = st.radio("Model", list(results), horizontal=True, key="overview_dis_role")
         r = results[role]

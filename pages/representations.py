@@ -2,10 +2,17 @@
 probes), for the aligned model, its base and an edited model, and what removing the refusal direction does."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import format_utility
+from analysis.app_support.formatting import (
+    PAIRED_METRICS,
+    comparison_sentences,
+    format_utility,
+    rate_cell,
+    rate_rows,
+)
 from analysis.core.evaluation import evaluate
 from analysis.methods import representations as rep
 from pages._export import figure, record
@@ -140,29 +147,37 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     if scan.asr_positive[i] is not None:
         c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
     c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind, sep=" "))
+    exact = scan.utility_kind == "exact"
     figure(
         per_layer_lines(
             {"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
             "Ablating the refusal direction taken at each layer",
             "rate (%)",
+            n={"ASR": len(spec.harmful), **({"utility": len(spec.benign)} if exact else {})},
         ),
         "rp_scan",
+    )
+    states = {"unedited": scan.baseline, f"ablated {boundary_label(best)}": scan.results[i]}
+    st.dataframe(pd.DataFrame(rate_rows(states)).set_index("model"), width="stretch", key="rp_ablation_rates")
+    st.caption(
+        "Error bars and intervals: 95 % Wilson over the evaluated prompts (a loss utility: bootstrap). Ablated vs "
+        "unedited on the same prompts (Newcombe interval, exact McNemar test): "
+        + "; ".join(comparison_sentences(states, ((f"ablated {boundary_label(best)}", "unedited"),), PAIRED_METRICS))
     )
     record(
         summary=[
             (
                 "ASR with the refusal direction ablated",
-                f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
+                f"{rate_cell(scan.baseline, 'asr')} → {rate_cell(scan.results[i], 'asr')}",
                 f"direction from the residual stream {boundary_label(best)}; really complies "
-                f"{'–' if scan.asr_positive[i] is None else f'{100 * scan.asr_positive[i]:.1f} %'}; utility "
-                f"{format_utility(scan.utility[i], scan.utility_kind, sep=' ')}",
+                f"{rate_cell(scan.results[i], 'asr_positive')}; utility {rate_cell(scan.results[i], 'utility')}",
             )
         ]
     )
     record(
         numbers={
             "refusal direction: best layer": boundary_label(best),
-            "ASR with it ablated": f"{100 * scan.baseline_asr:.1f} % → {100 * scan.asr[i]:.1f} %",
+            "ASR with it ablated": f"{rate_cell(scan.baseline, 'asr')} → {rate_cell(scan.results[i], 'asr')}",
         },
         table=(
             "Direction ablation: sample replies",

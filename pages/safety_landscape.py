@@ -212,6 +212,17 @@ def show_1d(runs: dict) -> None:
         f"Safety landscape (1D, {kind}): ASR and utility for α ∈ [{lo:g}, {hi:g}]",
     )
     figure(fig1, "ls_chart1d")
+    st.caption(
+        f"Error bars: 95 % Wilson interval of each point's rate over the {len(harmful)} harmful"
+        + (f" and {len(benign)} benign" if n_counts["n_benign"] else "")
+        + " prompts"
+        + (
+            " (of the directions' mean rate, taken as one run's): the evaluation set's sampling noise. Shaded bands: "
+            "min–max over the directions (the spread of the random draw)."
+            if multis
+            else "."
+        )
+    )
     remember("ls_last", [fig1])
     cols = st.columns(len(lands) + (len(multis) == 2))
     for col, (label, land) in zip(cols, lands.items()):

@@ -86,7 +86,13 @@ if rec is not None:
         help=f"target ASR ≤ {100 * rec.target_asr:.1f} %",
     )
     st.dataframe(
-        pd.DataFrame({"rank r": rec.ranks, "ASR %": [round(100 * a, 1) for a in rec.asr]}),
+        pd.DataFrame(
+            {
+                "rank r": rec.ranks,
+                "ASR %": [round(100 * a, 1) for a in rec.asr],
+                "95 % interval": [r.interval() for r in rec.asr_rates()],
+            }
+        ),
         hide_index=True,
         key="sp_rec_table",
     )
@@ -97,7 +103,7 @@ if rec is not None:
                 "Recovery rank: smallest r with W_base + rank-r(ΔW) refusing like the aligned model",
                 str(rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"),
                 f"target ASR ≤ {100 * rec.target_asr:.1f} %; ASR by rank: "
-                + ", ".join(f"r={r}: {100 * a:.0f} %" for r, a in zip(rec.ranks, rec.asr))
+                + ", ".join(f"r={r}: {a.format()}" for r, a in zip(rec.ranks, rec.asr_rates()))
                 + "; decoder Linears only",
             )
         ],

@@ -132,6 +132,7 @@ def test_landscape_command_prints_curve_and_visage(tmp_path):
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith(("-1.000", "0.000", "1.000"))]
     assert [row[0] for row in rows] == ["-1.000", "0.000", "1.000"]
     assert rows[1][1] == "0.0%"  # the aligned model itself refuses every harmful prompt
+    assert rows[1][2:4] == ["[0.0,", "19.4]"]  # its Wilson interval over the 16 harmful prompts
     assert "VISAGE (1D, keyword ASR) =" in r.stdout
     assert "evaluate: 3" in run("cache", "info", cache=tmp_path).stdout  # one cached evaluation per point
     bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)
@@ -162,6 +163,8 @@ def test_spectra_lox_recovery_commands(tmp_path):
     r = run("recovery", "--ranks", "1,64", "--n", "16", cache=cache)
     assert r.returncode == 0, r.stderr
     assert "r =    1" in r.stdout and r.stdout.strip().splitlines()[-1].startswith("recovery rank:")
+    rank1 = next(ln for ln in r.stdout.splitlines() if "r =    1:" in ln)
+    assert rank1.endswith("]") and " % [" in rank1, rank1  # each rank's ASR with its Wilson interval
     bad = {
         ("lox", "--k", "-1"): "--k: must be >= 0",
         ("lox", "--layers", "9"): "no decoder weights match",
@@ -208,6 +211,8 @@ def test_attack_command_prints_curves(tmp_path):
     assert bars[0].split()[4] == f"[{100 * lo:.0f}," and bars[0].split()[5] == f"{100 * hi:.0f}]"
     assert any(ln.startswith("LoX k=8 α=1") for ln in lines)
     assert sum(ln.strip().startswith("R_ft") for ln in lines) == 2
+    util_bars = [ln.strip() for ln in lines if ln.strip().startswith("utility 95 % interval")]
+    assert len(util_bars) == 2 and all(len(ln.split("[")[1:]) == 3 for ln in util_bars), util_bars  # exact utility
     bad = {
         ("attack", "--variants", "nope"): "--variants: must be one of aligned, lox, frozen-units",
         ("attack", "--lr", "0"): "--lr: must be in (0, 1], got 0",

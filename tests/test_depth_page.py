@@ -48,7 +48,12 @@ def test_prefilling_and_emulated_disalignment(page):
     aligned = _trace(chart, "aligned · keyword")
     assert aligned[0] <= 10 and min(aligned[1:]) >= 80
     assert min(_trace(chart, "base · keyword")) >= 90
-    table = page.dataframe[0].value
+    assert all(t["error_y"] is not None for t in chart["data"])  # 95 % Wilson bars over the 16 prompts
+    rates = next(d.value for d in page.dataframe if "k" in d.value.columns)
+    assert list(rates["k"]) == [0, 1, 3] and all(c.endswith("]") for c in rates["aligned ASR"])
+    paired = " ".join(c.value for c in page.caption if "Base vs aligned at each k" in c.value)
+    assert "k=0: +" in paired and "McNemar" in paired and "k=3:" in paired, paired  # base minus aligned at k = 0
+    table = next(d.value for d in page.dataframe if "aligned reply" in d.value.columns)
     assert len(table) == 16 and all(r.startswith(p) for r, p in zip(table["aligned reply"], table["prefix"]))
     page.multiselect(key="ad_alphas").set_value([0.0, 1.0])
     page.slider(key="ad_ed_sets_n").set_value(8)
@@ -56,8 +61,11 @@ def test_prefilling_and_emulated_disalignment(page):
     assert not page.exception, [e.value for e in page.exception]
     ed = _charts(page)["Emulated disalignment: ASR and utility against α"]
     assert min(_trace(ed, "ASR (keyword)")) >= 80 and min(_trace(ed, "utility")) >= 75
-    models = next(list(d.value["model"]) for d in page.dataframe if "model" in d.value.columns)
-    assert models == ["aligned", "base", "ED α=0", "ED α=1"]
+    models = next(d.value for d in page.dataframe if "model" in d.value.columns)
+    assert list(models["model"]) == ["aligned", "base", "ED α=0", "ED α=1"]
+    assert all(c.endswith("]") for c in models["ASR (keyword)"])  # every rate with its 95 % interval
+    paired = " ".join(c.value for c in page.caption if "Each α vs the aligned model" in c.value)
+    assert "ED α=1 vs aligned, ASR (keyword): +" in paired and "McNemar" in paired, paired
 
 
 def test_depth_of_a_lox_edit(page):

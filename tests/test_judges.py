@@ -420,10 +420,12 @@ def test_overview_shows_judges_side_by_side_with_their_disagreements(llama_dir):
     table = next(f for f in frames if "judges disagree on" in f.columns)
     assert list(table.columns) == ["keyword", "llama-guard-3", "judges disagree on"]
     assert list(table.index) == ["aligned", "base"]
-    assert table.loc["aligned", "keyword"] <= 0.05 and table.loc["base", "keyword"] >= 0.9  # the demo's own numbers
+    rate = lambda cell: float(cell.split(" %")[0]) / 100  # noqa: E731  ("12.5 % [2.2, 47.1]": every cell an interval)
+    assert all(c.endswith("]") for c in table.to_numpy().ravel())
+    assert rate(table.loc["aligned", "keyword"]) <= 0.05 and rate(table.loc["base", "keyword"]) >= 0.9  # the demo's
     dis = next((f for f in frames if "reply" in f.columns and "llama-guard-3" in f.columns), None)
     dis = dis if dis is not None else frames[0].iloc[0:0]
-    share = table.loc["aligned", "judges disagree on"]
+    share = rate(table.loc["aligned", "judges disagree on"])
     assert len(dis) == round(share * 8)
     if len(dis):
         assert set(dis.columns) >= {"prompt", "reply", "keyword", "llama-guard-3"}

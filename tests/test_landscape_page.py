@@ -1,9 +1,13 @@
 """AppTest drives the safety-landscape page with small grids on the demo pair."""
 
+import json
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
+from conftest import plotly_values as _values
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,18 @@ def test_1d_landscape_with_and_without_system_prompt(page):
     assert all(" ± " in v for v in metrics.values())
     assert any("Paired over the same 3 directions" in c.value for c in page.caption)
     fig = page.get("plotly_chart")[0]
-    assert len(fig.proto.spec) > 0
+    chart = json.loads(fig.proto.spec)
+    means = [t for t in chart["data"] if "(mean of 3 directions)" in t.get("name", "")]
+    assert len(means) == 4  # ASR and utility, under each system prompt: the directions' mean, thick
+    assert all(t.get("error_y") for t in means)  # with 95 % Wilson error bars
+    bands = [t for t in chart["data"] if t.get("fill") == "toself"]
+    singles = [t for t in chart["data"] if ", direction " in t.get("name", "")]
+    assert len(bands) == 4 and len(singles) == 12  # the min–max band and every direction's own curve
+    for t in bands:  # the band spans the three directions' curves of its series
+        lines = np.array([_values(s["y"]) for s in singles if s["name"].startswith(t["name"].split(":")[0] + ", ")])
+        top = _values(t["y"])[: lines.shape[1]]
+        assert lines.shape[0] == 3 and np.allclose(top, np.nanmax(lines, 0), equal_nan=True)
+    assert any("Shaded bands: min–max over the directions" in c.value for c in page.caption)
     # picking another point keeps the landscape on screen and shows that point's generations
     page.select_slider(key="ls_gen_alpha").set_value(-0.5).run()
     assert not page.exception and page.get("plotly_chart") and len(page.dataframe) == 1

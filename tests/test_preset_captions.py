@@ -46,10 +46,10 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
     spec = make_spec(lm, sets["harmful"], sets["benign"])
     out = compare(lm, spec, {"aligned": None, "LoX": LoX(16, 0.75, scope="decoder").edit(lm, pair.base)}, cache)
     a, x = out["aligned"], out["LoX"]
-    assert f"ASR {100 * x.asr:.1f} %" in shown, shown
+    assert f"ASR {x.rate('asr').format()}" in shown, shown  # with its 95 % Wilson interval
     if a.utility_kind == "exact":
         assert f"utility {100 * (x.utility - a.utility):+.1f} points" in shown, shown
-        assert f"{100 * a.utility:.1f} % → {100 * x.utility:.1f} %" in shown, shown
+        assert f"{a.rate('utility').format()} → {x.rate('utility').format()}" in shown, shown
     numbers = cached_numbers(pair, preset, cfg, cache)
     numbers["lox_asr"] = "12.3 %" if numbers["lox_asr"] != "12.3 %" else "45.6 %"
     assert f"ASR {100 * x.asr:.1f} %" not in caption(preset, numbers)  # a caption that disagrees is caught

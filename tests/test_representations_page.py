@@ -59,6 +59,16 @@ def test_direction_ablation_scan(page):
     assert metrics["Best direction"] == "after layer 3"  # boundary 4, 0-based layers
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
     assert "replies with r ablated (r from after layer 3)" in page.dataframe[-1].value.columns
+    rates = next(d.value for d in page.dataframe if "ASR (keyword)" in d.value.columns)  # the best layer's rates
+    rates = rates.data if hasattr(rates, "data") else rates
+    assert list(rates.index) == ["unedited", "ablated after layer 3"]
+    assert all(cell.endswith("]") for cell in rates.to_numpy().ravel())  # each with its 95 % interval
+    assert rates.loc["ablated after layer 3", "ASR (keyword)"].startswith(metrics["ASR with r ablated"].split()[0])
+    paired = " ".join(c.value for c in page.caption if "Ablated vs unedited" in c.value)
+    assert "ablated after layer 3 vs unedited, ASR (keyword): +" in paired and "McNemar p < 0.001" in paired, paired
+    chart = _charts(page)["Ablating the refusal direction taken at each layer"]
+    asr_trace = next(t for t in chart["data"] if t["name"] == "ASR")
+    assert asr_trace["error_y"] is not None  # Wilson error bars on every ablated layer's ASR
 
 
 def test_a_pruned_model_is_one_of_the_edited_models(page):

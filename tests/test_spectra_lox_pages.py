@@ -57,6 +57,10 @@ def test_recovery_rank(spectra_page):
     m = next(m for m in page.metric if m.label == "Recovery rank")
     table = page.dataframe[-1].value
     asr = dict(zip(table["rank r"], table["ASR %"]))
+    n = len(page.session_state["sp_recovery"].asr) and page.session_state["sp_recovery"].n_harmful
+    for a, cell in zip(table["ASR %"], table["95 % interval"]):  # each rank's ASR with its Wilson interval
+        lo, hi = wilson(round(a / 100 * n), n)
+        assert cell == f"[{100 * lo:.1f}, {100 * hi:.1f}]", (a, cell)
     assert asr[1] >= 30  # one direction of ΔW does not bring the refusal back
     assert m.value == ("8" if asr[8] <= 5 else "> 8")
 
@@ -84,7 +88,15 @@ def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
     assert not page.exception, [e.value for e in page.exception]
     util = float(page.metric[[m.label for m in page.metric].index("Utility")].value.split()[0])
     assert util < 90.0  # α = 3 on all of ΔW hurts utility
-    assert "LoX" in page.dataframe[0].value.columns
+    assert any("LoX" in d.value.columns for d in page.dataframe)  # the replies side by side
+    rates = page.dataframe[0].value  # aligned and LoX, every rate with its 95 % interval
+    rates = rates.data if hasattr(rates, "data") else rates
+    assert list(rates.index) == ["aligned", "LoX"] and rates.loc["LoX", "degenerate"].endswith("]")
+    lox_util = rates.loc["LoX", "utility"]
+    assert lox_util.startswith(f"{util:.1f} % [")  # the tile's number, with its interval
+    paired = " ".join(c.value for c in page.caption if "LoX vs aligned on the same prompts" in c.value)
+    for metric in ("ASR (keyword)", "ASR (really complies)", "utility", "over-refusal", "degenerate"):
+        assert f"LoX vs aligned, {metric}:" in paired and "McNemar" in paired, paired
 
 
 def _values(a) -> np.ndarray:

@@ -50,7 +50,7 @@ METRIC_LABELS = {
     "over_refusal": "over-refusal",
     "degenerate_rate": "degenerate",
 }
-PAIRED_METRICS = ("asr", "asr_positive", "utility", "over_refusal")
+PAIRED_METRICS = ("asr", "asr_positive", "utility", "over_refusal", "degenerate_rate")
 DEFAULT_PAIRS = (("pruned", "aligned"), ("pruned", "control"))
 
 

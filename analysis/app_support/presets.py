@@ -129,7 +129,8 @@ PRESETS: dict[str, list[Preset]] = {
                 "system": "compare both",
                 "prompts": 48,
             },
-            "VISAGE {visage_none} without and {visage_helpful_and_safe} with the system prompt.",
+            "VISAGE {visage_none} without and {visage_helpful_and_safe} with the system prompt; paired over the "
+            "same directions, without − with: {visage_paired}.",
         ),
         Preset(
             "safety_landscape",
@@ -185,6 +186,7 @@ PRESETS: dict[str, list[Preset]] = {
                 "lox_k": 16,
                 "lox_alpha": 0.75,
                 "lox_scope": "decoder",
+                "seeds": 1,  # the batch holds all 20 examples: data order changes nothing
             },
         ),
         Preset(
@@ -202,6 +204,7 @@ PRESETS: dict[str, list[Preset]] = {
                 "lox_k": 16,
                 "lox_alpha": 0.75,
                 "lox_scope": "decoder",
+                "seeds": 1,  # the batch holds all 20 examples: data order changes nothing
             },
         ),
         Preset(
@@ -218,6 +221,7 @@ PRESETS: dict[str, list[Preset]] = {
                 "every": 5,
                 "variants": ["aligned", "frozen-units", "frozen-redundant"],
                 "unit_pct": 10.0,
+                "seeds": 3,  # the caption's claim is about the spread over seeds: the page shows it
             },
         ),
     ],

@@ -12,7 +12,7 @@ from typing import Callable
 
 from analysis import experiments as ex
 from analysis.app_support.config import AppConfig
-from analysis.app_support.formatting import format_utility, format_utility_delta
+from analysis.app_support.formatting import format_utility_delta, rate_cell, spread_cell
 from analysis.app_support.presets import Preset, presets, region_settings
 from analysis.core.cache import Cache, make_key
 
@@ -65,7 +65,7 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         rs = ex.overview(pair, ex.page_spec(lm, page, cfg, preset), cache, progress)
         return (
             ", ".join(f"{role} ASR {100 * r.asr:.1f} %" for role, r in rs.items()),
-            {f"{role}_asr": _pct(r.asr) for role, r in rs.items()},
+            {f"{role}_asr": rate_cell(r, "asr") for role, r in rs.items()},
         )
     if page == "critical_regions":
         rs = region_settings(preset)
@@ -74,9 +74,9 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         ex.unit_types(lm, rs, cal, cache, progress)  # the page's unit bars
         cmp = ex.prune_and_compare(pair, rs, ex.page_spec(lm, page, cfg, preset), cal, cache, progress)
         out = cmp.results
-        nums = {f"{k}_{m}": _pct(getattr(r, m)) for k, r in out.items() for m in ("asr", "asr_positive")}
-        kind = out["aligned"].utility_kind
-        nums.update({f"{k}_utility": format_utility(r.utility, kind, sep=" ") for k, r in out.items()})
+        nums = {f"{k}_{m}": rate_cell(r, m) for k, r in out.items() for m in ("asr", "asr_positive", "utility")}
+        nums["control_asr"] = f"{spread_cell(cmp.controls, 'asr')} (mean ± sd of {cmp.controls.n} seeds)"
+        nums["control_utility"] = spread_cell(cmp.controls, "utility")
         nums["asr_change"] = f"{100 * (out['pruned'].asr - out['aligned'].asr):+.1f}"
         return (
             f"{cmp.region.description}: ASR {100 * out['pruned'].asr:.1f} %, control {100 * out['control'].asr:.1f} %",
@@ -89,10 +89,10 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         lx = ex.extrapolate(pair, lox, ex.page_spec(lm, page, cfg, preset), cache, progress)
         before, after, kind = lx.before, lx.after, lx.before.utility_kind
         nums = {
-            "aligned_asr": _pct(before.asr),
-            "lox_asr": _pct(after.asr),
-            "lox_utility": format_utility(after.utility, kind, sep=" "),
-            "aligned_utility": format_utility(before.utility, kind, sep=" "),
+            "aligned_asr": rate_cell(before, "asr"),
+            "lox_asr": rate_cell(after, "asr"),
+            "lox_utility": rate_cell(after, "utility"),
+            "aligned_utility": rate_cell(before, "utility"),
             "utility_change": _change(before.utility, after.utility, kind),
         }
         return f"{lx.lox.label}: ASR {100 * after.asr:.1f} %", nums
@@ -101,7 +101,7 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         from analysis.methods.landscape.visage import visage_1d
 
         settings = LandscapeSettings(s["lo"], s["hi"], s["steps"])
-        done, nums = [], {}
+        done, nums, multis = [], {}, {}
         labels = ex.landscape_systems(s["system"], s["dim"])
         for label in labels:
             run = ex.landscape(
@@ -116,11 +116,16 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
             if s["dim"] == "2D":
                 done.append(f"{len(run.axis)} × {len(run.axis)} points")
             else:
-                v = run.multi.visage_mean if run.multi is not None else visage_1d(100 * run.landscape.asr)
-                done.append(f"VISAGE {run.multi.describe() if run.multi is not None else f'{v:.1f}'} ({label})")
-                nums[f"visage_{label.replace(' ', '_')}"] = f"{v:.1f}"
+                v = run.multi.describe() if run.multi is not None else f"{visage_1d(100 * run.landscape.asr):.1f}"
+                done.append(f"VISAGE {v} ({label})")
+                nums[f"visage_{label.replace(' ', '_')}"] = v
+                if run.multi is not None:
+                    multis[label] = run.multi
             if label == labels[0]:
                 nums.update(_along(run.axis, run.landscape.asr))
+        if len(multis) == 2:  # the same directions under both system prompts: the paired difference
+            a, b = multis.values()
+            nums["visage_paired"] = a.paired(b).describe()
         return "; ".join(done), nums
     raise ValueError(f"no warm-up for page {page!r}")
 

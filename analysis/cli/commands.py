@@ -280,6 +280,7 @@ def cmd_regions(args) -> int:
 
 def cmd_landscape(args) -> int:
     from analysis.app_support.formatting import format_utility
+    from analysis.core.stats import Rate
     from analysis.experiments import landscape
     from analysis.methods.landscape.grid import LandscapeSettings
     from analysis.methods.landscape.visage import visage_1d
@@ -319,14 +320,16 @@ def cmd_landscape(args) -> int:
     for k, land in enumerate(lands):
         if multi is not None:
             print(f"direction {k + 1} (seed {multi.seeds[k]}):")
-        print(f"{'alpha':>7s} {'ASR':>7s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
+        print(f"{'alpha':>7s} {'ASR':>7s} {'ASR 95 %':>14s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
         for i, a in enumerate(ax):
             pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
             util = None if np.isnan(land.utility[i]) else land.utility[i]
+            ci = Rate.of(round(land.asr[i] * len(spec.harmful)), len(spec.harmful)).interval()
             print(
-                f"{a:7.3f} {_fmt(land.asr[i]):>7s} {_fmt(pos):>7s} {format_utility(util, land.utility_kind):>14s} "
-                f"{_fmt(land.degenerate[i]):>7s}"
+                f"{a:7.3f} {_fmt(land.asr[i]):>7s} {ci:>14s} {_fmt(pos):>7s} "
+                f"{format_utility(util, land.utility_kind):>14s} {_fmt(land.degenerate[i]):>7s}"
             )
+        print(f"  (ASR 95 %: Wilson interval over the {len(spec.harmful)} harmful prompts)")
     value = (
         f"{multi.describe()}; per direction {', '.join(f'{v:.1f}' for v in multi.visages)}"
         if multi is not None
@@ -437,6 +440,9 @@ def cmd_attack(args) -> int:
         lo, hi = band.wilson("asr", len(spec.harmful))  # the sampling interval of the (mean) rate per step
         print("  ASR 95 % interval " + " ".join(f"[{100 * a:.0f}, {100 * b:.0f}]" for a, b in zip(lo, hi)))
         print("  utility " + " ".join(format_utility(u, c.utility_kind, 5) for u in c.utility))
+        if c.utility_kind == "exact":
+            lo, hi = band.wilson("utility", len(spec.benign))
+            print("  utility 95 % interval " + " ".join(f"[{100 * a:.0f}, {100 * b:.0f}]" for a, b in zip(lo, hi)))
         if base is not None and any(r is not None for r in c.r_ft):
             print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
     return 0
@@ -453,8 +459,8 @@ def cmd_recovery(args) -> int:
         "W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
         f"= {100 * rec.target_asr:.1f}%"
     )
-    for r, a in zip(rec.ranks, rec.asr):
-        print(f"  r = {r:4d}: ASR {100 * a:5.1f}%")
+    for r, a in zip(rec.ranks, rec.asr_rates()):
+        print(f"  r = {r:4d}: ASR {a.format()}")
     print(f"recovery rank: {rec.rank if rec.rank is not None else 'not reached within the ranks tried'}")
     return 0
 
@@ -544,6 +550,7 @@ def cmd_depth(args) -> int:
 
 def cmd_prefill(args) -> int:
     from analysis.core.evaluation import make_spec
+    from analysis.core.stats import PairedDifference
     from analysis.data.prompts import PromptSet
     from analysis.experiments import prefill
 
@@ -565,6 +572,17 @@ def cmd_prefill(args) -> int:
     for k in ks:
         cells = " ".join(f"{_fmt(c[k].asr):>12s} {_fmt(c[k].asr_positive):>13s}" for c in curves.values())
         print(f"{k:3d} {cells}  {curves['aligned'][k].n_short}")
+    n = len(pairs)
+    print(f"95 % Wilson intervals of the keyword ASR over the {n} prompts:")
+    for k in ks:
+        print(f"  k = {k:3d}: " + "; ".join(f"{role} {c[k].asr_rate().format()}" for role, c in curves.items()))
+    if "base" in curves:
+        print("base vs aligned on the same prompts, keyword ASR (Newcombe interval, exact McNemar):")
+        for k in ks:
+            d = PairedDifference.of(
+                curves["aligned"][k].attacks(spec.judge), curves["base"][k].attacks(spec.judge), "aligned", "base"
+            )
+            print(f"  k = {k:3d}: {d.format()}")
     for role, c in curves.items():
         for k in ks[: args.show]:
             print(f"  [{role} k={k}] {c[k].replies[0]!r}")

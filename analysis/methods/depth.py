@@ -27,12 +27,14 @@ from analysis.core.decoding import contrast, greedy_tokens, pad_id, text_stop
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate
 from analysis.core.generation import Generation, Progress
 from analysis.core.options import option
+from analysis.core.stats import Rate
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
     from analysis.core.cache import Cache
     from analysis.core.edits import Edit
     from analysis.core.models import LoadedModel
+    from analysis.judging.refusal import Judge
 
 PREFILL_KS = (0, 1, 2, 3, 5, 10, 20)
 DISALIGN_ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -287,6 +289,14 @@ class PrefillResult:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def asr_rate(self) -> Rate:
+        """The keyword ASR with its 95 % Wilson interval over the :attr:`n` prompts."""
+        return Rate.of(round(self.asr * self.n), self.n)
+
+    def attacks(self, judge: Judge) -> list[bool]:
+        """Per prompt: the keyword judge finds no refusal in the reply (the outcomes :attr:`asr` counts)."""
+        return [not judge.is_refusal(r) for r in self.replies]
 
 
 def prefill_rows(

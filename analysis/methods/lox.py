@@ -21,6 +21,7 @@ from analysis.core.arch import non_decoder_matrices, output_weight_name
 from analysis.core.cache import Cache
 from analysis.core.edits import Add, Edit, LowRank, applied, locked
 from analysis.core.options import check, option
+from analysis.core.stats import Rate
 from analysis.methods.spectra import delta, deltas
 
 if TYPE_CHECKING:
@@ -300,6 +301,11 @@ class Recovery:
     asr: list[float]
     target_asr: float
     rank: int | None  # smallest tried rank meeting the target (None: none did)
+    n_harmful: int = 0  # prompts each ASR is over (for its interval)
+
+    def asr_rates(self) -> list[Rate]:
+        """Each rank's ASR with its 95 % Wilson interval."""
+        return [Rate.of(round(a * self.n_harmful), self.n_harmful) for a in self.asr]
 
 
 def recovery_rank(
@@ -334,4 +340,4 @@ def recovery_rank(
             progress((i + 1) / len(ranks), f"rank {r} restored: ASR {res.asr:.0%}")
         if found is None and res.asr <= target:
             found = r
-    return Recovery(ranks, asr, target, found)
+    return Recovery(ranks, asr, target, found, len(spec.harmful))

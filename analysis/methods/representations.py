@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -27,7 +27,7 @@ from analysis.core.generation import left_padded
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
-    from analysis.core.evaluation import EvalSpec
+    from analysis.core.evaluation import EvalResult, EvalSpec
     from analysis.core.models import LoadedModel
 
 POOLS = ("last", "mean")
@@ -279,6 +279,8 @@ class AblationScan:
     replies: list[list[str]]  # harmful replies per layer
     baseline_asr: float
     utility_kind: str = "none"
+    baseline: EvalResult | None = None  # the unedited model's evaluation (its per-prompt outcomes)
+    results: list[EvalResult] = field(default_factory=list)  # each layer's ablated evaluation, in ``layers`` order
 
     @property
     def best_layer(self) -> int:
@@ -299,7 +301,7 @@ def ablation_scan(
     cache = cache or Cache()
     layers = list(range(directions.shape[0])) if layers is None else layers
     base = evaluate(lm, spec, cache=cache)
-    out = AblationScan([], [], [], [], [], [], base.asr, base.utility_kind)
+    out = AblationScan([], [], [], [], [], [], base.asr, base.utility_kind, baseline=base)
     for i, layer in enumerate(layers):
         e = evaluate(lm, spec, DirectionAblation(directions[layer]), cache=cache)
         out.layers.append(layer)
@@ -308,6 +310,7 @@ def ablation_scan(
         out.utility.append(e.utility)
         out.over_refusal.append(e.over_refusal)
         out.replies.append([g.text for g in e.harmful])
+        out.results.append(e)
         if progress:
             progress((i + 1) / len(layers), f"direction {i + 1} of {len(layers)} ablated: ASR {e.asr:.0%}")
     return out
