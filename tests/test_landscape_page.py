@@ -56,7 +56,9 @@ def test_1d_landscape_with_and_without_system_prompt(page):
     singles = [t for t in chart["data"] if ", direction " in t.get("name", "")]
     assert len(bands) == 4 and len(singles) == 12  # the min–max band and every direction's own curve
     for t in bands:  # the band spans the three directions' curves of its series
-        lines = np.array([_values(s["y"]) for s in singles if s["name"].startswith(t["name"].split(":")[0] + ", ")])
+        lines = np.array(
+            [_values(s["y"]) for s in singles if s["name"].startswith(t["name"].split(": min–max")[0] + ", ")]
+        )
         top = _values(t["y"])[: lines.shape[1]]
         assert lines.shape[0] == 3 and np.allclose(top, np.nanmax(lines, 0), equal_nan=True)
     assert any("Shaded bands: min–max over the directions" in c.value for c in page.caption)
