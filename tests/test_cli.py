@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -137,6 +139,24 @@ def test_landscape_command_prints_curve_and_visage(tmp_path):
     assert "evaluate: 3" in run("cache", "info", cache=tmp_path).stdout  # one cached evaluation per point
     bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)
     assert bad.returncode == 2 and "needs a base model" in bad.stderr
+
+
+def test_landscape_compares_another_model_along_the_same_directions(tmp_path):
+    """``--compare-model base``: the base's landscape along the same seeds, VISAGE paired direction by direction
+    (the paired mean is the difference of the two means); with ``--direction base`` it is a one-line error."""
+    args = ["landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "8", "--directions", "2"]
+    r = run(*args, "--compare-model", "base", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    aligned = next(ln for ln in lines if ln.startswith("VISAGE (1D, keyword ASR) = "))
+    base = next(ln for ln in lines if ln.startswith("VISAGE of base along the same 2 direction(s) (seeds [123, 124])"))
+    paired = next(ln for ln in lines if ln.startswith("paired, aligned − base, direction by direction: "))
+    per = lambda ln: [float(v) for v in ln.split("per direction ")[1].split(" [")[0].split(" (")[0].split(", ")]  # noqa: E731
+    a, b, d = per(aligned), per(base), per(paired)
+    assert len(a) == len(b) == len(d) == 2 and d == pytest.approx([x - y for x, y in zip(a, b)], abs=0.051)
+    assert max(b) < min(a)  # the base has no basin: it complies at every point
+    bad = run(*args, "--direction", "base", "--compare-model", "base", cache=tmp_path)
+    assert bad.returncode == 2 and "leave --direction at random" in bad.stderr, bad.stderr
 
 
 def test_spectra_lox_recovery_commands(tmp_path):

@@ -297,9 +297,13 @@ def cmd_landscape(args) -> int:
         args.directions if args.direction == "random" else 1,
     )
     settings.validate()  # before the model loads: bad settings answer at once
+    if args.compare_model is not None and args.direction != "random":
+        raise ValueError("--compare-model compares along random directions: leave --direction at random")
     pair, spec = _pair_and_spec(args)
     if args.direction != "random" and pair.base is None:
         raise ValueError("--direction base needs a base model in the pair")
+    if args.compare_model == "base" and pair.base is None:
+        raise ValueError("--compare-model base needs a base model in the pair")
     run = landscape(
         pair,
         settings,
@@ -343,9 +347,32 @@ def cmd_landscape(args) -> int:
             else "[mean of 100 - ASR% from the first to the last non-saturated point]"
         )
     )
+    if args.compare_model is not None and multi is not None:
+        _compare_landscape(args, pair, settings, spec, multi)
     for what, conv in settings.conventions().items():
         print(f"convention ({what}): {conv}")
     return 0
+
+
+def _compare_landscape(args, pair, settings, spec, multi) -> None:
+    """The other model's landscape along the same seeds, and VISAGE paired direction by direction."""
+    from analysis.core.models import ModelPair, load_model
+    from analysis.experiments import landscape
+
+    label = "base" if args.compare_model == "base" else args.compare_model
+    other = (
+        pair.base
+        if args.compare_model == "base"
+        else load_model(args.compare_model, args.dtype, args.device, args.trust_remote_code)
+    )
+    assert other is not None  # checked before the models loaded
+    mo = landscape(ModelPair(other, None), settings, spec, "1D", "random", progress=_bar, ray_address=args.ray).multi
+    assert mo is not None  # random directions: always a MultiLandscape
+    print(
+        f"VISAGE of {label} along the same {mo.n} direction(s) (seeds {mo.seeds}) = {mo.describe()}; per direction "
+        + ", ".join(f"{v:.1f}" for v in mo.visages)
+    )
+    print(f"paired, aligned − {label}, direction by direction: {multi.paired(mo).describe()}")
 
 
 def cmd_spectra(args) -> int:

@@ -133,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="random", choices=["random", "base"])
     add_arguments(p, LandscapeSettings)
     p.add_argument("--ray", default=None, help="run grid points as Ray tasks: 'local', 'auto' or a cluster address")
+    p.add_argument(
+        "--compare-model",
+        default=None,
+        help="also the landscape of another model along the same random directions (same seeds), and VISAGE "
+        "paired direction by direction: 'base' (the pair's base) or a model source (folder or hub id)",
+    )
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
