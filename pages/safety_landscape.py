@@ -305,6 +305,12 @@ def show_2d(run, label: str) -> None:
     remember("ls_last", [surface, contour])
     v = visage_2d(100 * land.asr, origin)
     st.metric("VISAGE (2D)", f"{v:.1f}")
+    if kind == "random":
+        st.caption(
+            "One plane is one random draw (directions of seeds "
+            f"{settings_ls.seed} and {settings_ls.seed + 1}): in 1D, VISAGE over random directions spreads by "
+            "several points, so compare 2D numbers of one draw with that in mind, or use the 1D view's mean ± sd."
+        )
     record(
         numbers={"VISAGE (2D)": f"{v:.1f}"},
         settings={

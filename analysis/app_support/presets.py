@@ -113,7 +113,8 @@ PRESETS: dict[str, list[Preset]] = {
             "Show the basin (1D)",
             "A random direction, α ∈ [−2, 2]: flat near the model, walls further out.",
             {"dim": "1D", "kind": "random", "lo": -2.0, "hi": 2.0, "steps": 21, "system": "none", "prompts": 48},
-            "ASR {origin_asr} at the model, up to {max_asr} along the direction; VISAGE {visage_none}.",
+            "ASR {origin_asr} at the model, up to {max_asr} along the directions (their mean curve); VISAGE "
+            "{visage_none}.",
         ),
         Preset(
             "safety_landscape",

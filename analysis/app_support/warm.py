@@ -121,8 +121,8 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
                 nums[f"visage_{label.replace(' ', '_')}"] = v
                 if run.multi is not None:
                     multis[label] = run.multi
-            if label == labels[0]:
-                nums.update(_along(run.axis, run.landscape.asr))
+            if label == labels[0]:  # several directions: their mean curve, as the page's thick line
+                nums.update(_along(run.axis, run.multi.asr.mean(0) if run.multi is not None else run.landscape.asr))
         if len(multis) == 2:  # the same directions under both system prompts: the paired difference
             a, b = multis.values()
             nums["visage_paired"] = a.paired(b).describe()
