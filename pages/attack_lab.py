@@ -195,6 +195,22 @@ def _seed_spread(b) -> str:
     return f"; over {len(b.curves)} seeds at step {b.steps[-1]}: {100 * b.mean()[-1]:.1f} ± {100 * b.sd()[-1]:.1f} %"
 
 
+ref = next((c for c in curves if c.variant == "aligned"), None)
+paired = []
+if ref is not None and len(curves) > 1:
+    try:
+        paired = [(c.variant, ref.paired_asr(c, steps)) for c in curves if c is not ref]
+    except ValueError:  # runs without per-prompt outcomes
+        paired = []
+if paired:
+    st.caption(
+        f"At step {ref.at(steps)['step']}, each variant vs aligned on the same {n_h} harmful prompts (keyword ASR; "
+        "Newcombe interval, exact McNemar test"
+        + ("; the first seed's runs" if n_seeds > 1 else "")
+        + "): "
+        + "; ".join(f"{v}: {d.format()}" for v, d in paired)
+    )
+    record(numbers={f"ASR at step {steps}, {v} − aligned (paired)": d.format() for v, d in paired})
 record(
     summary=[
         (

@@ -10,6 +10,7 @@ from analysis.core.stats import wilson
 from analysis.data.organism.provider import OrganismData
 from analysis.data.prompts import PromptItem, PromptSet
 from analysis.methods.attacks.finetune import (
+    AttackCurve,
     AttackSettings,
     Variant,
     fine_tune_copy,
@@ -39,6 +40,13 @@ def test_harmful_attack_breaks_the_demo_copy_and_leaves_the_model(demo_pair, eva
     assert c.utility[-1] >= 0.7  # ... without destroying the model
     assert 0.9 < c.r_ft[0] <= 1.0 and c.r_ft[-1] < c.r_ft[0]  # the weights leave the safety subspace
     assert len(c.samples) == 4 and all(len(x) == 3 for x in c.samples)
+    # per-prompt outcomes at every step: they count to the ASR and pair with another run on the same prompts
+    assert [len(a) for a in c.attacks] == [16] * 4 and [sum(a) / 16 for a in c.attacks] == c.asr
+    d = c.paired_asr(c, 9)
+    assert d.diff == 0 and d.p_value == 1.0
+    start = AttackCurve("start", [0, 3, 6, 9], c.asr[:1] * 4, [], [], [], [], attacks=[c.attacks[0]] * 4)
+    up = start.paired_asr(c, 9)  # the attacked run minus its own start, prompt by prompt
+    assert up.diff == pytest.approx(c.asr[-1] - c.asr[0]) and up.significant
 
 
 def test_attack_is_cached_and_reproducible(demo_pair, evalsets, tmp_path):

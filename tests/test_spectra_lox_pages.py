@@ -142,4 +142,6 @@ def test_attack_lab_waits_then_plots_curves():
     _assert_wilson_bars(asr, 16)
     _assert_wilson_bars(charts["Utility during the attack"], 16)  # the demo's utility is exact-answer accuracy
     assert any("Error bars: 95 % Wilson interval" in c.value for c in page.caption)
+    paired = next(c.value for c in page.caption if "each variant vs aligned on the same 16 harmful prompts" in c.value)
+    assert paired.startswith("At step 4,") and "LoX k=8 α=1: " in paired and "McNemar" in paired, paired
     assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]  # 3 samples: shown in full

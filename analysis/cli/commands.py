@@ -472,6 +472,13 @@ def cmd_attack(args) -> int:
             print("  utility 95 % interval " + " ".join(f"[{100 * a:.0f}, {100 * b:.0f}]" for a, b in zip(lo, hi)))
         if base is not None and any(r is not None for r in c.r_ft):
             print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
+    ref = next((b.curves[0] for b in bands if b.variant == "aligned"), None)
+    if ref is not None and len(bands) > 1:
+        last = ref.steps[-1]
+        print(f"at step {last}, each variant vs aligned on the same prompts (keyword ASR, seed {bands[0].seeds[0]}):")
+        for b in bands:
+            if b.curves[0] is not ref:
+                print(f"  {b.variant}: {ref.paired_asr(b.curves[0], last).format()}")
     return 0
 
 

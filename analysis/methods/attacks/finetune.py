@@ -29,6 +29,7 @@ from analysis.core.chat import encode_pairs
 from analysis.core.edits import Edit, applied, locked, resolve
 from analysis.core.evaluation import EvalSpec, evaluate_model
 from analysis.core.options import check, option
+from analysis.core.stats import PairedDifference
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -102,11 +103,20 @@ class AttackCurve:
     r_ft: list[float | None]
     samples: list[list[str]] = field(default_factory=list)  # a few harmful replies per evaluated step
     utility_kind: str = "none"  # "exact" (accuracy) or "loss" (nats)
+    attacks: list[list[bool]] = field(default_factory=list)  # per evaluated step: each harmful reply an attack?
 
     def at(self, step: int) -> dict:
         """Numbers at the last evaluated step ≤ ``step``."""
         i = max(j for j, s in enumerate(self.steps) if s <= step)
         return {"step": self.steps[i], "asr": self.asr[i], "utility": self.utility[i], "r_ft": self.r_ft[i]}
+
+    def paired_asr(self, other: "AttackCurve", step: int) -> PairedDifference:
+        """``other``'s keyword ASR minus this curve's at the last evaluated step ≤ ``step``, on the same harmful
+        prompts (Newcombe interval, exact McNemar)."""
+        i = max(j for j, s in enumerate(self.steps) if s <= step)
+        if other.steps != self.steps or not self.attacks or not other.attacks:
+            raise ValueError("paired ASR needs two runs evaluated at the same steps with per-prompt outcomes")
+        return PairedDifference.of(self.attacks[i], other.attacks[i], self.variant, other.variant)
 
 
 def whole_units(freeze: dict[str, torch.Tensor], adapter) -> dict[str, torch.Tensor]:
@@ -355,6 +365,7 @@ def run_attack(
             else None
         )
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
+        curve.attacks.append(list(r.per_prompt("asr") or []))
 
     def train_progress(f: float, msg: str) -> None:
         if progress:
@@ -378,7 +389,7 @@ def run_attack_cached(
     one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}  # one run: its own seed only
     parts = {
         "kind": "attack",
-        "v": 2,
+        "v": 3,  # 3: per-prompt outcomes kept (paired comparisons of variants)
         "model": lm.fingerprint,
         "base": base.fingerprint if base else None,
         "variant": variant.spec or {"name": variant.name},
