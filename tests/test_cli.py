@@ -143,7 +143,8 @@ def test_landscape_command_prints_curve_and_visage(tmp_path):
 
 def test_landscape_compares_another_model_along_the_same_directions(tmp_path):
     """``--compare-model base``: the base's landscape along the same seeds, VISAGE paired direction by direction
-    (the paired mean is the difference of the two means); with ``--direction base`` it is a one-line error."""
+    (the paired mean is the difference of the two means); with ``--direction base`` it is a one-line error.
+    ``--compare-groups``: the same for another perturbed scope of the same model."""
     args = ["landscape", "--model", "demo", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "8", "--directions", "2"]
     r = run(*args, "--compare-model", "base", cache=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -157,6 +158,17 @@ def test_landscape_compares_another_model_along_the_same_directions(tmp_path):
     assert max(b) < min(a)  # the base has no basin: it complies at every point
     bad = run(*args, "--direction", "base", "--compare-model", "base", cache=tmp_path)
     assert bad.returncode == 2 and "leave --direction at random" in bad.stderr, bad.stderr
+    # another scope on the same seeds: the same VISAGE as a run with that scope alone, paired with this one
+    r = run(*args, "--compare-groups", "linear", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    scope = next(ln for ln in lines if ln.startswith("VISAGE with the scope linear along the same 2 seed(s)"))
+    paired = next(ln for ln in lines if ln.startswith("paired, this scope − linear, direction by direction: "))
+    alone = run(*args, "--groups", "linear", cache=tmp_path)
+    own = next(ln for ln in alone.stdout.splitlines() if ln.startswith("VISAGE (1D, keyword ASR) = "))
+    assert per(scope) == per(own) and per(paired) == pytest.approx([x - y for x, y in zip(a, per(own))], abs=0.051)
+    bad = run(*args, "--compare-groups", "nope", cache=tmp_path)
+    assert bad.returncode == 2 and "groups must be one of" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_spectra_lox_recovery_commands(tmp_path):

@@ -279,6 +279,8 @@ def cmd_regions(args) -> int:
 
 
 def cmd_landscape(args) -> int:
+    from dataclasses import replace
+
     from analysis.app_support.formatting import format_utility
     from analysis.core.stats import Rate
     from analysis.experiments import landscape
@@ -297,8 +299,14 @@ def cmd_landscape(args) -> int:
         args.directions if args.direction == "random" else 1,
     )
     settings.validate()  # before the model loads: bad settings answer at once
-    if args.compare_model is not None and args.direction != "random":
-        raise ValueError("--compare-model compares along random directions: leave --direction at random")
+    other_scope = None
+    if args.compare_groups is not None:
+        other_scope = replace(settings, groups=tuple(args.compare_groups.split(",")))
+        other_scope.validate()
+    if (args.compare_model is not None or other_scope is not None) and args.direction != "random":
+        raise ValueError(
+            "--compare-model / --compare-groups compare along random directions: leave --direction at random"
+        )
     pair, spec = _pair_and_spec(args)
     if args.direction != "random" and pair.base is None:
         raise ValueError("--direction base needs a base model in the pair")
@@ -349,6 +357,15 @@ def cmd_landscape(args) -> int:
     )
     if args.compare_model is not None and multi is not None:
         _compare_landscape(args, pair, settings, spec, multi)
+    if other_scope is not None and multi is not None:
+        mo = landscape(pair, other_scope, spec, "1D", "random", progress=_bar, ray_address=args.ray).multi
+        assert mo is not None  # random directions: always a MultiLandscape
+        scope = ", ".join(other_scope.groups)
+        print(
+            f"VISAGE with the scope {scope} along the same {mo.n} seed(s) {mo.seeds} = {mo.describe()}; per "
+            "direction " + ", ".join(f"{v:.1f}" for v in mo.visages)
+        )
+        print(f"paired, this scope − {scope}, direction by direction: {multi.paired(mo).describe()}")
     for what, conv in settings.conventions().items():
         print(f"convention ({what}): {conv}")
     return 0

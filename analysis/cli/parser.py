@@ -139,6 +139,12 @@ def parser() -> argparse.ArgumentParser:
         help="also the landscape of another model along the same random directions (same seeds), and VISAGE "
         "paired direction by direction: 'base' (the pair's base) or a model source (folder or hub id)",
     )
+    p.add_argument(
+        "--compare-groups",
+        default=None,
+        help="also the landscape with another perturbed scope (comma list, e.g. 'linear': decoder Linears only) "
+        "along the same seeds, and VISAGE paired direction by direction",
+    )
     _prompt_args(p)
     p.set_defaults(func=cmd_landscape)
     p = sub.add_parser("spectra", help="singular values / effective rank of ΔW = W_aligned − W_base")
