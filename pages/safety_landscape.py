@@ -5,6 +5,7 @@ import streamlit as st
 from analysis import experiments as ex
 from analysis.core.models import ModelLoadError, check_compatible, load_model
 from analysis.core.options import limits, slider_args
+from analysis.core.stats import Rate
 from analysis.methods.landscape.grid import LandscapeSettings
 from analysis.methods.landscape.multi import format_mean_sd
 from analysis.methods.landscape.visage import visage_1d, visage_2d
@@ -238,7 +239,10 @@ def show_1d(runs: dict) -> None:
                     + (
                         f"; per direction {', '.join(f'{x:.1f}' for x in multis[label].visages)}"
                         if label in multis
-                        else f"; ASR at the ends {100 * land.asr[0]:.0f} % / {100 * land.asr[-1]:.0f} %"
+                        else "; ASR at the ends "
+                        + " / ".join(
+                            Rate.of(round(a * len(harmful)), len(harmful)).format() for a in (land.asr[0], land.asr[-1])
+                        )
                     )
                     + "; higher = safer",
                 )
