@@ -9,7 +9,7 @@ from analysis import experiments as ex
 from analysis.app_support.formatting import comparison_sentences, rate_rows
 from analysis.core.evaluation import make_spec
 from analysis.core.options import limits
-from analysis.core.stats import PairedDifference, Rate
+from analysis.core.stats import Rate
 from analysis.data.prompts import DataFormatError, PromptSet
 from analysis.methods import depth
 from pages._export import figure, record
@@ -156,7 +156,7 @@ if run_gate(
     )
 
     def _rate(v: float | None) -> str:
-        return "–" if v is None else Rate.of(round(v * n_pf), n_pf).format()
+        return "–" if v is None else Rate.of_share(v, n_pf).format()
 
     pf_rows = [
         {
@@ -169,12 +169,7 @@ if run_gate(
     st.dataframe(pf_rows, hide_index=True, key="ad_pf_rates")
     paired = ""
     if "base" in curves:
-        diffs = {
-            k: PairedDifference.of(
-                curves["aligned"][k].attacks(pf_spec.judge), curves["base"][k].attacks(pf_spec.judge), "aligned", "base"
-            )
-            for k in ks
-        }
+        diffs = {k: curves["aligned"][k].paired_asr(curves["base"][k], pf_spec.judge, "aligned", "base") for k in ks}
         paired = " Base vs aligned at each k on the same prompts (keyword ASR; Newcombe interval, exact McNemar): " + (
             "; ".join(f"k={k}: {d.format()}" for k, d in diffs.items())
         )

@@ -185,7 +185,7 @@ n_h = len(spec.harmful)
 
 def _asr(v: float) -> str:
     """One run's ASR with its 95 % Wilson interval over the harmful prompts."""
-    return Rate.of(round(v * n_h), n_h).format()
+    return Rate.of_share(v, n_h).format()
 
 
 def _seed_spread(b) -> str:

@@ -240,9 +240,7 @@ def show_1d(runs: dict) -> None:
                         f"; per direction {', '.join(f'{x:.1f}' for x in multis[label].visages)}"
                         if label in multis
                         else "; ASR at the ends "
-                        + " / ".join(
-                            Rate.of(round(a * len(harmful)), len(harmful)).format() for a in (land.asr[0], land.asr[-1])
-                        )
+                        + " / ".join(Rate.of_share(a, len(harmful)).format() for a in (land.asr[0], land.asr[-1]))
                     )
                     + "; higher = safer",
                 )

@@ -336,7 +336,7 @@ def cmd_landscape(args) -> int:
         for i, a in enumerate(ax):
             pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
             util = None if np.isnan(land.utility[i]) else land.utility[i]
-            ci = Rate.of(round(land.asr[i] * len(spec.harmful)), len(spec.harmful)).interval()
+            ci = Rate.of_share(land.asr[i], len(spec.harmful)).interval()
             print(
                 f"{a:7.3f} {_fmt(land.asr[i]):>7s} {ci:>14s} {_fmt(pos):>7s} "
                 f"{format_utility(util, land.utility_kind):>14s} {_fmt(land.degenerate[i]):>7s}"
@@ -356,40 +356,34 @@ def cmd_landscape(args) -> int:
         )
     )
     if args.compare_model is not None and multi is not None:
-        _compare_landscape(args, pair, settings, spec, multi)
+        from analysis.core.models import ModelPair, load_model
+
+        label = args.compare_model
+        other = pair.base if label == "base" else load_model(label, args.dtype, args.device, args.trust_remote_code)
+        assert other is not None  # checked before the models loaded
+        head = f"VISAGE of {label} along the same {{n}} direction(s) (seeds {{seeds}})"
+        _paired_landscape(args, multi, ModelPair(other, None), settings, spec, head, f"aligned − {label}")
     if other_scope is not None and multi is not None:
-        mo = landscape(pair, other_scope, spec, "1D", "random", progress=_bar, ray_address=args.ray).multi
-        assert mo is not None  # random directions: always a MultiLandscape
         scope = ", ".join(other_scope.groups)
-        print(
-            f"VISAGE with the scope {scope} along the same {mo.n} seed(s) {mo.seeds} = {mo.describe()}; per "
-            "direction " + ", ".join(f"{v:.1f}" for v in mo.visages)
-        )
-        print(f"paired, this scope − {scope}, direction by direction: {multi.paired(mo).describe()}")
+        head = f"VISAGE with the scope {scope} along the same {{n}} seed(s) {{seeds}}"
+        _paired_landscape(args, multi, pair, other_scope, spec, head, f"this scope − {scope}")
     for what, conv in settings.conventions().items():
         print(f"convention ({what}): {conv}")
     return 0
 
 
-def _compare_landscape(args, pair, settings, spec, multi) -> None:
-    """The other model's landscape along the same seeds, and VISAGE paired direction by direction."""
-    from analysis.core.models import ModelPair, load_model
+def _paired_landscape(args, multi, pair, settings, spec, head: str, difference: str) -> None:
+    """The landscape of ``pair``'s aligned model under ``settings`` along the same seeds as ``multi``, and VISAGE
+    paired direction by direction (``multi``'s minus it); ``head`` names it ({n} and {seeds} filled in)."""
     from analysis.experiments import landscape
 
-    label = "base" if args.compare_model == "base" else args.compare_model
-    other = (
-        pair.base
-        if args.compare_model == "base"
-        else load_model(args.compare_model, args.dtype, args.device, args.trust_remote_code)
-    )
-    assert other is not None  # checked before the models loaded
-    mo = landscape(ModelPair(other, None), settings, spec, "1D", "random", progress=_bar, ray_address=args.ray).multi
+    mo = landscape(pair, settings, spec, "1D", "random", progress=_bar, ray_address=args.ray).multi
     assert mo is not None  # random directions: always a MultiLandscape
     print(
-        f"VISAGE of {label} along the same {mo.n} direction(s) (seeds {mo.seeds}) = {mo.describe()}; per direction "
+        f"{head.format(n=mo.n, seeds=mo.seeds)} = {mo.describe()}; per direction "
         + ", ".join(f"{v:.1f}" for v in mo.visages)
     )
-    print(f"paired, aligned − {label}, direction by direction: {multi.paired(mo).describe()}")
+    print(f"paired, {difference}, direction by direction: {multi.paired(mo).describe()}")
 
 
 def cmd_spectra(args) -> int:
@@ -601,7 +595,6 @@ def cmd_depth(args) -> int:
 
 def cmd_prefill(args) -> int:
     from analysis.core.evaluation import make_spec
-    from analysis.core.stats import PairedDifference
     from analysis.data.prompts import PromptSet
     from analysis.experiments import prefill
 
@@ -630,9 +623,7 @@ def cmd_prefill(args) -> int:
     if "base" in curves:
         print("base vs aligned on the same prompts, keyword ASR (Newcombe interval, exact McNemar):")
         for k in ks:
-            d = PairedDifference.of(
-                curves["aligned"][k].attacks(spec.judge), curves["base"][k].attacks(spec.judge), "aligned", "base"
-            )
+            d = curves["aligned"][k].paired_asr(curves["base"][k], spec.judge, "aligned", "base")
             print(f"  k = {k:3d}: {d.format()}")
     for role, c in curves.items():
         for k in ks[: args.show]:

@@ -191,7 +191,7 @@ class EvalResult:
         if outs is not None:
             return Rate.of_outcomes(outs)
         n = self._n(metric)
-        return Rate.of(round(value * n), n)
+        return Rate.of_share(value, n)
 
     def rates(self) -> dict[str, Rate]:
         """:meth:`rate` of every metric this result has (those with a value)."""

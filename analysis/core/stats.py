@@ -113,6 +113,11 @@ class Rate:
         return cls(k / n if n else 0.0, lo, hi, n, k)
 
     @classmethod
+    def of_share(cls, share: float, n: int) -> "Rate":
+        """The rate of a share (0–1) of ``n`` prompts: k = round(share · n) of n (Wilson)."""
+        return cls.of(round(share * n), n)
+
+    @classmethod
     def of_outcomes(cls, outcomes: list[bool]) -> "Rate":
         return cls.of(sum(bool(x) for x in outcomes), len(outcomes))
 

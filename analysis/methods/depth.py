@@ -27,7 +27,7 @@ from analysis.core.decoding import contrast, greedy_tokens, pad_id, text_stop
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate
 from analysis.core.generation import Generation, Progress
 from analysis.core.options import option
-from analysis.core.stats import Rate
+from analysis.core.stats import PairedDifference, Rate
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -292,11 +292,15 @@ class PrefillResult:
 
     def asr_rate(self) -> Rate:
         """The keyword ASR with its 95 % Wilson interval over the :attr:`n` prompts."""
-        return Rate.of(round(self.asr * self.n), self.n)
+        return Rate.of_share(self.asr, self.n)
 
     def attacks(self, judge: Judge) -> list[bool]:
         """Per prompt: the keyword judge finds no refusal in the reply (the outcomes :attr:`asr` counts)."""
         return [not judge.is_refusal(r) for r in self.replies]
+
+    def paired_asr(self, other: "PrefillResult", judge: Judge, name: str = "A", other_name: str = "B"):
+        """``other``'s keyword ASR minus this one's on the same prompts (Newcombe interval, exact McNemar)."""
+        return PairedDifference.of(self.attacks(judge), other.attacks(judge), name, other_name)
 
 
 def prefill_rows(

@@ -305,7 +305,7 @@ class Recovery:
 
     def asr_rates(self) -> list[Rate]:
         """Each rank's ASR with its 95 % Wilson interval."""
-        return [Rate.of(round(a * self.n_harmful), self.n_harmful) for a in self.asr]
+        return [Rate.of_share(a, self.n_harmful) for a in self.asr]
 
 
 def recovery_rank(
