@@ -195,6 +195,7 @@ def page_start(page: str) -> ModelPair:
     info = PAGES[page]
     st.title(info.title)
     st.caption(info.caption)
+    show_model_waits()
     pair = require_pair()
     caveat = organism_caveat(pair, info.phenomenon) if info.phenomenon else ""
     section(info.section).caveat = caveat.replace("**", "")  # the findings report shows it under the page's heading
@@ -204,6 +205,25 @@ def page_start(page: str) -> ModelPair:
     if info.preset_widgets:
         preset_picker(page, info.preset_widgets)
     return pair
+
+
+def show_model_waits() -> None:
+    """While this run waits for a model another session is computing on, say so here (the wait's reports are
+    also where Streamlit stops or reruns it, e.g. when the user changes a widget meanwhile)."""
+    from analysis.core.edits import on_lock_wait
+
+    slot = st.empty()
+
+    def report(waited: float | None) -> None:
+        if waited is None:
+            slot.empty()
+        else:
+            slot.info(
+                f"Another session is computing on this model: this page waits its turn ({waited:.0f} s). "
+                "Every session shares the loaded model, and only one edits or reads it at a time."
+            )
+
+    on_lock_wait(report)
 
 
 def organism_caveat(pair: ModelPair, phenomenon: str) -> str:

@@ -67,3 +67,37 @@ def test_mismatched_pair_is_explained(app, tmp_path, organism_tokenizer):
     at = app.run()
     assert not at.exception
     assert "different decoder layers" in " ".join(e.value for e in at.error)
+
+
+def test_a_page_waits_for_a_model_another_session_holds(app):
+    """Another session holds the pair's models (as during its prune or landscape point): the playground waits,
+    then answers with the unedited model, and the waiting notice is gone once it has the model."""
+    import threading
+    import time
+
+    from analysis.core import edits
+
+    at = app.run()  # the first run loads the pair and takes its models' locks once
+    models = list(edits._LOCKS.keys())
+    assert len(models) >= 2, "the overview did not take the pair's model locks"
+    held, release = threading.Event(), threading.Event()
+
+    def other_session() -> None:
+        with edits.locked(*models):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_session)
+    holder.start()
+    held.wait(10)
+    threading.Timer(2.0, release.set).start()
+    at.text_input(key="play_text").set_value("what is 4 plus 1 ?")
+    at.button(key="play_go").click()
+    start = time.monotonic()
+    at.run()
+    took = time.monotonic() - start
+    holder.join(10)
+    assert not at.exception
+    assert took >= 1.8, f"the page did not wait for the busy model ({took:.1f} s)"
+    assert [c.value for c in at.code] == ["5 .", "5 ."]
+    assert not [i.value for i in at.info if "Another session" in i.value]  # cleared once the model was free

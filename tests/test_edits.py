@@ -120,3 +120,70 @@ def test_concurrent_sessions_never_see_each_others_edits():
     assert not seen_wrong
     assert checksum(model) == before
     assert model_lock(model) is model_lock(model)
+
+
+def test_a_thread_waiting_for_a_busy_model_reports_its_wait_and_can_abandon_it():
+    """A page's run waiting for a model another session holds reports the wait (the page shows it, and Streamlit
+    stops or reruns the run from inside the report); an exception from the report leaves without the lock."""
+    from analysis.core.edits import WAIT_POLL_S, locked, on_lock_wait
+
+    model = tiny_model("llama")
+    name = "layers.0.mlp.up_proj"
+    before = checksum(model)
+    reports: dict[str, list] = {"patient": [], "impatient": []}
+    inside: list[str] = []
+
+    def session(who: str, give_up_after: int | None) -> None:
+        def report(waited):
+            reports[who].append(waited)
+            if give_up_after is not None and len(reports[who]) >= give_up_after:
+                raise Boom("the user changed a widget")
+
+        on_lock_wait(report)
+        try:
+            with applied(model, Replace({name: torch.full((64, 32), 3.0)})):
+                inside.append(who)
+        except Boom:
+            inside.append(f"{who} gave up")
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with locked(model):
+            held.set()
+            release.wait(10)
+
+    h = threading.Thread(target=holder)
+    h.start()
+    held.wait(5)
+    threads = [threading.Thread(target=session, args=a) for a in (("patient", None), ("impatient", 2))]
+    for t in threads:
+        t.start()
+    threads[1].join(10)
+    assert inside == ["impatient gave up"] and len(reports["impatient"]) == 2  # left while the model was busy
+    threading.Event().wait(3 * WAIT_POLL_S)
+    assert inside == ["impatient gave up"]  # the patient one still waits
+    waited = reports["patient"]
+    assert len(waited) >= 3 and all(b > a for a, b in zip(waited, waited[1:])), waited
+    release.set()
+    h.join(5)
+    threads[0].join(10)
+    assert inside == ["impatient gave up", "patient"] and reports["patient"][-1] is None  # "free now" closes it
+    probe = threading.Thread(target=lambda: inside.append(model_lock(model).acquire(blocking=False)))
+    probe.start()
+    probe.join()
+    assert inside[-1] is True  # nobody kept the lock
+    assert checksum(model) == before
+
+
+def test_an_uncontended_model_is_taken_without_a_report():
+    from analysis.core.edits import locked, on_lock_wait
+
+    model, calls = tiny_model("llama"), []
+    on_lock_wait(calls.append)
+    try:
+        with locked(model), locked(model):  # re-entrant within one thread
+            pass
+    finally:
+        on_lock_wait(None)
+    assert calls == []

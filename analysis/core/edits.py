@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import weakref
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from analysis.core.arch import UnsupportedArchitecture, adapter_of
 
 _LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+WAIT_POLL_S = 0.5  # how often a thread waiting for a busy model reports its wait
+_WAITING = threading.local()  # this thread's report of a wait (see on_lock_wait)
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
@@ -36,6 +39,32 @@ def model_lock(model: nn.Module) -> threading.RLock:
         if lock is None:
             lock = _LOCKS[model] = threading.RLock()
         return lock
+
+
+def on_lock_wait(report: Callable[[float | None], None] | None) -> None:
+    """While this thread waits for a model another thread (another Streamlit session) holds, call
+    ``report(seconds waited)`` every :data:`WAIT_POLL_S`, and ``report(None)`` once the model is free. A page
+    shows the wait, and its report is where Streamlit interrupts a run the user left: an exception from
+    ``report`` abandons the wait without taking the lock. None: wait silently (the default)."""
+    _WAITING.report = report
+
+
+def _take(lock: threading.RLock) -> None:
+    """Acquire ``lock``; a wait is reported to this thread's :func:`on_lock_wait` callback."""
+    if lock.acquire(blocking=False):
+        return
+    report = getattr(_WAITING, "report", None)
+    if report is None:
+        lock.acquire()
+        return
+    start = time.monotonic()
+    while not lock.acquire(timeout=WAIT_POLL_S):
+        report(time.monotonic() - start)
+    try:
+        report(None)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def resolve(model: nn.Module, name: str) -> torch.Tensor:
@@ -264,7 +293,9 @@ def locked(*models: nn.Module) -> Iterator[nn.Module | None]:
     sessions wait in a cycle. Pages never call this: library functions take the locks they need."""
     with ExitStack() as stack:
         for m in dict.fromkeys(models):
-            stack.enter_context(model_lock(m))
+            lock = model_lock(m)
+            _take(lock)
+            stack.callback(lock.release)
         yield models[0] if models else None
 
 
