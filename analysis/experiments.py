@@ -363,12 +363,69 @@ class LandscapeRun:
     multi: "MultiLandscape | None" = None  # 1D random: every direction's curve, VISAGE mean ± sd
 
 
-def landscape_systems(choice: str, dim: str) -> list[str]:
-    """The system-prompt labels a landscape evaluates ("compare both": both in 1D, the first in 2D)."""
-    both = list(SYSTEM_PROMPTS)
-    if choice == "compare both":
-        return both if dim == "1D" else both[:1]
-    return [choice]
+COMPARISONS = ("nothing", "the base model", "another scope of tensors")  # along the same 1D random directions
+
+
+@dataclass(frozen=True)
+class LandscapeVariant:
+    """One landscape of a comparison: its label, the pair whose aligned model is perturbed, the settings and
+    the system prompt's label (a key of :data:`SYSTEM_PROMPTS`, or "custom"); ``short`` names it in a paired
+    difference ("none − helpful and safe", "aligned − base")."""
+
+    label: str
+    short: str
+    pair: "ModelPair"
+    settings: "LandscapeSettings"
+    system: str
+
+
+def landscape_variants(
+    pair: "ModelPair",
+    settings: "LandscapeSettings",
+    system: str,
+    dim: str = "1D",
+    kind: str = "random",
+    compare: str = "nothing",
+    other_groups: tuple[str, ...] = ("linear",),
+) -> list[LandscapeVariant]:
+    """The landscapes a page or preset evaluates, in order; with two, the second is paired with the first on
+    the same directions. ``system`` "compare both" gives both system prompts (1D; the first in 2D); ``compare``
+    (see :data:`COMPARISONS`, 1D random only) adds the base model or the scope ``other_groups`` under the same
+    seeds. One comparison at a time."""
+    from dataclasses import replace
+
+    from analysis.core.models import ModelPair
+
+    if compare not in COMPARISONS:
+        raise ValueError(f"compare must be one of {COMPARISONS}, got {compare!r}")
+    if system == "compare both":
+        if compare != "nothing":
+            raise ValueError("compare one thing at a time: either both system prompts or another model or scope")
+        labels = list(SYSTEM_PROMPTS) if dim == "1D" else list(SYSTEM_PROMPTS)[:1]
+        return [LandscapeVariant(f"system prompt: {s}", s, pair, settings, s) for s in labels]
+    first = LandscapeVariant(f"system prompt: {system}", system, pair, settings, system)
+    if compare == "nothing":
+        return [first]
+    if dim != "1D" or kind != "random":
+        raise ValueError("comparisons along the same directions are made in 1D, along random directions")
+    if compare == "the base model":
+        if pair.base is None:
+            raise ValueError("comparing with the base model needs a base model in the pair")
+        return [
+            LandscapeVariant("aligned model", "aligned", pair, settings, system),
+            LandscapeVariant("base model", "base", ModelPair(pair.base, None), settings, system),
+        ]
+    groups = tuple(dict.fromkeys(other_groups))
+    if not groups:
+        raise ValueError("choose at least one group of tensors for the compared scope")
+    if set(groups) == set(settings.groups):
+        raise ValueError("the compared scope is the same as the perturbed tensors: choose another")
+    other = replace(settings, groups=groups)
+    other.validate()
+    return [
+        LandscapeVariant(f"scope: {settings.scope_name()}", settings.scope_name(), pair, settings, system),
+        LandscapeVariant(f"scope: {other.scope_name()}", other.scope_name(), pair, other, system),
+    ]
 
 
 def first_direction(

@@ -115,6 +115,7 @@ PAGES: dict[str, PageInfo] = {
             "range": "ls_range",
             "steps": "ls_steps",
             "system": "ls_sys",
+            "compare": "ls_compare",
             "prompts": "ls_sets_n",
         },
     ),

@@ -6,6 +6,7 @@ from analysis import experiments as ex
 from analysis.core.models import ModelLoadError, check_compatible, load_model
 from analysis.core.options import limits, slider_args
 from analysis.core.stats import Rate
+from analysis.methods.landscape.directions import GROUPS
 from analysis.methods.landscape.grid import LandscapeSettings
 from analysis.methods.landscape.multi import format_mean_sd
 from analysis.methods.landscape.visage import visage_1d, visage_2d
@@ -91,6 +92,23 @@ with st.expander("Data and direction", expanded=False):  # the presets set it; t
         SYSTEM_PROMPTS["custom"] = (
             st.text_input("Custom system prompt", key="ls_sys_text", max_chars=config().max_prompt_chars) or None
         )
+    c = st.columns(2)
+    compare = c[0].selectbox(
+        "Compare along the same directions (1D, random)",
+        [x for x in ex.COMPARISONS if x != "the base model" or pair.base],
+        key="ls_compare",
+        disabled=not (dim == "1D" and kind == "random"),
+        help="a second landscape along the same seeds, VISAGE paired direction by direction (the system prompt "
+        "has its own 'compare both')",
+    )
+    other_groups = c[1].multiselect(
+        "Compared scope",
+        list(GROUPS),
+        ["linear"],
+        key="ls_compare_groups",
+        disabled=compare != "another scope of tensors",
+        help="the perturbed tensors of the second landscape",
+    )
     third_src = (
         st.text_input("Other model (folder or hub id, e.g. a fine-tuned checkpoint)", key="ls_third")
         if kind in ("plane: base + third model", "toward another model")
@@ -130,6 +148,14 @@ multi = dim == "1D" and kind == "random"
 n_dirs = int(n_dirs) if multi else 1
 if draw == "reference":
     norm = "layer"
+settings_ls = LandscapeSettings(lo, hi, steps, int(seed), norm, groups, visage_rule, draw, n_dirs)
+try:
+    variants = ex.landscape_variants(
+        pair, settings_ls, system_choice, dim, kind, compare if multi else "nothing", tuple(other_groups)
+    )
+except ValueError as e:
+    st.error(f"Cannot make this comparison: {e}")
+    st.stop()
 settings = (
     dim,
     kind,
@@ -144,14 +170,13 @@ settings = (
     groups,
     system_choice,
     SYSTEM_PROMPTS.get("custom"),
+    [v.label for v in variants],
     harmful.name,
     len(harmful),
     len(benign),
 )
 n_points = steps if dim == "1D" else steps * steps
-n_units = (
-    n_points * n_dirs * (len(harmful) + len(benign)) * (2 if dim == "1D" and system_choice == "compare both" else 1)
-)
+n_units = n_points * n_dirs * (len(harmful) + len(benign)) * len(variants)
 st.caption(
     f"{n_points} grid points × {n_dirs} direction(s) × {len(harmful) + len(benign)} prompts. "
     + estimate("landscape", n_units)
@@ -161,19 +186,18 @@ if not run_gate("ls_settings", settings, "Compute landscape", "ls_go"):  # kept:
     st.stop()
 previous = show_previous("ls_last", "Previous result, recomputing…")
 
-settings_ls = LandscapeSettings(lo, hi, steps, int(seed), norm, groups, visage_rule, draw, n_dirs)
 other = globals().get("third")
 
 
-def compute(label: str, n: int):
+def compute(variant: ex.LandscapeVariant, n: int):
     """One landscape through the library (each point cached), with a progress bar."""
-    update, bar = progress_bar(f"Landscape ({label})" if dim == "1D" else "2D landscape")
+    update, bar = progress_bar(f"Landscape ({variant.label})" if dim == "1D" else "2D landscape")
     try:
         with timed("landscape", n):  # each point takes the locks it needs: other sessions interleave
             run = ex.landscape(
-                pair,
-                settings_ls,
-                spec_with(label),
+                variant.pair,
+                variant.settings,
+                spec_with(variant.system),
                 dim,
                 kind,
                 other,
@@ -187,8 +211,11 @@ def compute(label: str, n: int):
     return run
 
 
+PAIRED_SUBJECT = {"nothing": "the system prompt", "the base model": "alignment", "another scope of tensors": "scope"}
+
+
 def show_1d(runs: dict) -> None:
-    """ASR and utility along the line, VISAGE per system prompt, replies at a chosen α."""
+    """ASR and utility along the line, VISAGE per landscape (and paired, for two), replies at a chosen α."""
     ax = next(iter(runs.values())).axis
     lands = {label: run.landscape for label, run in runs.items()}
     multis = {label: run.multi for label, run in runs.items() if run.multi is not None}
@@ -197,7 +224,7 @@ def show_1d(runs: dict) -> None:
         "n_benign": len(benign) if next(iter(lands.values())).utility_kind == "exact" else None,
     }
     curves = {
-        f"system prompt: {label}": (
+        label: (
             {"x": ax, "asr": multis[label].asr, "utility": multis[label].utility, **n_counts}
             if label in multis
             else {"x": ax, "asr": land.asr, "utility": land.utility, **n_counts}
@@ -228,12 +255,12 @@ def show_1d(runs: dict) -> None:
     cols = st.columns(len(lands) + (len(multis) == 2))
     for col, (label, land) in zip(cols, lands.items()):
         v = multis[label].describe() if label in multis else f"{visage_1d(100 * land.asr, visage_rule):.1f}"
-        col.metric(f"VISAGE · system prompt: {label}", v.split(" (")[0], help=v)
+        col.metric(f"VISAGE · {label}", v.split(" (")[0], help=v)
         record(
-            numbers={f"VISAGE (1D) · system prompt: {label}": v},
+            numbers={f"VISAGE (1D) · {label}": v},
             summary=[
                 (
-                    f"VISAGE (1D, {kind}), system prompt: {label}",
+                    f"VISAGE (1D, {kind}), {label}",
                     f"{v} / 100",
                     f"α ∈ [{lo:g}, {hi:g}], {steps} points"
                     + (
@@ -247,16 +274,17 @@ def show_1d(runs: dict) -> None:
             ],
         )
     if len(multis) == 2:  # paired on the same directions: the difference per direction, its mean ± sd
-        paired = multis["none"].paired(multis["helpful and safe"])
+        first, second = variants
+        paired = multis[first.label].paired(multis[second.label])
         cols[-1].metric(
-            "VISAGE: none − helpful and safe (paired)",
+            f"VISAGE: {first.short} − {second.short} (paired)",
             format_mean_sd(paired.mean, paired.sd, n_dirs).split(" (")[0],
             help=paired.describe(),
         )
-        record(numbers={"VISAGE paired difference (none − helpful and safe)": paired.describe()})
+        record(numbers={f"VISAGE paired difference ({first.short} − {second.short})": paired.describe()})
         st.caption(
             f"Paired over the same {n_dirs} directions: {paired.describe()}. A difference smaller than the "
-            "spread across directions is not an effect of the system prompt."
+            f"spread across directions is not an effect of {PAIRED_SUBJECT[compare]}."
         )
     conventions = settings_ls.conventions()
     if not multis:
@@ -291,7 +319,7 @@ def show_1d(runs: dict) -> None:
     reply_table({"harmful prompt": harmful.prompts(), "reply": g["harmful"]}, key="ls_gens")
 
 
-def show_2d(run, label: str) -> None:
+def show_2d(run, system: str) -> None:
     """The ASR surface and map with the models on it, VISAGE (2D), replies at a chosen point."""
     ax, land = run.axis, run.landscape
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
@@ -318,7 +346,7 @@ def show_2d(run, label: str) -> None:
         settings={
             "direction": kind,
             "range": f"[{lo}, {hi}]², {steps} × {steps} points",
-            "system prompt": SYSTEM_PROMPTS[label] or "(none)",
+            "system prompt": SYSTEM_PROMPTS[system] or "(none)",
         },
         summary=[
             (
@@ -341,11 +369,10 @@ def show_2d(run, label: str) -> None:
     reply_table({"harmful prompt": harmful.prompts(), "reply": g["harmful"]}, key="ls_gens2")
 
 
-labels = ex.landscape_systems(system_choice, dim)
-runs = {label: compute(label, n_units // len(labels)) for label in labels}
+runs = {v.label: compute(v, n_units // len(variants)) for v in variants}
 if previous is not None:
     previous.empty()
 if dim == "1D":
     show_1d(runs)
 else:
-    show_2d(runs[labels[0]], labels[0])
+    show_2d(runs[variants[0].label], variants[0].system)

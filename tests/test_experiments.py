@@ -57,3 +57,44 @@ def test_the_page_heatmap_and_the_region_build_share_one_cache_identity(demo_pai
     other = ex.calibration(lm, 8, cache=cache)
     assert ex.region(lm, settings, other, demo_pair.base, cache) is not region
     ex.forget()
+
+
+def test_landscape_variants_pair_one_thing_at_a_time(demo_pair):
+    """What a landscape page or preset evaluates: one landscape, both system prompts, the base model or another
+    scope on the same settings' seeds; every other combination is refused with a sentence."""
+    import pytest
+
+    from analysis.core.models import ModelPair
+    from analysis.methods.landscape.grid import LandscapeSettings
+
+    s = LandscapeSettings(-1.0, 1.0, 3)
+    one = ex.landscape_variants(demo_pair, s, "none")
+    assert [(v.label, v.short, v.system, v.pair is demo_pair, v.settings is s) for v in one] == [
+        ("system prompt: none", "none", "none", True, True)
+    ]
+    both = ex.landscape_variants(demo_pair, s, "compare both")
+    assert [v.system for v in both] == ["none", "helpful and safe"]
+    assert [v.system for v in ex.landscape_variants(demo_pair, s, "compare both", "2D")] == ["none"]
+    aligned, base = ex.landscape_variants(demo_pair, s, "helpful and safe", compare="the base model")
+    assert (aligned.pair, aligned.short, base.short, base.system) == (demo_pair, "aligned", "base", "helpful and safe")
+    assert base.pair.aligned is demo_pair.base and base.pair.base is None and base.settings == s
+    wide, narrow = ex.landscape_variants(demo_pair, s, "none", compare="another scope of tensors")
+    assert (wide.short, narrow.short, narrow.settings.groups) == ("all but norm", "linear", ("linear",))
+    assert narrow.settings.seed == s.seed and narrow.settings.directions == s.directions  # the same seeds
+    bad = [
+        ((demo_pair, s, "compare both"), {"compare": "the base model"}, "one thing at a time"),
+        ((demo_pair, s, "none", "2D"), {"compare": "the base model"}, "in 1D, along random directions"),
+        ((demo_pair, s, "none", "1D", "toward base"), {"compare": "the base model"}, "along random directions"),
+        ((ModelPair(demo_pair.aligned, None), s, "none"), {"compare": "the base model"}, "needs a base model"),
+        (
+            (demo_pair, s, "none"),
+            {"compare": "another scope of tensors", "other_groups": ("other", "lm_head", "embed", "linear")},
+            "the same as the perturbed",
+        ),
+        ((demo_pair, s, "none"), {"compare": "another scope of tensors", "other_groups": ()}, "at least one group"),
+        ((demo_pair, s, "none"), {"compare": "another scope of tensors", "other_groups": ("bogus",)}, "groups must be"),
+        ((demo_pair, s, "none"), {"compare": "a third model"}, "compare must be one of"),
+    ]
+    for args, kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            ex.landscape_variants(*args, **kwargs)

@@ -132,6 +132,60 @@ def test_custom_system_prompt(page):
     assert page.metric[0].label == "VISAGE · system prompt: custom"
 
 
+def _paired_metrics(page) -> dict[str, float]:
+    return {m.label: float(m.value.split(" ± ")[0]) for m in page.metric}
+
+
+def test_1d_compares_the_base_and_another_scope_on_the_same_directions(page):
+    """The aligned model's basin vs its base's, then the reference scope vs decoder Linears only: two landscapes
+    on the same seeds, VISAGE of each and their paired difference; a second comparison at once is refused."""
+    page.radio(key="ls_dim").set_value("1D").run()
+    page.selectbox(key="ls_kind").set_value("random")
+    page.radio(key="ls_sys").set_value("none").run()
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(5)
+    page.selectbox(key="ls_compare").set_value("the base model").run()
+    assert "× 3 direction(s) × 32 prompts" in next(c.value for c in page.caption if "grid points" in c.value)
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    m = _paired_metrics(page)
+    assert set(m) == {"VISAGE · aligned model", "VISAGE · base model", "VISAGE: aligned − base (paired)"}, m
+    assert m["VISAGE: aligned − base (paired)"] == pytest.approx(
+        m["VISAGE · aligned model"] - m["VISAGE · base model"], abs=0.11
+    )
+    assert m["VISAGE · aligned model"] - m["VISAGE · base model"] > 30  # the organism's base has no basin
+    assert any("not an effect of alignment" in c.value for c in page.caption)
+    chart = json.loads(page.get("plotly_chart")[0].proto.spec)
+    means = {t["name"] for t in chart["data"] if "(mean of 3 directions)" in t.get("name", "")}
+    assert means == {
+        f"{y} · {who} model (mean of 3 directions)" for y in ("ASR", "utility") for who in ("aligned", "base")
+    }
+    page.selectbox(key="ls_gen_label").set_value("base model").run()  # the base's replies along the line
+    assert not page.exception and len(page.dataframe) == 1
+
+    page.selectbox(key="ls_compare").set_value("another scope of tensors").run()
+    page.multiselect(key="ls_compare_groups").set_value(["linear"]).run()
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    m = _paired_metrics(page)
+    assert set(m) == {
+        "VISAGE · scope: all but norm",
+        "VISAGE · scope: linear",
+        "VISAGE: all but norm − linear (paired)",
+    }
+    assert m["VISAGE: all but norm − linear (paired)"] == pytest.approx(
+        m["VISAGE · scope: all but norm"] - m["VISAGE · scope: linear"], abs=0.11
+    )
+    page.multiselect(key="ls_compare_groups").set_value(["linear", "embed", "lm_head", "other"]).run()
+    assert "the compared scope is the same" in page.error[0].value and not page.get("plotly_chart")
+    page.multiselect(key="ls_compare_groups").set_value(["linear"])
+    page.radio(key="ls_sys").set_value("compare both").run()
+    assert "compare one thing at a time" in page.error[0].value
+    page.selectbox(key="ls_compare").set_value("nothing")
+    page.radio(key="ls_sys").set_value("none").run()
+    assert not page.error
+
+
 def test_no_tensor_group_is_explained(page):
     page.multiselect(key="ls_groups").set_value([]).run()
     assert not page.exception

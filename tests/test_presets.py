@@ -21,7 +21,13 @@ WIDGETS = {
         "r_u": "cr_ru",
         "unit_kind": "cr_kind",
     },
-    "safety_landscape": {"dim": "ls_dim", "kind": "ls_kind", "steps": "ls_steps", "system": "ls_sys"},
+    "safety_landscape": {
+        "dim": "ls_dim",
+        "kind": "ls_kind",
+        "steps": "ls_steps",
+        "system": "ls_sys",
+        "compare": "ls_compare",
+    },
     "attack_lab": {"data": "at_data", "n": "at_n", "steps": "at_steps", "every": "at_every", "variants": "at_variants"},
     "alignment_depth": {"edit": "ad_edit", "edit_alpha": "ad_edit_alpha", "edit_k": "ad_edit_k"},
 }

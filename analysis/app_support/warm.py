@@ -102,12 +102,12 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
 
         settings = LandscapeSettings(s["lo"], s["hi"], s["steps"])
         done, nums, multis = [], {}, {}
-        labels = ex.landscape_systems(s["system"], s["dim"])
-        for label in labels:
+        variants = ex.landscape_variants(pair, settings, s["system"], s["dim"], s["kind"], s.get("compare", "nothing"))
+        for v in variants:
             run = ex.landscape(
-                pair,
-                settings,
-                ex.page_spec(lm, page, cfg, preset, system=label),
+                v.pair,
+                v.settings,
+                ex.page_spec(lm, page, cfg, preset, system=v.system),
                 s["dim"],
                 s["kind"],
                 cache=cache,
@@ -116,14 +116,14 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
             if s["dim"] == "2D":
                 done.append(f"{len(run.axis)} × {len(run.axis)} points")
             else:
-                v = run.multi.describe() if run.multi is not None else f"{visage_1d(100 * run.landscape.asr):.1f}"
-                done.append(f"VISAGE {v} ({label})")
-                nums[f"visage_{label.replace(' ', '_')}"] = v
+                value = run.multi.describe() if run.multi is not None else f"{visage_1d(100 * run.landscape.asr):.1f}"
+                done.append(f"VISAGE {value} ({v.short})")
+                nums[f"visage_{v.short.replace(' ', '_')}"] = value
                 if run.multi is not None:
-                    multis[label] = run.multi
-            if label == labels[0]:  # several directions: their mean curve, as the page's thick line
+                    multis[v.label] = run.multi
+            if v is variants[0]:  # several directions: their mean curve, as the page's thick line
                 nums.update(_along(run.axis, run.multi.asr.mean(0) if run.multi is not None else run.landscape.asr))
-        if len(multis) == 2:  # the same directions under both system prompts: the paired difference
+        if len(multis) == 2:  # the same directions for both: the paired difference, the first minus the second
             a, b = multis.values()
             nums["visage_paired"] = a.paired(b).describe()
         return "; ".join(done), nums

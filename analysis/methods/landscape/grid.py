@@ -91,6 +91,10 @@ class LandscapeSettings:
             raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {list(self.groups)}")
         axis(self.lo, self.hi, self.steps)
 
+    def scope_name(self) -> str:
+        """The perturbed tensors in a few words: "all but norm" (the reference's) or the groups."""
+        return "all but norm" if set(self.groups) == set(REFERENCE_GROUPS) else ", ".join(self.groups)
+
     def conventions(self) -> dict[str, str]:
         """Which convention each choice follows (shown next to the numbers and recorded in reports)."""
         scope = (
