@@ -670,6 +670,22 @@ def edit_depth(
     return depth.divergence(pair.aligned, pair.aligned, pairs, system_prompt, edit_q=edited.edit, cache=cache)
 
 
+def random_edit_depths(
+    pair: "ModelPair",
+    strength: float,
+    seeds: list[int],
+    pairs: "PromptSet",
+    system_prompt: str | None = None,
+    cache: "Cache | None" = None,
+) -> dict[int, "Divergence"]:
+    """:func:`edit_depth` of a random perturbation of size ``strength`` along each seed's direction: one
+    random direction is one draw, so a page reports the spread over seeds beside the chosen one."""
+    return {
+        s: edit_depth(pair, edited_model(pair, "random perturbation", strength, seed=s), pairs, system_prompt, cache)
+        for s in seeds
+    }
+
+
 def prefill(
     pair: "ModelPair", spec: EvalSpec, ks: list[int], cache: "Cache | None" = None, progress: Progress | None = None
 ) -> dict[str, dict[int, "PrefillResult"]]:

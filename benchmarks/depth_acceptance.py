@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -80,7 +82,7 @@ def main() -> None:
         d = divs[label] = depth.divergence(a, b, pairs, cache=cache)
         mean = d.profile("kl", 6).mean
         print(
-            f"   {label:30s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
+            f"   {label:30s} share {d.share_first_cell(3):22s} summed {d.total_kl():7.3f}  "
             + " ".join(f"{m:.2g}" for m in mean)
         )
     dl = divs["test harmful (held out)"].profile("dlogp", 3).mean
@@ -123,16 +125,25 @@ def main() -> None:
         )
 
     print("4. depth of an edit: KL(aligned || edited aligned) on the held-out harmful pairs")
-    edits = {
-        "LoX k=8 α=1": LoX(8, 1.0).edit(a, b, cache),
-        "random perturbation α=1": point_edit(a.model, [RandomDirection(0)], (1.0,), ("linear",)),
+    edits = {"LoX k=8 α=1": LoX(8, 1.0).edit(a, b, cache)} | {
+        f"random perturbation α=1, seed {seed}": point_edit(a.model, [RandomDirection(seed)], (1.0,), ("linear",))
+        for seed in range(3)  # one random direction is one draw: three seeds, their spread
     }
+    aligned_base = divs["test harmful (held out)"]
+    random_shares = []
     for label, e in edits.items():
         d = depth.divergence(a, a, test_h, edit_q=e, cache=cache)
+        if label.startswith("random"):
+            random_shares.append(d.share_first(3))
         print(
-            f"   {label:25s} share {100 * d.share_first(3):6.2f}%  summed {d.total_kl():7.3f}  "
+            f"   {label:36s} share {d.share_first_cell(3):22s} summed {d.total_kl():7.3f}  "
             + " ".join(f"{m:.2g}" for m in d.profile("kl", 6).mean)
         )
+        print(f"      {d.share_first_difference(aligned_base, 3, paired=True).sentence('this edit', 'base')}")
+    print(
+        f"   random perturbation over {len(random_shares)} seeds: share {100 * np.mean(random_shares):.1f} ± "
+        f"{100 * np.std(random_shares, ddof=1):.1f} % (mean ± sd)"
+    )
     print(f"done in {time.time() - t0:.0f} s")
 
 

@@ -3,6 +3,7 @@ that change no weight — prefilling the first reply tokens, and emulated disali
 
 import html
 
+import numpy as np
 import streamlit as st
 
 from analysis import experiments as ex
@@ -12,6 +13,7 @@ from analysis.core.options import limits
 from analysis.core.stats import Rate
 from analysis.data.prompts import DataFormatError, PromptSet
 from analysis.methods import depth
+from analysis.methods.landscape.multi import format_mean_sd
 from pages._export import figure, record
 from pages._plots import position_band, rate_curves, token_bars
 from pages._widgets import (
@@ -27,6 +29,8 @@ from pages._widgets import (
     system_prompt_picker,
     uploaded_prompts,
 )
+
+RANDOM_EDIT_SEEDS = 3  # a random perturbation's depth is reported over this many seeds (its spread)
 
 pair = page_start("alignment_depth")
 lm, base = pair.aligned, pair.base
@@ -67,7 +71,12 @@ update, bar = progress_bar("Per-token divergence")
 div = ex.divergence(pair, {"harmful": harmful, "benign (control)": benign}, system_prompt, progress=update)
 bar.empty()
 c = st.columns(4)
-c[0].metric("KL in the first 3 positions (harmful)", f"{100 * div['harmful'].share_first(3):.1f} %")
+harmful_div, benign_div = div["harmful"], div["benign (control)"]
+c[0].metric(
+    "KL in the first 3 positions (harmful)",
+    f"{100 * harmful_div.share_first(3):.1f} %",
+    help=f"95 % bootstrap interval over the harmful pairs: {harmful_div.share_first_cell(3)}",
+)
 c[1].metric("Summed KL per harmful reply", f"{div['harmful'].total_kl():.3f} nats")
 c[2].metric("Summed KL per benign reply", f"{div['benign (control)'].total_kl():.3f} nats")
 positions = c[3].slider("Positions shown", *limits(depth.DepthOptions, "positions")[:2], 24, key="ad_positions")
@@ -89,19 +98,25 @@ figure(
     ),
     "ad_dlogp",
 )
+shares = harmful_div.share_first_difference(benign_div, 3).sentence("harmful", "benign control")
+st.caption(
+    f"Share of the summed KL in the first 3 positions, 95 % bootstrap intervals over pairs: harmful "
+    f"{harmful_div.share_first_cell(3)}, benign control {benign_div.share_first_cell(3)}; {shares}."
+)
 record(
     summary=[
         (
             "Share of per-token KL(aligned ‖ base) in the first 3 reply positions, harmful prompts",
-            f"{100 * div['harmful'].share_first(3):.1f} %",
-            f"benign control: {100 * div['benign (control)'].share_first(3):.1f} %",
+            harmful_div.share_first_cell(3),
+            f"benign control: {benign_div.share_first_cell(3)}; {shares}",
         )
     ]
 )
 record(
     numbers={
-        "share of per-token KL in the first 3 positions (harmful)": f"{100 * div['harmful'].share_first(3):.1f} %",
-        "share in the first 3 positions (benign)": f"{100 * div['benign (control)'].share_first(3):.1f} %",
+        "share of per-token KL in the first 3 positions (harmful)": harmful_div.share_first_cell(3),
+        "share in the first 3 positions (benign)": benign_div.share_first_cell(3),
+        "share difference, harmful − benign": shares,
         "summed KL per reply, harmful / benign": f"{div['harmful'].total_kl():.3f} / "
         f"{div['benign (control)'].total_kl():.3f} nats",
     },
@@ -306,11 +321,31 @@ if edit_kind != "none" and run_gate(
     st.metric(
         f"KL in the first 3 positions ({label})",
         f"{100 * edited.share_first(3):.1f} %",
-        help=f"summed KL per reply {edited.total_kl():.3f} nats",
+        help=f"95 % bootstrap interval {edited.share_first_cell(3)}; summed KL per reply {edited.total_kl():.3f} nats",
+    )
+    versus = edited.share_first_difference(harmful_div, 3, paired=True).sentence(label, "base")
+    draws = ""
+    if edit_kind == "random perturbation":  # one random direction is one draw: the spread over seeds beside it
+        seeds = [seed + i for i in range(RANDOM_EDIT_SEEDS)]
+        with st.spinner(f"The same perturbation along seeds {seeds}"):
+            spread = [
+                d.share_first(3) for d in ex.random_edit_depths(pair, strength, seeds, harmful, system_prompt).values()
+            ]
+        draws = (
+            f" Over the directions of seeds {seeds[0]}–{seeds[-1]}: "
+            f"{format_mean_sd(100 * np.mean(spread), 100 * np.std(spread, ddof=1), len(spread))} % (per seed "
+            + ", ".join(f"{100 * v:.1f}" for v in spread)
+            + "): one random direction is one draw, so read the seed's share against this spread."
+        )
+        record(numbers={f"edit depth: random perturbation α={strength:g}, share over seeds {seeds}": draws.strip()})
+    st.caption(
+        f"Share of the KL in the first 3 positions, 95 % bootstrap intervals over the same {len(harmful)} harmful "
+        f"pairs: {label} {edited.share_first_cell(3)}, base {harmful_div.share_first_cell(3)}; {versus}.{draws}"
     )
     record(
         numbers={
-            f"edit depth: share of KL in the first 3 positions ({label})": f"{100 * edited.share_first(3):.1f} %",
+            f"edit depth: share of KL in the first 3 positions ({label})": edited.share_first_cell(3),
+            f"edit depth: {label} vs base, share in the first 3 positions": versus,
             f"edit depth: summed KL per reply ({label})": f"{edited.total_kl():.3f} nats",
         }
     )

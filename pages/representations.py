@@ -14,6 +14,7 @@ from analysis.app_support.formatting import (
     rate_rows,
 )
 from analysis.core.evaluation import evaluate
+from analysis.core.stats import Rate
 from analysis.methods import representations as rep
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
@@ -104,21 +105,32 @@ st.subheader("Linear probes")
 accs = {}
 for label, (m, e) in models.items():  # from the states cached above; reruns cost no refits
     accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, e, pool)
+n_probe = len(harmful) + len(benign)  # each prompt is predicted once, by the fold that held it out
 figure(
-    per_layer_lines(accs, f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)", "probe accuracy (%)"),
+    per_layer_lines(
+        accs,
+        f"Probe accuracy, harmful vs benign (5-fold CV, {pool} token)",
+        "probe accuracy (%)",
+        n={label: n_probe for label in accs},
+    ),
     "rp_probes",
 )
 record(
     summary=[
         (
             f"Probe accuracy at the last layer, {label}",
-            f"{100 * a[-1]:.1f} %",
+            Rate.of_share(a[-1], n_probe).format(),
             f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance",
         )
         for label, a in accs.items()
     ]
 )
-st.caption("Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance.")
+st.caption(
+    "Logistic regression on standardised states, 5-fold stratified cross-validation. 50 % is chance. Error bars: "
+    f"95 % Wilson interval over the {n_probe} held-out predictions (each prompt is predicted once). Last layer: "
+    + "; ".join(f"{label} {Rate.of_share(a[-1], n_probe).format()}" for label, a in accs.items())
+    + "."
+)
 
 # --- refusal direction ----------------------------------------------------------------------------
 st.subheader("The refusal direction")

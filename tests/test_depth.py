@@ -3,6 +3,7 @@ random models of three families; prefilling; emulated disalignment; caching; wei
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,6 +209,12 @@ def test_cli_depth_prefill_disalign(tmp_path):
         r.stdout.split("harmful pairs (16): share of the total KL in the first 3 positions ")[1].split(" %")[0]
     )
     assert share > 90
+    lo, hi = (
+        float(x)
+        for x in r.stdout.split(f"first 3 positions {share:.1f} % [")[1].split("]")[0].split(", ")  # bootstrap
+    )
+    assert lo <= share <= hi
+    assert "share in the first 3 positions, harmful − benign: " in r.stdout and "2000 resamples" in r.stdout
     r = _cli(tmp_path, "prefill", "--n-pairs", "16", "--ks", "0,1")
     assert r.returncode == 0, r.stderr
     rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln.strip()[:1].isdigit()}
@@ -244,3 +251,31 @@ def test_a_prompt_without_room_for_its_response_gets_a_clear_message(demo_pair):
     long = PromptSet("long", [PromptItem(" ".join(["car"] * 1100), "harmful", "sure .")])
     with pytest.raises(ValueError, match="no room for its response"):
         depth.pair_rows(demo_pair.aligned.tokenizer, long)
+
+
+def _divergence(kl: list[list[float]], tag: str = "p") -> "depth.Divergence":
+    return depth.Divergence([f"{tag}{i}" for i in range(len(kl))], [[0] * len(r) for r in kl], kl, kl)
+
+
+def test_kl_share_intervals_and_differences_resample_pairs():
+    """The share of KL in the first positions is a ratio of sums over pairs: its interval resamples pairs; two
+    edits on the same pairs are compared pairwise, two sets each on its own; equal shares are not significant."""
+    rng = np.random.default_rng(0)
+    early = _divergence([[3.0 + rng.random(), 1.0, 0.5, 0.1, 0.1] for _ in range(40)])  # ~0.9 in the first 3
+    late = _divergence([[0.1, 0.1, 0.1, 2.0 + rng.random(), 1.0] for _ in range(40)])  # ~0.1
+    lo, hi = early.share_first_ci(3)
+    assert lo <= early.share_first(3) <= hi and hi - lo < 0.05
+    assert early.share_first_cell(3) == f"{100 * early.share_first(3):.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+    d = early.share_first_difference(late, 3, paired=True)
+    assert d.diff == pytest.approx(early.share_first(3) - late.share_first(3)) and d.lo <= d.diff <= d.hi
+    assert d.significant and d.lo > 0.6 and "paired bootstrap over the same pairs" in d.sentence("a", "b")
+    same = early.share_first_difference(early, 3, paired=True)  # the same pairs resampled for both: exactly 0
+    assert (same.diff, same.lo, same.hi) == (0.0, 0.0, 0.0) and not same.significant
+    assert "not significant" in same.sentence("a", "a")
+    other_set = _divergence([[3.0 + rng.random(), 1.0, 0.5, 0.1, 0.1] for _ in range(30)], "q")
+    unpaired = early.share_first_difference(other_set, 3)  # another set drawn alike: an interval around 0
+    assert (
+        unpaired.lo < 0 < unpaired.hi and not unpaired.paired and "bootstrap of each set" in unpaired.sentence("a", "b")
+    )
+    with pytest.raises(ValueError, match="same pairs"):
+        early.share_first_difference(other_set, 3, paired=True)

@@ -38,6 +38,8 @@ def test_kl_curves_and_zoom(page):
     assert zoom and _values(charts[zoom[0]]["data"][0]["y"])[0] == pytest.approx(harmful[0], rel=1.0)
     shares = [m.value for m in page.metric if m.label.startswith("KL in the first 3")]
     assert shares and float(shares[0].rstrip(" %")) > 90
+    caption = next(c.value for c in page.caption if "bootstrap intervals over pairs" in c.value)
+    assert f"harmful {shares[0]} [" in caption and "harmful − benign control: " in caption
 
 
 def test_prefilling_and_emulated_disalignment(page):
@@ -77,3 +79,22 @@ def test_depth_of_a_lox_edit(page):
     assert names[0] == "aligned ‖ base" and names[1].startswith("aligned ‖ LoX")
     lox = _trace(chart, names[1])
     assert all(v >= 0 for v in lox) and max(lox) > 0
+    caption = next(c.value for c in page.caption if "over the same" in c.value and "harmful pairs" in c.value)
+    assert "paired bootstrap over the same pairs" in caption and " − base: " in caption
+
+
+def test_depth_of_a_random_perturbation_reports_its_spread_over_seeds(page):
+    """One random direction is one draw: beside the chosen seed's share, the page gives the share along the
+    next seeds' directions too, as mean ± sd, and the chosen seed's share is the first of them."""
+    page.radio(key="ad_edit").set_value("random perturbation").run()
+    page.number_input(key="ad_edit_seed").set_value(4)
+    page.button(key="ad_edit_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    shown = next(m.value for m in page.metric if m.label.startswith("KL in the first 3 positions (random seed 4"))
+    caption = next(c.value for c in page.caption if "Over the directions of seeds" in c.value)
+    spread = caption.split("Over the directions of seeds 4–6: ")[1]
+    per_seed = [float(v) for v in spread.split("(per seed ")[1].split(")")[0].split(", ")]
+    assert len(per_seed) == 3 and per_seed[0] == float(shown.rstrip(" %"))
+    mean = float(spread.split(" ± ")[0])
+    assert mean == pytest.approx(sum(per_seed) / 3, abs=0.06) and "(sd, n = 3)" in spread
+    assert len(set(per_seed)) == 3  # three directions, three different depths

@@ -30,6 +30,16 @@ def test_views_and_probes_render(page):
     by_model = {t["name"]: _values(t["y"]) for t in probes["data"]}
     assert set(by_model) == {"aligned", "base"}
     assert max(by_model["aligned"]) >= 95 and by_model["aligned"][0] == pytest.approx(50, abs=5)
+    from analysis.core.stats import wilson
+
+    n = 240  # 120 + 120 prompts, each predicted once by the fold that held it out
+    for t in probes["data"]:  # 95 % Wilson error bars around every layer's accuracy
+        ys, up, down = _values(t["y"]), _values(t["error_y"]["array"]), _values(t["error_y"]["arrayminus"])
+        for y, u, d in zip(ys, up, down):
+            lo, hi = wilson(round(y / 100 * n), n)
+            assert (y + u, y - d) == (pytest.approx(100 * hi, abs=0.01), pytest.approx(100 * lo, abs=0.01))
+    caption = next(c.value for c in page.caption if "held-out predictions" in c.value)
+    assert "Last layer: aligned " in caption and " [" in caption
     assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
     slider = page.select_slider(key="rp_layer")  # the slider names the layer as its plot does
     assert slider.options[0] == "emb." and slider.options[-1] == "after layer 3"

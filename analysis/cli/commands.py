@@ -579,17 +579,21 @@ def cmd_depth(args) -> int:
         "per-token KL(aligned || base) and log p_aligned - log p_base of the response tokens "
         f"(first {args.positions} positions; mean [25 %, 75 %] over pairs)"
     )
+    divs = {}
     for kind in ("harmful", "benign"):
         pairs = _depth_pairs(args, a, kind)
-        d = divergence(pair, {kind: pairs}, args.system_prompt, progress=_bar)[kind]
+        d = divs[kind] = divergence(pair, {kind: pairs}, args.system_prompt, progress=_bar)[kind]
         kl, dl = d.profile("kl", args.positions), d.profile("dlogp", args.positions)
         print(
             f"{kind} pairs ({len(pairs)}): share of the total KL in the first 3 positions "
-            f"{100 * d.share_first(3):.1f} %, mean summed KL {d.total_kl():.3f} nats"
+            f"{d.share_first_cell(3)} (95 % bootstrap over pairs), mean summed KL {d.total_kl():.3f} nats"
         )
         print(f"  {'t':>3s} {'KL':>9s} {'[25 %':>9s} {'75 %]':>9s} {'dlogp':>9s} {'pairs':>6s}")
         for t in kl.position:
             print(f"  {t:3d} {kl.mean[t]:9.4f} {kl.q25[t]:9.4f} {kl.q75[t]:9.4f} {dl.mean[t]:9.4f} {kl.count[t]:6d}")
+    print(
+        f"share in the first 3 positions, {divs['harmful'].share_first_difference(divs['benign']).sentence('harmful', 'benign')}"
+    )
     return 0
 
 

@@ -27,7 +27,7 @@ from analysis.core.decoding import contrast, greedy_tokens, pad_id, text_stop
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate
 from analysis.core.generation import Generation, Progress
 from analysis.core.options import option
-from analysis.core.stats import PairedDifference, Rate
+from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -90,6 +90,29 @@ class Profile:
     count: list[int]
 
 
+@dataclass(frozen=True)
+class ShareDifference:
+    """A difference of two KL shares (0–1) with its 95 % bootstrap interval; significant when it excludes 0."""
+
+    diff: float
+    lo: float
+    hi: float
+    paired: bool
+    resamples: int
+
+    @property
+    def significant(self) -> bool:
+        return self.lo > 0 or self.hi < 0
+
+    def sentence(self, a: str, b: str) -> str:
+        how = "paired bootstrap over the same pairs" if self.paired else "bootstrap of each set"
+        verdict = "" if self.significant else "; not significant (the interval contains 0)"
+        return (
+            f"{a} − {b}: {100 * self.diff:+.1f} points [{100 * self.lo:+.1f}, {100 * self.hi:+.1f}] ({how}, "
+            f"{self.resamples} resamples{verdict})"
+        )
+
+
 @dataclass
 class Divergence:
     """Per-pair, per-response-token values of KL(p ‖ q) and log p(y_t) − log q(y_t)."""
@@ -119,6 +142,40 @@ class Divergence:
         """Share of the total per-token KL (summed over pairs and positions) in the first ``n`` positions."""
         total = sum(sum(r) for r in self.kl)
         return sum(sum(r[:n]) for r in self.kl) / total if total > 0 else float("nan")
+
+    def _first_and_total(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([sum(r[:n]) for r in self.kl], dtype=float), np.array([sum(r) for r in self.kl], dtype=float)
+
+    def share_first_ci(self, n: int = 3, seed: int = 0) -> tuple[float, float]:
+        """95 % percentile bootstrap interval of :meth:`share_first`, resampling pairs (2000 resamples)."""
+        first, total = self._first_and_total(n)
+        return bootstrap_mean_ci(first, weights=total, seed=seed)
+
+    def share_first_cell(self, n: int = 3) -> str:
+        """'41.2 % [35.0, 47.9]': the share of KL in the first ``n`` positions with its bootstrap interval."""
+        lo, hi = self.share_first_ci(n)
+        return f"{100 * self.share_first(n):.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+    def share_first_difference(
+        self, other: "Divergence", n: int = 3, paired: bool = False, n_boot: int = 2000, seed: int = 0
+    ) -> "ShareDifference":
+        """This share minus ``other``'s, with a 95 % percentile bootstrap interval: ``paired`` (the same prompts
+        in the same order, e.g. two edits on the harmful pairs) resamples the same pairs for both; otherwise
+        each set is resampled on its own (harmful vs the benign control)."""
+        a_first, a_total = self._first_and_total(n)
+        b_first, b_total = other._first_and_total(n)
+        if paired and self.prompts != other.prompts:
+            raise ValueError("a paired comparison needs the same pairs in the same order")
+        rng = np.random.default_rng(seed)
+        ia = rng.integers(0, len(a_first), size=(n_boot, len(a_first)))
+        ib = ia if paired else rng.integers(0, len(b_first), size=(n_boot, len(b_first)))
+
+        def share(first: np.ndarray, total: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return first[idx].sum(1) / np.maximum(total[idx].sum(1), 1e-12)
+
+        diffs = share(a_first, a_total, ia) - share(b_first, b_total, ib)
+        lo, hi = np.quantile(diffs, [0.025, 0.975])
+        return ShareDifference(self.share_first(n) - other.share_first(n), float(lo), float(hi), paired, n_boot)
 
     def total_kl(self) -> float:
         """Mean over pairs of the summed per-token KL (the sequence-level KL under teacher forcing)."""
