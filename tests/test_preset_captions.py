@@ -48,7 +48,9 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
     a, x = out["aligned"], out["LoX"]
     assert f"ASR {x.rate('asr').format()}" in shown, shown  # with its 95 % Wilson interval
     if a.utility_kind == "exact":
-        assert f"utility {100 * (x.utility - a.utility):+.1f} points" in shown, shown
+        d = a.paired(x, "utility", "aligned", "LoX")  # LoX − aligned on the same prompts, with its paired test
+        assert f"utility {d.format()}" in shown and "McNemar" in shown, shown
+        assert d.diff == x.utility - a.utility
         assert f"{a.rate('utility').format()} → {x.rate('utility').format()}" in shown, shown
     numbers = cached_numbers(pair, preset, cfg, cache)
     numbers["lox_asr"] = "12.3 %" if numbers["lox_asr"] != "12.3 %" else "45.6 %"

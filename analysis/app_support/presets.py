@@ -85,7 +85,7 @@ PRESETS: dict[str, list[Preset]] = {
             "Wanda set difference S_0.03 \\ U_0.01 per matrix, zeroed; many replies are off-task (read "
             "'really complies').",
             {"method": "set_difference", "score": "wanda", "q": 0.03, "p": 0.01, "group": "matrix", "prune_to": "zero"},
-            "ASR {asr_change} points ({aligned_asr} → {pruned_asr}), really complies {pruned_asr_positive}, "
+            "ASR {aligned_asr} → {pruned_asr}, paired {asr_change}, really complies {pruned_asr_positive}, "
             "control {control_asr}.",
         ),
         Preset(
@@ -159,7 +159,7 @@ PRESETS: dict[str, list[Preset]] = {
                 "compare": "nothing",
                 "prompts": 48,
             },
-            "ASR {origin_asr} at the model, up to {max_asr} on the grid.",
+            "ASR {origin_asr} at the model, up to {max_asr} on the grid (one plane is one random draw).",
         ),
         Preset(
             "safety_landscape",

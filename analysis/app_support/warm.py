@@ -47,13 +47,14 @@ def cached_numbers(pair, preset: Preset, cfg: AppConfig, cache: Cache | None = N
         return None
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f} %"
-
-
-def _change(before, after, kind: str) -> str:
-    d = format_utility_delta(before, after, kind)
-    return "–" if d is None else f"{d} points" if kind == "exact" else f"{d} nats"
+def _change(before, after, metric: str) -> str:
+    """after − before on the same prompts: a rate's paired difference ('+21.7 points [14.5, 29.9], McNemar
+    p < 0.001 (significant)'), a loss utility's change in nats."""
+    try:
+        return before.paired(after, metric, "before", "after").format()
+    except ValueError:  # no per-prompt outcomes (a loss utility)
+        d = format_utility_delta(getattr(before, metric), getattr(after, metric), before.utility_kind)
+        return "–" if d is None else f"{d} nats"
 
 
 def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) -> tuple[str, dict[str, str]]:
@@ -77,9 +78,10 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         nums = {f"{k}_{m}": rate_cell(r, m) for k, r in out.items() for m in ("asr", "asr_positive", "utility")}
         nums["control_asr"] = f"{spread_cell(cmp.controls, 'asr')} (mean ± sd of {cmp.controls.n} seeds)"
         nums["control_utility"] = spread_cell(cmp.controls, "utility")
-        nums["asr_change"] = f"{100 * (out['pruned'].asr - out['aligned'].asr):+.1f}"
+        nums["asr_change"] = _change(out["aligned"], out["pruned"], "asr")
         return (
-            f"{cmp.region.description}: ASR {100 * out['pruned'].asr:.1f} %, control {100 * out['control'].asr:.1f} %",
+            f"{cmp.region.description}: ASR {rate_cell(out['pruned'], 'asr')}, controls "
+            f"{spread_cell(cmp.controls, 'asr')} (mean ± sd of {cmp.controls.n} seeds)",
             nums,
         )
     if page == "lox":
@@ -87,15 +89,15 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
 
         lox = LoX(s["k"], s["alpha"], scope=s.get("scope", LoX.scope))
         lx = ex.extrapolate(pair, lox, ex.page_spec(lm, page, cfg, preset), cache, progress)
-        before, after, kind = lx.before, lx.after, lx.before.utility_kind
+        before, after = lx.before, lx.after
         nums = {
             "aligned_asr": rate_cell(before, "asr"),
             "lox_asr": rate_cell(after, "asr"),
             "lox_utility": rate_cell(after, "utility"),
             "aligned_utility": rate_cell(before, "utility"),
-            "utility_change": _change(before.utility, after.utility, kind),
+            "utility_change": _change(before, after, "utility"),
         }
-        return f"{lx.lox.label}: ASR {100 * after.asr:.1f} %", nums
+        return f"{lx.lox.label}: ASR {rate_cell(after, 'asr')}", nums
     if page == "safety_landscape":
         from analysis.methods.landscape.grid import LandscapeSettings
         from analysis.methods.landscape.visage import visage_1d
@@ -104,10 +106,11 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         done, nums, multis = [], {}, {}
         variants = ex.landscape_variants(pair, settings, s["system"], s["dim"], s["kind"], s.get("compare", "nothing"))
         for v in variants:
+            spec = ex.page_spec(lm, page, cfg, preset, system=v.system)
             run = ex.landscape(
                 v.pair,
                 v.settings,
-                ex.page_spec(lm, page, cfg, preset, system=v.system),
+                spec,
                 s["dim"],
                 s["kind"],
                 cache=cache,
@@ -122,7 +125,8 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
                 if run.multi is not None:
                     multis[v.label] = run.multi
             if v is variants[0]:  # several directions: their mean curve, as the page's thick line
-                nums.update(_along(run.axis, run.multi.asr.mean(0) if run.multi is not None else run.landscape.asr))
+                asr = run.multi.asr.mean(0) if run.multi is not None else run.landscape.asr
+                nums.update(_along(run.axis, asr, len(spec.harmful)))
         if len(multis) == 2:  # the same directions for both: the paired difference, the first minus the second
             a, b = multis.values()
             nums["visage_paired"] = a.paired(b).describe()
@@ -130,15 +134,19 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
     raise ValueError(f"no warm-up for page {page!r}")
 
 
-def _along(ax: list[float], asr) -> dict[str, str]:
-    """ASR at the model (α = 0), at α = 1 (the base, walking toward it) and the largest on the grid."""
+def _along(ax: list[float], asr, n: int) -> dict[str, str]:
+    """ASR at the model (α = 0), at α = 1 (the base, walking toward it) and the largest on the grid, each with
+    its 95 % Wilson interval over the ``n`` harmful prompts (a mean over directions taken as one run's rate)."""
     import numpy as np
+
+    from analysis.core.stats import Rate
 
     grid = np.asarray(asr, dtype=float)
     origin = tuple(ax.index(0.0) if 0.0 in ax else len(ax) // 2 for _ in grid.shape)
-    out = {"origin_asr": _pct(float(grid[origin])), "max_asr": _pct(float(np.nanmax(grid)))}
+    cell = lambda x: Rate.of_share(float(x), n).format()  # noqa: E731
+    out = {"origin_asr": cell(grid[origin]), "max_asr": cell(np.nanmax(grid))}
     if grid.ndim == 1 and 1.0 in ax:
-        out["asr_at_1"] = _pct(float(grid[ax.index(1.0)]))
+        out["asr_at_1"] = cell(grid[ax.index(1.0)])
     return out
 
 
