@@ -519,6 +519,31 @@ def metric_change(
     )
 
 
+def rate_metric(where, label: str, before, after, metric: str, lower_is_better: bool = True) -> None:
+    """One rate of ``after`` (an EvalResult) as a metric card: its change from ``before`` on the same prompts as
+    the delta ('n.s.' when the exact McNemar test finds no difference), the 95 % interval and the paired test in
+    its help."""
+    from analysis.app_support.formatting import format_utility, rate_cell
+
+    value = getattr(after, metric)
+    if value is None:
+        where.metric(label, "–")
+        return
+    loss = metric == "utility" and after.utility_kind == "loss"
+    shown = format_utility(value, after.utility_kind, sep=" ") if metric == "utility" else f"{100 * value:.1f} %"
+    help_text = f"95 % interval {rate_cell(after, metric)}; before {rate_cell(before, metric)}"
+    unit = " nats" if loss else " pts"
+    try:
+        paired = before.paired(after, metric, "before", "after")
+        help_text += f"; change on the same prompts {paired.format()}"
+        unit += "" if paired.significant else ", n.s."
+    except ValueError:  # a loss utility has no per-prompt outcomes
+        pass
+    before_value = getattr(before, metric)
+    change = None if before_value is None else (1 if loss else 100) * (value - before_value)
+    metric_change(where, label, shown, change, unit, lower_is_better=lower_is_better, help=help_text)
+
+
 # --- an edited aligned model to compare with (Representations, Alignment depth) ------------------------------
 def edited_model_widgets(keys: dict[str, str], kinds: list[str]) -> tuple[str, float, int, int]:
     """The edited-model controls: kind, strength (perturbation size or LoX α), LoX k and perturbation seed, under

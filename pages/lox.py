@@ -9,7 +9,6 @@ from analysis.app_support.formatting import (
     PAIRED_METRICS,
     comparison_rows,
     comparison_sentences,
-    format_utility,
     rate_cell,
     rate_rows,
 )
@@ -19,7 +18,7 @@ from analysis.core.options import slider_args
 from analysis.methods.lox import LoX, save_edited
 from pages._export import record
 from pages._runtime import estimate, timed
-from pages._widgets import config, eval_spec_picker, metric_change, page_start, progress_bar, reply_table, spec_or_stop
+from pages._widgets import config, eval_spec_picker, page_start, progress_bar, rate_metric, reply_table, spec_or_stop
 
 
 def lox_settings(lm) -> LoX:
@@ -65,21 +64,11 @@ def metrics(out: ex.Extrapolation, spec: EvalSpec) -> None:
     for note in lox.notes:
         st.caption(f"Note: {note}")
     c = st.columns(4)
-    metric_change(c[0], "ASR (aligned → LoX)", f"{100 * after.asr:.1f} %", 100 * (after.asr - before.asr))
+    rate_metric(c[0], "ASR (aligned → LoX)", before, after, "asr")
     if after.utility is not None:
-        exact = after.utility_kind == "exact"
-        metric_change(
-            c[1],
-            "Utility",
-            format_utility(after.utility, after.utility_kind, sep=" "),
-            (100 if exact else 1) * (after.utility - before.utility),
-            " pts" if exact else " nats",
-            lower_is_better=not exact,
-        )
-    metric_change(
-        c[2], "Over-refusal", f"{100 * after.over_refusal:.1f} %", 100 * (after.over_refusal - before.over_refusal)
-    )
-    c[3].metric("Degenerate replies", f"{100 * after.degenerate_rate:.1f} %")
+        rate_metric(c[1], "Utility", before, after, "utility", lower_is_better=after.utility_kind != "exact")
+    rate_metric(c[2], "Over-refusal", before, after, "over_refusal")
+    rate_metric(c[3], "Degenerate replies", before, after, "degenerate_rate")
     st.caption(f"convention: {lox.convention}; ΔW in fp32 (the reference forms it in bf16)")
     res = {"aligned": before, "LoX": after}
     st.dataframe(pd.DataFrame(rate_rows(res)).set_index("model"), width="stretch", key="lox_rates")

@@ -9,7 +9,6 @@ from analysis import experiments as ex
 from analysis.app_support.formatting import (
     PAIRED_METRICS,
     comparison_sentences,
-    format_utility,
     rate_cell,
     rate_rows,
 )
@@ -22,9 +21,9 @@ from pages._widgets import (
     edited_model_or_stop,
     edited_model_widgets,
     eval_spec_picker,
-    metric_change,
     page_start,
     progress_bar,
+    rate_metric,
     reply_table,
     spec_or_stop,
 )
@@ -149,16 +148,23 @@ if st.button("Ablate each layer's direction and measure ASR", key="rp_ablate"):
     st.session_state["rp_scan_for"] = (harmful.name, len(harmful), len(benign), system_prompt)
 if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benign), system_prompt):
     update, bar = progress_bar("Direction ablation")
+    chosen = rep.val_chosen_layer(lm, dirs, spec, layers=list(range(1, n_layers)), progress=update)
     scan = rep.ablation_scan(lm, dirs, spec, layers=list(range(1, n_layers)), progress=update)
     bar.empty()
-    best = scan.best_layer
+    best = chosen[0] if chosen is not None else scan.best_layer
     i = scan.layers.index(best)
+    how = (
+        "chosen on the validation prompts (highest ASR with it ablated), reported on the prompts above"
+        if chosen is not None
+        else "chosen on the prompts above themselves (this model's data has no validation split): optimistic"
+    )
     c = st.columns(4)
-    c[0].metric("Best direction", boundary_label(best), help="taken from the residual stream at this point")
-    metric_change(c[1], "ASR with r ablated", f"{100 * scan.asr[i]:.1f} %", 100 * (scan.asr[i] - scan.baseline_asr))
+    c[0].metric("Chosen direction", boundary_label(best), help=f"taken from the residual stream at this point; {how}")
+    rate_metric(c[1], "ASR with r ablated", scan.baseline, scan.results[i], "asr")
     if scan.asr_positive[i] is not None:
-        c[2].metric("Really complies", f"{100 * scan.asr_positive[i]:.1f} %")
-    c[3].metric("Utility", format_utility(scan.utility[i], scan.utility_kind, sep=" "))
+        rate_metric(c[2], "Really complies", scan.baseline, scan.results[i], "asr_positive")
+    rate_metric(c[3], "Utility", scan.baseline, scan.results[i], "utility", lower_is_better=False)
+    st.caption(f"The direction's layer is {how}.")
     exact = scan.utility_kind == "exact"
     figure(
         per_layer_lines(

@@ -130,3 +130,25 @@ def test_projections_are_cached_and_edits_applied_only_on_a_miss(demo_pair, demo
     s1 = rep.states_cached(lm, h, cache=cache, edit=edit)
     s2 = rep.states_cached(lm, h, cache=cache, edit=edit)
     assert Counting.calls == 1 and torch.equal(s1.last, s2.last) and torch.allclose(s1.last, sh.last, atol=1e-5)
+
+
+def test_the_ablation_layer_is_chosen_on_validation_prompts(demo_pair, tmp_path, monkeypatch):
+    """The page reports the ablation of the layer chosen on the model's validation prompts (as many as it shows),
+    never on the prompts it reports; without a validation split there is no held-out choice (None)."""
+    from analysis.core.evaluation import make_spec
+
+    lm = demo_pair.aligned
+    test = {k: v.head(16) for k, v in lm.data.sets("test").items()}
+    spec = make_spec(lm, test["harmful"], test["benign"])
+    h, b = lm.data.calibration_sets(32)
+    dirs = rep.refusal_directions_for(lm, h, b, None)
+    layer, val = rep.val_chosen_layer(lm, dirs, spec, layers=[1, 2, 3, 4], cache=Cache(tmp_path))
+    shown = [g.prompt for g in val.baseline.harmful]
+    assert shown == lm.data.sets("val", 16)["harmful"].prompts() and not set(shown) & set(test["harmful"].prompts())
+    assert layer == val.layers[int(np.argmax(val.asr))] and val.asr[val.layers.index(layer)] >= 0.5
+
+    def no_split(self, split, n=120):
+        raise ValueError(f"no {split} split")
+
+    monkeypatch.setattr(type(lm.data), "sets", no_split)
+    assert rep.val_chosen_layer(lm, dirs, spec, layers=[1, 2], cache=Cache(tmp_path)) is None

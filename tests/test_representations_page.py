@@ -66,8 +66,12 @@ def test_direction_ablation_scan(page):
     page.button(key="rp_ablate").click().run()
     assert not page.exception, [e.value for e in page.exception]
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Best direction"] == "after layer 3"  # boundary 4, 0-based layers
+    assert metrics["Chosen direction"] == "after layer 3"  # boundary 4, 0-based layers
     assert float(metrics["ASR with r ablated"].split()[0]) >= 50
+    assert any("chosen on the validation prompts" in c.value for c in page.caption)  # not on the prompts shown
+    card = next(m for m in page.metric if m.label == "ASR with r ablated")
+    assert "95 % interval" in card.proto.help and "McNemar p < 0.001 (significant)" in card.proto.help
+    assert card.proto.delta.startswith("+") and "n.s." not in card.proto.delta
     assert "replies with r ablated (r from after layer 3)" in page.dataframe[-1].value.columns
     rates = next(d.value for d in page.dataframe if "ASR (keyword)" in d.value.columns)  # the best layer's rates
     rates = rates.data if hasattr(rates, "data") else rates

@@ -287,6 +287,29 @@ class AblationScan:
         return self.layers[int(np.argmax(self.asr))]
 
 
+def val_chosen_layer(
+    lm: "LoadedModel",
+    directions: torch.Tensor,
+    spec: "EvalSpec",
+    layers: list[int] | None = None,
+    cache: Cache | None = None,
+    progress=None,
+) -> tuple[int, AblationScan] | None:
+    """The layer whose direction's ablation raises ASR most on the model's *validation* prompts (as many per set
+    as ``spec`` has, with its system prompt, reply length and judge), and that validation scan: the layer a page
+    reports is then not chosen on the prompts it reports on. None when the model's data has no validation split."""
+    from dataclasses import replace
+
+    try:
+        sets = lm.data.sets("val", max(len(spec.harmful), len(spec.benign)))
+    except (ValueError, FileNotFoundError, KeyError):
+        return None
+    val = replace(spec, harmful=sets["harmful"].head(len(spec.harmful)), benign=sets["benign"].head(len(spec.benign)))
+    val = replace(val, compliance=lm.data.compliance_judge(val.harmful) or spec.compliance)
+    scan = ablation_scan(lm, directions, val, layers, cache, progress)
+    return (scan.best_layer, scan) if scan.layers else None
+
+
 def ablation_scan(
     lm: "LoadedModel",
     directions: torch.Tensor,
