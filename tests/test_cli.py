@@ -133,8 +133,9 @@ def test_landscape_command_prints_curve_and_visage(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = [ln.split() for ln in r.stdout.splitlines() if ln.strip().startswith(("-1.000", "0.000", "1.000"))]
     assert [row[0] for row in rows] == ["-1.000", "0.000", "1.000"]
-    assert rows[1][1] == "0.0%"  # the aligned model itself refuses every harmful prompt
-    assert rows[1][2:4] == ["[0.0,", "19.4]"]  # its Wilson interval over the 16 harmful prompts
+    assert rows[1][1:3] == ["0.0", "%"]  # the aligned model itself refuses every harmful prompt
+    assert rows[1][3:5] == ["[0.0,", "19.4]"]  # its Wilson interval over the 16 harmful prompts
+    assert rows[1][13:17] == ["0.0", "%", "[0.0,", "10.7]"]  # degenerate replies, over the 16 + 16 replies
     assert "VISAGE (1D, keyword ASR) =" in r.stdout
     assert "evaluate: 3" in run("cache", "info", cache=tmp_path).stdout  # one cached evaluation per point
     bad = run("landscape", "--model", "demo", "--direction", "base", "--base", "", cache=tmp_path)

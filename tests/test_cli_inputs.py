@@ -63,8 +63,9 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
     )
     assert code == 0, err
     points = [ln.split() for ln in out.splitlines() if ln.strip().startswith(("-0.500", "0.500"))]
-    # alpha, ASR, its interval "[lo, hi]", ASR+, utility (a loss, in nats), degenerate
-    assert len(points) == 2 and all(p[2].startswith("[") and p[5].endswith("L") for p in points), out
+    # alpha, ASR "x % [lo, hi]", ASR+ likewise, utility (a loss, in nats: no Wilson interval), degenerate
+    assert len(points) == 2 and all(p[3].startswith("[") and p[9].endswith("L") for p in points), out
+    assert not any("%" in p[9] for p in points)
 
 
 def test_a_benign_file_without_responses_is_refused_before_the_model_loads(capsys, tmp_path):

@@ -220,12 +220,16 @@ def test_cli_depth_prefill_disalign(tmp_path):
     rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln.strip()[:1].isdigit()}
     assert rows["0"][1] == "0.0%" and float(rows["1"][1].rstrip("%")) >= 80 and rows["0"][3] == "100.0%"
     lines = [ln.strip() for ln in r.stdout.splitlines()]
-    assert "k =   0: aligned 0.0 % [0.0, 19.4]; base 100.0 % [80.6, 100.0]" in lines, r.stdout  # Wilson, 16 prompts
+    assert (
+        "k =   0: aligned 0.0 % [0.0, 19.4] (0.0 % [0.0, 19.4]); base 100.0 % [80.6, 100.0] (100.0 % [80.6, 100.0])"
+        in lines
+    ), r.stdout  # Wilson, 16 prompts: keyword (really complies)
     paired = next(ln for ln in lines if ln.startswith("k =   0: +"))  # base − aligned at k = 0, same prompts
     assert paired.startswith("k =   0: +100.0 points") and "McNemar p < 0.001" in paired, paired
     r = _cli(tmp_path, "disalign", "--split", "val", "--n", "16", "--alphas", "0,1")
     assert r.returncode == 0, r.stderr
     assert "ED α=1" in r.stdout and "chosen α" in r.stdout
+    assert "paired ED α=1 vs aligned, ASR (keyword): +" in r.stdout and "McNemar" in r.stdout  # the same prompts
 
 
 def test_cli_bad_input_gets_one_line(tmp_path, capsys):

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from analysis.cli import checks as V
+from analysis.core.stats import Rate
 
 
 def _threads() -> None:
@@ -134,7 +135,11 @@ def _print_judges(rows: dict, judge) -> None:
             f"{name} {_ci(r, m).strip()}"
             for name, m in {"keyword": "asr", **{k: f"judge:{k}" for k in r.judge_asr}}.items()
         )
-        print(f"judges {role:8s} ASR: {cols}  disagreement {_fmt(share).strip()} ({len(idx)} replies: {idx[:10]})")
+        n = len(r.judge_decisions[next(iter(r.judge_decisions))]) if r.judge_decisions else len(r.harmful)
+        print(
+            f"judges {role:8s} ASR: {cols}  disagreement {Rate.of_share(share, n).format()} "
+            f"({len(idx)} replies: {idx[:10]})"
+        )
 
 
 def _print_reference_scores(rows: dict, benign) -> None:
@@ -228,7 +233,12 @@ def _check_demo_targets(rows) -> int:
 
     checks = target_checks(rows)
     for role, metric, op, bound, v, good in checks:
-        print(f"target {role:7s} {metric:12s} {op} {100 * bound:4.0f}%: {100 * v:5.1f}%  {'ok' if good else 'MISSED'}")
+        rate = rows[role].rate(metric)
+        ci = f" {rate.interval()}" if rate is not None and rate.kind != "loss" else ""
+        print(
+            f"target {role:7s} {metric:12s} {op} {100 * bound:4.0f}%: {100 * v:5.1f}%{ci}  {'ok' if good else 'MISSED'}"
+        )
+    print("  (targets are checked on the point estimates; [interval]: 95 % Wilson over the prompts)")
     return 0 if all(c[-1] for c in checks) else 1
 
 
@@ -282,7 +292,6 @@ def cmd_landscape(args) -> int:
     from dataclasses import replace
 
     from analysis.app_support.formatting import format_utility
-    from analysis.core.stats import Rate
     from analysis.experiments import landscape
     from analysis.methods.landscape.grid import LandscapeSettings
     from analysis.methods.landscape.visage import visage_1d
@@ -332,16 +341,22 @@ def cmd_landscape(args) -> int:
     for k, land in enumerate(lands):
         if multi is not None:
             print(f"direction {k + 1} (seed {multi.seeds[k]}):")
-        print(f"{'alpha':>7s} {'ASR':>7s} {'ASR 95 %':>14s} {'ASR+':>7s} {'utility':>14s} {'degen':>7s}")
+        nh, nb = len(spec.harmful), len(spec.benign)
+        print(f"{'alpha':>7s} {'ASR':>22s} {'ASR+':>22s} {'utility':>22s} {'degenerate':>22s}")
         for i, a in enumerate(ax):
             pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
             util = None if np.isnan(land.utility[i]) else land.utility[i]
-            ci = Rate.of_share(land.asr[i], len(spec.harmful)).interval()
-            print(
-                f"{a:7.3f} {_fmt(land.asr[i]):>7s} {ci:>14s} {_fmt(pos):>7s} "
-                f"{format_utility(util, land.utility_kind):>14s} {_fmt(land.degenerate[i]):>7s}"
-            )
-        print(f"  (ASR 95 %: Wilson interval over the {len(spec.harmful)} harmful prompts)")
+            exact = land.utility_kind == "exact" and util is not None
+            cells = [
+                Rate.of_share(land.asr[i], nh).format(),
+                "-" if pos is None else Rate.of_share(pos, nh).format(),
+                Rate.of_share(util, nb).format()
+                if exact and util is not None
+                else format_utility(util, land.utility_kind),
+                Rate.of_share(land.degenerate[i], nh + nb).format(),
+            ]
+            print(f"{a:7.3f} " + " ".join(f"{c:>22s}" for c in cells))
+        print(f"  (95 % Wilson intervals over the {nh} harmful / {nb} benign prompts; degenerate: over all replies)")
     value = (
         f"{multi.describe()}; per direction {', '.join(f'{v:.1f}' for v in multi.visages)}"
         if multi is not None
@@ -621,9 +636,15 @@ def cmd_prefill(args) -> int:
         cells = " ".join(f"{_fmt(c[k].asr):>12s} {_fmt(c[k].asr_positive):>13s}" for c in curves.values())
         print(f"{k:3d} {cells}  {curves['aligned'][k].n_short}")
     n = len(pairs)
-    print(f"95 % Wilson intervals of the keyword ASR over the {n} prompts:")
+    print(f"95 % Wilson intervals over the {n} prompts, keyword ASR (really complies):")
     for k in ks:
-        print(f"  k = {k:3d}: " + "; ".join(f"{role} {c[k].asr_rate().format()}" for role, c in curves.items()))
+        print(
+            f"  k = {k:3d}: "
+            + "; ".join(
+                f"{role} {c[k].asr_rate().format()}" + _really_complies(c[k].asr_positive, n)
+                for role, c in curves.items()
+            )
+        )
     if "base" in curves:
         print("base vs aligned on the same prompts, keyword ASR (Newcombe interval, exact McNemar):")
         for k in ks:
@@ -633,6 +654,10 @@ def cmd_prefill(args) -> int:
         for k in ks[: args.show]:
             print(f"  [{role} k={k}] {c[k].replies[0]!r}")
     return 0
+
+
+def _really_complies(share: float | None, n: int) -> str:
+    return "" if share is None else f" ({Rate.of_share(share, n).format()})"
 
 
 def cmd_disalign(args) -> int:
@@ -651,10 +676,16 @@ def cmd_disalign(args) -> int:
         raise ValueError("--alphas needs at least one α")
     choice = choose_alpha(a, b, spec, alphas, args.tolerance, progress=_bar)
     print(f"emulated disalignment: greedy over log-softmax((1+α) log p_base − α log p_aligned); {spec.describe()}")
-    for role, r in overview(pair, spec).items():
+    refs = overview(pair, spec)
+    for role, r in refs.items():
         print(_row(role, r))
     for alpha, r in choice.curve.items():
         print(_row(f"ED α={alpha:g}", r, "<- chosen" if alpha == choice.alpha else ""))
+    print("each α vs the aligned model on the same prompts (Newcombe interval, exact McNemar):")
+    _print_paired(
+        {"aligned": refs["aligned"], **{f"ED α={a:g}": r for a, r in choice.curve.items()}},
+        [(f"ED α={a:g}", "aligned") for a in choice.curve],
+    )
     print(
         f"chosen α (highest ASR with utility within {args.tolerance:g} of the aligned model's "
         f"{format_utility(choice.reference_utility, choice.curve[alphas[0]].utility_kind)}): {choice.alpha}"
