@@ -9,6 +9,7 @@ from analysis.core.stats import Rate
 from analysis.data.prompts import DataFormatError
 from analysis.methods.attacks import variants
 from analysis.methods.attacks.finetune import AttackSettings
+from analysis.methods.attacks.seeds import describe_over_seeds, paired_over_seeds
 from analysis.methods.lox import LoX
 from pages._export import figure, record
 from pages._plots import attack_bands
@@ -203,14 +204,38 @@ if ref is not None and len(curves) > 1:
     except ValueError:  # runs without per-prompt outcomes
         paired = []
 if paired:
+    ref_band = next(b for b in bands if b.variant == "aligned")
+    over_seeds = (
+        {b.variant: describe_over_seeds(paired_over_seeds(ref_band, b, steps)) for b in bands if b is not ref_band}
+        if n_seeds > 1
+        else {}
+    )
     st.caption(
         f"At step {ref.at(steps)['step']}, each variant vs aligned on the same {n_h} harmful prompts (keyword ASR; "
         "Newcombe interval, exact McNemar test"
-        + ("; the first seed's runs" if n_seeds > 1 else "")
+        + ("; the first seed's runs" if n_seeds > 1 else "; one data-order seed: raise Seeds to see the spread")
         + "): "
         + "; ".join(f"{v}: {d.format()}" for v, d in paired)
+        + (
+            ". Seed by seed (each variant against the aligned run of the same data order): "
+            + "; ".join(f"{v}: {text}" for v, text in over_seeds.items())
+            if over_seeds
+            else ""
+        )
     )
     record(numbers={f"ASR at step {steps}, {v} − aligned (paired)": d.format() for v, d in paired})
+    record(numbers={f"ASR at step {steps}, {v} − aligned, seed by seed": t for v, t in over_seeds.items()})
+
+
+def _change(c) -> str:
+    """'; paired, last step − step 0: +95.8 points [...], McNemar p < 0.001 (significant)' (nothing without
+    per-prompt outcomes)."""
+    try:
+        return f"; paired, last step − step 0: {c.change(steps).format()}"
+    except ValueError:
+        return ""
+
+
 record(
     summary=[
         (
@@ -218,7 +243,9 @@ record(
             f"{_asr(c.asr[0])} → {_asr(c.asr[-1])}",
             "by step: "
             + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr))
-            + _seed_spread(b)
+            + f" (of {n_h} prompts; the first seed's run)"
+            + _change(c)
+            + (_seed_spread(b) or "; one data-order seed (an anecdote of the attack's noise)")
             + "; read whole curves: an end point hides a delay",
         )
         for b, c in zip(bands, curves)

@@ -210,3 +210,28 @@ def test_attack_over_seeds_gives_a_band_of_real_runs(demo_pair, evalsets, tmp_pa
     assert all(c.asr[0] == band.curves[0].asr[0] for c in band.curves)  # step 0 is the untouched model
     with pytest.raises(ValueError, match="seeds must be between 1 and 20"):
         AttackSettings(seeds=0).validate()
+
+
+def test_an_attack_curve_pairs_its_steps_and_variants_pair_seed_by_seed():
+    """A run's change from step 0 and a variant vs aligned are paired on the same prompts; over seeds, each
+    variant run is paired with the aligned run of its own data order, and the spread of those is reported."""
+    from analysis.methods.attacks.finetune import AttackCurve
+    from analysis.methods.attacks.seeds import AttackBand, describe_over_seeds, paired_over_seeds
+
+    def curve(name: str, last: int, n: int = 20) -> AttackCurve:
+        steps, outcomes = [0, 4], [[False] * n, [True] * last + [False] * (n - last)]
+        rates = [sum(o) / n for o in outcomes]
+        return AttackCurve(name, steps, rates, [None, None], [None, None], [0.0, 0.0], [None, None], attacks=outcomes)
+
+    aligned = AttackBand("aligned", [curve("aligned", 20), curve("aligned", 18)], [0, 1])
+    lox = AttackBand("LoX", [curve("LoX", 2), curve("LoX", 16)], [0, 1])
+    change = aligned.curves[0].change(4)
+    assert (round(change.diff, 6), change.significant, change.a, change.b) == (1.0, True, "step 0", "step 4")
+    diffs = paired_over_seeds(aligned, lox, 4)
+    assert [round(100 * d.diff, 6) for d in diffs] == [-90.0, -10.0]
+    assert [d.significant for d in diffs] == [True, False]  # 2 of 20 discordant prompts: within noise
+    text = describe_over_seeds(diffs)
+    assert text == "-50.0 ± 56.6 points over 2 seed(s) (per seed -90.0, -10.0; significant on 1 of 2, McNemar)"
+    assert paired_over_seeds(aligned, AttackBand("LoX", [curve("LoX", 2)], [7]), 4) == []  # no common seed
+    with pytest.raises(ValueError, match="per-prompt outcomes"):
+        AttackCurve("old", [0], [0.0], [None], [None], [0.0], [None]).change(0)

@@ -145,3 +145,14 @@ def test_attack_lab_waits_then_plots_curves():
     paired = next(c.value for c in page.caption if "each variant vs aligned on the same 16 harmful prompts" in c.value)
     assert paired.startswith("At step 4,") and "LoX k=8 α=1: " in paired and "McNemar" in paired, paired
     assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]  # 3 samples: shown in full
+    rows = [r for s in page.session_state["findings"].values() for r in s.summary if r[0].startswith("ASR after")]
+    assert rows and all("paired, last step − step 0: " in r[2] and "McNemar" in r[2] for r in rows), rows
+    assert all("one data-order seed" in r[2] for r in rows)  # one seed is named as such in the report
+    page.slider(key="at_seeds").set_value(2)
+    page.button(key="at_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    paired = next(c.value for c in page.caption if "each variant vs aligned on the same 16 harmful prompts" in c.value)
+    by_seed = paired.split("Seed by seed (each variant against the aligned run of the same data order): ")[1]
+    assert (
+        by_seed.startswith("LoX k=8 α=1: ") and "over 2 seed(s) (per seed " in by_seed and " of 2, McNemar)" in by_seed
+    )

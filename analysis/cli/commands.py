@@ -445,6 +445,7 @@ def cmd_attack(args) -> int:
     from analysis.data.sets import resolve_attack_set
     from analysis.experiments import attack
     from analysis.methods.attacks.finetune import AttackSettings
+    from analysis.methods.attacks.seeds import describe_over_seeds, paired_over_seeds
     from analysis.methods.lox import LoX
 
     pair, spec = _pair_and_spec(args)
@@ -502,9 +503,12 @@ def cmd_attack(args) -> int:
     if ref is not None and len(bands) > 1:
         last = ref.steps[-1]
         print(f"at step {last}, each variant vs aligned on the same prompts (keyword ASR, seed {bands[0].seeds[0]}):")
+        ref_band = next(b for b in bands if b.variant == "aligned")
         for b in bands:
             if b.curves[0] is not ref:
                 print(f"  {b.variant}: {ref.paired_asr(b.curves[0], last).format()}")
+                if len(b.seeds) > 1:
+                    print(f"    seed by seed: {describe_over_seeds(paired_over_seeds(ref_band, b, last))}")
     return 0
 
 

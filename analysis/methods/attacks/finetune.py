@@ -118,6 +118,14 @@ class AttackCurve:
             raise ValueError("paired ASR needs two runs evaluated at the same steps with per-prompt outcomes")
         return PairedDifference.of(self.attacks[i], other.attacks[i], self.variant, other.variant)
 
+    def change(self, step: int) -> PairedDifference:
+        """This run's keyword ASR at the last evaluated step ≤ ``step`` minus its ASR at the first evaluated step
+        (before the attack), on the same harmful prompts (Newcombe interval, exact McNemar)."""
+        i = max(j for j, s in enumerate(self.steps) if s <= step)
+        if not self.attacks:
+            raise ValueError("the change needs per-prompt outcomes (a run cached before they were kept)")
+        return PairedDifference.of(self.attacks[0], self.attacks[i], f"step {self.steps[0]}", f"step {self.steps[i]}")
+
 
 def whole_units(freeze: dict[str, torch.Tensor], adapter) -> dict[str, torch.Tensor]:
     """Extend unit masks (input columns of down_proj / o_proj) to the whole neuron: also freeze the rows
