@@ -238,7 +238,7 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
     st.caption(
         "95 % intervals (Wilson); the controls' row: mean ± sd over the same-size random controls' seeds. "
         "Paired on the same prompts (Newcombe interval, exact McNemar test): "
-        + "; ".join(comparison_sentences(out.results, (("pruned", "aligned"),)))
+        + "; ".join(comparison_sentences(out.results, (("pruned", "aligned"),), ("asr", *util)))
         + "; "
         + "; ".join(control_sentence(pruned, controls, m) for m in ["asr", *util])
         + ". A difference marked not significant is within the noise of this set."

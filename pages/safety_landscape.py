@@ -352,7 +352,12 @@ def show_2d(run, system: str) -> None:
             (
                 f"VISAGE (2D, {kind})",
                 f"{v:.1f} / 100",
-                f"[{lo:g}, {hi:g}]², {steps} × {steps} points; this project's 2D definition",
+                f"[{lo:g}, {hi:g}]², {steps} × {steps} points; this project's 2D definition"
+                + (
+                    f"; one random plane (seeds {settings_ls.seed}, {settings_ls.seed + 1}): one draw, no spread"
+                    if kind == "random"
+                    else ""
+                ),
             )
         ],
         convention="VISAGE (2D) is this project's definition: the mean of 100 − ASR over the grid points "

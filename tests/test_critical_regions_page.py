@@ -44,7 +44,8 @@ def test_prune_shows_pruned_and_control_rows(page):
     assert list(df.index) == ["aligned", "pruned", "controls (mean ± sd of 5 seeds)"]
     assert _rate(df.loc["aligned", "ASR (keyword)"]) <= 0.1
     captions = " ".join(c.value for c in page.caption)
-    assert "McNemar" in captions and "pruned vs aligned" in captions  # the paired comparisons are said
+    assert "McNemar" in captions and "pruned vs aligned, ASR (keyword): " in captions  # the paired comparisons
+    assert "pruned vs aligned, utility: " in captions  # the utility cost too, on screen
     assert "pruned vs the 5 controls, ASR (keyword)" in captions
     head = page.markdown[0].value  # the teaching preset: the orthogonal projection chosen on val
     assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
