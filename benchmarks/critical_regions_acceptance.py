@@ -128,6 +128,10 @@ def main() -> None:
             f"ASR on the mean; per seed {', '.join(f'{100 * x.asr:.1f}' for x in cs.results)})  "
             f"{'PASS' if ok else 'FAIL'}"
         )
+        print(
+            f"  paired on the same test prompts, pruned − aligned: ASR {base['test'].paired(r, 'asr').format()}; "
+            f"utility {base['test'].paired(r, 'utility').format()}"
+        )
     for pct in unit_pcts:
         region = build(lm, RegionSettings("units", safety_pct=pct), cal, pair.base, cache=cache)  # response positions
         r, c = ev("test", region.edit), ev("test", region.control)
@@ -140,6 +144,7 @@ def main() -> None:
             f"utility {r.utility:.1%}) vs redundant "
             f"{c.asr:.1%} (utility {c.utility:.1%})  {'PASS' if ok else 'FAIL'}"
         )
+        print(f"  paired on the same test prompts, safety − redundant units: ASR {c.paired(r, 'asr').format()}")
     print(f"default conventions and units: {'ALL PASS' if ok_defaults else 'SOME FAIL'}")
     print("ALL PASS" if ok_all else "SOME FAIL")
     write_verdict(args, "critical regions", ok_defaults, "; ".join(summary))

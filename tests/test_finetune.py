@@ -231,7 +231,7 @@ def test_an_attack_curve_pairs_its_steps_and_variants_pair_seed_by_seed():
     assert [round(100 * d.diff, 6) for d in diffs] == [-90.0, -10.0]
     assert [d.significant for d in diffs] == [True, False]  # 2 of 20 discordant prompts: within noise
     text = describe_over_seeds(diffs)
-    assert text == "-50.0 ± 56.6 points over 2 seed(s) (per seed -90.0, -10.0; significant on 1 of 2, McNemar)"
+    assert text == "−50.0 ± 56.6 points over 2 seed(s) (per seed −90.0, −10.0; significant on 1 of 2, McNemar)"
     assert paired_over_seeds(aligned, AttackBand("LoX", [curve("LoX", 2)], [7]), 4) == []  # no common seed
     with pytest.raises(ValueError, match="per-prompt outcomes"):
         AttackCurve("old", [0], [0.0], [None], [None], [0.0], [None]).change(0)

@@ -78,8 +78,9 @@ def describe_over_seeds(diffs: list) -> str:
     d = np.array([100 * x.diff for x in diffs])
     spread = f" ± {d.std(ddof=1):.1f}" if len(d) > 1 else ""
     n_sig = sum(x.significant for x in diffs)
+    signed = lambda v: f"{v:+.1f}".replace("-", "−")  # noqa: E731  (a real minus sign, as PairedDifference)
     return (
-        f"{d.mean():+.1f}{spread} points over {len(d)} seed(s) (per seed {', '.join(f'{v:+.1f}' for v in d)}; "
+        f"{signed(d.mean())}{spread} points over {len(d)} seed(s) (per seed {', '.join(signed(v) for v in d)}; "
         f"significant on {n_sig} of {len(d)}, McNemar)"
     )
 
