@@ -44,6 +44,12 @@ if len(harmful) < 5 or len(benign) < 5:
     st.stop()
 edited = edited_model_or_stop(*edit_choice, system_prompt)
 edit, edit_label = edited.edit, edited.label
+if edit_choice[0] == "random perturbation":
+    st.caption(
+        f"The random perturbation is one draw ({edit_label}): what it does to the states and probes below is an "
+        "anecdote of that direction; change the seed to see another (on Alignment depth its depth is given "
+        "over three seeds)."
+    )
 
 models = (
     {"aligned": (lm, None)}
@@ -119,7 +125,8 @@ record(
         (
             f"Probe accuracy at the last layer, {label}",
             Rate.of_share(a[-1], n_probe).format(),
-            f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance",
+            f"5-fold CV on {len(harmful)} + {len(benign)} prompts, {pool} token; 50 % is chance"
+            + ("; one random direction (one draw)" if "random seed" in label else ""),
         )
         for label, a in accs.items()
     ]

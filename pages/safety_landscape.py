@@ -255,7 +255,14 @@ def show_1d(runs: dict) -> None:
     cols = st.columns(len(lands) + (len(multis) == 2))
     for col, (label, land) in zip(cols, lands.items()):
         v = multis[label].describe() if label in multis else f"{visage_1d(100 * land.asr, visage_rule):.1f}"
-        col.metric(f"VISAGE · {label}", v.split(" (")[0], help=v)
+        col.metric(
+            f"VISAGE · {label}",
+            v.split(" (")[0],
+            help=v
+            if label in multis
+            else f"{v}: one direction ({kind}), so no spread over directions; each point's ASR has its 95 % "
+            "Wilson error bar on the chart",
+        )
         record(
             numbers={f"VISAGE (1D) · {label}": v},
             summary=[

@@ -92,3 +92,11 @@ def test_a_pruned_model_is_one_of_the_edited_models(page):
     assert any(t.startswith("edited (pruned: orthogonal projection: r_s = 3, r_u = 8 (one-pass))") for t in charts)
     probes = charts["Probe accuracy, harmful vs benign (5-fold CV, last token)"]
     assert len(probes["data"]) == 3
+
+
+def test_a_random_perturbation_is_named_one_draw(page):
+    page.radio(key="rp_edit").set_value("random perturbation").run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert any("The random perturbation is one draw (random seed 0" in c.value for c in page.caption)
+    rows = [r for s in page.session_state["findings"].values() for r in s.summary if "random seed" in r[0]]
+    assert rows and all("one random direction (one draw)" in r[2] for r in rows), rows
