@@ -42,18 +42,27 @@ def main() -> None:
     r0 = evaluate(lm, spec, cache=cache)
     print(f"aligned: ASR {r0.asr:.1%}, really complies {r0.asr_positive:.1%}, utility {r0.utility:.1%}")
 
+    results: dict[str, object] = {}
+
     def show(label: str, settings: RegionSettings):
         region = build(lm, settings, cal, base, cache=cache)
-        r = evaluate(lm, spec, region.edit, cache=cache)
+        r = results[label] = evaluate(lm, spec, region.edit, cache=cache)
         print(
             f"  {label:44s} removed {100 * region.removed_fraction:5.2f}% of {region.unit}: ASR {r.asr:6.1%}, "
             f"really complies {r.asr_positive:6.1%}, utility {r.utility:6.1%}, degenerate {r.degenerate_rate:5.1%}"
         )
         return region
 
+    def paired(reference: str, variant: str) -> None:
+        """variant − reference on the same 120 + 120 test prompts, each rate (Newcombe interval, exact McNemar)."""
+        a, b = results[reference], results[variant]
+        for metric in ("asr", "asr_positive", "utility", "degenerate_rate"):
+            print(f"    paired, variant − reference, {metric}: {a.paired(b, metric).format()}")
+
     print("set difference, SNIP, p = q = 0.03:")
     m = show("per matrix (reference)", RegionSettings("set_difference", "snip", 0.03, 0.03, "matrix"))
     w = show("per row (project variant)", RegionSettings("set_difference", "snip", 0.03, 0.03, "row"))
+    paired("per matrix (reference)", "per row (project variant)")
     jac = []
     for n in m.edit.masks:
         a, b = m.edit.masks[n], w.edit.masks[n]
@@ -68,10 +77,12 @@ def main() -> None:
         "predicting positions (project variant)",
         RegionSettings("set_difference", "wanda", 0.01, 0.03, "matrix", positions="predicting"),
     )
+    paired("response-token positions (reference)", "predicting positions (project variant)")
     for method in ("actsvd", "orthogonal"):
         print(f"{method}, r_s = 3" + (", r_u = 8:" if method == "orthogonal" else ":"))
-        show("layer by layer (reference)", RegionSettings(method, r_s=3, r_u=8))
-        show("one pass (project variant)", RegionSettings(method, r_s=3, r_u=8, procedure="one-pass"))
+        show(f"{method} layer by layer (reference)", RegionSettings(method, r_s=3, r_u=8))
+        show(f"{method} one pass (project variant)", RegionSettings(method, r_s=3, r_u=8, procedure="one-pass"))
+        paired(f"{method} layer by layer (reference)", f"{method} one pass (project variant)")
     for mode in ("mean", "pooled"):
         bases = {n: t.U for n, t in alignment_factors(lm, base, 8, cache=cache, scope=retention_scope(mode)).items()}
         r = retention(bases, {n: weight_delta(lm, base, n) for n in bases}, mode)
