@@ -25,6 +25,7 @@ from _reference import bench_args, bench_pair, reaches, write_verdict  # noqa: E
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import make_spec  # noqa: E402
+from analysis.core.stats import Rate  # noqa: E402
 from analysis.methods import representations as rep  # noqa: E402
 from analysis.methods.lox import LoX  # noqa: E402
 
@@ -52,6 +53,8 @@ def main() -> None:
         for pool in ("last", "mean"):
             acc = rep.probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
             print(f"  {label:12s} {pool:4s}: " + " ".join(f"{100 * a:5.1f}" for a in acc))
+            n = len(y)  # each prompt predicted once by the fold that held it out
+            print(f"  {'':12s} {'':4s}  95 % Wilson: " + " ".join(Rate.of_share(a, n).interval() for a in acc))
     dirs = rep.refusal_directions_for(lm, sets["train"]["harmful"], sets["train"]["benign"], cache=cache)
     layers = list(range(1, dirs.shape[0]))
     val = rep.ablation_scan(lm, dirs, make_spec(lm, **sets["val"]), layers=layers, cache=cache)
@@ -73,6 +76,15 @@ def main() -> None:
         f"best layer on val: {best}; test ASR {100 * test.asr[i]:.1f}% ({gain:+.1f} points, goal >= 50), really "
         f"complies {100 * test.asr_positive[i]:.1f}%, utility {100 * test.utility[i]:.1f}%, over-refusal "
         f"{100 * test.over_refusal[i]:.1f}%  {'PASS' if ok else 'FAIL'}"
+    )
+    u, a = test.baseline, test.results[i]
+    print(
+        "  paired on the same test prompts, ablated − unedited: "
+        + "; ".join(f"{m} {u.paired(a, m).format()}" for m in ("asr", "asr_positive", "utility", "over_refusal"))
+    )
+    print(
+        "  test ASR by layer with 95 % Wilson intervals: "
+        + "; ".join(f"{layer}: {r.rate('asr').format()}" for layer, r in zip(test.layers, test.results))
     )
     write_verdict(
         args,
