@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _reference import bench_args, bench_pair  # noqa: E402
 
-from analysis.app_support.formatting import format_utility  # noqa: E402
+from analysis.app_support.formatting import comparison_sentences, format_utility  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
 from analysis.data.prompts import PromptItem, PromptSet  # noqa: E402
@@ -102,6 +102,12 @@ def main() -> None:
             f"{ca.n_short}"
         )
     print(f"   aligned k=1: {curves['aligned'][1].replies[0]!r}")
+    for k in depth.PREFILL_KS[:3]:
+        ca, cb = curves["aligned"][k], curves["base"][k]
+        print(
+            f"   k={k}: aligned {ca.asr_rate().format()}, base {cb.asr_rate().format()}; base − aligned on the same "
+            f"prompts {ca.paired_asr(cb, spec.judge, 'aligned', 'base').format()}"
+        )
 
     print("3. emulated disalignment: α chosen on val (highest keyword ASR, utility >= aligned - 10 points, α > 0)")
     val = a.data.sets("val", n)
@@ -123,6 +129,16 @@ def main() -> None:
             f"{format_utility(r.utility, r.utility_kind)}  over-refusal {pct(r.over_refusal)}  "
             f"degenerate {pct(r.degenerate_rate)}"
         )
+    for sentence in comparison_sentences(
+        rows, [(label, "aligned") for label in rows if label != "aligned"], ("asr", "asr_positive", "utility")
+    ):
+        print(f"   test, paired on the same prompts: {sentence}")
+    print(
+        "   test 95 % Wilson: "
+        + "; ".join(
+            f"{label} ASR {r.rate('asr').format()}, utility {r.rate('utility').format()}" for label, r in rows.items()
+        )
+    )
 
     print("4. depth of an edit: KL(aligned || edited aligned) on the held-out harmful pairs")
     edits = {"LoX k=8 α=1": LoX(8, 1.0).edit(a, b, cache)} | {
