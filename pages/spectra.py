@@ -91,10 +91,20 @@ if rec is not None:
                 "rank r": rec.ranks,
                 "ASR %": [round(100 * a, 1) for a in rec.asr],
                 "95 % interval": [r.interval() for r in rec.asr_rates()],
+                "− aligned, same prompts": [
+                    f"{100 * d.diff:+.1f} [{100 * d.lo:.1f}, {100 * d.hi:.1f}]" for d in rec.vs_aligned
+                ],
+                "McNemar": [d.p_text() + ("" if d.significant else " (n.s.)") for d in rec.vs_aligned],
             }
         ),
         hide_index=True,
         key="sp_rec_table",
+    )
+    st.caption(
+        f"The recovery rank is the smallest rank within the tolerance of the aligned model's ASR (a point "
+        f"comparison); each rank's difference from the aligned model on the same {rec.n_harmful} prompts is paired "
+        "(Newcombe interval, exact McNemar): n.s. = not distinguishable from the aligned model on these prompts. "
+        + (rec.found_vs_aligned() + "." if rec.rank is not None else "")
     )
     record(
         numbers={"recovery rank": rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"},
@@ -104,7 +114,8 @@ if rec is not None:
                 str(rec.rank if rec.rank is not None else f"> {max(rec.ranks)}"),
                 f"target ASR ≤ {100 * rec.target_asr:.1f} %; ASR by rank: "
                 + ", ".join(f"r={r}: {a.format()}" for r, a in zip(rec.ranks, rec.asr_rates()))
-                + "; decoder Linears only",
+                + "; decoder Linears only"
+                + (f"; {rec.found_vs_aligned()}" if rec.rank is not None else ""),
             )
         ],
     )

@@ -196,8 +196,9 @@ def test_spectra_lox_recovery_commands(tmp_path):
     r = run("recovery", "--ranks", "1,64", "--n", "16", cache=cache)
     assert r.returncode == 0, r.stderr
     assert "r =    1" in r.stdout and r.stdout.strip().splitlines()[-1].startswith("recovery rank:")
+    assert "− aligned on the same prompts +" in r.stdout and "McNemar" in r.stdout  # each rank paired with aligned
     rank1 = next(ln for ln in r.stdout.splitlines() if "r =    1:" in ln)
-    assert rank1.endswith("]") and " % [" in rank1, rank1  # each rank's ASR with its Wilson interval
+    assert rank1.split(";")[0].endswith("]") and " % [" in rank1, rank1  # each rank's ASR with its Wilson interval
     bad = {
         ("lox", "--k", "-1"): "--k: must be >= 0",
         ("lox", "--layers", "9"): "no decoder weights match",

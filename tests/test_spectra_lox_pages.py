@@ -63,6 +63,12 @@ def test_recovery_rank(spectra_page):
         assert cell == f"[{100 * lo:.1f}, {100 * hi:.1f}]", (a, cell)
     assert asr[1] >= 30  # one direction of ΔW does not bring the refusal back
     assert m.value == ("8" if asr[8] <= 5 else "> 8")
+    rec = page.session_state["sp_recovery"]
+    diffs = dict(zip(table["rank r"], table["− aligned, same prompts"]))
+    assert diffs[1].startswith(f"+{asr[1]:.1f} [") or asr[1] == 0  # the aligned model refuses all: diff = ASR
+    assert rec.vs_aligned[0].significant and "(n.s.)" not in table["McNemar"][0]  # rank 1 is far from aligned
+    if rec.rank is not None:
+        assert any(rec.found_vs_aligned() in c.value for c in page.caption)
 
 
 def test_lox_renders_with_the_teaching_default(lox_page):

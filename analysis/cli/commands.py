@@ -523,8 +523,8 @@ def cmd_recovery(args) -> int:
         "W_base + rank-r(ΔW) on the decoder Linears; target: ASR <= aligned ASR + tolerance "
         f"= {100 * rec.target_asr:.1f}%"
     )
-    for r, a in zip(rec.ranks, rec.asr_rates()):
-        print(f"  r = {r:4d}: ASR {a.format()}")
+    for r, a, d in zip(rec.ranks, rec.asr_rates(), rec.vs_aligned):
+        print(f"  r = {r:4d}: ASR {a.format()}; − aligned on the same prompts {d.format()}")
     print(f"recovery rank: {rec.rank if rec.rank is not None else 'not reached within the ranks tried'}")
     return 0
 

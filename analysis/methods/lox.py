@@ -21,7 +21,7 @@ from analysis.core.arch import non_decoder_matrices, output_weight_name
 from analysis.core.cache import Cache
 from analysis.core.edits import Add, Edit, LowRank, applied, locked
 from analysis.core.options import check, option
-from analysis.core.stats import Rate
+from analysis.core.stats import PairedDifference, Rate
 from analysis.methods.spectra import delta, deltas
 
 if TYPE_CHECKING:
@@ -302,10 +302,17 @@ class Recovery:
     target_asr: float
     rank: int | None  # smallest tried rank meeting the target (None: none did)
     n_harmful: int = 0  # prompts each ASR is over (for its interval)
+    vs_aligned: list[PairedDifference] = field(default_factory=list)  # each rank's ASR − aligned's, same prompts
 
     def asr_rates(self) -> list[Rate]:
         """Each rank's ASR with its 95 % Wilson interval."""
         return [Rate.of_share(a, self.n_harmful) for a in self.asr]
+
+    def found_vs_aligned(self) -> str:
+        """The found rank's ASR minus the aligned model's on the same prompts, with its paired test ('' without)."""
+        if self.rank is None or not self.vs_aligned:
+            return ""
+        return f"rank {self.rank} − aligned: {self.vs_aligned[self.ranks.index(self.rank)].format()}"
 
 
 def recovery_rank(
@@ -326,9 +333,10 @@ def recovery_rank(
     if not ranks:
         raise ValueError("give at least one rank >= 1 to try")
     cache = cache or Cache()
-    target = evaluate(aligned, spec, cache=cache).asr + tolerance
+    reference = evaluate(aligned, spec, cache=cache)
+    target = reference.asr + tolerance
     top = alignment_factors(aligned, base, max(ranks), cache=cache, scope="decoder")
-    asr, found = [], None
+    asr, found, paired = [], None, []
     for i, r in enumerate(ranks):
         edit = LowRank(
             {n: (t.A[:, :r], t.B[:r]) for n, t in top.items()},
@@ -336,8 +344,9 @@ def recovery_rank(
         )
         res = evaluate(base, spec, edit, cache=cache)
         asr.append(res.asr)
+        paired.append(reference.paired(res, "asr", "aligned", f"rank {r}"))
         if progress:
             progress((i + 1) / len(ranks), f"rank {r} restored: ASR {res.asr:.0%}")
         if found is None and res.asr <= target:
             found = r
-    return Recovery(ranks, asr, target, found, len(spec.harmful))
+    return Recovery(ranks, asr, target, found, len(spec.harmful), paired)
