@@ -532,15 +532,18 @@ def rate_metric(where, label: str, before, after, metric: str, lower_is_better: 
     loss = metric == "utility" and after.utility_kind == "loss"
     shown = format_utility(value, after.utility_kind, sep=" ") if metric == "utility" else f"{100 * value:.1f} %"
     help_text = f"95 % interval {rate_cell(after, metric)}; before {rate_cell(before, metric)}"
-    unit = " nats" if loss else " pts"
+    unit, noise = " nats" if loss else " pts", False
     try:
         paired = before.paired(after, metric, "before", "after")
         help_text += f"; change on the same prompts {paired.format()}"
-        unit += "" if paired.significant else ", n.s."
+        noise = not paired.significant
     except ValueError:  # a loss utility has no per-prompt outcomes
         pass
     before_value = getattr(before, metric)
     change = None if before_value is None else (1 if loss else 100) * (value - before_value)
+    if noise and change is not None and abs(change) >= 0.05:  # grey, not red or green: within the noise
+        where.metric(label, shown, f"{change:+.1f}{unit}, n.s.", delta_color="off", help=help_text)
+        return
     metric_change(where, label, shown, change, unit, lower_is_better=lower_is_better, help=help_text)
 
 

@@ -82,6 +82,13 @@ def test_lox_renders_with_the_teaching_default(lox_page):
     assert "ASR (aligned → LoX)" in labels and "Utility" in labels
     asr = float(page.metric[labels.index("ASR (aligned → LoX)")].value.split()[0])
     assert asr <= 10.0  # extrapolating the alignment update keeps nearly all refusals (8.3 % of 48 measured)
+    cards = {m.label: m.proto for m in page.metric}
+    for label in ("Utility", "Over-refusal", "Degenerate replies"):  # each change with its paired test
+        assert "95 % interval" in cards[label].help and "McNemar" in cards[label].help, cards[label].help
+        if cards[label].delta.endswith("n.s."):  # within the noise: grey, never a red or green arrow
+            assert cards[label].color == cards["ASR (aligned → LoX)"].color  # the 'no change' card's grey
+        else:
+            assert "(significant)" in cards[label].help
     # on the shipped pair the page says how often LoX held on other builds of the organism (the record's counts)
     note = next(i.value for i in page.info if "On other builds of the demo organism" in i.value)
     assert "'LoX vs a harmful attack'" in note and "2 of 8 fresh builds" in note
