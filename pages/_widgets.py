@@ -215,13 +215,16 @@ def show_model_waits() -> None:
     slot = st.empty()
 
     def report(waited: float | None) -> None:
-        if waited is None:
-            slot.empty()
-        else:
-            slot.info(
-                f"Another session is computing on this model: this page waits its turn ({waited:.0f} s). "
-                "Every session shares the loaded model, and only one edits or reads it at a time."
-            )
+        try:
+            if waited is None:
+                slot.empty()
+            else:
+                slot.info(
+                    f"Another session is computing on this model: this page waits its turn ({waited:.0f} s). "
+                    "Every session shares the loaded model, and only one edits or reads it at a time."
+                )
+        except Exception:  # a placeholder of a finished run: nothing to show. Stop / rerun (BaseException) pass.
+            pass
 
     on_lock_wait(report)
 
