@@ -25,7 +25,7 @@ from _reference import bench_args, bench_pair, reaches, write_verdict  # noqa: E
 
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import make_spec  # noqa: E402
-from analysis.core.stats import Rate  # noqa: E402
+from analysis.core.stats import PairedDifference, Rate  # noqa: E402
 from analysis.methods import representations as rep  # noqa: E402
 from analysis.methods.lox import LoX  # noqa: E402
 
@@ -47,14 +47,19 @@ def main() -> None:
         f"probe accuracy (5-fold CV on {len(test_h)} + {len(test_b)} test prompts), layer boundary 0 "
         f"(embeddings) … {lm.adapter.n_layers}:"
     )
+    correct = {}
     for label, (m, e) in models.items():
         sh = rep.states_cached(m, test_h, edit=e, cache=cache)
         sb = rep.states_cached(m, test_b, edit=e, cache=cache)
         for pool in ("last", "mean"):
-            acc = rep.probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
+            acc, correct[label, pool] = rep.probe_cv(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
             print(f"  {label:12s} {pool:4s}: " + " ".join(f"{100 * a:5.1f}" for a in acc))
             n = len(y)  # each prompt predicted once by the fold that held it out
             print(f"  {'':12s} {'':4s}  95 % Wilson: " + " ".join(Rate.of_share(a, n).interval() for a in acc))
+    for label in ("base", "LoX k=8 α=1"):  # each model − aligned, per layer, on the same held-out predictions
+        print(f"  paired, {label} − aligned (last token), per layer boundary:")
+        for layer, (a, b) in enumerate(zip(correct["aligned", "last"], correct[label, "last"])):
+            print(f"    {layer}: {PairedDifference.of(a, b).format()}")
     dirs = rep.refusal_directions_for(lm, sets["train"]["harmful"], sets["train"]["benign"], cache=cache)
     layers = list(range(1, dirs.shape[0]))
     val = rep.ablation_scan(lm, dirs, make_spec(lm, **sets["val"]), layers=layers, cache=cache)

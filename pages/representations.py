@@ -13,7 +13,7 @@ from analysis.app_support.formatting import (
     rate_rows,
 )
 from analysis.core.evaluation import evaluate
-from analysis.core.stats import Rate
+from analysis.core.stats import PairedDifference, Rate
 from analysis.methods import representations as rep
 from pages._export import figure, record
 from pages._plots import boundary_label, per_layer_lines, scatter_2d
@@ -107,9 +107,15 @@ for col, (label, (m, e)) in zip(cols, models.items()):
 
 # --- probes ---------------------------------------------------------------------------------------
 st.subheader("Linear probes")
-accs = {}
+accs, correct = {}, {}
 for label, (m, e) in models.items():  # from the states cached above; reruns cost no refits
-    accs[label] = rep.probe_accuracy_cached(m, harmful, benign, system_prompt, e, pool)
+    cv = rep.probe_cv_cached(m, harmful, benign, system_prompt, e, pool)
+    accs[label], correct[label] = cv["accuracy"], cv["correct"]
+versus = {  # each model − aligned at the last layer, on the same prompts' held-out predictions
+    label: PairedDifference.of(correct["aligned"][-1], c[-1], "aligned", label)
+    for label, c in correct.items()
+    if label != "aligned"
+}
 n_probe = len(harmful) + len(benign)  # each prompt is predicted once, by the fold that held it out
 figure(
     per_layer_lines(
@@ -136,6 +142,16 @@ st.caption(
     f"95 % Wilson interval over the {n_probe} held-out predictions (each prompt is predicted once). Last layer: "
     + "; ".join(f"{label} {Rate.of_share(a[-1], n_probe).format()}" for label, a in accs.items())
     + "."
+    + (
+        " Paired with the aligned model on the same prompts (Newcombe interval, exact McNemar), last layer: "
+        + "; ".join(f"{label} − aligned {d.format()}" for label, d in versus.items())
+        + "."
+        if versus
+        else ""
+    )
+)
+record(
+    numbers={f"probe accuracy at the last layer, {label} − aligned (paired)": d.format() for label, d in versus.items()}
 )
 
 # --- refusal direction ----------------------------------------------------------------------------

@@ -152,3 +152,26 @@ def test_the_ablation_layer_is_chosen_on_validation_prompts(demo_pair, tmp_path,
 
     monkeypatch.setattr(type(lm.data), "sets", no_split)
     assert rep.val_chosen_layer(lm, dirs, spec, layers=[1, 2], cache=Cache(tmp_path)) is None
+
+
+def test_probe_cv_matches_scikit_learn_and_keeps_each_prompts_outcome():
+    """The probes' accuracy is scikit-learn's cross_val_score on the same folds; each prompt's held-out outcome
+    is kept, so two models on the same prompts can be paired (their share of correct prompts is the accuracy
+    when the folds are equal)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    g = torch.Generator().manual_seed(0)
+    y = np.array([1] * 20 + [0] * 20)
+    X = torch.randn(3, 40, 8, generator=g)
+    X[1, :20] += 0.8  # layer 1 separates the classes a little, layer 2 well
+    X[2, :20] += 3.0
+    acc, correct = rep.probe_cv(X, y)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    for layer in range(3):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+        assert acc[layer] == pytest.approx(cross_val_score(clf, X[layer].numpy(), y, cv=cv).mean(), abs=1e-12)
+        assert sum(correct[layer]) / 40 == pytest.approx(acc[layer])  # 5 equal folds of 8
+    assert acc[2] > 0.9 and acc[0] < acc[2] and len(correct[0]) == 40

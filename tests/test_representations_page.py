@@ -40,6 +40,7 @@ def test_views_and_probes_render(page):
             assert (y + u, y - d) == (pytest.approx(100 * hi, abs=0.01), pytest.approx(100 * lo, abs=0.01))
     caption = next(c.value for c in page.caption if "held-out predictions" in c.value)
     assert "Last layer: aligned " in caption and " [" in caption
+    assert "last layer: base − aligned " in caption and "McNemar" in caption  # paired on the same predictions
     assert {t["name"] for t in charts["aligned: residual stream after layer 3, PCA"]["data"]} == {"harmful", "benign"}
     slider = page.select_slider(key="rp_layer")  # the slider names the layer as its plot does
     assert slider.options[0] == "emb." and slider.options[-1] == "after layer 3"

@@ -162,10 +162,14 @@ def project(X: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int 
     return reducer.fit_transform(X)
 
 
-def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5, seed: int = 0) -> list[float]:
-    """Mean cross-validated accuracy of a logistic-regression probe per layer."""
+def probe_cv(
+    X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5, seed: int = 0
+) -> tuple[list[float], list[list[bool]]]:
+    """Cross-validated logistic-regression probes per layer: (mean accuracy over the folds, as scikit-learn's
+    ``cross_val_score``, and per prompt whether the fold that held it out classified it right — the outcomes a
+    paired test of two models on the same prompts needs)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -173,15 +177,28 @@ def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5,
     counts = np.bincount(labels.astype(int))
     if len(counts) < 2 or counts.min() < folds:
         raise ValueError(f"probes need at least {folds} prompts of each class, got {counts.tolist()}")
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    out = []
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+    accuracy, correct = [], []
     for X in X_by_layer:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-        out.append(float(cross_val_score(clf, X.numpy(), labels, cv=cv).mean()))
-    return out
+        Xn, hit = X.numpy(), np.zeros(len(labels), dtype=bool)
+        per_fold = []
+        for train, test in splits:
+            clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0)).fit(
+                Xn[train], labels[train]
+            )
+            hit[test] = clf.predict(Xn[test]) == labels[test]
+            per_fold.append(float(hit[test].mean()))
+        accuracy.append(float(np.mean(per_fold)))
+        correct.append(hit.tolist())
+    return accuracy, correct
 
 
-def probe_accuracy_cached(
+def probe_accuracy(X_by_layer: torch.Tensor, labels: np.ndarray, folds: int = 5, seed: int = 0) -> list[float]:
+    """Mean cross-validated accuracy of a logistic-regression probe per layer."""
+    return probe_cv(X_by_layer, labels, folds, seed)[0]
+
+
+def probe_cv_cached(
     lm: "LoadedModel",
     harmful: PromptSet,
     benign: PromptSet,
@@ -189,12 +206,13 @@ def probe_accuracy_cached(
     edit: "Edit | None" = None,
     pool: str = "last",
     cache: Cache | None = None,
-) -> list[float]:
-    """:func:`probe_accuracy` of harmful vs benign states per layer, cached like the states it reads."""
+) -> dict:
+    """:func:`probe_cv` of harmful vs benign states per layer ({"accuracy": per layer, "correct": per layer, per
+    prompt, harmful first}), cached like the states it reads."""
     cache = cache or Cache()
     parts = {
         "kind": "probe-accuracy",
-        "v": 2,
+        "v": 3,
         "model": lm.fingerprint,
         "edit": _edit_key(edit),
         "harmful": harmful.prompts(),
@@ -209,9 +227,23 @@ def probe_accuracy_cached(
         sh = states_cached(lm, harmful, system_prompt, edit, cache)
         sb = states_cached(lm, benign, system_prompt, edit, cache)
         y = np.array([1] * len(harmful) + [0] * len(benign))
-        return probe_accuracy(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
+        accuracy, correct = probe_cv(torch.cat([sh.get(pool), sb.get(pool)], 1), y)
+        return {"accuracy": accuracy, "correct": correct}
 
     return cache.get_or_compute(parts, compute, "json")
+
+
+def probe_accuracy_cached(
+    lm: "LoadedModel",
+    harmful: PromptSet,
+    benign: PromptSet,
+    system_prompt: str | None = None,
+    edit: "Edit | None" = None,
+    pool: str = "last",
+    cache: Cache | None = None,
+) -> list[float]:
+    """:func:`probe_accuracy` of harmful vs benign states per layer, cached (see :func:`probe_cv_cached`)."""
+    return probe_cv_cached(lm, harmful, benign, system_prompt, edit, pool, cache)["accuracy"]
 
 
 def refusal_directions(harmful: States, benign: States, pool: str = "last") -> torch.Tensor:
