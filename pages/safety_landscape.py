@@ -255,13 +255,16 @@ def show_1d(runs: dict) -> None:
     cols = st.columns(len(lands) + (len(multis) == 2))
     for col, (label, land) in zip(cols, lands.items()):
         v = multis[label].describe() if label in multis else f"{visage_1d(100 * land.asr, visage_rule):.1f}"
+        ci = None if label in multis else land.visage_interval(visage_rule)
+        if ci is not None:
+            v += f" [{ci[0]:.1f}, {ci[1]:.1f}]"
         col.metric(
             f"VISAGE · {label}",
-            v.split(" (")[0],
+            v.split(" (")[0].split(" [")[0],
             help=v
             if label in multis
-            else f"{v}: one direction ({kind}), so no spread over directions; each point's ASR has its 95 % "
-            "Wilson error bar on the chart",
+            else f"{v}: one direction ({kind}), so no spread over directions; [interval]: 95 % bootstrap over the "
+            f"{len(harmful)} harmful prompts (1000 resamples)",
         )
         record(
             numbers={f"VISAGE (1D) · {label}": v},

@@ -260,3 +260,26 @@ def test_a_finished_landscape_run_is_kept_per_process_and_keyed_by_question(demo
     assert moved is not first and np.array_equal(moved.multi.asr, first.multi.asr)
     ex.forget()
     assert ex.landscape(demo_pair, s, spec, cache=cache) is not first
+
+
+def test_a_single_directions_visage_has_a_bootstrap_interval_over_prompts():
+    """One determined direction (toward the base) has no spread over directions: its VISAGE gets a percentile
+    bootstrap interval over the harmful prompts, resampled alike at every point; none in 2D or without outcomes."""
+    from analysis.methods.landscape.grid import Landscape
+
+    ax = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    rng = np.random.default_rng(0)
+    p_attack = [0.9, 0.3, 0.0, 0.4, 0.95]
+    attacks = {(a,): [bool(x) for x in rng.random(40) < p] for a, p in zip(ax, p_attack)}
+    asr = np.array([np.mean(attacks[(a,)]) for a in ax])
+    nan = np.full(len(ax), np.nan)
+    land = Landscape([ax], asr, nan, nan, nan, {}, "none", attacks)
+    lo, hi = land.visage_interval("reference")
+    point = visage_1d(100 * asr, "reference")
+    assert lo <= point <= hi and 0 < hi - lo < 40
+    assert land.visage_interval("reference") == (lo, hi)  # seeded
+    assert Landscape([ax], asr, nan, nan, nan).visage_interval() is None  # no per-prompt outcomes kept
+    flat = {(a,): [False] * 40 for a in ax}  # every prompt refused everywhere: no sampling noise at all
+    assert Landscape([ax], np.zeros(5), nan, nan, nan, {}, "none", flat).visage_interval() == (100.0, 100.0)
+    two_d = Landscape([ax, ax], np.zeros((5, 5)), nan, nan, nan, {}, "none", {})
+    assert two_d.visage_interval() is None

@@ -120,6 +120,8 @@ def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert page.metric[0].label.startswith("VISAGE")
+    assert "one direction (toward another model)" in page.metric[0].proto.help  # no spread over directions,
+    assert "95 % bootstrap over the" in page.metric[0].proto.help and " [" in page.metric[0].proto.help  # but prompts
 
 
 def test_custom_system_prompt(page):

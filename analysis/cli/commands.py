@@ -357,10 +357,12 @@ def cmd_landscape(args) -> int:
             ]
             print(f"{a:7.3f} " + " ".join(f"{c:>22s}" for c in cells))
         print(f"  (95 % Wilson intervals over the {nh} harmful / {nb} benign prompts; degenerate: over all replies)")
+    ci = lands[0].visage_interval(settings.visage) if multi is None else None
     value = (
         f"{multi.describe()}; per direction {', '.join(f'{v:.1f}' for v in multi.visages)}"
         if multi is not None
         else f"{visage_1d(100 * lands[0].asr, settings.visage):.1f}"
+        + ("" if ci is None else f" [{ci[0]:.1f}, {ci[1]:.1f}] (95 % bootstrap over the harmful prompts)")
     )
     print(
         f"VISAGE (1D, keyword ASR) = {value}  "

@@ -194,6 +194,23 @@ class Landscape:
     degenerate: np.ndarray
     generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
     utility_kind: str = "none"
+    attacks: dict[tuple, list[bool]] = field(repr=False, default_factory=dict)  # coords -> per harmful prompt
+
+    def visage_interval(self, rule: str = "reference", n_boot: int = 1000, seed: int = 0) -> tuple[float, float] | None:
+        """95 % percentile bootstrap interval of the 1D VISAGE over the harmful prompts (resampled with the same
+        draw at every point, as they are the same prompts); None in 2D or without per-prompt outcomes."""
+        from analysis.methods.landscape.visage import visage_1d
+
+        if len(self.axes) != 1:
+            return None
+        rows = [self.attacks.get((a,)) for a in self.axes[0]]
+        if any(not r for r in rows):
+            return None
+        outcomes = np.array(rows, dtype=float)  # points × prompts
+        idx = np.random.default_rng(seed).integers(0, outcomes.shape[1], size=(n_boot, outcomes.shape[1]))
+        values = [visage_1d(100 * outcomes[:, i].mean(1), rule) for i in idx]
+        lo, hi = np.quantile(values, [0.025, 0.975])
+        return float(lo), float(hi)
 
 
 def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
@@ -286,7 +303,7 @@ def evaluate_grid(
             store,
         )
     grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
-    gens, kind = {}, "none"
+    gens, attacks, kind = {}, {}, "none"
     for k, (idx, coords) in enumerate(zip(np.ndindex(*shape), points)):
         r: EvalResult = evaluate(lm, spec, edits[coords], cache, batch_size=batch_size)
         for key, v in (
@@ -298,6 +315,9 @@ def evaluate_grid(
             grids[key][idx] = np.nan if v is None else v
         kind = r.utility_kind
         gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
+        attacks[coords] = r.per_prompt("asr") or []
         if progress:
             progress((k + 1) / len(points), f"point {k + 1} of {len(points)} ({where(coords)})")
-    return Landscape(list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens, kind)
+    return Landscape(
+        list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens, kind, attacks
+    )
