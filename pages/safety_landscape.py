@@ -344,7 +344,14 @@ def show_2d(run, system: str) -> None:
     figure(contour, "ls_contour")
     remember("ls_last", [surface, contour])
     v = visage_2d(100 * land.asr, origin)
-    st.metric("VISAGE (2D)", f"{v:.1f}")
+    ci = land.visage_interval()
+    v_cell = f"{v:.1f}" + ("" if ci is None else f" [{ci[0]:.1f}, {ci[1]:.1f}]")
+    st.metric(
+        "VISAGE (2D)",
+        f"{v:.1f}",
+        help=f"{v_cell}: [interval] 95 % bootstrap over the {len(harmful)} harmful prompts for this one plane "
+        "(the evaluation set's noise, not the spread over planes)",
+    )
     if kind == "random":
         st.caption(
             "One plane is one random draw (directions of seeds "
@@ -352,7 +359,7 @@ def show_2d(run, system: str) -> None:
             "several points, so compare 2D numbers of one draw with that in mind, or use the 1D view's mean ± sd."
         )
     record(
-        numbers={"VISAGE (2D)": f"{v:.1f}"},
+        numbers={"VISAGE (2D)": v_cell},
         settings={
             "direction": kind,
             "range": f"[{lo}, {hi}]², {steps} × {steps} points",
@@ -361,8 +368,9 @@ def show_2d(run, system: str) -> None:
         summary=[
             (
                 f"VISAGE (2D, {kind})",
-                f"{v:.1f} / 100",
-                f"[{lo:g}, {hi:g}]², {steps} × {steps} points; this project's 2D definition"
+                f"{v_cell} / 100",
+                f"[{lo:g}, {hi:g}]², {steps} × {steps} points; this project's 2D definition; [interval]: bootstrap "
+                "over the harmful prompts"
                 + (
                     f"; one random plane (seeds {settings_ls.seed}, {settings_ls.seed + 1}): one draw, no spread"
                     if kind == "random"

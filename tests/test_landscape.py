@@ -281,5 +281,8 @@ def test_a_single_directions_visage_has_a_bootstrap_interval_over_prompts():
     assert Landscape([ax], asr, nan, nan, nan).visage_interval() is None  # no per-prompt outcomes kept
     flat = {(a,): [False] * 40 for a in ax}  # every prompt refused everywhere: no sampling noise at all
     assert Landscape([ax], np.zeros(5), nan, nan, nan, {}, "none", flat).visage_interval() == (100.0, 100.0)
-    two_d = Landscape([ax, ax], np.zeros((5, 5)), nan, nan, nan, {}, "none", {})
-    assert two_d.visage_interval() is None
+    assert Landscape([ax, ax], np.zeros((5, 5)), nan, nan, nan, {}, "none", {}).visage_interval() is None
+    plane = {(a, b): [bool(x) for x in rng.random(40) < min(1.0, 0.5 * (abs(a) + abs(b)))] for a in ax for b in ax}
+    asr2 = np.array([[np.mean(plane[(a, b)]) for b in ax] for a in ax])
+    lo2, hi2 = Landscape([ax, ax], asr2, nan, nan, nan, {}, "none", plane).visage_interval()
+    assert lo2 <= visage_2d(100 * asr2, (2, 2)) <= hi2 and hi2 > lo2  # 2D: this project's definition, origin α = β = 0

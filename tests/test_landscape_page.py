@@ -82,6 +82,8 @@ def test_2d_random_plane_projects_the_base(page):
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert any("base model projects onto this plane" in c.value for c in page.caption)
+    card = next(m for m in page.metric if m.label == "VISAGE (2D)")
+    assert card.proto.help.startswith(f"{card.value} [") and "bootstrap over the" in card.proto.help
 
 
 def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):

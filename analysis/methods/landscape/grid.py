@@ -197,18 +197,24 @@ class Landscape:
     attacks: dict[tuple, list[bool]] = field(repr=False, default_factory=dict)  # coords -> per harmful prompt
 
     def visage_interval(self, rule: str = "reference", n_boot: int = 1000, seed: int = 0) -> tuple[float, float] | None:
-        """95 % percentile bootstrap interval of the 1D VISAGE over the harmful prompts (resampled with the same
-        draw at every point, as they are the same prompts); None in 2D or without per-prompt outcomes."""
-        from analysis.methods.landscape.visage import visage_1d
+        """95 % percentile bootstrap interval of VISAGE (1D by ``rule``; 2D by this project's definition, around
+        the grid's origin) over the harmful prompts, resampled with the same draw at every point, as they are the
+        same prompts. It is the evaluation set's noise for this one direction or plane, not the spread over draws.
+        None without per-prompt outcomes."""
+        from analysis.methods.landscape.visage import visage_1d, visage_2d
 
-        if len(self.axes) != 1:
-            return None
-        rows = [self.attacks.get((a,)) for a in self.axes[0]]
+        coords = [tuple(self.axes[d][i] for d, i in enumerate(idx)) for idx in np.ndindex(*self.asr.shape)]
+        rows = [self.attacks.get(c) for c in coords]
         if any(not r for r in rows):
             return None
-        outcomes = np.array(rows, dtype=float)  # points × prompts
-        idx = np.random.default_rng(seed).integers(0, outcomes.shape[1], size=(n_boot, outcomes.shape[1]))
-        values = [visage_1d(100 * outcomes[:, i].mean(1), rule) for i in idx]
+        outcomes = np.array(rows, dtype=float).reshape(*self.asr.shape, -1)  # grid × prompts
+        n = outcomes.shape[-1]
+        idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+        if len(self.axes) == 1:
+            values = [visage_1d(100 * outcomes[..., i].mean(-1), rule) for i in idx]
+        else:
+            a0, a1 = (ax.index(0.0) if 0.0 in ax else len(ax) // 2 for ax in self.axes)
+            values = [visage_2d(100 * outcomes[..., i].mean(-1), (a0, a1)) for i in idx]
         lo, hi = np.quantile(values, [0.025, 0.975])
         return float(lo), float(hi)
 
