@@ -509,13 +509,18 @@ def metric_change(
     unit: str = " pts",
     lower_is_better: bool = True,
     help: str | None = None,
+    within_noise: bool = False,
 ) -> None:
-    """A metric whose change is grey and arrow-less when it is zero (never a red '↑ +0.0')."""
+    """A metric whose change is grey and arrow-less when it is zero (never a red '↑ +0.0'), and grey with 'n.s.'
+    when a paired test finds it within the noise (``within_noise``)."""
     if change is None:
         where.metric(label, value, help=help)
         return
     if abs(change) < 0.05:
         where.metric(label, value, "no change", delta_color="off", delta_arrow="off", help=help)
+        return
+    if within_noise:
+        where.metric(label, value, f"{change:+.1f}{unit}, n.s.", delta_color="off", help=help)
         return
     where.metric(
         label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal", help=help
@@ -544,10 +549,7 @@ def rate_metric(where, label: str, before, after, metric: str, lower_is_better: 
         pass
     before_value = getattr(before, metric)
     change = None if before_value is None else (1 if loss else 100) * (value - before_value)
-    if noise and change is not None and abs(change) >= 0.05:  # grey, not red or green: within the noise
-        where.metric(label, shown, f"{change:+.1f}{unit}, n.s.", delta_color="off", help=help_text)
-        return
-    metric_change(where, label, shown, change, unit, lower_is_better=lower_is_better, help=help_text)
+    metric_change(where, label, shown, change, unit, lower_is_better, help_text, within_noise=noise)
 
 
 # --- an edited aligned model to compare with (Representations, Alignment depth) ------------------------------
