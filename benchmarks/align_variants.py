@@ -11,6 +11,9 @@ cap); ``--two-phase`` first trains refusal-heavy (benign how-to weight ``--first
 meets its target, then the (possibly overridden) mixture with a fresh data stream until both targets hold.
 ``--set FIELD=V`` overrides a number of the alignment recipe (lr, weight_decay, …; its length is ``--max-steps``);
 ``--trainable REGEX`` aligns only the parameters whose names the regex finds (e.g. ``layers\.0\.`` or ``mlp``).
+``--lora R`` aligns through rank-R adapters on every decoder weight matrix (W + B·A, B starting at zero; the
+other parameters stay bit for bit), merged into the weights at the end, so ΔW has rank ≤ R per matrix and a LoX of
+k ≥ R extrapolates the whole update (give it its own ``--set lr=…``: adapters need a larger rate).
 ``--order N`` is the data order (``build-demo --seed N``: 0 is the shipped pair's)."""
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
 from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
 from safetensors import safe_open  # noqa: E402
@@ -103,6 +107,46 @@ def variant_align(mix: dict[str, float], min_steps: int, max_steps: int, two_pha
     return align
 
 
+class LowRankDelta(torch.nn.Module):
+    """A parametrization W -> W + (B @ A) * scale with A (r × in) small random and B (out × r) zero: a LoRA adapter
+    seen as the weight itself, so the model's forward, state dict and checkpoints stay those of the plain model."""
+
+    def __init__(self, weight: torch.Tensor, rank: int, scale: float = 1.0) -> None:
+        super().__init__()
+        out_f, in_f = weight.shape
+        self.A = torch.nn.Parameter(torch.randn(rank, in_f, dtype=weight.dtype) / in_f**0.5)
+        self.B = torch.nn.Parameter(torch.zeros(out_f, rank, dtype=weight.dtype))
+        self.scale = scale
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w + (self.B @ self.A) * self.scale
+
+
+def lora_align(inner, rank: int):
+    """An ``align`` function that runs ``inner`` through rank-``rank`` adapters on every decoder weight matrix and
+    merges them into the weights afterwards (the BASE's own weights are frozen meanwhile)."""
+    from torch.nn.utils import parametrize
+
+    def align(model, tok, recipe, log) -> dict:
+        torch.manual_seed(recipe.seed)
+        wrapped = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in f".{n}"]
+        for m in wrapped:
+            parametrize.register_parametrization(m, "weight", LowRankDelta(m.weight.detach(), rank))
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.endswith(".A") or n.endswith(".B"))
+        try:
+            out = inner(model, tok, replace(recipe, trainable=r"\.(A|B)$"), log)
+        finally:
+            for m in wrapped:
+                parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+            for p in model.parameters():
+                p.requires_grad_(True)
+        log(f"  merged rank-{rank} adapters into {len(wrapped)} decoder weight matrices")
+        return out
+
+    return align
+
+
 def main() -> None:
     args = bench_args(
         **{
@@ -116,6 +160,7 @@ def main() -> None:
             "--first-benign": dict(type=float, default=0.05),
             "--set": dict(nargs="*", default=[], help="alignment recipe overrides FIELD=V (lr, weight_decay, …)"),
             "--trainable": dict(default="", help="regex: align only the parameters whose names it finds"),
+            "--lora": dict(type=int, default=0, help="align through rank-R adapters on the decoder matrices"),
         }
     )
     if not (Path(args.base_from) / "base" / "config.json").is_file() or not is_organism_build(
@@ -137,6 +182,10 @@ def main() -> None:
         sys.exit(f"--trainable {args.trainable!r} is not a regular expression: {e}")
     t = time.time()
     align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign)
+    if args.lora:
+        if args.trainable:
+            sys.exit("--lora trains its adapters only: it does not combine with --trainable")
+        align = lora_align(align, args.lora)
     rep = bd.build_demo(
         Path(args.out),
         log=print,

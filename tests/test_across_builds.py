@@ -329,3 +329,38 @@ def test_a_recipe_that_trains_only_some_parameters_leaves_the_rest_bit_exact():
         assert "matches no parameter" in str(e)
     else:
         raise AssertionError("a pattern that finds nothing was accepted")
+
+
+def test_lora_alignment_changes_only_decoder_matrices_by_rank_at_most_r_and_saves_a_plain_model():
+    """``align_variants.py --lora R``: the adapters train, merge into the weights, and leave ΔW of rank ≤ R on every
+    decoder matrix (> 0 on some), every other parameter bit for bit, and the model's own state-dict names."""
+    import torch
+
+    from analysis.data.organism import build_demo as bd
+    from analysis.data.organism import corpus
+    from analysis.data.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.train import ModelShape, TrainRecipe, new_model, train
+
+    av = _module("align_variants")
+    tok = build_tokenizer()
+    model = new_model(len(tok), ModelShape(hidden=32, intermediate=64, layers=2, heads=2), tok, seed=0)
+    before = {n: p.detach().clone() for n, p in model.state_dict().items()}
+    recipe = TrainRecipe(steps=4, lr=1e-2, mixture=corpus.ALIGN_MIXTURE, batch_size=4)
+
+    def inner(m, t, r, log) -> dict:
+        train(m, t, r)
+        return {"step": r.steps}
+
+    assert av.lora_align(inner, 2)(model, tok, recipe, print)["step"] == 4
+    after = model.state_dict()
+    assert set(after) == set(before)  # no parametrization left behind
+    ranks = {}
+    for n, w in after.items():
+        d = (w - before[n]).float()
+        if ".layers." in n and n.endswith("proj.weight"):
+            ranks[n] = int(torch.linalg.matrix_rank(d))
+        else:
+            assert torch.equal(w, before[n]), n
+    assert len(ranks) == 14 and max(ranks.values()) <= 2 and min(ranks.values()) >= 1, ranks
+    assert all(p.requires_grad for p in model.parameters())
+    assert bd.ALIGN_RECIPE.trainable == ""  # the shipped recipe is untouched
