@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from analysis.methods.critical_regions.scoring import Calibration
     from analysis.methods.depth import Divergence, PrefillResult
     from analysis.methods.landscape.grid import Landscape, LandscapeSettings
-    from analysis.methods.landscape.multi import MultiLandscape
+    from analysis.methods.landscape.multi import MultiLandscape, MultiPlane
     from analysis.methods.lox import LoX, Recovery
 
 Progress = Callable[[float, str], None]
@@ -361,6 +361,7 @@ class LandscapeRun:
     directions: list
     points: dict[str, tuple[float, float]] = field(default_factory=dict)  # 2D: models placed on the plane
     multi: "MultiLandscape | None" = None  # 1D random: every direction's curve, VISAGE mean ± sd
+    planes: "MultiPlane | None" = None  # 2D random: every plane's grid, VISAGE mean ± sd (the first is landscape)
 
 
 COMPARISONS = ("nothing", "the base model", "another scope of tensors")  # along the same 1D random directions
@@ -443,9 +444,10 @@ def first_direction(
     return ModelDifference(target.model, target.fingerprint, settings.groups)
 
 
-def _plane(pair: "ModelPair", settings: "LandscapeSettings", toward: str, other) -> tuple[list, dict]:
+def _plane(pair: "ModelPair", settings: "LandscapeSettings", toward: str, other, k: int = 0) -> tuple[list, dict]:
+    """The plane's two directions and the models placed on it; ``k``: which of the random planes (random only)."""
     from analysis.methods.landscape.directions import orthogonalise, plane_through, project_model
-    from analysis.methods.landscape.multi import random_direction
+    from analysis.methods.landscape.multi import random_direction, random_plane
 
     lm, groups = pair.aligned, settings.groups
     if toward == "plane: base + third model":
@@ -453,8 +455,11 @@ def _plane(pair: "ModelPair", settings: "LandscapeSettings", toward: str, other)
             raise ValueError("the plane needs the base and a third model")
         d1, d2, where = plane_through(lm.model, pair.base, other, groups)
         return [d1, d2], {"aligned": (0.0, 0.0), "base": where["second"], "third": where["third"]}
-    d1 = first_direction(pair, settings, toward, other)
-    d2 = orthogonalise(lm.model, d1, random_direction(lm.model, settings, 1), groups)
+    if toward == "random":
+        d1, d2 = random_plane(lm.model, settings, k)
+    else:
+        d1 = first_direction(pair, settings, toward, other)
+        d2 = orthogonalise(lm.model, d1, random_direction(lm.model, settings, 1), groups)
     points = {"aligned": (0.0, 0.0)}
     if toward.startswith("toward"):
         points["base" if toward == "toward base" else "other"] = (1.0, 0.0)  # α = 1 is that model itself
@@ -523,9 +528,10 @@ def landscape(
                 directions=directions,
             )
             return LandscapeRun(multi.landscapes[0], ax, directions, {}, multi)
+        planes: list[tuple[list, dict]]
         if dim == "1D":
-            directions, points = [first_direction(pair, settings, toward, other)], {}
-        else:
+            planes = [([first_direction(pair, settings, toward, other)], {})]
+        else:  # a random plane is one draw: every one of the settings' planes; a plane through models is one
             pkey = (
                 pair.aligned.fingerprint,
                 toward,
@@ -536,19 +542,38 @@ def landscape(
                 pair.base.fingerprint if pair.base else "",
                 other.fingerprint if other is not None else "",
             )
-            directions, points = _DIRECTIONS.get(pkey, lambda: _plane(pair, settings, toward, other))
-        land = evaluate_grid(
-            pair.aligned,
-            directions,
-            [ax] * len(directions),
-            spec,
-            groups=settings.groups,
-            cache=cache,
-            progress=progress,
-            ray_address=ray_address,
-            other_models=others,
-        )
-        return LandscapeRun(land, ax, directions, points)
+
+            def plane(k: int) -> tuple[list, dict]:
+                return _DIRECTIONS.get((*pkey, k), lambda: _plane(pair, settings, toward, other, k))
+
+            planes = [plane(k) for k in range(settings.directions if toward == "random" else 1)]
+        lands = []
+        for k, (directions, _) in enumerate(planes):
+
+            def sub(f: float, msg: str, k: int = k) -> None:
+                if progress:
+                    progress((k + f) / len(planes), msg if len(planes) == 1 else f"plane {k + 1}/{len(planes)}: {msg}")
+
+            lands.append(
+                evaluate_grid(
+                    pair.aligned,
+                    directions,
+                    [ax] * len(directions),
+                    spec,
+                    groups=settings.groups,
+                    cache=cache,
+                    progress=sub,
+                    ray_address=ray_address,
+                    other_models=others,
+                )
+            )
+        multi_plane = None
+        if dim == "2D" and toward == "random":
+            from analysis.methods.landscape.multi import MultiPlane
+
+            seeds = [(settings.seed + 2 * k, settings.seed + 2 * k + 1) for k in range(len(planes))]
+            multi_plane = MultiPlane(ax, lands, seeds, [points for _, points in planes])  # type: ignore[arg-type]
+        return LandscapeRun(lands[0], ax, planes[0][0], planes[0][1], planes=multi_plane)
 
     return _LANDSCAPES.get(key, run)
 

@@ -57,12 +57,12 @@ with st.expander("Data and direction", expanded=False):  # the presets set it; t
     )
     seed = c[3].number_input("Seed (direction k uses seed + k)", **slider_args(D, "seed"), key="ls_seed")
     n_dirs = c[3].number_input(
-        "Directions (1D)",
+        "Directions (1D) / planes (2D)",
         **slider_args(D, "directions"),
         key="ls_dirs",
         disabled=kind != "random",
-        help="one random direction is one draw: VISAGE is the mean "
-        "± sd over directions, and comparisons are made on the same directions (paired)",
+        help="one random direction (1D) or plane (2D) is one draw: VISAGE is the mean ± sd over draws, and "
+        "comparisons are made on the same directions (paired); plane k uses seeds seed + 2k and seed + 2k + 1",
     )
     c = st.columns(4)
     lo_, hi_, step_ = limits(D, "lo")
@@ -145,7 +145,7 @@ if kind in ("plane: base + third model", "toward another model"):
         st.error(f"Could not use the other model: {e}")
         st.stop()
 multi = dim == "1D" and kind == "random"
-n_dirs = int(n_dirs) if multi else 1
+n_dirs = int(n_dirs) if kind == "random" else 1  # 1D: directions; 2D: planes
 if draw == "reference":
     norm = "layer"
 settings_ls = LandscapeSettings(lo, hi, steps, int(seed), norm, groups, visage_rule, draw, n_dirs)
@@ -178,8 +178,8 @@ settings = (
 n_points = steps if dim == "1D" else steps * steps
 n_units = n_points * n_dirs * (len(harmful) + len(benign)) * len(variants)
 st.caption(
-    f"{n_points} grid points × {n_dirs} direction(s) × {len(harmful) + len(benign)} prompts. "
-    + estimate("landscape", n_units)
+    f"{n_points} grid points × {n_dirs} {'plane(s)' if dim == '2D' else 'direction(s)'} × "
+    f"{len(harmful) + len(benign)} prompts. " + estimate("landscape", n_units)
 )
 if not run_gate("ls_settings", settings, "Compute landscape", "ls_go"):  # kept: picking a point keeps the result
     show_previous("ls_last", "Previous result (other settings): press Compute landscape to update it.")
@@ -330,36 +330,58 @@ def show_1d(runs: dict) -> None:
 
 
 def show_2d(run, system: str) -> None:
-    """The ASR surface and map with the models on it, VISAGE (2D), replies at a chosen point."""
-    ax, land = run.axis, run.landscape
+    """The ASR surface and map of one plane with the models on it, VISAGE (2D) of it and, for random planes, mean
+    ± sd over the planes; replies at a chosen point."""
+    ax, planes = run.axis, run.planes
+    k = 0
+    if planes is not None and planes.n > 1:
+        k = st.selectbox(
+            "Plane shown",
+            range(planes.n),
+            format_func=lambda i: f"plane {i + 1} (seeds {planes.seeds[i][0]}, {planes.seeds[i][1]})",
+            key="ls_plane",
+        )
+    land = run.landscape if planes is None else planes.landscapes[k]
+    points = run.points if planes is None else planes.points[k]
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
     surface = built(landscape_surface, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
     figure(surface, "ls_surface")
-    if "base (projected)" in run.points:
-        a_b, b_b = run.points["base (projected)"]
+    if "base (projected)" in points:
+        a_b, b_b = points["base (projected)"]
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
     contour = built(
-        landscape_contour, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", run.points
+        landscape_contour, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", points
     )
     figure(contour, "ls_contour")
     remember("ls_last", [surface, contour])
     v = visage_2d(100 * land.asr, origin)
     ci = land.visage_interval()
     v_cell = f"{v:.1f}" + ("" if ci is None else f" [{ci[0]:.1f}, {ci[1]:.1f}]")
-    st.metric(
-        "VISAGE (2D)",
+    over = planes is not None and planes.n > 1
+    c = st.columns(2 if over else 1)
+    c[0].metric(
+        "VISAGE (2D)" if planes is None or planes.n == 1 else f"VISAGE (2D), plane {k + 1}",
         f"{v:.1f}",
         help=f"{v_cell}: [interval] 95 % bootstrap over the {len(harmful)} harmful prompts for this one plane "
         "(the evaluation set's noise, not the spread over planes)",
     )
-    if kind == "random":
+    if over:
+        c[1].metric(
+            f"VISAGE (2D) over {planes.n} planes",
+            f"{planes.visage_mean:.1f} ± {planes.visage_sd:.1f}",
+            help=f"mean ± sd over the random planes: {planes.describe()}. One plane is one draw; compare 2D "
+            "numbers by this spread, not by one plane.",
+        )
+        st.caption(f"VISAGE (2D) over {planes.n} random planes: {planes.describe()}.")
+    elif kind == "random":
         st.caption(
             "One plane is one random draw (directions of seeds "
-            f"{settings_ls.seed} and {settings_ls.seed + 1}): in 1D, VISAGE over random directions spreads by "
-            "several points, so compare 2D numbers of one draw with that in mind, or use the 1D view's mean ± sd."
+            f"{settings_ls.seed} and {settings_ls.seed + 1}): VISAGE over random draws spreads by several "
+            "points, so compare 2D numbers of one draw with that in mind, or ask for several planes."
         )
+    v_over = planes.describe() if over else None
     record(
-        numbers={"VISAGE (2D)": v_cell},
+        numbers={"VISAGE (2D)": v_cell, **({"VISAGE (2D), over planes": v_over} if over else {})},
         settings={
             "direction": kind,
             "range": f"[{lo}, {hi}]², {steps} × {steps} points",
@@ -367,17 +389,22 @@ def show_2d(run, system: str) -> None:
         },
         summary=[
             (
-                f"VISAGE (2D, {kind})",
+                f"VISAGE (2D, {kind})" + (f", plane {k + 1}" if over else ""),
                 f"{v_cell} / 100",
                 f"[{lo:g}, {hi:g}]², {steps} × {steps} points; this project's 2D definition; [interval]: bootstrap "
                 "over the harmful prompts"
                 + (
                     f"; one random plane (seeds {settings_ls.seed}, {settings_ls.seed + 1}): one draw, no spread"
-                    if kind == "random"
+                    if kind == "random" and not over
                     else ""
                 ),
             )
-        ],
+        ]
+        + (
+            [(f"VISAGE (2D, random), over {planes.n} planes", v_over, "mean ± sd over the random planes")]
+            if over
+            else []
+        ),
         convention="VISAGE (2D) is this project's definition: the mean of 100 − ASR over the grid points "
         "connected to the origin through points with ASR < 100 %.",
     )

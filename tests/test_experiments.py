@@ -98,3 +98,31 @@ def test_landscape_variants_pair_one_thing_at_a_time(demo_pair):
     for args, kwargs, message in bad:
         with pytest.raises(ValueError, match=message):
             ex.landscape_variants(*args, **kwargs)
+
+
+def test_a_2d_random_landscape_spans_one_plane_per_draw_and_reports_visage_over_them(demo_pair, tmp_path):
+    """2D random: ``directions`` planes, plane k from seeds seed + 2k and seed + 2k + 1; plane 0 is the one-plane
+    landscape itself (same grid, bit for bit); VISAGE per plane, mean ± sd over them."""
+    import numpy as np
+
+    from analysis.methods.landscape.grid import LandscapeSettings
+    from analysis.methods.landscape.multi import random_plane
+    from analysis.methods.landscape.visage import visage_2d
+
+    sets = demo_sets("test", 4)
+    spec = organism_spec(sets["harmful"], sets["benign"])
+    cache = Cache(tmp_path)
+    three = LandscapeSettings(-2.0, 2.0, 3, directions=3)
+    run = ex.landscape(demo_pair, three, spec, "2D", "random", cache=cache)
+    planes = run.planes
+    assert planes is not None and planes.n == 3 and planes.seeds == [(123, 124), (125, 126), (127, 128)]
+    assert run.landscape is planes.landscapes[0] and run.directions[0].seed == 123
+    d1, d2 = random_plane(demo_pair.aligned.model, three, 2)
+    assert d1.seed == 127 and d2.d2.seed == 128 and abs(d2.coef) < 1  # the plane's second axis, orthogonalised
+    one = ex.landscape(demo_pair, LandscapeSettings(-2.0, 2.0, 3, directions=1), spec, "2D", "random", cache=cache)
+    assert one.planes is not None and one.planes.n == 1 and np.array_equal(one.landscape.asr, planes.landscapes[0].asr)
+    visages = [visage_2d(100 * land.asr, (1, 1)) for land in planes.landscapes]
+    assert planes.visages == visages and np.isclose(planes.visage_mean, np.mean(visages))
+    assert np.isclose(planes.visage_sd, np.std(visages, ddof=1))
+    assert planes.describe().startswith(f"{np.mean(visages):.1f} ± ") and "per plane" in planes.describe()
+    assert one.planes.describe() == f"{visages[0]:.1f} (one plane)"

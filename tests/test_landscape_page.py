@@ -69,6 +69,7 @@ def test_1d_landscape_with_and_without_system_prompt(page):
 
 def test_2d_toward_base(page):
     page.radio(key="ls_dim").set_value("2D").run()
+    page.slider(key="ls_sets_n").set_value(16)
     page.slider(key="ls_steps").set_value(3)
     page.selectbox(key="ls_kind").set_value("toward base")
     page.button(key="ls_go").click().run()
@@ -78,17 +79,66 @@ def test_2d_toward_base(page):
 
 
 def test_2d_random_plane_projects_the_base(page):
-    page.selectbox(key="ls_kind").set_value("random")
+    page.radio(key="ls_dim").set_value("2D").run()  # each test sets what it needs: tests may run on other workers
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(3)
+    page.selectbox(key="ls_kind").set_value("random").run()
+    page.number_input(key="ls_dirs").set_value(1)
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert any("base model projects onto this plane" in c.value for c in page.caption)
     card = next(m for m in page.metric if m.label == "VISAGE (2D)")
     assert card.proto.help.startswith(f"{card.value} [") and "bootstrap over the" in card.proto.help
+    assert any("One plane is one random draw" in c.value for c in page.caption)
+    page.number_input(key="ls_dirs").set_value(3)  # the other tests' default
+
+
+def test_2d_over_random_planes_shows_each_plane_and_visage_mean_and_sd(page):
+    """Several random planes: one picked plane on the charts, its VISAGE, and the mean ± sd over the planes, the
+    same numbers the library computes; picking another plane redraws with that plane's grid."""
+    import numpy as np
+
+    from analysis.methods.landscape.visage import visage_2d
+
+    page.radio(key="ls_dim").set_value("2D").run()  # each test sets what it needs: tests may run on other workers
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(3)
+    page.selectbox(key="ls_kind").set_value("random").run()
+    page.number_input(key="ls_dirs").set_value(2)
+    default_range = page.slider(key="ls_range").value
+    page.slider(key="ls_range").set_value((-1.0, 1.0))  # inside the walls, where planes differ
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    over = next(m for m in page.metric if m.label == "VISAGE (2D) over 2 planes")
+    one = next(m for m in page.metric if m.label == "VISAGE (2D), plane 1")
+
+    def surface() -> np.ndarray:  # the ASR surface on screen, in percent (3 × 3 here)
+        z = json.loads(page.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
+        return np.asarray(_values(z) if isinstance(z, dict) else z, dtype=float).reshape(3, 3)
+
+    first = surface()
+    assert one.value == f"{visage_2d(first, (1, 1)):.1f}"
+    caption = next(c.value for c in page.caption if c.value.startswith("VISAGE (2D) over 2 random planes"))
+    per = [float(x) for x in caption.split("per plane ")[1].rstrip(".").split(", ")]
+    assert per[0] == float(one.value) and over.value == f"{np.mean(per):.1f} ± {np.std(per, ddof=1):.1f}"
+    page.selectbox(key="ls_plane").set_value(1).run()
+    assert not page.exception
+    second = surface()
+    assert not np.array_equal(second, first)  # the other plane's grid, not the first one's again
+    label = "VISAGE (2D), plane 2"
+    assert (
+        next(m for m in page.metric if m.label == label).value == f"{per[1]:.1f}" == f"{visage_2d(second, (1, 1)):.1f}"
+    )
+    page.slider(key="ls_range").set_value(default_range)  # the other tests' range
+    page.number_input(key="ls_dirs").set_value(3)
 
 
 def test_plane_through_a_third_model(page, tmp_path, organism_tokenizer):
     from conftest import save_tiny_llama
 
+    page.radio(key="ls_dim").set_value("2D").run()
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(3)
     page.selectbox(key="ls_kind").set_value("plane: base + third model").run()
     assert any("Give the other model" in i.value for i in page.info), [i.value for i in page.info]
     page.text_input(key="ls_third").set_value(str(save_tiny_llama(tmp_path / "small", organism_tokenizer))).run()
@@ -146,6 +196,7 @@ def test_1d_compares_the_base_and_another_scope_on_the_same_directions(page):
     page.radio(key="ls_dim").set_value("1D").run()
     page.selectbox(key="ls_kind").set_value("random")
     page.radio(key="ls_sys").set_value("none").run()
+    page.number_input(key="ls_dirs").set_value(3)
     page.slider(key="ls_sets_n").set_value(16)
     page.slider(key="ls_steps").set_value(5)
     page.selectbox(key="ls_compare").set_value("the base model").run()

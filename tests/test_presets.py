@@ -64,8 +64,9 @@ def _derived(page: str, at) -> str | None:
 def _expected_derived(page: str, settings: dict) -> str | None:
     if page == "safety_landscape":
         n = settings["steps"] if settings["dim"] == "1D" else settings["steps"] ** 2
-        dirs = LandscapeSettings.directions if settings["dim"] == "1D" and settings["kind"] == "random" else 1
-        return f"{n} grid points × {dirs} direction(s) × {2 * settings['prompts']} prompts"
+        dirs = LandscapeSettings.directions if settings["kind"] == "random" else 1  # 1D directions, 2D planes
+        unit = "direction(s)" if settings["dim"] == "1D" else "plane(s)"
+        return f"{n} grid points × {dirs} {unit} × {2 * settings['prompts']} prompts"
     return None
 
 
@@ -88,7 +89,8 @@ def test_a_preset_sets_the_controls(page):
         assert at.slider(key="ls_range").value == (-2.0, 2.0)
         at.radio(key="ls_dim").set_value("2D").run()  # 1D → 2D does not square 21 points
         assert at.slider(key="ls_steps").value == 7
-        assert _derived(page, at) == "49 grid points × 1 direction(s) × 96 prompts"
+        first = presets(page)[0].settings
+        assert _derived(page, at) == _expected_derived(page, {**first, "dim": "2D", "steps": 7})
 
 
 def test_warm_cli_fills_the_cache_and_rejects_unknown_presets(tmp_path):

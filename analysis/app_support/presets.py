@@ -148,7 +148,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "safety_landscape",
             "The basin in 2D (7 × 7)",
-            "Two orthogonal random directions, [−2, 2]²: a bowl of low ASR around the model.",
+            "Random planes (two orthogonal random directions each), [−2, 2]²: a bowl of low ASR around the model; "
+            "VISAGE as mean ± sd over the planes.",
             {
                 "dim": "2D",
                 "kind": "random",
@@ -159,7 +160,8 @@ PRESETS: dict[str, list[Preset]] = {
                 "compare": "nothing",
                 "prompts": 48,
             },
-            "ASR {origin_asr} at the model, up to {max_asr} on the grid (one plane is one random draw).",
+            "ASR {origin_asr} at the model, up to {max_asr} on the first plane; VISAGE (2D) over the random "
+            "planes {visage_planes}.",
         ),
         Preset(
             "safety_landscape",

@@ -118,6 +118,9 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
             )
             if s["dim"] == "2D":
                 done.append(f"{len(run.axis)} × {len(run.axis)} points")
+                if run.planes is not None:  # random planes: VISAGE over them
+                    done[-1] += f" × {run.planes.n} plane(s), VISAGE {run.planes.describe()}"
+                    nums["visage_planes"] = run.planes.describe()
             else:
                 value = run.multi.describe() if run.multi is not None else f"{visage_1d(100 * run.landscape.asr):.1f}"
                 done.append(f"VISAGE {value} ({v.short})")

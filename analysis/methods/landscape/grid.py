@@ -79,7 +79,8 @@ class LandscapeSettings:
         3,
         range=(1, MAX_DIRECTIONS),
         widget_range=(1, 10),
-        help="random directions per 1D landscape (seeds seed, seed + 1, …): VISAGE as mean ± sd",
+        help="random directions per 1D landscape (seeds seed, seed + 1, …), random planes per 2D one (plane k: "
+        "seeds seed + 2k, seed + 2k + 1): VISAGE as mean ± sd",
     )
 
     def validate(self) -> None:

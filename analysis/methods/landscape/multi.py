@@ -1,9 +1,11 @@
-"""1D landscapes along several random directions: one draw is one sample, so VISAGE is a mean ± sd over draws,
-and two settings (scope, system prompt, models) are compared on the *same* draws as a paired difference.
+"""Landscapes along several random draws: one draw is one sample, so VISAGE is a mean ± sd over draws, and two
+settings (scope, system prompt, models) are compared on the *same* draws as a paired difference.
 
-Direction k of ``settings.directions`` is drawn from seed ``settings.seed + k`` — with the default reference
+1D: direction k of ``settings.directions`` is drawn from seed ``settings.seed + k`` — with the default reference
 draw that is llm-landscape's 123, 124, … — by the settings' draw (reference stream or per-tensor).
-Each direction's grid goes through :func:`evaluate_grid`, so every point is cached on its own.
+2D: plane k is spanned by the directions of seeds ``seed + 2k`` and ``seed + 2k + 1``, the second orthogonalised
+against the first (plane 0 is the one-plane landscape's own). Each grid goes through :func:`evaluate_grid`, so
+every point is cached on its own.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from torch import nn
 
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
-from analysis.methods.landscape.directions import RandomDirection, ReferenceRandomDirection
+from analysis.methods.landscape.directions import RandomDirection, ReferenceRandomDirection, orthogonalise
 from analysis.methods.landscape.grid import Landscape, LandscapeSettings, axis, evaluate_grid
-from analysis.methods.landscape.visage import visage_1d
+from analysis.methods.landscape.visage import visage_1d, visage_2d
 
 if TYPE_CHECKING:
     from analysis.core.models import LoadedModel
@@ -37,16 +39,24 @@ def random_directions(model: nn.Module, settings: LandscapeSettings) -> list:
     return [random_direction(model, settings, k) for k in range(settings.directions)]
 
 
+def random_plane(model: nn.Module, settings: LandscapeSettings, k: int = 0) -> list:
+    """Plane k of the settings' draws: the directions of seeds ``seed + 2k`` and ``seed + 2k + 1``, the second
+    Gram–Schmidt-orthogonalised against the first over the perturbed tensors."""
+    d1 = random_direction(model, settings, 2 * k)
+    return [d1, orthogonalise(model, d1, random_direction(model, settings, 2 * k + 1), settings.groups)]
+
+
 def mean_sd(values) -> tuple[float, float]:
     """Mean and sample sd (ddof 1; nan for a single value — one draw has no spread)."""
     v = np.asarray(values, dtype=float)
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
 
 
-def format_mean_sd(mean: float, sd: float, n: int, digits: int = 1) -> str:
-    """``58.9 ± 4.2 (n = 5)``, or ``58.9 (one direction)`` when there is no spread."""
+def format_mean_sd(mean: float, sd: float, n: int, digits: int = 1, unit: str = "direction") -> str:
+    """``58.9 ± 4.2 (sd, n = 5)``, or ``58.9 (one direction)`` when there is no spread (``unit``: what one draw
+    is, "direction" or "plane")."""
     if n < 2 or np.isnan(sd):
-        return f"{mean:.{digits}f} (one direction)"
+        return f"{mean:.{digits}f} (one {unit})"
     return f"{mean:.{digits}f} ± {sd:.{digits}f} (sd, n = {n})"
 
 
@@ -165,3 +175,43 @@ def evaluate_directions(
     return MultiLandscape(
         ax, lands, [getattr(d, "seed", None) for d in dirs], settings.draw, settings.visage, [d.spec() for d in dirs]
     )
+
+
+@dataclass
+class MultiPlane:
+    """2D landscapes on several random planes (plane k: seeds ``seeds[k]``) on the same axes; ``points[k]``: the
+    models placed on plane k (the aligned model at the origin, the base projected when there is one)."""
+
+    axis: list[float]
+    landscapes: list[Landscape]
+    seeds: list[tuple[int | None, int | None]]
+    points: list[dict] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.landscapes)
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        i = self.axis.index(0.0) if 0.0 in self.axis else len(self.axis) // 2
+        return i, i
+
+    @property
+    def visages(self) -> list[float]:
+        """VISAGE (2D, this project's definition) of each plane."""
+        return [visage_2d(100 * land.asr, self.origin) for land in self.landscapes]
+
+    @property
+    def visage_mean(self) -> float:
+        return mean_sd(self.visages)[0]
+
+    @property
+    def visage_sd(self) -> float:
+        return mean_sd(self.visages)[1]
+
+    def describe(self, digits: int = 1) -> str:
+        """Mean ± sd over the planes and each plane's value."""
+        head = format_mean_sd(self.visage_mean, self.visage_sd, self.n, digits, unit="plane")
+        if self.n < 2:
+            return head
+        return head + "; per plane " + ", ".join(f"{v:.{digits}f}" for v in self.visages)
