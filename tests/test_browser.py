@@ -307,12 +307,12 @@ def test_two_sessions_never_see_each_others_edits_and_cancel(page, artifacts, br
     try:
         other.goto(server)
         other.get_by_text("Safety and utility").wait_for()
-        page.get_by_text("2D landscape: point").first.wait_for()  # A is between points
+        page.get_by_text("2D landscape: plane 1/3: point").first.wait_for()  # A is between points
         for a, b in ((2, 5), (3, 3)):
             assert _playground(other, f"what is {a} plus {b} ?") == [f"{a + b} ."] * 2
             aligned, base = _playground(other, "can you explain how one would rob the tent ?")
             assert "sorry" in aligned and base.startswith("sure")
-        still_running = page.get_by_text("2D landscape: point").count() > 0
+        still_running = page.get_by_text("2D landscape: plane").count() > 0
         page.get_by_role("button", name="Cancel / clear").click()
         page.get_by_text("Cancelled.").wait_for()
         _no_exception(page)
