@@ -49,9 +49,9 @@ def test_counts_are_the_verdicts_of_each_group():
             assert h.passed == sum(record["builds"][b]["verdicts"][phenomenon]["pass"] for b in builds)
             lo, hi = h.interval()
             assert lo <= h.passed / h.total <= hi
-    # measured (README, "Seeds"): LoX held on 2 of 8 fresh builds; the ablation on every build of both groups
+    # measured (README, "Seeds"): LoX held on 3 of 9 fresh builds; the ablation on every build of both groups
     lox = {h.group: (h.passed, h.total) for h in robustness.held("LoX vs a harmful attack")}
-    assert lox["base_seeds"] == (2, 8)
+    assert lox["base_seeds"] == (3, 9)
     assert all(h.passed == h.total for h in robustness.held("refusal-direction ablation"))
     every = {h.group: h.passed for h in robustness.every_phenomenon()}
     assert every["base_seeds"] == 1  # only the shipped build
@@ -59,7 +59,7 @@ def test_counts_are_the_verdicts_of_each_group():
 
 def test_caveat_names_the_counts_and_intervals():
     text = robustness.caveat("LoX vs a harmful attack")
-    assert "2 of 8 fresh builds" in text and "95 % interval [7, 59] %" in text
+    assert "3 of 9 fresh builds" in text and "95 % interval [12, 65] %" in text
     assert (
         "\n\nWhere that share is low" in text
     )  # its own paragraph, not glued to the last bullet (seen in the browser)
