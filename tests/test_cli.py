@@ -287,3 +287,30 @@ def test_landscape_command_reports_visage_over_directions(tmp_path):
     assert "reference (llm-landscape global-seed stream, 2 directions, seeds 123–124)" in r.stdout
     bad = run("landscape", "--model", "demo", "--directions", "50", cache=tmp_path)
     assert bad.returncode == 2 and "--directions: must be between 1 and 20, got 50" in bad.stderr
+
+
+def test_landscape_2d_prints_each_planes_grid_and_visage_over_planes(tmp_path):
+    """``--dim 2D``: one ASR grid per random plane (seeds seed + 2k, seed + 2k + 1), VISAGE per plane from that
+    grid, mean ± sd over the planes from those values; 2D refuses the 1D comparisons with a clear message."""
+    import numpy as np
+
+    from analysis.methods.landscape.visage import visage_2d
+
+    args = ["landscape", "--model", "demo", "--dim", "2D", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "4"]
+    r = run(*args, "--directions", "2", "--max-new-tokens", "8", cache=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "plane 1 (seeds (123, 124)):" in lines and "plane 2 (seeds (125, 126)):" in lines
+    visages = []
+    for k in (1, 2):
+        at = lines.index(next(ln for ln in lines if ln.startswith(f"plane {k} ")))
+        grid = np.array([[float(x) for x in ln.split()[1:]] for ln in lines[at + 3 : at + 6]])
+        assert grid.shape == (3, 3) and ((0 <= grid) & (grid <= 100)).all()
+        shown = next(ln for ln in lines[at:] if ln.startswith("  VISAGE (2D) = "))
+        assert shown.startswith(f"  VISAGE (2D) = {visage_2d(grid, (1, 1)):.1f} [")  # with its bootstrap interval
+        visages.append(float(shown.split("= ")[1].split()[0]))
+    over = next(ln for ln in lines if ln.startswith("VISAGE (2D) over the random planes = "))
+    assert f"{np.mean(visages):.1f} ± {np.std(visages, ddof=1):.1f} (sd, n = 2)" in over
+    assert "convention (direction): reference (llm-landscape global-seed stream, 2 planes, seeds 123–126)" in lines
+    bad = run(*args, "--compare-model", "base", cache=tmp_path)
+    assert bad.returncode != 0 and "leave --dim at 1D" in bad.stderr and "Traceback" not in bad.stderr

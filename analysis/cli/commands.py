@@ -308,6 +308,8 @@ def cmd_landscape(args) -> int:
         args.directions if args.direction == "random" else 1,
     )
     settings.validate()  # before the model loads: bad settings answer at once
+    if args.dim == "2D" and (args.compare_model is not None or args.compare_groups is not None):
+        raise ValueError("--compare-model / --compare-groups compare 1D landscapes: leave --dim at 1D")
     other_scope = None
     if args.compare_groups is not None:
         other_scope = replace(settings, groups=tuple(args.compare_groups.split(",")))
@@ -321,6 +323,8 @@ def cmd_landscape(args) -> int:
         raise ValueError("--direction base needs a base model in the pair")
     if args.compare_model == "base" and pair.base is None:
         raise ValueError("--compare-model base needs a base model in the pair")
+    if args.dim == "2D":
+        return _landscape_2d(args, pair, settings, spec)
     run = landscape(
         pair,
         settings,
@@ -386,6 +390,55 @@ def cmd_landscape(args) -> int:
         _paired_landscape(args, multi, pair, other_scope, spec, head, f"this scope − {scope}")
     for what, conv in settings.conventions().items():
         print(f"convention ({what}): {conv}")
+    return 0
+
+
+def _landscape_2d(args, pair, settings, spec) -> int:
+    """A 2D landscape: keyword ASR on every grid point of each plane (random: ``settings.directions`` planes; toward
+    the base: one), VISAGE (2D) per plane with its bootstrap interval over the prompts, and mean ± sd over planes."""
+    from analysis.experiments import landscape
+    from analysis.methods.landscape.visage import visage_2d
+
+    toward = "random" if args.direction == "random" else "toward base"
+    run = landscape(pair, settings, spec, "2D", toward, progress=_bar, ray_address=args.ray)
+    ax, planes = run.axis, run.planes
+    lands = planes.landscapes if planes is not None else [run.landscape]
+    points = planes.points if planes is not None else [run.points]
+    origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
+    nh = len(spec.harmful)
+    what = (
+        f"{len(lands)} random plane(s), {settings.draw} draw, seeds {planes.seeds}"
+        if planes is not None
+        else "the plane of the base direction (α = 1 is the base) and a random one"
+    )
+    print(
+        f"2D landscape on {what}, [{settings.lo:g}, {settings.hi:g}]², {len(ax)} × {len(ax)} points; {spec.describe()}"
+    )
+    for k, land in enumerate(lands):
+        print(f"plane {k + 1}" + (f" (seeds {planes.seeds[k]})" if planes is not None else "") + ":")
+        print("keyword ASR % (rows α, columns β; one point is one evaluation of the " + f"{nh} harmful prompts)")
+        print(f"{'α / β':>7s} " + " ".join(f"{b:7.2f}" for b in ax))
+        for i, a in enumerate(ax):
+            print(f"{a:7.2f} " + " ".join(f"{100 * land.asr[i, j]:7.1f}" for j in range(len(ax))))
+        lo_hi = Rate.of_share(land.asr[origin], nh).format()
+        print(f"  at the model (origin): ASR {lo_hi} (95 % Wilson interval)")
+        for name, (a, b) in points[k].items():
+            if name != "aligned":
+                print(f"  {name} sits at α = {a:.3g}, β = {b:.3g}")
+        ci = land.visage_interval()
+        v = visage_2d(100 * land.asr, origin)
+        print(
+            f"  VISAGE (2D) = {v:.1f}"
+            + ("" if ci is None else f" [{ci[0]:.1f}, {ci[1]:.1f}] (95 % bootstrap over the harmful prompts)")
+        )
+    if planes is not None:
+        print(f"VISAGE (2D) over the random planes = {planes.describe()}")
+    print(
+        "VISAGE (2D, this project's definition): the mean of 100 - ASR% over the grid points connected to the "
+        "origin through non-saturated points (ASR < 100 %)"
+    )
+    for what_, conv in settings.conventions("2D").items():
+        print(f"convention ({what_}): {conv}")
     return 0
 
 

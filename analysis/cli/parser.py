@@ -128,9 +128,16 @@ def parser() -> argparse.ArgumentParser:
     _calibration_args(p)
     _prompt_args(p)
     p.set_defaults(func=cmd_regions)
-    p = sub.add_parser("landscape", help="1D safety landscape (random or toward the base) and VISAGE")
+    p = sub.add_parser("landscape", help="1D or 2D safety landscape (random or toward the base) and VISAGE")
     _model_args(p)
     p.add_argument("--direction", default="random", choices=["random", "base"])
+    p.add_argument(
+        "--dim",
+        default="1D",
+        choices=["1D", "2D"],
+        help="1D: a line per random direction; 2D: a plane per random draw (--directions planes; plane k from "
+        "seeds seed + 2k, seed + 2k + 1), or one plane whose first axis points to the base (--direction base)",
+    )
     add_arguments(p, LandscapeSettings)
     p.add_argument("--ray", default=None, help="run grid points as Ray tasks: 'local', 'auto' or a cluster address")
     p.add_argument(

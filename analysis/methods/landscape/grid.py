@@ -96,8 +96,9 @@ class LandscapeSettings:
         """The perturbed tensors in a few words: "all but norm" (the reference's) or the groups."""
         return "all but norm" if set(self.groups) == set(REFERENCE_GROUPS) else ", ".join(self.groups)
 
-    def conventions(self) -> dict[str, str]:
-        """Which convention each choice follows (shown next to the numbers and recorded in reports)."""
+    def conventions(self, dim: str = "1D") -> dict[str, str]:
+        """Which convention each choice follows (shown next to the numbers and recorded in reports); ``dim`` "2D":
+        the random draws are planes (two seeds each) and VISAGE is this project's 2D definition."""
         scope = (
             "reference (every tensor except norm weights)"
             if set(self.groups) == set(REFERENCE_GROUPS)
@@ -108,11 +109,14 @@ class LandscapeSettings:
             if self.visage == "reference"
             else "project variant: first to last non-saturated point"
         )
-        seeds = (
-            f"seed {self.seed}"
-            if self.directions == 1
-            else f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}"
-        )
+        if dim == "2D":
+            visage = "project (2D: mean of 100 − ASR over the points connected to the origin below 100 %)"
+            planes = f"{self.directions} plane{'s' if self.directions > 1 else ''}"
+            seeds = f"{planes}, seeds {self.seed}–{self.seed + 2 * self.directions - 1}"
+        elif self.directions == 1:
+            seeds = f"seed {self.seed}"
+        else:
+            seeds = f"{self.directions} directions, seeds {self.seed}–{self.seed + self.directions - 1}"
         draw = (
             f"reference (llm-landscape global-seed stream, {seeds})"
             if self.draw == "reference"
