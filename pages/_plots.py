@@ -162,21 +162,38 @@ def landscape_1d(
                 error_y=wilson_error_y(c["asr"], c.get("n_harmful"), ASR),
             )
         )
+        loss = c.get("utility_kind") == "loss"
         fig.add_trace(
             go.Scatter(
                 x=c["x"],
-                y=100 * np.asarray(c["utility"]),
-                name=f"utility · {label}",
+                y=np.asarray(c["utility"], dtype=float) * (1 if loss else 100),
+                name=f"{'benign loss (nats)' if loss else 'utility'} · {label}",
                 mode="lines+markers",
                 line=dict(color=UTILITY, dash=dash, width=3),
                 marker=dict(color=UTILITY, symbol=symbol),
-                error_y=wilson_error_y(c["utility"], c.get("n_benign"), UTILITY),
+                error_y=None if loss else wilson_error_y(c["utility"], c.get("n_benign"), UTILITY),
+                yaxis="y2" if loss else "y",
             )
         )
     fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
     style(fig, title, x=axis_label, y="rate (%)", height=420)
     fig.update_yaxes(range=[-3, 103])
+    _loss_axis(fig, curves)
     return fig
+
+
+def _loss_axis(fig: go.Figure, curves: dict[str, dict]) -> None:
+    """A loss utility (nats, lower is better) is not a rate: it gets its own right-hand axis, never a % scale."""
+    if any(c.get("utility_kind") == "loss" for c in curves.values()):
+        fig.update_layout(
+            yaxis2=dict(
+                title="benign loss (nats, lower is better)",
+                overlaying="y",
+                side="right",
+                showgrid=False,
+                autorange=True,
+            )
+        )
 
 
 def _origin_value(ax0, ax1, z) -> float:
@@ -479,8 +496,10 @@ def landscape_1d_band(
         dash, symbol = DASHES[k % len(DASHES)], ["circle", "square", "diamond", "cross"][k % 4]
         x = list(c["x"])
         for what, colour in (("asr", ASR), ("utility", UTILITY)):
-            v = 100 * np.atleast_2d(np.asarray(c[what], dtype=float))
-            name = f"{'ASR' if what == 'asr' else 'utility'} · {label}"
+            loss = what == "utility" and c.get("utility_kind") == "loss"  # nats on its own axis, not a rate
+            scale, axis = (1, "y2") if loss else (100, "y")
+            v = scale * np.atleast_2d(np.asarray(c[what], dtype=float))
+            name = f"{'ASR' if what == 'asr' else 'benign loss (nats)' if loss else 'utility'} · {label}"
             mean = np.nanmean(v, 0)
             fig.add_trace(
                 go.Scatter(
@@ -491,9 +510,12 @@ def landscape_1d_band(
                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
                     line=dict(color=colour, dash=dash, width=3),
                     marker=dict(color=colour, symbol=symbol),
-                    error_y=wilson_error_y(
+                    error_y=None
+                    if loss
+                    else wilson_error_y(
                         list(mean / 100), c.get(f"n_{'harmful' if what == 'asr' else 'benign'}"), colour
                     ),
+                    yaxis=axis,
                 )
             )
             if len(v) > 1:
@@ -509,6 +531,7 @@ def landscape_1d_band(
                         showlegend=False,
                         legendgroup=name,
                         name=f"{name}: min–max over {len(v)} directions",
+                        yaxis=axis,
                     )
                 )
                 for i, row in enumerate(v):
@@ -522,11 +545,13 @@ def landscape_1d_band(
                             showlegend=False,
                             legendgroup=name,
                             name=f"{name}, direction {i + 1}",
+                            yaxis=axis,
                         )
                     )
     fig.add_vline(x=0, line_width=1, line_dash="dot", line_color="grey")
     style(fig, title, x=axis_label, y="rate (%)", height=420)
     fig.update_yaxes(range=[-3, 103])
+    _loss_axis(fig, curves)
     return fig
 
 

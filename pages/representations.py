@@ -191,13 +191,23 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
     exact = scan.utility_kind == "exact"
     figure(
         per_layer_lines(
-            {"ASR": [np.nan] + scan.asr, "utility": [np.nan] + scan.utility},
+            {"ASR": [np.nan] + scan.asr, **({"utility": [np.nan] + scan.utility} if exact else {})},
             "Ablating the refusal direction taken at each layer",
             "rate (%)",
             n={"ASR": len(spec.harmful), **({"utility": len(spec.benign)} if exact else {})},
         ),
         "rp_scan",
     )
+    if scan.utility_kind == "loss":  # nats, not a rate: its own chart
+        figure(
+            per_layer_lines(
+                {"benign loss": [np.nan] + scan.utility},
+                "Benign loss with the refusal direction of each layer ablated (lower is better)",
+                "loss (nats)",
+                percent=False,
+            ),
+            "rp_scan_loss",
+        )
     states = {"unedited": scan.baseline, f"ablated {boundary_label(best)}": scan.results[i]}
     st.dataframe(pd.DataFrame(rate_rows(states)).set_index("model"), width="stretch", key="rp_ablation_rates")
     st.caption(

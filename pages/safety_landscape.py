@@ -222,6 +222,7 @@ def show_1d(runs: dict) -> None:
     n_counts = {
         "n_harmful": len(harmful),
         "n_benign": len(benign) if next(iter(lands.values())).utility_kind == "exact" else None,
+        "utility_kind": next(iter(lands.values())).utility_kind,  # a loss is drawn in nats on its own axis
     }
     curves = {
         label: (

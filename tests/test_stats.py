@@ -190,3 +190,31 @@ def test_rate_curves_carry_wilson_error_bars_when_given_n():
     assert bars.arrayminus[0] == 0 and bars.array[0] == pytest.approx(100 * wilson(0, 120)[1])
     assert not fig.data[1].error_y.array  # no n, no bars
     assert rate_curves([1, 2], {"asr": [0.1, None]}, "t", "k", n=40).data[0].error_y.array[0] > 0
+
+
+def test_a_loss_utility_is_drawn_in_nats_on_its_own_axis_never_as_a_percentage():
+    """Real benign sets without reference answers give a loss utility (nats): the landscape charts put it on a
+    right-hand axis at its own values, without Wilson bars; an accuracy stays a percentage with its bars."""
+    from pages._plots import landscape_1d, landscape_1d_band
+
+    loss = {"x": [-1, 0, 1], "asr": [1.0, 0.0, 0.9], "utility": [2.5, 1.2, 3.0], "n_harmful": 48, "n_benign": None}
+    for fig in (
+        landscape_1d({"a": {**loss, "utility_kind": "loss"}}),
+        landscape_1d_band(
+            {
+                "a": {
+                    **loss,
+                    "utility_kind": "loss",
+                    "asr": [loss["asr"]] * 2,
+                    "utility": [[2.5, 1.2, 3.0], [2.7, 1.2, 2.9]],
+                }
+            }
+        ),
+    ):
+        util = next(t for t in fig.data if t.name.startswith("benign loss (nats) · a"))
+        assert util.yaxis == "y2" and max(util.y) < 4 and not (util.error_y and util.error_y.array)
+        assert fig.layout.yaxis2.title.text.startswith("benign loss (nats") and fig.layout.yaxis2.autorange
+        assert next(t for t in fig.data if t.name.startswith("ASR")).yaxis in (None, "y")
+    exact = landscape_1d({"a": {**loss, "utility": [0.9, 1.0, 0.8], "n_benign": 40, "utility_kind": "exact"}})
+    util = next(t for t in exact.data if t.name == "utility · a")
+    assert list(util.y) == [90.0, 100.0, 80.0] and util.error_y.array[0] > 0 and "yaxis2" not in exact.layout.to_plotly_json()
