@@ -64,10 +64,10 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
     cache = cache or Cache()
     if page == "overview":
         rs = ex.overview(pair, ex.page_spec(lm, page, cfg, preset), cache, progress)
-        return (
-            ", ".join(f"{role} ASR {100 * r.asr:.1f} %" for role, r in rs.items()),
-            {f"{role}_asr": rate_cell(r, "asr") for role, r in rs.items()},
-        )
+        nums = {f"{role}_asr": rate_cell(r, "asr") for role, r in rs.items()}
+        if "base" in rs:  # the same prompts: base − aligned, paired
+            nums["asr_change"] = _change(rs["aligned"], rs["base"], "asr")
+        return ", ".join(f"{role} ASR {rate_cell(r, 'asr')}" for role, r in rs.items()), nums
     if page == "critical_regions":
         rs = region_settings(preset)
         cal = ex.calibration(lm, cache=cache)
@@ -76,12 +76,15 @@ def _run(pair, preset: Preset, cfg: AppConfig, cache: Cache | None, progress) ->
         cmp = ex.prune_and_compare(pair, rs, ex.page_spec(lm, page, cfg, preset), cal, cache, progress)
         out = cmp.results
         nums = {f"{k}_{m}": rate_cell(r, m) for k, r in out.items() for m in ("asr", "asr_positive", "utility")}
-        nums["control_asr"] = f"{spread_cell(cmp.controls, 'asr')} (mean ± sd of {cmp.controls.n} seeds)"
+        of = f"mean ± sd of {cmp.controls.n} seeds" if cmp.controls.n > 1 else "one control: it has no seed"
+        nums["control_asr"] = f"{spread_cell(cmp.controls, 'asr')} ({of})"
         nums["control_utility"] = spread_cell(cmp.controls, "utility")
         nums["asr_change"] = _change(out["aligned"], out["pruned"], "asr")
+        nums["utility_change"] = _change(out["aligned"], out["pruned"], "utility")
+        nums["vs_control"] = _change(out["control"], out["pruned"], "asr")  # the first control seed, paired
         return (
             f"{cmp.region.description}: ASR {rate_cell(out['pruned'], 'asr')}, controls "
-            f"{spread_cell(cmp.controls, 'asr')} (mean ± sd of {cmp.controls.n} seeds)",
+            f"{spread_cell(cmp.controls, 'asr')} ({of})",
             nums,
         )
     if page == "lox":
