@@ -55,3 +55,22 @@ def test_lox_caption_quotes_the_cached_result_and_nothing_before(pair, tmp_path)
     numbers = cached_numbers(pair, preset, cfg, cache)
     numbers["lox_asr"] = "12.3 %" if numbers["lox_asr"] != "12.3 %" else "45.6 %"
     assert f"ASR {100 * x.asr:.1f} %" not in caption(preset, numbers)  # a caption that disagrees is caught
+
+
+def test_overview_caption_pairs_the_base_with_the_aligned_model_on_the_same_prompts(pair, tmp_path):
+    """Aligned vs base on the same prompts is a paired comparison: the caption quotes base − aligned with its
+    interval and exact McNemar test, the same the evaluation results give."""
+    cfg, cache = AppConfig(max_prompts=40), Cache(tmp_path)
+    preset = find("overview", "The papers' setting: no system prompt")
+    warm_preset(pair, preset, cfg, cache)
+    shown = caption(preset, cached_numbers(pair, preset, cfg, cache))
+    lm = pair.aligned
+    sets = {k: v.head(40) for k, v in lm.data.sets("test").items()}
+    spec = make_spec(lm, sets["harmful"], sets["benign"])
+    a, b = (
+        compare(lm, spec, {"aligned": None}, cache)["aligned"],
+        compare(pair.base, spec, {"base": None}, cache)["base"],
+    )
+    d = a.paired(b, "asr", "before", "after")
+    assert f"base − aligned on the same prompts {d.format()}" in shown and "McNemar" in shown, shown
+    assert d.diff == b.asr - a.asr > 0.9
