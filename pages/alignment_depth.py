@@ -254,7 +254,7 @@ if run_gate(
             series,
             "Emulated disalignment: ASR and utility against α",
             "α",
-            {f"{role} ASR {100 * r.asr:.0f} %": r.asr for role, r in refs.items()},
+            {f"{role} ASR {r.rate('asr').format()}": r.asr for role, r in refs.items()},
             n={"ASR (keyword)": n_h, "really complies": n_h, "utility": n_b},
         ),
         "ad_ed",

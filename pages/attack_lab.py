@@ -242,7 +242,7 @@ record(
             f"ASR after a {data_kind} fine-tuning attack ({steps} steps): {c.variant}",
             f"{_asr(c.asr[0])} → {_asr(c.asr[-1])}",
             "by step: "
-            + ", ".join(f"{s}: {100 * a:.0f} %" for s, a in zip(c.steps, c.asr))
+            + ", ".join(f"{s}: {Rate.of_share(a, n_h).format()}" for s, a in zip(c.steps, c.asr))
             + f" (of {n_h} prompts; the first seed's run)"
             + _change(c)
             + (_seed_spread(b) or "; one data-order seed (an anecdote of the attack's noise)")

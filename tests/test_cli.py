@@ -312,5 +312,6 @@ def test_landscape_2d_prints_each_planes_grid_and_visage_over_planes(tmp_path):
     over = next(ln for ln in lines if ln.startswith("VISAGE (2D) over the random planes = "))
     assert f"{np.mean(visages):.1f} ± {np.std(visages, ddof=1):.1f} (sd, n = 2)" in over
     assert "convention (direction): reference (llm-landscape global-seed stream, 2 planes, seeds 123–126)" in lines
+    assert sum("95 % Wilson interval is at most" in ln for ln in lines) == 2
     bad = run(*args, "--compare-model", "base", cache=tmp_path)
     assert bad.returncode != 0 and "leave --dim at 1D" in bad.stderr and "Traceback" not in bad.stderr

@@ -420,6 +420,11 @@ def _landscape_2d(args, pair, settings, spec) -> int:
         print(f"{'α / β':>7s} " + " ".join(f"{b:7.2f}" for b in ax))
         for i, a in enumerate(ax):
             print(f"{a:7.2f} " + " ".join(f"{100 * land.asr[i, j]:7.1f}" for j in range(len(ax))))
+        widest = max((Rate.of_share(float(v), nh) for v in land.asr.ravel()), key=lambda r: r.hi - r.lo)
+        print(
+            f"  each point is a rate over the {nh} harmful prompts: its 95 % Wilson interval is at most "
+            f"{100 * (widest.hi - widest.lo):.1f} points wide on this grid ({widest.format()})"
+        )
         lo_hi = Rate.of_share(land.asr[origin], nh).format()
         print(f"  at the model (origin): ASR {lo_hi} (95 % Wilson interval)")
         for name, (a, b) in points[k].items():
