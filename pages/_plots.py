@@ -202,8 +202,21 @@ def _origin_value(ax0, ax1, z) -> float:
     return 100 * float(np.asarray(z)[i, j])
 
 
-def landscape_surface(ax0, ax1, z, title: str = "Safety landscape (2D): ASR surface", marker=None) -> go.Figure:
-    """3D surface of a 2D landscape (z fixed to 0–100 %) with its contour projected on the floor; origin marked."""
+def wilson_text(z, n: int | None) -> list | None:
+    """Per grid point, its rate's 95 % Wilson interval as text ('[92.6, 100.0] over 48 prompts'); None without n."""
+    if not n:
+        return None
+    from analysis.core.stats import Rate
+
+    return [[f"{Rate.of_share(float(v), n).interval()} over {n} prompts" for v in row] for row in np.asarray(z)]
+
+
+def landscape_surface(
+    ax0, ax1, z, title: str = "Safety landscape (2D): ASR surface", marker=None, n: int | None = None
+) -> go.Figure:
+    """3D surface of a 2D landscape (z fixed to 0–100 %) with its contour projected on the floor; origin marked;
+    with ``n`` (harmful prompts per point) each point's hover gives its 95 % Wilson interval."""
+    text = wilson_text(z, n)
     fig = go.Figure(
         go.Surface(
             x=ax1,
@@ -215,6 +228,11 @@ def landscape_surface(ax0, ax1, z, title: str = "Safety landscape (2D): ASR surf
             colorbar=colorbar("ASR (%)", x=1.0),
             name="ASR",
             contours={"z": {"show": True, "project_z": True, "usecolormap": True}},
+            **(
+                {"customdata": text, "hovertemplate": "α %{y}, β %{x}: ASR %{z:.1f} % %{customdata}<extra></extra>"}
+                if text
+                else {}
+            ),
         )
     )
     fig.add_trace(
@@ -250,9 +268,16 @@ POINT_STYLES = [
 
 
 def landscape_contour(
-    ax0, ax1, z, title: str = "Safety landscape (2D): ASR map", points: dict[str, tuple[float, float]] | None = None
+    ax0,
+    ax1,
+    z,
+    title: str = "Safety landscape (2D): ASR map",
+    points: dict[str, tuple[float, float]] | None = None,
+    n: int | None = None,
 ) -> go.Figure:
-    """ASR map with the models placed on it; labels at different sides so nearby points stay readable."""
+    """ASR map with the models placed on it; labels at different sides so nearby points stay readable; with ``n``
+    (harmful prompts per point) each point's hover gives its 95 % Wilson interval."""
+    text = wilson_text(z, n)
     fig = go.Figure(
         go.Contour(
             x=ax1,
@@ -263,7 +288,8 @@ def landscape_contour(
             zmax=100,
             colorbar=colorbar("ASR (%)"),
             name="ASR",
-            hovertemplate="α %{y}, β %{x}: ASR %{z:.1f} %<extra></extra>",
+            hovertemplate="α %{y}, β %{x}: ASR %{z:.1f} %" + (" %{customdata}" if text else "") + "<extra></extra>",
+            **({"customdata": text} if text else {}),
         )
     )
     for k, (label, (a, b)) in enumerate((points or {}).items()):

@@ -345,13 +345,19 @@ def show_2d(run, system: str) -> None:
     land = run.landscape if planes is None else planes.landscapes[k]
     points = run.points if planes is None else planes.points[k]
     origin = (ax.index(0.0), ax.index(0.0)) if 0.0 in ax else (len(ax) // 2, len(ax) // 2)
-    surface = built(landscape_surface, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface")
+    surface = built(landscape_surface, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR surface", n=len(harmful))
     figure(surface, "ls_surface")
     if "base (projected)" in points:
         a_b, b_b = points["base (projected)"]
         st.caption(f"The base model projects onto this plane at α = {a_b:.3f}, β = {b_b:.3f}.")
     contour = built(
-        landscape_contour, ax, ax, land.asr, f"Safety landscape (2D, {kind}): ASR map with the models", points
+        landscape_contour,
+        ax,
+        ax,
+        land.asr,
+        f"Safety landscape (2D, {kind}): ASR map with the models",
+        points,
+        n=len(harmful),
     )
     figure(contour, "ls_contour")
     remember("ls_last", [surface, contour])

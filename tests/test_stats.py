@@ -217,4 +217,20 @@ def test_a_loss_utility_is_drawn_in_nats_on_its_own_axis_never_as_a_percentage()
         assert next(t for t in fig.data if t.name.startswith("ASR")).yaxis in (None, "y")
     exact = landscape_1d({"a": {**loss, "utility": [0.9, 1.0, 0.8], "n_benign": 40, "utility_kind": "exact"}})
     util = next(t for t in exact.data if t.name == "utility · a")
-    assert list(util.y) == [90.0, 100.0, 80.0] and util.error_y.array[0] > 0 and "yaxis2" not in exact.layout.to_plotly_json()
+    assert (
+        list(util.y) == [90.0, 100.0, 80.0]
+        and util.error_y.array[0] > 0
+        and "yaxis2" not in exact.layout.to_plotly_json()
+    )
+
+
+def test_2d_landscape_points_carry_their_wilson_interval_in_the_hover():
+    from analysis.core.stats import wilson
+    from pages._plots import landscape_contour, landscape_surface
+
+    z = [[1.0, 0.5], [0.0, 0.25]]
+    for fig in (landscape_contour([0, 1], [0, 1], z, n=48), landscape_surface([0, 1], [0, 1], z, n=48)):
+        lo, hi = wilson(12, 48)
+        assert fig.data[0].customdata[1][1] == f"[{100 * lo:.1f}, {100 * hi:.1f}] over 48 prompts"
+        assert "%{customdata}" in fig.data[0].hovertemplate
+    assert landscape_contour([0, 1], [0, 1], z).data[0].customdata is None  # no n, no interval claimed
