@@ -243,6 +243,17 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
         + "; ".join(control_sentence(pruned, controls, m) for m in ["asr", *util])
         + ". A difference marked not significant is within the noise of this set."
     )
+    with st.expander("Pruned vs aligned and vs the control on every rate (paired)", expanded=False):
+        st.dataframe(
+            pd.DataFrame(comparison_rows(out.results, (("pruned", "aligned"), ("pruned", "control")))),
+            width="stretch",
+            hide_index=True,
+            key="cr_paired_all",
+        )
+        st.caption(
+            "Every rate of the table, paired on the same prompts (Newcombe interval, exact McNemar test; the "
+            "control here is seed 0's). 'no (within noise)': not significant on this set."
+        )
     with st.expander(f"Each control seed ({out.controls.n})", expanded=False):
         st.dataframe(pd.DataFrame(rate_rows(controls)).set_index("model"), width="stretch", key="cr_control_table")
         st.dataframe(

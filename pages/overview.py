@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import experiments as ex
-from analysis.app_support.formatting import comparison_sentences, rate_cell, rate_rows
+from analysis.app_support.formatting import comparison_rows, comparison_sentences, rate_cell, rate_rows
 from analysis.core.generation import replies
 from analysis.core.stats import Rate
 from pages._catalog import PAGES
@@ -44,6 +44,11 @@ st.caption(
     "95 % intervals (Wilson; a loss utility: bootstrap). Base vs aligned on the same prompts (Newcombe "
     "interval, exact McNemar test): " + "; ".join(comparison_sentences(results, (("base", "aligned"),)))
 )
+paired_rows = comparison_rows(results, (("base", "aligned"),))
+if paired_rows:
+    with st.expander("Base vs aligned on every rate (paired on the same prompts)", expanded=False):
+        st.dataframe(pd.DataFrame(paired_rows), width="stretch", hide_index=True, key="ov_paired")
+        st.caption("A difference marked 'no (within noise)' is not significant on this set of prompts.")
 record(
     table=(
         "Safety and utility",

@@ -32,6 +32,14 @@ def test_overview_shows_pair_numbers(app):
     page = " ".join(c.value for c in at.caption)
     assert "Critical regions, LoX, Attack lab, Rank spectra: 48" in page and "Alignment depth: 40" in page, page
     assert "Safety landscape, Representations: 120" in page, page
+    # base vs aligned on every rate, paired: the ASR row is the evaluation's own difference, significant
+    paired = next(d.value for d in at.dataframe if "comparison" in d.value.columns)
+    rows = {r["metric"]: r for _, r in paired.iterrows()}
+    assert {"ASR (keyword)", "utility", "over-refusal"} <= set(rows), list(rows)
+    asr = rows["ASR (keyword)"]
+    diff = rate(df.loc["base", "ASR (keyword)"]) - rate(df.loc["aligned", "ASR (keyword)"])
+    assert asr["comparison"] == "base vs aligned" and asr["significant"] == "yes"
+    assert float(asr["difference"].split(" points")[0]) == pytest.approx(100 * diff, abs=0.06)
 
 
 def test_playground_generates_side_by_side(app):

@@ -47,6 +47,15 @@ def test_prune_shows_pruned_and_control_rows(page):
     assert "McNemar" in captions and "pruned vs aligned, ASR (keyword): " in captions  # the paired comparisons
     assert "pruned vs aligned, utility: " in captions  # the utility cost too, on screen
     assert "pruned vs the 5 controls, ASR (keyword)" in captions
+    # every rate of the table paired: pruned vs aligned and vs the control, over-refusal and degenerate included
+    paired = next(
+        d.value
+        for d in page.dataframe
+        if "comparison" in d.value.columns and "pruned vs aligned" in set(d.value["comparison"])
+    )
+    pairs = {(r["comparison"], r["metric"]) for _, r in paired.iterrows()}
+    for who in ("pruned vs aligned", "pruned vs control"):
+        assert {(who, m) for m in ("ASR (keyword)", "utility", "over-refusal", "degenerate")} <= pairs, pairs
     head = page.markdown[0].value  # the teaching preset: the orthogonal projection chosen on val
     assert "removed" in head and "r_s = 3, r_u = 8" in head and "of ranks" in head
 
