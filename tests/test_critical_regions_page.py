@@ -67,6 +67,9 @@ def _frame(page, i: int):
 
 def test_controls_row_is_the_mean_and_sd_of_five_seeded_controls(page):
     """The controls' row is mean ± sd over the 5 seeds' own evaluations, which the expander lists one by one."""
+    if "cr_result" not in page.session_state:  # this test may run on a worker where the pruning was not pressed
+        page.slider(key="cr_sets_n").set_value(16)
+        page.button(key="cr_go").click().run()
     out = page.session_state["cr_result"][0]
     seeds = out.controls.results
     assert len(seeds) == 5 and seeds[0] is out.results["control"]
@@ -77,14 +80,15 @@ def test_controls_row_is_the_mean_and_sd_of_five_seeded_controls(page):
     row = _frame(page, 0).loc["controls (mean ± sd of 5 seeds)"]
     assert row["ASR (keyword)"] == f"{100 * asr.mean():.1f} ± {100 * asr.std(ddof=1):.1f} %"
     assert row["utility"] == f"{100 * util.mean():.1f} ± {100 * util.std(ddof=1):.1f} %"
-    per_seed = _frame(page, 1)
+    frames = [_frame(page, i) for i in range(len(page.dataframe))]
+    per_seed = next(f for f in frames if "control seed 0" in list(f.index))
     assert list(per_seed.index) == [f"control seed {k}" for k in range(5)]
     for k, r in enumerate(seeds):  # each seed's rate with its Wilson interval
         lo, hi = wilson(round(r.asr * r.n_harmful), r.n_harmful)
         assert per_seed.loc[f"control seed {k}", "ASR (keyword)"] == (
             f"{100 * r.asr:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
         )
-    paired = _frame(page, 2)
+    paired = next(f for f in frames if "comparison" in f.columns and "pruned vs control seed 0" in set(f["comparison"]))
     asr_rows = paired[paired["metric"] == "ASR (keyword)"]
     assert list(asr_rows["comparison"]) == [f"pruned vs control seed {k}" for k in range(5)]
     pruned = out.results["pruned"]
