@@ -188,6 +188,16 @@ if run_gate(
         paired = " Base vs aligned at each k on the same prompts (keyword ASR; Newcombe interval, exact McNemar): " + (
             "; ".join(f"k={k}: {d.format()}" for k, d in diffs.items())
         )
+        if pf_spec.compliance is not None:  # the "really complies" columns, paired the same way
+            comply = {
+                k: curves["aligned"][k].paired_complies(
+                    curves["base"][k], pf_spec.compliance, harmful.items, "aligned", "base"
+                )
+                for k in ks
+            }
+            paired += f". Really complies ({pf_spec.compliance.name}), base vs aligned: " + (
+                "; ".join(f"k={k}: {d.format()}" for k, d in comply.items())
+            )
     st.caption(f"Error bars and intervals: 95 % Wilson over the {n_pf} harmful prompts.{paired}")
     record(table=("Prefilling attack: ASR (keyword / really complies) against k", pf_rows))
     k_show = st.select_slider("Generations at k", ks, value=ks[min(1, len(ks) - 1)], key="ad_pf_k")
@@ -265,7 +275,11 @@ if run_gate(
     st.caption(
         "95 % intervals (Wilson; a loss utility: bootstrap). Each α vs the aligned model on the same prompts "
         "(Newcombe interval, exact McNemar): "
-        + "; ".join(comparison_sentences(states, [(f"ED α={a:g}", "aligned") for a in curve], ("asr", "utility")))
+        + "; ".join(
+            comparison_sentences(
+                states, [(f"ED α={a:g}", "aligned") for a in curve], ("asr", "asr_positive", "utility")
+            )
+        )
     )
     record(table=("Emulated disalignment against α", rows))
     a_show = st.select_slider("Generations at α", alphas, value=alphas[len(alphas) // 2], key="ad_ed_a")

@@ -55,6 +55,10 @@ def test_prefilling_and_emulated_disalignment(page):
     assert list(rates["k"]) == [0, 1, 3] and all(c.endswith("]") for c in rates["aligned ASR"])
     paired = " ".join(c.value for c in page.caption if "Base vs aligned at each k" in c.value)
     assert "k=0: +" in paired and "McNemar" in paired and "k=3:" in paired, paired  # base minus aligned at k = 0
+    # "really complies" paired the same way: base − aligned from the table's own rates at k = 0
+    comply = paired.split("Really complies (")[1]
+    a0, b0 = (float(rates[f"{who} complies"].iloc[0].split(" %")[0]) for who in ("aligned", "base"))
+    assert f"k=0: +{b0 - a0:.1f} points [" in comply and comply.count("McNemar") == 3, comply
     table = next(d.value for d in page.dataframe if "aligned reply" in d.value.columns)
     assert len(table) == 16 and all(r.startswith(p) for r, p in zip(table["aligned reply"], table["prefix"]))
     page.multiselect(key="ad_alphas").set_value([0.0, 1.0])
@@ -68,6 +72,7 @@ def test_prefilling_and_emulated_disalignment(page):
     assert all(c.endswith("]") for c in models["ASR (keyword)"])  # every rate with its 95 % interval
     paired = " ".join(c.value for c in page.caption if "Each α vs the aligned model" in c.value)
     assert "ED α=1 vs aligned, ASR (keyword): +" in paired and "McNemar" in paired, paired
+    assert "ED α=1 vs aligned, ASR (really complies): " in paired, paired  # the plotted "really complies" too
 
 
 def test_depth_of_a_lox_edit(page):
