@@ -7,7 +7,7 @@ from analysis.core.models import ModelLoadError, check_compatible, load_model
 from analysis.core.options import limits, slider_args
 from analysis.core.stats import Rate
 from analysis.methods.landscape.directions import GROUPS
-from analysis.methods.landscape.grid import LandscapeSettings
+from analysis.methods.landscape.grid import LandscapeSettings, visage_difference_interval
 from analysis.methods.landscape.multi import format_mean_sd
 from analysis.methods.landscape.visage import visage_1d, visage_2d
 from pages._export import built, figure, record
@@ -297,6 +297,23 @@ def show_1d(runs: dict) -> None:
             f"Paired over the same {n_dirs} directions: {paired.describe()}. A difference smaller than the "
             f"spread across directions is not an effect of {PAIRED_SUBJECT[compare]}."
         )
+    if len(lands) == 2 and not multis:  # one determined direction: pair the two over the same prompts
+        (la, a), (lb, b) = lands.items()
+        d = visage_difference_interval(a, b, visage_rule)
+        if d is not None:
+            first, second = variants
+            sig = "significant" if d[1] > 0 or d[2] < 0 else "not significant"
+            text = f"{d[0]:+.1f} [{d[1]:+.1f}, {d[2]:+.1f}] ({sig})"
+            st.caption(
+                f"VISAGE {first.short} − {second.short} along this one direction, paired over the same "
+                f"{len(harmful)} harmful prompts (95 % bootstrap): {text}. "
+                + (
+                    "The interval holds 0: not significant on this set."
+                    if sig == "not significant"
+                    else "One direction only: it says nothing about the spread over directions."
+                )
+            )
+            record(numbers={f"VISAGE paired difference ({first.short} − {second.short}), over prompts": text})
     conventions = settings_ls.conventions()
     if not multis:
         conventions.pop("direction")

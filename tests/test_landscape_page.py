@@ -245,3 +245,31 @@ def test_no_tensor_group_is_explained(page):
     page.multiselect(key="ls_groups").set_value([]).run()
     assert not page.exception
     assert "at least one group" in page.error[0].value
+
+
+def test_two_system_prompts_along_the_base_direction_are_paired_over_prompts(page):
+    """One determined direction has no spread over directions: the two system prompts' VISAGE are compared by a
+    paired bootstrap over the same prompts, and the caption's difference is the two cards' difference."""
+    page.radio(key="ls_dim").set_value("1D").run()
+    page.selectbox(key="ls_kind").set_value("random").run()
+    page.selectbox(key="ls_compare").set_value("nothing").run()
+    page.selectbox(key="ls_kind").set_value("toward base").run()
+    page.radio(key="ls_sys").set_value("compare both")
+    page.slider(key="ls_sets_n").set_value(16)
+    page.slider(key="ls_steps").set_value(11)
+    default_range = page.slider(key="ls_range").value
+    page.slider(key="ls_range").set_value((-0.5, 1.5))  # the walk to the base, where the prompts differ
+    page.button(key="ls_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    cards = {m.label: float(m.value) for m in page.metric}
+    assert len(set(cards.values())) == 2, cards  # the two prompts differ here: the sign of the difference matters
+    caption = next(c.value for c in page.caption if "along this one direction, paired over the same" in c.value)
+    d = float(caption.split("(95 % bootstrap): ")[1].split(" [")[0])
+    assert d == pytest.approx(
+        cards["VISAGE · system prompt: none"] - cards["VISAGE · system prompt: helpful and safe"], abs=0.11
+    )
+    lo, hi = (float(x) for x in caption.split(" [")[1].split("]")[0].split(", "))
+    assert lo <= d <= hi and ("not significant" in caption) == (lo <= 0 <= hi)
+    page.radio(key="ls_sys").set_value("none")
+    page.slider(key="ls_range").set_value(default_range)
+    page.selectbox(key="ls_kind").set_value("random").run()

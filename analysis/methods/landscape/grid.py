@@ -224,6 +224,30 @@ class Landscape:
         return float(lo), float(hi)
 
 
+def visage_difference_interval(
+    a: Landscape, b: Landscape, rule: str = "reference", n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float] | None:
+    """VISAGE (1D) of ``a`` minus ``b`` along the same direction and axis on the same harmful prompts, with its
+    95 % paired percentile bootstrap interval (both resampled with the same prompts at every point): (difference,
+    lo, hi). None without per-prompt outcomes or when the grids or prompt counts differ. It is the evaluation
+    set's noise of this one direction's comparison, not the spread over directions."""
+    from analysis.methods.landscape.visage import visage_1d
+
+    if len(a.axes) != 1 or a.axes != b.axes:
+        return None
+    rows = [(a.attacks.get((x,)), b.attacks.get((x,))) for x in a.axes[0]]
+    if any(not ra or not rb or len(ra) != len(rb) for ra, rb in rows):
+        return None
+    oa = np.array([ra for ra, _ in rows], dtype=float)  # points × prompts
+    ob = np.array([rb for _, rb in rows], dtype=float)
+    n = oa.shape[1]
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    diffs = [visage_1d(100 * oa[:, i].mean(1), rule) - visage_1d(100 * ob[:, i].mean(1), rule) for i in idx]
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    d = visage_1d(100 * oa.mean(1), rule) - visage_1d(100 * ob.mean(1), rule)
+    return float(d), float(lo), float(hi)
+
+
 def point_edit(model: nn.Module, directions: list, coords: tuple, groups: tuple[str, ...]) -> Perturbation:
     """The edit of grid point ``coords`` (what :func:`evaluate` applies and names)."""
     return Perturbation(
