@@ -510,20 +510,25 @@ def metric_change(
     lower_is_better: bool = True,
     help: str | None = None,
     within_noise: bool = False,
+    digits: int = 1,
 ) -> None:
-    """A metric whose change is grey and arrow-less when it is zero (never a red '↑ +0.0'), and grey with 'n.s.'
-    when a paired test finds it within the noise (``within_noise``)."""
+    """A metric whose change is grey and arrow-less when it is zero at ``digits`` decimals (never a red
+    '↑ +0.0'), and grey with 'n.s.' when a paired test finds it within the noise (``within_noise``)."""
     if change is None:
         where.metric(label, value, help=help)
         return
-    if abs(change) < 0.05:
+    if abs(change) < 0.5 * 10**-digits:
         where.metric(label, value, "no change", delta_color="off", delta_arrow="off", help=help)
         return
     if within_noise:
-        where.metric(label, value, f"{change:+.1f}{unit}, n.s.", delta_color="off", help=help)
+        where.metric(label, value, f"{change:+.{digits}f}{unit}, n.s.", delta_color="off", help=help)
         return
     where.metric(
-        label, value, f"{change:+.1f}{unit}", delta_color="inverse" if lower_is_better else "normal", help=help
+        label,
+        value,
+        f"{change:+.{digits}f}{unit}",
+        delta_color="inverse" if lower_is_better else "normal",
+        help=help,
     )
 
 
@@ -542,14 +547,18 @@ def rate_metric(where, label: str, before, after, metric: str, lower_is_better: 
     help_text = f"95 % interval {rate_cell(after, metric)}; before {rate_cell(before, metric)}"
     unit, noise = " nats" if loss else " pts", False
     try:
-        paired = before.paired(after, metric, "before", "after")
+        paired = (
+            before.paired_loss(after, "before", "after") if loss else before.paired(after, metric, "before", "after")
+        )
         help_text += f"; change on the same prompts {paired.format()}"
         noise = not paired.significant
-    except ValueError:  # a loss utility has no per-prompt outcomes
+    except ValueError:  # no per-prompt outcomes kept (a result saved before they were)
         pass
     before_value = getattr(before, metric)
     change = None if before_value is None else (1 if loss else 100) * (value - before_value)
-    metric_change(where, label, shown, change, unit, lower_is_better, help_text, within_noise=noise)
+    metric_change(
+        where, label, shown, change, unit, lower_is_better, help_text, within_noise=noise, digits=3 if loss else 1
+    )
 
 
 # --- an edited aligned model to compare with (Representations, Alignment depth) ------------------------------

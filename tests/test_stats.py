@@ -234,3 +234,59 @@ def test_2d_landscape_points_carry_their_wilson_interval_in_the_hover():
         assert fig.data[0].customdata[1][1] == f"[{100 * lo:.1f}, {100 * hi:.1f}] over 48 prompts"
         assert "%{customdata}" in fig.data[0].hovertemplate
     assert landscape_contour([0, 1], [0, 1], z).data[0].customdata is None  # no n, no interval claimed
+
+
+def test_a_loss_utility_change_is_paired_over_the_same_items_with_a_bootstrap_interval():
+    """after − before of a token-weighted mean loss: the exact difference, an interval from resampling the same
+    items in both (so a uniform shift has a zero-width interval) and 'not significant' when the interval holds 0."""
+    from analysis.core.evaluation import EvalResult
+    from analysis.core.stats import LossDifference
+
+    res = _result(["no ."] * 10, ["five ."] * 10, [True] * 10)
+
+    def loss(sums):
+        return EvalResult(
+            **{
+                **res.__dict__,
+                "utility": sum(sums) / (2 * len(sums)),
+                "utility_kind": "loss",
+                "outcomes": {**res.outcomes, "utility": sums, "utility_tokens": [2] * len(sums)},
+            }
+        )
+
+    before = loss([1.0, 3.0] * 5)
+    shifted = loss([1.4, 3.4] * 5)  # every item 0.2 nats worse per token
+    d = before.paired_loss(shifted, "aligned", "LoX")
+    assert d.diff == pytest.approx(0.2) and d.lo == pytest.approx(0.2) and d.hi == pytest.approx(0.2)
+    assert d.significant and d.format() == "+0.200 nats [+0.200, +0.200], paired bootstrap over 10 items (significant)"
+    noisy = loss([1.0 + 0.8, 3.0 - 0.8] * 5)  # item by item it moves both ways: mean unchanged
+    n = before.paired_loss(noisy)
+    assert n.diff == pytest.approx(0.0, abs=1e-12) and n.lo <= 0 <= n.hi and not n.significant
+    assert "not significant" in n.format()
+    with pytest.raises(ValueError, match="two loss utilities"):
+        res.paired_loss(shifted)
+    with pytest.raises(ValueError, match="same items"):
+        LossDifference.of([1.0], [1], [1.0, 2.0], [1, 1])
+
+
+def test_a_loss_utility_card_says_its_paired_change_and_greys_a_change_within_the_noise():
+    from analysis.core.evaluation import EvalResult
+    from pages._widgets import rate_metric
+
+    res = _result(["no ."] * 10, ["five ."] * 10, [True] * 10)
+
+    def loss(sums):
+        outcomes = {**res.outcomes, "utility": sums, "utility_tokens": [2] * len(sums)}
+        return EvalResult(**{**res.__dict__, "utility": sum(sums) / 20, "utility_kind": "loss", "outcomes": outcomes})
+
+    class Card:
+        def metric(self, label, value, delta=None, **kw):
+            self.shown = (label, value, delta, kw)
+
+    card = Card()
+    rate_metric(card, "Utility", loss([1.0, 3.0] * 5), loss([2.0, 2.4] * 5), "utility", lower_is_better=True)
+    label, value, delta, kw = card.shown
+    assert value == "1.100 L" and delta == "+0.100 nats, n.s." and kw["delta_color"] == "off"
+    assert "paired bootstrap over 10 items (not significant)" in kw["help"]
+    rate_metric(card, "Utility", loss([1.0, 3.0] * 5), loss([1.4, 3.4] * 5), "utility", lower_is_better=True)
+    assert "(significant)" in card.shown[3]["help"] and not card.shown[2].endswith("n.s.")

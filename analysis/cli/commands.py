@@ -103,6 +103,12 @@ def _print_paired(rows: dict, pairs) -> None:
 
     for x, y, m, d in comparisons(rows, pairs):
         print(f"  paired {x} vs {y}, {metric_label(m)}: {d.format()}")
+    for x, y in pairs:  # a loss utility: the paired bootstrap over the benign items
+        if x in rows and y in rows and rows[x].utility_kind == "loss":
+            try:
+                print(f"  paired {x} vs {y}, utility (loss): {rows[y].paired_loss(rows[x], y, x).format()}")
+            except ValueError:
+                pass
 
 
 def _print_intervals(rows: dict) -> None:

@@ -28,7 +28,7 @@ import torch
 from analysis.core.chat import IGNORE, encode_pairs
 from analysis.core.generation import Generation, Progress, generate
 from analysis.core.options import option
-from analysis.core.stats import PairedDifference, Rate, bootstrap_mean_ci
+from analysis.core.stats import LossDifference, PairedDifference, Rate, bootstrap_mean_ci
 from analysis.data.prompts import PromptSet
 from analysis.data.sets import SPLITS
 from analysis.judging.refusal import ComplianceJudge, Judge
@@ -222,6 +222,18 @@ class EvalResult:
         if a is None or b is None:
             raise ValueError(f"{metric}: no per-prompt outcomes to pair (a loss, or a result without them)")
         return PairedDifference.of(a, b, name_self, name_other)
+
+    def paired_loss(self, other: "EvalResult", name_self: str = "A", name_other: str = "B") -> LossDifference:
+        """``other`` − ``self`` of the loss utility on the same benign items, with its paired bootstrap interval.
+        ValueError when either is not a loss utility with per-item losses kept, or the items differ."""
+        if self.utility_kind != "loss" or other.utility_kind != "loss":
+            raise ValueError("a paired loss needs two loss utilities")
+        if [g.prompt for g in self.benign] != [g.prompt for g in other.benign]:
+            raise ValueError(f"{name_self} and {name_other} were not evaluated on the same prompts")
+        sa, ta, sb, tb = (r.outcomes.get(k) for r in (self, other) for k in ("utility", "utility_tokens"))
+        if not (sa and ta and sb and tb):
+            raise ValueError("utility: no per-item losses kept (a result saved before they were)")
+        return LossDifference.of(sa, ta, sb, tb, name_self, name_other)
 
     def summary(self) -> dict:
         d = asdict(self)

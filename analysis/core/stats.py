@@ -135,6 +135,46 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class LossDifference:
+    """``b`` − ``a`` of a token-weighted mean loss (nats, lower is better) on the same items: the difference and
+    its 95 % paired percentile bootstrap interval (both resampled with the same items)."""
+
+    diff: float
+    lo: float
+    hi: float
+    n: int
+    a: str = "A"
+    b: str = "B"
+
+    @property
+    def significant(self) -> bool:
+        """The interval leaves out 0 (a 5 % two-sided test by the bootstrap)."""
+        return not (self.lo <= 0 <= self.hi)
+
+    def format(self) -> str:
+        """``+0.034 nats [+0.012, +0.057], paired bootstrap over 48 items (significant)``."""
+        return (
+            f"{self.diff:+.3f} nats [{self.lo:+.3f}, {self.hi:+.3f}], paired bootstrap over {self.n} items "
+            f"({'significant' if self.significant else 'not significant'})"
+        )
+
+    @classmethod
+    def of(
+        cls, sums_a, tokens_a, sums_b, tokens_b, a: str = "A", b: str = "B", n_boot: int = 2000, seed: int = 0
+    ) -> "LossDifference":
+        """From per-item loss sums and token counts of the same items under A and under B."""
+        import numpy as np
+
+        sa, ta, sb, tb = (np.asarray(x, dtype=np.float64) for x in (sums_a, tokens_a, sums_b, tokens_b))
+        if not sa.size or len({sa.size, ta.size, sb.size, tb.size}) != 1:
+            raise ValueError(f"paired losses need the same items: {sa.size}, {ta.size}, {sb.size}, {tb.size}")
+        idx = np.random.default_rng(seed).integers(0, sa.size, size=(n_boot, sa.size))
+        diffs = sb[idx].sum(1) / np.maximum(tb[idx].sum(1), 1e-12) - sa[idx].sum(1) / np.maximum(ta[idx].sum(1), 1e-12)
+        diff = float(sb.sum() / max(tb.sum(), 1e-12) - sa.sum() / max(ta.sum(), 1e-12))
+        return cls(diff, float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975)), int(sa.size), a, b)
+
+
+@dataclass(frozen=True)
 class PairedDifference:
     """B − A on the same prompts, in proportion units, with Newcombe's interval and the exact McNemar test."""
 
