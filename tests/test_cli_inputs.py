@@ -42,7 +42,9 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
     assert format_utility(float("nan"), "exact") == "-" and format_utility(None, "loss") == "-"
     code, out, err = run(capsys, "lox", "--n", "4", "--k", "4", "--benign", str(benign_pairs), "--max-new-tokens", "8")
     assert code == 0, err
-    rows = [ln for ln in out.splitlines() if " utility " in ln]
+    rows = [ln for ln in out.splitlines() if " utility " in ln and not ln.strip().startswith("paired")]
+    paired = next(ln for ln in out.splitlines() if ln.strip().startswith("paired LoX vs aligned, utility (loss): "))
+    assert " nats [" in paired and "paired bootstrap over 3 items" in paired, paired  # the change in nats, paired
     assert len(rows) == 2 and all(
         re.search(r" utility \d+\.\d{3}L \[\d+\.\d{3}, \d+\.\d{3}\]  over-refusal", ln) for ln in rows
     ), out  # a loss and its bootstrap interval, in nats

@@ -242,14 +242,19 @@ def test_1d_compares_the_base_and_another_scope_on_the_same_directions(page):
 
 
 def test_no_tensor_group_is_explained(page):
+    default_groups = page.multiselect(key="ls_groups").value
     page.multiselect(key="ls_groups").set_value([]).run()
     assert not page.exception
     assert "at least one group" in page.error[0].value
+    page.multiselect(key="ls_groups").set_value(default_groups).run()  # the other tests' scope
 
 
 def test_two_system_prompts_along_the_base_direction_are_paired_over_prompts(page):
     """One determined direction has no spread over directions: the two system prompts' VISAGE are compared by a
     paired bootstrap over the same prompts, and the caption's difference is the two cards' difference."""
+    from analysis.methods.landscape.directions import REFERENCE_GROUPS
+
+    page.multiselect(key="ls_groups").set_value(list(REFERENCE_GROUPS))  # each test sets what it needs
     page.radio(key="ls_dim").set_value("1D").run()
     page.selectbox(key="ls_kind").set_value("random").run()
     page.selectbox(key="ls_compare").set_value("nothing").run()

@@ -153,8 +153,9 @@ class LossDifference:
 
     def format(self) -> str:
         """``+0.034 nats [+0.012, +0.057], paired bootstrap over 48 items (significant)``."""
+        signed = lambda x: ("+" if x > 0 else "") + _num(x, 3)  # noqa: E731  (a real minus sign, as elsewhere)
         return (
-            f"{self.diff:+.3f} nats [{self.lo:+.3f}, {self.hi:+.3f}], paired bootstrap over {self.n} items "
+            f"{signed(self.diff)} nats [{signed(self.lo)}, {signed(self.hi)}], paired bootstrap over {self.n} items "
             f"({'significant' if self.significant else 'not significant'})"
         )
 
