@@ -87,8 +87,30 @@ class Paired:
         return f"{format_mean_sd(self.mean, self.sd, len(self.differences), digits)}; per direction {per} ({sign})"
 
 
+class _OverDraws:
+    """VISAGE over random draws (directions or planes): the subclass gives ``landscapes`` and ``visages``."""
+
+    landscapes: list[Landscape]
+
+    @property
+    def n(self) -> int:
+        return len(self.landscapes)
+
+    @property
+    def visages(self) -> list[float]:
+        raise NotImplementedError
+
+    @property
+    def visage_mean(self) -> float:
+        return mean_sd(self.visages)[0]
+
+    @property
+    def visage_sd(self) -> float:
+        return mean_sd(self.visages)[1]
+
+
 @dataclass
-class MultiLandscape:
+class MultiLandscape(_OverDraws):
     """1D landscapes along several directions of one draw kind (``seeds`` in order) on the same axis."""
 
     axis: list[float]
@@ -97,10 +119,6 @@ class MultiLandscape:
     draw: str = "reference"
     rule: str = "reference"
     direction_specs: list[dict] = field(default_factory=list, repr=False)
-
-    @property
-    def n(self) -> int:
-        return len(self.landscapes)
 
     @property
     def asr(self) -> np.ndarray:
@@ -115,14 +133,6 @@ class MultiLandscape:
     def visages(self) -> list[float]:
         """VISAGE of each direction's curve (ASR in percent, the settings' rule)."""
         return [visage_1d(100 * land.asr, self.rule) for land in self.landscapes]
-
-    @property
-    def visage_mean(self) -> float:
-        return mean_sd(self.visages)[0]
-
-    @property
-    def visage_sd(self) -> float:
-        return mean_sd(self.visages)[1]
 
     def describe(self, digits: int = 1) -> str:
         return format_mean_sd(self.visage_mean, self.visage_sd, self.n, digits)
@@ -178,7 +188,7 @@ def evaluate_directions(
 
 
 @dataclass
-class MultiPlane:
+class MultiPlane(_OverDraws):
     """2D landscapes on several random planes (plane k: seeds ``seeds[k]``) on the same axes; ``points[k]``: the
     models placed on plane k (the aligned model at the origin, the base projected when there is one)."""
 
@@ -186,10 +196,6 @@ class MultiPlane:
     landscapes: list[Landscape]
     seeds: list[tuple[int | None, int | None]]
     points: list[dict] = field(default_factory=list)
-
-    @property
-    def n(self) -> int:
-        return len(self.landscapes)
 
     @property
     def origin(self) -> tuple[int, int]:
@@ -200,14 +206,6 @@ class MultiPlane:
     def visages(self) -> list[float]:
         """VISAGE (2D, this project's definition) of each plane."""
         return [visage_2d(100 * land.asr, self.origin) for land in self.landscapes]
-
-    @property
-    def visage_mean(self) -> float:
-        return mean_sd(self.visages)[0]
-
-    @property
-    def visage_sd(self) -> float:
-        return mean_sd(self.visages)[1]
 
     def describe(self, digits: int = 1) -> str:
         """Mean ± sd over the planes and each plane's value."""
