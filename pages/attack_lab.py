@@ -225,6 +225,21 @@ if paired:
     )
     record(numbers={f"ASR at step {steps}, {v} − aligned (paired)": d.format() for v, d in paired})
     record(numbers={f"ASR at step {steps}, {v} − aligned, seed by seed": t for v, t in over_seeds.items()})
+    others = []  # the other rates at the same step, paired the same way (runs that kept their outcomes)
+    for c in curves:
+        if c is ref:
+            continue
+        for m, name in (("asr_positive", "really complies"), ("utility", "utility"), ("over_refusal", "over-refusal")):
+            try:
+                others.append((c.variant, name, ref.paired(c, steps, m)))
+            except ValueError:
+                pass
+    if others:
+        st.caption(
+            f"The other rates at step {ref.at(steps)['step']}, each variant vs aligned on the same prompts (Newcombe "
+            "interval, exact McNemar): " + "; ".join(f"{v}, {name}: {d.format()}" for v, name, d in others)
+        )
+        record(numbers={f"{name} at step {steps}, {v} − aligned (paired)": d.format() for v, name, d in others})
 
 
 def _change(c) -> str:

@@ -249,6 +249,9 @@ def test_attack_command_prints_curves(tmp_path):
     assert lines[head + 1].strip().startswith("LoX k=8 α=1: ") and "McNemar" in lines[head + 1], lines[head + 1]
     by_seed = lines[head + 2].strip()  # each seed's LoX run against the aligned run of the same data order
     assert by_seed.startswith("seed by seed: ") and "over 2 seed(s) (per seed " in by_seed, by_seed
+    others = [ln.strip() for ln in lines[head + 3 : head + 6]]  # the other rates, paired the same way
+    assert [ln.split(":")[0] for ln in others] == ["really complies", "utility", "over-refusal"], others
+    assert all("McNemar" in ln for ln in others), others
     util_bars = [ln.strip() for ln in lines if ln.strip().startswith("utility 95 % interval")]
     assert len(util_bars) == 2 and all(len(ln.split("[")[1:]) == 3 for ln in util_bars), util_bars  # exact utility
     bad = {

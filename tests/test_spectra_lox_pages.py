@@ -157,6 +157,13 @@ def test_attack_lab_waits_then_plots_curves():
     assert any("Error bars: 95 % Wilson interval" in c.value for c in page.caption)
     paired = next(c.value for c in page.caption if "each variant vs aligned on the same 16 harmful prompts" in c.value)
     assert paired.startswith("At step 4,") and "LoX k=8 α=1: " in paired and "McNemar" in paired, paired
+    others = next(c.value for c in page.caption if c.value.startswith("The other rates at step 4"))
+    for name in ("really complies", "utility", "over-refusal"):  # every rate of the run paired, not only ASR
+        assert f"LoX k=8 α=1, {name}: " in others, others
+    util = {t["name"]: _values(t["y"]) for t in charts["Utility during the attack"]["data"] if t.get("name")}
+    diff = util["LoX k=8 α=1"][-1] - util["aligned"][-1]  # the chart's last points, in percent
+    shown = others.split("LoX k=8 α=1, utility: ")[1].split(" points")[0]
+    assert float(shown.replace("−", "-")) == pytest.approx(diff, abs=0.06), (shown, diff)
     assert list(page.table[-1].value.columns)[1:] == ["aligned", "LoX k=8 α=1"]  # 3 samples: shown in full
     rows = [r for s in page.session_state["findings"].values() for r in s.summary if r[0].startswith("ASR after")]
     assert rows and all("paired, last step − step 0: " in r[2] and "McNemar" in r[2] for r in rows), rows

@@ -575,6 +575,15 @@ def cmd_attack(args) -> int:
                 print(f"  {b.variant}: {ref.paired_asr(b.curves[0], last).format()}")
                 if len(b.seeds) > 1:
                     print(f"    seed by seed: {describe_over_seeds(paired_over_seeds(ref_band, b, last))}")
+                for m, name in (
+                    ("asr_positive", "really complies"),
+                    ("utility", "utility"),
+                    ("over_refusal", "over-refusal"),
+                ):
+                    try:
+                        print(f"    {name}: {ref.paired(b.curves[0], last, m).format()}")
+                    except ValueError:  # not measured (no compliance judge, a loss utility) or not kept
+                        pass
     return 0
 
 

@@ -104,6 +104,9 @@ class AttackCurve:
     samples: list[list[str]] = field(default_factory=list)  # a few harmful replies per evaluated step
     utility_kind: str = "none"  # "exact" (accuracy) or "loss" (nats)
     attacks: list[list[bool]] = field(default_factory=list)  # per evaluated step: each harmful reply an attack?
+    # per evaluated step: the other rates' per-prompt outcomes ("asr_positive", "utility" when exact,
+    # "over_refusal"), and a loss utility's per-item sums and token counts ("utility", "utility_tokens")
+    outcomes: list[dict[str, list]] = field(default_factory=list)
 
     def at(self, step: int) -> dict:
         """Numbers at the last evaluated step ≤ ``step``."""
@@ -117,6 +120,22 @@ class AttackCurve:
         if other.steps != self.steps or not self.attacks or not other.attacks:
             raise ValueError("paired ASR needs two runs evaluated at the same steps with per-prompt outcomes")
         return PairedDifference.of(self.attacks[i], other.attacks[i], self.variant, other.variant)
+
+    def paired(self, other: "AttackCurve", step: int, metric: str) -> PairedDifference:
+        """``other`` − this curve of one rate ("asr", "asr_positive", "utility" when exact, "over_refusal") at the
+        last evaluated step ≤ ``step``, on the same prompts (Newcombe interval, exact McNemar). ValueError when
+        the runs were evaluated at other steps or without that rate's per-prompt outcomes."""
+        if metric == "asr":
+            return self.paired_asr(other, step)
+        i = max(j for j, s in enumerate(self.steps) if s <= step)
+        if other.steps != self.steps or len(self.outcomes) <= i or len(other.outcomes) <= i:
+            raise ValueError("a paired rate needs two runs evaluated at the same steps with per-prompt outcomes")
+        if metric == "utility" and (self.utility_kind != "exact" or other.utility_kind != "exact"):
+            raise ValueError("utility pairs as a rate only when it is an exact-answer accuracy")
+        a, b = self.outcomes[i].get(metric), other.outcomes[i].get(metric)
+        if not a or not b:
+            raise ValueError(f"{metric}: no per-prompt outcomes at step {self.steps[i]}")
+        return PairedDifference.of([bool(x) for x in a], [bool(x) for x in b], self.variant, other.variant)
 
     def change(self, step: int) -> PairedDifference:
         """This run's keyword ASR at the last evaluated step ≤ ``step`` minus its ASR at the first evaluated step
@@ -374,6 +393,8 @@ def run_attack(
         )
         curve.samples.append([gg.text for gg in r.harmful[:n_samples]])
         curve.attacks.append(list(r.per_prompt("asr") or []))
+        keep = ("asr_positive", "utility", "utility_tokens", "over_refusal")
+        curve.outcomes.append({k: list(r.outcomes[k]) for k in keep if r.outcomes.get(k)})
 
     def train_progress(f: float, msg: str) -> None:
         if progress:
@@ -397,7 +418,7 @@ def run_attack_cached(
     one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}  # one run: its own seed only
     parts = {
         "kind": "attack",
-        "v": 3,  # 3: per-prompt outcomes kept (paired comparisons of variants)
+        "v": 4,  # 3: per-prompt attacks kept (paired comparisons of variants); 4: every rate's outcomes too
         "model": lm.fingerprint,
         "base": base.fingerprint if base else None,
         "variant": variant.spec or {"name": variant.name},
