@@ -231,7 +231,8 @@ if paired:
             continue
         for m, name in (("asr_positive", "really complies"), ("utility", "utility"), ("over_refusal", "over-refusal")):
             try:
-                others.append((c.variant, name, ref.paired(c, steps, m)))
+                loss = m == "utility" and ref.utility_kind == "loss"  # nats: a paired bootstrap over the items
+                others.append((c.variant, name, ref.paired_loss(c, steps) if loss else ref.paired(c, steps, m)))
             except ValueError:
                 pass
     if others:

@@ -241,3 +241,16 @@ def test_ctrl_c_on_a_real_process(tmp_path):
     assert p.returncode == 130, (seen, err, out[-500:])
     assert len(err.strip().splitlines()) == 1 and err.startswith("interrupted; ") and "kept in the cache" in err, err
     assert "Traceback" not in err
+
+
+def test_an_attack_with_a_loss_utility_pairs_its_change_in_nats(capsys, benign_pairs):
+    """Benign pairs without exact answers give a loss utility: at the attack's last step each variant's loss is
+    paired with the aligned run's over the same benign items (a bootstrap in nats), never as percentage points."""
+    code, out, err = run(
+        capsys,
+        *("attack", "--variants", "aligned,lox", "--n", "4", "--benign", str(benign_pairs)),
+        *("--steps", "2", "--eval-every", "2", "--n-examples", "4", "--batch-size", "4", "--max-new-tokens", "8"),
+    )
+    assert code == 0, err
+    line = next(ln.strip() for ln in out.splitlines() if ln.strip().startswith("utility (loss): "))
+    assert " nats [" in line and "paired bootstrap over 3 items" in line and "points" not in line, line

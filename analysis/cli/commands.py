@@ -581,8 +581,10 @@ def cmd_attack(args) -> int:
                     ("over_refusal", "over-refusal"),
                 ):
                     try:
-                        print(f"    {name}: {ref.paired(b.curves[0], last, m).format()}")
-                    except ValueError:  # not measured (no compliance judge, a loss utility) or not kept
+                        loss = m == "utility" and ref.utility_kind == "loss"  # nats: a paired bootstrap
+                        d = ref.paired_loss(b.curves[0], last) if loss else ref.paired(b.curves[0], last, m)
+                        print(f"    {name}{' (loss)' if loss else ''}: {d.format()}")
+                    except ValueError:  # not measured (no compliance judge) or not kept
                         pass
     return 0
 

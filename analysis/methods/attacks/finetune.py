@@ -29,7 +29,7 @@ from analysis.core.chat import encode_pairs
 from analysis.core.edits import Edit, applied, locked, resolve
 from analysis.core.evaluation import EvalSpec, evaluate_model
 from analysis.core.options import check, option
-from analysis.core.stats import PairedDifference
+from analysis.core.stats import LossDifference, PairedDifference
 from analysis.data.prompts import PromptSet
 
 if TYPE_CHECKING:
@@ -136,6 +136,20 @@ class AttackCurve:
         if not a or not b:
             raise ValueError(f"{metric}: no per-prompt outcomes at step {self.steps[i]}")
         return PairedDifference.of([bool(x) for x in a], [bool(x) for x in b], self.variant, other.variant)
+
+    def paired_loss(self, other: "AttackCurve", step: int) -> LossDifference:
+        """``other`` − this curve of a loss utility at the last evaluated step ≤ ``step``, on the same benign items
+        (paired bootstrap). ValueError without a loss utility or its per-item losses at that step."""
+        i = max(j for j, s in enumerate(self.steps) if s <= step)
+        if self.utility_kind != "loss" or other.utility_kind != "loss" or other.steps != self.steps:
+            raise ValueError("a paired loss needs two loss-utility runs evaluated at the same steps")
+        if len(self.outcomes) <= i or len(other.outcomes) <= i:
+            raise ValueError("no per-item losses kept (a run cached before they were)")
+        sa, ta = self.outcomes[i].get("utility"), self.outcomes[i].get("utility_tokens")
+        sb, tb = other.outcomes[i].get("utility"), other.outcomes[i].get("utility_tokens")
+        if not (sa and ta and sb and tb):
+            raise ValueError(f"utility: no per-item losses at step {self.steps[i]}")
+        return LossDifference.of(sa, ta, sb, tb, self.variant, other.variant)
 
     def change(self, step: int) -> PairedDifference:
         """This run's keyword ASR at the last evaluated step ≤ ``step`` minus its ASR at the first evaluated step
