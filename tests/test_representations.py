@@ -102,9 +102,9 @@ def test_probe_accuracies_are_cached(demo_pair, demo_states):
     lm = demo_pair.aligned
     y = np.array([1] * len(h) + [0] * len(b))
     direct = rep.probe_accuracy(torch.cat([sh.last, sb.last], 1), y)
-    assert rep.probe_accuracy_cached(lm, h, b, cache=cache) == pytest.approx(direct)
+    assert rep.probe_cv_cached(lm, h, b, cache=cache)["accuracy"] == pytest.approx(direct)
     n = cache.info().by_kind["probe-accuracy"]
-    assert rep.probe_accuracy_cached(lm, h, b, cache=cache) == pytest.approx(direct)
+    assert rep.probe_cv_cached(lm, h, b, cache=cache)["accuracy"] == pytest.approx(direct)
     assert cache.info().by_kind["probe-accuracy"] == n == 1
 
 

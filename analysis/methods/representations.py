@@ -233,19 +233,6 @@ def probe_cv_cached(
     return cache.get_or_compute(parts, compute, "json")
 
 
-def probe_accuracy_cached(
-    lm: "LoadedModel",
-    harmful: PromptSet,
-    benign: PromptSet,
-    system_prompt: str | None = None,
-    edit: "Edit | None" = None,
-    pool: str = "last",
-    cache: Cache | None = None,
-) -> list[float]:
-    """:func:`probe_accuracy` of harmful vs benign states per layer, cached (see :func:`probe_cv_cached`)."""
-    return probe_cv_cached(lm, harmful, benign, system_prompt, edit, pool, cache)["accuracy"]
-
-
 def refusal_directions(harmful: States, benign: States, pool: str = "last") -> torch.Tensor:
     """Unit difference-of-means directions, harmful − benign, one per layer boundary: (layers + 1, d)."""
     d = harmful.get(pool).mean(1) - benign.get(pool).mean(1)
