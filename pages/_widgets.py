@@ -547,9 +547,7 @@ def rate_metric(where, label: str, before, after, metric: str, lower_is_better: 
     help_text = f"95 % interval {rate_cell(after, metric)}; before {rate_cell(before, metric)}"
     unit, noise = " nats" if loss else " pts", False
     try:
-        paired = (
-            before.paired_loss(after, "before", "after") if loss else before.paired(after, metric, "before", "after")
-        )
+        paired = before.change(after, metric, "before", "after")
         help_text += f"; change on the same prompts {paired.format()}"
         noise = not paired.significant
     except ValueError:  # no per-prompt outcomes kept (a result saved before they were)

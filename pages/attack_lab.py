@@ -231,8 +231,7 @@ if paired:
             continue
         for m, name in (("asr_positive", "really complies"), ("utility", "utility"), ("over_refusal", "over-refusal")):
             try:
-                loss = m == "utility" and ref.utility_kind == "loss"  # nats: a paired bootstrap over the items
-                others.append((c.variant, name, ref.paired_loss(c, steps) if loss else ref.paired(c, steps, m)))
+                others.append((c.variant, name, ref.paired(c, steps, m)))  # a loss utility: in nats
             except ValueError:
                 pass
     if others:

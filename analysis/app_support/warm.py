@@ -51,9 +51,7 @@ def _change(before, after, metric: str) -> str:
     """after − before on the same prompts: a rate's paired difference ('+21.7 points [14.5, 29.9], McNemar
     p < 0.001 (significant)'), a loss utility's change in nats."""
     try:
-        if metric == "utility" and before.utility_kind == "loss":  # per-item losses: a paired bootstrap
-            return before.paired_loss(after, "before", "after").format()
-        return before.paired(after, metric, "before", "after").format()
+        return before.change(after, metric, "before", "after").format()
     except ValueError:  # no per-prompt outcomes kept
         d = format_utility_delta(getattr(before, metric), getattr(after, metric), before.utility_kind)
         return "–" if d is None else f"{d} nats (no interval: per-item losses not kept)"

@@ -106,7 +106,7 @@ def _print_paired(rows: dict, pairs) -> None:
     for x, y in pairs:  # a loss utility: the paired bootstrap over the benign items
         if x in rows and y in rows and rows[x].utility_kind == "loss":
             try:
-                print(f"  paired {x} vs {y}, utility (loss): {rows[y].paired_loss(rows[x], y, x).format()}")
+                print(f"  paired {x} vs {y}, utility (loss): {rows[y].change(rows[x], 'utility', y, x).format()}")
             except ValueError:
                 pass
 
@@ -582,8 +582,7 @@ def cmd_attack(args) -> int:
                 ):
                     try:
                         loss = m == "utility" and ref.utility_kind == "loss"  # nats: a paired bootstrap
-                        d = ref.paired_loss(b.curves[0], last) if loss else ref.paired(b.curves[0], last, m)
-                        print(f"    {name}{' (loss)' if loss else ''}: {d.format()}")
+                        print(f"    {name}{' (loss)' if loss else ''}: {ref.paired(b.curves[0], last, m).format()}")
                     except ValueError:  # not measured (no compliance judge) or not kept
                         pass
     return 0

@@ -223,6 +223,16 @@ class EvalResult:
             raise ValueError(f"{metric}: no per-prompt outcomes to pair (a loss, or a result without them)")
         return PairedDifference.of(a, b, name_self, name_other)
 
+    def change(
+        self, other: "EvalResult", metric: str, name_self: str = "A", name_other: str = "B"
+    ) -> PairedDifference | LossDifference:
+        """``other`` − ``self`` on the same prompts for any metric: a loss utility by :meth:`paired_loss` (nats,
+        paired bootstrap), a rate by :meth:`paired` (points, Newcombe interval, exact McNemar). ValueError as
+        those raise it."""
+        if metric == "utility" and self.utility_kind == "loss":
+            return self.paired_loss(other, name_self, name_other)
+        return self.paired(other, metric, name_self, name_other)
+
     def paired_loss(self, other: "EvalResult", name_self: str = "A", name_other: str = "B") -> LossDifference:
         """``other`` − ``self`` of the loss utility on the same benign items, with its paired bootstrap interval.
         ValueError when either is not a loss utility with per-item losses kept, or the items differ."""

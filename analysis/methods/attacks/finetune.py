@@ -121,12 +121,15 @@ class AttackCurve:
             raise ValueError("paired ASR needs two runs evaluated at the same steps with per-prompt outcomes")
         return PairedDifference.of(self.attacks[i], other.attacks[i], self.variant, other.variant)
 
-    def paired(self, other: "AttackCurve", step: int, metric: str) -> PairedDifference:
-        """``other`` − this curve of one rate ("asr", "asr_positive", "utility" when exact, "over_refusal") at the
-        last evaluated step ≤ ``step``, on the same prompts (Newcombe interval, exact McNemar). ValueError when
-        the runs were evaluated at other steps or without that rate's per-prompt outcomes."""
+    def paired(self, other: "AttackCurve", step: int, metric: str) -> PairedDifference | LossDifference:
+        """``other`` − this curve of one metric ("asr", "asr_positive", "utility", "over_refusal") at the last
+        evaluated step ≤ ``step``, on the same prompts: a rate by Newcombe interval and exact McNemar, a loss
+        utility by :meth:`paired_loss`. ValueError when the runs were evaluated at other steps or without that
+        metric's per-prompt outcomes."""
         if metric == "asr":
             return self.paired_asr(other, step)
+        if metric == "utility" and self.utility_kind == "loss":
+            return self.paired_loss(other, step)
         i = max(j for j, s in enumerate(self.steps) if s <= step)
         if other.steps != self.steps or len(self.outcomes) <= i or len(other.outcomes) <= i:
             raise ValueError("a paired rate needs two runs evaluated at the same steps with per-prompt outcomes")
