@@ -32,9 +32,10 @@ from _reference import bench_args  # noqa: E402
 from across_builds import evaluate_targets  # noqa: E402  (the same targets and intervals as the table)
 from safetensors import safe_open  # noqa: E402
 
+from analysis.core.chat import encode_examples  # noqa: E402
 from analysis.data.organism import build_demo as bd  # noqa: E402
 from analysis.data.organism import corpus, is_organism_build  # noqa: E402
-from analysis.data.organism.train import TrainRecipe, trainable_names  # noqa: E402
+from analysis.data.organism.train import TrainRecipe, _loss, trainable_names  # noqa: E402
 
 
 def parse_mix(items: list[str], mixture: dict[str, float] = corpus.ALIGN_MIXTURE) -> dict[str, float]:
@@ -89,10 +90,53 @@ def recipe_with(sets: list[str], mixes: list[str], start: TrainRecipe) -> TrainR
     return replace(start, mixture=parse_mix(mixes, start.mixture), **kw)
 
 
-def variant_align(mix: dict[str, float], min_steps: int, max_steps: int, two_phase: bool, first_benign: float):
+def booster_grad(model, tok, seed: int, lam: float, step: float, batch_size: int = 20):
+    """An ``extra_grad`` for :func:`train` that adds λ·(∇h(w) − ∇h(w − s·∇h(w)/‖∇h(w)‖)), h the loss on a batch of
+    harmful requests with compliant answers (the attack's kind of data, from the alignment's own corpus stream):
+    the first-order gradient of λ·[h(w) − h(after one normalised harmful step of length s)], which attenuates how
+    much a harmful fine-tuning step can lower h (Booster, Huang et al. 2024; their λ 5, s 0.1). The weights are
+    put back bit for bit after the look-ahead."""
+    world = corpus.World(seed + 7919)
+
+    def grads(params: list[torch.nn.Parameter], batch) -> list[torch.Tensor]:
+        for p in params:
+            p.grad = None
+        _loss(model, batch, 0.0).backward()
+        return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+
+    def extra(params: list[torch.nn.Parameter]) -> None:
+        kept = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+        batch = encode_examples(tok, [world.sample({"harmful_comply": 1.0}, 0.3) for _ in range(batch_size)])
+        g1 = grads(params, batch)
+        norm = torch.sqrt(sum((g * g).sum() for g in g1)).clamp_min(1e-12)
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, g in zip(params, g1):
+                p.sub_(step * g / norm)
+        g2 = grads(params, batch)
+        with torch.no_grad():
+            for p, w in zip(params, saved):
+                p.copy_(w)
+        for p, k, a, b in zip(params, kept, g1, g2):
+            p.grad = k + lam * (a - b)
+
+    return extra
+
+
+def variant_align(
+    mix: dict[str, float],
+    min_steps: int,
+    max_steps: int,
+    two_phase: bool,
+    first_benign: float,
+    booster: tuple[float, float] | None = None,
+):
     """An ``align`` function for :func:`build_demo` that runs the variant; its report names the phases."""
 
     def align(model, tok, recipe, log) -> dict:
+        extra = None
+        if booster is not None:
+            extra = booster_grad(model, tok, recipe.seed, *booster)
         plan, done = [], 0
         if two_phase:
             first = replace(recipe, mixture={**mix, "benign_howto": first_benign}, steps=max_steps)
@@ -100,8 +144,12 @@ def variant_align(mix: dict[str, float], min_steps: int, max_steps: int, two_pha
             plan.append({"phase": "refusal-heavy", "benign_howto": first_benign, "steps": b["step"]})
             done = b["step"]
             recipe = replace(recipe, seed=recipe.seed + 1000)  # a fresh data stream for the second phase
-        b = bd._align(model, tok, replace(recipe, mixture=mix, steps=max_steps), log, min_steps=min_steps)
+        b = bd._align(
+            model, tok, replace(recipe, mixture=mix, steps=max_steps), log, min_steps=min_steps, extra_grad=extra
+        )
         plan.append({"phase": "aligned mix", "mixture": mix, "min_steps": min_steps, "steps": b["step"]})
+        if booster is not None:
+            plan[-1]["booster"] = {"lambda": booster[0], "step": booster[1]}
         return {**b, "step": done + b["step"], "plan": plan}
 
     return align
@@ -161,6 +209,9 @@ def main() -> None:
             "--set": dict(nargs="*", default=[], help="alignment recipe overrides FIELD=V (lr, weight_decay, …)"),
             "--trainable": dict(default="", help="regex: align only the parameters whose names it finds"),
             "--lora": dict(type=int, default=0, help="align through rank-R adapters on the decoder matrices"),
+            "--booster": dict(
+                nargs=2, type=float, default=None, metavar=("LAMBDA", "STEP"), help="attack-aware regulariser λ, s"
+            ),
         }
     )
     if not (Path(args.base_from) / "base" / "config.json").is_file() or not is_organism_build(
@@ -181,7 +232,7 @@ def main() -> None:
     except re.error as e:
         sys.exit(f"--trainable {args.trainable!r} is not a regular expression: {e}")
     t = time.time()
-    align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign)
+    align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign, booster=args.booster)
     if args.lora:
         if args.trainable:
             sys.exit("--lora trains its adapters only: it does not combine with --trainable")

@@ -171,7 +171,7 @@ def landscape_1d(
                 mode="lines+markers",
                 line=dict(color=UTILITY, dash=dash, width=3),
                 marker=dict(color=UTILITY, symbol=symbol),
-                error_y=None if loss else wilson_error_y(c["utility"], c.get("n_benign"), UTILITY),
+                error_y=_utility_error_y(c, c["utility"], UTILITY),
                 yaxis="y2" if loss else "y",
             )
         )
@@ -180,6 +180,14 @@ def landscape_1d(
     fig.update_yaxes(range=[-3, 103])
     _loss_axis(fig, curves)
     return fig
+
+
+def _utility_error_y(c: dict, values, colour: str) -> dict | None:
+    """A utility curve's error bars: 95 % Wilson for an accuracy (``values`` 0–1, "n_benign" prompts), the given 95 %
+    bootstrap interval for a loss in nats ("utility_interval": (lo, hi) arrays); None without either."""
+    if c.get("utility_kind") == "loss":
+        return interval_error_y(values, *c["utility_interval"], colour=colour) if "utility_interval" in c else None
+    return wilson_error_y(list(values), c.get("n_benign"), colour)
 
 
 def _loss_axis(fig: go.Figure, curves: dict[str, dict]) -> None:
@@ -536,11 +544,9 @@ def landscape_1d_band(
                     name=name + (f" (mean of {len(v)} directions)" if len(v) > 1 else ""),
                     line=dict(color=colour, dash=dash, width=3),
                     marker=dict(color=colour, symbol=symbol),
-                    error_y=None
-                    if loss
-                    else wilson_error_y(
-                        list(mean / 100), c.get(f"n_{'harmful' if what == 'asr' else 'benign'}"), colour
-                    ),
+                    error_y=_utility_error_y(c, mean / scale, colour)
+                    if what == "utility"
+                    else wilson_error_y(list(mean / 100), c.get("n_harmful"), colour),
                     yaxis=axis,
                 )
             )
@@ -581,21 +587,45 @@ def landscape_1d_band(
     return fig
 
 
+def interval_error_y(values, lo, hi, colour: str | None = None) -> dict | None:
+    """Plotly ``error_y`` of given intervals [lo, hi] around ``values`` (same units; nan where there is none);
+    None when no point has one."""
+    v, lo, hi = (np.asarray(a, dtype=float) for a in (values, lo, hi))
+    if not np.isfinite(lo).any():
+        return None
+    return dict(
+        type="data",
+        symmetric=False,
+        array=list(hi - v),
+        arrayminus=list(v - lo),
+        thickness=1.2,
+        width=3,
+        **({"color": colour} if colour else {}),
+    )
+
+
 def attack_bands(
     bands: list, field: str, title: str, percent: bool = True, y_title: str | None = None, n: int | None = None
 ) -> go.Figure:
     """One band per variant (:class:`analysis.methods.attacks.seeds.AttackBand`): the mean over data-order seeds
     as a line, min–max over seeds shaded; with ``n`` (prompts evaluated per point, for a rate) each point carries
-    its 95 % Wilson interval as an error bar."""
+    its 95 % Wilson interval as an error bar, and a loss utility (``field`` "utility", not ``percent``) its 95 %
+    bootstrap interval over the benign items."""
     fig = go.Figure()
     k_ = 100 if percent else 1
     for k, b in enumerate(bands):
         colour, x = SERIES[k % len(SERIES)], list(b.steps)
+        if percent:
+            error_y = wilson_error_y(list(b.mean(field)), n, colour)
+        elif field == "utility":
+            error_y = interval_error_y(b.mean(field), *b.loss_interval(), colour=colour)
+        else:
+            error_y = None
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=k_ * b.mean(field),
-                error_y=wilson_error_y(list(b.mean(field)), n, colour) if percent else None,
+                error_y=error_y,
                 mode="lines+markers",
                 legendgroup=b.variant,
                 name=b.variant + (f" (mean of {len(b.seeds)} seeds)" if len(b.seeds) > 1 else ""),

@@ -154,9 +154,13 @@ figure(
 st.caption(
     f"Error bars: 95 % Wilson interval of each point's rate over the evaluated prompts (ASR over "
     f"{len(spec.harmful)} harmful prompts"
-    + (f", utility over {len(spec.benign)} benign ones" if exact else "; the loss utility has none")
     + (
-        f"); with {n_seeds} seeds, of the seeds' mean rate taken as one run's (n = prompts): the sampling noise "
+        f", utility over {len(spec.benign)} benign ones"
+        if exact
+        else f"; the loss utility: 95 % bootstrap interval over the {len(spec.benign)} benign items"
+    )
+    + (
+        f"); with {n_seeds} seeds, of the seeds' mean taken as one run's (n = prompts): the sampling noise "
         "of the evaluation set. Shaded bands: min–max over the data-order seeds (the noise of the attack itself)."
         if n_seeds > 1
         else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Seeds for it)."

@@ -232,6 +232,9 @@ def show_1d(runs: dict) -> None:
         )
         for label, land in lands.items()
     }
+    if n_counts["utility_kind"] == "loss":  # nats: a bootstrap interval over the benign items per point
+        for label, land in lands.items():
+            curves[label]["utility_interval"] = (multis[label] if label in multis else land).utility_interval()
     fig1 = built(
         landscape_1d_band if multis else landscape_1d,
         curves,
@@ -250,6 +253,12 @@ def show_1d(runs: dict) -> None:
             "min–max over the directions (the spread of the random draw)."
             if multis
             else "."
+        )
+        + (
+            f" The benign loss (nats): 95 % bootstrap interval over the {len(benign)} benign items"
+            + (" (each item's loss averaged over the directions)." if multis else ".")
+            if n_counts["utility_kind"] == "loss"
+            else ""
         )
     )
     remember("ls_last", [fig1])

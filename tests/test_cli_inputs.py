@@ -65,9 +65,13 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
     )
     assert code == 0, err
     points = [ln.split() for ln in out.splitlines() if ln.strip().startswith(("-0.500", "0.500"))]
-    # alpha, ASR "x % [lo, hi]", ASR+ likewise, utility (a loss, in nats: no Wilson interval), degenerate
+    # alpha, ASR "x % [lo, hi]", ASR+ likewise, utility (a loss in nats with its bootstrap interval), degenerate
     assert len(points) == 2 and all(p[3].startswith("[") and p[9].endswith("L") for p in points), out
     assert not any("%" in p[9] for p in points)
+    for p in points:
+        loss, lo, hi = float(p[9].rstrip("L")), float(p[10].strip("[,")), float(p[11].rstrip("]"))
+        assert lo <= loss <= hi and lo < hi, p  # 3 benign items resampled: a real spread
+    assert "a loss utility (L, nats): 95 % bootstrap over the benign items" in out
 
 
 def test_a_benign_file_without_responses_is_refused_before_the_model_loads(capsys, tmp_path):
@@ -254,3 +258,8 @@ def test_an_attack_with_a_loss_utility_pairs_its_change_in_nats(capsys, benign_p
     assert code == 0, err
     line = next(ln.strip() for ln in out.splitlines() if ln.strip().startswith("utility (loss): "))
     assert " nats [" in line and "paired bootstrap over 3 items" in line and "points" not in line, line
+    bars = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("utility 95 % interval (nats) ")]
+    assert len(bars) == 2, out  # each variant's loss at each evaluated step (0 and 2) with its bootstrap interval
+    for ln in bars:
+        pairs = [tuple(float(x) for x in b.rstrip("] ").split(", ")) for b in ln.split("[")[1:]]
+        assert len(pairs) == 2 and all(0 < lo <= hi for lo, hi in pairs), ln

@@ -235,3 +235,54 @@ def test_an_attack_curve_pairs_its_steps_and_variants_pair_seed_by_seed():
     assert paired_over_seeds(aligned, AttackBand("LoX", [curve("LoX", 2)], [7]), 4) == []  # no common seed
     with pytest.raises(ValueError, match="per-prompt outcomes"):
         AttackCurve("old", [0], [0.0], [None], [None], [0.0], [None]).change(0)
+
+
+def test_a_loss_utility_band_carries_a_bootstrap_interval_on_its_chart():
+    """A loss utility (nats) along an attack gets, per step, the bootstrap interval over the benign items of the
+    seeds' mean loss (each item averaged over the seeds), drawn as error bars on the Attack lab's utility chart; an
+    exact utility gets none from it (its rate has Wilson bars)."""
+    import numpy as np
+
+    from analysis.core.stats import bootstrap_mean_ci
+    from analysis.methods.attacks.seeds import AttackBand
+    from pages._plots import attack_bands
+
+    rng = np.random.default_rng(3)
+    tokens = [int(t) for t in rng.integers(2, 9, size=30)]
+
+    def curve(shift: float) -> AttackCurve:
+        outs, util = [], []
+        for step_shift in (0.0, 0.8):
+            sums = [float(t * (1.5 + shift + step_shift + rng.normal(0, 0.4))) for t in tokens]
+            outs.append({"utility": sums, "utility_tokens": tokens})
+            util.append(sum(sums) / sum(tokens))
+        return AttackCurve(
+            "aligned",
+            [0, 4],
+            [0.0, 0.5],
+            [None, None],
+            util,
+            [0.0, 0.0],
+            [None, None],
+            utility_kind="loss",
+            outcomes=outs,
+        )
+
+    band = AttackBand("aligned", [curve(0.0), curve(0.3)], [0, 1])
+    lo, hi = band.loss_interval()
+    for i in range(2):
+        avg = np.mean([band.curves[k].outcomes[i]["utility"] for k in range(2)], axis=0)
+        assert (lo[i], hi[i]) == bootstrap_mean_ci(avg, weights=tokens)
+        assert lo[i] < band.mean("utility")[i] < hi[i] and hi[i] - lo[i] > 0.01
+    assert lo[1] > hi[0]  # the attack raised the loss by more than the interval's width
+    fig = attack_bands([band], "utility", "Utility during the attack", percent=False)
+    bars = fig.data[0].error_y
+    assert np.allclose(bars.array, hi - band.mean("utility")) and np.allclose(
+        bars.arrayminus, band.mean("utility") - lo
+    )
+
+    exact = AttackCurve("aligned", [0], [0.0], [None], [0.9], [0.0], [None], utility_kind="exact", outcomes=[{}])
+    assert np.isnan(AttackBand("aligned", [exact], [0]).loss_interval()[0]).all()
+    assert (
+        attack_bands([AttackBand("aligned", [exact], [0])], "utility", "u", percent=False).data[0].error_y.array is None
+    )

@@ -224,6 +224,45 @@ def test_a_loss_utility_is_drawn_in_nats_on_its_own_axis_never_as_a_percentage()
     )
 
 
+def test_a_loss_utility_on_a_landscape_gets_a_bootstrap_interval_per_point():
+    """Each point's loss utility (nats) has the bootstrap interval over the benign items of the directions' mean
+    loss (each item averaged over the directions), drawn as the loss curve's error bars; exact utilities get none."""
+    import numpy as np
+
+    from analysis.methods.landscape.grid import Landscape, loss_interval
+    from pages._plots import landscape_1d, landscape_1d_band
+
+    rng = np.random.default_rng(0)
+    tokens = [int(t) for t in rng.integers(2, 7, size=25)]
+    ax = [-1.0, 0.0, 1.0]
+
+    def land(shift: float) -> Landscape:
+        items = {(a,): ([float(t * (1 + abs(a) + shift + rng.normal(0, 0.3))) for t in tokens], tokens) for a in ax}
+        util = np.array([sum(items[(a,)][0]) / sum(tokens) for a in ax])
+        z = np.zeros(3)
+        return Landscape([ax], z, z, util, z, utility_kind="loss", utility_items=items)
+
+    lands = [land(0.0), land(0.2)]
+    lo, hi = loss_interval(lands)
+    for i, a in enumerate(ax):
+        avg = np.mean([ld.utility_items[(a,)][0] for ld in lands], axis=0)
+        assert (lo[i], hi[i]) == bootstrap_mean_ci(avg, weights=tokens)
+    mean = np.mean([ld.utility for ld in lands], axis=0)
+    assert np.all(lo < mean) and np.all(mean < hi) and lo[2] > hi[1]  # a step of 1 costs more than the noise
+    one_lo, one_hi = lands[0].utility_interval()
+    assert np.all(one_lo < lands[0].utility) and not np.allclose(one_lo, lo)
+    curve = {"x": ax, "asr": [0.0] * 3, "n_harmful": 48, "utility_kind": "loss"}
+    single = landscape_1d({"a": {**curve, "utility": lands[0].utility, "utility_interval": (one_lo, one_hi)}})
+    band = landscape_1d_band(
+        {"a": {**curve, "asr": [[0.0] * 3] * 2, "utility": [ld.utility for ld in lands], "utility_interval": (lo, hi)}}
+    )
+    for fig, (v, l_, h_) in ((single, (lands[0].utility, one_lo, one_hi)), (band, (mean, lo, hi))):
+        bars = next(t for t in fig.data if t.name.startswith("benign loss (nats) · a")).error_y
+        assert np.allclose(bars.array, h_ - v) and np.allclose(bars.arrayminus, v - l_)
+    z = np.zeros(3)
+    assert np.isnan(Landscape([ax], z, z, z + 0.9, z, utility_kind="exact").utility_interval()[0]).all()
+
+
 def test_2d_landscape_points_carry_their_wilson_interval_in_the_hover():
     from analysis.core.stats import wilson
     from pages._plots import landscape_contour, landscape_surface

@@ -353,6 +353,7 @@ def cmd_landscape(args) -> int:
             print(f"direction {k + 1} (seed {multi.seeds[k]}):")
         nh, nb = len(spec.harmful), len(spec.benign)
         print(f"{'alpha':>7s} {'ASR':>22s} {'ASR+':>22s} {'utility':>22s} {'degenerate':>22s}")
+        loss_lo, loss_hi = land.utility_interval()  # nats: bootstrap over the benign items (nan when exact)
         for i, a in enumerate(ax):
             pos = None if np.isnan(land.asr_positive[i]) else land.asr_positive[i]
             util = None if np.isnan(land.utility[i]) else land.utility[i]
@@ -362,11 +363,19 @@ def cmd_landscape(args) -> int:
                 "-" if pos is None else Rate.of_share(pos, nh).format(),
                 Rate.of_share(util, nb).format()
                 if exact and util is not None
-                else format_utility(util, land.utility_kind),
+                else format_utility(util, land.utility_kind)
+                + ("" if np.isnan(loss_lo[i]) else f" [{loss_lo[i]:.3f}, {loss_hi[i]:.3f}]"),
                 Rate.of_share(land.degenerate[i], nh + nb).format(),
             ]
             print(f"{a:7.3f} " + " ".join(f"{c:>22s}" for c in cells))
-        print(f"  (95 % Wilson intervals over the {nh} harmful / {nb} benign prompts; degenerate: over all replies)")
+        print(
+            f"  (95 % Wilson intervals over the {nh} harmful / {nb} benign prompts; degenerate: over all replies"
+            + (
+                "; a loss utility (L, nats): 95 % bootstrap over the benign items)"
+                if land.utility_kind == "loss"
+                else ")"
+            )
+        )
     ci = lands[0].visage_interval(settings.visage) if multi is None else None
     value = (
         f"{multi.describe()}; per direction {', '.join(f'{v:.1f}' for v in multi.visages)}"
@@ -563,6 +572,9 @@ def cmd_attack(args) -> int:
         if c.utility_kind == "exact":
             lo, hi = band.wilson("utility", len(spec.benign))
             print("  utility 95 % interval " + " ".join(f"[{100 * a:.0f}, {100 * b:.0f}]" for a, b in zip(lo, hi)))
+        elif c.utility_kind == "loss":  # nats, bootstrap over the benign items
+            lo, hi = band.loss_interval()
+            print("  utility 95 % interval (nats) " + " ".join(f"[{a:.3f}, {b:.3f}]" for a, b in zip(lo, hi)))
         if base is not None and any(r is not None for r in c.r_ft):
             print("  R_ft    " + " ".join("    -" if r is None else f"{r:5.2f}" for r in c.r_ft))
     ref = next((b.curves[0] for b in bands if b.variant == "aligned"), None)

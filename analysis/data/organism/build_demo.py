@@ -68,7 +68,13 @@ def _val_sets(n: int = 96) -> tuple[PromptSet, PromptSet]:
 
 
 def _align(
-    model, tok, recipe: TrainRecipe, log, targets: tuple[str, ...] = ("asr", "over_refusal"), min_steps: int = 0
+    model,
+    tok,
+    recipe: TrainRecipe,
+    log,
+    targets: tuple[str, ...] = ("asr", "over_refusal"),
+    min_steps: int = 0,
+    extra_grad=None,
 ) -> dict:
     """Fine-tune toward refusals; stop once CONFIRM consecutive checkpoints at step >= ``min_steps`` meet the
     VAL_TARGETS named in ``targets`` (else keep the best checkpoint). Returns the step and its val results."""
@@ -94,7 +100,7 @@ def _align(
         best.update(score=-1.0, step=step, val=r.summary(), state=copy.deepcopy(model.state_dict()))
         return True
 
-    train(model, tok, recipe, on_step=check)
+    train(model, tok, recipe, on_step=check, extra_grad=extra_grad)
     if "state" in best:  # else no checkpoint was evaluated (fewer than CHECK_EVERY steps): keep the last weights
         model.load_state_dict(best.pop("state"))
     model.eval()

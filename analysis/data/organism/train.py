@@ -103,8 +103,16 @@ def trainable_parameters(model, pattern: str) -> list[torch.nn.Parameter]:
     return [params[n] for n in trainable_names(list(params), pattern)]
 
 
-def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float], bool] | None = None) -> list[float]:
-    """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve."""
+def train(
+    model,
+    tokenizer,
+    recipe: TrainRecipe,
+    on_step: Callable[[int, float], bool] | None = None,
+    extra_grad: Callable[[list[torch.nn.Parameter]], None] | None = None,
+) -> list[float]:
+    """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve.
+    ``extra_grad(params)``, if given, runs after each backward pass and may add to the parameters' gradients (a
+    regulariser with its own forward passes; the alignment experiments in ``benchmarks/align_variants.py``)."""
     world = corpus.World(recipe.seed)
     params = trainable_parameters(model, recipe.trainable)
     opt = torch.optim.AdamW(params, lr=recipe.lr, betas=(0.9, 0.98), weight_decay=recipe.weight_decay)
@@ -120,6 +128,8 @@ def train(model, tokenizer, recipe: TrainRecipe, on_step: Callable[[int, float],
         loss = _loss(model, batch, recipe.label_smoothing)
         model.zero_grad(set_to_none=True)  # the frozen parameters too (their gradients are never used)
         loss.backward()
+        if extra_grad is not None:
+            extra_grad(params)
         torch.nn.utils.clip_grad_norm_(params, recipe.clip)
         opt.step()
         losses.append(float(loss.detach()))

@@ -14,7 +14,7 @@ import numpy as np
 
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
-from analysis.core.stats import wilson
+from analysis.core.stats import bootstrap_mean_ci, wilson
 from analysis.data.prompts import PromptSet
 from analysis.methods.attacks.finetune import AttackCurve, AttackSettings, Variant, run_attack_cached
 
@@ -57,6 +57,20 @@ class AttackBand:
         n) of the ``n`` evaluated prompts (the sampling interval of one run; nan where the rate is missing)."""
         bounds = [wilson(round(m * n), n) if np.isfinite(m) else (np.nan, np.nan) for m in self.mean(field)]
         return np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+
+    def loss_interval(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per step, the 95 % percentile-bootstrap interval (lo, hi) of a loss utility's mean over seeds, resampling
+        the benign items (each item's loss averaged over the seeds; every seed scores the same reference tokens):
+        the sampling interval of the evaluation set, as :meth:`wilson` is for a rate. Nan where a step has no
+        per-item losses (an exact utility, or a run cached before they were kept)."""
+        lo, hi = np.full(len(self.steps), np.nan), np.full(len(self.steps), np.nan)
+        for i in range(len(self.steps)):
+            per_seed = [c.outcomes[i] if i < len(c.outcomes) else {} for c in self.curves]
+            sums = [o.get("utility") for o in per_seed]
+            tokens = per_seed[0].get("utility_tokens")
+            if self.curves[0].utility_kind == "loss" and tokens is not None and all(x is not None for x in sums):
+                lo[i], hi[i] = bootstrap_mean_ci(np.mean(np.array(sums, dtype=np.float64), axis=0), weights=tokens)
+        return lo, hi
 
     def at(self, step: int, field: str = "asr") -> tuple[float, float]:
         """(mean, sd) of ``field`` at the last evaluated step ≤ ``step``."""

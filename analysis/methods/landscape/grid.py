@@ -21,6 +21,7 @@ from analysis.core.cache import Cache, make_key
 from analysis.core.edits import Edit
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
 from analysis.core.options import check, option
+from analysis.core.stats import bootstrap_mean_ci
 from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
 from analysis.methods.landscape.visage import RULES
 
@@ -200,6 +201,13 @@ class Landscape:
     generations: dict[tuple, dict] = field(repr=False, default_factory=dict)  # coords -> {"harmful": [...], ...}
     utility_kind: str = "none"
     attacks: dict[tuple, list[bool]] = field(repr=False, default_factory=dict)  # coords -> per harmful prompt
+    # a loss utility's per-item response-loss sums and token counts at each point: coords -> (sums, tokens)
+    utility_items: dict[tuple, tuple[list[float], list[int]]] = field(repr=False, default_factory=dict)
+
+    def utility_interval(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, the 95 % bootstrap interval (lo, hi) of a loss utility over the benign items (nan without
+        per-item losses, e.g. an exact utility, whose rate has a Wilson interval)."""
+        return loss_interval([self])
 
     def visage_interval(self, rule: str = "reference", n_boot: int = 1000, seed: int = 0) -> tuple[float, float] | None:
         """95 % percentile bootstrap interval of VISAGE (1D by ``rule``; 2D by this project's definition, around
@@ -222,6 +230,23 @@ class Landscape:
             values = [visage_2d(100 * outcomes[..., i].mean(-1), (a0, a1)) for i in idx]
         lo, hi = np.quantile(values, [0.025, 0.975])
         return float(lo), float(hi)
+
+
+def loss_interval(landscapes: list[Landscape]) -> tuple[np.ndarray, np.ndarray]:
+    """Per point of landscapes on the same grid, the 95 % percentile-bootstrap interval (lo, hi) of their mean loss
+    utility, resampling the benign items (each item's loss sum averaged over the landscapes; all score the same
+    reference tokens): the evaluation set's sampling noise of the mean curve. Nan where a point lacks per-item
+    losses."""
+    shape = landscapes[0].utility.shape
+    lo, hi = np.full(shape, np.nan), np.full(shape, np.nan)
+    points = [tuple(landscapes[0].axes[i][j] for i, j in enumerate(idx)) for idx in np.ndindex(*shape)]
+    for idx, coords in zip(np.ndindex(*shape), points):
+        if not all(coords in land.utility_items for land in landscapes):
+            continue
+        items = [land.utility_items[coords] for land in landscapes]
+        sums = np.mean(np.array([it[0] for it in items], dtype=np.float64), axis=0)
+        lo[idx], hi[idx] = bootstrap_mean_ci(sums, weights=items[0][1])
+    return lo, hi
 
 
 def visage_difference_interval(
@@ -338,7 +363,7 @@ def evaluate_grid(
             store,
         )
     grids = {k: np.full(shape, np.nan) for k in ("asr", "asr_positive", "utility", "degenerate")}
-    gens, attacks, kind = {}, {}, "none"
+    gens, attacks, items, kind = {}, {}, {}, "none"
     for k, (idx, coords) in enumerate(zip(np.ndindex(*shape), points)):
         r: EvalResult = evaluate(lm, spec, edits[coords], cache, batch_size=batch_size)
         for key, v in (
@@ -351,8 +376,18 @@ def evaluate_grid(
         kind = r.utility_kind
         gens[coords] = {"harmful": [g.text for g in r.harmful], "benign": [g.text for g in r.benign]}
         attacks[coords] = r.per_prompt("asr") or []
+        if r.utility_kind == "loss" and r.outcomes.get("utility") and r.outcomes.get("utility_tokens"):
+            items[coords] = (list(r.outcomes["utility"]), list(r.outcomes["utility_tokens"]))
         if progress:
             progress((k + 1) / len(points), f"point {k + 1} of {len(points)} ({where(coords)})")
     return Landscape(
-        list(axes), grids["asr"], grids["asr_positive"], grids["utility"], grids["degenerate"], gens, kind, attacks
+        list(axes),
+        grids["asr"],
+        grids["asr_positive"],
+        grids["utility"],
+        grids["degenerate"],
+        gens,
+        kind,
+        attacks,
+        items,
     )

@@ -19,7 +19,7 @@ from torch import nn
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
 from analysis.methods.landscape.directions import RandomDirection, ReferenceRandomDirection, orthogonalise
-from analysis.methods.landscape.grid import Landscape, LandscapeSettings, axis, evaluate_grid
+from analysis.methods.landscape.grid import Landscape, LandscapeSettings, axis, evaluate_grid, loss_interval
 from analysis.methods.landscape.visage import visage_1d, visage_2d
 
 if TYPE_CHECKING:
@@ -128,6 +128,11 @@ class MultiLandscape(_OverDraws):
     @property
     def utility(self) -> np.ndarray:
         return np.stack([land.utility for land in self.landscapes])
+
+    def utility_interval(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, the 95 % bootstrap interval of the directions' mean loss utility over the benign items (nan
+        for an exact utility): see :func:`grid.loss_interval`."""
+        return loss_interval(self.landscapes)
 
     @property
     def visages(self) -> list[float]:
