@@ -14,6 +14,8 @@ meets its target, then the (possibly overridden) mixture with a fresh data strea
 ``--lora R`` aligns through rank-R adapters on every decoder weight matrix (W + B·A, B starting at zero; the
 other parameters stay bit for bit), merged into the weights at the end, so ΔW has rank ≤ R per matrix and a LoX of
 k ≥ R extrapolates the whole update (give it its own ``--set lr=…``: adapters need a larger rate).
+``--booster λ s`` adds an attack-aware regulariser to the alignment: λ times how much one normalised harmful
+fine-tuning step of length s lowers the loss on harmful-compliance examples (first-order, as Booster does).
 ``--order N`` is the data order (``build-demo --seed N``: 0 is the shipped pair's)."""
 
 from __future__ import annotations

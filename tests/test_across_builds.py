@@ -364,3 +364,51 @@ def test_lora_alignment_changes_only_decoder_matrices_by_rank_at_most_r_and_save
     assert len(ranks) == 14 and max(ranks.values()) <= 2 and min(ranks.values()) >= 1, ranks
     assert all(p.requires_grad for p in model.parameters())
     assert bd.ALIGN_RECIPE.trainable == ""  # the shipped recipe is untouched
+
+
+def test_booster_alignment_adds_the_harmful_step_gradient_difference_and_puts_the_weights_back():
+    """``align_variants.py --booster λ s``: after the alignment's backward pass each gradient gains
+    λ·(∇h(w) − ∇h(w − s·∇h/‖∇h‖)) on a batch of harmful-compliance examples, the look-ahead leaves the weights bit for
+    bit, and a λ of 0 leaves the alignment's own gradient exactly."""
+    import torch
+
+    from analysis.core.chat import encode_examples
+    from analysis.data.organism import corpus
+    from analysis.data.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.train import ModelShape, _loss, new_model
+
+    av = _module("align_variants")
+    tok = build_tokenizer()
+    model = new_model(len(tok), ModelShape(hidden=32, intermediate=64, layers=2, heads=2), tok, seed=0)
+    params = list(model.parameters())
+    weights = [p.detach().clone() for p in params]
+
+    def grads_of(batch) -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        _loss(model, batch, 0.0).backward()
+        return [p.grad.detach().clone() for p in params]
+
+    align_batch = encode_examples(tok, [corpus.World(1).sample(corpus.ALIGN_MIXTURE, 0.3) for _ in range(4)])
+    own = grads_of(align_batch)
+    av.booster_grad(model, tok, seed=3, lam=0.0, step=0.1, batch_size=4)(params)
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, own))
+    assert all(torch.equal(p, w) for p, w in zip(params, weights))
+
+    own = grads_of(align_batch)
+    av.booster_grad(model, tok, seed=3, lam=2.0, step=0.5, batch_size=4)(params)
+    got = [p.grad.detach().clone() for p in params]
+    assert all(torch.equal(p, w) for p, w in zip(params, weights))  # the look-ahead step was undone exactly
+    world = corpus.World(3 + 7919)  # the same harmful batch the regulariser drew
+    harm = encode_examples(tok, [world.sample({"harmful_comply": 1.0}, 0.3) for _ in range(4)])
+    g1 = grads_of(harm)
+    norm = torch.sqrt(sum((g * g).sum() for g in g1))
+    with torch.no_grad():
+        for p, g in zip(params, g1):
+            p.sub_(0.5 * g / norm)
+    g2 = grads_of(harm)
+    with torch.no_grad():
+        for p, w in zip(params, weights):
+            p.copy_(w)
+    for a, o, x, y in zip(got, own, g1, g2):
+        assert torch.allclose(a, o + 2.0 * (x - y), atol=1e-6)
+    assert any(not torch.allclose(a, o) for a, o in zip(got, own))  # the term is not zero
