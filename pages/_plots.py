@@ -397,14 +397,23 @@ def scatter_2d(xy, groups: list[str], hover: list[str], title: str, method: str 
 
 
 def per_layer_lines(
-    series: dict[str, list[float]], title: str, yaxis: str, percent: bool = True, n: dict[str, int] | None = None
+    series: dict[str, list[float]],
+    title: str,
+    yaxis: str,
+    percent: bool = True,
+    n: dict[str, int] | None = None,
+    intervals: dict[str, tuple[list[float], list[float]]] | None = None,
 ) -> go.Figure:
     """One line per model over residual-stream boundaries (0 = embeddings, b = after decoder layer b − 1); ``n``
-    (prompts per point, by series) adds 95 % Wilson error bars to those rates."""
+    (prompts per point, by series) adds 95 % Wilson error bars to those rates, ``intervals`` (lo, hi lists by
+    series, in the series' own units) given error bars to values that are not rates (a loss in nats)."""
     fig = go.Figure()
+    bars: dict[str, dict | None] = {}
     for k, (label, ys) in enumerate(series.items()):
         y = 100 * np.asarray(ys, dtype=float) if percent else np.asarray(ys, dtype=float)
         colour = ASR if label == "ASR" else UTILITY if label == "utility" else SERIES[k % len(SERIES)]
+        if label in (intervals or {}):
+            bars[label] = interval_error_y(ys, *(intervals or {})[label], colour=colour)
         fig.add_trace(
             go.Scatter(
                 x=[boundary_label(b) for b in range(len(ys))],
@@ -413,7 +422,7 @@ def per_layer_lines(
                 mode="lines+markers",
                 line=dict(color=colour, width=3, dash=DASHES[k // len(SERIES) % 4]),
                 marker=dict(color=colour, symbol=["circle", "square", "diamond", "cross"][k % 4]),
-                error_y=wilson_error_y(list(ys), (n or {}).get(label), colour) if percent else None,
+                error_y=wilson_error_y(list(ys), (n or {}).get(label), colour) if percent else bars.get(label),
             )
         )
     style(fig, title, x=BOUNDARY_AXIS, y=yaxis, height=400)

@@ -198,13 +198,20 @@ if st.session_state.get("rp_scan_for") == (harmful.name, len(harmful), len(benig
         ),
         "rp_scan",
     )
-    if scan.utility_kind == "loss":  # nats, not a rate: its own chart
+    if scan.utility_kind == "loss":  # nats, not a rate: its own chart, with each point's bootstrap interval
+        bounds = [r.rate("utility") for r in scan.results] or [None] * len(scan.utility)  # none kept: no bars
         figure(
             per_layer_lines(
                 {"benign loss": [np.nan] + scan.utility},
                 "Benign loss with the refusal direction of each layer ablated (lower is better)",
                 "loss (nats)",
                 percent=False,
+                intervals={
+                    "benign loss": (
+                        [np.nan] + [np.nan if b is None else b.lo for b in bounds],
+                        [np.nan] + [np.nan if b is None else b.hi for b in bounds],
+                    )
+                },
             ),
             "rp_scan_loss",
         )

@@ -101,3 +101,26 @@ def test_a_random_perturbation_is_named_one_draw(page):
     assert any("The random perturbation is one draw (random seed 0" in c.value for c in page.caption)
     rows = [r for s in page.session_state["findings"].values() for r in s.summary if "random seed" in r[0]]
     assert rows and all("one random direction (one draw)" in r[2] for r in rows), rows
+
+
+def test_a_loss_utility_scan_draws_the_benign_loss_with_bootstrap_bars(page):
+    """With the built-in 'instruct' benign set (reference replies, no checkable answer for every item: a loss
+    utility, as a real model's default), the ablation scan draws the benign loss in nats on its own chart with each
+    layer's 95 % bootstrap interval over the benign items."""
+    page.radio(key="rp_edit").set_value("none")
+    page.radio(key="rp_proj").set_value("pca")
+    page.selectbox(key="rp_sets_benign_set").set_value("instruct")
+    try:
+        page.run()
+        page.button(key="rp_ablate").click().run()
+        assert not page.exception, [e.value for e in page.exception]
+        chart = _charts(page)["Benign loss with the refusal direction of each layer ablated (lower is better)"]
+        trace = chart["data"][0]
+        num = lambda vs: [float("nan") if v is None else float(v) for v in _values(vs)]  # noqa: E731  (nan: null)
+        ys, up, down = num(trace["y"]), num(trace["error_y"]["array"]), num(trace["error_y"]["arrayminus"])
+        assert len(ys) == 5 and ys[0] != ys[0]  # no point at the embeddings (nan), one per ablated boundary 1–4
+        assert all(u > 0 and d > 0 for u, d in zip(up[1:], down[1:])), (up, down)  # a real spread over the items
+        assert all(y > 0 for y in ys[1:]) and max(ys[1:]) < 50  # nats, not percentages
+        assert "Ablating the refusal direction taken at each layer" in _charts(page)  # the ASR chart stays
+    finally:
+        page.selectbox(key="rp_sets_benign_set").set_value("(the model's default)").run()
