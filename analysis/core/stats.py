@@ -1,7 +1,8 @@
 """Intervals and paired tests for the rates an evaluation reports (pure Python + numpy, no scipy).
 
 - :func:`wilson`: 95 % Wilson score interval of a proportion k/n.
-- :func:`bootstrap_mean_ci`: percentile bootstrap interval of a (weighted) mean, e.g. the response loss.
+- :func:`bootstrap_mean_ci`: percentile bootstrap interval of a (weighted) mean, e.g. the response loss;
+  :func:`loss_over_draws_ci` the same for a loss averaged over several runs (seeds, directions) of one item set.
 - :func:`mcnemar_exact`: two-sided exact McNemar test — a binomial(n_discordant, ½) test on the pairs where
   A and B disagree.
 - :func:`paired_difference_ci`: Newcombe's hybrid score interval for the difference of two paired proportions
@@ -47,6 +48,15 @@ def bootstrap_mean_ci(
     means = v[idx].sum(1) / np.maximum(w[idx].sum(1), 1e-12)
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def loss_over_draws_ci(sums_per_draw, tokens) -> tuple[float, float]:
+    """Percentile bootstrap interval of a loss utility averaged over draws (attack seeds, landscape directions)
+    that score the same items: each item's loss sum is averaged over the draws, then the items are resampled with
+    their token counts as weights — the evaluation set's sampling noise of the mean curve."""
+    import numpy as np
+
+    return bootstrap_mean_ci(np.mean(np.array(sums_per_draw, dtype=np.float64), axis=0), weights=tokens)
 
 
 def _discordant(a: list[bool], b: list[bool]) -> tuple[int, int, int, int]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
-from analysis.core.stats import bootstrap_mean_ci, wilson
+from analysis.core.stats import loss_over_draws_ci, wilson
 from analysis.data.prompts import PromptSet
 from analysis.methods.attacks.finetune import AttackCurve, AttackSettings, Variant, run_attack_cached
 
@@ -69,7 +69,7 @@ class AttackBand:
             sums = [o.get("utility") for o in per_seed]
             tokens = per_seed[0].get("utility_tokens")
             if self.curves[0].utility_kind == "loss" and tokens is not None and all(x is not None for x in sums):
-                lo[i], hi[i] = bootstrap_mean_ci(np.mean(np.array(sums, dtype=np.float64), axis=0), weights=tokens)
+                lo[i], hi[i] = loss_over_draws_ci(sums, tokens)
         return lo, hi
 
     def at(self, step: int, field: str = "asr") -> tuple[float, float]:

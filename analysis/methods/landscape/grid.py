@@ -21,7 +21,7 @@ from analysis.core.cache import Cache, make_key
 from analysis.core.edits import Edit
 from analysis.core.evaluation import EvalResult, EvalSpec, evaluate, evaluate_model, evaluation_parts
 from analysis.core.options import check, option
-from analysis.core.stats import bootstrap_mean_ci
+from analysis.core.stats import loss_over_draws_ci
 from analysis.methods.landscape.directions import DRAWS, GROUPS, NORMS, REFERENCE_GROUPS, perturbed_params
 from analysis.methods.landscape.visage import RULES
 
@@ -244,8 +244,7 @@ def loss_interval(landscapes: list[Landscape]) -> tuple[np.ndarray, np.ndarray]:
         if not all(coords in land.utility_items for land in landscapes):
             continue
         items = [land.utility_items[coords] for land in landscapes]
-        sums = np.mean(np.array([it[0] for it in items], dtype=np.float64), axis=0)
-        lo[idx], hi[idx] = bootstrap_mean_ci(sums, weights=items[0][1])
+        lo[idx], hi[idx] = loss_over_draws_ci([it[0] for it in items], items[0][1])
     return lo, hi
 
 
