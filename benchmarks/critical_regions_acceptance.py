@@ -139,12 +139,16 @@ def main() -> None:
         ok_all &= ok
         ok_defaults &= ok
         summary.append(f"units {pct:g} %: {100 * r.asr:.1f} vs {100 * c.asr:.1f} %" + ("" if ok else " (FAIL)"))
+        rate = lambda e, m: e.rate(m).format()  # noqa: E731  (the rate with its 95 % Wilson interval)
         print(
-            f"units {pct:g}%: {region.description}: test ASR {r.asr:.1%} (really complies {r.asr_positive:.1%}, "
-            f"utility {r.utility:.1%}) vs redundant "
-            f"{c.asr:.1%} (utility {c.utility:.1%})  {'PASS' if ok else 'FAIL'}"
+            f"units {pct:g}%: {region.description}: test ASR {rate(r, 'asr')} (really complies "
+            f"{rate(r, 'asr_positive')}, utility {rate(r, 'utility')}) vs redundant {rate(c, 'asr')} (really "
+            f"complies {rate(c, 'asr_positive')}, utility {rate(c, 'utility')})  {'PASS' if ok else 'FAIL'}"
         )
-        print(f"  paired on the same test prompts, safety − redundant units: ASR {c.paired(r, 'asr').format()}")
+        print(
+            f"  paired on the same test prompts, safety − redundant units: ASR {c.paired(r, 'asr').format()}; "
+            f"utility {c.paired(r, 'utility').format()}"
+        )
     print(f"default conventions and units: {'ALL PASS' if ok_defaults else 'SOME FAIL'}")
     print("ALL PASS" if ok_all else "SOME FAIL")
     write_verdict(args, "critical regions", ok_defaults, "; ".join(summary))
