@@ -92,7 +92,16 @@ def test_formats():
     assert d.format().startswith("−26.7 points [") and d.format().endswith("McNemar p < 0.001 (significant)")
     same = PairedDifference.of([True, False] * 30, [False, True] * 30)
     assert same.format() == "0.0 points [−" + same.format().split("[−")[1] and "(not significant)" in same.format()
-    assert "p = 1.00" in same.format()
+    assert "p = 1.00" in same.format() and not same.borderline
+    # 5 of 120 prompts attacked after an edit, none before: Newcombe's interval excludes 0 but the exact McNemar test
+    # (5 discordant pairs, all one way: p = 2 / 2^5) does not reject — the verdict is the test's, and it says so
+    few = PairedDifference.of([False] * 120, [True] * 5 + [False] * 115)
+    assert few.lo > 0 and few.p_value == pytest.approx(0.0625) and not few.significant and few.borderline
+    assert (
+        few.format()
+        == "+4.2 points [0.3, 9.4], McNemar p = 0.06 (not significant; borderline: the interval excludes 0)"
+    )
+    assert not d.borderline and d.format().endswith("(significant)")
 
 
 # ---------------------------------------------------------------- EvalResult intervals and pairing

@@ -209,6 +209,12 @@ class PairedDifference:
     def significant(self) -> bool:
         return self.p_value < ALPHA
 
+    @property
+    def borderline(self) -> bool:
+        """The interval and the test disagree: Newcombe's interval excludes 0 while the exact McNemar test is not
+        significant, or the other way round (few discordant prompts, all one way, say)."""
+        return (self.lo > 0 or self.hi < 0) != self.significant
+
     def p_text(self) -> str:
         return (
             "p < 0.001"
@@ -219,11 +225,15 @@ class PairedDifference:
         )
 
     def format(self) -> str:
-        """``−56.7 points [−65.2, −47.3], McNemar p < 0.001 (significant)``."""
+        """``−56.7 points [−65.2, −47.3], McNemar p < 0.001 (significant)``; where the interval and the test
+        disagree, the verdict (the test's) says so: ``(not significant; borderline: the interval excludes 0)``."""
         sign = "+" if self.diff > 0 else ""
+        verdict = "significant" if self.significant else "not significant"
+        if self.borderline:
+            verdict += "; borderline: the interval " + ("includes 0" if self.significant else "excludes 0")
         return (
             f"{sign}{_num(100 * self.diff)} points [{_num(100 * self.lo)}, {_num(100 * self.hi)}], McNemar "
-            f"{self.p_text()} ({'significant' if self.significant else 'not significant'})"
+            f"{self.p_text()} ({verdict})"
         )
 
     def sentence(self, metric: str = "") -> str:
