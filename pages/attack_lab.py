@@ -163,7 +163,7 @@ st.caption(
         f"); with {n_seeds} seeds, of the seeds' mean taken as one run's (n = prompts): the sampling noise "
         "of the evaluation set. Shaded bands: min–max over the data-order seeds (the noise of the attack itself)."
         if n_seeds > 1
-        else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Seeds for it)."
+        else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Data-order seeds for it)."
     )
 )
 if base is not None:
@@ -217,7 +217,11 @@ if paired:
     st.caption(
         f"At step {ref.at(steps)['step']}, each variant vs aligned on the same {n_h} harmful prompts (keyword ASR; "
         "Newcombe interval, exact McNemar test"
-        + ("; the first seed's runs" if n_seeds > 1 else "; one data-order seed: raise Seeds to see the spread")
+        + (
+            "; the first seed's runs"
+            if n_seeds > 1
+            else "; one data-order seed: raise Data-order seeds to see the spread"
+        )
         + "): "
         + "; ".join(f"{v}: {d.format()}" for v, d in paired)
         + (

@@ -202,7 +202,9 @@ def prune_section(pair, s: RegionSettings, spec: EvalSpec, cal: Calibration) -> 
     """Prune the region on a click; the last result stays shown."""
     n_units = (2 + N_CONTROLS) * (len(spec.harmful) + len(spec.benign))
     st.caption(
-        f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
+        f"Evaluated on {spec.describe()} ({ex.default_prompts('critical_regions', config())} per set by default: see "
+        f"Evaluation data; the Overview uses "
+        f"{ex.default_prompts('overview', config())}). "
         + estimate("evaluate", n_units)
         + f" (aligned, pruned and {N_CONTROLS} seeded controls; finished ones come from the cache)"
     )
@@ -236,8 +238,13 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
     pruned, controls = out.results["pruned"], out.control_results()
     util = ["utility"] if "utility" in pruned.metrics() and pruned.utility_kind == "exact" else []
     st.caption(
-        "95 % intervals (Wilson); the controls' row: mean ± sd over the same-size random controls' seeds. "
-        "Paired on the same prompts (Newcombe interval, exact McNemar test): "
+        "95 % intervals (Wilson); the controls' row: "
+        + (
+            f"mean ± sd over the {out.controls.n} same-size random controls' seeds. "
+            if out.controls.n > 1
+            else "the one control there is (every redundant unit: no random draw). "
+        )
+        + "Paired on the same prompts (Newcombe interval, exact McNemar test): "
         + "; ".join(comparison_sentences(out.results, (("pruned", "aligned"),), ("asr", *util)))
         + "; "
         + "; ".join(control_sentence(pruned, controls, m) for m in ["asr", *util])
@@ -272,8 +279,8 @@ def show_comparison(out: ex.PruneComparison, show: list[str], evaluation: str) -
                 f"{rate_cell(al, 'asr')} → {rate_cell(pr, 'asr')}",
                 f"removed {removed}; really complies {rate_cell(pr, 'asr_positive')}; "
                 f"utility {rate_cell(al, 'utility')} → {rate_cell(pr, 'utility')}; random controls ASR "
-                f"{spread_cell(out.controls, 'asr')}, utility {spread_cell(out.controls, 'utility')} (mean ± sd of "
-                f"{out.controls.n})",
+                f"{spread_cell(out.controls, 'asr')}, utility {spread_cell(out.controls, 'utility')} "
+                + (f"(mean ± sd of {out.controls.n})" if out.controls.n > 1 else "(one deterministic control)"),
             )
         ],
         settings={"region": r.description, "evaluation": evaluation, "convention": out.convention},

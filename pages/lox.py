@@ -44,8 +44,9 @@ def extrapolation(pair, settings: LoX, spec: EvalSpec) -> ex.Extrapolation:
     """The aligned model against its LoX version on ``spec``."""
     n_units = 2 * (len(spec.harmful) + len(spec.benign))
     st.caption(
-        f"Evaluated on {spec.describe()} (48 per set by default: see Evaluation data; the Overview uses 120). "
-        + estimate("evaluate", n_units)
+        f"Evaluated on {spec.describe()} ({ex.default_prompts('lox', config())} per set by default: see "
+        f"Evaluation data; the Overview uses "
+        f"{ex.default_prompts('overview', config())}). " + estimate("evaluate", n_units)
     )
     update, bar = progress_bar(settings.label)
     try:
@@ -88,7 +89,7 @@ def metrics(out: ex.Extrapolation, spec: EvalSpec) -> None:
             (
                 f"{lox.label} before any attack: ASR (keyword)",
                 f"{rate_cell(before, 'asr')} → {rate_cell(after, 'asr')}",
-                f"utility {utility}; LoX's benefit shows under attack (Attack lab)",
+                f"utility {utility}; LoX's claim is about a later attack: test it in the Attack lab",
             )
         ],
     )

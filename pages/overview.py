@@ -13,11 +13,11 @@ from pages._widgets import config, eval_spec_picker, page_start, progress_bar, s
 
 
 def other_pages_prompts() -> str:
-    """The other pages' default prompts per set, grouped: "Critical regions, LoX, …: 48; …"."""
+    """The other pages' default prompts per set under this launch's cap, grouped: "Critical regions, LoX, …: 48; …"."""
     by_n: dict[int, list[str]] = {}
-    for page, n in ex.PAGE_PROMPTS.items():
+    for page in ex.PAGE_PROMPTS:
         if page != "overview":
-            by_n.setdefault(n, []).append(PAGES[page].section)
+            by_n.setdefault(ex.default_prompts(page, config()), []).append(PAGES[page].section)
     return "; ".join(f"{', '.join(names)}: {n}" for n, names in sorted(by_n.items()))
 
 
@@ -83,7 +83,8 @@ record(
 st.caption(
     f"{spec.describe()}; early stop once the judge has decided. Prompts per set the other pages evaluate by "
     f"default: {other_pages_prompts()} (fewer prompts recompute faster); on fewer prompts a rate moves in bigger steps "
-    "(1 of 48 = 2.1 points), so the same model can read e.g. 97.5 % here and 93.8 % there."
+    "(1 of 48 = 2.1 points), so the same model's rate can differ between pages by a few points: compare rates by "
+    "their intervals, not their point values."
 )
 
 if spec.judges:

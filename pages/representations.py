@@ -156,16 +156,19 @@ record(
 
 # --- refusal direction ----------------------------------------------------------------------------
 st.subheader("The refusal direction")
-st.caption(
-    "Per layer: r = mean(harmful) − mean(benign) of last-token states, unit length, from the organism's "
-    "120 + 120 train-split prompts (the prompts above are held out) — or from the prompts above for an uploaded "
-    "set. Ablating r projects it out of every write into the residual stream (embeddings, attention and "
-    "MLP outputs) with hooks removed afterwards."
-)
 try:  # directions from the provider's training prompts when it has them (held out from the prompts above)
     src_h, src_b = lm.data.calibration_sets(120)
+    source = (
+        f"the model's {len(src_h)} + {len(src_b)} calibration (train-split) prompts, held out from the prompts above"
+    )
 except ValueError:
     src_h, src_b = harmful, benign
+    source = "the prompts above themselves (this model's data has no calibration split): optimistic"
+st.caption(
+    f"Per layer: r = mean(harmful) − mean(benign) of last-token states, unit length, from {source}. Ablating r "
+    "projects it out of every write into the residual stream (embeddings, attention and MLP outputs) with hooks "
+    "removed afterwards."
+)
 dirs = rep.refusal_directions_for(lm, src_h, src_b, system_prompt)
 if st.button("Ablate each layer's direction and measure ASR", key="rp_ablate"):
     st.session_state["rp_scan_for"] = (harmful.name, len(harmful), len(benign), system_prompt)

@@ -303,8 +303,12 @@ def show_1d(runs: dict) -> None:
         )
         record(numbers={f"VISAGE paired difference ({first.short} − {second.short})": paired.describe()})
         st.caption(
-            f"Paired over the same {n_dirs} directions: {paired.describe()}. A difference smaller than the "
-            f"spread across directions is not an effect of {PAIRED_SUBJECT[compare]}."
+            f"Paired over the same {n_dirs} directions: {paired.describe()}. "
+            + (
+                f"The t interval excludes 0: an effect of {PAIRED_SUBJECT[compare]} over these directions."
+                if paired.significant
+                else f"The t interval holds 0: no effect of {PAIRED_SUBJECT[compare]} is shown over these directions."
+            )
         )
     if len(lands) == 2 and not multis:  # one determined direction: pair the two over the same prompts
         (la, a), (lb, b) = lands.items()
@@ -411,6 +415,11 @@ def show_2d(run, system: str) -> None:
             "One plane is one random draw (directions of seeds "
             f"{settings_ls.seed} and {settings_ls.seed + 1}): VISAGE over random draws spreads by several "
             "points, so compare 2D numbers of one draw with that in mind, or ask for several planes."
+        )
+    elif kind.startswith("toward"):
+        st.caption(
+            f"The α axis is determined (toward the model); the β axis is one random direction (seed "
+            f"{settings_ls.seed + 1}, orthogonalised to α): one draw, so the plane's VISAGE carries that draw too."
         )
     v_over = planes.describe() if over else None
     record(

@@ -46,7 +46,9 @@ def test_1d_landscape_with_and_without_system_prompt(page):
         means["VISAGE · system prompt: none"] - means["VISAGE · system prompt: helpful and safe"], abs=0.11
     )
     assert all(" ± " in v for v in metrics.values())
-    assert any("Paired over the same 3 directions" in c.value for c in page.caption)
+    paired = next(c.value for c in page.caption if "Paired over the same 3 directions" in c.value)
+    assert "95 % t interval [" in paired and "over the directions" in paired  # a test, not only mean ± sd
+    assert ("The t interval holds 0: no effect of the system prompt" in paired) == ("not significant" in paired)
     fig = page.get("plotly_chart")[0]
     chart = json.loads(fig.proto.spec)
     means = [t for t in chart["data"] if "(mean of 3 directions)" in t.get("name", "")]
@@ -76,6 +78,8 @@ def test_2d_toward_base(page):
     assert not page.exception, [e.value for e in page.exception]
     assert page.metric[0].label == "VISAGE (2D)"
     assert len(page.get("plotly_chart")) == 2
+    beta = next(c.value for c in page.caption if c.value.startswith("The α axis is determined"))
+    assert "the β axis is one random direction (seed 124" in beta and "one draw" in beta
 
 
 def test_2d_random_plane_projects_the_base(page):

@@ -338,3 +338,32 @@ def test_a_loss_utility_card_says_its_paired_change_and_greys_a_change_within_th
     assert "paired bootstrap over 10 items (not significant)" in kw["help"]
     rate_metric(card, "Utility", loss([1.0, 3.0] * 5), loss([1.4, 3.4] * 5), "utility", lower_is_better=True)
     assert "(significant)" in card.shown[3]["help"] and not card.shown[2].endswith("n.s.")
+
+
+def test_a_paired_visage_difference_over_directions_gets_a_t_interval_and_a_verdict():
+    """Mean ± sd over a few directions is not a test: the paired difference also carries the 95 % t interval of its
+    mean over the directions, and says whether it excludes 0; the t quantile matches scipy's."""
+    from scipy.stats import t
+
+    from analysis.core.stats import mean_t_interval, t_quantile_95
+    from analysis.methods.landscape.multi import Paired
+
+    for df in (1, 2, 4, 10, 30, 31, 60, 500):
+        assert t_quantile_95(df) == pytest.approx(t.ppf(0.975, df), abs=1e-3)
+    with pytest.raises(ValueError):
+        t_quantile_95(0)
+    lo, hi = mean_t_interval([54.5, 58.0, 69.5])
+    import statistics
+
+    m, sd = statistics.mean([54.5, 58.0, 69.5]), statistics.stdev([54.5, 58.0, 69.5])
+    assert (lo, hi) == (
+        pytest.approx(m - 4.303 * sd / 3**0.5, abs=1e-3),
+        pytest.approx(m + 4.303 * sd / 3**0.5, abs=1e-3),
+    )
+    strong = Paired([54.5, 58.0, 69.5], [123, 124, 125])
+    assert strong.significant and strong.consistent
+    assert "95 % t interval [+41.2, +80.2] over the directions, significant" in strong.describe()
+    # the same sign on all three directions, yet the interval holds 0: "same sign" alone is no test
+    weak = Paired([1.0, 9.0, 2.0], [123, 124, 125])
+    assert weak.consistent and not weak.significant and ", not significant; per direction" in weak.describe()
+    assert "one direction: no interval" in Paired([3.0], [123]).describe() and not Paired([3.0], [123]).significant

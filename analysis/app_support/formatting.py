@@ -122,7 +122,10 @@ def comparison_sentences(results: dict, pairs=DEFAULT_PAIRS, metrics=("asr",)) -
 # --- a region's seeded controls -------------------------------------------------------------------------------
 def spread_cell(spread, metric: str) -> str:
     """One rate over the controls of a :class:`~analysis.methods.critical_regions.controls.ControlSpread` as
-    mean ± sd: '3.3 ± 1.2 %' (a loss utility '1.234 ± 0.010 L'; no '±' for one control); '–' without the rate."""
+    mean ± sd: '3.3 ± 1.2 %' (a loss utility '1.234 ± 0.010 L'); a single control is one evaluation, so its rate
+    with its 95 % interval (:func:`rate_cell`); '–' without the rate."""
+    if spread.n == 1:
+        return rate_cell(spread.results[0], metric)
     ms = spread.mean_sd(metric)
     if ms is None:
         return "–"

@@ -52,7 +52,7 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "overview",
             "The papers' setting: no system prompt",
-            "Keyword ASR of the aligned model and of its base on 120 + 120 test prompts.",
+            "Keyword ASR of the aligned model and of its base on the test prompts (120 + 120, or this launch's cap).",
             {"system": "none", "prompts": 120},
             "aligned ASR {aligned_asr}, base ASR {base_asr}; base − aligned on the same prompts {asr_change}.",
         ),
@@ -108,7 +108,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "critical_regions",
             "Control: prune redundant units",
-            "The same number of redundant units.",
+            "Every redundant unit (the lowest 15 % of I_S + I_U in each matrix, about three times the 5 % safety "
+            "units of the preset above), as a control.",
             {
                 "method": "units",
                 "score": "wanda",
@@ -199,17 +200,28 @@ PRESETS: dict[str, list[Preset]] = {
             {"k": 16, "alpha": 0.75, "scope": "decoder"},
             LOX_QUOTE,
         ),
-        Preset("lox", "k = 8, α = 1", "A wider subspace, a milder step.", {"k": 8, "alpha": 1.0}, LOX_QUOTE),
         Preset(
-            "lox", "Too far (α = 3)", "Past the useful range: the model degrades.", {"k": 8, "alpha": 3.0}, LOX_QUOTE
+            "lox",
+            "k = 8, α = 1",
+            "A narrower subspace and a larger step than the chosen setting (decoder Linears).",
+            {"k": 8, "alpha": 1.0, "scope": "decoder"},
+            LOX_QUOTE,
+        ),
+        Preset(
+            "lox",
+            "Too far (α = 3)",
+            "Far past the paper's range (α ≤ 1.25): watch the replies and the degenerate rate.",
+            {"k": 8, "alpha": 3.0, "scope": "decoder"},
+            LOX_QUOTE,
         ),
     ],
     "attack_lab": [
         Preset(
             "attack_lab",
             "LoX delays an attack",
-            "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps, "
-            "LoX (k = 16, α = 0.75, decoder Linears: chosen on validation) holds it down for longer.",
+            "20 harmful examples, full fine-tune, lr 1e-4: the aligned model's ASR climbs within a few steps; "
+            "compare LoX (k = 16, α = 0.75, decoder Linears: chosen on validation) with it at each step — the page "
+            "pairs the two at the last step, and the note under the title says how often LoX held on other builds.",
             {
                 "data": "harmful",
                 "n": 20,
@@ -245,8 +257,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "attack_lab",
             "Frozen safety units vs a benign attack",
-            "100 benign examples erode safety; freezing exclusive safety units vs as many redundant units: over 3 "
-            "seeds the gap is smaller than the run-to-run spread (a tendency, not an effect).",
+            "100 benign examples erode safety; freezing exclusive safety units vs as many redundant units over 3 "
+            "data-order seeds: the page pairs them seed by seed — read the gap against the spread between seeds.",
             {
                 "data": "benign",
                 "n": 100,
@@ -296,7 +308,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "alignment_depth",
             "Depth of a random perturbation",
-            "A random direction of the landscape, α = 1: its change is spread over the whole reply.",
+            "A random direction over the decoder Linears (seed 0: one draw; the page adds the spread over seeds), "
+            "α = 1: where in the reply does it move the model?",
             {"edit": "random perturbation", "edit_alpha": 1.0},
         ),
     ],

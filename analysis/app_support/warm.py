@@ -53,6 +53,10 @@ def _change(before, after, metric: str) -> str:
     try:
         return before.change(after, metric, "before", "after").format()
     except ValueError:  # no per-prompt outcomes kept
+        loss = metric == "utility" and before.utility_kind == "loss"
+        if not loss:  # a rate: its change in points
+            b, a = getattr(before, metric), getattr(after, metric)
+            return "–" if a is None or b is None else f"{100 * (a - b):+.1f} points (no interval: outcomes not kept)"
         d = format_utility_delta(getattr(before, metric), getattr(after, metric), before.utility_kind)
         return "–" if d is None else f"{d} nats (no interval: per-item losses not kept)"
 

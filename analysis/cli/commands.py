@@ -282,7 +282,8 @@ def cmd_regions(args) -> int:
             print(_row("aligned (no edit)", res["aligned"]))
         print(_row(region.description, res["pruned"], f"removed {100 * region.removed_fraction:.2f}% of {region.unit}"))
         print(f"  convention: {out.convention}")
-        print(_row("  control (random / redundant, same size)", res["control"]))
+        one = "  control, seed 0 (one draw; its spread below)" if region.n_controls > 1 else "  control (deterministic)"
+        print(_row(one, res["control"]))
         if region.n_controls > 1:  # one random control is one draw: its spread over seeds, and each seed paired
             _print_paired(res, (("pruned", "aligned"),))
             print(f"  controls over seeds: {out.controls.describe()}")
@@ -519,6 +520,7 @@ def cmd_attack(args) -> int:
     from analysis.app_support.formatting import format_utility
     from analysis.data.sets import resolve_attack_set
     from analysis.experiments import attack
+    from analysis.methods.attacks import variants
     from analysis.methods.attacks.finetune import AttackSettings
     from analysis.methods.attacks.seeds import describe_over_seeds, paired_over_seeds
     from analysis.methods.lox import LoX
@@ -546,7 +548,7 @@ def cmd_attack(args) -> int:
     )  # a built-in set name or a file; else the provider's
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not chosen:
-        raise ValueError("--variants is empty; name at least one of aligned, lox, frozen-units, frozen-redundant")
+        raise ValueError(f"--variants is empty; name at least one of {', '.join(variants.KINDS)}")
     cal = _calibration(args, lm) if any(v.startswith("frozen") for v in chosen) else None
     print(
         f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "

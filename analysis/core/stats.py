@@ -3,6 +3,8 @@
 - :func:`wilson`: 95 % Wilson score interval of a proportion k/n.
 - :func:`bootstrap_mean_ci`: percentile bootstrap interval of a (weighted) mean, e.g. the response loss;
   :func:`loss_over_draws_ci` the same for a loss averaged over several runs (seeds, directions) of one item set.
+- :func:`t_quantile_95`: the two-sided 95 % quantile of Student's t (a table to 30 degrees of freedom), for the
+  interval of a mean over a few draws (directions, seeds).
 - :func:`mcnemar_exact`: two-sided exact McNemar test — a binomial(n_discordant, ½) test on the pairs where
   A and B disagree.
 - :func:`paired_difference_ci`: Newcombe's hybrid score interval for the difference of two paired proportions
@@ -48,6 +50,33 @@ def bootstrap_mean_ci(
     means = v[idx].sum(1) / np.maximum(w[idx].sum(1), 1e-12)
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+_T95: tuple[float, ...] = (
+    *(12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131),
+    *(2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042),
+)  # t_{0.975, df} for df = 1 … 30
+
+
+def t_quantile_95(df: int) -> float:
+    """t_{0.975, df}: the tabled value to 30 degrees of freedom, beyond it the first two Cornish–Fisher terms
+    (within 0.001 of the exact value)."""
+    if df < 1:
+        raise ValueError("a t interval needs at least 1 degree of freedom")
+    if df <= len(_T95):
+        return _T95[df - 1]
+    return Z95 + (Z95**3 + Z95) / (4 * df) + (5 * Z95**5 + 16 * Z95**3 + 3 * Z95) / (96 * df**2)
+
+
+def mean_t_interval(values) -> tuple[float, float]:
+    """95 % t interval of the mean of a few draws (nan with fewer than two)."""
+    v = [float(x) for x in values]
+    if len(v) < 2:
+        return math.nan, math.nan
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+    half = t_quantile_95(len(v) - 1) * sd / math.sqrt(len(v))
+    return m - half, m + half
 
 
 def loss_over_draws_ci(sums_per_draw, tokens) -> tuple[float, float]:

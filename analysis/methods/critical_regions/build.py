@@ -5,7 +5,8 @@ Methods: ``set_difference`` (Wanda/SNIP scores, S_q \\ U_p), ``actsvd`` (remove 
 Each returns a :class:`RegionEdit` carrying the edit, the real fraction removed, and same-size random
 controls: one control is one draw, so :data:`N_CONTROLS` seeded draws are made on demand
 (:meth:`RegionEdit.controls`; ``control`` is the first, seed 0) and reported as mean ± sd
-(:func:`analysis.methods.critical_regions.controls.control_spread`). Units' control is the redundant units —
+(:func:`analysis.methods.critical_regions.controls.control_spread`). Units' control is as many redundant units,
+drawn at random (seeded) when there are more redundant units than that; when there are not, it is all of them —
 deterministic, so one.
 """
 
@@ -148,7 +149,7 @@ class RegionEdit:
     per_module: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     make_control: Callable[[int], Edit] | None = field(default=None, repr=False)  # seed -> same-size control
-    n_controls: int = 1  # how many distinct controls exist (1: deterministic, e.g. redundant units)
+    n_controls: int = 1  # how many distinct controls exist (1: deterministic, e.g. every redundant unit)
 
     def controls(self, n: int | None = None) -> Iterator[Edit]:
         """The same-size controls for seeds 0 … n − 1 (default :data:`N_CONTROLS`, capped at the distinct ones),
@@ -282,15 +283,21 @@ def build(
     types = unit_types(lm, s, cal, cache, progress)
     n = types.count(s.unit_kind)
     edit = types.mask(s.unit_kind, lm.adapter, recipe=recipe["edit"])
-    control = types.mask("redundant", lm.adapter, limit=n, recipe=recipe["control"])
     total_units = sum(len(v) for v in types.labels.values())
+    n_redundant = types.count("redundant")
+
+    def make_unit_control(seed: int) -> Edit:  # as many redundant units as pruned ones, a seeded draw
+        return types.mask("redundant", lm.adapter, limit=n, seed=seed, recipe=_seeded(recipe["control"], seed))
+
     return RegionEdit(
         edit,
-        control,
-        f"units: prune {n} {s.unit_kind} units (control: {min(n, types.count('redundant'))} redundant units)",
+        make_unit_control(0),
+        f"units: prune {n} {s.unit_kind} units (control: {min(n, n_redundant)} redundant units)",
         n / max(total_units, 1),
         "units",
         {k: v[s.unit_kind] for k, v in types.shares().items()},
+        make_control=make_unit_control,
+        n_controls=N_CONTROLS if n_redundant > n else 1,  # all redundant units: one, deterministic control
     )
 
 

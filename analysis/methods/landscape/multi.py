@@ -18,6 +18,7 @@ from torch import nn
 
 from analysis.core.cache import Cache
 from analysis.core.evaluation import EvalSpec
+from analysis.core.stats import mean_t_interval
 from analysis.methods.landscape.directions import RandomDirection, ReferenceRandomDirection, orthogonalise
 from analysis.methods.landscape.grid import Landscape, LandscapeSettings, axis, evaluate_grid, loss_interval
 from analysis.methods.landscape.visage import visage_1d, visage_2d
@@ -77,14 +78,34 @@ class Paired:
 
     @property
     def consistent(self) -> bool:
-        """Every direction agrees on the sign (and none is zero): the difference is not a draw artefact."""
+        """Every direction agrees on the sign (and none is zero)."""
         d = np.asarray(self.differences)
         return bool(d.size > 0 and (np.all(d > 0) or np.all(d < 0)))
 
+    def interval(self) -> tuple[float, float]:
+        """95 % t interval of the mean difference over the directions (nan with one direction)."""
+        return mean_t_interval(self.differences)
+
+    @property
+    def significant(self) -> bool:
+        lo, hi = self.interval()
+        return bool(lo > 0 or hi < 0)
+
     def describe(self, digits: int = 1) -> str:
+        """'+60.6 ± 7.9 (sd, n = 3); 95 % t interval [+41.0, +80.2] over the directions, significant; per direction
+        +54.5, +58.0, +69.5 (same sign on every direction)'."""
         per = ", ".join(f"{x:+.{digits}f}" for x in self.differences)
         sign = "same sign on every direction" if self.consistent else "sign differs across directions"
-        return f"{format_mean_sd(self.mean, self.sd, len(self.differences), digits)}; per direction {per} ({sign})"
+        lo, hi = self.interval()
+        test = (
+            f"; 95 % t interval [{lo:+.{digits}f}, {hi:+.{digits}f}] over the directions, "
+            + ("significant" if self.significant else "not significant")
+            if len(self.differences) > 1
+            else "; one direction: no interval over directions"
+        )
+        return (
+            f"{format_mean_sd(self.mean, self.sd, len(self.differences), digits)}{test}; per direction {per} ({sign})"
+        )
 
 
 class _OverDraws:
