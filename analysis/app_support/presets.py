@@ -108,8 +108,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "critical_regions",
             "Control: prune redundant units",
-            "Every redundant unit (the lowest 15 % of I_S + I_U in each matrix, about three times the 5 % safety "
-            "units of the preset above), as a control.",
+            "Every redundant unit (the lowest I_S + I_U in each matrix: about three times as many units as the "
+            "safety units of the preset above), as a control.",
             {
                 "method": "units",
                 "score": "wanda",
