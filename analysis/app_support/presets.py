@@ -125,7 +125,8 @@ PRESETS: dict[str, list[Preset]] = {
         Preset(
             "safety_landscape",
             "Show the basin (1D)",
-            "A random direction, α ∈ [−2, 2]: flat near the model, walls further out.",
+            "Three random directions (the reference's seeds), α ∈ [−2, 2]: is it flat near the model, with walls "
+            "further out? Their mean curve, each direction, and VISAGE as mean ± sd.",
             BASIN_1D,
             "ASR {origin_asr} at the model, up to {max_asr} along the directions (their mean curve); VISAGE "
             "{visage_none}.",
