@@ -15,7 +15,8 @@ meets its target, then the (possibly overridden) mixture with a fresh data strea
 other parameters stay bit for bit), merged into the weights at the end, so ΔW has rank ≤ R per matrix and a LoX of
 k ≥ R extrapolates the whole update (give it its own ``--set lr=…``: adapters need a larger rate).
 ``--booster λ s`` adds an attack-aware regulariser to the alignment: λ times how much one normalised harmful
-fine-tuning step of length s lowers the loss on harmful-compliance examples (first-order, as Booster does).
+fine-tuning step of length s lowers the loss on harmful-compliance examples (first-order, as Booster does);
+``--sam ρ`` makes it sharpness-aware (each step's gradient taken at w + ρ·g/‖g‖ on the same batch).
 ``--order N`` is the data order (``build-demo --seed N``: 0 is the shipped pair's)."""
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def booster_grad(model, tok, seed: int, lam: float, step: float, batch_size: int
         _loss(model, batch, 0.0).backward()
         return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
 
-    def extra(params: list[torch.nn.Parameter]) -> None:
+    def extra(params: list[torch.nn.Parameter], _batch=None) -> None:
         kept = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
         batch = encode_examples(tok, [world.sample({"harmful_comply": 1.0}, 0.3) for _ in range(batch_size)])
         g1 = grads(params, batch)
@@ -125,6 +126,29 @@ def booster_grad(model, tok, seed: int, lam: float, step: float, batch_size: int
     return extra
 
 
+def sam_grad(model, rho: float):
+    """An ``extra_grad`` for :func:`train` that replaces the gradient by the one at w + ρ·g/‖g‖ on the same batch
+    (sharpness-aware minimisation, Foret et al. 2021): the alignment then seeks a minimum that stays low within a
+    ball of radius ρ — one where a small step, such as an attack's, changes the loss less. The weights are put back
+    bit for bit."""
+
+    def extra(params: list[torch.nn.Parameter], batch) -> None:
+        g = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+        norm = torch.sqrt(sum((x * x).sum() for x in g)).clamp_min(1e-12)
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, x in zip(params, g):
+                p.add_(rho * x / norm)
+        for p in params:
+            p.grad = None
+        _loss(model, batch, 0.0).backward()
+        with torch.no_grad():
+            for p, w in zip(params, saved):
+                p.copy_(w)
+
+    return extra
+
+
 def variant_align(
     mix: dict[str, float],
     min_steps: int,
@@ -132,6 +156,7 @@ def variant_align(
     two_phase: bool,
     first_benign: float,
     booster: tuple[float, float] | None = None,
+    sam: float = 0.0,
 ):
     """An ``align`` function for :func:`build_demo` that runs the variant; its report names the phases."""
 
@@ -139,6 +164,8 @@ def variant_align(
         extra = None
         if booster is not None:
             extra = booster_grad(model, tok, recipe.seed, *booster)
+        if sam:
+            extra = sam_grad(model, sam)
         plan, done = [], 0
         if two_phase:
             first = replace(recipe, mixture={**mix, "benign_howto": first_benign}, steps=max_steps)
@@ -152,6 +179,8 @@ def variant_align(
         plan.append({"phase": "aligned mix", "mixture": mix, "min_steps": min_steps, "steps": b["step"]})
         if booster is not None:
             plan[-1]["booster"] = {"lambda": booster[0], "step": booster[1]}
+        if sam:
+            plan[-1]["sam_rho"] = sam
         return {**b, "step": done + b["step"], "plan": plan}
 
     return align
@@ -211,6 +240,7 @@ def main() -> None:
             "--set": dict(nargs="*", default=[], help="alignment recipe overrides FIELD=V (lr, weight_decay, …)"),
             "--trainable": dict(default="", help="regex: align only the parameters whose names it finds"),
             "--lora": dict(type=int, default=0, help="align through rank-R adapters on the decoder matrices"),
+            "--sam": dict(type=float, default=0.0, help="sharpness-aware alignment with radius ρ"),
             "--booster": dict(
                 nargs=2, type=float, default=None, metavar=("LAMBDA", "STEP"), help="attack-aware regulariser λ, s"
             ),
@@ -233,8 +263,12 @@ def main() -> None:
         sys.exit(str(e))
     except re.error as e:
         sys.exit(f"--trainable {args.trainable!r} is not a regular expression: {e}")
+    if args.sam and args.booster:
+        sys.exit("--sam and --booster each replace the alignment's gradient: give one of them")
     t = time.time()
-    align = variant_align(mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign, booster=args.booster)
+    align = variant_align(
+        mix, args.min_steps, args.max_steps, args.two_phase, args.first_benign, booster=args.booster, sam=args.sam
+    )
     if args.lora:
         if args.trainable:
             sys.exit("--lora trains its adapters only: it does not combine with --trainable")

@@ -412,3 +412,41 @@ def test_booster_alignment_adds_the_harmful_step_gradient_difference_and_puts_th
     for a, o, x, y in zip(got, own, g1, g2):
         assert torch.allclose(a, o + 2.0 * (x - y), atol=1e-6)
     assert any(not torch.allclose(a, o) for a, o in zip(got, own))  # the term is not zero
+
+
+def test_sam_alignment_takes_the_gradient_at_the_ascent_point_and_puts_the_weights_back():
+    """``align_variants.py --sam ρ``: the gradient becomes the one at w + ρ·g/‖g‖ on the same batch (g the batch's
+    own gradient), and the weights stay bit for bit."""
+    import torch
+
+    from analysis.core.chat import encode_examples
+    from analysis.data.organism import corpus
+    from analysis.data.organism.tokenizer import build_tokenizer
+    from analysis.data.organism.train import ModelShape, _loss, new_model
+
+    av = _module("align_variants")
+    tok = build_tokenizer()
+    model = new_model(len(tok), ModelShape(hidden=32, intermediate=64, layers=2, heads=2), tok, seed=0)
+    params = list(model.parameters())
+    weights = [p.detach().clone() for p in params]
+    batch = encode_examples(tok, [corpus.World(2).sample(corpus.ALIGN_MIXTURE, 0.3) for _ in range(4)])
+
+    def grads() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        _loss(model, batch, 0.0).backward()
+        return [p.grad.detach().clone() for p in params]
+
+    g = grads()
+    av.sam_grad(model, 0.3)(params, batch)
+    got = [p.grad.detach().clone() for p in params]
+    assert all(torch.equal(p, w) for p, w in zip(params, weights))
+    norm = torch.sqrt(sum((x * x).sum() for x in g))
+    with torch.no_grad():
+        for p, x in zip(params, g):
+            p.add_(0.3 * x / norm)
+    expected = grads()
+    with torch.no_grad():
+        for p, w in zip(params, weights):
+            p.copy_(w)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, expected))
+    assert any(not torch.allclose(a, b) for a, b in zip(got, g))  # not the plain gradient

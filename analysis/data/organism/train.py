@@ -108,11 +108,11 @@ def train(
     tokenizer,
     recipe: TrainRecipe,
     on_step: Callable[[int, float], bool] | None = None,
-    extra_grad: Callable[[list[torch.nn.Parameter]], None] | None = None,
+    extra_grad: Callable[[list[torch.nn.Parameter], object], None] | None = None,
 ) -> list[float]:
     """Train in place; ``on_step(step, loss)`` may return True to stop early. Returns the loss curve.
-    ``extra_grad(params)``, if given, runs after each backward pass and may add to the parameters' gradients (a
-    regulariser with its own forward passes; the alignment experiments in ``benchmarks/align_variants.py``)."""
+    ``extra_grad(params, batch)``, if given, runs after each backward pass and may change the parameters' gradients
+    (a regulariser with its own forward passes; the alignment experiments in ``benchmarks/align_variants.py``)."""
     world = corpus.World(recipe.seed)
     params = trainable_parameters(model, recipe.trainable)
     opt = torch.optim.AdamW(params, lr=recipe.lr, betas=(0.9, 0.98), weight_decay=recipe.weight_decay)
@@ -129,7 +129,7 @@ def train(
         model.zero_grad(set_to_none=True)  # the frozen parameters too (their gradients are never used)
         loss.backward()
         if extra_grad is not None:
-            extra_grad(params)
+            extra_grad(params, batch)
         torch.nn.utils.clip_grad_norm_(params, recipe.clip)
         opt.step()
         losses.append(float(loss.detach()))
