@@ -620,7 +620,7 @@ class EditedModel:
 
 
 def strongest_pruning() -> "RegionSettings":
-    """The strongest pruning of the README's critical-regions table (orthogonal projection, one pass)."""
+    """The highest-ASR pruning of the critical-regions table in docs/papers.md (orthogonal projection, one pass)."""
     from analysis.methods.critical_regions.build import RegionSettings
 
     return RegionSettings(method="orthogonal", r_s=3, r_u=8, procedure="one-pass")
