@@ -19,8 +19,11 @@ smoke-test the script; its numbers mean nothing.
 A LoX setting qualifies only when its pre-attack replies are clean: keyword ASR and degenerate rate inside the
 aligned model's 95 % interval (an extrapolation that makes the model stutter "i i i sorry" is not safety).
 ``--lox-scope either`` lets the selection rule pick the scope too (reference all-2d or decoder Linears only).
+``--draw-examples``: each reported seed of the harmful attack draws its 20 examples from a pool of 100, so the
+band over seeds spans draws of the examples (by default every seed trains on the same first 20 in one full batch:
+the seeds are one run).
 Usage: python benchmarks/attack_acceptance.py [--threads 2] [--pair DIR] [--lox-scope either] [--harmful-only]
-[--quick]
+[--draw-examples] [--quick]
 """
 
 from __future__ import annotations
@@ -99,6 +102,12 @@ def main() -> None:
             ),
             "--seeds": dict(type=int, default=AttackSettings.seeds, help="data-order seeds for the reported runs"),
             "--harmful-only": dict(action="store_true", help="only the harmful attack (LoX), not the benign one"),
+            "--draw-examples": dict(
+                action="store_true",
+                help="each reported seed of the harmful attack draws its 20 examples from a pool of 100 (a band over "
+                "draws of the examples; the default trains every seed on the same first 20, which the full batch "
+                "makes one run)",
+            ),
         },
     )
     harmful_s, harmful_budget, benign_s, benign_budget = (
@@ -114,6 +123,8 @@ def main() -> None:
         harmful_budget = benign_budget = 2
         grid, n_prompts, cal_n = LOX_GRID[:2], 8, 16
         print("QUICK smoke test: tiny sets and attacks, the numbers mean nothing")
+    if args.draw_examples:  # the selection on val keeps seed 0's draw; the reported test runs span the draws
+        harmful_s = replace(harmful_s, examples="drawn")
     scopes = ["all-2d", "decoder"] if args.lox_scope == "either" else [args.lox_scope]
     pair = bench_pair(args)
     lm, base = pair.aligned, pair.base
@@ -125,14 +136,14 @@ def main() -> None:
             lm,
             variant,
             replace(settings, seeds=1),
-            lm.data.attack_data(settings.data, settings.n_examples),
+            lm.data.attack_data(settings.data, settings.pool),
             specs[split],
             base,
         )
 
     def attack_seeds(variant, settings, split):
         return run_attack_seeds(
-            lm, variant, settings, lm.data.attack_data(settings.data, settings.n_examples), specs[split], base, cache
+            lm, variant, settings, lm.data.attack_data(settings.data, settings.pool), specs[split], base, cache
         )
 
     print(

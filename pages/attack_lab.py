@@ -8,7 +8,7 @@ from analysis.core.options import limits, slider_args
 from analysis.core.stats import Rate
 from analysis.data.prompts import DataFormatError
 from analysis.methods.attacks import variants
-from analysis.methods.attacks.finetune import AttackSettings
+from analysis.methods.attacks.finetune import EXAMPLES, POOL_PER_EXAMPLE, AttackSettings
 from analysis.methods.attacks.seeds import describe_over_seeds, paired_over_seeds
 from analysis.methods.lox import LoX
 from pages._export import figure, record
@@ -51,7 +51,17 @@ n_seeds = c[3].slider(
     **slider_args(A, "seeds", PAGE_SEEDS),
     key="at_seeds",
     help=f"runs per variant (seeds 0, 1, …), drawn as a band (min–max) around the mean; the CLI and "
-    f"the benchmark use {A.seeds}. With a batch holding every example the order changes nothing",
+    f"the benchmark use {A.seeds}. With a batch holding every example the order changes nothing: draw the "
+    "examples per seed (below) for a band that means something",
+)
+examples = c[3].radio(
+    "Examples per seed",
+    list(EXAMPLES),
+    horizontal=True,
+    key="at_examples",
+    help="first: every seed trains on the same first N examples (the reference's fixed set; with a batch holding "
+    "them all, the seeds then agree) | drawn: each seed draws its N examples from a pool of "
+    f"{POOL_PER_EXAMPLE} × N, so the band spans draws of the examples",
 )
 upload = (
     c[3].file_uploader("Attack data (CSV/JSONL prompt,response)", type=["csv", "jsonl", "json"], key="at_file")
@@ -98,6 +108,7 @@ settings_at = AttackSettings(
     every,
     lora_rank,
     seeds=n_seeds,
+    examples=examples,
     subspace_k=lox_k,
     r_metric=r_metric,
 )
@@ -109,7 +120,7 @@ try:
     if upload is not None:
         data = uploaded_prompts(upload, data_kind)
     else:
-        data = lm.data.attack_data(data_kind, n_ex)
+        data = lm.data.attack_data(data_kind, settings_at.pool)  # a pool to draw from when examples are drawn
 except (DataFormatError, ValueError) as e:
     st.info(f"{e}")
     st.stop()

@@ -263,3 +263,17 @@ def test_an_attack_with_a_loss_utility_pairs_its_change_in_nats(capsys, benign_p
     for ln in bars:
         pairs = [tuple(float(x) for x in b.rstrip("] ").split(", ")) for b in ln.split("[")[1:]]
         assert len(pairs) == 2 and all(0 < lo <= hi for lo, hi in pairs), ln
+
+
+def test_an_attack_can_draw_its_examples_per_seed(capsys):
+    """``attack --examples drawn``: the CLI fetches a pool of 5 × n_examples and says so; a bad value is refused."""
+    code, out, err = run(
+        capsys,
+        *("attack", "--variants", "aligned", "--n", "4", "--examples", "drawn", "--n-examples", "4"),
+        *("--steps", "2", "--eval-every", "2", "--batch-size", "4", "--seeds", "2", "--max-new-tokens", "8"),
+    )
+    assert code == 0, err
+    assert "4 examples drawn per seed from 20, full fine-tune" in out, out
+    with pytest.raises(SystemExit):  # argparse refuses a value outside the choices
+        run(capsys, "attack", "--examples", "some")
+    assert "invalid choice: 'some'" in capsys.readouterr().err

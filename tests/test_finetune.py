@@ -1,5 +1,7 @@
 """Fine-tuning attacks: copies only, real ASR movement, exact freezing (full and LoRA), settings checks."""
 
+import json
+
 import pytest
 import torch
 
@@ -286,3 +288,43 @@ def test_a_loss_utility_band_carries_a_bootstrap_interval_on_its_chart():
     assert (
         attack_bands([AttackBand("aligned", [exact], [0])], "utility", "u", percent=False).data[0].error_y.array is None
     )
+
+
+def test_drawn_examples_give_each_seed_its_own_examples_and_a_band_that_is_not_one_run(demo_pair, evalsets, tmp_path):
+    """examples="drawn": seed k trains on its own seeded draw of n_examples from a larger pool, so a full-batch
+    attack's seeds differ (with the first n_examples they are one run); the default keeps the earlier cache keys."""
+    import numpy as np
+
+    from analysis.methods.attacks.finetune import attack_items
+    from analysis.methods.attacks.seeds import run_attack_seeds
+
+    first = AttackSettings("harmful", n_examples=6, lr=1e-4, steps=4, batch_size=6, eval_every=1, seeds=2)
+    drawn = AttackSettings(**{**first.__dict__, "examples": "drawn"})
+    assert (first.pool, drawn.pool) == (6, 30)
+    pool = attack_set("harmful", drawn.pool)
+    a0, a1 = attack_items(pool, drawn), attack_items(pool, AttackSettings(**{**drawn.__dict__, "seed": 1}))
+    assert a0 == attack_items(pool, drawn) and a0 != a1 and len(a0) == len(a1) == 6  # seeded, and per seed
+    assert all(it in pool.items for it in a0 + a1) and len({it.prompt for it in a0}) == 6  # without replacement
+    assert attack_items(pool, first) == pool.items[:6]
+    with pytest.raises(ValueError, match="larger pool"):
+        attack_items(attack_set("harmful", 6), drawn)
+
+    cache = Cache(tmp_path)
+    lm = demo_pair.aligned
+    bands = {
+        s.examples: run_attack_seeds(
+            lm, Variant("aligned", spec={"v": "a"}), s, attack_set("harmful", s.pool), evalsets, cache=cache
+        )
+        for s in (first, drawn)
+    }
+    same = [c.asr for c in bands["first"].curves]
+    assert same[0] == same[1]  # the full batch: the data order changes nothing
+    drawn_curves = bands["drawn"].curves
+    assert drawn_curves[0].asr != drawn_curves[1].asr or drawn_curves[0].utility != drawn_curves[1].utility
+    assert np.nanmax(bands["drawn"].sd()) > 0 or np.nanmax(bands["drawn"].sd("utility")) > 0
+    runs = [json.loads(m.read_text())["parts"] for m in tmp_path.rglob("*.meta.json")]
+    runs = [r for r in runs if r.get("kind") == "attack"]
+    # the default's key has no "examples" entry (runs cached before the option stay valid); a draw names itself
+    assert sorted(r["settings"].get("examples", "-") for r in runs) == ["-", "-", "drawn", "drawn"]
+    trained = {tuple(map(tuple, r["data"])) for r in runs if r["settings"].get("examples") == "drawn"}
+    assert len(trained) == 2  # the key holds the examples each drawn run trained on

@@ -537,6 +537,7 @@ def cmd_attack(args) -> int:
         args.eval_every,
         args.lora_rank,
         seeds=args.seeds,
+        examples=args.examples,
         subspace_k=args.k,
         r_metric=args.r_metric,
     )
@@ -544,14 +545,16 @@ def cmd_attack(args) -> int:
     data = (
         resolve_attack_set(args.attack_data, args.data)
         if args.attack_data
-        else lm.data.attack_data(args.data, args.n_examples)
-    )  # a built-in set name or a file; else the provider's
+        else lm.data.attack_data(args.data, settings.pool)
+    )  # a built-in set name or a file; else the provider's (a pool to draw from with --examples drawn)
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not chosen:
         raise ValueError(f"--variants is empty; name at least one of {', '.join(variants.KINDS)}")
     cal = _calibration(args, lm) if any(v.startswith("frozen") for v in chosen) else None
     print(
-        f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples, {settings.method} fine-tune, "
+        f"attack: {settings.data} data, {min(len(data), settings.n_examples)} examples"
+        + (f" drawn per seed from {len(data)}" if settings.examples == "drawn" else "")
+        + f", {settings.method} fine-tune, "
         f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}"
     )
     bands = attack(

@@ -193,7 +193,9 @@ def parser() -> argparse.ArgumentParser:
         "prompt,response file (default: the model's provider's)",
     )
     add_arguments(
-        p, AttackSettings, ["n_examples", "method", "lr", "steps", "batch_size", "eval_every", "lora_rank", "seeds"]
+        p,
+        AttackSettings,
+        ["n_examples", "method", "lr", "steps", "batch_size", "eval_every", "lora_rank", "seeds", "examples"],
     )
     add_arguments(p, LoX, ["k", "alpha", "scope"])  # LoX's k is also the R_ft subspace rank
     add_arguments(p, AttackSettings, ["r_metric"])

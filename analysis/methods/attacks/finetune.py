@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 DATA_KINDS = ("harmful", "benign")
 METHODS = ("full", "lora")
 R_METRICS = ("mean", "pooled")  # the first is the reference's
+EXAMPLES = ("first", "drawn")  # the first is the reference's fixed set
+POOL_PER_EXAMPLE = 5  # "drawn": the pool a caller fetches is this many times n_examples
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ class AttackSettings:
         widget_range=(1, 5),
         help="runs per variant, data-order seeds seed, seed + 1, …: curves with a band",
     )
+    examples: str = option(
+        "first",
+        choices=EXAMPLES,
+        help="first: every run trains on the data's first n_examples (the reference's fixed set) | drawn: each "
+        "seed draws its n_examples from a larger pool, so the band spans draws of the examples too",
+    )
     subspace_k: int = option(
         6, range=(0, None), help="rank of the safety subspace P_k for R_ft (LoX's default k; 0 = no R_ft)"
     )
@@ -71,6 +79,11 @@ class AttackSettings:
 
     def validate(self) -> None:
         check(self)
+
+    @property
+    def pool(self) -> int:
+        """How many examples a caller fetches for these settings: n_examples, or a pool to draw them from."""
+        return self.n_examples * (POOL_PER_EXAMPLE if self.examples == "drawn" else 1)
 
     @property
     def epochs(self) -> float:
@@ -261,6 +274,21 @@ class _Lazy(Mapping):
 Recorder = Callable[[int, torch.nn.Module, Callable[[], Mapping[str, torch.Tensor]]], None]
 
 
+def attack_items(data: PromptSet, settings: AttackSettings) -> list:
+    """The examples one run trains on: the data's first ``n_examples``, or (``examples="drawn"``) ``n_examples``
+    drawn without replacement from the data with the run's seed. ValueError when a draw has nothing to choose from
+    (the data holds no more than n_examples)."""
+    if settings.examples == "first":
+        return list(data.items[: settings.n_examples])
+    if len(data.items) <= settings.n_examples:
+        raise ValueError(
+            f"drawing {settings.n_examples} attack examples needs a larger pool than {len(data.items)} "
+            f"(fetch settings.pool = {settings.pool}, or use examples='first')"
+        )
+    g = torch.Generator().manual_seed(settings.seed)
+    return [data.items[i] for i in torch.randperm(len(data.items), generator=g)[: settings.n_examples].tolist()]
+
+
 def fine_tune_copy(
     lm,
     variant: Variant,
@@ -279,7 +307,7 @@ def fine_tune_copy(
         raise ValueError(
             f"{data.name}: attack data needs a response for every prompt (a 'response' or 'target' column)"
         )
-    items = data.items[: settings.n_examples]
+    items = attack_items(data, settings)
     _memory_guard(lm, settings, items, system_prompt, with_base=False)
     with applied(lm.model, *([variant.edit] if variant.edit else [])):
         model = copy.deepcopy(lm.model)
@@ -374,7 +402,7 @@ def run_attack(
 
     bases = base_w = None
     settings.validate()
-    _memory_guard(lm, settings, data.items[: settings.n_examples], spec.system_prompt, with_base=base is not None)
+    _memory_guard(lm, settings, attack_items(data, settings), spec.system_prompt, with_base=base is not None)
     if base is not None and settings.subspace_k >= 1:  # k = 0 (LoX on the whole ΔW) has no top-k subspace
         bases = {
             n: t.U
@@ -432,7 +460,9 @@ def run_attack_cached(
     progress=None,
 ) -> AttackCurve:
     """:func:`run_attack` through the disk cache, keyed by model(s), variant spec, settings, data and evaluation."""
-    one_run = {k: v for k, v in asdict(settings).items() if k != "seeds"}  # one run: its own seed only
+    one_run = {  # one run: its own seed only; the default "first" examples leave earlier keys unchanged
+        k: v for k, v in asdict(settings).items() if k != "seeds" and not (k == "examples" and v == "first")
+    }
     parts = {
         "kind": "attack",
         "v": 4,  # 3: per-prompt attacks kept (paired comparisons of variants); 4: every rate's outcomes too
@@ -440,7 +470,7 @@ def run_attack_cached(
         "base": base.fingerprint if base else None,
         "variant": variant.spec or {"name": variant.name},
         "settings": one_run,
-        "data": [[it.prompt, it.response] for it in data.items[: settings.n_examples]],
+        "data": [[it.prompt, it.response] for it in attack_items(data, settings)],
         "eval": spec.key(),
     }
 
