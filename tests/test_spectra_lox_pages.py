@@ -176,3 +176,16 @@ def test_attack_lab_waits_then_plots_curves():
     assert (
         by_seed.startswith("LoX k=8 α=1: ") and "over 2 seed(s) (per seed " in by_seed and " of 2, McNemar)" in by_seed
     )
+    # drawn examples: each seed trains on its own draw, so the two seeds' runs are not one run repeated
+    page.radio(key="at_examples").set_value("drawn")
+    page.slider(key="at_n").set_value(10)  # 10 of a pool of 50 per seed: draws that differ within 4 steps
+    page.button(key="at_go").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    charts = {c["layout"]["title"]["text"]: c for c in _charts(page)}
+    widths = []
+    for title in ("ASR during the attack", "Utility during the attack"):
+        for band in [t for t in charts[title]["data"] if t.get("fill") == "toself"]:  # hi forward, lo backward
+            y = [float(v) for v in _values(band["y"])]
+            half = len(y) // 2
+            widths.append(max(h - lo for h, lo in zip(y[:half], y[half:][::-1])))
+    assert len(widths) == 4 and max(widths) > 0, widths  # a band per variant and chart; the draws differ
