@@ -172,7 +172,9 @@ st.caption(
     )
     + (
         f"); with {n_seeds} seeds, of the seeds' mean taken as one run's (n = prompts): the sampling noise "
-        "of the evaluation set. Shaded bands: min–max over the data-order seeds (the noise of the attack itself)."
+        "of the evaluation set. Shaded bands: min–max over the seeds — their data order"
+        + (" and each seed's draw of the examples" if examples == "drawn" else "")
+        + " (the noise of the attack itself)."
         if n_seeds > 1
         else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Data-order seeds for it)."
     )

@@ -189,3 +189,4 @@ def test_attack_lab_waits_then_plots_curves():
             half = len(y) // 2
             widths.append(max(h - lo for h, lo in zip(y[:half], y[half:][::-1])))
     assert len(widths) == 4 and max(widths) > 0, widths  # a band per variant and chart; the draws differ
+    assert any("their data order and each seed's draw of the examples" in c.value for c in page.caption)
