@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _reference import bench_args, bench_pair, reaches, within, write_verdict  # noqa: E402
 
+from analysis.app_support.formatting import control_sentence  # noqa: E402
 from analysis.core.cache import Cache  # noqa: E402
 from analysis.core.evaluation import evaluate, make_spec  # noqa: E402
 from analysis.methods.critical_regions.build import RegionSettings, build  # noqa: E402
@@ -135,7 +136,8 @@ def main() -> None:
     for pct in unit_pcts:
         region = build(lm, RegionSettings("units", safety_pct=pct), cal, pair.base, cache=cache)  # response positions
         r, c = ev("test", region.edit), ev("test", region.control)
-        ok = r.asr > c.asr
+        cs = control_spread(lm, specs["test"], region, cache=cache)  # the same number of redundant units, 5 draws
+        ok = r.asr > cs.asr[0]  # above the controls' mean
         ok_all &= ok
         ok_defaults &= ok
         summary.append(f"units {pct:g} %: {100 * r.asr:.1f} vs {100 * c.asr:.1f} %" + ("" if ok else " (FAIL)"))
@@ -146,8 +148,13 @@ def main() -> None:
             f"complies {rate(c, 'asr_positive')}, utility {rate(c, 'utility')})  {'PASS' if ok else 'FAIL'}"
         )
         print(
-            f"  paired on the same test prompts, safety − redundant units: ASR {c.paired(r, 'asr').format()}; "
-            f"utility {c.paired(r, 'utility').format()}"
+            f"  paired on the same test prompts, safety − redundant units (control seed 0): ASR "
+            f"{c.paired(r, 'asr').format()}; utility {c.paired(r, 'utility').format()}"
+        )
+        controls = {f"control seed {k}": x for k, x in enumerate(cs.results)}
+        print(
+            f"  redundant-unit controls: {cs.describe()}; "
+            + "; ".join(control_sentence(r, controls, m) for m in ("asr", "utility"))
         )
     print(f"default conventions and units: {'ALL PASS' if ok_defaults else 'SOME FAIL'}")
     print("ALL PASS" if ok_all else "SOME FAIL")
