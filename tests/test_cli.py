@@ -86,7 +86,8 @@ def test_regions_command_prints_pruned_and_control(tmp_path):
     vs = [ln.strip() for ln in lines if ln.strip().startswith("pruned vs the 5 controls, ASR")]
     assert len(vs) == 1 and "(McNemar)" in vs[0]
     per_seed = vs[0].split("(per seed ")[1].split(")")[0].split(", ")
-    assert len(per_seed) == 5 and all(float(d) >= -100 for d in per_seed)
+    assert len(per_seed) == 5 and all(float(d.replace("−", "-")) >= -100 for d in per_seed)
+    assert "-" not in vs[0].split(": ", 1)[1]  # real minus signs, as every paired number
     info = run("cache", "info", cache=tmp_path).stdout
     # the reference's layer-by-layer procedure (the default) caches one set of subspaces for both sets
     assert "subspaces-sequential: 1" in info and "safety-set: 1" in info

@@ -160,8 +160,9 @@ def control_sentence(pruned, controls: dict, metric: str = "asr") -> str:
         else f"significant against {n_sig} of {len(ds)}"
         + ("" if n_sig == len(ds) else ", not significant against the others")
     )
-    per = ", ".join(f"{100 * d.diff:+.1f}" for d in ds)
+    signed = lambda v: f"{v:+.1f}".replace("-", "−")  # noqa: E731  (a real minus sign, as PairedDifference)
+    per = ", ".join(signed(100 * d.diff) for d in ds)
     return (
-        f"pruned vs the {len(ds)} control{'s' if len(ds) > 1 else ''}, {metric_label(metric)}: {mean:+.1f} points on "
-        f"average (per seed {per}); {sig} (McNemar)"
+        f"pruned vs the {len(ds)} control{'s' if len(ds) > 1 else ''}, {metric_label(metric)}: {signed(mean)} points "
+        f"on average (per seed {per}); {sig} (McNemar)"
     )
