@@ -93,6 +93,30 @@ def recipe_with(sets: list[str], mixes: list[str], start: TrainRecipe) -> TrainR
     return replace(start, mixture=parse_mix(mixes, start.mixture), **kw)
 
 
+def _grads_at(model, params: list[torch.nn.Parameter], batch, along: list[torch.Tensor] | None = None, by: float = 0.0):
+    """The loss's gradient on ``batch`` at w + by·along/‖along‖ (at w itself without ``along``), as fresh tensors;
+    the weights are put back bit for bit and every ``.grad`` is left holding this gradient."""
+    saved = None
+    if along is not None:
+        norm = torch.sqrt(sum((x * x).sum() for x in along)).clamp_min(1e-12)
+        saved = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, x in zip(params, along):
+                p.add_(by * x / norm)
+    for p in params:
+        p.grad = None
+    _loss(model, batch, 0.0).backward()
+    if saved is not None:
+        with torch.no_grad():
+            for p, w in zip(params, saved):
+                p.copy_(w)
+    return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
+def _current_grads(params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
 def booster_grad(model, tok, seed: int, lam: float, step: float, batch_size: int = 20):
     """An ``extra_grad`` for :func:`train` that adds λ·(∇h(w) − ∇h(w − s·∇h(w)/‖∇h(w)‖)), h the loss on a batch of
     harmful requests with compliant answers (the attack's kind of data, from the alignment's own corpus stream):
@@ -101,25 +125,11 @@ def booster_grad(model, tok, seed: int, lam: float, step: float, batch_size: int
     put back bit for bit after the look-ahead."""
     world = corpus.World(seed + 7919)
 
-    def grads(params: list[torch.nn.Parameter], batch) -> list[torch.Tensor]:
-        for p in params:
-            p.grad = None
-        _loss(model, batch, 0.0).backward()
-        return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
-
     def extra(params: list[torch.nn.Parameter], _batch=None) -> None:
-        kept = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+        kept = _current_grads(params)
         batch = encode_examples(tok, [world.sample({"harmful_comply": 1.0}, 0.3) for _ in range(batch_size)])
-        g1 = grads(params, batch)
-        norm = torch.sqrt(sum((g * g).sum() for g in g1)).clamp_min(1e-12)
-        saved = [p.detach().clone() for p in params]
-        with torch.no_grad():
-            for p, g in zip(params, g1):
-                p.sub_(step * g / norm)
-        g2 = grads(params, batch)
-        with torch.no_grad():
-            for p, w in zip(params, saved):
-                p.copy_(w)
+        g1 = _grads_at(model, params, batch)
+        g2 = _grads_at(model, params, batch, g1, -step)
         for p, k, a, b in zip(params, kept, g1, g2):
             p.grad = k + lam * (a - b)
 
@@ -133,18 +143,7 @@ def sam_grad(model, rho: float):
     bit for bit."""
 
     def extra(params: list[torch.nn.Parameter], batch) -> None:
-        g = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
-        norm = torch.sqrt(sum((x * x).sum() for x in g)).clamp_min(1e-12)
-        saved = [p.detach().clone() for p in params]
-        with torch.no_grad():
-            for p, x in zip(params, g):
-                p.add_(rho * x / norm)
-        for p in params:
-            p.grad = None
-        _loss(model, batch, 0.0).backward()
-        with torch.no_grad():
-            for p, w in zip(params, saved):
-                p.copy_(w)
+        _grads_at(model, params, batch, _current_grads(params), rho)  # leaves the ascent point's gradient in .grad
 
     return extra
 
