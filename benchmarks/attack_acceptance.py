@@ -222,7 +222,8 @@ def main() -> None:
         )
         verdict = (
             f"{lox.scope} k {lox.k}, α {lox.alpha}: ASR at step {harmful_budget} {100 * m1:.0f} vs {100 * m0:.0f} % "
-            f"(−{gap:.0f}), utility {-du:+.1f}, keyword ASR {100 * before.asr:.1f} %, degenerate "
+            f"(−{gap:.0f}; sd over {len(band.seeds)} {'draws of the examples' if harmful_s.examples == 'drawn' else 'seeds'} "
+            f"{100 * s1:.0f} and {100 * s0:.0f}), utility {-du:+.1f}, keyword ASR {100 * before.asr:.1f} %, degenerate "
             f"{100 * before.degenerate_rate:.1f} %" + ("" if ok_replies else " (not clean)")
         )
     write_verdict(args, "LoX vs a harmful attack", ok1, verdict)

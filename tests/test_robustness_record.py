@@ -99,19 +99,35 @@ def test_record_verdicts_adds_and_replaces_builds_and_keeps_notes(tmp_path):
     assert not path.with_suffix(".tmp").exists()
 
 
-def test_record_takes_whole_runs_only(tmp_path):
+def test_record_verdicts_in_part_keeps_a_builds_other_verdicts(tmp_path):
+    ab = _across_builds()
+    path = tmp_path / "record.json"
+    ok, bad = {"pass": True, "numbers": "a"}, {"pass": False, "numbers": "b"}
+    ab.record_verdicts(path, "base_seeds", {"seed1": ("seed1", {"critical regions": ok, "basin with walls": ok})})
+    ab.record_verdicts(path, "base_seeds", {"seed1": ("seed1 (re-scored)", {"basin with walls": bad})})  # --only
+    verdicts = json.loads(path.read_text())["builds"]["seed1"]["verdicts"]
+    assert verdicts == {"critical regions": ok, "basin with walls": bad}
+    assert list(verdicts) == ["critical regions", "basin with walls"]  # the table's order is kept
+
+
+def test_record_takes_measured_runs_of_recorded_builds_only(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, str(ROOT / "benchmarks" / "across_builds.py"), "--pairs", "shipped"]
-    for extra in (["--quick"], ["--only", "evaluate targets"]):
+    record = tmp_path / "r.json"
+    for extra, says in (
+        (["--quick"], "measured runs only"),  # a smoke test's numbers mean nothing
+        (["--only", "evaluate targets"], "recorded builds only"),  # a build scored in part must be in the record
+        (["--only", "no such thing"], "no phenomenon named"),
+    ):
         run = subprocess.run(
-            [*cmd, "--record", "base_seeds", "--record-file", str(tmp_path / "r.json"), *extra],
+            [*cmd, "--record", "base_seeds", "--record-file", str(record), *extra],
             capture_output=True,
             text=True,
             env=env,
             timeout=120,
         )
-        assert run.returncode != 0 and "whole runs only" in run.stderr and "Traceback" not in run.stderr
-    assert not (tmp_path / "r.json").exists()
+        assert run.returncode != 0 and says in run.stderr and "Traceback" not in run.stderr, run.stderr[-500:]
+    assert not record.exists()
 
 
 def test_is_shipped_is_the_shipped_pair_only(tmp_path):
