@@ -285,18 +285,55 @@ def landscape_contour(
 ) -> go.Figure:
     """ASR map with the models placed on it; labels at different sides so nearby points stay readable; with ``n``
     (harmful prompts per point) each point's hover gives its 95 % Wilson interval."""
-    text = wilson_text(z, n)
+    return _map(ax0, ax1, 100 * np.asarray(z), title, points, "ASR", "%", ASR_SCALE, (0, 100), wilson_text(z, n))
+
+
+def utility_contour(
+    ax0,
+    ax1,
+    z,
+    kind: str,
+    title: str = "Safety landscape (2D): utility map",
+    points: dict[str, tuple[float, float]] | None = None,
+    n: int | None = None,
+    interval: tuple | None = None,
+) -> go.Figure:
+    """Utility map of a 2D landscape with the models placed on it. ``kind`` "exact": a rate (0–1 in ``z``, drawn in
+    %, higher is better), each point's hover with its 95 % Wilson interval over ``n`` benign prompts; "loss": the
+    response loss in nats (lower is better), each point's hover with its 95 % bootstrap interval ``interval`` =
+    (lo, hi) arrays over the benign items."""
+    if kind == "exact":
+        return _map(
+            ax0, ax1, 100 * np.asarray(z), title, points, "utility", "%", SEQUENTIAL, (0, 100), wilson_text(z, n)
+        )
+    if kind != "loss":
+        raise ValueError(f"no utility map for utility kind {kind!r} (exact or loss)")
+    text = None
+    if interval is not None:
+        lo, hi = (np.asarray(a, dtype=float) for a in interval)
+        text = [
+            ["" if np.isnan(a) else f"[{a:.3f}, {b:.3f}] over the benign items" for a, b in zip(r0, r1)]
+            for r0, r1 in zip(lo, hi)
+        ]
+    scale = SEQUENTIAL + "_r"  # a low loss (good) bright, as a high utility rate is on the exact map
+    return _map(ax0, ax1, np.asarray(z, dtype=float), title, points, "utility loss", "nats", scale, None, text)
+
+
+def _map(ax0, ax1, z, title, points, measure: str, unit: str, scale, z_range, text) -> go.Figure:
+    """A 2D landscape's contour map of one measure (values as drawn) with the models placed on it."""
+    fmt = ".1f" if unit == "%" else ".3f"
     fig = go.Figure(
         go.Contour(
             x=ax1,
             y=ax0,
-            z=100 * np.asarray(z),
-            colorscale=ASR_SCALE,
-            zmin=0,
-            zmax=100,
-            colorbar=colorbar("ASR (%)"),
-            name="ASR",
-            hovertemplate="α %{y}, β %{x}: ASR %{z:.1f} %" + (" %{customdata}" if text else "") + "<extra></extra>",
+            z=z,
+            colorscale=scale,
+            **({"zmin": z_range[0], "zmax": z_range[1]} if z_range else {}),
+            colorbar=colorbar(f"{measure} ({unit})"),
+            name=measure,
+            hovertemplate=f"α %{{y}}, β %{{x}}: {measure} %{{z:{fmt}}} {unit}"
+            + (" %{customdata}" if text else "")
+            + "<extra></extra>",
             **({"customdata": text} if text else {}),
         )
     )

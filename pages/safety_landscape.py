@@ -11,7 +11,7 @@ from analysis.methods.landscape.grid import LandscapeSettings, visage_difference
 from analysis.methods.landscape.multi import format_mean_sd
 from analysis.methods.landscape.visage import visage_1d, visage_2d
 from pages._export import built, figure, record
-from pages._plots import landscape_1d, landscape_1d_band, landscape_contour, landscape_surface
+from pages._plots import landscape_1d, landscape_1d_band, landscape_contour, landscape_surface, utility_contour
 from pages._runtime import estimate, remember, show_previous, timed
 from pages._widgets import config, page_start, progress_bar, prompt_sets_picker, reply_table, run_gate
 
@@ -390,7 +390,31 @@ def show_2d(run, system: str) -> None:
         n=len(harmful),
     )
     figure(contour, "ls_contour")
-    remember("ls_last", [surface, contour])
+    maps = [surface, contour]
+    if land.utility_kind in ("exact", "loss"):  # "none": no benign set was scored
+        utility = built(
+            utility_contour,
+            ax,
+            ax,
+            land.utility,
+            land.utility_kind,
+            f"Safety landscape (2D, {kind}): utility map with the models",
+            points,
+            n=len(benign) if land.utility_kind == "exact" else None,
+            interval=land.utility_interval() if land.utility_kind == "loss" else None,
+        )
+        figure(utility, "ls_utility_map")
+        st.caption(
+            "Utility at each point of the same plane: "
+            + (
+                f"the share of the {len(benign)} benign prompts answered correctly (hover: its 95 % Wilson interval)."
+                if land.utility_kind == "exact"
+                else "the response loss on the benign items in nats, lower is better (hover: its 95 % bootstrap "
+                "interval over the items)."
+            )
+        )
+        maps.append(utility)
+    remember("ls_last", maps)
     v = visage_2d(100 * land.asr, origin)
     ci = land.visage_interval()
     v_cell = f"{v:.1f}" + ("" if ci is None else f" [{ci[0]:.1f}, {ci[1]:.1f}]")

@@ -77,7 +77,21 @@ def test_2d_toward_base(page):
     page.button(key="ls_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     assert page.metric[0].label == "VISAGE (2D)"
-    assert len(page.get("plotly_chart")) == 2
+    charts = [json.loads(c.proto.spec) for c in page.get("plotly_chart")]
+    assert len(charts) == 3  # ASR surface, ASR map, utility map
+    utility = charts[2]
+    assert utility["layout"]["title"]["text"].endswith("utility map with the models")
+    util = utility["data"][0]
+    z = np.asarray(_values(util["z"]) if isinstance(util["z"], dict) else util["z"], dtype=float).reshape(3, 3)
+    from analysis.core.stats import wilson
+
+    n = 16  # the organism's exact utility: a share of the 16 benign prompts at each point, hover with its interval
+    counts = z * n / 100
+    assert np.allclose(counts, np.round(counts)) and (z >= 0).all() and (z <= 100).all() and z[1][1] >= 80
+    for i, j in np.ndindex(3, 3):
+        lo, hi = wilson(round(counts[i, j]), n)
+        assert util["customdata"][i][j] == f"[{100 * lo:.1f}, {100 * hi:.1f}] over {n} prompts"
+    assert any(c.value.startswith("Utility at each point of the same plane") for c in page.caption)
     beta = next(c.value for c in page.caption if c.value.startswith("The α axis is determined"))
     assert "the β axis is one random direction (seed 124" in beta and "one draw" in beta
 

@@ -284,6 +284,31 @@ def test_2d_landscape_points_carry_their_wilson_interval_in_the_hover():
     assert landscape_contour([0, 1], [0, 1], z).data[0].customdata is None  # no n, no interval claimed
 
 
+def test_2d_utility_map_carries_the_interval_of_its_kind_in_the_hover():
+    """An exact utility is a rate (drawn in %, Wilson interval per point); a loss utility is drawn in nats with the
+    bootstrap interval the library computed per point; another kind is refused."""
+    import numpy as np
+
+    from analysis.core.stats import wilson
+    from pages._plots import utility_contour
+
+    z = [[1.0, 0.5], [0.0, 0.25]]
+    fig = utility_contour([0, 1], [0, 1], z, "exact", n=48, points={"aligned": (0.0, 0.0)})
+    lo, hi = wilson(24, 48)
+    assert fig.data[0].customdata[0][1] == f"[{100 * lo:.1f}, {100 * hi:.1f}] over 48 prompts"
+    assert list(fig.data[0].z[0]) == [100.0, 50.0] and "utility %{z:.1f} %" in fig.data[0].hovertemplate
+    assert fig.data[1].name == "aligned"  # the models placed on the map
+    loss = [[1.25, 1.5], [np.nan, 2.0]]
+    lo_, hi_ = np.array([[1.2, 1.4], [np.nan, 1.9]]), np.array([[1.3, 1.6], [np.nan, 2.2]])
+    fig = utility_contour([0, 1], [0, 1], loss, "loss", interval=(lo_, hi_))
+    assert fig.data[0].customdata[0][1] == "[1.400, 1.600] over the benign items"
+    assert fig.data[0].customdata[1][0] == ""  # no per-item losses there: no interval claimed
+    assert fig.data[0].z[0][0] == 1.25 and "utility loss %{z:.3f} nats" in fig.data[0].hovertemplate
+    assert fig.data[0].colorbar.title.text == "utility loss (nats)"
+    with pytest.raises(ValueError, match="no utility map"):
+        utility_contour([0, 1], [0, 1], z, "none")
+
+
 def test_a_loss_utility_change_is_paired_over_the_same_items_with_a_bootstrap_interval():
     """after − before of a token-weighted mean loss: the exact difference, an interval from resampling the same
     items in both (so a uniform shift has a zero-width interval) and 'not significant' when the interval holds 0."""

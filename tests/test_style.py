@@ -47,6 +47,7 @@ def _figures() -> dict[str, go.Figure]:
         "contour": _plots.landscape_contour(
             ax, ax, z, points={"aligned": (0.0, 0.0), "base (projected)": (0.01, 0.02)}
         ),
+        "utility map": _plots.utility_contour(ax, ax, z, "exact", points={"aligned": (0.0, 0.0)}, n=48),
         "spectra": _plots.spectra_lines({f"w{i}": np.linspace(1, 0.01, 20) for i in range(12)}, "Singular values"),
         "attack": _plots.attack_curves(
             [SimpleNamespace(variant=v, **vars(curve)) for v in ("aligned", "LoX")], "asr", "ASR during the attack"
