@@ -298,6 +298,7 @@ def test_landscape_2d_prints_each_planes_grid_and_visage_over_planes(tmp_path):
     grid, mean ± sd over the planes from those values; 2D refuses the 1D comparisons with a clear message."""
     import numpy as np
 
+    from analysis.core.stats import wilson
     from analysis.methods.landscape.visage import visage_2d
 
     args = ["landscape", "--model", "demo", "--dim", "2D", "--lo", "-1", "--hi", "1", "--steps", "3", "--n", "4"]
@@ -316,6 +317,16 @@ def test_landscape_2d_prints_each_planes_grid_and_visage_over_planes(tmp_path):
     over = next(ln for ln in lines if ln.startswith("VISAGE (2D) over the random planes = "))
     assert f"{np.mean(visages):.1f} ± {np.std(visages, ddof=1):.1f} (sd, n = 2)" in over
     assert "convention (direction): reference (llm-landscape global-seed stream, 2 planes, seeds 123–126)" in lines
-    assert sum("95 % Wilson interval is at most" in ln for ln in lines) == 2
+    assert sum("harmful prompts: its 95 % Wilson interval is at most" in ln for ln in lines) == 2
+    # each plane's utility grid (the organism's exact utility: a share of the 4 benign prompts) with its intervals
+    for k in (1, 2):
+        at = lines.index(next(ln for ln in lines if ln.startswith(f"plane {k} ")))
+        u = lines.index("utility % (share of the 4 benign prompts answered correctly)", at)
+        grid = np.array([[float(x) for x in ln.split()[1:]] for ln in lines[u + 2 : u + 5]])
+        assert grid.shape == (3, 3) and np.allclose(grid * 4 / 100, np.round(grid * 4 / 100))  # k of 4 prompts
+        note = lines[u + 5]
+        assert note.startswith("  each point is a rate over the 4 benign prompts: its 95 % Wilson interval")
+        lo, hi = wilson(round(grid[1, 1] * 4 / 100), 4)
+        assert note.endswith(f"at the model {grid[1, 1]:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"), note
     bad = run(*args, "--compare-model", "base", cache=tmp_path)
     assert bad.returncode != 0 and "leave --dim at 1D" in bad.stderr and "Traceback" not in bad.stderr

@@ -72,6 +72,17 @@ def test_a_loss_utility_is_never_printed_as_a_percentage(capsys, benign_pairs):
         loss, lo, hi = float(p[9].rstrip("L")), float(p[10].strip("[,")), float(p[11].rstrip("]"))
         assert lo <= loss <= hi and lo < hi, p  # 3 benign items resampled: a real spread
     assert "a loss utility (L, nats): 95 % bootstrap over the benign items" in out
+    code, out, err = run(capsys, "landscape", "--dim", "2D", "--steps", "3", "--n", "3", "--benign", str(benign_pairs))
+    assert code == 0, err
+    lines = out.splitlines()
+    u = lines.index("utility loss, nats (mean response loss on the benign items; lower is better)")
+    grid = [[float(x) for x in ln.split()[1:]] for ln in lines[u + 2 : u + 5]]
+    assert all(len(row) == 3 and all(v > 0 for v in row) for row in grid) and "%" not in lines[u + 3]
+    note = lines[u + 5]  # "… at most W nats wide on this grid; at the model L [lo, hi]"
+    at_model = note.split("at the model ")[1].replace("[", "").replace("]", "").replace(",", "").split()
+    loss, lo, hi = (float(x) for x in at_model)
+    assert note.startswith("  95 % bootstrap intervals over the benign items") and loss == grid[1][1], note
+    assert lo <= loss <= hi and lo < hi
 
 
 def test_a_benign_file_without_responses_is_refused_before_the_model_loads(capsys, tmp_path):

@@ -409,6 +409,42 @@ def cmd_landscape(args) -> int:
     return 0
 
 
+def _utility_grid(land, ax: list[float], origin: tuple[int, int], nb: int) -> None:
+    """A 2D plane's utility on every grid point (an exact utility in %, a loss in nats) with its intervals: the
+    widest on the grid and the one at the model; nothing when no benign set was scored."""
+    if land.utility_kind not in ("exact", "loss"):
+        return
+    exact = land.utility_kind == "exact"
+    print(
+        "utility % (share of the " + f"{nb} benign prompts answered correctly)"
+        if exact
+        else "utility loss, nats (mean response loss on the benign items; lower is better)"
+    )
+    print(f"{'α / β':>7s} " + " ".join(f"{b:7.2f}" for b in ax))
+    for i, a in enumerate(ax):
+        print(
+            f"{a:7.2f} "
+            + " ".join(f"{(100 if exact else 1) * land.utility[i, j]:7.{1 if exact else 3}f}" for j in range(len(ax)))
+        )
+    if exact:
+        rates = [Rate.of_share(float(v), nb) for v in land.utility.ravel()]
+        widest = max(rates, key=lambda r: r.hi - r.lo)
+        print(
+            f"  each point is a rate over the {nb} benign prompts: its 95 % Wilson interval is at most "
+            f"{100 * (widest.hi - widest.lo):.1f} points wide on this grid ({widest.format()}); at the model "
+            f"{Rate.of_share(float(land.utility[origin]), nb).format()}"
+        )
+        return
+    lo, hi = land.utility_interval()
+    if np.isnan(lo).all():
+        return
+    k = int(np.nanargmax(hi - lo))
+    print(
+        f"  95 % bootstrap intervals over the benign items: at most {float((hi - lo).flat[k]):.3f} nats wide on this grid; "
+        f"at the model {land.utility[origin]:.3f} [{lo[origin]:.3f}, {hi[origin]:.3f}]"
+    )
+
+
 def _landscape_2d(args, pair, settings, spec) -> int:
     """A 2D landscape: keyword ASR on every grid point of each plane (random: ``settings.directions`` planes; toward
     the base: one), VISAGE (2D) per plane with its bootstrap interval over the prompts, and mean ± sd over planes."""
@@ -443,6 +479,7 @@ def _landscape_2d(args, pair, settings, spec) -> int:
         )
         lo_hi = Rate.of_share(land.asr[origin], nh).format()
         print(f"  at the model (origin): ASR {lo_hi} (95 % Wilson interval)")
+        _utility_grid(land, ax, origin, len(spec.benign))
         for name, (a, b) in points[k].items():
             if name != "aligned":
                 print(f"  {name} sits at α = {a:.3g}, β = {b:.3g}")
