@@ -213,7 +213,7 @@ def test_cache_clear_refuses_a_foreign_root(capsys, tmp_path):
 
 
 def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
-    import analysis.cli.commands as cli
+    import analysis.cli.landscape as cli
 
     monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     calls = []
@@ -223,7 +223,7 @@ def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_
         if len(calls) > 1 and Cache().count() >= 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_bar", bar)
+    monkeypatch.setattr(cli, "progress_bar", bar)
     code, out, err = run(capsys, "landscape", "--steps", "4", "--n", "4", "--max-new-tokens", "8")
     assert code == 130
     n = Cache().count()

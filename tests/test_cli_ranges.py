@@ -158,7 +158,7 @@ def test_a_built_in_set_is_resolved_once_with_the_chosen_split(capsys, monkeypat
     command uses that set (no second resolution with another split)."""
     import analysis.core.models as models
     import analysis.data.sets as sets
-    from analysis.cli.commands import _sets
+    from analysis.cli.common import eval_sets
 
     calls = []
     real = sets.resolve_set
@@ -196,7 +196,7 @@ def test_a_built_in_set_is_resolved_once_with_the_chosen_split(capsys, monkeypat
 
     args = args_box["args"]
     calls.clear()
-    got = _sets(argparse.Namespace(**{**vars(args), "n": None}), LM())
+    got = eval_sets(argparse.Namespace(**{**vars(args), "n": None}), LM())
     assert got["harmful"] is harmful and got["benign"].name == "provider-benign-val" and calls == []
 
 

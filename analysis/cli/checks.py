@@ -71,7 +71,7 @@ def files_and_paths(args) -> list[str]:
         value = getattr(args, opt, None)
         if not value:
             continue
-        if opt.startswith("cal_"):  # calibration data is a file (see commands._calibration)
+        if opt.startswith("cal_"):  # calibration data is a file (see common.calibration_data)
             data = load_prompt_file(value, label)
         else:  # a built-in set name (of --split) or a readable file
             data = args.sets[opt] = resolve_set(value, label, getattr(args, "split", "test"))
