@@ -174,7 +174,13 @@ st.caption(
         f"); with {n_seeds} seeds, of the seeds' mean taken as one run's (n = prompts): the sampling noise "
         "of the evaluation set. Shaded bands: min–max over the seeds — their data order"
         + (" and each seed's draw of the examples" if examples == "drawn" else "")
-        + " (the noise of the attack itself)."
+        + " (the noise of the attack itself)"
+        + (
+            f". Here the batch ({settings_at.batch_size}) holds all {n_ex} examples, so the seeds are one run and the "
+            "band has no width: draw the examples per seed for a real band."
+            if examples == "first" and settings_at.batch_size >= n_ex
+            else "."
+        )
         if n_seeds > 1
         else "): the sampling noise of the evaluation set. One data-order seed, so no seed band (raise Data-order seeds for it)."
     )

@@ -172,6 +172,11 @@ def test_attack_lab_waits_then_plots_curves():
     page.button(key="at_go").click().run()
     assert not page.exception, [e.value for e in page.exception]
     paired = next(c.value for c in page.caption if "each variant vs aligned on the same 16 harmful prompts" in c.value)
+    fixed_note = [c.value for c in page.caption if "so the seeds are one run and the band has no width" in c.value]
+    from analysis.methods.attacks.finetune import AttackSettings
+
+    assert page.radio(key="at_examples").value == "first"
+    assert len(fixed_note) == (page.slider(key="at_n").value <= AttackSettings.batch_size) == 1, fixed_note
     by_seed = paired.split("Seed by seed (each variant against the aligned run of the same data order): ")[1]
     assert (
         by_seed.startswith("LoX k=8 α=1: ") and "over 2 seed(s) (per seed " in by_seed and " of 2, McNemar)" in by_seed
@@ -190,3 +195,4 @@ def test_attack_lab_waits_then_plots_curves():
             widths.append(max(h - lo for h, lo in zip(y[:half], y[half:][::-1])))
     assert len(widths) == 4 and max(widths) > 0, widths  # a band per variant and chart; the draws differ
     assert any("their data order and each seed's draw of the examples" in c.value for c in page.caption)
+    assert not any("the band has no width" in c.value for c in page.caption)
