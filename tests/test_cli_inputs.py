@@ -285,6 +285,17 @@ def test_an_attack_can_draw_its_examples_per_seed(capsys):
     )
     assert code == 0, err
     assert "4 examples drawn per seed from 20, full fine-tune" in out, out
+    assert "seeds are one run" not in out
+    code, out, err = run(  # the fixed first 4 in a batch of 4: two seeds are one run, and the CLI says so
+        capsys,
+        *("attack", "--variants", "aligned", "--n", "4", "--n-examples", "4"),
+        *("--steps", "2", "--eval-every", "2", "--batch-size", "4", "--seeds", "2", "--max-new-tokens", "8"),
+    )
+    assert code == 0, err
+    assert "note: the batch (4) holds every example, so the 2 data-order seeds are one run (sd 0)" in out, out
+    assert "ASR mean ± sd over seeds " in out and all(
+        v.endswith("±0") for v in out.split("ASR mean ± sd over seeds ")[1].splitlines()[0].split()
+    )
     with pytest.raises(SystemExit):  # argparse refuses a value outside the choices
         run(capsys, "attack", "--examples", "some")
     assert "invalid choice: 'some'" in capsys.readouterr().err

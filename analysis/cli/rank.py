@@ -95,6 +95,15 @@ def cmd_attack(args) -> int:
         + f", {settings.method} fine-tune, "
         f"lr {settings.lr:g}, {settings.steps} steps ({settings.epochs:.1f} epochs); evaluated on {spec.describe()}"
     )
+    if (
+        settings.seeds > 1
+        and settings.examples == "first"
+        and settings.batch_size >= min(len(data), settings.n_examples)
+    ):
+        print(
+            f"  note: the batch ({settings.batch_size}) holds every example, so the {settings.seeds} data-order seeds are "
+            "one run (sd 0); --examples drawn gives each seed its own draw, a spread that means something"
+        )
     bands = attack(
         pair,
         settings,
