@@ -11,7 +11,7 @@ from analysis.core.stats import Rate
 
 
 def set_threads() -> None:
-    """Torch threads: ``BRITTLE_THREADS``, else two (oversubscribed threads made one measured step 15× slower)."""
+    """Torch threads: ``BRITTLE_THREADS``, else two or the cores there are (oversubscribed threads were 15× slower)."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("BRITTLE_THREADS", min(2, os.cpu_count() or 1))))
