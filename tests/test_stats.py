@@ -284,6 +284,16 @@ def test_2d_landscape_points_carry_their_wilson_interval_in_the_hover():
     assert landscape_contour([0, 1], [0, 1], z).data[0].customdata is None  # no n, no interval claimed
 
 
+def test_wilson_interval_always_holds_the_observed_share():
+    """At k = n the upper end is exactly 1 and at k = 0 the lower end exactly 0 (rounding once gave
+    0.9999999999999999 for 10 of 10, an interval that excluded its own share)."""
+    for n in range(1, 301):
+        for k in (0, 1, n // 2, n - 1, n):
+            lo, hi = wilson(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n, lo, hi)
+        assert wilson(n, n)[1] == 1.0 and wilson(0, n)[0] == 0.0
+
+
 def test_2d_utility_map_carries_the_interval_of_its_kind_in_the_hover():
     """An exact utility is a rate (drawn in %, Wilson interval per point); a loss utility is drawn in nats with the
     bootstrap interval the library computed per point; another kind is refused."""

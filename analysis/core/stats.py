@@ -23,7 +23,8 @@ ALPHA = 0.05
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of k successes out of n (``(0, 1)`` when n = 0)."""
+    """Wilson score interval of k successes out of n (``(0, 1)`` when n = 0); it always holds k / n (at k = n its
+    upper end is exactly 1, where float rounding alone would give 0.9999999999999999)."""
     if n <= 0:
         return 0.0, 1.0
     if not 0 <= k <= n:
@@ -32,7 +33,7 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def bootstrap_mean_ci(
