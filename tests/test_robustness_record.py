@@ -36,8 +36,13 @@ def test_shipped_record_covers_both_groups_and_every_phenomenon():
         assert "shipped" in group["builds"] and len(group["builds"]) >= 4  # the shipped build and ≥ 3 others
     for name, build in record["builds"].items():
         assert list(build["verdicts"]) == PHENOMENA, name
-    # the shipped build is the one the pages show: every phenomenon held on it when measured
-    assert all(v["pass"] for v in record["builds"]["shipped"]["verdicts"].values())
+    # the shipped build is the one the pages show: every phenomenon held on it but LoX, which holds the attack but
+    # fails the clean rule by one degenerate reply once the attack's examples are drawn per seed
+    shipped = record["builds"]["shipped"]["verdicts"]
+    assert [p for p, v in shipped.items() if not v["pass"]] == ["LoX vs a harmful attack"]
+    assert "(not clean)" in shipped["LoX vs a harmful attack"]["numbers"]
+    lox = [record["builds"][b]["verdicts"]["LoX vs a harmful attack"]["numbers"] for b in record["builds"]]
+    assert all("draws of the examples" in n or n == "no setting qualified" for n in lox), lox
 
 
 def test_counts_are_the_verdicts_of_each_group():
@@ -49,17 +54,17 @@ def test_counts_are_the_verdicts_of_each_group():
             assert h.passed == sum(record["builds"][b]["verdicts"][phenomenon]["pass"] for b in builds)
             lo, hi = h.interval()
             assert lo <= h.passed / h.total <= hi
-    # measured (README, "Seeds"): LoX held on 3 of 9 fresh builds; the ablation on every build of both groups
+    # measured (README, "Seeds"): LoX held on 2 of 10 fresh builds; the ablation on every build of both groups
     lox = {h.group: (h.passed, h.total) for h in robustness.held("LoX vs a harmful attack")}
-    assert lox["base_seeds"] == (3, 9)
+    assert lox == {"base_seeds": (2, 10), "alignment_runs": (1, 6)}
     assert all(h.passed == h.total for h in robustness.held("refusal-direction ablation"))
     every = {h.group: h.passed for h in robustness.every_phenomenon()}
-    assert every["base_seeds"] == 1  # only the shipped build
+    assert every == {"base_seeds": 0, "alignment_runs": 1}  # one re-alignment of the shipped BASE (order 1)
 
 
 def test_caveat_names_the_counts_and_intervals():
     text = robustness.caveat("LoX vs a harmful attack")
-    assert "3 of 9 fresh builds" in text and "95 % interval [12, 65] %" in text
+    assert "2 of 10 fresh builds" in text and "95 % interval [6, 51] %" in text
     assert (
         "\n\nWhere that share is low" in text
     )  # its own paragraph, not glued to the last bullet (seen in the browser)

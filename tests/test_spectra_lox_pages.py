@@ -91,7 +91,7 @@ def test_lox_renders_with_the_teaching_default(lox_page):
             assert "(significant)" in cards[label].help
     # on the shipped pair the page says how often LoX held on other builds of the organism (the record's counts)
     note = next(i.value for i in page.info if "On other builds of the demo organism" in i.value)
-    assert "'LoX vs a harmful attack'" in note and "3 of 9 fresh builds" in note
+    assert "'LoX vs a harmful attack'" in note and "2 of 10 fresh builds" in note
 
 
 def test_lox_slider_changes_the_result_and_restores_weights(lox_page):
