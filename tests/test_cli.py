@@ -234,6 +234,8 @@ def test_attack_command_prints_curves(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
+    note = lines.pop(1)  # the fixed first examples in one batch: the seeds are one run, and the CLI says so
+    assert note.startswith("  note: the batch (") and "data-order seeds are one run (sd 0)" in note, note
     assert lines[1] == "aligned (data-order seeds [0, 1]; curves of seed 0)" and lines[2].split()[1:] == ["0", "2", "4"]
     spread = [ln for ln in lines if ln.strip().startswith("ASR mean ± sd over seeds")]
     assert len(spread) == 2 and all(len(ln.split()[6:]) == 3 for ln in spread), spread

@@ -213,7 +213,7 @@ def test_cache_clear_refuses_a_foreign_root(capsys, tmp_path):
 
 
 def test_interrupt_in_process_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
-    import analysis.cli.landscape as cli
+    import analysis.cli.commands_landscape as cli
 
     monkeypatch.setenv("BRITTLE_CACHE", str(tmp_path))
     calls = []

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 
 from analysis.cli import checks as V
-from analysis.cli.depth import cmd_depth, cmd_disalign, cmd_prefill
-from analysis.cli.evaluation import cmd_datasets, cmd_evaluate, cmd_generate
-from analysis.cli.landscape import cmd_landscape
-from analysis.cli.rank import cmd_attack, cmd_lox, cmd_recovery, cmd_spectra
-from analysis.cli.regions import cmd_regions
-from analysis.cli.upkeep import cmd_build_demo, cmd_cache, cmd_warm
+from analysis.cli.commands_depth import cmd_depth, cmd_disalign, cmd_prefill
+from analysis.cli.commands_evaluation import cmd_datasets, cmd_evaluate, cmd_generate
+from analysis.cli.commands_landscape import cmd_landscape
+from analysis.cli.commands_rank import cmd_attack, cmd_lox, cmd_recovery, cmd_spectra
+from analysis.cli.commands_regions import cmd_regions
+from analysis.cli.commands_upkeep import cmd_build_demo, cmd_cache, cmd_warm
 from analysis.core.options import add_arguments, ranged
 
 
