@@ -149,7 +149,7 @@ def main() -> None:
     print(
         f"harmful attack: {harmful_s}; budget step {harmful_budget}; LoX scope {args.lox_scope}, R_ft {args.r_metric}"
     )
-    if harmful_s.examples == "first" and harmful_s.batch_size >= harmful_s.n_examples and harmful_s.seeds > 1:
+    if harmful_s.seeds_are_one_run():
         print("  note: one batch holds every example, so its data-order seeds are one run (sd 0); --draw-examples")
     # selection reads only step 0 and the budget: the val runs stop there and evaluate just those two steps
     # (evaluation does not touch the training, so the ASR at the budget is the full run's)

@@ -178,7 +178,7 @@ st.caption(
         + (
             f". Here the batch ({settings_at.batch_size}) holds all {n_ex} examples, so the seeds are one run and the "
             "band has no width: draw the examples per seed for a real band."
-            if examples == "first" and settings_at.batch_size >= n_ex
+            if settings_at.seeds_are_one_run()
             else "."
         )
         if n_seeds > 1

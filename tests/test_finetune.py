@@ -290,6 +290,15 @@ def test_a_loss_utility_band_carries_a_bootstrap_interval_on_its_chart():
     )
 
 
+def test_seeds_repeat_one_run_only_for_a_full_fine_tune_on_the_fixed_examples_in_one_batch():
+    base = AttackSettings("harmful", n_examples=20, batch_size=20, seeds=3)
+    assert base.seeds_are_one_run()
+    for change in ({"seeds": 1}, {"method": "lora"}, {"examples": "drawn"}, {"batch_size": 10}):
+        assert not AttackSettings(**{**base.__dict__, **change}).seeds_are_one_run(), change  # LoRA: seeded start
+    small = AttackSettings(**{**base.__dict__, "batch_size": 8})
+    assert not small.seeds_are_one_run() and small.seeds_are_one_run(n_data=8)  # data with only 8 examples
+
+
 def test_drawn_examples_give_each_seed_its_own_examples_and_a_band_that_is_not_one_run(demo_pair, evalsets, tmp_path):
     """examples="drawn": seed k trains on its own seeded draw of n_examples from a larger pool, so a full-batch
     attack's seeds differ (with the first n_examples they are one run); the default keeps the earlier cache keys."""
@@ -319,6 +328,7 @@ def test_drawn_examples_give_each_seed_its_own_examples_and_a_band_that_is_not_o
     }
     same = [c.asr for c in bands["first"].curves]
     assert same[0] == same[1]  # the full batch: the data order changes nothing
+    assert first.seeds_are_one_run() and not drawn.seeds_are_one_run()  # what the page, CLI and benchmark say
     drawn_curves = bands["drawn"].curves
     assert drawn_curves[0].asr != drawn_curves[1].asr or drawn_curves[0].utility != drawn_curves[1].utility
     assert np.nanmax(bands["drawn"].sd()) > 0 or np.nanmax(bands["drawn"].sd("utility")) > 0

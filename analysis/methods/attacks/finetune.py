@@ -85,6 +85,13 @@ class AttackSettings:
         """How many examples a caller fetches for these settings: n_examples, or a pool to draw them from."""
         return self.n_examples * (POOL_PER_EXAMPLE if self.examples == "drawn" else 1)
 
+    def seeds_are_one_run(self, n_data: int | None = None) -> bool:
+        """Whether these settings' data-order seeds repeat one run: a full fine-tune on the fixed first examples with
+        all of them (``n_data`` when the data holds fewer) in every batch. The seed then changes neither a batch nor
+        the starting weights (it would start LoRA's adapters), so the band over seeds has no width."""
+        n = self.n_examples if n_data is None else min(n_data, self.n_examples)
+        return self.seeds > 1 and self.method == "full" and self.examples == "first" and self.batch_size >= n
+
     @property
     def epochs(self) -> float:
         return self.steps * min(self.batch_size, self.n_examples) / self.n_examples
