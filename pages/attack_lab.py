@@ -59,7 +59,7 @@ examples = c[3].radio(
     list(EXAMPLES),
     horizontal=True,
     key="at_examples",
-    help="first: every seed trains on the same first N examples (the reference's fixed set; with a batch holding "
+    help="first: every seed trains on the same first N examples (the reference's fixed set; a full fine-tune with a batch holding "
     "them all, the seeds then agree) | drawn: each seed draws its N examples from a pool of "
     f"{POOL_PER_EXAMPLE} × N, so the band spans draws of the examples",
 )
